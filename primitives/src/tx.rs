@@ -1,0 +1,412 @@
+//! The transaction envelope and every call of the protocol.
+//!
+//! A transaction is `{chain_id, signer, nonce, max_fee, call}`; the signer signs the
+//! domain-separated blake3 of its borsh bytes. The transaction hash is the
+//! domain-separated blake3 of the signed bytes (envelope and signature).
+
+use crate::codec::{self, bounded, CodecError};
+use crate::crypto::{self, Keypair, Signature, SignatureError};
+use crate::hash::{domain, Hash};
+use crate::ids::{AccountId, Amount, AuditorId, ChainId, DeviceId, ManufacturerId, ProposalId, Score};
+use crate::params::{Params, MAX_TX_BYTES_CEILING};
+use crate::state::{limits, Attributes, Direction, GeoArea, MemberStatus, Subject, Validator};
+use borsh::{BorshDeserialize, BorshSerialize};
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+pub struct Transaction {
+    pub chain_id: ChainId,
+    pub signer: AccountId,
+    /// Must equal the signer's account nonce.
+    pub nonce: u64,
+    /// Most the signer will pay in transaction fees (`None`: the current `tx_fee`).
+    pub max_fee: Option<Amount>,
+    pub call: Call,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+pub struct SignedTransaction {
+    pub tx: Transaction,
+    pub signature: Signature,
+}
+
+impl Transaction {
+    /// The bytes the signer signs (in the `TX_SIGN` domain).
+    pub fn signing_bytes(&self) -> Vec<u8> {
+        codec::encode(self)
+    }
+
+    pub fn sign(self, key: &Keypair) -> SignedTransaction {
+        let signature = key.sign(domain::TX_SIGN, &self.signing_bytes());
+        SignedTransaction { tx: self, signature }
+    }
+}
+
+impl SignedTransaction {
+    pub fn to_bytes(&self) -> Vec<u8> {
+        codec::encode(self)
+    }
+
+    /// Decodes signed-transaction bytes, bounded by the hard ceiling.
+    pub fn from_bytes(bytes: &[u8]) -> Result<SignedTransaction, CodecError> {
+        codec::decode(bytes, MAX_TX_BYTES_CEILING)
+    }
+
+    pub fn hash(&self) -> Hash {
+        Hash::with_domain(domain::TX_HASH, &self.to_bytes())
+    }
+
+    pub fn verify_signature(&self) -> Result<(), SignatureError> {
+        crypto::verify(&self.tx.signer, domain::TX_SIGN, &self.tx.signing_bytes(), &self.signature)
+    }
+}
+
+/// One device in a `RegisterDevices` whitelist.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+pub struct DeviceRegistration {
+    /// Salted hash of the hardware id (see [`DeviceId::derive`]).
+    pub device_id: DeviceId,
+    pub public_key: AccountId,
+    #[borsh(deserialize_with = "bounded::vec::<_, String, { limits::PROTOCOLS }>")]
+    #[serde(default)]
+    pub protocols: Vec<String>,
+    #[borsh(deserialize_with = "bounded::bytes::<_, { limits::METADATA }>")]
+    #[serde(default)]
+    pub metadata: Vec<u8>,
+}
+
+/// One entry of a `WriteReputation` batch.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+pub struct ReputationWrite {
+    pub subject: Subject,
+    #[borsh(deserialize_with = "bounded::string::<_, { limits::TYPE_NAME }>")]
+    pub rep_type: String,
+    pub score: Score,
+    pub direction: Direction,
+}
+
+/// Member lifecycle changes made by governance.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MemberChange {
+    Suspend,
+    Resume,
+    Remove,
+}
+
+impl MemberChange {
+    /// The status a change leads to from `from`, or `None` when not allowed (anything
+    /// from Removed; suspending a suspended member; resuming an active one).
+    pub fn apply(self, from: MemberStatus) -> Option<MemberStatus> {
+        match (self, from) {
+            (_, MemberStatus::Removed) => None,
+            (MemberChange::Suspend, MemberStatus::Active) => Some(MemberStatus::Suspended),
+            (MemberChange::Resume, MemberStatus::Suspended) => Some(MemberStatus::Active),
+            (MemberChange::Remove, _) => Some(MemberStatus::Removed),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+pub struct NewManufacturer {
+    pub id: ManufacturerId,
+    #[borsh(deserialize_with = "bounded::string::<_, { limits::NAME }>")]
+    pub name: String,
+    #[borsh(deserialize_with = "bounded::vec::<_, AccountId, { limits::KEYS }>")]
+    pub keys: Vec<AccountId>,
+    pub registration_fee: Option<Amount>,
+    pub default_score: Score,
+    pub reward_wallet: AccountId,
+    #[borsh(deserialize_with = "bounded::bytes::<_, { limits::METADATA }>")]
+    #[serde(default)]
+    pub metadata: Vec<u8>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+pub struct NewAuditor {
+    pub id: AuditorId,
+    #[borsh(deserialize_with = "bounded::string::<_, { limits::NAME }>")]
+    pub name: String,
+    #[borsh(deserialize_with = "bounded::vec::<_, AccountId, { limits::KEYS }>")]
+    pub keys: Vec<AccountId>,
+    pub reward_account: AccountId,
+    #[borsh(deserialize_with = "bounded::bytes::<_, { limits::METADATA }>")]
+    #[serde(default)]
+    pub metadata: Vec<u8>,
+}
+
+/// Module accounts governance can pay out of.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PoolAccount {
+    Treasury,
+    AuditorPool,
+}
+
+impl PoolAccount {
+    pub fn account(self) -> AccountId {
+        match self {
+            PoolAccount::Treasury => AccountId::treasury(),
+            PoolAccount::AuditorPool => AccountId::auditor_pool(),
+        }
+    }
+}
+
+/// What a governance proposal does once k admins approved it.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GovAction {
+    AddManufacturer(NewManufacturer),
+    ChangeManufacturer { id: ManufacturerId, change: MemberChange },
+    AddAuditor(NewAuditor),
+    ChangeAuditor { id: AuditorId, change: MemberChange },
+    AddValidator(Validator),
+    RemoveValidator { consensus_key: AccountId },
+    SetValidatorPower { consensus_key: AccountId, power: u64 },
+    SetParams(Params),
+    TreasuryPayout { from: PoolAccount, to: AccountId, amount: Amount },
+    SetAdmins {
+        #[borsh(deserialize_with = "bounded::vec::<_, AccountId, { limits::ADMINS }>")]
+        admins: Vec<AccountId>,
+        threshold: u32,
+    },
+    /// Allow or disallow a full node's libp2p peer id to connect to validators.
+    SetNodePeer {
+        #[borsh(deserialize_with = "bounded::bytes::<_, { limits::PEER_ID }>")]
+        peer_id: Vec<u8>,
+        allowed: bool,
+    },
+}
+
+/// Outcome of an interaction a device reports about a peer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Success,
+    Failure,
+}
+
+/// Every call. The doc line of each names who may send it.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Call {
+    // ---- Token (anyone) ----
+    /// Anyone: move tokens.
+    Transfer { to: AccountId, amount: Amount },
+    /// Anyone: set `spender`'s allowance over the signer's tokens (overwrites).
+    Approve { spender: AccountId, amount: Amount },
+    /// A spender: move `from`'s tokens within the allowance.
+    TransferFrom { from: AccountId, to: AccountId, amount: Amount },
+    /// Anyone: destroy own tokens, lowering the total supply.
+    Burn { amount: Amount },
+    /// Anyone: add tokens to a manufacturer's pool (funds reputation rewards).
+    DepositToPool { manufacturer: ManufacturerId, amount: Amount },
+
+    // ---- Governance (admins) ----
+    /// Admin: open a proposal (counts as the proposer's approval).
+    Propose { action: GovAction },
+    /// Admin: approve a pending proposal; the k-th approval executes it.
+    ApproveProposal { id: ProposalId },
+
+    // ---- Manufacturer (its keys) ----
+    /// Manufacturer key: whitelist devices; the per-device fee goes to its pool.
+    RegisterDevices {
+        manufacturer: ManufacturerId,
+        #[borsh(deserialize_with = "bounded::vec::<_, DeviceRegistration, { limits::BATCH }>")]
+        devices: Vec<DeviceRegistration>,
+    },
+    /// Manufacturer key: register a device and activate it for `owner` in one step
+    /// (pre-owned devices); the device still signs the activation.
+    RegisterAndActivate {
+        manufacturer: ManufacturerId,
+        device: DeviceRegistration,
+        owner: AccountId,
+        device_signature: Signature,
+    },
+    /// Manufacturer key of the device's manufacturer.
+    SuspendDevice { device: DeviceId },
+    /// Manufacturer key of the device's manufacturer.
+    ResumeDevice { device: DeviceId },
+    /// Manufacturer key of the device's manufacturer; final.
+    RevokeDevice { device: DeviceId },
+
+    // ---- Owner ----
+    /// The new owner (signer), with the device's signature over
+    /// (chain id, device id, signer): pays the activation fee.
+    ActivateDevice { device: DeviceId, device_signature: Signature },
+    /// Owner: hand the device to `to`; `with_wallet` keeps the payment-wallet binding,
+    /// otherwise it is cleared.
+    TransferDevice { device: DeviceId, to: AccountId, with_wallet: bool },
+    /// Owner.
+    SetAttributes { device: DeviceId, attributes: Attributes },
+    /// Owner: `Some(owner)` lets the device pay from the owner's account; `None` makes it
+    /// pay from its own account.
+    SetWallet { device: DeviceId, wallet: Option<AccountId> },
+    /// Owner.
+    RegisterService {
+        device: DeviceId,
+        #[borsh(deserialize_with = "bounded::string::<_, { limits::TYPE_NAME }>")]
+        service_type: String,
+        price: Amount,
+        #[borsh(deserialize_with = "bounded::string::<_, { limits::UNIT }>")]
+        unit: String,
+        area: Option<GeoArea>,
+        #[borsh(deserialize_with = "bounded::bytes::<_, { limits::METADATA }>")]
+        metadata: Vec<u8>,
+        expiry: crate::ids::Height,
+    },
+    /// Owner.
+    WithdrawService {
+        device: DeviceId,
+        #[borsh(deserialize_with = "bounded::string::<_, { limits::TYPE_NAME }>")]
+        service_type: String,
+    },
+
+    // ---- Auditor (its keys) ----
+    /// Auditor key: write scores; each accepted entry earns the decayed reward.
+    WriteReputation {
+        auditor: AuditorId,
+        #[borsh(deserialize_with = "bounded::vec::<_, ReputationWrite, { limits::BATCH }>")]
+        entries: Vec<ReputationWrite>,
+    },
+
+    // ---- Device (signed with the device key) ----
+    /// Device: pay another device, checked against both devices' status, reputation
+    /// and the payer's attributes; the payment fee is split auditor pool / treasury.
+    Pay {
+        from_device: DeviceId,
+        to_device: DeviceId,
+        amount: Amount,
+        #[borsh(deserialize_with = "bounded::bytes::<_, { limits::MEMO }>")]
+        memo: Vec<u8>,
+    },
+    /// Device: anchor the hash of an off-chain transaction or log batch.
+    AnchorLog {
+        device: DeviceId,
+        hash: Hash,
+        #[borsh(deserialize_with = "bounded::string::<_, { limits::TYPE_NAME }>")]
+        kind: String,
+        #[borsh(deserialize_with = "bounded::vec::<_, DeviceId, { limits::PARTIES }>")]
+        parties: Vec<DeviceId>,
+    },
+    /// Device: report how an exchange with `peer` went (input of the network auditor).
+    ReportInteraction { device: DeviceId, peer: DeviceId, outcome: Outcome, receipt: Hash },
+}
+
+impl Call {
+    /// Short name, used in logs, metrics and the authorization matrix.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Call::Transfer { .. } => "transfer",
+            Call::Approve { .. } => "approve",
+            Call::TransferFrom { .. } => "transfer_from",
+            Call::Burn { .. } => "burn",
+            Call::DepositToPool { .. } => "deposit_to_pool",
+            Call::Propose { .. } => "propose",
+            Call::ApproveProposal { .. } => "approve_proposal",
+            Call::RegisterDevices { .. } => "register_devices",
+            Call::RegisterAndActivate { .. } => "register_and_activate",
+            Call::SuspendDevice { .. } => "suspend_device",
+            Call::ResumeDevice { .. } => "resume_device",
+            Call::RevokeDevice { .. } => "revoke_device",
+            Call::ActivateDevice { .. } => "activate_device",
+            Call::TransferDevice { .. } => "transfer_device",
+            Call::SetAttributes { .. } => "set_attributes",
+            Call::SetWallet { .. } => "set_wallet",
+            Call::RegisterService { .. } => "register_service",
+            Call::WithdrawService { .. } => "withdraw_service",
+            Call::WriteReputation { .. } => "write_reputation",
+            Call::Pay { .. } => "pay",
+            Call::AnchorLog { .. } => "anchor_log",
+            Call::ReportInteraction { .. } => "report_interaction",
+        }
+    }
+}
+
+/// The message a device signs to consent to its activation by `owner`:
+/// (chain id, device id, owner), borsh-encoded, in the `ACTIVATION` domain.
+pub fn activation_message(chain_id: &ChainId, device: &DeviceId, owner: &AccountId) -> Vec<u8> {
+    codec::encode(&(chain_id, device, owner))
+}
+
+/// Signs an activation consent with the device key.
+pub fn sign_activation(
+    device_key: &Keypair,
+    chain_id: &ChainId,
+    device: &DeviceId,
+    owner: &AccountId,
+) -> Signature {
+    device_key.sign(domain::ACTIVATION, &activation_message(chain_id, device, owner))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> SignedTransaction {
+        let k = Keypair::from_label("alice");
+        Transaction {
+            chain_id: ChainId::new("test").unwrap(),
+            signer: k.account(),
+            nonce: 3,
+            max_fee: None,
+            call: Call::Transfer { to: AccountId::new([9; 32]), amount: Amount::new(5) },
+        }
+        .sign(&k)
+    }
+
+    #[test]
+    fn round_trip_and_verify() {
+        let tx = sample();
+        let bytes = tx.to_bytes();
+        let back = SignedTransaction::from_bytes(&bytes).unwrap();
+        assert_eq!(back, tx);
+        assert_eq!(back.hash(), tx.hash());
+        back.verify_signature().unwrap();
+    }
+
+    #[test]
+    fn any_change_breaks_the_signature() {
+        let mut tx = sample();
+        tx.tx.nonce += 1;
+        assert!(tx.verify_signature().is_err());
+        let mut tx = sample();
+        tx.tx.chain_id = ChainId::new("other").unwrap();
+        assert!(tx.verify_signature().is_err());
+    }
+
+    #[test]
+    fn oversized_batch_is_rejected_by_the_decoder() {
+        let k = Keypair::from_label("m");
+        let reg = DeviceRegistration {
+            device_id: DeviceId::new([1; 32]),
+            public_key: k.account(),
+            protocols: vec![],
+            metadata: vec![],
+        };
+        let tx = Transaction {
+            chain_id: ChainId::new("test").unwrap(),
+            signer: k.account(),
+            nonce: 0,
+            max_fee: None,
+            call: Call::RegisterDevices {
+                manufacturer: ManufacturerId::new(1),
+                devices: vec![reg; limits::BATCH + 1],
+            },
+        }
+        .sign(&k);
+        assert!(SignedTransaction::from_bytes(&tx.to_bytes()).is_err());
+    }
+
+    #[test]
+    fn member_changes() {
+        use MemberStatus::*;
+        assert_eq!(MemberChange::Suspend.apply(Active), Some(Suspended));
+        assert_eq!(MemberChange::Resume.apply(Suspended), Some(Active));
+        assert_eq!(MemberChange::Resume.apply(Active), None);
+        assert_eq!(MemberChange::Remove.apply(Suspended), Some(Removed));
+        assert_eq!(MemberChange::Resume.apply(Removed), None);
+        assert_eq!(MemberChange::Remove.apply(Removed), None);
+    }
+}
