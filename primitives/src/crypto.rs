@@ -112,10 +112,12 @@ impl Keypair {
     }
 
     /// A fresh key from the operating system's randomness.
-    pub fn generate() -> Keypair {
+    pub fn generate() -> Result<Keypair, String> {
         let mut seed = [0u8; 32];
-        rand_core::OsRng.try_fill_bytes(&mut seed).unwrap_or_default();
-        Keypair::from_seed(seed)
+        rand_core::OsRng
+            .try_fill_bytes(&mut seed)
+            .map_err(|e| format!("operating system randomness unavailable: {e}"))?;
+        Ok(Keypair::from_seed(seed))
     }
 
     /// A deterministic key for tests and the dev chain: blake3 of the label.

@@ -90,6 +90,7 @@ call_errors! {
     // Services and logs
     ServiceNotFound = 700, "no such service offer";
     InvalidService = 701, "service type must be 1..=32 bytes and expiry in the future";
+    InvalidKind = 702, "log kind must be 1..=32 bytes";
 }
 
 impl CallError {

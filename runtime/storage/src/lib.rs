@@ -1,1 +1,20 @@
+//! Storage for the Atonomi node: a small key-value interface with column families,
+//! implemented over RocksDB (production) and over memory (unit tests), typed tables on
+//! top, and the authenticated state store ([`StateDb`]) that keeps the Jellyfish
+//! Merkle tree, versioned values and a flat latest-value index.
+//!
+//! Every effect of a block goes through one [`WriteBatch`], written atomically.
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
+mod error;
+mod kv;
+mod memory;
+mod rocks;
+mod state_db;
+pub mod tables;
+
+pub use error::{Result, StorageError};
+pub use kv::{Cf, KvStore, WriteBatch};
+pub use memory::MemoryStore;
+pub use rocks::{RocksConfig, RocksStore};
+pub use state_db::{StateDb, StateDiff};

@@ -1,0 +1,291 @@
+//! `atonomi bench runtime`: runtime throughput on RocksDB, with the time split into
+//! execution, state-root computation and the write, and storage figures at scale.
+
+use anyhow::{Context, Result};
+use atonomi_genesis::{dev, Allocation, Genesis};
+use atonomi_primitives::event::TxStatus;
+use atonomi_primitives::state::{Direction, StateKey, Subject};
+use atonomi_primitives::tx::{Call, DeviceRegistration, ReputationWrite};
+use atonomi_primitives::{AccountId, Amount, DeviceId, Height, Keypair, Score, Timestamp, Transaction};
+use atonomi_runtime::{execute_block, genesis_diff, BlockContext, SigCheck};
+use atonomi_storage::{RocksConfig, RocksStore, StateDb};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+#[derive(Debug, clap::Args)]
+pub struct RuntimeArgs {
+    /// Transfers to execute (in blocks of --block-txs).
+    #[arg(long, default_value_t = 100_000)]
+    transfers: usize,
+    /// Transactions per block for the transfer run (= number of sending accounts).
+    #[arg(long, default_value_t = 5_000)]
+    block_txs: usize,
+    /// Devices to register, in `RegisterDevices` batches of --batch.
+    #[arg(long, default_value_t = 1_000_000)]
+    devices: usize,
+    /// Devices per `RegisterDevices` transaction (and entries per reputation tx).
+    #[arg(long, default_value_t = 1_000)]
+    batch: usize,
+    /// Batch transactions per block for the registration and reputation runs.
+    #[arg(long, default_value_t = 10)]
+    batches_per_block: usize,
+    /// Reputation entries to write.
+    #[arg(long, default_value_t = 100_000)]
+    reputation: usize,
+    /// Random point lookups after registration.
+    #[arg(long, default_value_t = 100_000)]
+    lookups: usize,
+    /// Database directory (a fresh temporary one if omitted; it must not exist).
+    #[arg(long)]
+    dir: Option<PathBuf>,
+}
+
+/// Time split of a run.
+#[derive(Default)]
+struct Split {
+    execute: Duration,
+    root: Duration,
+    write: Duration,
+    items: usize,
+}
+
+impl Split {
+    fn total(&self) -> Duration {
+        self.execute + self.root + self.write
+    }
+
+    fn report(&self, what: &str, unit: &str) {
+        let t = self.total().as_secs_f64();
+        let pct = |d: Duration| 100.0 * d.as_secs_f64() / t.max(1e-9);
+        println!(
+            "{what}: {:.0} {unit}/s ({} {unit} in {:.2} s; execute {:.0}%, state root {:.0}%, RocksDB write {:.0}%)",
+            self.items as f64 / t.max(1e-9),
+            self.items,
+            t,
+            pct(self.execute),
+            pct(self.root),
+            pct(self.write),
+        );
+    }
+}
+
+struct Bench {
+    db: StateDb<RocksStore>,
+    genesis: Genesis,
+    height: u64,
+}
+
+impl Bench {
+    fn block(&mut self, txs: &[Vec<u8>], sig: SigCheck, split: &mut Split) -> Result<()> {
+        let h = self.height + 1;
+        let ctx = BlockContext { chain_id: self.genesis.chain_id.clone(), height: Height::new(h), timestamp: Timestamp::new(self.genesis.genesis_time_ms + h * 1_000) };
+        let t0 = Instant::now();
+        let reader = |k: &[u8]| self.db.get(k).map_err(|e| e.to_string());
+        let out = execute_block(&reader, &ctx, txs, sig)?;
+        let t1 = Instant::now();
+        let (_, batch) = self.db.prepare_commit(&out.diff, h)?;
+        let t2 = Instant::now();
+        atonomi_storage::KvStore::write(self.db.kv(), batch)?;
+        let t3 = Instant::now();
+        split.execute += t1 - t0;
+        split.root += t2 - t1;
+        split.write += t3 - t2;
+        if let Some(bad) = out.receipts.iter().find(|r| r.status != TxStatus::Success) {
+            anyhow::bail!("benchmark transaction failed at height {h}: {:?}", bad.status);
+        }
+        self.height = h;
+        Ok(())
+    }
+
+    fn tx(&self, key: &Keypair, nonce: u64, call: Call) -> Vec<u8> {
+        Transaction { chain_id: self.genesis.chain_id.clone(), signer: key.account(), nonce, max_fee: None, call }.sign(key).to_bytes()
+    }
+}
+
+fn dir_size(p: &std::path::Path) -> u64 {
+    std::fs::read_dir(p)
+        .map(|rd| rd.flatten().map(|e| e.metadata().map_or(0, |m| if m.is_dir() { dir_size(&e.path()) } else { m.len() })).sum())
+        .unwrap_or(0)
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+pub fn runtime(args: RuntimeArgs) -> Result<()> {
+    let tmp = std::env::temp_dir().join(format!("atonomi-bench-{}", std::process::id()));
+    let dir = args.dir.clone().unwrap_or(tmp);
+    anyhow::ensure!(!dir.exists(), "{} exists; give a new directory", dir.display());
+    let result = run(&args, &dir);
+    if args.dir.is_none() {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    result
+}
+
+fn run(args: &RuntimeArgs, dir: &std::path::Path) -> Result<()> {
+    let senders: Vec<Keypair> = (0..args.block_txs).map(|i| Keypair::from_label(&format!("bench sender {i}"))).collect();
+    let mut genesis = dev::genesis();
+    let maker = dev::key("manufacturer");
+    let auditor = dev::key("auditor");
+    // Re-split the supply: every sender gets 1 ATMI, the manufacturer enough for the
+    // registration fees, the admin keeps the rest.
+    let per_sender = Amount::new(Amount::ONE_ATMI);
+    let maker_funds = Amount::new((args.devices as u128 + 1_000) * Amount::ONE_ATMI);
+    let supply = genesis.token.total_supply.get();
+    let rest = supply - per_sender.get() * senders.len() as u128 - maker_funds.get();
+    genesis.allocations = vec![
+        Allocation { account: dev::key("admin").account(), amount: Amount::new(rest) },
+        Allocation { account: maker.account(), amount: maker_funds },
+    ];
+    genesis.allocations.extend(senders.iter().map(|k| Allocation { account: k.account(), amount: per_sender }));
+    let mut params = genesis.params.clone();
+    params.max_batch = params.max_batch.max(args.batch as u32);
+    genesis.params = params;
+    genesis.validate().context("bench genesis")?;
+
+    let store = RocksStore::open(dir, &RocksConfig::default())?;
+    let db = StateDb::new(store);
+    db.commit(&genesis_diff(&genesis.state())?, 0)?;
+    let mut b = Bench { db, genesis, height: 0 };
+    println!("runtime benchmark on RocksDB at {} (fsync per block, one block = one atomic write batch)", dir.display());
+
+    // (a) Transfers: each sender sends one transfer per block to the next sender.
+    let blocks = args.transfers.div_ceil(args.block_txs.max(1));
+    let mut signed: Vec<Vec<Vec<u8>>> = Vec::with_capacity(blocks);
+    for n in 0..blocks {
+        signed.push(
+            senders
+                .iter()
+                .enumerate()
+                .map(|(i, k)| {
+                    let to = senders[(i + 1) % senders.len()].account();
+                    b.tx(k, n as u64, Call::Transfer { to, amount: Amount::new(1) })
+                })
+                .collect(),
+        );
+    }
+    let (half_a, half_b) = signed.split_at(blocks / 2);
+    let mut trusted = Split::default();
+    for txs in half_a {
+        b.block(txs, SigCheck::Trusted, &mut trusted)?;
+        trusted.items += txs.len();
+    }
+    trusted.report("transfers, signatures pre-verified (mempool path)", "tx");
+    let mut verified = Split::default();
+    for txs in half_b {
+        b.block(txs, SigCheck::Verify, &mut verified)?;
+        verified.items += txs.len();
+    }
+    verified.report("transfers, signatures verified in the block", "tx");
+
+    // (b) Whitelist registration in batches.
+    let device_keys: Vec<AccountId> = (0..1_000).map(|i| Keypair::from_label(&format!("bench device {i}")).account()).collect();
+    let device_id = |i: usize| DeviceId::derive(b"bench salt", &(i as u64).to_le_bytes());
+    let mut maker_nonce = 0u64;
+    let mut reg = Split::default();
+    let mut next = 0usize;
+    let mut lookup_at_100k = None;
+    while next < args.devices {
+        let mut txs = Vec::new();
+        while txs.len() < args.batches_per_block && next < args.devices {
+            let end = (next + args.batch).min(args.devices);
+            let devices: Vec<DeviceRegistration> = (next..end)
+                .map(|i| DeviceRegistration { device_id: device_id(i), public_key: device_keys[i % device_keys.len()], protocols: vec!["mqtt".into()], metadata: vec![] })
+                .collect();
+            txs.push(b.tx(&maker, maker_nonce, Call::RegisterDevices { manufacturer: dev::MANUFACTURER, devices }));
+            maker_nonce += 1;
+            next = end;
+        }
+        let before = reg.items;
+        b.block(&txs, SigCheck::Verify, &mut reg)?;
+        reg.items = next;
+        if before < 100_000 && next >= 100_000 && lookup_at_100k.is_none() {
+            lookup_at_100k = Some(lookups(&b, next, args.lookups.min(20_000), device_id)?);
+        }
+    }
+    reg.report(&format!("device registration in batches of {}", args.batch), "devices");
+
+    // (c) Reputation writes about registered devices.
+    let mut rep = Split::default();
+    let mut auditor_nonce = 0u64;
+    let mut written = 0usize;
+    let mut round = 0u32;
+    while written < args.reputation {
+        let mut txs = Vec::new();
+        while txs.len() < args.batches_per_block && written < args.reputation {
+            let end = (written + args.batch).min(args.reputation);
+            let entries: Vec<ReputationWrite> = (written..end)
+                .map(|i| ReputationWrite {
+                    subject: Subject::Device(device_id(i % args.devices.max(1))),
+                    rep_type: "trust".into(),
+                    score: Score::new(5_000 + round % 1_000).unwrap_or_default(),
+                    direction: Direction::Up,
+                })
+                .collect();
+            txs.push(b.tx(&auditor, auditor_nonce, Call::WriteReputation { auditor: dev::AUDITOR, entries }));
+            auditor_nonce += 1;
+            written = end;
+        }
+        b.block(&txs, SigCheck::Verify, &mut rep)?;
+        rep.items = written;
+        round += 1;
+    }
+    rep.report("reputation writes", "writes");
+
+    // (d) Storage at scale.
+    b.db.kv().flush()?;
+    let bytes = dir_size(dir);
+    println!(
+        "bytes on disk: {} MiB for {} devices and {} blocks = {:.0} bytes per device (state, tree nodes, value history; flushed, before compaction)",
+        bytes >> 20,
+        args.devices,
+        b.height,
+        bytes as f64 / args.devices.max(1) as f64
+    );
+    if let Some((p50, p99)) = lookup_at_100k {
+        println!("device lookup at 100k devices: p50 {:.1} µs, p99 {:.1} µs", p50.as_secs_f64() * 1e6, p99.as_secs_f64() * 1e6);
+    }
+    let (p50, p99) = lookups(&b, args.devices, args.lookups, device_id)?;
+    println!("device lookup at {} devices: p50 {:.1} µs, p99 {:.1} µs (RocksDB point read + decode)", args.devices, p50.as_secs_f64() * 1e6, p99.as_secs_f64() * 1e6);
+    let mut proof_times = Vec::new();
+    let mut proof_bytes = 0usize;
+    for i in 0..1_000.min(args.devices) {
+        let key = StateKey::Device(device_id((i * 7_919) % args.devices)).to_bytes();
+        let t = Instant::now();
+        let (_, p) = b.db.prove(&key, b.height)?;
+        proof_times.push(t.elapsed());
+        proof_bytes += p.to_bytes().len();
+    }
+    proof_times.sort();
+    println!(
+        "device proof at {} devices: p50 {:.1} µs, p99 {:.1} µs, {} bytes average",
+        args.devices,
+        percentile(&proof_times, 0.5).as_secs_f64() * 1e6,
+        percentile(&proof_times, 0.99).as_secs_f64() * 1e6,
+        proof_bytes / proof_times.len().max(1)
+    );
+    Ok(())
+}
+
+/// Random point lookups of registered devices: (p50, p99).
+fn lookups(b: &Bench, registered: usize, n: usize, device_id: impl Fn(usize) -> DeviceId) -> Result<(Duration, Duration)> {
+    let mut times = Vec::with_capacity(n);
+    // A fixed multiplicative walk over the ids: spread out, deterministic.
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    for _ in 0..n {
+        x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        let i = (x >> 33) as usize % registered.max(1);
+        let key = StateKey::Device(device_id(i)).to_bytes();
+        let t = Instant::now();
+        let v = b.db.get(&key)?.context("registered device missing")?;
+        let _: atonomi_primitives::state::Device = atonomi_primitives::codec::decode(&v, 1 << 20)?;
+        times.push(t.elapsed());
+    }
+    times.sort();
+    Ok((percentile(&times, 0.5), percentile(&times, 0.99)))
+}

@@ -1,0 +1,239 @@
+//! The Atonomi runtime: a deterministic state machine.
+//!
+//! `execute_block(state, context, txs) -> BlockOutput { diff, receipts }` runs every
+//! transaction of a block against a read-only view of the parent state and returns the
+//! state diff and receipts; the node commits both (with the block) in one write batch.
+//!
+//! Determinism: no clock (time is the block timestamp), no hash-map iteration, no
+//! floats, checked integer arithmetic only. The crate does no I/O: state arrives
+//! through [`StateReader`].
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+
+mod ctx;
+mod error;
+mod genesis;
+mod governance;
+mod manufacturer;
+mod owner;
+mod overlay;
+pub mod query;
+mod reputation;
+mod token;
+mod device;
+
+pub use ctx::BlockContext;
+pub use error::{ExecError, Fatal};
+pub use genesis::genesis_diff;
+
+use atonomi_primitives::event::{Event, Receipt, TxStatus};
+use atonomi_primitives::state::{Account, PendingValidatorSet, StateKey, ValidatorSet};
+use atonomi_primitives::{CallError, Params, SignedTransaction};
+use ctx::Ctx;
+use overlay::Overlay;
+use std::collections::BTreeMap;
+
+/// Read access to committed state by raw key.
+pub trait StateReader {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, String>;
+}
+
+impl<F> StateReader for F
+where
+    F: Fn(&[u8]) -> Result<Option<Vec<u8>>, String>,
+{
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, String> {
+        self(key)
+    }
+}
+
+/// Committed state held in memory (unit tests, simulations).
+#[derive(Debug, Default, Clone)]
+pub struct MemoryState(pub BTreeMap<Vec<u8>, Vec<u8>>);
+
+impl StateReader for MemoryState {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, String> {
+        Ok(self.0.get(key).cloned())
+    }
+}
+
+impl MemoryState {
+    pub fn apply(&mut self, diff: &StateDiff) {
+        for (k, v) in diff {
+            match v {
+                Some(v) => {
+                    self.0.insert(k.clone(), v.clone());
+                }
+                None => {
+                    self.0.remove(k);
+                }
+            }
+        }
+    }
+}
+
+/// A block's effect on state: raw key → new value (`None` deletes), in key order.
+pub type StateDiff = BTreeMap<Vec<u8>, Option<Vec<u8>>>;
+
+/// What executing a block produced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlockOutput {
+    pub diff: StateDiff,
+    pub receipts: Vec<Receipt>,
+}
+
+/// How signatures are checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SigCheck {
+    /// Verify every transaction signature (blocks from the network).
+    Verify,
+    /// The caller verified them already (the mempool admitted exactly these bytes).
+    Trusted,
+}
+
+/// Executes a block's transactions in order against `state` (the parent state).
+///
+/// A transaction that cannot be executed at all (undecodable, oversized, wrong chain
+/// id, bad signature, wrong nonce, cannot pay the fee) gets an `Invalid` receipt and
+/// changes nothing. A call that fails gets a `Failed` receipt: its nonce and fee are
+/// consumed and nothing else changes. Only unreadable or corrupt state is an error.
+pub fn execute_block<R: StateReader + ?Sized>(
+    state: &R,
+    block: &BlockContext,
+    txs: &[Vec<u8>],
+    sig_check: SigCheck,
+) -> Result<BlockOutput, Fatal> {
+    let mut overlay = Overlay::new(state);
+    begin_block(&mut overlay, block)?;
+    let mut receipts = Vec::with_capacity(txs.len());
+    for (index, bytes) in txs.iter().enumerate() {
+        let index = u32::try_from(index).map_err(|_| Fatal::InvalidBlock("too many txs".into()))?;
+        let (tx_hash, status, events) = execute_tx(&mut overlay, block, bytes, sig_check)?;
+        receipts.push(Receipt { tx_hash, height: block.height, index, status, events });
+    }
+    Ok(BlockOutput { diff: overlay.into_diff(), receipts })
+}
+
+/// Promotes a pending validator set whose effective height has come.
+fn begin_block<R: StateReader + ?Sized>(o: &mut Overlay<R>, block: &BlockContext) -> Result<(), Fatal> {
+    let pending: Option<PendingValidatorSet> = o.get(&StateKey::PendingValidatorSet).map_err(fatal)?;
+    if let Some(p) = pending {
+        if p.effective_height <= block.height {
+            o.put(&StateKey::ValidatorSet, &p.set);
+            o.delete(&StateKey::PendingValidatorSet);
+        }
+    }
+    Ok(())
+}
+
+fn fatal(e: ExecError) -> Fatal {
+    match e {
+        ExecError::Fatal(f) => f,
+        // Only reads happen here; a call error cannot arise.
+        ExecError::Call(c) => Fatal::InvalidBlock(c.to_string()),
+    }
+}
+
+/// Decodes and checks a transaction without executing it: the checks of the mempool
+/// and of block execution alike.
+pub fn precheck<R: StateReader + ?Sized>(
+    state: &R,
+    chain_id: &atonomi_primitives::ChainId,
+    bytes: &[u8],
+    sig_check: SigCheck,
+) -> Result<SignedTransaction, String> {
+    let o = Overlay::new(state);
+    let params: Params = o.get(&StateKey::Params).map_err(|e| format!("{e:?}"))?.unwrap_or_default();
+    let stx = decode_and_check(&params, chain_id, bytes, sig_check)?;
+    let acct: Account = o.get(&StateKey::Account(stx.tx.signer)).map_err(|e| format!("{e:?}"))?.unwrap_or_default();
+    if stx.tx.nonce < acct.nonce {
+        return Err(format!("nonce {} already used (next is {})", stx.tx.nonce, acct.nonce));
+    }
+    Ok(stx)
+}
+
+fn decode_and_check(
+    params: &Params,
+    chain_id: &atonomi_primitives::ChainId,
+    bytes: &[u8],
+    sig_check: SigCheck,
+) -> Result<SignedTransaction, String> {
+    let stx: SignedTransaction =
+        atonomi_primitives::codec::decode(bytes, params.max_tx_bytes as usize).map_err(|e| e.to_string())?;
+    if &stx.tx.chain_id != chain_id {
+        return Err(format!("wrong chain id {} (this chain is {chain_id})", stx.tx.chain_id));
+    }
+    if sig_check == SigCheck::Verify {
+        stx.verify_signature().map_err(|e| e.to_string())?;
+    }
+    Ok(stx)
+}
+
+fn execute_tx<R: StateReader + ?Sized>(
+    o: &mut Overlay<R>,
+    block: &BlockContext,
+    bytes: &[u8],
+    sig_check: SigCheck,
+) -> Result<(atonomi_primitives::Hash, TxStatus, Vec<Event>), Fatal> {
+    let tx_hash = atonomi_primitives::Hash::with_domain(atonomi_primitives::hash::domain::TX_HASH, bytes);
+    let params: Params = o.get(&StateKey::Params).map_err(fatal)?.unwrap_or_default();
+    let stx = match decode_and_check(&params, &block.chain_id, bytes, sig_check) {
+        Ok(t) => t,
+        Err(reason) => return Ok((tx_hash, TxStatus::Invalid(reason), vec![])),
+    };
+    let tx = stx.tx;
+    let acct_key = StateKey::Account(tx.signer);
+    let mut acct: Account = o.get(&acct_key).map_err(fatal)?.unwrap_or_default();
+    if tx.nonce != acct.nonce {
+        let reason = format!("nonce {} does not match the account nonce {}", tx.nonce, acct.nonce);
+        return Ok((tx_hash, TxStatus::Invalid(reason), vec![]));
+    }
+    let fee = params.tx_fee;
+    if let Some(max) = tx.max_fee {
+        if fee > max {
+            let reason = format!("tx_fee {fee} exceeds max_fee {max}");
+            return Ok((tx_hash, TxStatus::Invalid(reason), vec![]));
+        }
+    }
+    let Some(balance) = acct.balance.checked_sub(fee) else {
+        return Ok((tx_hash, TxStatus::Invalid("the signer cannot pay the transaction fee".into()), vec![]));
+    };
+
+    // From here the transaction is included: nonce and fee are consumed whatever the
+    // call does.
+    acct.nonce += 1;
+    acct.balance = balance;
+    o.put(&acct_key, &acct);
+    let mut events = Vec::new();
+    if !fee.is_zero() {
+        let treasury = StateKey::Account(atonomi_primitives::AccountId::treasury());
+        let mut t: Account = o.get(&treasury).map_err(fatal)?.unwrap_or_default();
+        t.balance = t.balance.checked_add(fee).ok_or(Fatal::InvalidBlock("treasury overflow".into()))?;
+        o.put(&treasury, &t);
+        events.push(Event::FeeCharged { payer: tx.signer, amount: fee });
+    }
+
+    o.push();
+    let mut ctx = Ctx { o, block, params, signer: tx.signer, events: Vec::new() };
+    let result = ctx.dispatch(tx.call);
+    let call_events = std::mem::take(&mut ctx.events);
+    match result {
+        Ok(()) => {
+            o.commit();
+            events.extend(call_events);
+            Ok((tx_hash, TxStatus::Success, events))
+        }
+        Err(ExecError::Call(e)) => {
+            o.discard();
+            Ok((tx_hash, TxStatus::Failed(e), events))
+        }
+        Err(ExecError::Fatal(f)) => Err(f),
+    }
+}
+
+/// The current validator set (for consensus) as of the given state.
+pub fn validator_set<R: StateReader + ?Sized>(state: &R) -> Result<ValidatorSet, Fatal> {
+    Overlay::new(state).get(&StateKey::ValidatorSet).map_err(fatal).map(Option::unwrap_or_default)
+}
+
+/// Keeps `CallError` in the public API for receipts.
+pub type CallResult = Result<(), CallError>;

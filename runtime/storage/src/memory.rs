@@ -1,0 +1,85 @@
+//! An in-memory store for unit tests of pure logic.
+
+use crate::kv::{Cf, KvStore, WriteBatch};
+use crate::Result;
+use std::collections::BTreeMap;
+use std::sync::RwLock;
+
+type Table = BTreeMap<Vec<u8>, Vec<u8>>;
+
+#[derive(Debug, Default)]
+pub struct MemoryStore {
+    cfs: RwLock<BTreeMap<Cf, Table>>,
+}
+
+impl MemoryStore {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn read<T>(&self, f: impl FnOnce(&BTreeMap<Cf, Table>) -> T) -> T {
+        // A poisoned lock only means another test thread panicked mid-write of a
+        // BTreeMap operation that cannot leave it inconsistent; keep reading.
+        let guard = self.cfs.read().unwrap_or_else(|e| e.into_inner());
+        f(&guard)
+    }
+}
+
+impl KvStore for MemoryStore {
+    fn get(&self, cf: Cf, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        Ok(self.read(|m| m.get(&cf).and_then(|t| t.get(key).cloned())))
+    }
+
+    fn get_at_or_before(
+        &self,
+        cf: Cf,
+        key: &[u8],
+        prefix: &[u8],
+    ) -> Result<Option<(Vec<u8>, Vec<u8>)>> {
+        Ok(self.read(|m| {
+            m.get(&cf).and_then(|t| {
+                t.range(..=key.to_vec())
+                    .next_back()
+                    .filter(|(k, _)| k.starts_with(prefix))
+                    .map(|(k, v)| (k.clone(), v.clone()))
+            })
+        }))
+    }
+
+    fn scan(
+        &self,
+        cf: Cf,
+        prefix: &[u8],
+        start: &[u8],
+        limit: usize,
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        let from = if start.is_empty() { prefix.to_vec() } else { start.to_vec() };
+        Ok(self.read(|m| {
+            m.get(&cf)
+                .map(|t| {
+                    t.range(from..)
+                        .take_while(|(k, _)| k.starts_with(prefix))
+                        .take(limit)
+                        .map(|(k, v)| (k.clone(), v.clone()))
+                        .collect()
+                })
+                .unwrap_or_default()
+        }))
+    }
+
+    fn write(&self, batch: WriteBatch) -> Result<()> {
+        let mut guard = self.cfs.write().unwrap_or_else(|e| e.into_inner());
+        for (cf, k, v) in batch.ops {
+            let t = guard.entry(cf).or_default();
+            match v {
+                Some(v) => {
+                    t.insert(k, v);
+                }
+                None => {
+                    t.remove(&k);
+                }
+            }
+        }
+        Ok(())
+    }
+}
