@@ -104,10 +104,14 @@ pub fn execute_block<R: StateReader + ?Sized>(
 ) -> Result<BlockOutput, Fatal> {
     let mut overlay = Overlay::new(state);
     begin_block(&mut overlay, block)?;
+    let signatures_ok = match sig_check {
+        SigCheck::Verify => verify_signatures(txs),
+        SigCheck::Trusted => vec![true; txs.len()],
+    };
     let mut receipts = Vec::with_capacity(txs.len());
-    for (index, bytes) in txs.iter().enumerate() {
+    for (index, (bytes, sig_ok)) in txs.iter().zip(signatures_ok).enumerate() {
         let index = u32::try_from(index).map_err(|_| Fatal::InvalidBlock("too many txs".into()))?;
-        let (tx_hash, status, events) = execute_tx(&mut overlay, block, bytes, sig_check)?;
+        let (tx_hash, status, events) = execute_tx(&mut overlay, block, bytes, sig_ok)?;
         receipts.push(Receipt { tx_hash, height: block.height, index, status, events });
     }
     Ok(BlockOutput { diff: overlay.into_diff(), receipts })
@@ -168,16 +172,42 @@ fn decode_and_check(
     Ok(stx)
 }
 
+/// Verifies the signatures of a block's transactions on all cores. The answer for
+/// each transaction depends only on its bytes, so the thread count never changes a
+/// result.
+pub fn verify_signatures(txs: &[Vec<u8>]) -> Vec<bool> {
+    let check = |b: &Vec<u8>| {
+        SignedTransaction::from_bytes(b).is_ok_and(|t| t.verify_signature().is_ok())
+    };
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
+    if threads < 2 || txs.len() < 64 {
+        return txs.iter().map(check).collect();
+    }
+    let chunk = txs.len().div_ceil(threads);
+    let mut out = vec![false; txs.len()];
+    std::thread::scope(|s| {
+        for (ins, outs) in txs.chunks(chunk).zip(out.chunks_mut(chunk)) {
+            s.spawn(move || {
+                for (tx, ok) in ins.iter().zip(outs) {
+                    *ok = check(tx);
+                }
+            });
+        }
+    });
+    out
+}
+
 fn execute_tx<R: StateReader + ?Sized>(
     o: &mut Overlay<R>,
     block: &BlockContext,
     bytes: &[u8],
-    sig_check: SigCheck,
+    sig_ok: bool,
 ) -> Result<(atonomi_primitives::Hash, TxStatus, Vec<Event>), Fatal> {
     let tx_hash = atonomi_primitives::Hash::with_domain(atonomi_primitives::hash::domain::TX_HASH, bytes);
     let params: Params = o.get(&StateKey::Params).map_err(fatal)?.unwrap_or_default();
-    let stx = match decode_and_check(&params, &block.chain_id, bytes, sig_check) {
-        Ok(t) => t,
+    let stx = match decode_and_check(&params, &block.chain_id, bytes, SigCheck::Trusted) {
+        Ok(t) if sig_ok => t,
+        Ok(_) => return Ok((tx_hash, TxStatus::Invalid("signature does not verify".into()), vec![])),
         Err(reason) => return Ok((tx_hash, TxStatus::Invalid(reason), vec![])),
     };
     let tx = stx.tx;

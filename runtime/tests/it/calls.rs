@@ -448,3 +448,46 @@ fn failed_call_consumes_nonce_only() {
     c.fails(&a.stranger, Call::Transfer { to: a.bob.account(), amount: atmi(1) }, E::InsufficientBalance);
     assert_eq!(c.nonce(a.stranger.account()), n + 1);
 }
+
+#[test]
+fn large_blocks_verify_signatures_in_parallel_with_the_same_result() {
+    let mut c = Chain::dev();
+    let a = Actors::new();
+    // 200 transfers from distinct funded keys (the parallel path needs 64 or more);
+    // every seventh signature is broken.
+    let keys: Vec<Keypair> = (0..200).map(|i| Keypair::from_label(&format!("par{i}"))).collect();
+    let fund: Vec<_> = keys
+        .iter()
+        .enumerate()
+        .map(|(i, k)| {
+            let mut tx = c.tx(&a.admin, Call::Transfer { to: k.account(), amount: atmi(1) }).tx;
+            tx.nonce += i as u64;
+            tx.sign(&a.admin)
+        })
+        .collect();
+    assert!(c.block(fund).iter().all(|r| r.status == TxStatus::Success));
+    let txs: Vec<_> = keys
+        .iter()
+        .enumerate()
+        .map(|(i, k)| {
+            let mut t = c.tx(k, Call::Transfer { to: a.bob.account(), amount: Amount::new(1) });
+            if i % 7 == 0 {
+                t.signature.0[5] ^= 0x40;
+            }
+            t.to_bytes()
+        })
+        .collect();
+    let sequential: Vec<bool> = txs
+        .iter()
+        .map(|b| atonomi_primitives::SignedTransaction::from_bytes(b).unwrap().verify_signature().is_ok())
+        .collect();
+    assert_eq!(atonomi_runtime::verify_signatures(&txs), sequential);
+    let receipts = c.block_raw(txs);
+    for (i, r) in receipts.iter().enumerate() {
+        if i % 7 == 0 {
+            assert_eq!(r.status, TxStatus::Invalid("signature does not verify".into()));
+        } else {
+            assert_eq!(r.status, TxStatus::Success);
+        }
+    }
+}
