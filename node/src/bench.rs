@@ -148,6 +148,15 @@ fn run(args: &RuntimeArgs, dir: &std::path::Path) -> Result<()> {
     genesis.params = params;
     genesis.validate().context("bench genesis")?;
 
+    // The signature-verification bound: ed25519 verifications per second on one core.
+    let probe: Vec<_> = (0..2_000u32)
+        .map(|i| Transaction { chain_id: genesis.chain_id.clone(), signer: senders[0].account(), nonce: u64::from(i), max_fee: None, call: Call::Burn { amount: Amount::new(1) } }.sign(&senders[0]))
+        .collect();
+    let t = Instant::now();
+    let valid = probe.iter().filter(|tx| tx.verify_signature().is_ok()).count();
+    anyhow::ensure!(valid == probe.len(), "probe signatures must verify");
+    println!("ed25519 strict verification, one core: {:.0} signatures/s", probe.len() as f64 / t.elapsed().as_secs_f64());
+
     let store = RocksStore::open(dir, &RocksConfig::default())?;
     let db = StateDb::new(store);
     db.commit(&genesis_diff(&genesis.state())?, 0)?;
