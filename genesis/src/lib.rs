@@ -163,7 +163,7 @@ impl Genesis {
     /// The records the runtime writes at height 0.
     pub fn state(&self) -> GenesisState {
         let mut validators = self.validators.clone();
-        validators.sort_by(|a, b| a.consensus_key.cmp(&b.consensus_key));
+        validators.sort_by_key(|v| v.consensus_key);
         GenesisState {
             chain: ChainInfo { chain_id: self.chain_id.clone(), genesis_time: Timestamp::new(self.genesis_time_ms) },
             token: TokenInfo {

@@ -76,7 +76,7 @@ impl<R: StateReader + ?Sized> Ctx<'_, '_, R> {
     /// A device's reputation for payments: the aggregate of the payment reputation
     /// type, or its manufacturer's default score while no auditor has written one.
     fn device_reputation(&self, d: &Device) -> ExecResult<atonomi_primitives::Score> {
-        Ok(query::device_reputation_in(self.o, d, &self.params.payment_reputation_type)?)
+        query::device_reputation_in(self.o, d, &self.params.payment_reputation_type)
     }
 
     pub fn anchor_log(&mut self, id: DeviceId, hash: Hash, kind: String, parties: Vec<DeviceId>) -> ExecResult {

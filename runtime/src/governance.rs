@@ -238,7 +238,7 @@ impl<R: StateReader + ?Sized> Ctx<'_, '_, R> {
             None => self.o.get(&StateKey::ValidatorSet)?.unwrap_or_default(),
         };
         f(&mut set)?;
-        set.validators.sort_by(|a, b| a.consensus_key.cmp(&b.consensus_key));
+        set.validators.sort_by_key(|v| v.consensus_key);
         validate_set(&set)?;
         let effective_height = Height::new(self.block.height.get() + VALIDATOR_SET_DELAY);
         let hash = set.hash();

@@ -120,8 +120,7 @@ fn governance_actions() {
     c.govern(GovAction::RemoveValidator { consensus_key: vkey.account() });
     govern_fails(&mut c, GovAction::RemoveValidator { consensus_key: vkey.account() }, E::ValidatorNotFound);
 
-    let mut p = Params::default();
-    p.payment_fee_bps = 250;
+    let mut p = Params { payment_fee_bps: 250, ..Params::default() };
     c.govern(GovAction::SetParams(p.clone()));
     assert_eq!(c.get::<Params>(StateKey::Params).unwrap(), p);
     p.payment_fee_bps = 20_000;

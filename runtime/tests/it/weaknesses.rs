@@ -7,7 +7,7 @@ use atonomi_primitives::state::*;
 use atonomi_primitives::tx::*;
 use atonomi_primitives::{codec, Amount, CallError as E, Keypair, Params, ProposalId};
 
-/// 1. Activation took the raw device id, so anyone who learned it could front-run the
+/// Weakness 1: Activation took the raw device id, so anyone who learned it could front-run the
 /// owner. Here the device must sign for the specific owner, and only the salted hash is
 /// on chain.
 #[test]
@@ -28,7 +28,7 @@ fn w1_activation_cannot_be_front_run_and_hardware_id_stays_off_chain() {
     }
 }
 
-/// 2. The device public key was stored but never checked. Here a signature from any
+/// Weakness 2: The device public key was stored but never checked. Here a signature from any
 /// other key is rejected.
 #[test]
 fn w2_device_key_is_checked() {
@@ -45,7 +45,7 @@ fn w2_device_key_is_checked() {
     c.fails(&impostor, Call::AnchorLog { device: d.id, hash: atonomi_primitives::Hash::ZERO, kind: "k".into(), parties: vec![] }, E::NotDeviceKey);
 }
 
-/// 3. No owner was recorded, so ownership could not be transferred. Here it is.
+/// Weakness 3: No owner was recorded, so ownership could not be transferred. Here it is.
 #[test]
 fn w3_owner_recorded_and_transferable() {
     let mut c = Chain::dev();
@@ -59,7 +59,7 @@ fn w3_owner_recorded_and_transferable() {
     c.ok(&a.bob, Call::SetAttributes { device: d.id, attributes: Attributes::default() });
 }
 
-/// 4. An empty manufacturer pool made reputation writes revert, and tiny rewards
+/// Weakness 4: An empty manufacturer pool made reputation writes revert, and tiny rewards
 /// rounded a share to zero and blocked writes. Here the score is always stored and the
 /// reward paid as far as the pool allows.
 #[test]
@@ -68,10 +68,8 @@ fn w4_writes_never_fail_for_lack_of_reward() {
     let a = Actors::new();
     let d = TestDevice::new("w4");
     registered_active(&mut c, &a, &d, &a.alice); // pool: 2 ATMI
-    // Drain most of the pool with writes about many subjects... simpler: set a reward
-    // larger than the pool, and a tiny one.
-    let mut p = Params::default();
-    p.reputation_reward = atmi(5);
+    // A reward larger than the pool, then a tiny one.
+    let mut p = Params { reputation_reward: atmi(5), ..Params::default() };
     c.govern(GovAction::SetParams(p.clone()));
     let w = |s| ReputationWrite { subject: Subject::Device(d.id), rep_type: "trust".into(), score: score(s), direction: Direction::Steady };
     let r = c.ok(&a.auditor, Call::WriteReputation { auditor: A, entries: vec![w(4_000)] });
@@ -90,7 +88,7 @@ fn w4_writes_never_fail_for_lack_of_reward() {
     assert_eq!((e.score, e.writes), (score(4_200), 3));
 }
 
-/// 5. Two writes in the same block bypassed the reward decay. Here decay is by elapsed
+/// Weakness 5: Two writes in the same block bypassed the reward decay. Here decay is by elapsed
 /// time per (auditor, subject): a zero-time rewrite earns nothing.
 #[test]
 fn w5_same_block_rewrites_earn_nothing() {
@@ -122,7 +120,7 @@ fn w5_same_block_rewrites_earn_nothing() {
     assert!(r.events.iter().any(|e| matches!(e, Event::ReputationWritten { reward, .. } if *reward == Amount::new(Amount::ONE_ATMI / 16))));
 }
 
-/// 6. Removing a manufacturer stranded its pooled tokens. Here removal settles the pool
+/// Weakness 6: Removing a manufacturer stranded its pooled tokens. Here removal settles the pool
 /// to its reward wallet.
 #[test]
 fn w6_removal_settles_the_pool() {
@@ -138,7 +136,7 @@ fn w6_removal_settles_the_pool() {
     assert_eq!(c.tokens_in_existence(), c.total_supply());
 }
 
-/// 7. One owner key could pause everything and self-destruct taking the pooled tokens.
+/// Weakness 7: One owner key could pause everything and self-destruct taking the pooled tokens.
 /// Here governance is k-of-n, no single admin can act alone, and no action moves
 /// tokens out of a user's account or a manufacturer's pool.
 #[test]
@@ -168,7 +166,7 @@ fn w7_no_single_key_moves_others_funds() {
     }
 }
 
-/// 8. Reputation was an opaque 32-byte string per device. Here scores are typed, per
+/// Weakness 8: Reputation was an opaque 32-byte string per device. Here scores are typed, per
 /// auditor and type, with direction, history and an aggregate, and provable (see the
 /// proofs tests for the aggregate's proof).
 #[test]
