@@ -24,6 +24,7 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 pub mod certificate;
+pub mod context;
 pub mod guard;
 pub mod vote;
 pub mod wal;
