@@ -55,6 +55,10 @@ impl Split {
     }
 
     fn report(&self, what: &str, unit: &str) {
+        if self.items == 0 {
+            println!("{what}: skipped (no work in this phase with these sizes)");
+            return;
+        }
         let t = self.total().as_secs_f64();
         let pct = |d: Duration| 100.0 * d.as_secs_f64() / t.max(1e-9);
         println!(
