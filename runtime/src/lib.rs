@@ -103,6 +103,7 @@ pub fn execute_block<R: StateReader + ?Sized>(
     sig_check: SigCheck,
 ) -> Result<BlockOutput, Fatal> {
     let mut overlay = Overlay::new(state);
+    check_block_limits(&overlay, txs)?;
     begin_block(&mut overlay, block)?;
     let signatures_ok = match sig_check {
         SigCheck::Verify => verify_signatures(txs),
@@ -115,6 +116,27 @@ pub fn execute_block<R: StateReader + ?Sized>(
         receipts.push(Receipt { tx_hash, height: block.height, index, status, events });
     }
     Ok(BlockOutput { diff: overlay.into_diff(), receipts })
+}
+
+/// A block over the parameter limits is invalid as a whole: validators reject the
+/// proposal instead of executing it.
+fn check_block_limits<R: StateReader + ?Sized>(o: &Overlay<R>, txs: &[Vec<u8>]) -> Result<(), Fatal> {
+    let params: Params = o.get(&StateKey::Params).map_err(fatal)?.unwrap_or_default();
+    if txs.len() > params.max_block_txs as usize {
+        return Err(Fatal::InvalidBlock(format!(
+            "{} transactions exceed max_block_txs {}",
+            txs.len(),
+            params.max_block_txs
+        )));
+    }
+    let bytes: usize = txs.iter().map(Vec::len).sum();
+    if bytes > params.max_block_bytes as usize {
+        return Err(Fatal::InvalidBlock(format!(
+            "{bytes} bytes of transactions exceed max_block_bytes {}",
+            params.max_block_bytes
+        )));
+    }
+    Ok(())
 }
 
 /// Promotes a pending validator set whose effective height has come.

@@ -490,3 +490,23 @@ fn large_blocks_verify_signatures_in_parallel_with_the_same_result() {
         }
     }
 }
+
+#[test]
+fn blocks_over_the_limits_are_rejected_whole() {
+    let mut c = Chain::dev();
+    let mut p = Params { max_block_txs: 3, max_block_bytes: 600 * 1024, ..Params::default() };
+    c.govern(GovAction::SetParams(p.clone()));
+    let ctx = c.ctx();
+    let four: Vec<Vec<u8>> = (0..4).map(|i| vec![i; 10]).collect();
+    let err = atonomi_runtime::execute_block(&c.state, &ctx, &four, atonomi_runtime::SigCheck::Verify).unwrap_err();
+    assert!(matches!(err, atonomi_runtime::Fatal::InvalidBlock(ref m) if m.contains("max_block_txs")), "{err}");
+    let three: Vec<Vec<u8>> = (0..3).map(|i| vec![i; 10]).collect();
+    assert!(atonomi_runtime::execute_block(&c.state, &ctx, &three, atonomi_runtime::SigCheck::Verify).is_ok());
+    p.max_block_txs = 100;
+    p.max_block_bytes = p.max_tx_bytes;
+    c.govern(GovAction::SetParams(p.clone()));
+    let ctx = c.ctx();
+    let big: Vec<Vec<u8>> = vec![vec![0; p.max_tx_bytes as usize], vec![0; 1]];
+    let err = atonomi_runtime::execute_block(&c.state, &ctx, &big, atonomi_runtime::SigCheck::Verify).unwrap_err();
+    assert!(matches!(err, atonomi_runtime::Fatal::InvalidBlock(ref m) if m.contains("max_block_bytes")), "{err}");
+}
