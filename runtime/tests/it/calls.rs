@@ -510,3 +510,24 @@ fn blocks_over_the_limits_are_rejected_whole() {
     let err = atonomi_runtime::execute_block(&c.state, &ctx, &big, atonomi_runtime::SigCheck::Verify).unwrap_err();
     assert!(matches!(err, atonomi_runtime::Fatal::InvalidBlock(ref m) if m.contains("max_block_bytes")), "{err}");
 }
+
+#[test]
+fn precheck_is_the_admission_check() {
+    use atonomi_runtime::{precheck, SigCheck};
+    let mut c = Chain::dev();
+    let a = Actors::new();
+    let tx = c.tx(&a.alice, Call::Transfer { to: a.bob.account(), amount: atmi(1) });
+    assert!(precheck(&c.state, &c.chain_id, &tx.to_bytes(), SigCheck::Verify).is_ok());
+    let mut future = tx.tx.clone();
+    future.nonce += 3;
+    assert!(precheck(&c.state, &c.chain_id, &future.sign(&a.alice).to_bytes(), SigCheck::Verify).is_ok(), "future nonces wait in the mempool");
+    let mut bad = tx.clone();
+    bad.signature.0[1] ^= 1;
+    assert!(precheck(&c.state, &c.chain_id, &bad.to_bytes(), SigCheck::Verify).is_err());
+    let other = atonomi_primitives::ChainId::new("other").unwrap();
+    assert!(precheck(&c.state, &other, &tx.to_bytes(), SigCheck::Verify).is_err());
+    assert!(precheck(&c.state, &c.chain_id, &[1, 2, 3], SigCheck::Verify).is_err());
+    c.block(vec![tx.clone()]);
+    let err = precheck(&c.state, &c.chain_id, &tx.to_bytes(), SigCheck::Verify).unwrap_err();
+    assert!(err.contains("already used"), "{err}");
+}
