@@ -37,3 +37,12 @@ impl From<Fatal> for ExecError {
 }
 
 pub type ExecResult<T = ()> = Result<T, ExecError>;
+
+/// For read-only paths (block setup, queries), where no call runs and so a
+/// `CallError` cannot arise: the fatal part of an `ExecError`.
+pub(crate) fn fatal(e: ExecError) -> Fatal {
+    match e {
+        ExecError::Fatal(f) => f,
+        ExecError::Call(c) => Fatal::InvalidBlock(c.to_string()),
+    }
+}

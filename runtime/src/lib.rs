@@ -29,6 +29,7 @@ use atonomi_primitives::event::{Event, Receipt, TxStatus};
 use atonomi_primitives::state::{Account, PendingValidatorSet, StateKey, ValidatorSet};
 use atonomi_primitives::{CallError, Params, SignedTransaction};
 use ctx::Ctx;
+use error::fatal;
 use overlay::Overlay;
 use std::collections::BTreeMap;
 
@@ -149,14 +150,6 @@ fn begin_block<R: StateReader + ?Sized>(o: &mut Overlay<R>, block: &BlockContext
         }
     }
     Ok(())
-}
-
-fn fatal(e: ExecError) -> Fatal {
-    match e {
-        ExecError::Fatal(f) => f,
-        // Only reads happen here; a call error cannot arise.
-        ExecError::Call(c) => Fatal::InvalidBlock(c.to_string()),
-    }
 }
 
 /// Decodes and checks a transaction without executing it: the checks of the mempool

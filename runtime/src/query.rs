@@ -2,7 +2,7 @@
 //! ask: a device's reputation and the validate-device answer a device checks before it
 //! trades with a peer.
 
-use crate::error::ExecError;
+use crate::error::{fatal, ExecError};
 use crate::overlay::Overlay;
 use crate::{Fatal, StateReader};
 use atonomi_primitives::state::{
@@ -11,13 +11,6 @@ use atonomi_primitives::state::{
 };
 use atonomi_primitives::{DeviceId, Params, Score};
 use serde::Serialize;
-
-fn fatal(e: ExecError) -> Fatal {
-    match e {
-        ExecError::Fatal(f) => f,
-        ExecError::Call(c) => Fatal::InvalidBlock(c.to_string()),
-    }
-}
 
 pub(crate) fn device_reputation_in<R: StateReader + ?Sized>(
     o: &Overlay<R>,
