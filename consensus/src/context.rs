@@ -118,9 +118,9 @@ pub struct ValidatorSet {
 }
 
 impl ValidatorSet {
-    /// From the runtime's validator set (already validated: non-empty, powers > 0,
-    /// total within u64/4).
-    pub fn from_state(set: &StateValidatorSet) -> ValidatorSet {
+    /// From the runtime's validator set. `None` when it is empty or has no voting
+    /// power, so a `ValidatorSet` always has a proposer to select.
+    pub fn from_state(set: &StateValidatorSet) -> Option<ValidatorSet> {
         let mut validators: Vec<Validator> = set
             .validators
             .iter()
@@ -128,7 +128,10 @@ impl ValidatorSet {
             .collect();
         validators.sort_by_key(|v| v.address);
         let total = validators.iter().fold(0u64, |acc, v| acc.saturating_add(v.power));
-        ValidatorSet { validators, total }
+        if validators.is_empty() || total == 0 {
+            return None;
+        }
+        Some(ValidatorSet { validators, total })
     }
 }
 
@@ -315,8 +318,8 @@ fn proposer_index(set: &ValidatorSet, height: CHeight, round: Round) -> Option<u
     })
 }
 
-/// Validator sets are never empty (runtime and genesis validation guarantee it); the
-/// Context API has no error path, so an empty set would be a programming error.
+/// Unreachable: `ValidatorSet::from_state` never builds an empty set or one without
+/// power, and the Context API has no error path.
 #[allow(clippy::panic)]
 fn first_or_unreachable(set: &ValidatorSet) -> &Validator {
     match set.validators.first() {
@@ -345,7 +348,21 @@ mod tests {
                 operator: ManufacturerId::new(1),
             })
             .collect();
-        ValidatorSet::from_state(&StateValidatorSet { validators })
+        ValidatorSet::from_state(&StateValidatorSet { validators }).unwrap()
+    }
+
+    #[test]
+    fn empty_or_powerless_sets_are_refused() {
+        assert!(ValidatorSet::from_state(&StateValidatorSet::default()).is_none());
+        let mut s = StateValidatorSet::default();
+        s.validators.push(StateValidator {
+            consensus_key: Keypair::from_label("z").account(),
+            peer_id: vec![1],
+            bridge_address: [0; 20],
+            power: 0,
+            operator: ManufacturerId::new(1),
+        });
+        assert!(ValidatorSet::from_state(&s).is_none());
     }
 
     #[test]
