@@ -3,7 +3,7 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 use atonomi_primitives::state::{
-    Auditor, ChainInfo, GenesisState, Governance, Manufacturer, MemberStatus, TokenInfo,
+    valid_member, Auditor, ChainInfo, GenesisState, Governance, Manufacturer, MemberStatus, TokenInfo,
     Validator, ValidatorSet,
 };
 use atonomi_primitives::tx::{NewAuditor, NewManufacturer};
@@ -13,6 +13,9 @@ use atonomi_primitives::{
 };
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
+
+const MEMBER_RULE: &str =
+    "needs a name of 1..=64 bytes, 1..=16 distinct keys and at most 1024 bytes of metadata";
 
 /// The schema version this build reads and writes.
 pub const GENESIS_VERSION: u32 = 1;
@@ -144,8 +147,8 @@ impl Genesis {
             if !ids.insert(m.id) {
                 return Err(field(format!("manufacturers[{i}].id"), "listed twice"));
             }
-            if m.keys.is_empty() || m.name.is_empty() {
-                return Err(field(format!("manufacturers[{i}]"), "needs a name and at least one key"));
+            if !valid_member(&m.name, &m.keys, &m.metadata) {
+                return Err(field(format!("manufacturers[{i}]"), MEMBER_RULE));
             }
         }
         let mut ids = BTreeSet::new();
@@ -153,8 +156,8 @@ impl Genesis {
             if !ids.insert(a.id) {
                 return Err(field(format!("auditors[{i}].id"), "listed twice"));
             }
-            if a.keys.is_empty() || a.name.is_empty() {
-                return Err(field(format!("auditors[{i}]"), "needs a name and at least one key"));
+            if !valid_member(&a.name, &a.keys, &a.metadata) {
+                return Err(field(format!("auditors[{i}]"), MEMBER_RULE));
             }
         }
         Ok(())
@@ -302,6 +305,13 @@ mod tests {
         let mut g = dev::genesis();
         g.validators[0].power = 0;
         assert!(matches!(g.validate(), Err(GenesisError::Field { field, .. }) if field == "validators[0].power"));
+        let mut g = dev::genesis();
+        g.manufacturers[0].name = "x".repeat(65);
+        assert!(matches!(g.validate(), Err(GenesisError::Field { field, .. }) if field == "manufacturers[0]"));
+        let mut g = dev::genesis();
+        let k = g.auditors[0].keys[0];
+        g.auditors[0].keys.push(k);
+        assert!(matches!(g.validate(), Err(GenesisError::Field { field, .. }) if field == "auditors[0]"));
         let mut g = dev::genesis();
         g.version = 2;
         assert!(matches!(g.validate(), Err(GenesisError::Field { field, .. }) if field == "version"));

@@ -81,6 +81,19 @@ pub struct Manufacturer {
     pub metadata: Vec<u8>,
 }
 
+/// The rule for a manufacturer's or auditor's identity, shared by governance and
+/// genesis so that every stored record decodes within its bounds: a name of
+/// 1..=`NAME` bytes, 1..=`KEYS` distinct keys, metadata of at most `METADATA` bytes.
+pub fn valid_member(name: &str, keys: &[AccountId], metadata: &[u8]) -> bool {
+    let unique: std::collections::BTreeSet<_> = keys.iter().collect();
+    !name.is_empty()
+        && name.len() <= limits::NAME
+        && !keys.is_empty()
+        && keys.len() <= limits::KEYS
+        && unique.len() == keys.len()
+        && metadata.len() <= limits::METADATA
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
 pub struct Auditor {
     pub id: AuditorId,

@@ -1,12 +1,12 @@
 //! k-of-n governance: admins propose and approve actions; the approval that reaches
 //! the threshold executes the action. No single key can move anyone else's funds.
 
-use crate::ctx::{check_text, Ctx};
+use crate::ctx::Ctx;
 use crate::error::{ExecError, ExecResult, Fatal};
 use crate::StateReader;
 use atonomi_primitives::event::Event;
 use atonomi_primitives::state::{
-    limits, Auditor, Governance, Manufacturer, MemberStatus, PendingValidatorSet, Proposal,
+    limits, valid_member, Auditor, Governance, Manufacturer, MemberStatus, PendingValidatorSet, Proposal,
     ProposalStatus, StateKey, ValidatorSet, VALIDATOR_SET_DELAY,
 };
 use atonomi_primitives::tx::{GovAction, MemberChange, NewAuditor, NewManufacturer};
@@ -163,7 +163,7 @@ impl<R: StateReader + ?Sized> Ctx<'_, '_, R> {
     }
 
     fn add_manufacturer(&mut self, n: NewManufacturer) -> ExecResult {
-        check_member(&n.name, &n.keys)?;
+        check_member(&n.name, &n.keys, &n.metadata)?;
         if self.o.get::<Manufacturer>(&StateKey::Manufacturer(n.id))?.is_some() {
             return Err(CallError::ManufacturerExists.into());
         }
@@ -201,7 +201,7 @@ impl<R: StateReader + ?Sized> Ctx<'_, '_, R> {
     }
 
     fn add_auditor(&mut self, n: NewAuditor) -> ExecResult {
-        check_member(&n.name, &n.keys)?;
+        check_member(&n.name, &n.keys, &n.metadata)?;
         if self.o.get::<Auditor>(&StateKey::Auditor(n.id))?.is_some() {
             return Err(CallError::AuditorExists.into());
         }
@@ -254,13 +254,12 @@ fn current_approvals(p: &Proposal, g: &Governance) -> u32 {
     u32::try_from(n).unwrap_or(u32::MAX)
 }
 
-fn check_member(name: &str, keys: &[AccountId]) -> Result<(), CallError> {
-    check_text(name, limits::NAME, CallError::InvalidMember)?;
-    let unique: BTreeSet<_> = keys.iter().collect();
-    if keys.is_empty() || unique.len() != keys.len() {
-        return Err(CallError::InvalidMember);
+fn check_member(name: &str, keys: &[AccountId], metadata: &[u8]) -> Result<(), CallError> {
+    if valid_member(name, keys, metadata) {
+        Ok(())
+    } else {
+        Err(CallError::InvalidMember)
     }
-    Ok(())
 }
 
 /// A usable validator set: 1..=256 validators, each with power, keys valid ed25519,
