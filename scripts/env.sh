@@ -3,12 +3,16 @@
 
 # RocksDB's Rust bindings are generated with libclang at build time.
 ensure_libclang() {
-  if ls /usr/lib/llvm-*/lib/libclang*.so* >/dev/null 2>&1 || ls /usr/lib/x86_64-linux-gnu/libclang*.so* >/dev/null 2>&1; then
+  # bindgen loads libclang.so / libclang-N.so; libclang-cpp (often present alone) is not it.
+  if compgen -G "/usr/lib/llvm-*/lib/libclang.so*" >/dev/null || compgen -G "/usr/lib/llvm-*/lib/libclang-[0-9]*.so*" >/dev/null \
+    || compgen -G "/usr/lib/x86_64-linux-gnu/libclang-[0-9]*.so*" >/dev/null || compgen -G "/usr/lib/x86_64-linux-gnu/libclang.so*" >/dev/null; then
     return 0
   fi
   echo "==> installing clang/libclang (needed to build RocksDB's bindings)" >&2
   local sudo=""
   [ "$(id -u)" -ne 0 ] && sudo="sudo"
+  # An install interrupted earlier leaves dpkg half-configured; finish it first.
+  $sudo dpkg --configure -a >/dev/null 2>&1 || true
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq clang libclang-dev >/dev/null
 }

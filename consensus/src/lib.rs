@@ -25,7 +25,9 @@
 
 pub mod certificate;
 pub mod context;
+pub mod engine;
 pub mod guard;
+pub mod message;
 pub mod vote;
 pub mod wal;
 

@@ -1,0 +1,598 @@
+//! The sans-I/O consensus engine: Malachite's Tendermint state machine with our effects
+//! handled synchronously. The node feeds it inputs (messages, timeouts, proposed
+//! values, synced blocks) and performs the [`Step`] each call returns.
+//!
+//! # The contract a host follows for every [`Step`]
+//! 1. Append `step.wal` to the write-ahead log of the current height and, when
+//!    `step.guard` is set, replace the stored double-sign guard with it.
+//! 2. Make both durable (fsync) — **before** anything in `step.actions` leaves the node.
+//! 3. Perform `step.actions` in order.
+//!
+//! Every signature the engine makes is authorized by the [`SignGuard`] first, and the
+//! guard's new state and the WAL records leading to the signature are in the same
+//! step, so nothing signed is ever sent before it is durable. After a crash the host
+//! builds a new engine from the stored guard, starts the height it was at with
+//! `restart = true` and feeds the WAL records of that height to [`Engine::replay`]:
+//! Malachite re-derives its votes from them and reuses the recorded signatures.
+
+use crate::certificate::CommitCertificate;
+use crate::context::{Address, AtonomiContext, CHeight, ValidatorSet};
+use crate::guard::{GuardError, SignGuard, Step as GuardStep};
+use crate::message::{self, ConsensusMessage, MessageError, ProposedBlock, WalEntry, WalRecord, WireProposal, WirePolka, WireRoundCertificate, WireVote};
+use crate::vote::VoteType;
+use atonomi_primitives::{AccountId, ChainId, Hash, Height, Keypair, Signature};
+use malachitebft_core_consensus::{self as mcc, process, Effect, Input, LivenessMsg, Resumable, Resume, SignedConsensusMsg};
+use malachitebft_core_types as mc;
+use malachitebft_metrics::Metrics;
+use mc::{CertificateError, LinearTimeouts, NilOrVal, Round, ThresholdParams, Timeout, ValuePayload, VoteExtensionPolicy};
+use mc::{Validator as _, ValidatorSet as _};
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+pub use malachitebft_core_consensus::PeerId;
+pub use mc::{Timeout as ConsensusTimeout, TimeoutKind};
+
+/// How long each step may take, growing linearly with the round.
+#[derive(Clone, Debug)]
+pub struct EngineConfig {
+    pub chain_id: ChainId,
+    pub timeouts: LinearTimeouts,
+}
+
+impl EngineConfig {
+    pub fn new(chain_id: ChainId) -> EngineConfig {
+        EngineConfig { chain_id, timeouts: LinearTimeouts::default() }
+    }
+}
+
+/// Misbehaviour seen during a height: two different signed messages from one validator
+/// for the same (height, round, kind).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Evidence {
+    pub double_votes: Vec<(WireVote, WireVote)>,
+    pub double_proposals: Vec<(WireProposal, WireProposal)>,
+}
+
+impl Evidence {
+    pub fn is_empty(&self) -> bool {
+        self.double_votes.is_empty() && self.double_proposals.is_empty()
+    }
+}
+
+/// What the host must do, in order, after making the step's WAL records and guard durable.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// Send to every validator.
+    Broadcast(ConsensusMessage),
+    /// Call [`Engine::timeout_elapsed`] with this timeout after `after`.
+    ScheduleTimeout { timeout: Timeout, after: Duration },
+    CancelTimeout(Timeout),
+    CancelAllTimeouts,
+    /// We propose at (height, round): build a block and call [`Engine::propose`] within
+    /// `timeout`.
+    GetValue { height: Height, round: u32, timeout: Duration },
+    /// Send the block `block` (proposed at `round` with `pol_round`) to every validator
+    /// again, beside its proposal.
+    RestreamProposal { height: Height, round: u32, pol_round: Option<u32>, block: Hash },
+    /// A synced block's certificate verified: decode and validate `block_bytes`, then call
+    /// [`Engine::proposed_value`] with `from_sync = true`.
+    SyncValue { height: Height, round: u32, proposer: AccountId, block: Hash, block_bytes: Vec<u8> },
+    /// A synced block was refused (bad certificate): penalise `peer`.
+    SyncRejected { peer: PeerId, height: Height, reason: String },
+    /// A new round started; `proposer` proposes in it.
+    RoundStarted { height: Height, round: u32, proposer: AccountId },
+    /// The height is decided: commit the block with this certificate, then call
+    /// [`Engine::start_height`] for the next height.
+    Decided { certificate: CommitCertificate, evidence: Evidence },
+    /// The guard refused a signature (this node would have double-signed or signed
+    /// below a height it may already have signed at).
+    SignRefused(GuardError),
+}
+
+/// The output of one engine call.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Step {
+    /// Records to append to the WAL; durable before any action is performed.
+    pub wal: Vec<WalRecord>,
+    /// The new double-sign guard; durable before any action is performed.
+    pub guard: Option<SignGuard>,
+    pub actions: Vec<Action>,
+    /// Set when Malachite stopped processing the input early (a refused signature, an
+    /// input for a past height); the records and actions before it still stand.
+    pub error: Option<String>,
+}
+
+impl Step {
+    pub fn merge(&mut self, other: Step) {
+        self.wal.extend(other.wal);
+        if other.guard.is_some() {
+            self.guard = other.guard;
+        }
+        self.actions.extend(other.actions);
+        if self.error.is_none() {
+            self.error = other.error;
+        }
+    }
+
+    /// Whether the step must be made durable before its actions.
+    pub fn needs_sync(&self) -> bool {
+        !self.wal.is_empty() || self.guard.is_some()
+    }
+}
+
+/// Why an effect handler could not produce what Malachite asked for.
+#[derive(Debug)]
+enum HostError {
+    /// The guard refused; the reason is in the step's [`Action::SignRefused`].
+    Refused,
+    NotAValidator,
+    NilRound,
+}
+
+struct Host {
+    chain_id: ChainId,
+    signer: Option<Keypair>,
+    guard: SignGuard,
+    timeouts: LinearTimeouts,
+    /// Encoded WAL entries being replayed; re-appending them is skipped.
+    replayed: BTreeSet<Vec<u8>>,
+    out: Step,
+}
+
+/// Malachite's consensus state plus our effect handlers.
+pub struct Engine {
+    state: mcc::State<AtonomiContext>,
+    metrics: Metrics,
+    host: Host,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine").field("height", &self.height()).field("round", &self.round()).finish_non_exhaustive()
+    }
+}
+
+/// Pending inputs buffered for future heights, and per height.
+const QUEUE_HEIGHTS: usize = 8;
+const QUEUE_PER_HEIGHT: usize = 1024;
+
+impl Engine {
+    /// An engine for `height` with `validators`. `signer` is the validator's consensus
+    /// key (`None` for a full node) and `guard` its stored double-sign guard. Call
+    /// [`Engine::start_height`] next.
+    pub fn new(config: EngineConfig, signer: Option<Keypair>, guard: SignGuard, height: Height, validators: ValidatorSet) -> Engine {
+        let address = Address(signer.as_ref().map_or(AccountId::new([0; 32]), Keypair::account));
+        let ctx = AtonomiContext { chain_id: config.chain_id.clone() };
+        let params = mcc::Params {
+            address,
+            threshold_params: ThresholdParams::default(),
+            value_payload: ValuePayload::ProposalAndParts,
+            enabled: true,
+        };
+        let state = mcc::State::new(ctx, CHeight(height), validators, params, QUEUE_HEIGHTS, QUEUE_PER_HEIGHT);
+        Engine {
+            state,
+            metrics: Metrics::new(),
+            host: Host {
+                chain_id: config.chain_id,
+                signer,
+                guard,
+                timeouts: config.timeouts,
+                replayed: BTreeSet::new(),
+                out: Step::default(),
+            },
+        }
+    }
+
+    pub fn height(&self) -> Height {
+        self.state.height().0
+    }
+
+    pub fn round(&self) -> Option<u32> {
+        self.state.round().as_u32()
+    }
+
+    /// The guard as of the last step (the host persists each new one).
+    pub fn guard(&self) -> &SignGuard {
+        &self.host.guard
+    }
+
+    pub fn address(&self) -> Option<AccountId> {
+        self.host.signer.as_ref().map(Keypair::account)
+    }
+
+    /// Starts (or, after a crash, restarts) `height` with its validator set.
+    pub fn start_height(&mut self, height: Height, validators: ValidatorSet, restart: bool) -> Step {
+        self.run(Input::StartHeight(CHeight(height), validators, restart, None, VoteExtensionPolicy::Disabled))
+    }
+
+    /// Replays the WAL records of the current height, in order, after
+    /// `start_height(.., restart = true)`. Records of other heights are skipped.
+    pub fn replay(&mut self, records: &[WalRecord]) -> Step {
+        let height = self.height();
+        let entries: Vec<&WalEntry> = records.iter().filter(|r| r.height == height).map(|r| &r.entry).collect();
+        let inputs: Vec<Input<AtonomiContext>> = entries.iter().map(|e| e.to_input()).collect();
+        self.host.replayed = entries.iter().map(|e| atonomi_primitives::codec::encode(*e)).collect();
+        self.state.index_wal_entries(inputs.iter());
+        let mut step = Step::default();
+        for input in inputs {
+            step.merge(self.run(input));
+        }
+        self.state.reset_entries_index();
+        self.host.replayed.clear();
+        step
+    }
+
+    /// A consensus message from a peer (signature checked by the engine).
+    pub fn on_message(&mut self, msg: ConsensusMessage) -> Step {
+        let input = match msg {
+            ConsensusMessage::Vote(v) => Input::Vote(v.to_mc()),
+            ConsensusMessage::Proposal(p) => Input::Proposal(p.to_mc()),
+            ConsensusMessage::Polka(c) => Input::PolkaCertificate(c.to_mc()),
+            ConsensusMessage::RoundCertificate(c) => Input::RoundCertificate(c.to_mc()),
+        };
+        self.run(input)
+    }
+
+    /// Our block for the (height, round) of an [`Action::GetValue`].
+    pub fn propose(&mut self, height: Height, round: u32, block: Hash) -> Step {
+        self.run(Input::Propose(mcc::LocallyProposedValue::new(CHeight(height), Round::new(round), crate::context::BlockValue(block))))
+    }
+
+    /// The host's verdict on a proposed block (received beside a proposal, or synced).
+    pub fn proposed_value(&mut self, value: ProposedBlock, from_sync: bool) -> Step {
+        let origin = if from_sync { mc::ValueOrigin::Sync } else { mc::ValueOrigin::Consensus };
+        self.run(Input::ProposedValue(value.to_mc(), origin))
+    }
+
+    pub fn timeout_elapsed(&mut self, timeout: Timeout) -> Step {
+        self.run(Input::TimeoutElapsed(timeout))
+    }
+
+    /// A decided block from a peer with its commit certificate (block sync).
+    pub fn sync_response(&mut self, peer: PeerId, block_bytes: Vec<u8>, certificate: &CommitCertificate) -> Step {
+        let certificate = mc::ExtendedCommitCertificate {
+            height: CHeight(certificate.height),
+            round: Round::new(certificate.round),
+            value_id: certificate.block,
+            commit_signatures: certificate
+                .signatures
+                .iter()
+                .map(|(a, s)| mc::ExtendedCommitSignature::new(Address(*a), s.0, None))
+                .collect(),
+        };
+        self.run(Input::SyncValueResponse(mc::ValueResponse::new(peer, block_bytes.into(), certificate)))
+    }
+
+    fn run(&mut self, input: Input<AtonomiContext>) -> Step {
+        let host = &mut self.host;
+        let result: Result<(), mcc::Error<AtonomiContext>> = process!(
+            input: input,
+            state: &mut self.state,
+            metrics: &self.metrics,
+            with: effect => host.handle(effect)
+        );
+        let mut step = std::mem::take(&mut host.out);
+        if let Err(e) = result {
+            step.error = Some(e.to_string());
+        }
+        step
+    }
+}
+
+fn round_u32(r: Round) -> Option<u32> {
+    r.as_u32()
+}
+
+impl Host {
+    fn push(&mut self, action: Action) {
+        self.out.actions.push(action);
+    }
+
+    fn broadcast(&mut self, msg: Result<ConsensusMessage, MessageError>) {
+        // Malachite only publishes messages at defined rounds; a conversion error
+        // would be a message we could not have signed, so it is dropped.
+        if let Ok(msg) = msg {
+            self.push(Action::Broadcast(msg));
+        }
+    }
+
+    fn duration(&self, timeout: Timeout) -> Duration {
+        let t = if timeout.round.is_defined() { timeout } else { Timeout::new(Round::new(0), timeout.kind) };
+        match t.kind {
+            TimeoutKind::FinalizeHeight(d) => d,
+            _ => self.timeouts.duration_for(t),
+        }
+    }
+
+    fn authorize(&mut self, height: Height, round: Round, step: GuardStep, value: Option<Hash>) -> Result<&Keypair, HostError> {
+        let round = round_u32(round).ok_or(HostError::NilRound)?;
+        let next = self.guard.authorize(height, round, step, value).map_err(|e| {
+            self.out.actions.push(Action::SignRefused(e.clone()));
+            HostError::Refused
+        })?;
+        self.guard = next.clone();
+        self.out.guard = Some(next);
+        self.signer.as_ref().ok_or(HostError::NotAValidator)
+    }
+
+    fn handle(&mut self, effect: Effect<AtonomiContext>) -> Result<Resume<AtonomiContext>, HostError> {
+        Ok(match effect {
+            Effect::CancelAllTimeouts(r) => {
+                self.push(Action::CancelAllTimeouts);
+                r.resume_with(())
+            }
+            Effect::CancelTimeout(t, r) => {
+                self.push(Action::CancelTimeout(t));
+                r.resume_with(())
+            }
+            Effect::ScheduleTimeout(t, r) => {
+                let after = self.duration(t);
+                self.push(Action::ScheduleTimeout { timeout: t, after });
+                r.resume_with(())
+            }
+            Effect::StartRound(height, round, proposer, _role, r) => {
+                if let Some(round) = round_u32(round) {
+                    self.push(Action::RoundStarted { height: height.0, round, proposer: proposer.0 });
+                }
+                r.resume_with(())
+            }
+            Effect::PublishConsensusMsg(msg, r) => {
+                let msg = match msg {
+                    SignedConsensusMsg::Vote(v) => WireVote::from_mc(&v).map(ConsensusMessage::Vote),
+                    SignedConsensusMsg::Proposal(p) => WireProposal::from_mc(&p).map(ConsensusMessage::Proposal),
+                };
+                self.broadcast(msg);
+                r.resume_with(())
+            }
+            Effect::PublishLivenessMsg(msg, r) => {
+                let msg = match msg {
+                    LivenessMsg::Vote(v) => WireVote::from_mc(&v).map(ConsensusMessage::Vote),
+                    LivenessMsg::PolkaCertificate(c) => WirePolka::from_mc(&c).map(ConsensusMessage::Polka),
+                    LivenessMsg::SkipRoundCertificate(c) => WireRoundCertificate::from_mc(&c).map(ConsensusMessage::RoundCertificate),
+                };
+                self.broadcast(msg);
+                r.resume_with(())
+            }
+            Effect::RepublishVote(v, r) => {
+                self.broadcast(WireVote::from_mc(&v).map(ConsensusMessage::Vote));
+                r.resume_with(())
+            }
+            Effect::RepublishRoundCertificate(c, r) => {
+                self.broadcast(WireRoundCertificate::from_mc(&c).map(ConsensusMessage::RoundCertificate));
+                r.resume_with(())
+            }
+            Effect::GetValue(height, round, timeout, r) => {
+                if let Some(round) = round_u32(round) {
+                    let timeout = self.duration(timeout);
+                    self.push(Action::GetValue { height: height.0, round, timeout });
+                }
+                r.resume_with(())
+            }
+            Effect::RestreamProposal(height, round, pol_round, _proposer, block, r) => {
+                if let Some(round) = round_u32(round) {
+                    self.push(Action::RestreamProposal { height: height.0, round, pol_round: round_u32(pol_round), block });
+                }
+                r.resume_with(())
+            }
+            Effect::CertVerifiedSyncValue(response, proposer, r) => {
+                if let Some(round) = round_u32(response.certificate.round) {
+                    self.push(Action::SyncValue {
+                        height: response.certificate.height.0,
+                        round,
+                        proposer: proposer.0,
+                        block: response.certificate.value_id,
+                        block_bytes: response.value_bytes.to_vec(),
+                    });
+                }
+                r.resume_with(())
+            }
+            Effect::CertRejectedSyncValue(peer, height, error, r) => {
+                self.push(Action::SyncRejected { peer, height: height.0, reason: error.to_string() });
+                r.resume_with(())
+            }
+            Effect::Decide(_certificate, _extensions, r) => r.resume_with(()),
+            Effect::Finalize(certificate, _extensions, evidence, r) => {
+                if let Some(certificate) = commit_from_mc(&certificate) {
+                    self.push(Action::Decided { certificate, evidence: evidence_from_mc(&evidence) });
+                }
+                r.resume_with(())
+            }
+            Effect::SignVote(vote, r) => {
+                let step = match vote.vote_type {
+                    mc::VoteType::Prevote => GuardStep::Prevote,
+                    mc::VoteType::Precommit => GuardStep::Precommit,
+                };
+                let value = match &vote.value {
+                    NilOrVal::Nil => None,
+                    NilOrVal::Val(h) => Some(*h),
+                };
+                let chain_id = self.chain_id.clone();
+                let key = self.authorize(vote.height.0, vote.round, step, value)?;
+                let signature = message::sign_vote(&chain_id, key, &vote).ok_or(HostError::NilRound)?;
+                r.resume_with(mc::SignedMessage::new(vote, signature))
+            }
+            Effect::SignProposal(proposal, r) => {
+                let chain_id = self.chain_id.clone();
+                let key = self.authorize(proposal.height.0, proposal.round, GuardStep::Propose, Some(proposal.value.0))?;
+                let signature = message::sign_proposal(&chain_id, key, &proposal).ok_or(HostError::NilRound)?;
+                r.resume_with(mc::SignedMessage::new(proposal, signature))
+            }
+            Effect::VerifySignature(msg, public_key, r) => {
+                r.resume_with(message::verify_message(&self.chain_id, &msg.message, &msg.signature, &public_key))
+            }
+            Effect::VerifyCommitCertificate(certificate, set, thresholds, r) => {
+                let sigs: Vec<(Address, [u8; 64])> = certificate.commit_signatures.iter().map(|s| (s.address, s.signature)).collect();
+                r.resume_with(self.verify_precommits(certificate.height, certificate.round, certificate.value_id, &sigs, &set, thresholds))
+            }
+            Effect::VerifyExtendedCommitCertificate(certificate, set, thresholds, _policy, r) => {
+                let result = match certificate.commit_signatures.iter().find(|s| s.extension.is_some()) {
+                    Some(s) => Err(CertificateError::UnexpectedVoteExtension(s.address)),
+                    None => {
+                        let sigs: Vec<(Address, [u8; 64])> = certificate.commit_signatures.iter().map(|s| (s.address, s.signature)).collect();
+                        self.verify_precommits(certificate.height, certificate.round, certificate.value_id, &sigs, &set, thresholds)
+                    }
+                };
+                r.resume_with(result)
+            }
+            Effect::VerifyPolkaCertificate(certificate, set, thresholds, r) => {
+                r.resume_with(self.verify_polka(&certificate, &set, thresholds))
+            }
+            Effect::VerifyRoundCertificate(certificate, set, thresholds, r) => {
+                r.resume_with(self.verify_round_certificate(&certificate, &set, thresholds))
+            }
+            Effect::WalAppend(height, input, r) => {
+                match WalEntry::from_input(&input) {
+                    Ok(entry) => {
+                        if self.replayed.is_empty() || !self.replayed.contains(&atonomi_primitives::codec::encode(&entry)) {
+                            self.out.wal.push(WalRecord { height: height.0, entry });
+                        }
+                    }
+                    // Malachite documents which inputs it appends; anything else is not ours to keep.
+                    Err(_) => {}
+                }
+                r.resume_with(())
+            }
+            // Vote extensions are disabled; these are never emitted.
+            Effect::ExtendVote(_, _, _, _, r) => r.resume_with(None),
+            Effect::VerifyVoteExtension(_, _, _, _, _, _, r) => r.resume_with(Ok(())),
+        })
+    }
+
+    /// Distinct known signers, valid signatures, power above the quorum threshold.
+    fn verify_precommits(
+        &self,
+        height: CHeight,
+        round: Round,
+        block: Hash,
+        signatures: &[(Address, [u8; 64])],
+        set: &ValidatorSet,
+        thresholds: ThresholdParams,
+    ) -> Result<(), CertificateError<AtonomiContext>> {
+        let round = round_u32(round).ok_or(CertificateError::VerificationError(None))?;
+        let mut seen = BTreeSet::new();
+        let mut signed = 0u64;
+        for (address, signature) in signatures {
+            let v = set.get_by_address(address).ok_or(CertificateError::UnknownValidator(*address))?;
+            if !seen.insert(*address) {
+                return Err(CertificateError::DuplicateVote(*address));
+            }
+            if !message::verify_vote_parts(&self.chain_id, height.0, round, VoteType::Precommit, Some(block), &address.0, &Signature(*signature)) {
+                return Err(CertificateError::InvalidCommitSignature(mc::CommitSignature::new(*address, *signature)));
+            }
+            signed = signed.saturating_add(v.voting_power());
+        }
+        check_power(signed, set.total_voting_power(), thresholds.quorum)
+    }
+
+    fn verify_polka(
+        &self,
+        c: &mc::PolkaCertificate<AtonomiContext>,
+        set: &ValidatorSet,
+        thresholds: ThresholdParams,
+    ) -> Result<(), CertificateError<AtonomiContext>> {
+        let round = round_u32(c.round).ok_or(CertificateError::VerificationError(None))?;
+        let mut seen = BTreeSet::new();
+        let mut signed = 0u64;
+        for s in &c.polka_signatures {
+            let v = set.get_by_address(&s.address).ok_or(CertificateError::UnknownValidator(s.address))?;
+            if !seen.insert(s.address) {
+                return Err(CertificateError::DuplicateVote(s.address));
+            }
+            if !message::verify_vote_parts(&self.chain_id, c.height.0, round, VoteType::Prevote, Some(c.value_id), &s.address.0, &Signature(s.signature)) {
+                return Err(CertificateError::InvalidPolkaSignature(s.clone()));
+            }
+            signed = signed.saturating_add(v.voting_power());
+        }
+        check_power(signed, set.total_voting_power(), thresholds.quorum)
+    }
+
+    fn verify_round_certificate(
+        &self,
+        c: &mc::RoundCertificate<AtonomiContext>,
+        set: &ValidatorSet,
+        thresholds: ThresholdParams,
+    ) -> Result<(), CertificateError<AtonomiContext>> {
+        let round = round_u32(c.round).ok_or(CertificateError::VerificationError(None))?;
+        let mut seen = BTreeSet::new();
+        let mut signed = 0u64;
+        for s in &c.round_signatures {
+            let v = set.get_by_address(&s.address).ok_or(CertificateError::UnknownValidator(s.address))?;
+            if !seen.insert(s.address) {
+                return Err(CertificateError::DuplicateVote(s.address));
+            }
+            if c.cert_type == mc::RoundCertificateType::Precommit && s.vote_type != mc::VoteType::Precommit {
+                return Err(CertificateError::InvalidVoteType(s.address));
+            }
+            let vote_type = match s.vote_type {
+                mc::VoteType::Prevote => VoteType::Prevote,
+                mc::VoteType::Precommit => VoteType::Precommit,
+            };
+            let block = match &s.value_id {
+                NilOrVal::Nil => None,
+                NilOrVal::Val(h) => Some(*h),
+            };
+            if !message::verify_vote_parts(&self.chain_id, c.height.0, round, vote_type, block, &s.address.0, &Signature(s.signature)) {
+                return Err(CertificateError::InvalidRoundSignature(s.clone()));
+            }
+            signed = signed.saturating_add(v.voting_power());
+        }
+        let threshold = match c.cert_type {
+            mc::RoundCertificateType::Precommit => thresholds.quorum,
+            mc::RoundCertificateType::Skip => thresholds.honest,
+        };
+        check_power(signed, set.total_voting_power(), threshold)
+    }
+}
+
+fn check_power(signed: u64, total: u64, threshold: mc::ThresholdParam) -> Result<(), CertificateError<AtonomiContext>> {
+    // Integer comparison in u128: signed · denominator > total · numerator.
+    let met = u128::from(signed) * u128::from(threshold.denominator) > u128::from(total) * u128::from(threshold.numerator);
+    if met {
+        Ok(())
+    } else {
+        Err(CertificateError::NotEnoughVotingPower { signed, total, expected: threshold.min_expected(total) })
+    }
+}
+
+/// Our commit certificate from Malachite's (always at a defined round).
+pub fn commit_from_mc(c: &mc::CommitCertificate<AtonomiContext>) -> Option<CommitCertificate> {
+    Some(CommitCertificate {
+        height: c.height.0,
+        round: round_u32(c.round)?,
+        block: c.value_id,
+        signatures: c.commit_signatures.iter().map(|s| (s.address.0, Signature(s.signature))).collect(),
+    })
+}
+
+fn evidence_from_mc(e: &mcc::MisbehaviorEvidence<AtonomiContext>) -> Evidence {
+    let mut out = Evidence::default();
+    for (_, pairs) in e.votes.iter() {
+        for (a, b) in pairs {
+            if let (Ok(a), Ok(b)) = (WireVote::from_mc(a), WireVote::from_mc(b)) {
+                out.double_votes.push((a, b));
+            }
+        }
+    }
+    for (_, pairs) in e.proposals.iter() {
+        for (a, b) in pairs {
+            if let (Ok(a), Ok(b)) = (WireProposal::from_mc(a), WireProposal::from_mc(b)) {
+                out.double_proposals.push((a, b));
+            }
+        }
+    }
+    out
+}
+
+/// A timeout as an ordered key (Malachite's `Timeout` is hashable but not ordered), for
+/// hosts that keep their timers in ordered maps: (round, kind).
+pub fn timeout_key(t: &Timeout) -> (i64, u8, u128) {
+    let (kind, extra) = match t.kind {
+        TimeoutKind::Propose => (0, 0),
+        TimeoutKind::Prevote => (1, 0),
+        TimeoutKind::Precommit => (2, 0),
+        TimeoutKind::Rebroadcast => (3, 0),
+        TimeoutKind::FinalizeHeight(d) => (4, d.as_nanos()),
+    };
+    (t.round.as_i64(), kind, extra)
+}

@@ -1,0 +1,984 @@
+//! Deterministic simulation of a validator network around the real consensus engine.
+//!
+//! One process, one seeded random stream, a virtual clock in milliseconds and an event
+//! queue ordered by (time, sequence number): the same seed replays the same run, event
+//! for event. Each validator instance runs [`Engine`] exactly as the node drives it —
+//! WAL records and the double-sign guard made "durable" before any action, timers,
+//! block bodies beside proposals, block sync with commit certificates — over a network
+//! that delays, drops, duplicates and reorders messages and is partitioned on a
+//! schedule until GST, after which every message arrives within `delta_after_gst`.
+//!
+//! Faults: crashes at random points of a step (before persisting, with a torn WAL
+//! tail, after persisting but before sending, part-way through sending), restarts
+//! that replay the WAL, a rare loss of the WAL and guard (the node then refuses to
+//! sign at heights it may have signed), and byzantine "twins": a second instance
+//! with the same key and its own state, which equivocates whenever the two see
+//! different things.
+//!
+//! Checked after every event: agreement (honest nodes decide one block per height),
+//! validity (a decided block was proposed, is valid, extends the previous decision and
+//! carries a certificate that verifies), no honest key signed two different messages
+//! for one (height, round, kind), and, once faults have stopped after GST, liveness
+//! (each honest node commits a new height within `liveness_bound` of virtual time).
+
+#![allow(dead_code)]
+
+use atonomi_consensus::context::ValidatorSet as ConsensusSet;
+use atonomi_consensus::engine::{timeout_key, Action, ConsensusTimeout, Engine, EngineConfig, PeerId, Step};
+use atonomi_consensus::message::{ConsensusMessage, ProposedBlock, WalRecord, MAX_MESSAGE_BYTES};
+use atonomi_consensus::{wal, CommitCertificate, SignGuard, VoteType};
+use atonomi_primitives::state::{Validator, ValidatorSet};
+use atonomi_primitives::{codec, AccountId, ChainId, Hash, Height, Keypair, ManufacturerId};
+use borsh::{BorshDeserialize, BorshSerialize};
+use malachitebft_core_types::LinearTimeouts;
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::fmt;
+use std::time::Duration;
+
+// ---- randomness ----------------------------------------------------------------------
+
+/// SplitMix64: small, seedable, and the same on every platform.
+#[derive(Clone, Debug)]
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed ^ 0x9e37_79b9_7f4a_7c15)
+    }
+
+    pub fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in `[0, n)`; `n` > 0.
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next() % n.max(1)
+    }
+
+    pub fn range(&mut self, lo: u64, hi: u64) -> u64 {
+        lo + self.below(hi - lo + 1)
+    }
+
+    pub fn per_mille(&mut self, p: u64) -> bool {
+        self.below(1000) < p
+    }
+}
+
+// ---- scenario ------------------------------------------------------------------------
+
+#[derive(Clone, Debug)]
+pub struct Partition {
+    pub start: u64,
+    pub end: u64,
+    /// Instance indexes per side; instances on different sides cannot talk.
+    pub groups: Vec<Vec<usize>>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Scenario {
+    pub validators: usize,
+    /// Keys run as two instances (byzantine).
+    pub twins: Vec<usize>,
+    pub heights: u64,
+    pub gst: u64,
+    pub drop_per_mille: u64,
+    pub dup_per_mille: u64,
+    pub max_delay_before_gst: u64,
+    pub delta_after_gst: u64,
+    /// Chance per processed step that the instance crashes (before GST only).
+    pub crash_per_mille: u64,
+    /// Allow one loss of WAL + guard (only without twins: a node that lost its guard is
+    /// mute for a height, and with a byzantine node as well that is more than f).
+    pub allow_wipe: bool,
+    pub partitions: Vec<Partition>,
+    pub max_time: u64,
+    pub liveness_bound: u64,
+    /// Twins propose invalid blocks now and then.
+    pub invalid_proposals: bool,
+}
+
+impl Scenario {
+    /// The mix the seed sweep draws from: 4–7 validators, twins for f = 1 in a third of
+    /// the runs, crashes, drops, duplicates, delays and partitions before GST.
+    pub fn random(seed: u64) -> Scenario {
+        let mut rng = Rng::new(seed.wrapping_mul(31).wrapping_add(7));
+        let validators = rng.range(4, 7) as usize;
+        let twins = if rng.below(3) == 0 { vec![rng.below(validators as u64) as usize] } else { vec![] };
+        let gst = rng.range(1_000, 15_000);
+        let instances = validators + twins.len();
+        let mut partitions = Vec::new();
+        if rng.below(2) == 0 {
+            let mut t = rng.below(gst / 2);
+            while t < gst {
+                let len = rng.range(500, 5_000);
+                // Random two-way split of the instances.
+                let mut a = Vec::new();
+                let mut b = Vec::new();
+                for i in 0..instances {
+                    if rng.below(2) == 0 { a.push(i) } else { b.push(i) }
+                }
+                partitions.push(Partition { start: t, end: (t + len).min(gst), groups: vec![a, b] });
+                t += len + rng.range(200, 3_000);
+            }
+        }
+        Scenario {
+            validators,
+            twins: twins.clone(),
+            heights: rng.range(3, 6),
+            gst,
+            drop_per_mille: [0, 50, 150, 300][rng.below(4) as usize],
+            dup_per_mille: [0, 30, 100][rng.below(3) as usize],
+            max_delay_before_gst: [50, 300, 1_500][rng.below(3) as usize],
+            delta_after_gst: 100,
+            crash_per_mille: [0, 5, 20][rng.below(3) as usize],
+            allow_wipe: twins.is_empty() && rng.below(4) == 0,
+            partitions,
+            max_time: 600_000,
+            liveness_bound: 60_000,
+            invalid_proposals: true,
+        }
+    }
+
+    /// Negative control: two of four keys twinned (byzantine power 1/2), and a split
+    /// {honest A, twins} | {honest B, other twins} until late. Each side holds 3/4 of
+    /// the power, so both sides decide, differently.
+    pub fn split_brain() -> Scenario {
+        // Instances: 0, 1 honest; 2, 3 one copy of each twin; 4, 5 the other copies.
+        Scenario {
+            validators: 4,
+            twins: vec![2, 3],
+            heights: 3,
+            gst: 60_000,
+            drop_per_mille: 0,
+            dup_per_mille: 0,
+            max_delay_before_gst: 50,
+            delta_after_gst: 100,
+            crash_per_mille: 0,
+            allow_wipe: false,
+            partitions: vec![Partition { start: 0, end: 60_000, groups: vec![vec![0, 2, 3], vec![1, 4, 5]] }],
+            max_time: 120_000,
+            liveness_bound: 60_000,
+            invalid_proposals: false,
+        }
+    }
+}
+
+// ---- what is checked -----------------------------------------------------------------
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Violation {
+    Agreement { height: Height, first: (usize, Hash), second: (usize, Hash) },
+    Validity { node: usize, height: Height, reason: String },
+    DoubleSign { key: usize, height: Height, round: u32, kind: &'static str },
+    Liveness { node: usize, height: Height, waited_ms: u64 },
+}
+
+impl fmt::Display for Violation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Violation::Agreement { height, first, second } => write!(
+                f,
+                "agreement: at height {height} node {} decided {} and node {} decided {}",
+                first.0, first.1, second.0, second.1
+            ),
+            Violation::Validity { node, height, reason } => write!(f, "validity: node {node} at height {height}: {reason}"),
+            Violation::DoubleSign { key, height, round, kind } => {
+                write!(f, "double sign: honest validator {key} sent two different {kind}s at {height}/{round}")
+            }
+            Violation::Liveness { node, height, waited_ms } => {
+                write!(f, "liveness: node {node} made no progress at height {height} for {waited_ms} ms after GST")
+            }
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct Report {
+    pub decided: u64,
+    pub virtual_ms: u64,
+    pub events: u64,
+    pub messages: u64,
+    pub dropped: u64,
+    pub crashes: u64,
+    pub torn_tails: u64,
+    pub wipes: u64,
+    pub refused_signatures: u64,
+    pub syncs: u64,
+    pub evidence: u64,
+    /// Longest wait for a commit after faults stopped.
+    pub max_gap_after_gst_ms: u64,
+}
+
+#[derive(Debug)]
+pub struct Failure {
+    pub seed: u64,
+    pub violation: Violation,
+    pub at_ms: u64,
+    pub scenario: Scenario,
+    pub trace: Vec<String>,
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "seed {} failed at {} ms: {}", self.seed, self.at_ms, self.violation)?;
+        writeln!(f, "scenario: {:?}", self.scenario)?;
+        writeln!(f, "replay: ATONOMI_SIM_SEED={} ATONOMI_SIM_TRACE=1 cargo test -p atonomi-consensus --test simulation replay_one_seed -- --nocapture", self.seed)?;
+        for line in self.trace.iter().rev().take(60).rev() {
+            writeln!(f, "  {line}")?;
+        }
+        Ok(())
+    }
+}
+
+// ---- the simulated application ------------------------------------------------------
+
+/// A block as the simulation's application sees it.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub struct SimBlock {
+    pub height: Height,
+    pub parent: Hash,
+    pub proposer: u32,
+    pub salt: u64,
+    pub valid: bool,
+}
+
+impl SimBlock {
+    pub fn hash(&self) -> Hash {
+        Hash::with_domain("atonomi sim block", &codec::encode(self))
+    }
+}
+
+#[derive(Clone, Debug)]
+enum Payload {
+    Consensus(Vec<u8>),
+    Block(SimBlock),
+    Status(Height),
+    SyncRequest(Height),
+    SyncResponse(SimBlock, CommitCertificate),
+}
+
+#[derive(Clone, Debug)]
+enum Event {
+    Deliver { to: usize, from: usize, payload: Payload },
+    Timer { node: usize, incarnation: u32, timeout: ConsensusTimeout, generation: u64 },
+    Tick { node: usize, incarnation: u32 },
+    Restart { node: usize },
+}
+
+/// What survives a crash.
+#[derive(Clone, Debug, Default)]
+struct Disk {
+    wal: Vec<u8>,
+    guard: Option<Vec<u8>>,
+    chain: Vec<(SimBlock, CommitCertificate)>,
+    /// Bodies of blocks the node built or validated and not yet decided: the WAL refers
+    /// to them by hash, so they are stored before the engine hears of them.
+    bodies: BTreeMap<Hash, SimBlock>,
+}
+
+struct Node {
+    key: usize,
+    honest: bool,
+    incarnation: u32,
+    engine: Option<Engine>,
+    disk: Disk,
+    timers: BTreeMap<(i64, u8, u128), u64>,
+    bodies: BTreeMap<Hash, SimBlock>,
+    proposals: BTreeMap<Height, Vec<(u32, Option<u32>, AccountId, Hash)>>,
+    fed: BTreeSet<(Height, u32, Hash)>,
+    last_progress: u64,
+}
+
+impl Node {
+    fn committed(&self) -> u64 {
+        self.disk.chain.len() as u64
+    }
+
+    fn last_hash(&self) -> Hash {
+        self.disk.chain.last().map_or(Hash::ZERO, |(b, _)| b.hash())
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+enum CrashPoint {
+    BeforePersist,
+    TornPersist,
+    AfterPersist,
+    MidActions(usize),
+    Wipe,
+}
+
+pub struct Sim {
+    seed: u64,
+    sc: Scenario,
+    rng: Rng,
+    now: u64,
+    seq: u64,
+    queue: BTreeMap<(u64, u64), Event>,
+    chain_id: ChainId,
+    keys: Vec<Keypair>,
+    set: ValidatorSet,
+    cset: ConsensusSet,
+    nodes: Vec<Node>,
+    generation: u64,
+    /// Decisions of honest nodes per height.
+    decisions: BTreeMap<u64, (usize, Hash)>,
+    /// Every block body any instance built.
+    built: BTreeMap<Hash, SimBlock>,
+    /// (key, height, round, kind) -> value, over messages honest instances sent.
+    signed: BTreeMap<(usize, u64, u32, u8), Option<Hash>>,
+    settle: u64,
+    /// Highest honest commit when faults stopped; runs go on two heights past it.
+    height_at_settle: Option<u64>,
+    wipes_left: u32,
+    report: Report,
+    trace: Option<Vec<String>>,
+    violation: Option<Violation>,
+}
+
+const STATUS_EVERY: u64 = 500;
+
+fn timeouts() -> LinearTimeouts {
+    LinearTimeouts {
+        propose: Duration::from_millis(1_000),
+        propose_delta: Duration::from_millis(500),
+        prevote: Duration::from_millis(500),
+        prevote_delta: Duration::from_millis(250),
+        precommit: Duration::from_millis(500),
+        precommit_delta: Duration::from_millis(250),
+        rebroadcast: Duration::from_millis(2_000),
+        max_timeout: Duration::from_millis(10_000),
+    }
+}
+
+fn peer_id(node: usize) -> PeerId {
+    let mut bytes = vec![0x00, 8];
+    bytes.extend_from_slice(&(node as u64).to_be_bytes());
+    // An identity multihash of 8 bytes is a valid peer id.
+    PeerId::from_bytes(&bytes).unwrap_or_else(|e| panic!("peer id: {e:?}"))
+}
+
+fn node_of_peer(peer: &PeerId) -> Option<usize> {
+    let bytes = peer.to_bytes();
+    let raw: [u8; 8] = bytes.get(2..10)?.try_into().ok()?;
+    Some(u64::from_be_bytes(raw) as usize)
+}
+
+impl Sim {
+    pub fn new(seed: u64, sc: Scenario) -> Sim {
+        let keys: Vec<Keypair> = (0..sc.validators).map(|i| Keypair::from_label(&format!("sim-validator-{i}"))).collect();
+        let set = ValidatorSet {
+            validators: keys
+                .iter()
+                .map(|k| Validator { consensus_key: k.account(), peer_id: vec![1], bridge_address: [0; 20], power: 10, operator: ManufacturerId::new(1) })
+                .collect(),
+        };
+        let cset = ConsensusSet::from_state(&set).unwrap_or_else(|| panic!("validator set"));
+        let mut nodes = Vec::new();
+        for key in 0..sc.validators {
+            nodes.push(key);
+        }
+        nodes.extend(sc.twins.iter().copied());
+        let nodes = nodes
+            .into_iter()
+            .map(|key| Node {
+                key,
+                honest: !sc.twins.contains(&key),
+                incarnation: 0,
+                engine: None,
+                disk: Disk { guard: Some(SignGuard::new().to_bytes()), ..Disk::default() },
+                timers: BTreeMap::new(),
+                bodies: BTreeMap::new(),
+                proposals: BTreeMap::new(),
+                fed: BTreeSet::new(),
+                last_progress: 0,
+            })
+            .collect();
+        let trace = std::env::var("ATONOMI_SIM_TRACE").ok().map(|_| Vec::new());
+        Sim {
+            seed,
+            rng: Rng::new(seed),
+            wipes_left: u32::from(sc.allow_wipe),
+            settle: sc.gst,
+            height_at_settle: None,
+            sc,
+            now: 0,
+            seq: 0,
+            queue: BTreeMap::new(),
+            chain_id: ChainId::new("sim").unwrap_or_else(|e| panic!("{e}")),
+            keys,
+            set,
+            cset,
+            nodes,
+            generation: 0,
+            decisions: BTreeMap::new(),
+            built: BTreeMap::new(),
+            signed: BTreeMap::new(),
+            report: Report::default(),
+            trace,
+            violation: None,
+        }
+    }
+
+    fn log(&mut self, line: impl FnOnce() -> String) {
+        if let Some(t) = &mut self.trace {
+            t.push(format!("{:>7} {}", self.now, line()));
+        }
+    }
+
+    fn schedule(&mut self, at: u64, event: Event) {
+        self.seq += 1;
+        self.queue.insert((at, self.seq), event);
+    }
+
+    fn fail(&mut self, v: Violation) {
+        if self.violation.is_none() {
+            self.violation = Some(v);
+        }
+    }
+
+    pub fn run(mut self) -> Result<Report, Box<Failure>> {
+        for i in 0..self.nodes.len() {
+            self.boot(i);
+        }
+        while self.violation.is_none() {
+            let Some(((at, _), event)) = self.queue.pop_first() else { break };
+            if at > self.sc.max_time {
+                break;
+            }
+            self.now = at;
+            self.report.events += 1;
+            self.handle(event);
+            if self.violation.is_none() {
+                self.check_liveness();
+            }
+            if self.done() {
+                break;
+            }
+        }
+        if self.violation.is_none() && !self.done() {
+            // Out of time with heights missing: the slowest honest node is stuck.
+            let (node, h) = self.slowest();
+            let waited_ms = self.now.saturating_sub(self.nodes[node].last_progress.max(self.settle));
+            self.fail(Violation::Liveness { node, height: Height::new(h + 1), waited_ms });
+        }
+        self.report.virtual_ms = self.now;
+        self.report.decided = self.decisions.len() as u64;
+        match self.violation.take() {
+            None => Ok(self.report),
+            Some(violation) => Err(Box::new(Failure {
+                seed: self.seed,
+                violation,
+                at_ms: self.now,
+                scenario: self.sc.clone(),
+                trace: self.trace.take().unwrap_or_default(),
+            })),
+        }
+    }
+
+    fn slowest(&self) -> (usize, u64) {
+        self.nodes
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| n.honest)
+            .map(|(i, n)| (i, n.committed()))
+            .min_by_key(|(_, h)| *h)
+            .unwrap_or((0, 0))
+    }
+
+    /// Every honest node reached the target height, and two heights past the point
+    /// where faults stopped (so each run shows liveness after GST).
+    fn done(&mut self) -> bool {
+        if self.now < self.settle {
+            return false;
+        }
+        let at_settle = *self.height_at_settle.get_or_insert_with(|| {
+            self.nodes.iter().filter(|n| n.honest).map(Node::committed).max().unwrap_or(0)
+        });
+        let target = self.sc.heights.max(at_settle + 2);
+        self.nodes.iter().filter(|n| n.honest).all(|n| n.committed() >= target)
+    }
+
+    fn check_liveness(&mut self) {
+        if self.now < self.settle {
+            return;
+        }
+        for i in 0..self.nodes.len() {
+            let n = &self.nodes[i];
+            if !n.honest {
+                continue;
+            }
+            let since = n.last_progress.max(self.settle);
+            let waited_ms = self.now - since;
+            if waited_ms > self.sc.liveness_bound {
+                let height = Height::new(n.committed() + 1);
+                self.fail(Violation::Liveness { node: i, height, waited_ms });
+                return;
+            }
+        }
+    }
+
+    // ---- node lifecycle ----------------------------------------------------------
+
+    /// Starts (or restarts) an instance from its disk.
+    fn boot(&mut self, i: usize) {
+        let n = &mut self.nodes[i];
+        n.incarnation += 1;
+        n.timers.clear();
+        n.bodies = n.disk.bodies.clone();
+        n.proposals.clear();
+        n.fed.clear();
+        let height = Height::new(n.committed() + 1);
+        let guard = match &n.disk.guard {
+            Some(bytes) => SignGuard::from_bytes(bytes).unwrap_or_else(|e| panic!("guard on disk does not decode: {e}")),
+            // Every instance writes its guard when it is created, so a missing guard is
+            // lost data: refuse the heights this node may have signed at.
+            None => SignGuard::after_data_loss(Height::new(n.committed())),
+        };
+        // The torn tail, if any, is cut off as the node would truncate its file.
+        let replay = wal::replay(&n.disk.wal, MAX_MESSAGE_BYTES + 64);
+        n.disk.wal.truncate(replay.valid_len);
+        let records: Vec<WalRecord> = replay.records.iter().filter_map(|r| WalRecord::from_bytes(r).ok()).collect();
+        let restart = n.incarnation > 1;
+        let mut config = EngineConfig::new(self.chain_id.clone());
+        config.timeouts = timeouts();
+        let key = Keypair::from_seed(self.keys[n.key].to_seed());
+        let mut engine = Engine::new(config, Some(key), guard, height, self.cset.clone());
+        let mut step = engine.start_height(height, self.cset.clone(), restart);
+        if restart {
+            step.merge(engine.replay(&records));
+        }
+        n.engine = Some(engine);
+        n.last_progress = self.now;
+        let incarnation = n.incarnation;
+        let records_len = records.len();
+        self.log(|| format!("node {i} boots at height {height} (incarnation {incarnation}, {records_len} WAL records)"));
+        let first_tick = self.now + 1 + self.rng.below(STATUS_EVERY);
+        self.schedule(first_tick, Event::Tick { node: i, incarnation });
+        self.apply(i, step);
+    }
+
+    fn crash(&mut self, i: usize, why: &str) {
+        let n = &mut self.nodes[i];
+        n.engine = None;
+        n.timers.clear();
+        self.report.crashes += 1;
+        let restart_at = (self.now + self.rng.range(100, 5_000)).min(self.sc.gst.max(self.now + 100));
+        self.settle = self.settle.max(restart_at);
+        self.log(|| format!("node {i} crashes ({why}); restarts at {restart_at}"));
+        self.schedule(restart_at, Event::Restart { node: i });
+    }
+
+    fn handle(&mut self, event: Event) {
+        match event {
+            Event::Restart { node } => self.boot(node),
+            Event::Tick { node, incarnation } => {
+                if self.nodes[node].engine.is_none() || self.nodes[node].incarnation != incarnation {
+                    return;
+                }
+                let h = Height::new(self.nodes[node].committed());
+                self.broadcast(node, Payload::Status(h));
+                self.schedule(self.now + STATUS_EVERY, Event::Tick { node, incarnation });
+            }
+            Event::Timer { node, incarnation, timeout, generation } => {
+                let n = &mut self.nodes[node];
+                if n.incarnation != incarnation || n.timers.get(&timeout_key(&timeout)) != Some(&generation) {
+                    return;
+                }
+                n.timers.remove(&timeout_key(&timeout));
+                let Some(engine) = n.engine.as_mut() else { return };
+                let step = engine.timeout_elapsed(timeout);
+                self.apply(node, step);
+            }
+            Event::Deliver { to, from, payload } => {
+                if self.nodes[to].engine.is_none() {
+                    return;
+                }
+                self.deliver(to, from, payload);
+            }
+        }
+    }
+
+    fn deliver(&mut self, to: usize, from: usize, payload: Payload) {
+        match payload {
+            Payload::Consensus(bytes) => {
+                let Ok(msg) = ConsensusMessage::from_bytes(&bytes) else {
+                    self.fail(Violation::Validity { node: to, height: Height::new(0), reason: "a consensus message did not decode".into() });
+                    return;
+                };
+                if let ConsensusMessage::Proposal(p) = &msg {
+                    let list = self.nodes[to].proposals.entry(p.height).or_default();
+                    if list.len() < 64 {
+                        list.push((p.round, p.pol_round, p.proposer, p.block));
+                    }
+                }
+                let Some(engine) = self.nodes[to].engine.as_mut() else { return };
+                let step = engine.on_message(msg);
+                self.apply(to, step);
+                self.feed_values(to);
+            }
+            Payload::Block(block) => {
+                self.nodes[to].bodies.insert(block.hash(), block);
+                self.feed_values(to);
+            }
+            Payload::Status(h) => {
+                let Some(engine) = self.nodes[to].engine.as_ref() else { return };
+                if h >= engine.height() {
+                    let want = engine.height();
+                    self.send(to, from, Payload::SyncRequest(want));
+                }
+            }
+            Payload::SyncRequest(h) => {
+                let idx = h.get().saturating_sub(1) as usize;
+                if let Some((block, cert)) = self.nodes[to].disk.chain.get(idx).cloned() {
+                    self.send(to, from, Payload::SyncResponse(block, cert));
+                }
+            }
+            Payload::SyncResponse(block, cert) => {
+                let Some(engine) = self.nodes[to].engine.as_mut() else { return };
+                if cert.height != engine.height() {
+                    return;
+                }
+                self.report.syncs += 1;
+                let step = engine.sync_response(peer_id(from), codec::encode(&block), &cert);
+                self.apply(to, step);
+            }
+        }
+    }
+
+    /// Validates block bodies the node holds against the proposals it saw for its
+    /// current height and tells the engine.
+    fn feed_values(&mut self, i: usize) {
+        let Some(height) = self.nodes[i].engine.as_ref().map(Engine::height) else { return };
+        let parent = self.nodes[i].last_hash();
+        let candidates: Vec<(u32, Option<u32>, AccountId, Hash)> = self.nodes[i].proposals.get(&height).cloned().unwrap_or_default();
+        for (round, pol_round, proposer, block) in candidates {
+            let n = &mut self.nodes[i];
+            let Some(body) = n.bodies.get(&block) else { continue };
+            if !n.fed.insert((height, round, block)) {
+                continue;
+            }
+            let valid = body.valid && body.height == height && body.parent == parent;
+            let body = body.clone();
+            n.disk.bodies.insert(block, body);
+            let value = ProposedBlock { height, round, pol_round, proposer, block, valid };
+            let Some(engine) = n.engine.as_mut() else { return };
+            let step = engine.proposed_value(value, false);
+            self.apply(i, step);
+            if self.nodes[i].engine.is_none() {
+                return;
+            }
+        }
+    }
+
+    // ---- network -------------------------------------------------------------------
+
+    fn connected(&self, a: usize, b: usize, at: u64) -> bool {
+        if at >= self.sc.gst {
+            return true;
+        }
+        for p in &self.sc.partitions {
+            if at >= p.start && at < p.end {
+                let side = |x: usize| p.groups.iter().position(|g| g.contains(&x));
+                if side(a) != side(b) {
+                    return false;
+                }
+            }
+        }
+        true
+    }
+
+    fn send(&mut self, from: usize, to: usize, payload: Payload) {
+        self.report.messages += 1;
+        let before_gst = self.now < self.sc.gst;
+        if !self.connected(from, to, self.now) || (before_gst && self.rng.per_mille(self.sc.drop_per_mille)) {
+            self.report.dropped += 1;
+            return;
+        }
+        let copies = if before_gst && self.rng.per_mille(self.sc.dup_per_mille) { 2 } else { 1 };
+        for _ in 0..copies {
+            let delay = if before_gst { self.rng.range(1, self.sc.max_delay_before_gst) } else { self.rng.range(1, self.sc.delta_after_gst) };
+            self.schedule(self.now + delay, Event::Deliver { to, from, payload: payload.clone() });
+        }
+    }
+
+    fn broadcast(&mut self, from: usize, payload: Payload) {
+        for to in 0..self.nodes.len() {
+            if to != from {
+                self.send(from, to, payload.clone());
+            }
+        }
+    }
+
+    // ---- performing a step ------------------------------------------------------------
+
+    fn crash_point(&mut self, i: usize, step: &Step) -> Option<CrashPoint> {
+        if self.now >= self.sc.gst || !self.rng.per_mille(self.sc.crash_per_mille) {
+            return None;
+        }
+        if self.wipes_left > 0 && self.nodes[i].honest && self.rng.below(20) == 0 {
+            self.wipes_left -= 1;
+            return Some(CrashPoint::Wipe);
+        }
+        Some(match self.rng.below(4) {
+            0 => CrashPoint::BeforePersist,
+            1 if step.needs_sync() => CrashPoint::TornPersist,
+            2 => CrashPoint::AfterPersist,
+            _ => CrashPoint::MidActions(self.rng.below(step.actions.len() as u64 + 1) as usize),
+        })
+    }
+
+    fn persist(&mut self, i: usize, step: &Step, torn: bool) {
+        let mut bytes = Vec::new();
+        for record in &step.wal {
+            bytes.extend(wal::encode_record(&record.to_bytes()));
+        }
+        let guard_written = if torn { self.rng.below(2) == 0 } else { true };
+        if torn && !bytes.is_empty() {
+            let keep = self.rng.below(bytes.len() as u64) as usize;
+            bytes.truncate(keep);
+            self.report.torn_tails += 1;
+        }
+        let n = &mut self.nodes[i];
+        n.disk.wal.extend(bytes);
+        if guard_written {
+            if let Some(g) = &step.guard {
+                n.disk.guard = Some(g.to_bytes());
+            }
+        }
+    }
+
+    fn apply(&mut self, i: usize, step: Step) {
+        let mut queue = VecDeque::from([step]);
+        while let Some(step) = queue.pop_front() {
+            if self.nodes[i].engine.is_none() || self.violation.is_some() {
+                return;
+            }
+            if let Some(e) = &step.error {
+                let e = e.clone();
+                self.log(|| format!("node {i} engine error: {e}"));
+            }
+            let crash = self.crash_point(i, &step);
+            match crash {
+                Some(CrashPoint::BeforePersist) => return self.crash(i, "before persisting"),
+                Some(CrashPoint::TornPersist) => {
+                    self.persist(i, &step, true);
+                    return self.crash(i, "mid-persist, torn WAL tail");
+                }
+                Some(CrashPoint::Wipe) => {
+                    self.report.wipes += 1;
+                    let n = &mut self.nodes[i];
+                    n.disk.wal.clear();
+                    n.disk.guard = None;
+                    return self.crash(i, "lost WAL and guard");
+                }
+                Some(CrashPoint::AfterPersist) => {
+                    self.persist(i, &step, false);
+                    return self.crash(i, "after persisting, before sending");
+                }
+                _ => self.persist(i, &step, false),
+            }
+            let limit = match crash {
+                Some(CrashPoint::MidActions(k)) => k,
+                _ => usize::MAX,
+            };
+            for (k, action) in step.actions.into_iter().enumerate() {
+                if k >= limit {
+                    return self.crash(i, "part-way through its actions");
+                }
+                if let Some(next) = self.act(i, action) {
+                    queue.push_back(next);
+                }
+                if self.nodes[i].engine.is_none() || self.violation.is_some() {
+                    return;
+                }
+            }
+            if limit != usize::MAX {
+                return self.crash(i, "after its actions");
+            }
+        }
+    }
+
+    fn record_signed(&mut self, i: usize, msg: &ConsensusMessage) {
+        if !self.nodes[i].honest {
+            return;
+        }
+        let key = self.nodes[i].key;
+        let (h, r, kind, value, name) = match msg {
+            ConsensusMessage::Vote(v) => {
+                if v.validator != self.keys[key].account() {
+                    return;
+                }
+                let (kind, name) = match v.vote_type {
+                    VoteType::Prevote => (0u8, "prevote"),
+                    VoteType::Precommit => (1u8, "precommit"),
+                };
+                (v.height, v.round, kind, v.block, name)
+            }
+            ConsensusMessage::Proposal(p) => {
+                if p.proposer != self.keys[key].account() {
+                    return;
+                }
+                (p.height, p.round, 2u8, Some(p.block), "proposal")
+            }
+            _ => return,
+        };
+        match self.signed.get(&(key, h.get(), r, kind)) {
+            Some(prev) if *prev != value => self.fail(Violation::DoubleSign { key, height: h, round: r, kind: name }),
+            Some(_) => {}
+            None => {
+                self.signed.insert((key, h.get(), r, kind), value);
+            }
+        }
+    }
+
+    fn act(&mut self, i: usize, action: Action) -> Option<Step> {
+        match action {
+            Action::Broadcast(msg) => {
+                self.record_signed(i, &msg);
+                if let ConsensusMessage::Proposal(p) = &msg {
+                    if let Some(body) = self.nodes[i].bodies.get(&p.block).cloned() {
+                        self.broadcast(i, Payload::Block(body));
+                    }
+                }
+                self.broadcast(i, Payload::Consensus(msg.to_bytes()));
+                None
+            }
+            Action::ScheduleTimeout { timeout, after } => {
+                self.generation += 1;
+                let generation = self.generation;
+                let n = &mut self.nodes[i];
+                n.timers.insert(timeout_key(&timeout), generation);
+                let incarnation = n.incarnation;
+                let at = self.now + after.as_millis() as u64;
+                self.schedule(at, Event::Timer { node: i, incarnation, timeout, generation });
+                None
+            }
+            Action::CancelTimeout(t) => {
+                self.nodes[i].timers.remove(&timeout_key(&t));
+                None
+            }
+            Action::CancelAllTimeouts => {
+                self.nodes[i].timers.clear();
+                None
+            }
+            Action::GetValue { height, round, .. } => {
+                let valid = !(self.sc.invalid_proposals && !self.nodes[i].honest && self.rng.below(3) == 0);
+                let block = SimBlock { height, parent: self.nodes[i].last_hash(), proposer: i as u32, salt: self.rng.next(), valid };
+                let hash = block.hash();
+                self.built.insert(hash, block.clone());
+                self.nodes[i].disk.bodies.insert(hash, block.clone());
+                self.nodes[i].bodies.insert(hash, block);
+                self.log(|| format!("node {i} proposes {hash} at {height}/{round} (valid {valid})"));
+                self.nodes[i].engine.as_mut().map(|e| e.propose(height, round, hash))
+            }
+            Action::RestreamProposal { block, .. } => {
+                if let Some(body) = self.nodes[i].bodies.get(&block).cloned() {
+                    self.broadcast(i, Payload::Block(body));
+                }
+                None
+            }
+            Action::SyncValue { height, round, proposer, block, block_bytes } => {
+                let Ok(body) = codec::decode::<SimBlock>(&block_bytes, 1024) else { return None };
+                let parent = self.nodes[i].last_hash();
+                let valid = body.hash() == block && body.valid && body.height == height && body.parent == parent;
+                self.nodes[i].disk.bodies.insert(body.hash(), body.clone());
+                self.nodes[i].bodies.insert(body.hash(), body);
+                let value = ProposedBlock { height, round, pol_round: None, proposer, block, valid };
+                self.nodes[i].engine.as_mut().map(|e| e.proposed_value(value, true))
+            }
+            Action::SyncRejected { height, reason, peer } => {
+                let from = node_of_peer(&peer);
+                self.log(|| format!("node {i} rejected a synced block {height} from {from:?}: {reason}"));
+                None
+            }
+            Action::RoundStarted { .. } => None,
+            Action::SignRefused(e) => {
+                self.report.refused_signatures += 1;
+                self.log(|| format!("node {i} refused to sign: {e}"));
+                None
+            }
+            Action::Decided { certificate, evidence } => {
+                if !evidence.is_empty() {
+                    self.report.evidence += 1;
+                }
+                self.commit(i, certificate)
+            }
+        }
+    }
+
+    fn commit(&mut self, i: usize, cert: CommitCertificate) -> Option<Step> {
+        let height = cert.height;
+        let n = &self.nodes[i];
+        if height.get() != n.committed() + 1 {
+            self.fail(Violation::Validity { node: i, height, reason: format!("decided height {height} while at {}", n.committed()) });
+            return None;
+        }
+        let Some(body) = n.bodies.get(&cert.block).cloned() else {
+            self.fail(Violation::Validity { node: i, height, reason: format!("decided {} without its body", cert.block) });
+            return None;
+        };
+        if n.honest {
+            let reason = if !self.built.contains_key(&cert.block) {
+                Some("the block was never proposed".to_string())
+            } else if !body.valid {
+                Some("the block is invalid".to_string())
+            } else if body.height != height || body.parent != n.last_hash() {
+                Some("the block does not extend the previous decision".to_string())
+            } else if let Err(e) = cert.verify(&self.chain_id, &self.set) {
+                Some(format!("the commit certificate does not verify: {e}"))
+            } else {
+                None
+            };
+            if let Some(reason) = reason {
+                self.fail(Violation::Validity { node: i, height, reason });
+                return None;
+            }
+            match self.decisions.get(&height.get()) {
+                Some((other, hash)) if *hash != cert.block => {
+                    let v = Violation::Agreement { height, first: (*other, *hash), second: (i, cert.block) };
+                    self.fail(v);
+                    return None;
+                }
+                Some(_) => {}
+                None => {
+                    self.decisions.insert(height.get(), (i, cert.block));
+                }
+            }
+            if self.now >= self.settle {
+                let since = n.last_progress.max(self.settle);
+                self.report.max_gap_after_gst_ms = self.report.max_gap_after_gst_ms.max(self.now - since);
+            }
+        }
+        let block_hash = cert.block;
+        let n = &mut self.nodes[i];
+        n.disk.chain.push((body, cert));
+        n.disk.wal.clear();
+        n.disk.bodies.retain(|_, b| b.height > height);
+        n.last_progress = self.now;
+        n.proposals.retain(|h, _| *h > height);
+        n.fed.retain(|(h, _, _)| *h > height);
+        self.log(|| format!("node {i} commits {height} {block_hash}"));
+        let next = height.next();
+        let cset = self.cset.clone();
+        let step = self.nodes[i].engine.as_mut().map(|e| e.start_height(next, cset, false));
+        if let Some(step) = step {
+            self.apply(i, step);
+        }
+        self.feed_values(i);
+        None
+    }
+}
+
+/// Runs one seed of the random scenario mix.
+pub fn run_seed(seed: u64) -> Result<Report, Box<Failure>> {
+    Sim::new(seed, Scenario::random(seed)).run()
+}
+
+pub fn run_scenario(seed: u64, sc: Scenario) -> Result<Report, Box<Failure>> {
+    Sim::new(seed, sc).run()
+}
