@@ -596,3 +596,232 @@ pub fn timeout_key(t: &Timeout) -> (i64, u8, u128) {
     };
     (t.round.as_i64(), kind, extra)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::context::{BlockValue, ConsensusProposal, ConsensusVote};
+    use crate::guard::Step as G;
+    use atonomi_primitives::state::{Validator, ValidatorSet as StateSet};
+    use atonomi_primitives::ManufacturerId;
+
+    struct Net {
+        chain: ChainId,
+        keys: Vec<Keypair>,
+        set: ValidatorSet,
+    }
+
+    impl Net {
+        fn new() -> Net {
+            let keys: Vec<Keypair> = (0..4).map(|i| Keypair::from_label(&format!("engine-test-{i}"))).collect();
+            let state = StateSet {
+                validators: keys
+                    .iter()
+                    .map(|k| Validator { consensus_key: k.account(), peer_id: vec![1], bridge_address: [0; 20], power: 1, operator: ManufacturerId::new(1) })
+                    .collect(),
+            };
+            Net { chain: ChainId::new("engine-test").unwrap(), set: ValidatorSet::from_state(&state).unwrap(), keys }
+        }
+
+        fn engine(&self, key: usize, guard: SignGuard) -> Engine {
+            let signer = Keypair::from_seed(self.keys[key].to_seed());
+            Engine::new(EngineConfig::new(self.chain.clone()), Some(signer), guard, Height::new(1), self.set.clone())
+        }
+
+        fn vote(&self, key: usize, round: u32, t: VoteType, block: Option<Hash>) -> ConsensusMessage {
+            let v = ConsensusVote {
+                height: CHeight(Height::new(1)),
+                round: Round::new(round),
+                value: block.map_or(NilOrVal::Nil, NilOrVal::Val),
+                vote_type: match t {
+                    VoteType::Prevote => mc::VoteType::Prevote,
+                    VoteType::Precommit => mc::VoteType::Precommit,
+                },
+                validator: Address(self.keys[key].account()),
+            };
+            let sig = message::sign_vote(&self.chain, &self.keys[key], &v).unwrap();
+            ConsensusMessage::Vote(WireVote::from_mc(&mc::SignedMessage::new(v, sig)).unwrap())
+        }
+
+        fn proposer_of(&self, round: u32) -> usize {
+            let p = crate::validate::proposer(&self.chain, &self.set, Height::new(1), round);
+            self.keys.iter().position(|k| k.account() == p).unwrap()
+        }
+
+        fn proposal(&self, round: u32, block: Hash) -> ConsensusMessage {
+            let key = self.proposer_of(round);
+            let p = ConsensusProposal {
+                height: CHeight(Height::new(1)),
+                round: Round::new(round),
+                value: BlockValue(block),
+                pol_round: Round::Nil,
+                proposer: Address(self.keys[key].account()),
+            };
+            let sig = message::sign_proposal(&self.chain, &self.keys[key], &p).unwrap();
+            ConsensusMessage::Proposal(WireProposal::from_mc(&mc::SignedMessage::new(p, sig)).unwrap())
+        }
+
+        /// A validator other than the round-0 proposer.
+        fn follower(&self) -> usize {
+            (0..4).find(|i| *i != self.proposer_of(0)).unwrap()
+        }
+
+        /// Drives `me` to precommit `block` at round 0; returns every step.
+        fn to_precommit(&self, e: &mut Engine, me: usize, block: Hash) -> Vec<Step> {
+            let mut steps = vec![e.start_height(Height::new(1), self.set.clone(), false)];
+            let proposer = self.proposer_of(0);
+            steps.push(e.on_message(self.proposal(0, block)));
+            let value = ProposedBlock { height: Height::new(1), round: 0, pol_round: None, proposer: self.keys[proposer].account(), block, valid: true };
+            steps.push(e.proposed_value(value, false));
+            for k in (0..4).filter(|k| *k != me) {
+                steps.push(e.on_message(self.vote(k, 0, VoteType::Prevote, Some(block))));
+            }
+            steps
+        }
+    }
+
+    fn own_votes(steps: &[Step], me: AccountId) -> Vec<WireVote> {
+        steps
+            .iter()
+            .flat_map(|s| &s.actions)
+            .filter_map(|a| match a {
+                Action::Broadcast(ConsensusMessage::Vote(v)) if v.validator == me => Some(v.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn every_signed_vote_leaves_with_its_guard_and_wal_record_in_the_same_step() {
+        let net = Net::new();
+        let me = net.follower();
+        let mut e = net.engine(me, SignGuard::new());
+        let block = Hash::of(b"block");
+        let steps = net.to_precommit(&mut e, me, block);
+        let mut sent = 0;
+        for s in &steps {
+            for a in &s.actions {
+                if let Action::Broadcast(ConsensusMessage::Vote(v)) = a {
+                    sent += 1;
+                    let g = s.guard.as_ref().and_then(SignGuard::last).expect("guard in the same step");
+                    assert_eq!((g.height, g.round, g.value), (v.height, v.round, v.block));
+                    assert!(s.wal.iter().any(|r| r.entry == WalEntry::Vote(v.clone())), "own vote in the step's WAL records");
+                    assert!(s.needs_sync());
+                }
+            }
+        }
+        assert_eq!(sent, 2, "a prevote and a precommit");
+        let votes = own_votes(&steps, net.keys[me].account());
+        assert_eq!(votes[1].vote_type, VoteType::Precommit);
+        assert_eq!(votes[1].block, Some(block));
+    }
+
+    /// WAL replay after a crash, with whatever part of the log survived.
+    #[test]
+    fn wal_replay_table() {
+        let net = Net::new();
+        let me = net.follower();
+        let block = Hash::of(b"locked");
+        let mut first = net.engine(me, SignGuard::new());
+        let steps = net.to_precommit(&mut first, me, block);
+        let wal: Vec<WalRecord> = steps.iter().flat_map(|s| s.wal.clone()).collect();
+        let guard = first.guard().clone();
+        let sent = own_votes(&steps, net.keys[me].account());
+        let own_precommit = |r: &WalRecord| matches!(&r.entry, WalEntry::Vote(v) if v.validator == net.keys[me].account() && v.vote_type == VoteType::Precommit);
+        let torn: Vec<WalRecord> = wal.iter().filter(|r| !own_precommit(r)).cloned().collect();
+
+        // (case, WAL kept, guard kept)
+        let cases = [("whole log", wal.clone(), guard.clone()), ("torn tail: own precommit lost, guard kept", torn, guard.clone())];
+        for (name, records, guard) in cases {
+            let mut e = net.engine(me, guard);
+            let mut step = e.start_height(Height::new(1), net.set.clone(), true);
+            step.merge(e.replay(&records));
+            // Whatever it re-sends is exactly what it sent before.
+            for v in own_votes(std::slice::from_ref(&step), net.keys[me].account()) {
+                assert!(sent.contains(&v), "{name}: re-sent a vote it never sent before: {v:?}");
+            }
+            assert!(!step.actions.iter().any(|a| matches!(a, Action::SignRefused(_))), "{name}");
+            // The precommit is derived again from the replayed prevotes, identical.
+            let resent = own_votes(std::slice::from_ref(&step), net.keys[me].account());
+            assert!(resent.iter().any(|v| v.vote_type == VoteType::Precommit && v.block == Some(block)), "{name}: {resent:?}");
+            // Replayed records are not appended again.
+            for r in &step.wal {
+                assert!(!records.contains(r), "{name}: re-appended {r:?}");
+            }
+            // It stays locked: a nil precommit at this round would be a conflict.
+            let mut e2 = e;
+            let t = e2.timeout_elapsed(Timeout::precommit(Round::new(0)));
+            let new_votes = own_votes(std::slice::from_ref(&t), net.keys[me].account());
+            assert!(new_votes.iter().all(|v| sent.contains(v) || v.round > 0), "{name}: {new_votes:?}");
+        }
+
+        // Log lost, guard kept: the node restarts at round 0 and must not vote there again
+        // for anything but what it already signed.
+        let mut e = net.engine(me, guard.clone());
+        let _ = e.start_height(Height::new(1), net.set.clone(), true);
+        let other = Hash::of(b"other");
+        let p = net.proposal(0, other);
+        let mut step = e.on_message(p);
+        let value = ProposedBlock { height: Height::new(1), round: 0, pol_round: None, proposer: net.keys[net.proposer_of(0)].account(), block: other, valid: true };
+        step.merge(e.proposed_value(value, false));
+        assert!(step.actions.iter().any(|a| matches!(a, Action::SignRefused(GuardError::Regression { step: G::Prevote, .. }))), "{step:?}");
+        assert!(own_votes(std::slice::from_ref(&step), net.keys[me].account()).is_empty());
+    }
+
+    /// Certificates on the sync path: only a valid quorum of precommits for the block is
+    /// accepted.
+    #[test]
+    fn commit_certificate_verification_table() {
+        let net = Net::new();
+        let block = Hash::of(b"synced");
+        let sign = |k: usize, round: u32, b: Hash| match net.vote(k, round, VoteType::Precommit, Some(b)) {
+            ConsensusMessage::Vote(v) => (v.validator, v.signature),
+            _ => unreachable!(),
+        };
+        let cert = |sigs: Vec<(AccountId, Signature)>| CommitCertificate { height: Height::new(1), round: 0, block, signatures: sigs };
+        let stranger = Keypair::from_label("stranger");
+        let prevote_sig = match net.vote(2, 0, VoteType::Prevote, Some(block)) {
+            ConsensusMessage::Vote(v) => (v.validator, v.signature),
+            _ => unreachable!(),
+        };
+        // (case, certificate, accepted)
+        let cases = vec![
+            ("three of four", cert(vec![sign(0, 0, block), sign(1, 0, block), sign(2, 0, block)]), true),
+            ("all four", cert((0..4).map(|k| sign(k, 0, block)).collect()), true),
+            ("two of four", cert(vec![sign(0, 0, block), sign(1, 0, block)]), false),
+            ("a signer twice", cert(vec![sign(0, 0, block), sign(1, 0, block), sign(1, 0, block)]), false),
+            ("a stranger", cert(vec![sign(0, 0, block), sign(1, 0, block), (stranger.account(), Signature([7; 64]))]), false),
+            ("a precommit for another block", cert(vec![sign(0, 0, block), sign(1, 0, block), sign(2, 0, Hash::of(b"x"))]), false),
+            ("a precommit of another round", cert(vec![sign(0, 0, block), sign(1, 0, block), sign(2, 1, block)]), false),
+            ("a prevote in place of a precommit", cert(vec![sign(0, 0, block), sign(1, 0, block), prevote_sig]), false),
+        ];
+        for (name, c, accepted) in cases {
+            let mut e = net.engine(0, SignGuard::new());
+            let _ = e.start_height(Height::new(1), net.set.clone(), false);
+            let peer = PeerId::from_bytes(&[0, 1, 7]).unwrap();
+            let step = e.sync_response(peer, b"block bytes".to_vec(), &c);
+            let verified = step.actions.iter().any(|a| matches!(a, Action::SyncValue { block: b, .. } if *b == block));
+            let rejected = step.actions.iter().any(|a| matches!(a, Action::SyncRejected { .. }));
+            assert_eq!((verified, rejected), (accepted, !accepted), "{name}: {step:?}");
+            // The node-side verifier agrees with the engine.
+            let state = StateSet {
+                validators: net
+                    .keys
+                    .iter()
+                    .map(|k| Validator { consensus_key: k.account(), peer_id: vec![1], bridge_address: [0; 20], power: 1, operator: ManufacturerId::new(1) })
+                    .collect(),
+            };
+            assert_eq!(c.verify(&net.chain, &state).is_ok(), accepted, "{name}");
+        }
+    }
+
+    #[test]
+    fn a_full_node_never_signs() {
+        let net = Net::new();
+        let mut e = Engine::new(EngineConfig::new(net.chain.clone()), None, SignGuard::new(), Height::new(1), net.set.clone());
+        let block = Hash::of(b"b");
+        let steps = net.to_precommit(&mut e, 9, block);
+        assert!(steps.iter().all(|s| s.guard.is_none()));
+        assert!(steps.iter().flat_map(|s| &s.actions).all(|a| !matches!(a, Action::Broadcast(ConsensusMessage::Vote(_)) | Action::GetValue { .. })));
+    }
+}

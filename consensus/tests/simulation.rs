@@ -132,8 +132,18 @@ fn sweep_from_env() {
 #[test]
 fn replay_one_seed() {
     let seed: u64 = std::env::var("ATONOMI_SIM_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(42);
+    // ATONOMI_SIM_LOG=debug shows Malachite's own log lines, tagged with time and node.
+    if let Ok(filter) = std::env::var("ATONOMI_SIM_LOG") {
+        let _ = tracing_subscriber::fmt().with_env_filter(filter).without_time().with_target(false).try_init();
+    }
+    println!("{:?}", Scenario::random(seed));
     match run_seed(seed) {
-        Ok(report) => println!("seed {seed}: {report:?}"),
+        Ok(mut report) => {
+            for line in std::mem::take(&mut report.trace) {
+                println!("{line}");
+            }
+            println!("seed {seed}: {report:?}");
+        }
         Err(failure) => panic!("{failure}"),
     }
 }

@@ -54,6 +54,13 @@ impl Block {
     }
 }
 
+/// The transaction root of a block: the Merkle root of the transactions' hashes, each
+/// hashed from its exact bytes.
+pub fn tx_root(txs: &[Vec<u8>]) -> Hash {
+    let leaves: Vec<Hash> = txs.iter().map(|tx| Hash::with_domain(domain::TX_HASH, tx)).collect();
+    merkle_root(&leaves)
+}
+
 /// A binary Merkle root over a list of 32-byte leaves (the transaction or receipt
 /// hashes). An empty list has the zero root; an odd node is promoted unchanged.
 pub fn merkle_root(leaves: &[Hash]) -> Hash {

@@ -137,8 +137,11 @@ impl Scenario {
             crash_per_mille: [0, 5, 20][rng.below(3) as usize],
             allow_wipe: twins.is_empty() && rng.below(4) == 0,
             partitions,
-            max_time: 600_000,
-            liveness_bound: 60_000,
+            max_time: 900_000,
+            // After GST a decision can need Malachite's hidden-lock rounds (from round
+            // 10 on) with a byzantine twin; rounds r = 0..=13 take 2 + r seconds each
+            // with the timeouts below, about 120 s in all.
+            liveness_bound: 120_000,
             invalid_proposals: true,
         }
     }
@@ -211,6 +214,8 @@ pub struct Report {
     pub evidence: u64,
     /// Longest wait for a commit after faults stopped.
     pub max_gap_after_gst_ms: u64,
+    /// The event trace, when `ATONOMI_SIM_TRACE` is set.
+    pub trace: Vec<String>,
 }
 
 #[derive(Debug)]
@@ -469,7 +474,10 @@ impl Sim {
         self.report.virtual_ms = self.now;
         self.report.decided = self.decisions.len() as u64;
         match self.violation.take() {
-            None => Ok(self.report),
+            None => {
+                self.report.trace = self.trace.take().unwrap_or_default();
+                Ok(self.report)
+            }
             Some(violation) => Err(Box::new(Failure {
                 seed: self.seed,
                 violation,
@@ -574,6 +582,11 @@ impl Sim {
     }
 
     fn handle(&mut self, event: Event) {
+        let node = match &event {
+            Event::Deliver { to, .. } => *to,
+            Event::Timer { node, .. } | Event::Tick { node, .. } | Event::Restart { node } => *node,
+        };
+        let _span = tracing::info_span!("sim", t = self.now, node).entered();
         match event {
             Event::Restart { node } => self.boot(node),
             Event::Tick { node, incarnation } => {
