@@ -5,15 +5,21 @@ use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 
 mod bench;
+mod chain;
+mod client;
 mod demo;
 mod keys;
+mod mempool;
+mod node;
+mod rpc;
+mod service;
 
 /// Atonomi ledger: immutable identity, reputation and payments for IoT devices.
 #[derive(Debug, Parser)]
 #[command(name = "atonomi", version, about, long_about = None)]
 struct Cli {
     /// Log filter (tracing `EnvFilter` syntax), e.g. `info` or `atonomi=debug`.
-    #[arg(long, env = "ATONOMI_LOG", default_value = "info", global = true)]
+    #[arg(long, env = "ATONOMI_LOG", default_value = "info,arc_malachitebft_core_consensus=warn,arc_malachitebft_core_driver=warn,arc_malachitebft_core_votekeeper=warn", global = true)]
     log: String,
     #[command(subcommand)]
     command: Command,
@@ -21,6 +27,69 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Start a single-validator development chain on the embedded dev genesis. On
+    /// first start writes the demo keys (admin, validator, manufacturer, auditor, alice,
+    /// bob) to HOME/keys; restarting with the same --home continues the chain. Prints
+    /// the RPC URL and what to try next.
+    Dev {
+        /// Data and key directory.
+        #[arg(long, env = "ATONOMI_HOME", default_value = ".atonomi-dev")]
+        home: PathBuf,
+        /// JSON-RPC listen address (HTTP and WebSocket).
+        #[arg(long, env = "ATONOMI_RPC_ADDR")]
+        rpc_addr: Option<std::net::SocketAddr>,
+    },
+    /// Create a node home: a commented config.toml and a validator key; copies the
+    /// genesis file when given.
+    Init {
+        #[arg(long, env = "ATONOMI_HOME")]
+        home: PathBuf,
+        /// Genesis file to copy into the home as genesis.json.
+        #[arg(long, env = "ATONOMI_GENESIS")]
+        genesis: Option<PathBuf>,
+        /// Overwrite an existing config.toml (keys are kept).
+        #[arg(long)]
+        force: bool,
+    },
+    /// Run a node from its home (config.toml, genesis.json, keys/).
+    Run {
+        #[arg(long, env = "ATONOMI_HOME")]
+        home: PathBuf,
+        /// Overrides [rpc] addr of config.toml.
+        #[arg(long, env = "ATONOMI_RPC_ADDR")]
+        rpc_addr: Option<std::net::SocketAddr>,
+    },
+    /// Sign a transaction with a key file, submit it, wait until it is final and print
+    /// its receipt (exit status 1 when it failed).
+    ///
+    /// CALL is the call as JSON, one of the 22 calls of the runtime, e.g.
+    ///   '{"transfer":{"to":"<account hex>","amount":"1000000000000000000"}}'
+    ///   '{"register_devices":{"manufacturer":1,"devices":[{"device_id":"<hex>","public_key":"<hex>","protocols":["mqtt"],"metadata":[]}]}}'
+    ///   '{"activate_device":{"device":"<hex>","device_signature":"00…"}}' with --device-key
+    ///   '{"write_reputation":{"auditor":1,"entries":[{"subject":{"device":"<hex>"},"rep_type":"trust","score":8000,"direction":"up"}]}}'
+    ///   '{"pay":{"from_device":"<hex>","to_device":"<hex>","amount":"2000000000000000000","memo":[]}}'
+    /// Amounts are base units (10^-18 ATMI) as decimal strings.
+    Tx {
+        /// Node JSON-RPC URL.
+        #[arg(long, env = "ATONOMI_RPC", default_value = "http://127.0.0.1:8645")]
+        rpc: String,
+        /// Key file of the signer.
+        #[arg(long, env = "ATONOMI_KEY")]
+        key: PathBuf,
+        /// For activate_device: the device's key file; its signature over (chain id,
+        /// device, signer) replaces device_signature.
+        #[arg(long)]
+        device_key: Option<PathBuf>,
+        /// Seconds to wait for finality.
+        #[arg(long, default_value_t = 60)]
+        wait: u64,
+        call: String,
+    },
+    /// Read from a node over JSON-RPC and print JSON.
+    #[command(subcommand)]
+    Query(QueryCommand),
+    /// Print the device id of a (salt, hardware id) pair: blake3(salt ‖ hardware id).
+    DeviceId { salt: String, hardware_id: String },
     /// Run the runtime on the embedded dev genesis, on RocksDB in --home: registers a
     /// device whitelist, activates a device with its key, writes reputation, validates
     /// the device, pays between devices, and proves the device record against the
@@ -39,6 +108,44 @@ enum Command {
     /// Benchmarks that print figures.
     #[command(subcommand)]
     Bench(BenchCommand),
+}
+
+#[derive(Debug, clap::Args)]
+struct RpcArg {
+    /// Node JSON-RPC URL.
+    #[arg(long, env = "ATONOMI_RPC", default_value = "http://127.0.0.1:8645")]
+    rpc: String,
+}
+
+#[derive(Debug, Subcommand)]
+enum QueryCommand {
+    /// Chain id, height, latest block, state root, validators, mempool size.
+    Status(RpcArg),
+    /// A block (header, transaction hashes, commit certificate) by height or hash.
+    Block { #[command(flatten)] rpc: RpcArg, id: String },
+    /// A transaction's receipt (or "pending").
+    Tx { #[command(flatten)] rpc: RpcArg, hash: String },
+    /// Balance and next nonce of an account.
+    Account { #[command(flatten)] rpc: RpcArg, account: String },
+    Manufacturer { #[command(flatten)] rpc: RpcArg, id: u32 },
+    Auditor { #[command(flatten)] rpc: RpcArg, id: u32 },
+    Device { #[command(flatten)] rpc: RpcArg, id: String },
+    /// The aggregate reputation of a device of one type.
+    Reputation { #[command(flatten)] rpc: RpcArg, device: String, #[arg(long, default_value = "trust")] rep_type: String },
+    /// May I trade with this device? (registered, active, reputation, policy)
+    ValidateDevice {
+        #[command(flatten)]
+        rpc: RpcArg,
+        device: String,
+        /// The asking device (its data policy applies).
+        #[arg(long)]
+        requester: Option<String>,
+        #[arg(long)]
+        min_reputation: Option<u32>,
+    },
+    /// Inclusion or non-inclusion proof of a device record, with the header and commit
+    /// it is proven against.
+    Proof { #[command(flatten)] rpc: RpcArg, device: String, #[arg(long)] height: Option<u64> },
 }
 
 #[derive(Debug, Subcommand)]
@@ -91,6 +198,30 @@ fn run(cli: Cli) -> Result<()> {
         .with_writer(std::io::stderr)
         .init();
     match cli.command {
+        Command::Dev { home, rpc_addr } => {
+            let launch = node::dev_launch(&home, rpc_addr)?;
+            let keys = home.join("keys");
+            runtime()?.block_on(node::run(launch, |addr| {
+                println!("atonomi dev node: chain atonomi-dev, one validator, data in {}", home.join("data").display());
+                println!("JSON-RPC: http://{addr}  (WebSocket: ws://{addr})");
+                println!("keys: {}/{{admin,manufacturer,auditor,alice,bob}}.json", keys.display());
+                println!("try:  atonomi query status --rpc http://{addr}");
+                println!("      atonomi tx --rpc http://{addr} --key {}/alice.json '{{\"transfer\":{{\"to\":\"{}\",\"amount\":\"1000000000000000000\"}}}}'", keys.display(), atonomi_genesis::dev::key("bob").account());
+            }))
+        }
+        Command::Init { home, genesis, force } => node::init(&home, genesis.as_deref(), force),
+        Command::Run { home, rpc_addr } => {
+            let launch = node::Launch::from_home(&home, rpc_addr)?;
+            runtime()?.block_on(node::run(launch, |addr| tracing::info!(%addr, "JSON-RPC listening")))
+        }
+        Command::Tx { rpc, key, device_key, wait, call } => {
+            runtime()?.block_on(client::send(&rpc, &key, &call, device_key.as_deref(), std::time::Duration::from_secs(wait)))
+        }
+        Command::Query(q) => runtime()?.block_on(query(q)),
+        Command::DeviceId { salt, hardware_id } => {
+            println!("{}", serde_json::json!({ "device_id": client::device_id(&salt, &hardware_id) }));
+            Ok(())
+        }
         Command::Demo { home } => demo::run(home),
         Command::Bench(BenchCommand::Runtime(args)) => bench::runtime(args),
         Command::Keys(KeysCommand::New { out, force }) => {
@@ -110,6 +241,35 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
     }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
+}
+
+async fn query(q: QueryCommand) -> Result<()> {
+    use serde_json::{json, Value};
+    let (rpc, method, params): (String, &str, Vec<Value>) = match q {
+        QueryCommand::Status(r) => (r.rpc, "atonomi_status", vec![]),
+        QueryCommand::Block { rpc, id } => {
+            let id = match id.parse::<u64>() {
+                Ok(h) => json!(h),
+                Err(_) => json!(id),
+            };
+            (rpc.rpc, "atonomi_getBlock", vec![id])
+        }
+        QueryCommand::Tx { rpc, hash } => (rpc.rpc, "atonomi_getTransaction", vec![json!(client::parse_hash(&hash)?)]),
+        QueryCommand::Account { rpc, account } => (rpc.rpc, "atonomi_getAccount", vec![json!(account)]),
+        QueryCommand::Manufacturer { rpc, id } => (rpc.rpc, "atonomi_getManufacturer", vec![json!(id)]),
+        QueryCommand::Auditor { rpc, id } => (rpc.rpc, "atonomi_getAuditor", vec![json!(id)]),
+        QueryCommand::Device { rpc, id } => (rpc.rpc, "atonomi_getDevice", vec![json!(id)]),
+        QueryCommand::Reputation { rpc, device, rep_type } => (rpc.rpc, "atonomi_getReputation", vec![json!({ "device": device }), json!(rep_type)]),
+        QueryCommand::ValidateDevice { rpc, device, requester, min_reputation } => {
+            (rpc.rpc, "atonomi_validateDevice", vec![json!({ "device": device, "requester": requester, "min_reputation": min_reputation })])
+        }
+        QueryCommand::Proof { rpc, device, height } => (rpc.rpc, "atonomi_getProof", vec![json!({ "device": device }), json!(height)]),
+    };
+    client::query(&rpc, method, params).await
 }
 
 fn genesis_validate(file: &std::path::Path) -> Result<()> {

@@ -61,6 +61,12 @@ pub fn tx_root(txs: &[Vec<u8>]) -> Hash {
     merkle_root(&leaves)
 }
 
+/// The receipts root of a block: the Merkle root of each receipt's borsh bytes, hashed.
+pub fn receipts_root(receipts: &[crate::event::Receipt]) -> Hash {
+    let leaves: Vec<Hash> = receipts.iter().map(|r| Hash::with_domain(domain::RECEIPT, &codec::encode(r))).collect();
+    merkle_root(&leaves)
+}
+
 /// A binary Merkle root over a list of 32-byte leaves (the transaction or receipt
 /// hashes). An empty list has the zero root; an odd node is promoted unchanged.
 pub fn merkle_root(leaves: &[Hash]) -> Hash {

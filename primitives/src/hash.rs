@@ -22,6 +22,7 @@ pub mod domain {
     pub const DEVICE_ID: &str = "atonomi 2026 device id v1";
     pub const MODULE_ACCOUNT: &str = "atonomi 2026 module account v1";
     pub const VALIDATOR_SET: &str = "atonomi 2026 validator set v1";
+    pub const RECEIPT: &str = "atonomi 2026 receipt v1";
 }
 
 impl Hash {

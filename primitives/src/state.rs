@@ -378,7 +378,8 @@ pub struct ChainInfo {
 }
 
 /// Where a record lives. See the module docs for the byte layout.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum StateKey {
     ChainInfo,
     Token,

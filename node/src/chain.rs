@@ -1,0 +1,375 @@
+//! The node's chain: RocksDB with the authenticated state, blocks, commit
+//! certificates, receipts, the transaction index and consensus data; building,
+//! executing and committing blocks. A block, its certificate, its state changes, its
+//! receipts and the consensus clean-up go to disk in **one** write batch.
+
+use anyhow::{bail, Context, Result};
+use atonomi_consensus::message::WalRecord;
+use atonomi_consensus::validate::voting_set;
+use atonomi_consensus::{CommitCertificate, SignGuard};
+use atonomi_genesis::Genesis;
+use atonomi_primitives::block::{receipts_root, tx_root, Block, BlockHeader};
+use atonomi_primitives::codec;
+use atonomi_primitives::event::Receipt;
+use atonomi_primitives::state::{PendingValidatorSet, StateKey, ValidatorSet};
+use atonomi_primitives::{AccountId, ChainId, Hash, Height, Timestamp};
+use atonomi_runtime::{execute_block, genesis_diff, BlockContext, SigCheck};
+use atonomi_storage::tables::{self, Table};
+use atonomi_storage::{Cf, KvStore, RocksConfig, RocksStore, StateDb, WriteBatch};
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// Largest block accepted from disk or the network.
+pub const MAX_BLOCK_BYTES: usize = 32 << 20;
+
+struct Blocks;
+impl Table for Blocks {
+    const CF: Cf = Cf::Blocks;
+    type Key = u64;
+    type Value = Block;
+}
+
+struct BlockIndex;
+impl Table for BlockIndex {
+    const CF: Cf = Cf::BlockIndex;
+    type Key = [u8; 32];
+    type Value = u64;
+}
+
+struct Commits;
+impl Table for Commits {
+    const CF: Cf = Cf::Commits;
+    type Key = u64;
+    type Value = CommitCertificate;
+}
+
+struct Receipts;
+impl Table for Receipts {
+    const CF: Cf = Cf::Receipts;
+    type Key = (u64, u32);
+    type Value = Receipt;
+}
+
+struct TxIndex;
+impl Table for TxIndex {
+    const CF: Cf = Cf::TxIndex;
+    type Key = [u8; 32];
+    type Value = (u64, u32);
+}
+
+/// Keys in the meta column family.
+const META_GENESIS_HASH: &str = "node/genesis_hash";
+const META_HEIGHT: &str = "node/height";
+
+struct MetaU64;
+impl Table for MetaU64 {
+    const CF: Cf = Cf::Meta;
+    type Key = &'static str;
+    type Value = u64;
+}
+
+struct MetaHash;
+impl Table for MetaHash {
+    const CF: Cf = Cf::Meta;
+    type Key = &'static str;
+    type Value = Hash;
+}
+
+/// Consensus column family layout: the guard, WAL records by (height, sequence), and
+/// block bodies of the height in progress by hash.
+const GUARD_KEY: &[u8] = b"guard";
+const WAL_PREFIX: u8 = b'w';
+const BODY_PREFIX: u8 = b'b';
+
+fn wal_key(height: Height, seq: u32) -> Vec<u8> {
+    let mut k = vec![WAL_PREFIX];
+    k.extend_from_slice(&height.get().to_be_bytes());
+    k.extend_from_slice(&seq.to_be_bytes());
+    k
+}
+
+fn body_key(hash: &Hash) -> Vec<u8> {
+    let mut k = vec![BODY_PREFIX];
+    k.extend_from_slice(hash.as_bytes());
+    k
+}
+
+/// A block executed against the committed state, ready to commit if decided.
+#[derive(Debug)]
+pub struct Executed {
+    pub block: Block,
+    pub receipts: Vec<Receipt>,
+    /// State, tree and meta writes of the new version.
+    pub batch: WriteBatch,
+}
+
+pub struct Chain {
+    db: StateDb<RocksStore>,
+    pub chain_id: ChainId,
+    genesis_time: Timestamp,
+    height: Height,
+    head: Option<BlockHeader>,
+}
+
+impl std::fmt::Debug for Chain {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Chain").field("chain_id", &self.chain_id).field("height", &self.height).finish_non_exhaustive()
+    }
+}
+
+impl Chain {
+    /// Opens the data directory, writing the genesis state on first start and refusing
+    /// a directory that belongs to another genesis.
+    pub fn open(path: &Path, genesis: &Genesis, config: &RocksConfig) -> Result<Chain> {
+        std::fs::create_dir_all(path).with_context(|| format!("creating {}", path.display()))?;
+        let db = StateDb::new(RocksStore::open(path, config).with_context(|| format!("opening RocksDB at {}", path.display()))?);
+        let genesis_hash = Hash::of(genesis.to_json().as_bytes());
+        match tables::get::<MetaHash, _>(db.kv(), &META_GENESIS_HASH)? {
+            Some(h) if h != genesis_hash => bail!(
+                "{} holds a chain with another genesis (hash {h}, this genesis {genesis_hash}); use another --home or remove it",
+                path.display()
+            ),
+            Some(_) => {}
+            None => {
+                let diff = genesis_diff(&genesis.state()).context("building the genesis state")?;
+                let (_, mut batch) = db.prepare_commit(&diff, 0)?;
+                tables::put::<MetaHash>(&mut batch, &META_GENESIS_HASH, &genesis_hash);
+                tables::put::<MetaU64>(&mut batch, &META_HEIGHT, &0);
+                // A new node's guard exists from the start: a missing guard later
+                // means lost data, never a fresh node.
+                batch.put(Cf::Consensus, GUARD_KEY.to_vec(), SignGuard::new().to_bytes());
+                db.kv().write(batch)?;
+            }
+        }
+        let height = Height::new(tables::get::<MetaU64, _>(db.kv(), &META_HEIGHT)?.unwrap_or(0));
+        let head = if height.get() == 0 { None } else { Some(tables::get::<Blocks, _>(db.kv(), &height.get())?.context("the last committed block is missing")?.header) };
+        Ok(Chain { db, chain_id: genesis.chain_id.clone(), genesis_time: Timestamp::new(genesis.genesis_time_ms), height, head })
+    }
+
+    pub fn db(&self) -> &StateDb<RocksStore> {
+        &self.db
+    }
+
+    /// The last committed height (0 before the first block).
+    pub fn height(&self) -> Height {
+        self.height
+    }
+
+    pub fn head_hash(&self) -> Hash {
+        self.head.as_ref().map_or(Hash::ZERO, BlockHeader::hash)
+    }
+
+    pub fn head_timestamp(&self) -> Timestamp {
+        self.head.as_ref().map_or(self.genesis_time, |h| h.timestamp)
+    }
+
+    fn read(&self, key: &StateKey) -> Result<Option<Vec<u8>>> {
+        Ok(self.db.get(&key.to_bytes())?)
+    }
+
+    fn decode_state<T: borsh::BorshDeserialize>(&self, key: &StateKey) -> Result<Option<T>> {
+        match self.read(key)? {
+            None => Ok(None),
+            Some(b) => Ok(Some(codec::decode(&b, 16 << 20).with_context(|| format!("state record {key:?} is corrupt"))?)),
+        }
+    }
+
+    /// The validator set voting on the next height (from the committed state).
+    pub fn next_validator_set(&self) -> Result<ValidatorSet> {
+        let current: ValidatorSet = self.decode_state(&StateKey::ValidatorSet)?.unwrap_or_default();
+        let pending: Option<PendingValidatorSet> = self.decode_state(&StateKey::PendingValidatorSet)?;
+        Ok(voting_set(self.height.next(), &current, pending.as_ref()).clone())
+    }
+
+    /// Executes `txs` as the next block and builds its header.
+    pub fn build(&self, txs: Vec<Vec<u8>>, proposer: AccountId, timestamp: Timestamp, sig_check: SigCheck) -> Result<Executed> {
+        let height = self.height.next();
+        let timestamp = Timestamp::new(timestamp.get().max(self.head_timestamp().get() + 1));
+        let header = BlockHeader {
+            chain_id: self.chain_id.clone(),
+            height,
+            parent_hash: self.head_hash(),
+            timestamp,
+            proposer,
+            tx_root: tx_root(&txs),
+            state_root: Hash::ZERO,
+            receipts_root: Hash::ZERO,
+            validator_set_hash: self.next_validator_set()?.hash(),
+            next_validator_set_hash: Hash::ZERO,
+        };
+        let mut block = Block { header, txs };
+        let (root, receipts, batch, next_set) = self.run(&block, sig_check)?;
+        block.header.state_root = root;
+        block.header.receipts_root = receipts_root(&receipts);
+        block.header.next_validator_set_hash = next_set;
+        Ok(Executed { block, receipts, batch })
+    }
+
+    /// Executes a proposed block and checks the roots its header claims.
+    pub fn execute(&self, block: Block) -> Result<Executed> {
+        if block.header.height != self.height.next() {
+            bail!("block {} does not follow height {}", block.header.height, self.height);
+        }
+        let (root, receipts, batch, next_set) = self.run(&block, SigCheck::Verify)?;
+        if root != block.header.state_root {
+            bail!("state root {} differs from the header's {}", root, block.header.state_root);
+        }
+        if receipts_root(&receipts) != block.header.receipts_root {
+            bail!("receipts root differs from the header's");
+        }
+        if next_set != block.header.next_validator_set_hash {
+            bail!("next validator-set hash differs from the header's");
+        }
+        Ok(Executed { block, receipts, batch })
+    }
+
+    fn run(&self, block: &Block, sig_check: SigCheck) -> Result<(Hash, Vec<Receipt>, WriteBatch, Hash)> {
+        let ctx = BlockContext { chain_id: self.chain_id.clone(), height: block.header.height, timestamp: block.header.timestamp };
+        let reader = |k: &[u8]| self.db.get(k).map_err(|e| e.to_string());
+        let out = execute_block(&reader, &ctx, &block.txs, sig_check).map_err(|e| anyhow::anyhow!("executing block {}: {e:?}", block.header.height))?;
+        // The set voting on the next height, from the state after this block.
+        let after = |key: &StateKey| -> Result<Option<Vec<u8>>> {
+            let raw = key.to_bytes();
+            match out.diff.get(&raw) {
+                Some(v) => Ok(v.clone()),
+                None => Ok(self.db.get(&raw)?),
+            }
+        };
+        let current: ValidatorSet = match after(&StateKey::ValidatorSet)? {
+            Some(b) => codec::decode(&b, 16 << 20)?,
+            None => ValidatorSet::default(),
+        };
+        let pending: Option<PendingValidatorSet> = match after(&StateKey::PendingValidatorSet)? {
+            Some(b) => Some(codec::decode(&b, 16 << 20)?),
+            None => None,
+        };
+        let next_set = voting_set(block.header.height.next(), &current, pending.as_ref()).hash();
+        let (root, batch) = self.db.prepare_commit(&out.diff, block.header.height.get())?;
+        Ok((root, out.receipts, batch, next_set))
+    }
+
+    /// Commits an executed block with its certificate in one write batch, clearing the
+    /// consensus WAL and block bodies of that height.
+    pub fn commit(&mut self, executed: Executed, certificate: &CommitCertificate) -> Result<()> {
+        let Executed { block, receipts, mut batch } = executed;
+        let height = block.header.height;
+        if height != self.height.next() || certificate.height != height || certificate.block != block.hash() {
+            bail!("commit of block {} at height {} does not follow {}", certificate.block, height, self.height);
+        }
+        let h = height.get();
+        tables::put::<Blocks>(&mut batch, &h, &block);
+        tables::put::<BlockIndex>(&mut batch, &block.hash().0, &h);
+        tables::put::<Commits>(&mut batch, &h, certificate);
+        for (i, r) in receipts.iter().enumerate() {
+            tables::put::<Receipts>(&mut batch, &(h, i as u32), r);
+            tables::put::<TxIndex>(&mut batch, &r.tx_hash.0, &(h, i as u32));
+        }
+        tables::put::<MetaU64>(&mut batch, &META_HEIGHT, &h);
+        for (k, _) in self.db.kv().scan(Cf::Consensus, &[WAL_PREFIX], &[], usize::MAX)? {
+            batch.delete(Cf::Consensus, k);
+        }
+        for (k, _) in self.db.kv().scan(Cf::Consensus, &[BODY_PREFIX], &[], usize::MAX)? {
+            batch.delete(Cf::Consensus, k);
+        }
+        self.db.kv().write(batch)?;
+        self.height = height;
+        self.head = Some(block.header);
+        Ok(())
+    }
+
+    // ---- consensus persistence --------------------------------------------------------
+
+    /// Appends WAL records and replaces the guard, durably, in one batch.
+    pub fn persist_consensus(&self, records: &[WalRecord], guard: Option<&SignGuard>, bodies: &[Block]) -> Result<()> {
+        let mut batch = WriteBatch::new();
+        let mut seq = self.next_wal_seq()?;
+        for r in records {
+            batch.put(Cf::Consensus, wal_key(r.height, seq), r.to_bytes());
+            seq += 1;
+        }
+        if let Some(g) = guard {
+            batch.put(Cf::Consensus, GUARD_KEY.to_vec(), g.to_bytes());
+        }
+        for b in bodies {
+            batch.put(Cf::Consensus, body_key(&b.hash()), codec::encode(b));
+        }
+        if !batch.is_empty() {
+            self.db.kv().write(batch)?;
+        }
+        Ok(())
+    }
+
+    fn next_wal_seq(&self) -> Result<u32> {
+        let last = self.db.kv().get_at_or_before(Cf::Consensus, &wal_key(Height::new(u64::MAX), u32::MAX), &[WAL_PREFIX])?;
+        Ok(match last {
+            Some((k, _)) if k.len() == 13 => u32::from_be_bytes([k[9], k[10], k[11], k[12]]).saturating_add(1),
+            _ => 0,
+        })
+    }
+
+    /// The stored guard, or the data-loss guard when it is missing.
+    pub fn guard(&self) -> Result<SignGuard> {
+        match self.db.kv().get(Cf::Consensus, GUARD_KEY)? {
+            Some(b) => Ok(SignGuard::from_bytes(&b).context("the double-sign guard on disk is corrupt")?),
+            None => {
+                tracing::warn!(height = %self.height, "double-sign guard missing: refusing to sign up to the next height");
+                Ok(SignGuard::after_data_loss(self.height))
+            }
+        }
+    }
+
+    /// The WAL records of the height in progress, in order (undecodable ones, a torn
+    /// tail, end the replay).
+    pub fn wal(&self) -> Result<Vec<WalRecord>> {
+        let mut out = Vec::new();
+        for (_, v) in self.db.kv().scan(Cf::Consensus, &[WAL_PREFIX], &[], usize::MAX)? {
+            match WalRecord::from_bytes(&v) {
+                Ok(r) => out.push(r),
+                Err(e) => {
+                    tracing::warn!("WAL record does not decode ({e}); replaying up to it");
+                    break;
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Block bodies stored for the height in progress.
+    pub fn bodies(&self) -> Result<BTreeMap<Hash, Block>> {
+        let mut out = BTreeMap::new();
+        for (_, v) in self.db.kv().scan(Cf::Consensus, &[BODY_PREFIX], &[], usize::MAX)? {
+            if let Ok(b) = Block::from_bytes(&v, MAX_BLOCK_BYTES) {
+                out.insert(b.hash(), b);
+            }
+        }
+        Ok(out)
+    }
+
+    // ---- reads --------------------------------------------------------------------
+
+    pub fn block(&self, height: Height) -> Result<Option<Block>> {
+        Ok(tables::get::<Blocks, _>(self.db.kv(), &height.get())?)
+    }
+
+    pub fn block_by_hash(&self, hash: &Hash) -> Result<Option<Block>> {
+        match tables::get::<BlockIndex, _>(self.db.kv(), &hash.0)? {
+            Some(h) => self.block(Height::new(h)),
+            None => Ok(None),
+        }
+    }
+
+    pub fn certificate(&self, height: Height) -> Result<Option<CommitCertificate>> {
+        Ok(tables::get::<Commits, _>(self.db.kv(), &height.get())?)
+    }
+
+    pub fn receipt(&self, tx_hash: &Hash) -> Result<Option<Receipt>> {
+        match tables::get::<TxIndex, _>(self.db.kv(), &tx_hash.0)? {
+            Some(loc) => Ok(tables::get::<Receipts, _>(self.db.kv(), &loc)?),
+            None => Ok(None),
+        }
+    }
+
+    pub fn state_root(&self) -> Result<Hash> {
+        Ok(self.db.root_at(self.height.get())?)
+    }
+}

@@ -1,0 +1,171 @@
+//! The mempool: signed transactions admitted after the checks a block would make
+//! (size, decoding, chain id, signature, nonce not used), ordered per account by nonce,
+//! bounded in count and bytes, duplicates suppressed, pruned after every block.
+
+use atonomi_primitives::{AccountId, Hash, SignedTransaction};
+use std::collections::BTreeMap;
+
+#[derive(Debug, Clone)]
+pub struct MempoolConfig {
+    pub max_txs: usize,
+    pub max_bytes: usize,
+    /// Nonces further than this ahead of the account's next nonce are refused, so one
+    /// account cannot fill the pool with transactions that cannot run.
+    pub max_nonce_gap: u64,
+}
+
+impl Default for MempoolConfig {
+    fn default() -> Self {
+        MempoolConfig { max_txs: 50_000, max_bytes: 128 << 20, max_nonce_gap: 1_000 }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AdmitError {
+    #[error("invalid transaction: {0}")]
+    Invalid(String),
+    #[error("transaction already known")]
+    Duplicate,
+    #[error("the mempool is full ({0} transactions)")]
+    Full(usize),
+    #[error("nonce {nonce} is too far ahead of the account's next nonce {next}")]
+    NonceGap { nonce: u64, next: u64 },
+}
+
+#[derive(Debug)]
+struct Entry {
+    bytes: Vec<u8>,
+    hash: Hash,
+}
+
+#[derive(Debug, Default)]
+pub struct Mempool {
+    config: MempoolConfig,
+    by_sender: BTreeMap<(AccountId, u64), Entry>,
+    by_hash: BTreeMap<Hash, (AccountId, u64)>,
+    bytes: usize,
+}
+
+impl Mempool {
+    pub fn new(config: MempoolConfig) -> Mempool {
+        Mempool { config, ..Mempool::default() }
+    }
+
+    pub fn len(&self) -> usize {
+        self.by_sender.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_sender.is_empty()
+    }
+
+    pub fn contains(&self, hash: &Hash) -> bool {
+        self.by_hash.contains_key(hash)
+    }
+
+    /// Admits a transaction that passed `runtime::precheck`; `next_nonce` is the
+    /// sender's next nonce in the committed state. A transaction with the same (sender,
+    /// nonce) as a pooled one replaces it.
+    pub fn admit(&mut self, stx: &SignedTransaction, bytes: Vec<u8>, next_nonce: u64) -> Result<Hash, AdmitError> {
+        let hash = stx.hash();
+        if self.by_hash.contains_key(&hash) {
+            return Err(AdmitError::Duplicate);
+        }
+        let nonce = stx.tx.nonce;
+        if nonce > next_nonce.saturating_add(self.config.max_nonce_gap) {
+            return Err(AdmitError::NonceGap { nonce, next: next_nonce });
+        }
+        let key = (stx.tx.signer, nonce);
+        if !self.by_sender.contains_key(&key) && (self.by_sender.len() >= self.config.max_txs || self.bytes + bytes.len() > self.config.max_bytes) {
+            return Err(AdmitError::Full(self.by_sender.len()));
+        }
+        if let Some(old) = self.by_sender.remove(&key) {
+            self.bytes -= old.bytes.len();
+            self.by_hash.remove(&old.hash);
+        }
+        self.bytes += bytes.len();
+        self.by_hash.insert(hash, key);
+        self.by_sender.insert(key, Entry { bytes, hash });
+        Ok(hash)
+    }
+
+    /// Transactions for the next block: per account, consecutive nonces from its next
+    /// nonce, within the count and byte limits.
+    pub fn select(&self, max_txs: usize, max_bytes: usize, next_nonce: impl Fn(&AccountId) -> u64) -> Vec<Vec<u8>> {
+        let mut out = Vec::new();
+        let mut size = 0usize;
+        let mut current: Option<(AccountId, u64)> = None;
+        for ((sender, nonce), e) in &self.by_sender {
+            let expected = match current {
+                Some((s, n)) if s == *sender => n,
+                _ => next_nonce(sender),
+            };
+            if *nonce != expected {
+                current = Some((*sender, u64::MAX));
+                continue;
+            }
+            if out.len() >= max_txs || size + e.bytes.len() > max_bytes {
+                break;
+            }
+            size += e.bytes.len();
+            out.push(e.bytes.clone());
+            current = Some((*sender, nonce + 1));
+        }
+        out
+    }
+
+    /// Drops transactions whose nonce is used in the committed state.
+    pub fn prune(&mut self, next_nonce: impl Fn(&AccountId) -> u64) {
+        let stale: Vec<(AccountId, u64)> = self.by_sender.keys().filter(|(s, n)| *n < next_nonce(s)).copied().collect();
+        for key in stale {
+            if let Some(e) = self.by_sender.remove(&key) {
+                self.bytes -= e.bytes.len();
+                self.by_hash.remove(&e.hash);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use atonomi_primitives::tx::Call;
+    use atonomi_primitives::{Amount, ChainId, Keypair, Transaction};
+
+    fn tx(key: &Keypair, nonce: u64) -> (SignedTransaction, Vec<u8>) {
+        let stx = Transaction {
+            chain_id: ChainId::new("m").unwrap(),
+            signer: key.account(),
+            nonce,
+            max_fee: None,
+            call: Call::Transfer { to: Keypair::from_label("to").account(), amount: Amount::new(1) },
+        }
+        .sign(key);
+        let bytes = stx.to_bytes();
+        (stx, bytes)
+    }
+
+    #[test]
+    fn orders_by_nonce_skips_gaps_prunes_and_bounds() {
+        let a = Keypair::from_label("a");
+        let b = Keypair::from_label("b");
+        let mut m = Mempool::new(MempoolConfig { max_txs: 4, max_bytes: 1 << 20, max_nonce_gap: 5 });
+        for n in [1, 0, 3] {
+            let (s, bytes) = tx(&a, n);
+            m.admit(&s, bytes, 0).unwrap();
+        }
+        let (s, bytes) = tx(&b, 7);
+        m.admit(&s, bytes.clone(), 7).unwrap();
+        assert_eq!(m.admit(&s, bytes, 7), Err(AdmitError::Duplicate));
+        let (s, bytes) = tx(&b, 20);
+        assert!(matches!(m.admit(&s, bytes, 7), Err(AdmitError::NonceGap { .. })));
+        let (s, bytes) = tx(&b, 8);
+        assert!(matches!(m.admit(&s, bytes, 7), Err(AdmitError::Full(4))));
+        let next = |acct: &AccountId| if *acct == a.account() { 0 } else { 7 };
+        // a:0, a:1 (a:3 waits for a:2), b:7
+        assert_eq!(m.select(100, 1 << 20, next).len(), 3);
+        assert_eq!(m.select(1, 1 << 20, next).len(), 1);
+        m.prune(|acct| if *acct == a.account() { 2 } else { 8 });
+        assert_eq!(m.len(), 1, "only a:3 is left");
+    }
+}

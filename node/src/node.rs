@@ -1,0 +1,231 @@
+//! Starting a node: configuration, the `dev` home, and the tasks of a running node.
+
+use crate::chain::Chain;
+use crate::mempool::{Mempool, MempoolConfig};
+use crate::service::{Host, HostConfig, Shared};
+use anyhow::{bail, Context, Result};
+use atonomi_consensus::engine::EngineConfig;
+use atonomi_genesis::Genesis;
+use atonomi_primitives::Keypair;
+use atonomi_storage::RocksConfig;
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+use tokio::sync::{broadcast, mpsc, Notify};
+
+/// `config.toml` in a node's home.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Genesis file, relative to the home directory.
+    pub genesis: PathBuf,
+    /// Consensus key file of a validator, relative to the home; absent for a full node.
+    #[serde(default)]
+    pub validator_key: Option<PathBuf>,
+    pub rpc: RpcConfig,
+    pub consensus: ConsensusConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RpcConfig {
+    pub addr: SocketAddr,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsensusConfig {
+    /// Start a new height without transactions only after this many milliseconds.
+    pub heartbeat_ms: u64,
+    /// Propose timeout of round 0, in milliseconds (grows by half of it per round).
+    pub propose_timeout_ms: u64,
+}
+
+impl Default for ConsensusConfig {
+    fn default() -> Self {
+        ConsensusConfig { heartbeat_ms: 10_000, propose_timeout_ms: 3_000 }
+    }
+}
+
+pub const DEFAULT_RPC: &str = "127.0.0.1:8645";
+
+const CONFIG_TEMPLATE: &str = r#"# Atonomi node configuration. Paths are relative to this file's directory.
+
+# The genesis file of the chain this node joins (`atonomi genesis validate` checks it).
+genesis = "genesis.json"
+
+# The validator's consensus key (ed25519, written by `atonomi init`). Remove this line
+# to run a full node that follows the chain without voting.
+validator_key = "keys/validator.json"
+
+[rpc]
+# JSON-RPC over HTTP and WebSocket. Keep it on loopback unless a proxy guards it.
+addr = "127.0.0.1:8645"
+
+[consensus]
+# No empty-block spin: a height without transactions starts after this long.
+heartbeat_ms = 10000
+# Propose timeout of round 0 (each later round waits half of it longer).
+propose_timeout_ms = 3000
+"#;
+
+impl Config {
+    pub fn load(home: &Path) -> Result<Config> {
+        let path = home.join("config.toml");
+        let text = std::fs::read_to_string(&path).with_context(|| format!("reading {} (run `atonomi init --home {}` first)", path.display(), home.display()))?;
+        if text.len() > 1 << 20 {
+            bail!("{} is larger than 1 MiB", path.display());
+        }
+        toml::from_str(&text).with_context(|| format!("{} is not a valid configuration", path.display()))
+    }
+}
+
+/// `atonomi init`: a commented config, a validator key and, when given, the genesis.
+pub fn init(home: &Path, genesis: Option<&Path>, force: bool) -> Result<()> {
+    let config = home.join("config.toml");
+    if config.exists() && !force {
+        bail!("{} exists; pass --force to overwrite it", config.display());
+    }
+    std::fs::create_dir_all(home.join("keys"))?;
+    std::fs::write(&config, CONFIG_TEMPLATE)?;
+    let key_path = home.join("keys/validator.json");
+    let key = if key_path.exists() {
+        crate::keys::read(&key_path)?
+    } else {
+        let k = Keypair::generate().map_err(anyhow::Error::msg)?;
+        crate::keys::write(&key_path, &k, false)?;
+        k
+    };
+    if let Some(g) = genesis {
+        std::fs::copy(g, home.join("genesis.json")).with_context(|| format!("copying {}", g.display()))?;
+    }
+    println!(
+        "{}",
+        serde_json::json!({ "home": home, "config": config, "validator_key": key_path, "account": key.account(), "genesis": home.join("genesis.json") })
+    );
+    Ok(())
+}
+
+/// Everything a node needs to start.
+pub struct Launch {
+    pub data: PathBuf,
+    pub genesis: Genesis,
+    pub key: Option<Keypair>,
+    pub rpc: SocketAddr,
+    pub consensus: ConsensusConfig,
+}
+
+impl std::fmt::Debug for Launch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Launch").field("data", &self.data).field("rpc", &self.rpc).finish_non_exhaustive()
+    }
+}
+
+pub fn load_genesis(path: &Path) -> Result<Genesis> {
+    let meta = std::fs::metadata(path).with_context(|| format!("reading {}", path.display()))?;
+    if meta.len() > atonomi_genesis::MAX_GENESIS_BYTES as u64 {
+        bail!("{} is larger than {} bytes", path.display(), atonomi_genesis::MAX_GENESIS_BYTES);
+    }
+    let bytes = std::fs::read(path)?;
+    Ok(Genesis::from_json(&bytes).with_context(|| format!("{} is not a valid genesis", path.display()))?)
+}
+
+impl Launch {
+    pub fn from_home(home: &Path, rpc_override: Option<SocketAddr>) -> Result<Launch> {
+        let config = Config::load(home)?;
+        let genesis = load_genesis(&home.join(&config.genesis))?;
+        let key = match &config.validator_key {
+            Some(p) => Some(crate::keys::read(&home.join(p))?),
+            None => None,
+        };
+        Ok(Launch { data: home.join("data"), genesis, key, rpc: rpc_override.unwrap_or(config.rpc.addr), consensus: config.consensus })
+    }
+}
+
+/// Runs a node until SIGINT or SIGTERM. `ready` is called with the RPC address once it
+/// serves.
+pub async fn run(launch: Launch, ready: impl FnOnce(SocketAddr)) -> Result<()> {
+    let chain = Chain::open(&launch.data, &launch.genesis, &RocksConfig::default())?;
+    let validator = launch.key.as_ref().map(Keypair::account);
+    if let Some(v) = validator {
+        let set = chain.next_validator_set()?;
+        if set.get(&v).is_none() {
+            tracing::warn!(%v, "this key is not in the validator set of the next height: following without voting");
+        }
+    }
+    let (events, _) = broadcast::channel(1024);
+    let shared = Arc::new(Shared {
+        chain: RwLock::new(chain),
+        mempool: Mutex::new(Mempool::new(MempoolConfig::default())),
+        tx_arrived: Notify::new(),
+        events,
+        validator,
+        round: Mutex::new(None),
+    });
+    let (rpc_addr, rpc_handle) = crate::rpc::serve(launch.rpc, shared.clone()).await.with_context(|| format!("starting JSON-RPC on {}", launch.rpc))?;
+    let propose = Duration::from_millis(launch.consensus.propose_timeout_ms.max(100));
+    let mut engine = EngineConfig::new(launch.genesis.chain_id.clone());
+    engine.timeouts.propose = propose;
+    engine.timeouts.propose_delta = propose / 2;
+    let config = HostConfig { engine, heartbeat: Duration::from_millis(launch.consensus.heartbeat_ms.max(100)) };
+    let (outbound, mut outbound_rx) = mpsc::unbounded_channel();
+    let (_inbound_tx, inbound_rx) = mpsc::channel(4096);
+    let (host, first) = Host::start(shared.clone(), launch.key, config, outbound)?;
+    // Until the peer-to-peer layer lands, consensus messages have no one to go to: a
+    // single validator decides alone.
+    tokio::spawn(async move { while outbound_rx.recv().await.is_some() {} });
+    ready(rpc_addr);
+    let result = host.run(first, inbound_rx, shutdown_signal()).await;
+    let _ = rpc_handle.stop();
+    rpc_handle.stopped().await;
+    tracing::info!("stopped");
+    result
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutdown requested");
+}
+
+/// `atonomi dev`: the dev genesis, its keys in `home/keys`, one validator.
+pub fn dev_launch(home: &Path, rpc: Option<SocketAddr>) -> Result<Launch> {
+    use atonomi_genesis::dev;
+    let keys = home.join("keys");
+    std::fs::create_dir_all(&keys).with_context(|| format!("creating {}", keys.display()))?;
+    for name in dev::NAMES {
+        let path = keys.join(format!("{name}.json"));
+        if !path.exists() {
+            crate::keys::write(&path, &dev::key(name), false)?;
+        }
+    }
+    let rpc = match rpc {
+        Some(a) => a,
+        None => DEFAULT_RPC.parse()?,
+    };
+    Ok(Launch {
+        data: home.join("data"),
+        genesis: dev::genesis(),
+        key: Some(dev::key("validator")),
+        rpc,
+        consensus: ConsensusConfig { heartbeat_ms: 10_000, propose_timeout_ms: 1_000 },
+    })
+}

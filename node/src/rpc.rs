@@ -1,0 +1,275 @@
+//! JSON-RPC over HTTP and WebSocket (jsonrpsee). Methods are namespaced `atonomi_*`;
+//! every error carries a stable code (see `docs/rpc.md`). Requests, batches and
+//! connections are bounded.
+
+use crate::mempool::AdmitError;
+use crate::service::{next_nonce, NodeEvent, Shared};
+use atonomi_primitives::block::Block;
+use atonomi_primitives::codec;
+use atonomi_primitives::state::{Account, Auditor, Device, Manufacturer, ReputationAggregate, StateKey, Subject};
+use atonomi_primitives::{AccountId, AuditorId, DeviceId, Hash, Height, ManufacturerId, Score};
+use jsonrpsee::server::{RpcModule, Server, ServerHandle};
+use jsonrpsee::types::{ErrorObjectOwned, Params};
+use jsonrpsee::{PendingSubscriptionSink, SubscriptionMessage};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+/// Stable error codes (besides JSON-RPC's own -32700..-32600).
+pub mod code {
+    pub const INVALID_PARAMS: i32 = -32602;
+    pub const INTERNAL: i32 = -32603;
+    pub const INVALID_TX: i32 = 4001;
+    pub const DUPLICATE_TX: i32 = 4002;
+    pub const MEMPOOL_FULL: i32 = 4003;
+    pub const NONCE_GAP: i32 = 4004;
+    pub const NOT_FOUND: i32 = 4040;
+}
+
+/// Limits applied by the server.
+pub const MAX_REQUEST_BYTES: u32 = 2 << 20;
+pub const MAX_RESPONSE_BYTES: u32 = 16 << 20;
+pub const MAX_CONNECTIONS: u32 = 256;
+pub const MAX_BATCH: u32 = 100;
+
+fn err(code: i32, msg: impl Into<String>) -> ErrorObjectOwned {
+    ErrorObjectOwned::owned(code, msg.into(), None::<()>)
+}
+
+fn bad_params(e: impl std::fmt::Display) -> ErrorObjectOwned {
+    err(code::INVALID_PARAMS, e.to_string())
+}
+
+fn internal(e: impl std::fmt::Display) -> ErrorObjectOwned {
+    err(code::INTERNAL, e.to_string())
+}
+
+type RpcResult = Result<Value, ErrorObjectOwned>;
+
+fn admit_error(e: AdmitError) -> ErrorObjectOwned {
+    let c = match e {
+        AdmitError::Invalid(_) => code::INVALID_TX,
+        AdmitError::Duplicate => code::DUPLICATE_TX,
+        AdmitError::Full(_) => code::MEMPOOL_FULL,
+        AdmitError::NonceGap { .. } => code::NONCE_GAP,
+    };
+    err(c, e.to_string())
+}
+
+fn hex_bytes(s: &str) -> Result<Vec<u8>, ErrorObjectOwned> {
+    let s = s.strip_prefix("0x").unwrap_or(s);
+    if s.len() > 2 * MAX_REQUEST_BYTES as usize {
+        return Err(bad_params("transaction too large"));
+    }
+    hex::decode(s).map_err(|e| bad_params(format!("not hex: {e}")))
+}
+
+fn state<T: borsh::BorshDeserialize>(shared: &Shared, key: &StateKey) -> Result<Option<T>, ErrorObjectOwned> {
+    let chain = shared.chain.read().unwrap_or_else(|e| e.into_inner());
+    match chain.db().get(&key.to_bytes()).map_err(internal)? {
+        Some(b) => codec::decode(&b, 16 << 20).map(Some).map_err(internal),
+        None => Ok(None),
+    }
+}
+
+fn found<T: serde::Serialize>(what: &str, v: Option<T>) -> RpcResult {
+    match v {
+        Some(v) => serde_json::to_value(v).map_err(internal),
+        None => Err(err(code::NOT_FOUND, format!("{what} not found"))),
+    }
+}
+
+fn block_json(b: &Block, cert: Option<atonomi_consensus::CommitCertificate>) -> Value {
+    let txs: Vec<Hash> = b.txs.iter().map(|t| Hash::with_domain(atonomi_primitives::hash::domain::TX_HASH, t)).collect();
+    json!({ "hash": b.hash(), "header": b.header, "txs": txs, "commit": cert })
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum BlockId {
+    Height(u64),
+    Hash(Hash),
+}
+
+#[derive(Deserialize)]
+struct ValidateParams {
+    device: DeviceId,
+    #[serde(default)]
+    requester: Option<DeviceId>,
+    #[serde(default)]
+    min_reputation: Option<Score>,
+}
+
+/// Builds the method table.
+pub fn module(shared: Arc<Shared>) -> anyhow::Result<RpcModule<Arc<Shared>>> {
+    let mut m = RpcModule::new(shared);
+
+    m.register_method("atonomi_status", |_, s, _| -> RpcResult {
+        let chain = s.chain.read().unwrap_or_else(|e| e.into_inner());
+        let set = chain.next_validator_set().map_err(internal)?;
+        let round = *s.round.lock().unwrap_or_else(|e| e.into_inner());
+        Ok(json!({
+            "chain_id": chain.chain_id,
+            "height": chain.height(),
+            "latest_block_hash": chain.head_hash(),
+            "latest_block_time": chain.head_timestamp(),
+            "state_root": chain.state_root().map_err(internal)?,
+            "validator": s.validator,
+            "validators": set.validators.iter().map(|v| json!({"key": v.consensus_key, "power": v.power.to_string()})).collect::<Vec<_>>(),
+            "round": round.map(|(h, r)| json!({"height": h, "round": r})),
+            "mempool": s.mempool.lock().unwrap_or_else(|e| e.into_inner()).len(),
+        }))
+    })?;
+
+    m.register_method("atonomi_sendTransaction", |p: Params, s, _| -> RpcResult {
+        let (tx,): (String,) = p.parse()?;
+        let hash = s.submit(hex_bytes(&tx)?).map_err(admit_error)?;
+        Ok(json!({ "hash": hash }))
+    })?;
+
+    m.register_method("atonomi_sendTransactionBatch", |p: Params, s, _| -> RpcResult {
+        let (txs,): (Vec<String>,) = p.parse()?;
+        if txs.len() > 10_000 {
+            return Err(bad_params("at most 10000 transactions per batch"));
+        }
+        let out: Vec<Value> = txs
+            .iter()
+            .map(|t| match hex_bytes(t).and_then(|b| s.submit(b).map_err(admit_error)) {
+                Ok(h) => json!({ "hash": h }),
+                Err(e) => json!({ "error": { "code": e.code(), "message": e.message() } }),
+            })
+            .collect();
+        Ok(Value::Array(out))
+    })?;
+
+    m.register_method("atonomi_getTransaction", |p: Params, s, _| -> RpcResult {
+        let (hash,): (Hash,) = p.parse()?;
+        let chain = s.chain.read().unwrap_or_else(|e| e.into_inner());
+        if let Some(r) = chain.receipt(&hash).map_err(internal)? {
+            return Ok(json!({ "status": "final", "receipt": r }));
+        }
+        if s.mempool.lock().unwrap_or_else(|e| e.into_inner()).contains(&hash) {
+            return Ok(json!({ "status": "pending" }));
+        }
+        Err(err(code::NOT_FOUND, format!("transaction {hash} not found")))
+    })?;
+
+    m.register_method("atonomi_getBlock", |p: Params, s, _| -> RpcResult {
+        let (id,): (BlockId,) = p.parse()?;
+        let chain = s.chain.read().unwrap_or_else(|e| e.into_inner());
+        let block = match id {
+            BlockId::Height(h) => chain.block(Height::new(h)),
+            BlockId::Hash(h) => chain.block_by_hash(&h),
+        }
+        .map_err(internal)?;
+        match block {
+            Some(b) => {
+                let cert = chain.certificate(b.header.height).map_err(internal)?;
+                Ok(block_json(&b, cert))
+            }
+            None => Err(err(code::NOT_FOUND, "block not found")),
+        }
+    })?;
+
+    m.register_method("atonomi_getAccount", |p: Params, s, _| -> RpcResult {
+        let (account,): (AccountId,) = p.parse()?;
+        let a: Account = state(s, &StateKey::Account(account))?.unwrap_or_default();
+        let next = next_nonce(&s.chain.read().unwrap_or_else(|e| e.into_inner()), &account);
+        let mut v = serde_json::to_value(a).map_err(internal)?;
+        v["account"] = json!(account);
+        v["next_nonce"] = json!(next);
+        Ok(v)
+    })?;
+
+    m.register_method("atonomi_getManufacturer", |p: Params, s, _| -> RpcResult {
+        let (id,): (u32,) = p.parse()?;
+        found("manufacturer", state::<Manufacturer>(s, &StateKey::Manufacturer(ManufacturerId::new(id)))?)
+    })?;
+
+    m.register_method("atonomi_getAuditor", |p: Params, s, _| -> RpcResult {
+        let (id,): (u32,) = p.parse()?;
+        found("auditor", state::<Auditor>(s, &StateKey::Auditor(AuditorId::new(id)))?)
+    })?;
+
+    m.register_method("atonomi_getDevice", |p: Params, s, _| -> RpcResult {
+        let (id,): (DeviceId,) = p.parse()?;
+        found("device", state::<Device>(s, &StateKey::Device(id))?)
+    })?;
+
+    m.register_method("atonomi_getReputation", |p: Params, s, _| -> RpcResult {
+        let (subject, rep_type): (Subject, String) = p.parse()?;
+        if rep_type.len() > 64 {
+            return Err(bad_params("reputation type is at most 64 bytes"));
+        }
+        found("reputation", state::<ReputationAggregate>(s, &StateKey::ReputationAggregate { subject, rep_type })?)
+    })?;
+
+    m.register_method("atonomi_validateDevice", |p: Params, s, _| -> RpcResult {
+        let (v,): (ValidateParams,) = p.parse()?;
+        let chain = s.chain.read().unwrap_or_else(|e| e.into_inner());
+        let reader = |k: &[u8]| chain.db().get(k).map_err(|e| e.to_string());
+        let answer = atonomi_runtime::query::validate_device(&reader, v.device, v.requester, v.min_reputation).map_err(|e| internal(format!("{e:?}")))?;
+        let mut out = serde_json::to_value(answer).map_err(internal)?;
+        out["height"] = json!(chain.height());
+        Ok(out)
+    })?;
+
+    m.register_method("atonomi_getProof", |p: Params, s, _| -> RpcResult {
+        let (key, height): (StateKey, Option<u64>) = p.parse()?;
+        let chain = s.chain.read().unwrap_or_else(|e| e.into_inner());
+        let height = height.unwrap_or(chain.height().get());
+        if height > chain.height().get() {
+            return Err(err(code::NOT_FOUND, format!("height {height} is not committed yet")));
+        }
+        let (value, proof) = chain.db().prove(&key.to_bytes(), height).map_err(internal)?;
+        let root = chain.db().root_at(height).map_err(internal)?;
+        let header = if height == 0 { None } else { chain.block(Height::new(height)).map_err(internal)?.map(|b| b.header) };
+        let commit = if height == 0 { None } else { chain.certificate(Height::new(height)).map_err(internal)? };
+        Ok(json!({
+            "height": height,
+            "key": hex::encode(key.to_bytes()),
+            "value": value.map(hex::encode),
+            "proof": hex::encode(proof.to_bytes()),
+            "state_root": root,
+            "header": header,
+            "commit": commit,
+        }))
+    })?;
+
+    m.register_method("rpc.discover", |_, _, _| -> RpcResult {
+        serde_json::from_str(include_str!("../../docs/openrpc.json")).map_err(internal)
+    })?;
+
+    m.register_subscription("atonomi_subscribeBlocks", "atonomi_block", "atonomi_unsubscribeBlocks", |_, pending: PendingSubscriptionSink, s, _| async move {
+        let mut rx = s.events.subscribe();
+        let sink = pending.accept().await?;
+        loop {
+            match rx.recv().await {
+                Ok(NodeEvent::Committed { height, hash, txs }) => {
+                    let msg = SubscriptionMessage::from(serde_json::value::to_raw_value(&json!({ "height": height, "hash": hash, "txs": txs }))?);
+                    if sink.send(msg).await.is_err() {
+                        return Ok(());
+                    }
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(_) => return Ok(()),
+            }
+        }
+    })?;
+    Ok(m)
+}
+
+/// Starts the server on `addr`; returns the bound address and the handle that stops it.
+pub async fn serve(addr: SocketAddr, shared: Arc<Shared>) -> anyhow::Result<(SocketAddr, ServerHandle)> {
+    let config = jsonrpsee::server::ServerConfig::builder()
+        .max_request_body_size(MAX_REQUEST_BYTES)
+        .max_response_body_size(MAX_RESPONSE_BYTES)
+        .max_connections(MAX_CONNECTIONS)
+        .set_batch_request_config(jsonrpsee::server::BatchRequestConfig::Limit(MAX_BATCH))
+        .build();
+    let server = Server::builder().set_config(config).build(addr).await?;
+    let bound = server.local_addr()?;
+    let handle = server.start(module(shared)?);
+    Ok((bound, handle))
+}

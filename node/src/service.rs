@@ -1,0 +1,408 @@
+//! The running node: the consensus host that drives the sans-I/O [`Engine`] — making
+//! each step durable before acting on it, building and executing blocks, committing
+//! decisions — next to the mempool and the JSON-RPC server that share its chain.
+
+use crate::chain::{Chain, Executed};
+use crate::mempool::{AdmitError, Mempool};
+use anyhow::{Context, Result};
+use atonomi_consensus::context::ValidatorSet as ConsensusSet;
+use atonomi_consensus::engine::{timeout_key, Action, ConsensusTimeout, Engine, EngineConfig, Step};
+use atonomi_consensus::message::{ConsensusMessage, ProposedBlock, WireProposal};
+use atonomi_consensus::validate::{check_proposed_block, Expected};
+use atonomi_consensus::CommitCertificate;
+use atonomi_primitives::block::Block;
+use atonomi_primitives::state::{Account, StateKey};
+use atonomi_primitives::{codec, AccountId, Hash, Height, Keypair, Timestamp};
+use atonomi_runtime::SigCheck;
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+use tokio::sync::{broadcast, mpsc, Notify};
+use tokio::time::Instant;
+
+/// How far ahead of the local clock a proposed block's timestamp may be.
+const MAX_CLOCK_DRIFT_MS: u64 = 10_000;
+
+/// What the rest of the node hears about.
+#[derive(Clone, Debug)]
+pub enum NodeEvent {
+    Committed { height: Height, hash: Hash, txs: usize },
+}
+
+/// State shared between the consensus host, the RPC server and the network.
+pub struct Shared {
+    pub chain: RwLock<Chain>,
+    pub mempool: Mutex<Mempool>,
+    pub tx_arrived: Notify,
+    pub events: broadcast::Sender<NodeEvent>,
+    pub validator: Option<AccountId>,
+    pub round: Mutex<Option<(Height, u32)>>,
+}
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared").finish_non_exhaustive()
+    }
+}
+
+fn read_chain(shared: &Shared) -> std::sync::RwLockReadGuard<'_, Chain> {
+    shared.chain.read().unwrap_or_else(|e| e.into_inner())
+}
+
+fn lock_mempool(shared: &Shared) -> std::sync::MutexGuard<'_, Mempool> {
+    shared.mempool.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The sender's next nonce in the committed state.
+pub fn next_nonce(chain: &Chain, account: &AccountId) -> u64 {
+    match chain.db().get(&StateKey::Account(*account).to_bytes()) {
+        Ok(Some(b)) => codec::decode::<Account>(&b, 1 << 16).map_or(0, |a| a.nonce),
+        _ => 0,
+    }
+}
+
+impl Shared {
+    /// Mempool admission: the checks a block would make, then the pool's own bounds.
+    pub fn submit(&self, bytes: Vec<u8>) -> Result<Hash, AdmitError> {
+        let (stx, next) = {
+            let chain = read_chain(self);
+            let reader = |k: &[u8]| chain.db().get(k).map_err(|e| e.to_string());
+            let stx = atonomi_runtime::precheck(&reader, &chain.chain_id, &bytes, SigCheck::Verify).map_err(AdmitError::Invalid)?;
+            let next = next_nonce(&chain, &stx.tx.signer);
+            (stx, next)
+        };
+        let hash = lock_mempool(self).admit(&stx, bytes, next)?;
+        self.tx_arrived.notify_one();
+        Ok(hash)
+    }
+}
+
+/// Messages from the network to the consensus host (the peer-to-peer layer of
+/// issue 4 constructs them; a single validator has no peers).
+#[derive(Debug)]
+#[allow(dead_code)]
+pub enum Inbound {
+    Consensus(ConsensusMessage),
+    Block(Block),
+}
+
+#[derive(Debug, Clone)]
+pub struct HostConfig {
+    pub engine: EngineConfig,
+    /// Start a height without transactions only after this long (no empty-block spin).
+    pub heartbeat: Duration,
+}
+
+/// The consensus host: one task, the only writer of the chain.
+pub struct Host {
+    shared: Arc<Shared>,
+    engine: Engine,
+    key: Option<Keypair>,
+    config: HostConfig,
+    timers: BTreeMap<(i64, u8, u128), (Instant, ConsensusTimeout)>,
+    /// Blocks executed at the height in progress, by hash.
+    executed: BTreeMap<Hash, Executed>,
+    /// Block bodies known at the height in progress (stored before use).
+    bodies: BTreeMap<Hash, Block>,
+    /// Proposals seen at the height in progress: (round, pol_round, proposer, block).
+    proposals: Vec<WireProposal>,
+    fed: Vec<(u32, Hash)>,
+    /// The next height and since when it waits for transactions or the heartbeat.
+    waiting: Option<(Height, Instant)>,
+    outbound: mpsc::UnboundedSender<ConsensusMessage>,
+}
+
+impl std::fmt::Debug for Host {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Host").field("engine", &self.engine).finish_non_exhaustive()
+    }
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}
+
+fn consensus_set(chain: &Chain) -> Result<ConsensusSet> {
+    let set = chain.next_validator_set()?;
+    ConsensusSet::from_state(&set).context("the validator set of the next height is empty")
+}
+
+impl Host {
+    /// Restores the height in progress from disk: guard, block bodies and WAL replay.
+    pub fn start(shared: Arc<Shared>, key: Option<Keypair>, config: HostConfig, outbound: mpsc::UnboundedSender<ConsensusMessage>) -> Result<(Host, Step)> {
+        let (height, set, guard, wal, bodies) = {
+            let chain = read_chain(&shared);
+            (chain.height().next(), consensus_set(&chain)?, chain.guard()?, chain.wal()?, chain.bodies()?)
+        };
+        let signer = key.as_ref().map(|k| Keypair::from_seed(k.to_seed()));
+        let mut engine = Engine::new(config.engine.clone(), signer, guard, height, set.clone());
+        // A height in progress (WAL records exist) resumes at once; otherwise the height
+        // waits for transactions like any other.
+        let restart = !wal.is_empty();
+        let (step, waiting) = if restart {
+            tracing::info!(%height, records = wal.len(), "replaying the consensus WAL");
+            let mut step = engine.start_height(height, set, true);
+            step.merge(engine.replay(&wal));
+            (step, None)
+        } else {
+            (Step::default(), Some((height, Instant::now())))
+        };
+        let host = Host {
+            shared,
+            engine,
+            key,
+            config,
+            timers: BTreeMap::new(),
+            executed: BTreeMap::new(),
+            bodies,
+            proposals: Vec::new(),
+            fed: Vec::new(),
+            waiting,
+            outbound,
+        };
+        Ok((host, step))
+    }
+
+    /// Runs until `shutdown` resolves.
+    pub async fn run(mut self, first: Step, mut inbound: mpsc::Receiver<Inbound>, shutdown: impl std::future::Future<Output = ()>) -> Result<()> {
+        self.perform(first)?;
+        tokio::pin!(shutdown);
+        loop {
+            let next_timer = self.timers.values().map(|(at, _)| *at).min();
+            let heartbeat_at = self.waiting.map(|(_, t)| t + self.config.heartbeat);
+            let wake = match (next_timer, heartbeat_at) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            let sleep = tokio::time::sleep_until(wake.unwrap_or_else(|| Instant::now() + Duration::from_secs(3600)));
+            tokio::select! {
+                _ = &mut shutdown => {
+                    tracing::info!("consensus host stopping");
+                    return Ok(());
+                }
+                msg = inbound.recv() => match msg {
+                    Some(Inbound::Consensus(m)) => self.on_consensus(m)?,
+                    Some(Inbound::Block(b)) => self.on_block(b)?,
+                    None => return Ok(()),
+                },
+                _ = self.shared.tx_arrived.notified(), if self.waiting.is_some() => {
+                    self.maybe_start_height(false)?;
+                }
+                _ = sleep => self.on_wake()?,
+            }
+        }
+    }
+
+    fn on_wake(&mut self) -> Result<()> {
+        let now = Instant::now();
+        let due: Vec<_> = self.timers.iter().filter(|(_, (at, _))| *at <= now).map(|(k, (_, t))| (*k, *t)).collect();
+        for (k, t) in due {
+            self.timers.remove(&k);
+            let step = self.engine.timeout_elapsed(t);
+            self.perform(step)?;
+        }
+        if let Some((_, since)) = self.waiting {
+            if now >= since + self.config.heartbeat {
+                self.maybe_start_height(true)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Starts the next height when there is something to do: transactions in the
+    /// pool, the heartbeat, or peers already at it.
+    fn maybe_start_height(&mut self, force: bool) -> Result<()> {
+        let Some((height, _)) = self.waiting else { return Ok(()) };
+        if !force && lock_mempool(&self.shared).is_empty() {
+            return Ok(());
+        }
+        self.waiting = None;
+        let set = consensus_set(&read_chain(&self.shared))?;
+        let step = self.engine.start_height(height, set, false);
+        self.perform(step)?;
+        self.feed_values()
+    }
+
+    fn on_consensus(&mut self, msg: ConsensusMessage) -> Result<()> {
+        if matches!(self.waiting, Some((h, _)) if msg.height() >= h) {
+            // Peers moved on: follow without waiting for the heartbeat.
+            self.maybe_start_height(true)?;
+        }
+        if let ConsensusMessage::Proposal(p) = &msg {
+            if p.height >= self.engine.height() && self.proposals.len() < 256 {
+                self.proposals.push(p.clone());
+            }
+        }
+        let step = self.engine.on_message(msg);
+        self.perform(step)?;
+        self.feed_values()
+    }
+
+    fn on_block(&mut self, block: Block) -> Result<()> {
+        if block.header.height >= self.engine.height() && self.bodies.len() < 64 {
+            self.bodies.insert(block.hash(), block);
+        }
+        self.feed_values()
+    }
+
+    /// Validates bodies that match proposals of the current height and tells the engine.
+    fn feed_values(&mut self) -> Result<()> {
+        let height = self.engine.height();
+        let candidates: Vec<WireProposal> = self.proposals.iter().filter(|p| p.height == height).cloned().collect();
+        let me = self.key.as_ref().map(Keypair::account);
+        for p in candidates {
+            // Our own proposal's value is already known to the engine.
+            if Some(p.proposer) == me || self.fed.contains(&(p.round, p.block)) {
+                continue;
+            }
+            let Some(block) = self.bodies.get(&p.block).cloned() else { continue };
+            self.fed.push((p.round, p.block));
+            let valid = self.validate(&p, block.clone());
+            if let Err(e) = &valid {
+                tracing::warn!(%height, round = p.round, block = %p.block, "invalid proposed block: {e:#}");
+            }
+            read_chain(&self.shared).persist_consensus(&[], None, &[block])?;
+            let value = ProposedBlock { height, round: p.round, pol_round: p.pol_round, proposer: p.proposer, block: p.block, valid: valid.is_ok() };
+            let step = self.engine.proposed_value(value, false);
+            self.perform(step)?;
+        }
+        Ok(())
+    }
+
+    fn validate(&mut self, p: &WireProposal, block: Block) -> Result<()> {
+        if self.executed.contains_key(&p.block) {
+            return Ok(());
+        }
+        let executed = {
+            let chain = read_chain(&self.shared);
+            let set = chain.next_validator_set()?;
+            let cset = ConsensusSet::from_state(&set).context("empty validator set")?;
+            let expected = Expected {
+                chain_id: &chain.chain_id,
+                height: chain.height().next(),
+                parent_hash: chain.head_hash(),
+                parent_timestamp: chain.head_timestamp(),
+                validator_set_hash: set.hash(),
+                set: &cset,
+                latest_timestamp: Timestamp::new(now_ms() + MAX_CLOCK_DRIFT_MS),
+            };
+            check_proposed_block(p, &block, &expected)?;
+            chain.execute(block)?
+        };
+        self.executed.insert(p.block, executed);
+        Ok(())
+    }
+
+    /// Makes the step durable, then performs its actions (and those of the steps they
+    /// lead to), in order.
+    fn perform(&mut self, step: Step) -> Result<()> {
+        let mut queue = VecDeque::from([step]);
+        while let Some(step) = queue.pop_front() {
+            if let Some(e) = &step.error {
+                tracing::debug!("consensus: {e}");
+            }
+            if step.needs_sync() {
+                read_chain(&self.shared).persist_consensus(&step.wal, step.guard.as_ref(), &[])?;
+            }
+            for action in step.actions {
+                if let Some(next) = self.act(action)? {
+                    queue.push_back(next);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn act(&mut self, action: Action) -> Result<Option<Step>> {
+        match action {
+            Action::Broadcast(msg) => {
+                if let ConsensusMessage::Proposal(p) = &msg {
+                    if self.proposals.len() < 256 {
+                        self.proposals.push(p.clone());
+                    }
+                }
+                let _ = self.outbound.send(msg);
+                Ok(None)
+            }
+            Action::ScheduleTimeout { timeout, after } => {
+                self.timers.insert(timeout_key(&timeout), (Instant::now() + after, timeout));
+                Ok(None)
+            }
+            Action::CancelTimeout(t) => {
+                self.timers.remove(&timeout_key(&t));
+                Ok(None)
+            }
+            Action::CancelAllTimeouts => {
+                self.timers.clear();
+                Ok(None)
+            }
+            Action::GetValue { height, round, .. } => self.build(height, round),
+            Action::RestreamProposal { .. } => Ok(None),
+            Action::SyncValue { .. } | Action::SyncRejected { .. } => Ok(None),
+            Action::RoundStarted { height, round, proposer } => {
+                tracing::debug!(%height, round, %proposer, "round started");
+                *self.shared.round.lock().unwrap_or_else(|e| e.into_inner()) = Some((height, round));
+                Ok(None)
+            }
+            Action::SignRefused(e) => {
+                tracing::warn!("refused to sign: {e}");
+                Ok(None)
+            }
+            Action::Decided { certificate, evidence } => {
+                if !evidence.is_empty() {
+                    tracing::warn!(height = %certificate.height, double_votes = evidence.double_votes.len(), double_proposals = evidence.double_proposals.len(), "equivocation evidence");
+                }
+                self.commit(certificate)?;
+                Ok(None)
+            }
+        }
+    }
+
+    fn build(&mut self, height: Height, round: u32) -> Result<Option<Step>> {
+        let Some(key) = &self.key else { return Ok(None) };
+        let executed = {
+            let chain = read_chain(&self.shared);
+            if chain.height().next() != height {
+                return Ok(None);
+            }
+            let params: atonomi_primitives::Params = match chain.db().get(&StateKey::Params.to_bytes())? {
+                Some(b) => codec::decode(&b, 1 << 20)?,
+                None => atonomi_primitives::Params::default(),
+            };
+            let txs = lock_mempool(&self.shared).select(params.max_block_txs as usize, params.max_block_bytes as usize, |a| next_nonce(&chain, a));
+            chain.build(txs, key.account(), Timestamp::new(now_ms()), SigCheck::Trusted)?
+        };
+        let hash = executed.block.hash();
+        tracing::info!(%height, round, block = %hash, txs = executed.block.txs.len(), "proposing");
+        read_chain(&self.shared).persist_consensus(&[], None, std::slice::from_ref(&executed.block))?;
+        self.bodies.insert(hash, executed.block.clone());
+        self.executed.insert(hash, executed);
+        Ok(Some(self.engine.propose(height, round, hash)))
+    }
+
+    fn commit(&mut self, certificate: CommitCertificate) -> Result<()> {
+        let executed = match self.executed.remove(&certificate.block) {
+            Some(e) => e,
+            None => {
+                let block = self.bodies.get(&certificate.block).cloned().context("decided a block whose body is unknown")?;
+                read_chain(&self.shared).execute(block)?
+            }
+        };
+        let txs = executed.block.txs.len();
+        let height = certificate.height;
+        let hash = certificate.block;
+        {
+            let mut chain = self.shared.chain.write().unwrap_or_else(|e| e.into_inner());
+            chain.commit(executed, &certificate)?;
+            lock_mempool(&self.shared).prune(|a| next_nonce(&chain, a));
+        }
+        tracing::info!(%height, block = %hash, txs, "committed");
+        let _ = self.shared.events.send(NodeEvent::Committed { height, hash, txs });
+        self.executed.clear();
+        self.bodies.retain(|_, b| b.header.height > height);
+        self.proposals.retain(|p| p.height > height);
+        self.fed.clear();
+        self.waiting = Some((height.next(), Instant::now()));
+        self.maybe_start_height(false)
+    }
+}

@@ -1,0 +1,172 @@
+//! The `atonomi dev` node as a user meets it: a real process, RocksDB on disk, JSON-RPC
+//! over a socket, and the `atonomi tx` / `atonomi query` commands.
+
+use serde_json::{json, Value};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_atonomi");
+
+struct Node {
+    child: Child,
+    url: String,
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn start(home: &Path, port: u16) -> Node {
+    let child = Command::new(BIN)
+        .args(["dev", "--home", home.to_str().unwrap(), "--rpc-addr", &format!("127.0.0.1:{port}")])
+        .env("ATONOMI_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let node = Node { child, url: format!("http://127.0.0.1:{port}") };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        if let Ok(v) = query(&node, &["status"]) {
+            if v["chain_id"] == "atonomi-dev" {
+                return node;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("the dev node did not answer on {}", node.url);
+}
+
+fn run(args: &[&str]) -> Output {
+    Command::new(BIN).args(args).env("ATONOMI_LOG", "warn").output().unwrap()
+}
+
+fn json_out(o: &Output) -> Result<Value, String> {
+    if !o.status.success() {
+        return Err(String::from_utf8_lossy(&o.stderr).into_owned());
+    }
+    serde_json::from_slice(&o.stdout).map_err(|e| format!("{e}: {}", String::from_utf8_lossy(&o.stdout)))
+}
+
+fn query(node: &Node, what: &[&str]) -> Result<Value, String> {
+    let mut args = vec!["query"];
+    args.extend_from_slice(&what[..1]);
+    args.extend_from_slice(&["--rpc", &node.url]);
+    args.extend_from_slice(&what[1..]);
+    json_out(&run(&args))
+}
+
+fn tx(node: &Node, key: &Path, call: Value, extra: &[&str]) -> Result<Value, String> {
+    let call = call.to_string();
+    let mut args = vec!["tx", "--rpc", &node.url, "--key", key.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    args.push(&call);
+    json_out(&run(&args))
+}
+
+fn rpc(node: &Node, method: &str, params: Value) -> Value {
+    let body = json!({ "jsonrpc": "2.0", "id": 1, "method": method, "params": params }).to_string();
+    // A minimal HTTP/1.1 client, so the test depends on nothing but std.
+    use std::io::{Read, Write};
+    let addr = node.url.trim_start_matches("http://");
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    write!(s, "POST / HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len()).unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    let json = out.split("\r\n\r\n").nth(1).unwrap_or_default();
+    serde_json::from_str(json).unwrap_or_else(|e| panic!("{e}: {out}"))
+}
+
+fn account(key: &Path) -> String {
+    json_out(&run(&["keys", "show", key.to_str().unwrap()])).unwrap()["account"].as_str().unwrap().to_string()
+}
+
+fn new_key(dir: &Path, name: &str) -> PathBuf {
+    let p = dir.join(format!("{name}.json"));
+    json_out(&run(&["keys", "new", "--out", p.to_str().unwrap()])).unwrap();
+    p
+}
+
+#[test]
+fn device_lifecycle_on_a_dev_node_survives_kill_9() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    let port = free_port();
+    let node = start(&home, port);
+    let keys = home.join("keys");
+    let (maker, auditor, alice, bob) = (keys.join("manufacturer.json"), keys.join("auditor.json"), keys.join("alice.json"), keys.join("bob.json"));
+
+    // Two devices with their own keys.
+    let sensor_key = new_key(dir.path(), "sensor");
+    let meter_key = new_key(dir.path(), "meter");
+    let id = |hw: &str| json_out(&run(&["device-id", "salt-1", hw])).unwrap()["device_id"].as_str().unwrap().to_string();
+    let (sensor, meter) = (id("SN-1"), id("SN-2"));
+    let reg = |d: &str, k: &Path| json!({ "device_id": d, "public_key": account(k), "protocols": ["mqtt"], "metadata": [] });
+
+    let r = tx(&node, &maker, json!({ "register_devices": { "manufacturer": 1, "devices": [reg(&sensor, &sensor_key), reg(&meter, &meter_key)] } }), &[]).unwrap();
+    assert_eq!(r["status"]["status"], "success", "{r}");
+    let zero_sig = "0".repeat(128);
+    let r = tx(&node, &alice, json!({ "activate_device": { "device": sensor, "device_signature": zero_sig } }), &["--device-key", sensor_key.to_str().unwrap()]).unwrap();
+    assert_eq!(r["status"]["status"], "success", "{r}");
+    let r = tx(&node, &bob, json!({ "activate_device": { "device": meter, "device_signature": zero_sig } }), &["--device-key", meter_key.to_str().unwrap()]).unwrap();
+    assert_eq!(r["status"]["status"], "success", "{r}");
+    // Activation with someone else's device key fails with the typed error, non-zero exit.
+    let wrong = tx(&node, &bob, json!({ "activate_device": { "device": sensor, "device_signature": zero_sig } }), &["--device-key", meter_key.to_str().unwrap()]);
+    assert!(wrong.is_err(), "{wrong:?}");
+
+    let r = tx(&node, &auditor, json!({ "write_reputation": { "auditor": 1, "entries": [{ "subject": { "device": meter }, "rep_type": "trust", "score": 8000, "direction": "up" }] } }), &[]).unwrap();
+    assert_eq!(r["status"]["status"], "success", "{r}");
+    let v = query(&node, &["validate-device", &meter, "--requester", &sensor]).unwrap();
+    assert_eq!(v["ok"], true, "{v}");
+
+    // Fund the sensor and pay the meter 2 ATMI: the meter (no wallet set: its own
+    // account) receives 2 ATMI, the sensor pays the 1% fee on top.
+    let sensor_account = account(&sensor_key);
+    let r = tx(&node, &alice, json!({ "transfer": { "to": sensor_account, "amount": "10000000000000000000" } }), &[]).unwrap();
+    assert_eq!(r["status"]["status"], "success", "{r}");
+    let balance = |k: &Path| query(&node, &["account", &account(k)]).unwrap()["balance"].as_str().unwrap().parse::<u128>().unwrap();
+    let before = balance(&meter_key);
+    let r = tx(&node, &sensor_key, json!({ "pay": { "from_device": sensor, "to_device": meter, "amount": "2000000000000000000", "memo": [] } }), &[]).unwrap();
+    assert_eq!(r["status"]["status"], "success", "{r}");
+    assert_eq!(balance(&meter_key) - before, 2_000_000_000_000_000_000);
+    assert_eq!(balance(&sensor_key), 10_000_000_000_000_000_000 - 2_020_000_000_000_000_000, "2 ATMI plus the 1% fee");
+
+    // The device record is proven against the state root of a committed header.
+    let p = query(&node, &["proof", &meter]).unwrap();
+    assert!(p["value"].is_string() && p["proof"].is_string() && p["header"]["state_root"] == p["state_root"], "{p}");
+
+    // Hostile input: garbage, wrong chain, replayed nonce — typed errors, nothing changes.
+    let height = query(&node, &["status"]).unwrap()["height"].as_u64().unwrap();
+    let e = rpc(&node, "atonomi_sendTransaction", json!(["zz"]));
+    assert_eq!(e["error"]["code"], -32602, "{e}");
+    let e = rpc(&node, "atonomi_sendTransaction", json!(["00ff00"]));
+    assert_eq!(e["error"]["code"], 4001, "{e}");
+    let e = rpc(&node, "atonomi_noSuchMethod", json!([]));
+    assert_eq!(e["error"]["code"], -32601, "{e}");
+    let first_tx = query(&node, &["block", "2"]).unwrap()["txs"][0].as_str().unwrap().to_string();
+    let block2 = rpc(&node, "atonomi_getTransaction", json!([first_tx]));
+    assert_eq!(block2["result"]["status"], "final", "{block2}");
+
+    // kill -9, restart on the same home: the chain and its state are there, and it goes on.
+    let alice_balance = query(&node, &["account", &account(&alice)]).unwrap()["balance"].clone();
+    let pid = node.child.id();
+    std::mem::forget(node);
+    let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+    std::thread::sleep(Duration::from_millis(300));
+    let node = start(&home, port);
+    let status = query(&node, &["status"]).unwrap();
+    assert!(status["height"].as_u64().unwrap() >= height, "{status}");
+    assert_eq!(query(&node, &["account", &account(&alice)]).unwrap()["balance"], alice_balance);
+    let r = tx(&node, &alice, json!({ "transfer": { "to": account(&bob), "amount": "1" } }), &[]).unwrap();
+    assert_eq!(r["status"]["status"], "success", "{r}");
+    assert!(r["height"].as_u64().unwrap() > height);
+}
