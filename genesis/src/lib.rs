@@ -65,6 +65,10 @@ pub struct Genesis {
     pub manufacturers: Vec<NewManufacturer>,
     #[serde(default)]
     pub auditors: Vec<NewAuditor>,
+    /// Full nodes allowed to connect to validators from the start: libp2p peer ids as
+    /// hex of their bytes (governance adds more with `SetNodePeer`).
+    #[serde(default)]
+    pub node_peers: Vec<String>,
 }
 
 /// What is wrong with a genesis file, naming the field.
@@ -112,6 +116,16 @@ impl Genesis {
         }
         if self.governance.threshold == 0 || self.governance.threshold as usize > admins.len() {
             return Err(field("governance.threshold", format!("must be between 1 and {} (the number of admins)", admins.len())));
+        }
+        let mut peers = BTreeSet::new();
+        for (i, p) in self.node_peers.iter().enumerate() {
+            let bytes = hex::decode(p).map_err(|_| field(format!("node_peers[{i}]"), "not hex"))?;
+            if bytes.is_empty() || bytes.len() > 64 {
+                return Err(field(format!("node_peers[{i}]"), "a peer id is 1..=64 bytes"));
+            }
+            if !peers.insert(bytes) {
+                return Err(field(format!("node_peers[{i}]"), "listed twice"));
+            }
         }
         if self.validators.is_empty() {
             return Err(field("validators", "at least one validator is required"));
@@ -211,6 +225,8 @@ impl Genesis {
                     metadata: a.metadata.clone(),
                 })
                 .collect(),
+            // Validated to be hex by `validate`.
+            node_peers: self.node_peers.iter().filter_map(|p| hex::decode(p).ok()).collect(),
         }
     }
 }
@@ -278,6 +294,7 @@ pub mod dev {
                 reward_account: key("auditor").account(),
                 metadata: vec![],
             }],
+            node_peers: vec![],
         }
     }
 }

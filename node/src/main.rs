@@ -11,6 +11,7 @@ mod demo;
 mod keys;
 mod mempool;
 mod node;
+mod p2p;
 mod rpc;
 mod service;
 
@@ -170,6 +171,23 @@ enum GenesisCommand {
     Validate { file: PathBuf },
     /// Print the embedded dev genesis (JSON), a starting point for a real one.
     Dev,
+    /// Write a genesis for a test network: the dev genesis (its admin, demo
+    /// manufacturer, auditor and funded accounts) with your chain id, validators and
+    /// full-node peers. For a real network, edit admins and allocations afterwards and
+    /// check the result with `genesis validate`.
+    New {
+        #[arg(long, default_value = "atonomi-testnet")]
+        chain_id: String,
+        /// ACCOUNT,PEER_ID_HEX[,POWER] for each validator (as printed by `atonomi init`).
+        #[arg(long = "validator", required = true)]
+        validators: Vec<String>,
+        /// PEER_ID_HEX of a full node allowed to connect.
+        #[arg(long = "node-peer")]
+        node_peers: Vec<String>,
+        /// Output file (stdout when omitted).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -236,11 +254,41 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Genesis(GenesisCommand::Validate { file }) => genesis_validate(&file),
+        Command::Genesis(GenesisCommand::New { chain_id, validators, node_peers, out }) => genesis_new(&chain_id, &validators, node_peers, out.as_deref()),
         Command::Genesis(GenesisCommand::Dev) => {
             println!("{}", atonomi_genesis::dev::genesis().to_json());
             Ok(())
         }
     }
+}
+
+fn genesis_new(chain_id: &str, validators: &[String], node_peers: Vec<String>, out: Option<&std::path::Path>) -> Result<()> {
+    use anyhow::Context;
+    let mut g = atonomi_genesis::dev::genesis();
+    g.chain_id = atonomi_primitives::ChainId::new(chain_id).map_err(|e| anyhow::anyhow!("--chain-id: {e}"))?;
+    g.validators = validators
+        .iter()
+        .enumerate()
+        .map(|(i, v)| {
+            let parts: Vec<&str> = v.split(',').collect();
+            anyhow::ensure!(parts.len() == 2 || parts.len() == 3, "--validator {v}: expected ACCOUNT,PEER_ID_HEX[,POWER]");
+            let consensus_key: atonomi_primitives::AccountId = serde_json::from_value(serde_json::json!(parts[0])).with_context(|| format!("--validator {i}: account"))?;
+            let peer_id = hex::decode(parts[1]).with_context(|| format!("--validator {i}: peer id hex"))?;
+            let power = match parts.get(2) {
+                Some(p) => p.parse().with_context(|| format!("--validator {i}: power"))?,
+                None => 1,
+            };
+            Ok(atonomi_primitives::state::Validator { consensus_key, peer_id, bridge_address: [0; 20], power, operator: atonomi_genesis::dev::MANUFACTURER })
+        })
+        .collect::<Result<_>>()?;
+    g.node_peers = node_peers;
+    g.validate()?;
+    let json = g.to_json();
+    match out {
+        Some(p) => std::fs::write(p, json).with_context(|| format!("writing {}", p.display()))?,
+        None => println!("{json}"),
+    }
+    Ok(())
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime> {

@@ -2,7 +2,9 @@
 
 use crate::chain::Chain;
 use crate::mempool::{Mempool, MempoolConfig};
+use crate::p2p::P2pConfig;
 use crate::service::{Host, HostConfig, Shared};
+use libp2p::Multiaddr;
 use anyhow::{bail, Context, Result};
 use atonomi_consensus::engine::EngineConfig;
 use atonomi_genesis::Genesis;
@@ -26,6 +28,26 @@ pub struct Config {
     pub validator_key: Option<PathBuf>,
     pub rpc: RpcConfig,
     pub consensus: ConsensusConfig,
+    #[serde(default)]
+    pub p2p: Option<P2pSection>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct P2pSection {
+    /// libp2p listen address.
+    pub listen: Multiaddr,
+    /// Peers to dial and redial, each ending in /p2p/<peer id>.
+    #[serde(default)]
+    pub peers: Vec<Multiaddr>,
+    /// The node's network key (its peer id), relative to the home.
+    pub node_key: PathBuf,
+    #[serde(default = "default_max_connections")]
+    pub max_connections: u32,
+}
+
+fn default_max_connections() -> u32 {
+    64
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -64,6 +86,15 @@ validator_key = "keys/validator.json"
 # JSON-RPC over HTTP and WebSocket. Keep it on loopback unless a proxy guards it.
 addr = "127.0.0.1:8645"
 
+[p2p]
+# libp2p (TCP + Noise + Yamux). Only validators of the chain and full nodes registered
+# on chain (or in genesis `node_peers`) may connect.
+listen = "/ip4/0.0.0.0/tcp/26656"
+# Peers to dial and keep dialing: "/ip4/10.0.0.2/tcp/26656/p2p/<peer id>".
+peers = []
+# The network identity; its peer id goes into genesis (validators[].peer_id, hex).
+node_key = "keys/node.json"
+
 [consensus]
 # No empty-block spin: a height without transactions starts after this long.
 heartbeat_ms = 10000
@@ -91,21 +122,34 @@ pub fn init(home: &Path, genesis: Option<&Path>, force: bool) -> Result<()> {
     std::fs::create_dir_all(home.join("keys"))?;
     std::fs::write(&config, CONFIG_TEMPLATE)?;
     let key_path = home.join("keys/validator.json");
-    let key = if key_path.exists() {
-        crate::keys::read(&key_path)?
-    } else {
-        let k = Keypair::generate().map_err(anyhow::Error::msg)?;
-        crate::keys::write(&key_path, &k, false)?;
-        k
-    };
+    let key = read_or_create_key(&key_path)?;
+    let node_key = read_or_create_key(&home.join("keys/node.json"))?;
+    let peer_id = crate::p2p::identity(&node_key)?.public().to_peer_id();
     if let Some(g) = genesis {
         std::fs::copy(g, home.join("genesis.json")).with_context(|| format!("copying {}", g.display()))?;
     }
     println!(
         "{}",
-        serde_json::json!({ "home": home, "config": config, "validator_key": key_path, "account": key.account(), "genesis": home.join("genesis.json") })
+        serde_json::json!({
+            "home": home,
+            "config": config,
+            "validator_key": key_path,
+            "account": key.account(),
+            "peer_id": peer_id.to_string(),
+            "peer_id_hex": hex::encode(peer_id.to_bytes()),
+            "genesis": home.join("genesis.json"),
+        })
     );
     Ok(())
+}
+
+fn read_or_create_key(path: &Path) -> Result<Keypair> {
+    if path.exists() {
+        return crate::keys::read(path);
+    }
+    let k = Keypair::generate().map_err(anyhow::Error::msg)?;
+    crate::keys::write(path, &k, false)?;
+    Ok(k)
 }
 
 /// Everything a node needs to start.
@@ -115,6 +159,7 @@ pub struct Launch {
     pub key: Option<Keypair>,
     pub rpc: SocketAddr,
     pub consensus: ConsensusConfig,
+    pub p2p: Option<(Keypair, P2pConfig)>,
 }
 
 impl std::fmt::Debug for Launch {
@@ -140,7 +185,14 @@ impl Launch {
             Some(p) => Some(crate::keys::read(&home.join(p))?),
             None => None,
         };
-        Ok(Launch { data: home.join("data"), genesis, key, rpc: rpc_override.unwrap_or(config.rpc.addr), consensus: config.consensus })
+        let p2p = match config.p2p {
+            Some(p) => {
+                let node_key = crate::keys::read(&home.join(&p.node_key))?;
+                Some((node_key, P2pConfig { listen: p.listen, peers: p.peers, max_connections: p.max_connections }))
+            }
+            None => None,
+        };
+        Ok(Launch { data: home.join("data"), genesis, key, rpc: rpc_override.unwrap_or(config.rpc.addr), consensus: config.consensus, p2p })
     }
 }
 
@@ -156,6 +208,7 @@ pub async fn run(launch: Launch, ready: impl FnOnce(SocketAddr)) -> Result<()> {
         }
     }
     let (events, _) = broadcast::channel(1024);
+    let (outbound, outbound_rx) = mpsc::unbounded_channel();
     let shared = Arc::new(Shared {
         chain: RwLock::new(chain),
         mempool: Mutex::new(Mempool::new(MempoolConfig::default())),
@@ -163,6 +216,7 @@ pub async fn run(launch: Launch, ready: impl FnOnce(SocketAddr)) -> Result<()> {
         events,
         validator,
         round: Mutex::new(None),
+        outbound,
     });
     let (rpc_addr, rpc_handle) = crate::rpc::serve(launch.rpc, shared.clone()).await.with_context(|| format!("starting JSON-RPC on {}", launch.rpc))?;
     let propose = Duration::from_millis(launch.consensus.propose_timeout_ms.max(100));
@@ -170,14 +224,32 @@ pub async fn run(launch: Launch, ready: impl FnOnce(SocketAddr)) -> Result<()> {
     engine.timeouts.propose = propose;
     engine.timeouts.propose_delta = propose / 2;
     let config = HostConfig { engine, heartbeat: Duration::from_millis(launch.consensus.heartbeat_ms.max(100)) };
-    let (outbound, mut outbound_rx) = mpsc::unbounded_channel();
-    let (_inbound_tx, inbound_rx) = mpsc::channel(4096);
-    let (host, first) = Host::start(shared.clone(), launch.key, config, outbound)?;
-    // Until the peer-to-peer layer lands, consensus messages have no one to go to: a
-    // single validator decides alone.
-    tokio::spawn(async move { while outbound_rx.recv().await.is_some() {} });
+    let (inbound_tx, inbound_rx) = mpsc::channel(4096);
+    let (host, first) = Host::start(shared.clone(), launch.key, config)?;
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let net_task = match launch.p2p {
+        Some((node_key, p2p)) => {
+            let net = crate::p2p::Network::new(&node_key, p2p, shared.clone())?;
+            tracing::info!(peer_id = %net.peer_id(), "p2p identity");
+            let mut stop = stop_rx.clone();
+            Some(tokio::spawn(net.run(inbound_tx, outbound_rx, async move {
+                let _ = stop.wait_for(|s| *s).await;
+            })))
+        }
+        None => {
+            // No network (the dev chain's single validator decides alone).
+            drop(inbound_tx);
+            let mut rx = outbound_rx;
+            Some(tokio::spawn(async move { while rx.recv().await.is_some() {} }))
+        }
+    };
     ready(rpc_addr);
     let result = host.run(first, inbound_rx, shutdown_signal()).await;
+    let _ = stop_tx.send(true);
+    if let Some(t) = net_task {
+        t.abort();
+        let _ = t.await;
+    }
     let _ = rpc_handle.stop();
     rpc_handle.stopped().await;
     tracing::info!("stopped");
@@ -227,5 +299,6 @@ pub fn dev_launch(home: &Path, rpc: Option<SocketAddr>) -> Result<Launch> {
         key: Some(dev::key("validator")),
         rpc,
         consensus: ConsensusConfig { heartbeat_ms: 10_000, propose_timeout_ms: 1_000 },
+        p2p: None,
     })
 }

@@ -124,7 +124,7 @@ pub fn module(shared: Arc<Shared>) -> anyhow::Result<RpcModule<Arc<Shared>>> {
 
     m.register_method("atonomi_sendTransaction", |p: Params, s, _| -> RpcResult {
         let (tx,): (String,) = p.parse()?;
-        let hash = s.submit(hex_bytes(&tx)?).map_err(admit_error)?;
+        let hash = s.submit_and_gossip(hex_bytes(&tx)?).map_err(admit_error)?;
         Ok(json!({ "hash": hash }))
     })?;
 
@@ -135,7 +135,7 @@ pub fn module(shared: Arc<Shared>) -> anyhow::Result<RpcModule<Arc<Shared>>> {
         }
         let out: Vec<Value> = txs
             .iter()
-            .map(|t| match hex_bytes(t).and_then(|b| s.submit(b).map_err(admit_error)) {
+            .map(|t| match hex_bytes(t).and_then(|b| s.submit_and_gossip(b).map_err(admit_error)) {
                 Ok(h) => json!({ "hash": h }),
                 Err(e) => json!({ "error": { "code": e.code(), "message": e.message() } }),
             })

@@ -4,6 +4,7 @@
 
 use crate::chain::{Chain, Executed};
 use crate::mempool::{AdmitError, Mempool};
+use crate::p2p::Outbound;
 use anyhow::{Context, Result};
 use atonomi_consensus::context::ValidatorSet as ConsensusSet;
 use atonomi_consensus::engine::{timeout_key, Action, ConsensusTimeout, Engine, EngineConfig, Step};
@@ -37,6 +38,8 @@ pub struct Shared {
     pub events: broadcast::Sender<NodeEvent>,
     pub validator: Option<AccountId>,
     pub round: Mutex<Option<(Height, u32)>>,
+    /// To the peer-to-peer layer (nobody listens on a network-less dev node).
+    pub outbound: mpsc::UnboundedSender<Outbound>,
 }
 
 impl std::fmt::Debug for Shared {
@@ -75,15 +78,22 @@ impl Shared {
         self.tx_arrived.notify_one();
         Ok(hash)
     }
+
+    /// Admits a transaction from a client and gossips it to the peers.
+    pub fn submit_and_gossip(&self, bytes: Vec<u8>) -> Result<Hash, AdmitError> {
+        let hash = self.submit(bytes.clone())?;
+        let _ = self.outbound.send(Outbound::Tx(bytes));
+        Ok(hash)
+    }
 }
 
-/// Messages from the network to the consensus host (the peer-to-peer layer of
-/// issue 4 constructs them; a single validator has no peers).
+/// Messages from the network to the consensus host.
 #[derive(Debug)]
-#[allow(dead_code)]
 pub enum Inbound {
     Consensus(ConsensusMessage),
     Block(Block),
+    /// Decided blocks with their certificates from a peer (libp2p peer id bytes).
+    Synced { peer: Vec<u8>, blocks: Vec<(Block, CommitCertificate)> },
 }
 
 #[derive(Debug, Clone)]
@@ -109,7 +119,6 @@ pub struct Host {
     fed: Vec<(u32, Hash)>,
     /// The next height and since when it waits for transactions or the heartbeat.
     waiting: Option<(Height, Instant)>,
-    outbound: mpsc::UnboundedSender<ConsensusMessage>,
 }
 
 impl std::fmt::Debug for Host {
@@ -129,7 +138,7 @@ fn consensus_set(chain: &Chain) -> Result<ConsensusSet> {
 
 impl Host {
     /// Restores the height in progress from disk: guard, block bodies and WAL replay.
-    pub fn start(shared: Arc<Shared>, key: Option<Keypair>, config: HostConfig, outbound: mpsc::UnboundedSender<ConsensusMessage>) -> Result<(Host, Step)> {
+    pub fn start(shared: Arc<Shared>, key: Option<Keypair>, config: HostConfig) -> Result<(Host, Step)> {
         let (height, set, guard, wal, bodies) = {
             let chain = read_chain(&shared);
             (chain.height().next(), consensus_set(&chain)?, chain.guard()?, chain.wal()?, chain.bodies()?)
@@ -158,7 +167,6 @@ impl Host {
             proposals: Vec::new(),
             fed: Vec::new(),
             waiting,
-            outbound,
         };
         Ok((host, step))
     }
@@ -183,6 +191,7 @@ impl Host {
                 msg = inbound.recv() => match msg {
                     Some(Inbound::Consensus(m)) => self.on_consensus(m)?,
                     Some(Inbound::Block(b)) => self.on_block(b)?,
+                    Some(Inbound::Synced { peer, blocks }) => self.on_synced(&peer, blocks)?,
                     None => return Ok(()),
                 },
                 _ = self.shared.tx_arrived.notified(), if self.waiting.is_some() => {
@@ -243,6 +252,23 @@ impl Host {
             self.bodies.insert(block.hash(), block);
         }
         self.feed_values()
+    }
+
+    /// Blocks decided elsewhere: each certificate goes through the engine (verified
+    /// against the validator set of its height), the block is executed, and the engine
+    /// decides it like any other.
+    fn on_synced(&mut self, peer: &[u8], blocks: Vec<(Block, CommitCertificate)>) -> Result<()> {
+        let Ok(peer) = atonomi_consensus::engine::PeerId::from_bytes(peer) else { return Ok(()) };
+        for (block, cert) in blocks {
+            self.maybe_start_height(true)?;
+            if cert.height != self.engine.height() || block.header.height != cert.height {
+                continue;
+            }
+            let bytes = codec::encode(&block);
+            let step = self.engine.sync_response(peer, bytes, &cert);
+            self.perform(step)?;
+        }
+        Ok(())
     }
 
     /// Validates bodies that match proposals of the current height and tells the engine.
@@ -321,7 +347,12 @@ impl Host {
                         self.proposals.push(p.clone());
                     }
                 }
-                let _ = self.outbound.send(msg);
+                if let ConsensusMessage::Proposal(p) = &msg {
+                    if let Some(b) = self.bodies.get(&p.block) {
+                        let _ = self.shared.outbound.send(Outbound::Block(b.clone()));
+                    }
+                }
+                let _ = self.shared.outbound.send(Outbound::Consensus(msg));
                 Ok(None)
             }
             Action::ScheduleTimeout { timeout, after } => {
@@ -337,8 +368,38 @@ impl Host {
                 Ok(None)
             }
             Action::GetValue { height, round, .. } => self.build(height, round),
-            Action::RestreamProposal { .. } => Ok(None),
-            Action::SyncValue { .. } | Action::SyncRejected { .. } => Ok(None),
+            Action::RestreamProposal { block, .. } => {
+                if let Some(b) = self.bodies.get(&block) {
+                    let _ = self.shared.outbound.send(Outbound::Block(b.clone()));
+                }
+                Ok(None)
+            }
+            Action::SyncValue { height, round, proposer, block, block_bytes } => {
+                let valid = match Block::from_bytes(&block_bytes, crate::chain::MAX_BLOCK_BYTES) {
+                    Ok(b) if b.hash() == block => {
+                        let result = read_chain(&self.shared).execute(b.clone());
+                        match result {
+                            Ok(executed) => {
+                                read_chain(&self.shared).persist_consensus(&[], None, std::slice::from_ref(&b))?;
+                                self.bodies.insert(block, b);
+                                self.executed.insert(block, executed);
+                                true
+                            }
+                            Err(e) => {
+                                tracing::warn!(%height, "synced block does not execute: {e:#}");
+                                false
+                            }
+                        }
+                    }
+                    _ => false,
+                };
+                let value = ProposedBlock { height, round, pol_round: None, proposer, block, valid };
+                Ok(Some(self.engine.proposed_value(value, true)))
+            }
+            Action::SyncRejected { peer, height, reason } => {
+                tracing::warn!(%peer, %height, "rejected a synced block: {reason}");
+                Ok(None)
+            }
             Action::RoundStarted { height, round, proposer } => {
                 tracing::debug!(%height, round, %proposer, "round started");
                 *self.shared.round.lock().unwrap_or_else(|e| e.into_inner()) = Some((height, round));

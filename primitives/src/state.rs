@@ -513,6 +513,8 @@ pub struct GenesisState {
     pub balances: Vec<(AccountId, Amount)>,
     pub manufacturers: Vec<Manufacturer>,
     pub auditors: Vec<Auditor>,
+    /// Peer ids (libp2p bytes) of full nodes allowed to connect to validators.
+    pub node_peers: Vec<Vec<u8>>,
 }
 
 mod hex_bytes {

@@ -58,5 +58,11 @@ pub fn genesis_diff(g: &GenesisState) -> Result<StateDiff, Fatal> {
     put(&mut diff, StateKey::Params, &g.params);
     put(&mut diff, StateKey::Governance, &g.governance);
     put(&mut diff, StateKey::ValidatorSet, &g.validators);
+    for p in &g.node_peers {
+        if p.is_empty() {
+            return Err(bad("a node peer id is empty".into()));
+        }
+        put(&mut diff, StateKey::NodePeer(p.clone()), &());
+    }
     Ok(diff)
 }

@@ -1,0 +1,369 @@
+//! The peer-to-peer layer (rust-libp2p): TCP + Noise + Yamux between validators and
+//! registered full nodes only.
+//!
+//! - **Permissioned**: an allow-list (validators' peer ids from the validator set, full
+//!   nodes registered on chain or in genesis) refuses every other peer at the connection
+//!   level; connection counts are bounded.
+//! - **Gossip** (gossipsub, tuned for a handful of validators: flood publishing, a small
+//!   mesh, 8 MiB messages, content-hash message ids): consensus messages and block
+//!   bodies on one topic, transactions on another. Every message is decoded with a size
+//!   bound and only relayed once the host side accepted it as well-formed.
+//! - **Block sync** (request-response, borsh): a node that hears a peer is ahead asks
+//!   it for blocks with their commit certificates; consensus verifies each certificate
+//!   against the validator set of that height before the block is executed.
+
+use crate::chain::MAX_BLOCK_BYTES;
+use crate::service::{Inbound, Shared};
+use anyhow::{Context, Result};
+use atonomi_consensus::message::ConsensusMessage;
+use atonomi_consensus::CommitCertificate;
+use atonomi_primitives::block::Block;
+use atonomi_primitives::codec::{self, bounded};
+use atonomi_primitives::state::{StateKey, ValidatorSet};
+use atonomi_primitives::{Height, Keypair};
+use borsh::{BorshDeserialize, BorshSerialize};
+use futures::{AsyncReadExt, AsyncWriteExt, StreamExt};
+use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
+use libp2p::{allow_block_list, connection_limits, gossipsub, noise, request_response, tcp, yamux, Multiaddr, PeerId, StreamProtocol, Swarm};
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+/// What the host and the RPC hand to the network.
+#[derive(Debug, Clone)]
+pub enum Outbound {
+    Consensus(ConsensusMessage),
+    Block(Block),
+    Tx(Vec<u8>),
+}
+
+/// Gossip on the consensus topic.
+#[derive(Debug, Clone, BorshSerialize, BorshDeserialize)]
+pub enum Gossip {
+    Consensus(ConsensusMessage),
+    Block(Block),
+    /// The sender's committed height, every few seconds: how lagging nodes learn to sync.
+    /// `seq` makes each one a new message (ids are content hashes).
+    Status { height: Height, seq: u64 },
+}
+
+pub const MAX_GOSSIP_BYTES: usize = 8 << 20;
+const MAX_SYNC_BLOCKS: u32 = 16;
+const MAX_SYNC_RESPONSE: usize = 64 << 20;
+
+#[derive(Debug, Clone, BorshSerialize, BorshDeserialize)]
+pub struct SyncRequest {
+    pub from: Height,
+    pub max: u32,
+}
+
+#[derive(Debug, Clone, BorshSerialize, BorshDeserialize)]
+pub struct SyncResponse {
+    #[borsh(deserialize_with = "bounded::vec::<_, (Block, CommitCertificate), 16>")]
+    pub blocks: Vec<(Block, CommitCertificate)>,
+}
+
+/// Length-prefixed borsh with a size bound per direction.
+#[derive(Debug, Clone, Default)]
+pub struct SyncCodec;
+
+async fn read_framed<T: futures::AsyncRead + Unpin + Send, V: BorshDeserialize>(io: &mut T, max: usize) -> std::io::Result<V> {
+    let mut len = [0u8; 4];
+    io.read_exact(&mut len).await?;
+    let len = u32::from_be_bytes(len) as usize;
+    if len > max {
+        return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, format!("frame of {len} bytes exceeds {max}")));
+    }
+    let mut buf = vec![0u8; len];
+    io.read_exact(&mut buf).await?;
+    codec::decode(&buf, max).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e.to_string()))
+}
+
+async fn write_framed<T: futures::AsyncWrite + Unpin + Send, V: BorshSerialize>(io: &mut T, v: &V) -> std::io::Result<()> {
+    let bytes = codec::encode(v);
+    io.write_all(&(bytes.len() as u32).to_be_bytes()).await?;
+    io.write_all(&bytes).await?;
+    io.close().await
+}
+
+impl request_response::Codec for SyncCodec {
+    type Protocol = StreamProtocol;
+    type Request = SyncRequest;
+    type Response = SyncResponse;
+
+    async fn read_request<T: futures::AsyncRead + Unpin + Send>(&mut self, _: &StreamProtocol, io: &mut T) -> std::io::Result<SyncRequest> {
+        read_framed(io, 64).await
+    }
+
+    async fn read_response<T: futures::AsyncRead + Unpin + Send>(&mut self, _: &StreamProtocol, io: &mut T) -> std::io::Result<SyncResponse> {
+        read_framed(io, MAX_SYNC_RESPONSE).await
+    }
+
+    async fn write_request<T: futures::AsyncWrite + Unpin + Send>(&mut self, _: &StreamProtocol, io: &mut T, req: SyncRequest) -> std::io::Result<()> {
+        write_framed(io, &req).await
+    }
+
+    async fn write_response<T: futures::AsyncWrite + Unpin + Send>(&mut self, _: &StreamProtocol, io: &mut T, res: SyncResponse) -> std::io::Result<()> {
+        write_framed(io, &res).await
+    }
+}
+
+#[derive(NetworkBehaviour)]
+struct Behaviour {
+    allow: allow_block_list::Behaviour<allow_block_list::AllowedPeers>,
+    limits: connection_limits::Behaviour,
+    gossipsub: gossipsub::Behaviour,
+    sync: request_response::Behaviour<SyncCodec>,
+}
+
+#[derive(Debug, Clone)]
+pub struct P2pConfig {
+    pub listen: Multiaddr,
+    /// Peers to dial (and redial): multiaddrs ending in `/p2p/<peer id>`.
+    pub peers: Vec<Multiaddr>,
+    pub max_connections: u32,
+}
+
+/// The libp2p identity of a node key file.
+pub fn identity(key: &Keypair) -> Result<libp2p::identity::Keypair> {
+    let mut seed = key.to_seed();
+    libp2p::identity::Keypair::ed25519_from_bytes(&mut seed).context("node key")
+}
+
+/// Peers allowed to connect: the validators of the next height and the registered
+/// full nodes.
+fn allowed_peers(shared: &Shared) -> BTreeSet<PeerId> {
+    let chain = shared.chain.read().unwrap_or_else(|e| e.into_inner());
+    let mut out = BTreeSet::new();
+    let set: ValidatorSet = chain.next_validator_set().unwrap_or_default();
+    for v in &set.validators {
+        if let Ok(p) = PeerId::from_bytes(&v.peer_id) {
+            out.insert(p);
+        }
+    }
+    let prefix = StateKey::NodePeer(Vec::new()).to_bytes();
+    if let Ok(entries) = chain.db().scan(&prefix[..1], &[], 10_000) {
+        for (k, _) in entries {
+            if let Ok(p) = PeerId::from_bytes(&k[1..]) {
+                out.insert(p);
+            }
+        }
+    }
+    out
+}
+
+fn gossip_config() -> Result<gossipsub::Config> {
+    gossipsub::ConfigBuilder::default()
+        // A validator set is a handful of peers: publish to every peer we know and keep a
+        // small mesh; heartbeats often enough to repair it fast.
+        .flood_publish(true)
+        .mesh_n_low(1)
+        .mesh_n(3)
+        .mesh_n_high(6)
+        .mesh_outbound_min(1)
+        .heartbeat_interval(Duration::from_millis(500))
+        .max_transmit_size(MAX_GOSSIP_BYTES)
+        .validation_mode(gossipsub::ValidationMode::Strict)
+        .validate_messages()
+        .message_id_fn(|m: &gossipsub::Message| gossipsub::MessageId::from(blake3::hash(&m.data).as_bytes().to_vec()))
+        .duplicate_cache_time(Duration::from_secs(120))
+        .build()
+        .map_err(|e| anyhow::anyhow!("gossipsub configuration: {e}"))
+}
+
+pub struct Network {
+    swarm: Swarm<Behaviour>,
+    shared: Arc<Shared>,
+    consensus_topic: gossipsub::IdentTopic,
+    tx_topic: gossipsub::IdentTopic,
+    config: P2pConfig,
+    allowed: BTreeSet<PeerId>,
+    /// Outstanding sync request per peer, to ask each at most once at a time.
+    syncing: BTreeMap<PeerId, Height>,
+}
+
+impl std::fmt::Debug for Network {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Network").field("peer", self.swarm.local_peer_id()).finish_non_exhaustive()
+    }
+}
+
+impl Network {
+    pub fn new(key: &Keypair, config: P2pConfig, shared: Arc<Shared>) -> Result<Network> {
+        let id = identity(key)?;
+        let chain_id = shared.chain.read().unwrap_or_else(|e| e.into_inner()).chain_id.clone();
+        let limits = connection_limits::ConnectionLimits::default()
+            .with_max_established(Some(config.max_connections))
+            .with_max_established_per_peer(Some(2))
+            .with_max_pending_incoming(Some(32));
+        let mut swarm = libp2p::SwarmBuilder::with_existing_identity(id)
+            .with_tokio()
+            .with_tcp(tcp::Config::default().nodelay(true), noise::Config::new, yamux::Config::default)?
+            .with_behaviour(|key| -> std::result::Result<Behaviour, Box<dyn std::error::Error + Send + Sync>> {
+                let gossipsub = gossipsub::Behaviour::new(gossipsub::MessageAuthenticity::Signed(key.clone()), gossip_config()?)?;
+                let sync = request_response::Behaviour::new(
+                    [(StreamProtocol::new("/atonomi/sync/1"), request_response::ProtocolSupport::Full)],
+                    request_response::Config::default().with_request_timeout(Duration::from_secs(20)),
+                );
+                Ok(Behaviour { allow: Default::default(), limits: connection_limits::Behaviour::new(limits), gossipsub, sync })
+            })?
+            .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(3600)))
+            .build();
+        let consensus_topic = gossipsub::IdentTopic::new(format!("atonomi/{chain_id}/consensus/1"));
+        let tx_topic = gossipsub::IdentTopic::new(format!("atonomi/{chain_id}/tx/1"));
+        swarm.behaviour_mut().gossipsub.subscribe(&consensus_topic)?;
+        swarm.behaviour_mut().gossipsub.subscribe(&tx_topic)?;
+        swarm.listen_on(config.listen.clone()).with_context(|| format!("listening on {}", config.listen))?;
+        let mut net = Network { swarm, shared, consensus_topic, tx_topic, config, allowed: BTreeSet::new(), syncing: BTreeMap::new() };
+        net.refresh_allowed();
+        Ok(net)
+    }
+
+    pub fn peer_id(&self) -> PeerId {
+        *self.swarm.local_peer_id()
+    }
+
+    fn refresh_allowed(&mut self) {
+        let now = allowed_peers(&self.shared);
+        for p in now.difference(&self.allowed) {
+            self.swarm.behaviour_mut().allow.allow_peer(*p);
+        }
+        for p in self.allowed.difference(&now) {
+            self.swarm.behaviour_mut().allow.disallow_peer(*p);
+        }
+        self.allowed = now;
+    }
+
+    fn dial_missing(&mut self) {
+        for addr in self.config.peers.clone() {
+            let Some(libp2p::multiaddr::Protocol::P2p(peer)) = addr.iter().last() else { continue };
+            if peer == self.peer_id() || self.swarm.is_connected(&peer) {
+                continue;
+            }
+            if let Err(e) = self.swarm.dial(addr.clone()) {
+                tracing::debug!(%addr, "dial failed: {e}");
+            }
+        }
+    }
+
+    fn publish(&mut self, topic: bool, data: Vec<u8>) {
+        let t = if topic { self.consensus_topic.clone() } else { self.tx_topic.clone() };
+        if let Err(e) = self.swarm.behaviour_mut().gossipsub.publish(t, data) {
+            // InsufficientPeers before the first connection, Duplicate for re-sends.
+            tracing::trace!("publish: {e}");
+        }
+    }
+
+    /// Runs the swarm until `shutdown`.
+    pub async fn run(mut self, inbound: mpsc::Sender<Inbound>, mut outbound: mpsc::UnboundedReceiver<Outbound>, shutdown: impl std::future::Future<Output = ()>) {
+        tokio::pin!(shutdown);
+        let mut redial = tokio::time::interval(Duration::from_secs(3));
+        let mut status = tokio::time::interval(Duration::from_secs(2));
+        let mut events = self.shared.events.subscribe();
+        let mut seq = 0u64;
+        loop {
+            tokio::select! {
+                _ = &mut shutdown => return,
+                _ = redial.tick() => self.dial_missing(),
+                _ = status.tick() => {
+                    let height = self.shared.chain.read().unwrap_or_else(|e| e.into_inner()).height();
+                    seq += 1;
+                    self.publish(true, codec::encode(&Gossip::Status { height, seq }));
+                }
+                ev = events.recv() => {
+                    if ev.is_ok() {
+                        self.refresh_allowed();
+                    }
+                }
+                msg = outbound.recv() => match msg {
+                    Some(Outbound::Consensus(m)) => self.publish(true, codec::encode(&Gossip::Consensus(m))),
+                    Some(Outbound::Block(b)) => self.publish(true, codec::encode(&Gossip::Block(b))),
+                    Some(Outbound::Tx(t)) => self.publish(false, t),
+                    None => return,
+                },
+                ev = self.swarm.select_next_some() => self.on_swarm(ev, &inbound).await,
+            }
+        }
+    }
+
+    async fn on_swarm(&mut self, ev: SwarmEvent<BehaviourEvent>, inbound: &mpsc::Sender<Inbound>) {
+        match ev {
+            SwarmEvent::NewListenAddr { address, .. } => tracing::info!(%address, peer = %self.peer_id(), "p2p listening"),
+            SwarmEvent::ConnectionEstablished { peer_id, .. } => tracing::info!(%peer_id, "peer connected"),
+            SwarmEvent::ConnectionClosed { peer_id, .. } => tracing::debug!(%peer_id, "peer disconnected"),
+            SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(gossipsub::Event::Message { propagation_source, message_id, message })) => {
+                let verdict = self.on_gossip(&propagation_source, &message, inbound).await;
+                self.swarm.behaviour_mut().gossipsub.report_message_validation_result(&message_id, &propagation_source, verdict);
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Sync(request_response::Event::Message { peer, message, .. })) => match message {
+                request_response::Message::Request { request, channel, .. } => {
+                    let blocks = self.serve_sync(&request);
+                    let _ = self.swarm.behaviour_mut().sync.send_response(channel, SyncResponse { blocks });
+                }
+                request_response::Message::Response { response, .. } => {
+                    self.syncing.remove(&peer);
+                    if !response.blocks.is_empty() {
+                        let _ = inbound.send(Inbound::Synced { peer: peer.to_bytes(), blocks: response.blocks }).await;
+                    }
+                }
+            },
+            SwarmEvent::Behaviour(BehaviourEvent::Sync(request_response::Event::OutboundFailure { peer, .. })) => {
+                self.syncing.remove(&peer);
+            }
+            _ => {}
+        }
+    }
+
+    async fn on_gossip(&mut self, from: &PeerId, message: &gossipsub::Message, inbound: &mpsc::Sender<Inbound>) -> gossipsub::MessageAcceptance {
+        use gossipsub::MessageAcceptance::{Accept, Ignore, Reject};
+        if message.topic == self.tx_topic.hash() {
+            return match self.shared.submit(message.data.clone()) {
+                Ok(_) => Accept,
+                Err(crate::mempool::AdmitError::Invalid(_)) => Reject,
+                Err(_) => Ignore,
+            };
+        }
+        let Ok(g) = codec::decode::<Gossip>(&message.data, MAX_GOSSIP_BYTES) else { return Reject };
+        match g {
+            Gossip::Status { height: h, .. } => {
+                let mine = self.shared.chain.read().unwrap_or_else(|e| e.into_inner()).height();
+                if h > mine && !self.syncing.contains_key(from) {
+                    let from_height = mine.next();
+                    self.syncing.insert(*from, from_height);
+                    self.swarm.behaviour_mut().sync.send_request(from, SyncRequest { from: from_height, max: MAX_SYNC_BLOCKS });
+                }
+                // Status is point to point in spirit: not relayed.
+                Ignore
+            }
+            Gossip::Consensus(m) => {
+                let _ = inbound.send(Inbound::Consensus(m)).await;
+                Accept
+            }
+            Gossip::Block(b) => {
+                if codec::encode(&b).len() > MAX_BLOCK_BYTES {
+                    return Reject;
+                }
+                let _ = inbound.send(Inbound::Block(b)).await;
+                Accept
+            }
+        }
+    }
+
+    fn serve_sync(&self, req: &SyncRequest) -> Vec<(Block, CommitCertificate)> {
+        let chain = self.shared.chain.read().unwrap_or_else(|e| e.into_inner());
+        let mut out = Vec::new();
+        let mut size = 0usize;
+        let mut h = req.from;
+        while out.len() < req.max.min(MAX_SYNC_BLOCKS) as usize && h <= chain.height() {
+            let (Ok(Some(b)), Ok(Some(c))) = (chain.block(h), chain.certificate(h)) else { break };
+            size += codec::encode(&b).len();
+            if size > MAX_SYNC_RESPONSE / 2 {
+                break;
+            }
+            out.push((b, c));
+            h = h.next();
+        }
+        out
+    }
+}

@@ -1,0 +1,235 @@
+//! A 4-validator + 1-full-node network of real `atonomi run` processes on loopback:
+//! libp2p sockets, RocksDB on disk, JSON-RPC.
+
+use serde_json::{json, Value};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_atonomi");
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn run(args: &[&str]) -> Output {
+    Command::new(BIN).args(args).env("ATONOMI_LOG", "warn").output().unwrap()
+}
+
+fn json_out(o: &Output) -> Result<Value, String> {
+    if !o.status.success() {
+        return Err(String::from_utf8_lossy(&o.stderr).into_owned());
+    }
+    serde_json::from_slice(&o.stdout).map_err(|e| format!("{e}: {}", String::from_utf8_lossy(&o.stdout)))
+}
+
+struct NodeDir {
+    home: PathBuf,
+    rpc: u16,
+    p2p: u16,
+    account: String,
+    peer_id: String,
+    peer_hex: String,
+}
+
+struct Proc(Option<Child>);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        if let Some(c) = &mut self.0 {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+fn init(dir: &Path, name: &str) -> NodeDir {
+    let home = dir.join(name);
+    let v = json_out(&run(&["init", "--home", home.to_str().unwrap()])).unwrap();
+    NodeDir {
+        home,
+        rpc: free_port(),
+        p2p: free_port(),
+        account: v["account"].as_str().unwrap().into(),
+        peer_id: v["peer_id"].as_str().unwrap().into(),
+        peer_hex: v["peer_id_hex"].as_str().unwrap().into(),
+    }
+}
+
+fn configure(n: &NodeDir, genesis: &Path, peers: &[&NodeDir], validator: bool) {
+    std::fs::copy(genesis, n.home.join("genesis.json")).unwrap();
+    let peers: Vec<String> = peers.iter().map(|p| format!("\"/ip4/127.0.0.1/tcp/{}/p2p/{}\"", p.p2p, p.peer_id)).collect();
+    let vkey = if validator { "validator_key = \"keys/validator.json\"" } else { "" };
+    let config = format!(
+        "genesis = \"genesis.json\"\n{vkey}\n[rpc]\naddr = \"127.0.0.1:{}\"\n[p2p]\nlisten = \"/ip4/127.0.0.1/tcp/{}\"\npeers = [{}]\nnode_key = \"keys/node.json\"\n[consensus]\nheartbeat_ms = 500\npropose_timeout_ms = 2000\n",
+        n.rpc,
+        n.p2p,
+        peers.join(", ")
+    );
+    std::fs::write(n.home.join("config.toml"), config).unwrap();
+}
+
+fn start(n: &NodeDir) -> Proc {
+    let log = std::fs::File::create(n.home.join("node.log")).unwrap();
+    let child = Command::new(BIN)
+        .args(["run", "--home", n.home.to_str().unwrap()])
+        .env("ATONOMI_LOG", "info,arc_malachitebft_core_consensus=warn,libp2p_gossipsub=error")
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    Proc(Some(child))
+}
+
+fn url(n: &NodeDir) -> String {
+    format!("http://127.0.0.1:{}", n.rpc)
+}
+
+fn status(n: &NodeDir) -> Option<Value> {
+    json_out(&run(&["query", "status", "--rpc", &url(n)])).ok()
+}
+
+fn height(n: &NodeDir) -> u64 {
+    status(n).and_then(|s| s["height"].as_u64()).unwrap_or(0)
+}
+
+fn wait_height(nodes: &[&NodeDir], at_least: u64, secs: u64) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        let hs: Vec<u64> = nodes.iter().map(|n| height(n)).collect();
+        if hs.iter().all(|h| *h >= at_least) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "heights {hs:?} did not reach {at_least} in {secs} s; logs in {}", nodes[0].home.parent().unwrap().display());
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn block_hash(n: &NodeDir, h: u64) -> String {
+    let b = json_out(&run(&["query", "block", "--rpc", &url(n), &h.to_string()])).unwrap();
+    b["hash"].as_str().unwrap().to_string()
+}
+
+fn tx(n: &NodeDir, key: &Path, call: Value, extra: &[&str]) -> Value {
+    let call = call.to_string();
+    let u = url(n);
+    let mut args = vec!["tx", "--rpc", &u, "--key", key.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    args.push(&call);
+    let r = json_out(&run(&args)).unwrap_or_else(|e| panic!("{call}: {e}"));
+    assert_eq!(r["status"]["status"], "success", "{call}: {r}");
+    r
+}
+
+fn write_dev_key(dir: &Path, name: &str) -> PathBuf {
+    // The testnet genesis keeps the dev genesis' admin, manufacturer, auditor and
+    // funded accounts; `atonomi dev` writes their key files.
+    let p = dir.join("devkeys").join(format!("{name}.json"));
+    assert!(p.exists(), "{}", p.display());
+    p
+}
+
+#[test]
+fn four_validators_and_a_full_node_agree_through_a_device_lifecycle_and_a_crash() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // Dev key files (admin, manufacturer, auditor, alice, bob) via a short-lived dev node.
+    {
+        let port = free_port();
+        let mut dev = Proc(Some(
+            Command::new(BIN)
+                .args(["dev", "--home", d.join("devhome").to_str().unwrap(), "--rpc-addr", &format!("127.0.0.1:{port}")])
+                .env("ATONOMI_LOG", "error")
+                .stdout(Stdio::null())
+                .spawn()
+                .unwrap(),
+        ));
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !d.join("devhome/keys/bob.json").exists() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        std::thread::sleep(Duration::from_millis(200));
+        if let Some(c) = &mut dev.0 {
+            let _ = c.kill();
+        }
+        std::fs::rename(d.join("devhome/keys"), d.join("devkeys")).unwrap();
+    }
+
+    let vals: Vec<NodeDir> = (0..4).map(|i| init(d, &format!("v{i}"))).collect();
+    let full = init(d, "full");
+    let stranger = init(d, "stranger");
+    let genesis = d.join("genesis.json");
+    let mut args = vec!["genesis".to_string(), "new".into(), "--out".into(), genesis.to_str().unwrap().into()];
+    for v in &vals {
+        args.push("--validator".into());
+        args.push(format!("{},{}", v.account, v.peer_hex));
+    }
+    args.push("--node-peer".into());
+    args.push(full.peer_hex.clone());
+    let a: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = run(&a);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
+    for (i, v) in vals.iter().enumerate() {
+        let peers: Vec<&NodeDir> = vals.iter().enumerate().filter(|(j, _)| *j != i).map(|(_, p)| p).collect();
+        configure(v, &genesis, &peers, true);
+    }
+    let all_vals: Vec<&NodeDir> = vals.iter().collect();
+    configure(&full, &genesis, &all_vals, false);
+    configure(&stranger, &genesis, &all_vals, false);
+
+    let mut procs: Vec<Proc> = vals.iter().map(start).collect();
+    wait_height(&all_vals, 2, 60);
+
+    // Device lifecycle, each step through a different validator.
+    let keys = |n: &str| write_dev_key(d, n);
+    let sensor_key = d.join("sensor.json");
+    let meter_key = d.join("meter.json");
+    json_out(&run(&["keys", "new", "--out", sensor_key.to_str().unwrap()])).unwrap();
+    json_out(&run(&["keys", "new", "--out", meter_key.to_str().unwrap()])).unwrap();
+    let acct = |k: &Path| json_out(&run(&["keys", "show", k.to_str().unwrap()])).unwrap()["account"].as_str().unwrap().to_string();
+    let id = |hw: &str| json_out(&run(&["device-id", "s", hw])).unwrap()["device_id"].as_str().unwrap().to_string();
+    let (sensor, meter) = (id("A-1"), id("A-2"));
+    let reg = |dev: &str, k: &Path| json!({ "device_id": dev, "public_key": acct(k), "protocols": [], "metadata": [] });
+    tx(&vals[0], &keys("manufacturer"), json!({ "register_devices": { "manufacturer": 1, "devices": [reg(&sensor, &sensor_key), reg(&meter, &meter_key)] } }), &[]);
+    let zero = "0".repeat(128);
+    tx(&vals[1], &keys("alice"), json!({ "activate_device": { "device": sensor, "device_signature": zero } }), &["--device-key", sensor_key.to_str().unwrap()]);
+    tx(&vals[2], &keys("bob"), json!({ "activate_device": { "device": meter, "device_signature": zero } }), &["--device-key", meter_key.to_str().unwrap()]);
+    tx(&vals[3], &keys("auditor"), json!({ "write_reputation": { "auditor": 1, "entries": [{ "subject": { "device": meter }, "rep_type": "trust", "score": 9000, "direction": "up" }] } }), &[]);
+    let v = json_out(&run(&["query", "validate-device", "--rpc", &url(&vals[0]), &meter])).unwrap();
+    assert_eq!(v["ok"], true, "{v}");
+    tx(&vals[0], &keys("alice"), json!({ "transfer": { "to": acct(&sensor_key), "amount": "5000000000000000000" } }), &[]);
+    tx(&vals[1], &sensor_key, json!({ "pay": { "from_device": sensor, "to_device": meter, "amount": "1000000000000000000", "memo": [] } }), &[]);
+    tx(&vals[2], &keys("bob"), json!({ "transfer_device": { "device": meter, "to": acct(&keys("alice")), "with_wallet": false } }), &[]);
+
+    // The full node, started late, catches up by sync and serves the same state.
+    let target = height(&vals[0]);
+    procs.push(start(&full));
+    let stranger_proc = start(&stranger);
+    wait_height(&[&full], target, 60);
+    let d_full = json_out(&run(&["query", "device", "--rpc", &url(&full), &meter])).unwrap();
+    let d_val = json_out(&run(&["query", "device", "--rpc", &url(&vals[3]), &meter])).unwrap();
+    assert_eq!(d_full, d_val);
+    // A peer that is neither a validator nor registered is refused: it never syncs.
+    assert_eq!(height(&stranger), 0, "an unknown peer got blocks");
+    drop(stranger_proc);
+
+    // kill -9 one validator: the other three keep finalizing; it restarts and catches up.
+    let before = height(&vals[1]);
+    if let Some(c) = &mut procs[3].0 {
+        c.kill().unwrap();
+        c.wait().unwrap();
+    }
+    wait_height(&[&vals[0], &vals[1], &vals[2]], before + 3, 60);
+    procs[3] = start(&vals[3]);
+    let now = height(&vals[0]);
+    wait_height(&[&vals[3]], now, 60);
+
+    // Every node agrees on every block hash.
+    let top = all_vals.iter().chain([&&full]).map(|n| height(n)).min().unwrap();
+    for h in 1..=top {
+        let hashes: Vec<String> = all_vals.iter().chain([&&full]).map(|n| block_hash(n, h)).collect();
+        assert!(hashes.windows(2).all(|w| w[0] == w[1]), "height {h}: {hashes:?}");
+    }
+}
