@@ -237,10 +237,13 @@ pub async fn run(launch: Launch, ready: impl FnOnce(SocketAddr)) -> Result<()> {
             })))
         }
         None => {
-            // No network (the dev chain's single validator decides alone).
-            drop(inbound_tx);
+            // No network (the dev chain's single validator decides alone); the inbound
+            // sender stays alive with the drain so the host keeps running.
             let mut rx = outbound_rx;
-            Some(tokio::spawn(async move { while rx.recv().await.is_some() {} }))
+            Some(tokio::spawn(async move {
+                let _keep = inbound_tx;
+                while rx.recv().await.is_some() {}
+            }))
         }
     };
     ready(rpc_addr);
