@@ -3,14 +3,15 @@
 #   scripts/testnet.sh up N [--full-nodes M] [--dir DIR]   keys, genesis, start, wait for blocks
 #   scripts/testnet.sh status [--dir DIR]                  height and hash of every node
 #   scripts/testnet.sh down [--dir DIR]                    stop the nodes this script started
-# Node i serves JSON-RPC on 127.0.0.1:$((RPC_BASE+i)) and libp2p on $((P2P_BASE+i)).
+# Node i serves JSON-RPC on 127.0.0.1:$((RPC_BASE+i)), libp2p on $((P2P_BASE+i)) and
+# Prometheus metrics on $((METRICS_BASE+i)).
 # ATONOMI_HEARTBEAT_MS (default 1000) is how long an idle chain waits before an empty block.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 cmd="${1:-}"; shift || true
 n=4; m=0; dir="${ATONOMI_TESTNET_DIR:-/tmp/atonomi-testnet}"
-RPC_BASE="${RPC_BASE:-18700}"; P2P_BASE="${P2P_BASE:-26700}"
+RPC_BASE="${RPC_BASE:-18700}"; P2P_BASE="${P2P_BASE:-26700}"; METRICS_BASE="${METRICS_BASE:-19700}"
 if [ "$cmd" = "up" ] && [ $# -gt 0 ] && [[ "$1" =~ ^[0-9]+$ ]]; then n="$1"; shift; fi
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -87,6 +88,9 @@ addr = "127.0.0.1:$((RPC_BASE + i))"
 listen = "/ip4/127.0.0.1/tcp/$((P2P_BASE + i))"
 peers = [${peers%, }]
 node_key = "keys/node.json"
+
+[metrics]
+addr = "127.0.0.1:$((METRICS_BASE + i))"
 
 [consensus]
 heartbeat_ms = ${ATONOMI_HEARTBEAT_MS:-1000}

@@ -10,6 +10,7 @@ mod client;
 mod demo;
 mod keys;
 mod mempool;
+mod metrics;
 mod node;
 mod p2p;
 mod rpc;
@@ -22,6 +23,9 @@ struct Cli {
     /// Log filter (tracing `EnvFilter` syntax), e.g. `info` or `atonomi=debug`.
     #[arg(long, env = "ATONOMI_LOG", default_value = "info,arc_malachitebft_core_consensus=warn,arc_malachitebft_core_driver=warn,arc_malachitebft_core_votekeeper=warn", global = true)]
     log: String,
+    /// Log format: `text` for people, `json` for log pipelines.
+    #[arg(long, env = "ATONOMI_LOG_FORMAT", default_value = "text", global = true, value_parser = ["text", "json"])]
+    log_format: String,
     #[command(subcommand)]
     command: Command,
 }
@@ -39,6 +43,9 @@ enum Command {
         /// JSON-RPC listen address (HTTP and WebSocket).
         #[arg(long, env = "ATONOMI_RPC_ADDR")]
         rpc_addr: Option<std::net::SocketAddr>,
+        /// Serve Prometheus metrics on this address (GET /metrics).
+        #[arg(long, env = "ATONOMI_METRICS_ADDR")]
+        metrics_addr: Option<std::net::SocketAddr>,
     },
     /// Create a node home: a commented config.toml and a validator key; copies the
     /// genesis file when given.
@@ -144,6 +151,17 @@ enum QueryCommand {
         #[arg(long)]
         min_reputation: Option<u32>,
     },
+    /// Active devices offering a service type, optionally in an area and above a
+    /// reputation (JSON area: {"min":{"lat_e6":..,"lon_e6":..},"max":{..}}).
+    Discover {
+        #[command(flatten)]
+        rpc: RpcArg,
+        service_type: String,
+        #[arg(long)]
+        area: Option<String>,
+        #[arg(long)]
+        min_reputation: Option<u32>,
+    },
     /// Inclusion or non-inclusion proof of a device record, with the header and commit
     /// it is proven against.
     Proof { #[command(flatten)] rpc: RpcArg, device: String, #[arg(long)] height: Option<u64> },
@@ -211,13 +229,15 @@ fn main() -> std::process::ExitCode {
 }
 
 fn run(cli: Cli) -> Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_new(&cli.log)?)
-        .with_writer(std::io::stderr)
-        .init();
+    let filter = tracing_subscriber::EnvFilter::try_new(&cli.log)?;
+    if cli.log_format == "json" {
+        tracing_subscriber::fmt().json().with_env_filter(filter).with_writer(std::io::stderr).init();
+    } else {
+        tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    }
     match cli.command {
-        Command::Dev { home, rpc_addr } => {
-            let launch = node::dev_launch(&home, rpc_addr)?;
+        Command::Dev { home, rpc_addr, metrics_addr } => {
+            let launch = node::dev_launch(&home, rpc_addr, metrics_addr)?;
             let keys = home.join("keys");
             runtime()?.block_on(node::run(launch, |addr| {
                 println!("atonomi dev node: chain atonomi-dev, one validator, data in {}", home.join("data").display());
@@ -314,6 +334,13 @@ async fn query(q: QueryCommand) -> Result<()> {
         QueryCommand::Reputation { rpc, device, rep_type } => (rpc.rpc, "atonomi_getReputation", vec![json!({ "device": device }), json!(rep_type)]),
         QueryCommand::ValidateDevice { rpc, device, requester, min_reputation } => {
             (rpc.rpc, "atonomi_validateDevice", vec![json!({ "device": device, "requester": requester, "min_reputation": min_reputation })])
+        }
+        QueryCommand::Discover { rpc, service_type, area, min_reputation } => {
+            let area: Option<Value> = match area {
+                Some(a) => Some(serde_json::from_str(&a).map_err(|e| anyhow::anyhow!("--area: {e}"))?),
+                None => None,
+            };
+            (rpc.rpc, "atonomi_discover", vec![json!({ "service_type": service_type, "area": area, "min_reputation": min_reputation })])
         }
         QueryCommand::Proof { rpc, device, height } => (rpc.rpc, "atonomi_getProof", vec![json!({ "device": device }), json!(height)]),
     };

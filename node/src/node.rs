@@ -30,6 +30,15 @@ pub struct Config {
     pub consensus: ConsensusConfig,
     #[serde(default)]
     pub p2p: Option<P2pSection>,
+    #[serde(default)]
+    pub metrics: Option<MetricsSection>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsSection {
+    /// Prometheus endpoint: GET http://ADDR/metrics.
+    pub addr: SocketAddr,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -94,6 +103,10 @@ listen = "/ip4/0.0.0.0/tcp/26656"
 peers = []
 # The network identity; its peer id goes into genesis (validators[].peer_id, hex).
 node_key = "keys/node.json"
+
+[metrics]
+# Prometheus text endpoint: GET http://127.0.0.1:9645/metrics
+addr = "127.0.0.1:9645"
 
 [consensus]
 # No empty-block spin: a height without transactions starts after this long.
@@ -160,6 +173,7 @@ pub struct Launch {
     pub rpc: SocketAddr,
     pub consensus: ConsensusConfig,
     pub p2p: Option<(Keypair, P2pConfig)>,
+    pub metrics: Option<SocketAddr>,
 }
 
 impl std::fmt::Debug for Launch {
@@ -192,7 +206,15 @@ impl Launch {
             }
             None => None,
         };
-        Ok(Launch { data: home.join("data"), genesis, key, rpc: rpc_override.unwrap_or(config.rpc.addr), consensus: config.consensus, p2p })
+        Ok(Launch {
+            data: home.join("data"),
+            genesis,
+            key,
+            rpc: rpc_override.unwrap_or(config.rpc.addr),
+            consensus: config.consensus,
+            p2p,
+            metrics: config.metrics.map(|m| m.addr),
+        })
     }
 }
 
@@ -217,7 +239,13 @@ pub async fn run(launch: Launch, ready: impl FnOnce(SocketAddr)) -> Result<()> {
         validator,
         round: Mutex::new(None),
         outbound,
+        metrics: Arc::new(crate::metrics::Metrics::default()),
     });
+    shared.metrics.height.set(shared.chain.read().unwrap_or_else(|e| e.into_inner()).height().get() as i64);
+    if let Some(addr) = launch.metrics {
+        let bound = crate::metrics::serve(addr, shared.metrics.clone()).await.with_context(|| format!("starting the metrics endpoint on {addr}"))?;
+        tracing::info!(%bound, "Prometheus metrics on /metrics");
+    }
     let (rpc_addr, rpc_handle) = crate::rpc::serve(launch.rpc, shared.clone()).await.with_context(|| format!("starting JSON-RPC on {}", launch.rpc))?;
     let propose = Duration::from_millis(launch.consensus.propose_timeout_ms.max(100));
     let mut engine = EngineConfig::new(launch.genesis.chain_id.clone());
@@ -282,7 +310,7 @@ async fn shutdown_signal() {
 }
 
 /// `atonomi dev`: the dev genesis, its keys in `home/keys`, one validator.
-pub fn dev_launch(home: &Path, rpc: Option<SocketAddr>) -> Result<Launch> {
+pub fn dev_launch(home: &Path, rpc: Option<SocketAddr>, metrics: Option<SocketAddr>) -> Result<Launch> {
     use atonomi_genesis::dev;
     let keys = home.join("keys");
     std::fs::create_dir_all(&keys).with_context(|| format!("creating {}", keys.display()))?;
@@ -303,5 +331,6 @@ pub fn dev_launch(home: &Path, rpc: Option<SocketAddr>) -> Result<Launch> {
         rpc,
         consensus: ConsensusConfig { heartbeat_ms: 10_000, propose_timeout_ms: 1_000 },
         p2p: None,
+        metrics,
     })
 }

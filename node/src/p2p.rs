@@ -290,8 +290,14 @@ impl Network {
     async fn on_swarm(&mut self, ev: SwarmEvent<BehaviourEvent>, inbound: &mpsc::Sender<Inbound>) {
         match ev {
             SwarmEvent::NewListenAddr { address, .. } => tracing::info!(%address, peer = %self.peer_id(), "p2p listening"),
-            SwarmEvent::ConnectionEstablished { peer_id, .. } => tracing::info!(%peer_id, "peer connected"),
-            SwarmEvent::ConnectionClosed { peer_id, .. } => tracing::debug!(%peer_id, "peer disconnected"),
+            SwarmEvent::ConnectionEstablished { peer_id, .. } => {
+                tracing::info!(%peer_id, "peer connected");
+                self.shared.metrics.peers.set(self.swarm.connected_peers().count() as i64);
+            }
+            SwarmEvent::ConnectionClosed { peer_id, .. } => {
+                tracing::debug!(%peer_id, "peer disconnected");
+                self.shared.metrics.peers.set(self.swarm.connected_peers().count() as i64);
+            }
             SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(gossipsub::Event::Message { propagation_source, message_id, message })) => {
                 let verdict = self.on_gossip(&propagation_source, &message, inbound).await;
                 self.swarm.behaviour_mut().gossipsub.report_message_validation_result(&message_id, &propagation_source, verdict);

@@ -93,6 +93,21 @@ enum BlockId {
 }
 
 #[derive(Deserialize)]
+struct DiscoverParams {
+    service_type: String,
+    #[serde(default)]
+    area: Option<atonomi_primitives::state::GeoArea>,
+    #[serde(default)]
+    min_reputation: Option<Score>,
+    #[serde(default)]
+    limit: Option<usize>,
+}
+
+fn overlaps(a: &atonomi_primitives::state::GeoArea, b: &atonomi_primitives::state::GeoArea) -> bool {
+    a.min.lat_e6 <= b.max.lat_e6 && b.min.lat_e6 <= a.max.lat_e6 && a.min.lon_e6 <= b.max.lon_e6 && b.min.lon_e6 <= a.max.lon_e6
+}
+
+#[derive(Deserialize)]
 struct ValidateParams {
     device: DeviceId,
     #[serde(default)]
@@ -213,6 +228,51 @@ pub fn module(shared: Arc<Shared>) -> anyhow::Result<RpcModule<Arc<Shared>>> {
         let mut out = serde_json::to_value(answer).map_err(internal)?;
         out["height"] = json!(chain.height());
         Ok(out)
+    })?;
+
+    m.register_method("atonomi_discover", |p: Params, s, _| -> RpcResult {
+        let (q,): (DiscoverParams,) = p.parse()?;
+        if q.service_type.is_empty() || q.service_type.len() > 64 {
+            return Err(bad_params("service_type is 1..=64 bytes"));
+        }
+        let limit = q.limit.unwrap_or(100).min(1000);
+        let chain = s.chain.read().unwrap_or_else(|e| e.into_inner());
+        let height = chain.height();
+        let prefix = StateKey::service_prefix(&q.service_type);
+        let reader = |k: &[u8]| chain.db().get(k).map_err(|e| e.to_string());
+        let mut out = Vec::new();
+        let mut start = Vec::new();
+        'scan: loop {
+            let page = chain.db().scan(&prefix, &start, 256).map_err(internal)?;
+            let last = page.last().map(|(k, _)| k.clone());
+            for (_, v) in &page {
+                let offer: atonomi_primitives::state::ServiceOffer = codec::decode(v, 1 << 16).map_err(internal)?;
+                if offer.expiry <= height {
+                    continue;
+                }
+                if let (Some(want), Some(have)) = (&q.area, &offer.area) {
+                    if !overlaps(want, have) {
+                        continue;
+                    }
+                }
+                let v = atonomi_runtime::query::validate_device(&reader, offer.device, None, q.min_reputation).map_err(|e| internal(format!("{e:?}")))?;
+                if !v.ok {
+                    continue;
+                }
+                out.push(json!({ "offer": offer, "reputation": v.reputation }));
+                if out.len() >= limit {
+                    break 'scan;
+                }
+            }
+            match last {
+                Some(mut k) if page.len() == 256 => {
+                    k.push(0);
+                    start = k;
+                }
+                _ => break,
+            }
+        }
+        Ok(json!({ "height": height, "offers": out }))
     })?;
 
     m.register_method("atonomi_getProof", |p: Params, s, _| -> RpcResult {

@@ -40,6 +40,7 @@ pub struct Shared {
     pub round: Mutex<Option<(Height, u32)>>,
     /// To the peer-to-peer layer (nobody listens on a network-less dev node).
     pub outbound: mpsc::UnboundedSender<Outbound>,
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 impl std::fmt::Debug for Shared {
@@ -74,7 +75,12 @@ impl Shared {
             let next = next_nonce(&chain, &stx.tx.signer);
             (stx, next)
         };
-        let hash = lock_mempool(self).admit(&stx, bytes, next)?;
+        let hash = {
+            let mut pool = lock_mempool(self);
+            let hash = pool.admit(&stx, bytes, next)?;
+            self.metrics.mempool_txs.set(pool.len() as i64);
+            hash
+        };
         self.tx_arrived.notify_one();
         Ok(hash)
     }
@@ -119,6 +125,8 @@ pub struct Host {
     fed: Vec<(u32, Hash)>,
     /// The next height and since when it waits for transactions or the heartbeat.
     waiting: Option<(Height, Instant)>,
+    /// When the height in progress started.
+    height_started: Instant,
 }
 
 impl std::fmt::Debug for Host {
@@ -167,6 +175,7 @@ impl Host {
             proposals: Vec::new(),
             fed: Vec::new(),
             waiting,
+            height_started: Instant::now(),
         };
         Ok((host, step))
     }
@@ -226,6 +235,7 @@ impl Host {
             return Ok(());
         }
         self.waiting = None;
+        self.height_started = Instant::now();
         let set = consensus_set(&read_chain(&self.shared))?;
         let step = self.engine.start_height(height, set, false);
         self.perform(step)?;
@@ -403,14 +413,17 @@ impl Host {
             Action::RoundStarted { height, round, proposer } => {
                 tracing::debug!(%height, round, %proposer, "round started");
                 *self.shared.round.lock().unwrap_or_else(|e| e.into_inner()) = Some((height, round));
+                self.shared.metrics.round.set(i64::from(round));
                 Ok(None)
             }
             Action::SignRefused(e) => {
                 tracing::warn!("refused to sign: {e}");
+                self.shared.metrics.sign_refused.inc();
                 Ok(None)
             }
             Action::Decided { certificate, evidence } => {
                 if !evidence.is_empty() {
+                    self.shared.metrics.equivocations.inc_by((evidence.double_votes.len() + evidence.double_proposals.len()) as u64);
                     tracing::warn!(height = %certificate.height, double_votes = evidence.double_votes.len(), double_proposals = evidence.double_proposals.len(), "equivocation evidence");
                 }
                 self.commit(certificate)?;
@@ -455,7 +468,14 @@ impl Host {
         {
             let mut chain = self.shared.chain.write().unwrap_or_else(|e| e.into_inner());
             chain.commit(executed, &certificate)?;
-            lock_mempool(&self.shared).prune(|a| next_nonce(&chain, a));
+            let mut pool = lock_mempool(&self.shared);
+            pool.prune(|a| next_nonce(&chain, a));
+            let m = &self.shared.metrics;
+            m.mempool_txs.set(pool.len() as i64);
+            m.height.set(height.get() as i64);
+            m.blocks.inc();
+            m.txs.inc_by(txs as u64);
+            m.commit_seconds.observe(self.height_started.elapsed().as_secs_f64());
         }
         tracing::info!(%height, block = %hash, txs, "committed");
         let _ = self.shared.events.send(NodeEvent::Committed { height, hash, txs });

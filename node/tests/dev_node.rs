@@ -21,13 +21,28 @@ impl Drop for Node {
     }
 }
 
+/// A port whose successor is free as well (RPC and metrics).
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    loop {
+        let p = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        if p < u16::MAX && TcpListener::bind(("127.0.0.1", p + 1)).is_ok() {
+            return p;
+        }
+    }
+}
+
+fn http_get(addr: &str, path: &str) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    out
 }
 
 fn start(home: &Path, port: u16) -> Node {
     let child = Command::new(BIN)
-        .args(["dev", "--home", home.to_str().unwrap(), "--rpc-addr", &format!("127.0.0.1:{port}")])
+        .args(["dev", "--home", home.to_str().unwrap(), "--rpc-addr", &format!("127.0.0.1:{port}"), "--metrics-addr", &format!("127.0.0.1:{}", port + 1)])
         .env("ATONOMI_LOG", "warn")
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
@@ -143,6 +158,12 @@ fn device_lifecycle_on_a_dev_node_survives_kill_9() {
     // The device record is proven against the state root of a committed header.
     let p = query(&node, &["proof", &meter]).unwrap();
     assert!(p["value"].is_string() && p["proof"].is_string() && p["header"]["state_root"] == p["state_root"], "{p}");
+
+    // Prometheus metrics follow the chain (7 transactions, the failed activation included).
+    let metrics = http_get(&format!("127.0.0.1:{}", port + 1), "/metrics");
+    let h = query(&node, &["status"]).unwrap()["height"].as_u64().unwrap();
+    assert!(metrics.contains(&format!("atonomi_height {h}")), "{metrics}");
+    assert!(metrics.contains("atonomi_txs_committed_total 7"), "{metrics}");
 
     // Hostile input: garbage, wrong chain, replayed nonce — typed errors, nothing changes.
     let height = query(&node, &["status"]).unwrap()["height"].as_u64().unwrap();
