@@ -55,7 +55,7 @@ pub async fn send(url: &str, key_file: &Path, call_json: &str, device_key: Optio
         if tokio::time::Instant::now() > deadline {
             bail!("transaction {hash} is not final after {} s", wait.as_secs());
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 
