@@ -369,6 +369,16 @@ impl Chain {
         }
     }
 
+    /// The receipts of a committed block, in order.
+    pub fn receipts(&self, height: Height) -> Result<Vec<Receipt>> {
+        let prefix = height.get().to_be_bytes();
+        let mut out = Vec::new();
+        for (_, v) in self.db.kv().scan(Cf::Receipts, &prefix, &[], usize::MAX)? {
+            out.push(codec::decode(&v, tables::MAX_VALUE)?);
+        }
+        Ok(out)
+    }
+
     pub fn state_root(&self) -> Result<Hash> {
         Ok(self.db.root_at(self.height.get())?)
     }

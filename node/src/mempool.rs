@@ -43,6 +43,7 @@ pub struct Mempool {
     config: MempoolConfig,
     by_sender: BTreeMap<(AccountId, u64), Entry>,
     by_hash: BTreeMap<Hash, (AccountId, u64)>,
+    per_sender: BTreeMap<AccountId, usize>,
     bytes: usize,
 }
 
@@ -76,17 +77,39 @@ impl Mempool {
             return Err(AdmitError::NonceGap { nonce, next: next_nonce });
         }
         let key = (stx.tx.signer, nonce);
-        if !self.by_sender.contains_key(&key) && (self.by_sender.len() >= self.config.max_txs || self.bytes + bytes.len() > self.config.max_bytes) {
-            return Err(AdmitError::Full(self.by_sender.len()));
+        if self.by_sender.contains_key(&key) {
+            self.remove(&key);
         }
-        if let Some(old) = self.by_sender.remove(&key) {
-            self.bytes -= old.bytes.len();
-            self.by_hash.remove(&old.hash);
+        while self.by_sender.len() >= self.config.max_txs || self.bytes + bytes.len() > self.config.max_bytes {
+            // Full: the account holding the most transactions gives up its last one, so
+            // one busy account cannot lock the others out; if that is the sender itself,
+            // the new transaction is refused.
+            let mine = self.per_sender.get(&stx.tx.signer).copied().unwrap_or(0);
+            let Some((victim, count)) = self.per_sender.iter().max_by_key(|(_, c)| **c).map(|(a, c)| (*a, *c)) else { break };
+            if victim == stx.tx.signer || count <= mine + 1 {
+                return Err(AdmitError::Full(self.by_sender.len()));
+            }
+            let Some(last) = self.by_sender.range((victim, 0)..=(victim, u64::MAX)).next_back().map(|(k, _)| *k) else { break };
+            self.remove(&last);
         }
         self.bytes += bytes.len();
         self.by_hash.insert(hash, key);
         self.by_sender.insert(key, Entry { bytes, hash });
+        *self.per_sender.entry(key.0).or_default() += 1;
         Ok(hash)
+    }
+
+    fn remove(&mut self, key: &(AccountId, u64)) {
+        if let Some(e) = self.by_sender.remove(key) {
+            self.bytes -= e.bytes.len();
+            self.by_hash.remove(&e.hash);
+            if let Some(c) = self.per_sender.get_mut(&key.0) {
+                *c -= 1;
+                if *c == 0 {
+                    self.per_sender.remove(&key.0);
+                }
+            }
+        }
     }
 
     /// Transactions for the next block: per account, consecutive nonces from its next
@@ -118,10 +141,7 @@ impl Mempool {
     pub fn prune(&mut self, next_nonce: impl Fn(&AccountId) -> u64) {
         let stale: Vec<(AccountId, u64)> = self.by_sender.keys().filter(|(s, n)| *n < next_nonce(s)).copied().collect();
         for key in stale {
-            if let Some(e) = self.by_sender.remove(&key) {
-                self.bytes -= e.bytes.len();
-                self.by_hash.remove(&e.hash);
-            }
+            self.remove(&key);
         }
     }
 }
@@ -159,13 +179,17 @@ mod tests {
         assert_eq!(m.admit(&s, bytes, 7), Err(AdmitError::Duplicate));
         let (s, bytes) = tx(&b, 20);
         assert!(matches!(m.admit(&s, bytes, 7), Err(AdmitError::NonceGap { .. })));
+        // Full: b (1 pooled) may not push out its own, but evicts a's last (a has 3).
         let (s, bytes) = tx(&b, 8);
-        assert!(matches!(m.admit(&s, bytes, 7), Err(AdmitError::Full(4))));
+        m.admit(&s, bytes, 7).unwrap();
+        assert_eq!(m.len(), 4);
+        let (s, bytes) = tx(&b, 9);
+        assert!(matches!(m.admit(&s, bytes, 7), Err(AdmitError::Full(4))), "two each: nobody has more");
         let next = |acct: &AccountId| if *acct == a.account() { 0 } else { 7 };
-        // a:0, a:1 (a:3 waits for a:2), b:7
-        assert_eq!(m.select(100, 1 << 20, next).len(), 3);
+        // a:0, a:1 (a:3 was evicted), b:7, b:8
+        assert_eq!(m.select(100, 1 << 20, next).len(), 4);
         assert_eq!(m.select(1, 1 << 20, next).len(), 1);
-        m.prune(|acct| if *acct == a.account() { 2 } else { 8 });
-        assert_eq!(m.len(), 1, "only a:3 is left");
+        m.prune(|acct| if *acct == a.account() { 1 } else { 9 });
+        assert_eq!(m.len(), 1, "only a:1 is left");
     }
 }

@@ -317,7 +317,64 @@ pub fn module(shared: Arc<Shared>) -> anyhow::Result<RpcModule<Arc<Shared>>> {
             }
         }
     })?;
+    m.register_subscription("atonomi_subscribeEvents", "atonomi_event", "atonomi_unsubscribeEvents", |p, pending: PendingSubscriptionSink, s, _| async move {
+        let filter: EventFilter = match p.parse::<(EventFilter,)>() {
+            Ok((f,)) => f,
+            Err(_) => EventFilter::default(),
+        };
+        let mut rx = s.events.subscribe();
+        let sink = pending.accept().await?;
+        loop {
+            match rx.recv().await {
+                Ok(NodeEvent::Committed { height, .. }) => {
+                    for ev in matching_events(&s, height, &filter) {
+                        let msg = SubscriptionMessage::from(serde_json::value::to_raw_value(&ev)?);
+                        if sink.send(msg).await.is_err() {
+                            return Ok(());
+                        }
+                    }
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(_) => return Ok(()),
+            }
+        }
+    })?;
     Ok(m)
+}
+
+/// Which events a subscriber wants: by event name (`"device_activated"`, …) and/or
+/// naming a device or account anywhere in the event.
+#[derive(Deserialize, Default)]
+struct EventFilter {
+    #[serde(default)]
+    events: Vec<String>,
+    #[serde(default)]
+    involving: Option<String>,
+}
+
+fn mentions(v: &Value, needle: &str) -> bool {
+    match v {
+        Value::String(s) => s == needle,
+        Value::Array(a) => a.iter().any(|x| mentions(x, needle)),
+        Value::Object(o) => o.values().any(|x| mentions(x, needle)),
+        _ => false,
+    }
+}
+
+fn matching_events(s: &Shared, height: Height, f: &EventFilter) -> Vec<Value> {
+    let receipts = s.chain.read().unwrap_or_else(|e| e.into_inner()).receipts(height).unwrap_or_default();
+    let mut out = Vec::new();
+    for r in receipts {
+        for e in &r.events {
+            let Ok(v) = serde_json::to_value(e) else { continue };
+            let name_ok = f.events.is_empty() || v["event"].as_str().is_some_and(|n| f.events.iter().any(|w| w == n));
+            let who_ok = f.involving.as_deref().is_none_or(|w| mentions(&v, w));
+            if name_ok && who_ok {
+                out.push(json!({ "height": height, "tx_hash": r.tx_hash, "event": v }));
+            }
+        }
+    }
+    out
 }
 
 /// Starts the server on `addr`; returns the bound address and the handle that stops it.

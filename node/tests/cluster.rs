@@ -202,6 +202,9 @@ fn four_validators_and_a_full_node_agree_through_a_device_lifecycle_and_a_crash(
     tx(&vals[0], &keys("alice"), json!({ "transfer": { "to": acct(&sensor_key), "amount": "5000000000000000000" } }), &[]);
     tx(&vals[1], &sensor_key, json!({ "pay": { "from_device": sensor, "to_device": meter, "amount": "1000000000000000000", "memo": [] } }), &[]);
     tx(&vals[2], &keys("bob"), json!({ "transfer_device": { "device": meter, "to": acct(&keys("alice")), "with_wallet": false } }), &[]);
+    tx(&vals[3], &keys("manufacturer"), json!({ "revoke_device": { "device": meter } }), &[]);
+    let v = json_out(&run(&["query", "validate-device", "--rpc", &url(&vals[1]), &meter])).unwrap();
+    assert_eq!(v["ok"], false, "a revoked device does not validate: {v}");
 
     // The full node, started late, catches up by sync and serves the same state.
     let target = height(&vals[0]);
@@ -211,6 +214,9 @@ fn four_validators_and_a_full_node_agree_through_a_device_lifecycle_and_a_crash(
     let d_full = json_out(&run(&["query", "device", "--rpc", &url(&full), &meter])).unwrap();
     let d_val = json_out(&run(&["query", "device", "--rpc", &url(&vals[3]), &meter])).unwrap();
     assert_eq!(d_full, d_val);
+    // Same state root at the same height.
+    let root = |n: &NodeDir| json_out(&run(&["query", "proof", "--rpc", &url(n), &meter, "--height", &target.to_string()])).unwrap()["state_root"].clone();
+    assert_eq!(root(&full), root(&vals[0]));
     // A peer that is neither a validator nor registered is refused: it never syncs.
     assert_eq!(height(&stranger), 0, "an unknown peer got blocks");
     drop(stranger_proc);

@@ -173,6 +173,34 @@ fn device_lifecycle_on_a_dev_node_survives_kill_9() {
     assert_eq!(e["error"]["code"], 4001, "{e}");
     let e = rpc(&node, "atonomi_noSuchMethod", json!([]));
     assert_eq!(e["error"]["code"], -32601, "{e}");
+    // Signed transactions that must not get in: each a typed error, nothing changes.
+    {
+        use atonomi_primitives::tx::Call;
+        use atonomi_primitives::{Amount, ChainId, Transaction};
+        let alice_key = atonomi_genesis::dev::key("alice");
+        let next = query(&node, &["account", &account(&alice)]).unwrap()["next_nonce"].as_u64().unwrap();
+        let make = |chain: &str, nonce: u64| {
+            let call = Call::Transfer { to: atonomi_genesis::dev::key("bob").account(), amount: Amount::new(1) };
+            Transaction { chain_id: ChainId::new(chain).unwrap(), signer: alice_key.account(), nonce, max_fee: None, call }.sign(&alice_key)
+        };
+        let send = |bytes: Vec<u8>| rpc(&node, "atonomi_sendTransaction", json!([hex::encode(bytes)]));
+        let mut bad_sig = make("atonomi-dev", next);
+        bad_sig.signature.0[5] ^= 1;
+        let e = send(bad_sig.to_bytes());
+        assert_eq!(e["error"]["code"], 4001, "bad signature: {e}");
+        let e = send(make("other-chain", next).to_bytes());
+        assert_eq!(e["error"]["code"], 4001, "wrong chain: {e}");
+        assert!(e["error"]["message"].as_str().unwrap().contains("chain"), "{e}");
+        let e = send(make("atonomi-dev", next - 1).to_bytes());
+        assert_eq!(e["error"]["code"], 4001, "replayed nonce: {e}");
+        assert!(e["error"]["message"].as_str().unwrap().contains("nonce"), "{e}");
+        // Over max_tx_bytes (512 KiB): refused before decoding.
+        let mut big = make("atonomi-dev", next).to_bytes();
+        big.resize(600 * 1024, 0);
+        let e = send(big);
+        assert_eq!(e["error"]["code"], 4001, "oversized");
+        assert_eq!(query(&node, &["account", &account(&alice)]).unwrap()["next_nonce"].as_u64().unwrap(), next, "nothing changed");
+    }
     let first_tx = query(&node, &["block", "2"]).unwrap()["txs"][0].as_str().unwrap().to_string();
     let block2 = rpc(&node, "atonomi_getTransaction", json!([first_tx]));
     assert_eq!(block2["result"]["status"], "final", "{block2}");
@@ -190,4 +218,40 @@ fn device_lifecycle_on_a_dev_node_survives_kill_9() {
     let r = tx(&node, &alice, json!({ "transfer": { "to": account(&bob), "amount": "1" } }), &[]).unwrap();
     assert_eq!(r["status"]["status"], "success", "{r}");
     assert!(r["height"].as_u64().unwrap() > height);
+}
+
+/// Filtered event subscriptions over WebSocket: only the events asked for arrive.
+#[test]
+fn event_subscription_delivers_the_filtered_events() {
+    use jsonrpsee::core::client::{Subscription, SubscriptionClientT};
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    let port = free_port();
+    let node = start(&home, port);
+    let key = new_key(dir.path(), "dev1");
+    let device = json_out(&run(&["device-id", "s", "EV-1"])).unwrap()["device_id"].as_str().unwrap().to_string();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let got: Vec<Value> = rt.block_on(async {
+        let ws = jsonrpsee::ws_client::WsClientBuilder::default().build(format!("ws://127.0.0.1:{port}")).await.unwrap();
+        let filter = json!({ "events": ["device_registered", "device_activated"], "involving": device });
+        let mut sub: Subscription<Value> = ws.subscribe("atonomi_subscribeEvents", jsonrpsee::rpc_params![filter], "atonomi_unsubscribeEvents").await.unwrap();
+        let maker = home.join("keys/manufacturer.json");
+        let reg = json!({ "register_devices": { "manufacturer": 1, "devices": [{ "device_id": device, "public_key": account(&key), "protocols": [], "metadata": [] }] } });
+        // Another device's registration must not arrive.
+        let other = json_out(&run(&["device-id", "s", "EV-2"])).unwrap()["device_id"].as_str().unwrap().to_string();
+        let other_reg = json!({ "register_devices": { "manufacturer": 1, "devices": [{ "device_id": other, "public_key": account(&key), "protocols": [], "metadata": [] }] } });
+        tx(&node, &maker, other_reg, &[]).unwrap();
+        tx(&node, &maker, reg, &[]).unwrap();
+        let zero = "0".repeat(128);
+        tx(&node, &home.join("keys/alice.json"), json!({ "activate_device": { "device": device, "device_signature": zero } }), &["--device-key", key.to_str().unwrap()]).unwrap();
+        let mut got = Vec::new();
+        while got.len() < 2 {
+            let next = tokio::time::timeout(Duration::from_secs(10), sub.next()).await.expect("an event within 10 s");
+            got.push(next.unwrap().unwrap());
+        }
+        got
+    });
+    assert_eq!(got[0]["event"]["event"], "device_registered", "{got:?}");
+    assert_eq!(got[0]["event"]["device"], device.as_str());
+    assert_eq!(got[1]["event"]["event"], "device_activated", "{got:?}");
 }
