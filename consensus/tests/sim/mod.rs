@@ -8,8 +8,9 @@
 //! that delays, drops, duplicates and reorders messages and is partitioned on a
 //! schedule until GST, after which every message arrives within `delta_after_gst`.
 //!
-//! Faults: crashes at random points of a step (before persisting, with a torn WAL
-//! tail, after persisting but before sending, part-way through sending), restarts
+//! Faults: crashes at random points of a step (before persisting, mid-write with a
+//! torn WAL tail — the step's records and guard are one atomic write, as in the node —
+//! after persisting but before sending, part-way through sending), restarts
 //! that replay the WAL, a rare loss of the WAL and guard (the node then refuses to
 //! sign at heights it may have signed), and byzantine "twins": a second instance
 //! with the same key and its own state, which equivocates whenever the two see
@@ -750,7 +751,10 @@ impl Sim {
         for record in &step.wal {
             bytes.extend(wal::encode_record(&record.to_bytes()));
         }
-        let guard_written = if torn { self.rng.below(2) == 0 } else { true };
+        // The node writes a step's WAL records and its guard in one atomic batch; a
+        // crash mid-write leaves a torn tail of record bytes (cut off on replay) and the
+        // previous guard.
+        let guard_written = !torn;
         if torn && !bytes.is_empty() {
             let keep = self.rng.below(bytes.len() as u64) as usize;
             bytes.truncate(keep);
