@@ -148,9 +148,12 @@ pub fn module(shared: Arc<Shared>) -> anyhow::Result<RpcModule<Arc<Shared>>> {
         if txs.len() > 10_000 {
             return Err(bad_params("at most 10000 transactions per batch"));
         }
-        let out: Vec<Value> = txs
-            .iter()
-            .map(|t| match hex_bytes(t).and_then(|b| s.submit_and_gossip(b).map_err(admit_error)) {
+        let decoded: Vec<Result<Vec<u8>, ErrorObjectOwned>> = txs.iter().map(|t| hex_bytes(t)).collect();
+        let good: Vec<Vec<u8>> = decoded.iter().filter_map(|d| d.as_ref().ok().cloned()).collect();
+        let mut results = s.submit_batch(good).into_iter();
+        let out: Vec<Value> = decoded
+            .into_iter()
+            .map(|d| match d.and_then(|_| results.next().unwrap_or(Err(AdmitError::Invalid("missing".into()))).map_err(admit_error)) {
                 Ok(h) => json!({ "hash": h }),
                 Err(e) => json!({ "error": { "code": e.code(), "message": e.message() } }),
             })

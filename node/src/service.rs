@@ -68,10 +68,31 @@ pub fn next_nonce(chain: &Chain, account: &AccountId) -> u64 {
 impl Shared {
     /// Mempool admission: the checks a block would make, then the pool's own bounds.
     pub fn submit(&self, bytes: Vec<u8>) -> Result<Hash, AdmitError> {
+        self.admit_checked(bytes, SigCheck::Verify)
+    }
+
+    /// A batch from a client: signatures verified in parallel first, then each admitted
+    /// like a single one, and gossiped.
+    pub fn submit_batch(&self, txs: Vec<Vec<u8>>) -> Vec<Result<Hash, AdmitError>> {
+        let ok = atonomi_runtime::verify_signatures(&txs);
+        txs.into_iter()
+            .zip(ok)
+            .map(|(bytes, sig_ok)| {
+                if !sig_ok {
+                    return Err(AdmitError::Invalid("undecodable or bad signature".into()));
+                }
+                let hash = self.admit_checked(bytes.clone(), SigCheck::Trusted)?;
+                let _ = self.outbound.send(Outbound::Tx(bytes));
+                Ok(hash)
+            })
+            .collect()
+    }
+
+    fn admit_checked(&self, bytes: Vec<u8>, sig_check: SigCheck) -> Result<Hash, AdmitError> {
         let (stx, next) = {
             let chain = read_chain(self);
             let reader = |k: &[u8]| chain.db().get(k).map_err(|e| e.to_string());
-            let stx = atonomi_runtime::precheck(&reader, &chain.chain_id, &bytes, SigCheck::Verify).map_err(AdmitError::Invalid)?;
+            let stx = atonomi_runtime::precheck(&reader, &chain.chain_id, &bytes, sig_check).map_err(AdmitError::Invalid)?;
             let next = next_nonce(&chain, &stx.tx.signer);
             (stx, next)
         };
