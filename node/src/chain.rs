@@ -94,6 +94,15 @@ fn body_key(hash: &Hash) -> Vec<u8> {
     k
 }
 
+const EVIDENCE_PREFIX: &[u8] = b"evidence/";
+
+/// Two conflicting signed messages of one validator, as stored and served.
+#[derive(Debug, Clone, borsh::BorshSerialize, borsh::BorshDeserialize)]
+pub struct StoredEvidence {
+    pub double_votes: Vec<(atonomi_consensus::message::WireVote, atonomi_consensus::message::WireVote)>,
+    pub double_proposals: Vec<(atonomi_consensus::message::WireProposal, atonomi_consensus::message::WireProposal)>,
+}
+
 /// A block executed against the committed state, ready to commit if decided.
 #[derive(Debug)]
 pub struct Executed {
@@ -275,6 +284,28 @@ impl Chain {
         self.height = height;
         self.head = Some(block.header);
         Ok(())
+    }
+
+    /// Stores equivocation evidence seen while deciding `height`.
+    pub fn record_evidence(&self, height: Height, evidence: &atonomi_consensus::engine::Evidence) -> Result<()> {
+        let record = StoredEvidence { double_votes: evidence.double_votes.clone(), double_proposals: evidence.double_proposals.clone() };
+        let mut batch = WriteBatch::new();
+        let mut key = EVIDENCE_PREFIX.to_vec();
+        key.extend_from_slice(&height.get().to_be_bytes());
+        batch.put(Cf::Meta, key, codec::encode(&record));
+        Ok(self.db.kv().write(batch)?)
+    }
+
+    /// Evidence recorded at heights `from..`, at most `limit` heights.
+    pub fn evidence(&self, from: Height, limit: usize) -> Result<Vec<(Height, StoredEvidence)>> {
+        let mut start = EVIDENCE_PREFIX.to_vec();
+        start.extend_from_slice(&from.get().to_be_bytes());
+        let mut out = Vec::new();
+        for (k, v) in self.db.kv().scan(Cf::Meta, EVIDENCE_PREFIX, &start, limit)? {
+            let Some(h) = k.get(EVIDENCE_PREFIX.len()..).and_then(|b| <[u8; 8]>::try_from(b).ok()) else { continue };
+            out.push((Height::new(u64::from_be_bytes(h)), codec::decode(&v, tables::MAX_VALUE)?));
+        }
+        Ok(out)
     }
 
     // ---- consensus persistence --------------------------------------------------------

@@ -66,6 +66,10 @@ enum Command {
         /// Overrides [rpc] addr of config.toml.
         #[arg(long, env = "ATONOMI_RPC_ADDR")]
         rpc_addr: Option<std::net::SocketAddr>,
+        /// FOR FAULT TESTS ONLY: make this validator equivocate (a conflicting second
+        /// signature beside each of its votes and proposals). Never on a real network.
+        #[arg(long, hide = true, env = "ATONOMI_BYZANTINE_TEST_MODE")]
+        byzantine_equivocate: bool,
     },
     /// Sign a transaction with a key file, submit it, wait until it is final and print
     /// its receipt (exit status 1 when it failed).
@@ -162,6 +166,8 @@ enum QueryCommand {
         #[arg(long)]
         min_reputation: Option<u32>,
     },
+    /// Equivocation evidence recorded by this node (from height --from on).
+    Evidence { #[command(flatten)] rpc: RpcArg, #[arg(long, default_value_t = 0)] from: u64 },
     /// Inclusion or non-inclusion proof of a device record, with the header and commit
     /// it is proven against.
     Proof { #[command(flatten)] rpc: RpcArg, device: String, #[arg(long)] height: Option<u64> },
@@ -248,8 +254,9 @@ fn run(cli: Cli) -> Result<()> {
             }))
         }
         Command::Init { home, genesis, force } => node::init(&home, genesis.as_deref(), force),
-        Command::Run { home, rpc_addr } => {
-            let launch = node::Launch::from_home(&home, rpc_addr)?;
+        Command::Run { home, rpc_addr, byzantine_equivocate } => {
+            let mut launch = node::Launch::from_home(&home, rpc_addr)?;
+            launch.byzantine = byzantine_equivocate;
             runtime()?.block_on(node::run(launch, |addr| tracing::info!(%addr, "JSON-RPC listening")))
         }
         Command::Tx { rpc, key, device_key, wait, call } => {
@@ -342,6 +349,7 @@ async fn query(q: QueryCommand) -> Result<()> {
             };
             (rpc.rpc, "atonomi_discover", vec![json!({ "service_type": service_type, "area": area, "min_reputation": min_reputation })])
         }
+        QueryCommand::Evidence { rpc, from } => (rpc.rpc, "atonomi_getEvidence", vec![json!(from)]),
         QueryCommand::Proof { rpc, device, height } => (rpc.rpc, "atonomi_getProof", vec![json!({ "device": device }), json!(height)]),
     };
     client::query(&rpc, method, params).await

@@ -174,6 +174,8 @@ pub struct Launch {
     pub consensus: ConsensusConfig,
     pub p2p: Option<(Keypair, P2pConfig)>,
     pub metrics: Option<SocketAddr>,
+    /// Test only: equivocate (see `HostConfig::byzantine`).
+    pub byzantine: bool,
 }
 
 impl std::fmt::Debug for Launch {
@@ -214,6 +216,7 @@ impl Launch {
             consensus: config.consensus,
             p2p,
             metrics: config.metrics.map(|m| m.addr),
+            byzantine: false,
         })
     }
 }
@@ -251,7 +254,10 @@ pub async fn run(launch: Launch, ready: impl FnOnce(SocketAddr)) -> Result<()> {
     let mut engine = EngineConfig::new(launch.genesis.chain_id.clone());
     engine.timeouts.propose = propose;
     engine.timeouts.propose_delta = propose / 2;
-    let config = HostConfig { engine, heartbeat: Duration::from_millis(launch.consensus.heartbeat_ms.max(100)) };
+    if launch.byzantine {
+        tracing::warn!("BYZANTINE TEST MODE: this validator equivocates on purpose");
+    }
+    let config = HostConfig { engine, heartbeat: Duration::from_millis(launch.consensus.heartbeat_ms.max(100)), byzantine: launch.byzantine };
     let (inbound_tx, inbound_rx) = mpsc::channel(4096);
     let (host, first) = Host::start(shared.clone(), launch.key, config)?;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -332,5 +338,6 @@ pub fn dev_launch(home: &Path, rpc: Option<SocketAddr>, metrics: Option<SocketAd
         consensus: ConsensusConfig { heartbeat_ms: 10_000, propose_timeout_ms: 1_000 },
         p2p: None,
         metrics,
+        byzantine: false,
     })
 }

@@ -300,6 +300,29 @@ pub fn module(shared: Arc<Shared>) -> anyhow::Result<RpcModule<Arc<Shared>>> {
         }))
     })?;
 
+    m.register_method("atonomi_getEvidence", |p: Params, s, _| -> RpcResult {
+        let from: u64 = p.parse::<(u64,)>().map(|(h,)| h).unwrap_or(0);
+        let chain = s.chain.read().unwrap_or_else(|e| e.into_inner());
+        let list = chain.evidence(Height::new(from), 100).map_err(internal)?;
+        let out: Vec<Value> = list
+            .into_iter()
+            .map(|(h, e)| {
+                let votes: Vec<Value> = e
+                    .double_votes
+                    .iter()
+                    .map(|(a, b)| json!({ "validator": a.validator, "height": a.height, "round": a.round, "vote_type": format!("{:?}", a.vote_type), "first": a.block, "second": b.block }))
+                    .collect();
+                let proposals: Vec<Value> = e
+                    .double_proposals
+                    .iter()
+                    .map(|(a, b)| json!({ "proposer": a.proposer, "height": a.height, "round": a.round, "first": a.block, "second": b.block }))
+                    .collect();
+                json!({ "height": h, "double_votes": votes, "double_proposals": proposals })
+            })
+            .collect();
+        Ok(Value::Array(out))
+    })?;
+
     m.register_method("rpc.discover", |_, _, _| -> RpcResult {
         serde_json::from_str(include_str!("../../docs/openrpc.json")).map_err(internal)
     })?;

@@ -128,6 +128,10 @@ pub struct HostConfig {
     pub engine: EngineConfig,
     /// Start a height without transactions only after this long (no empty-block spin).
     pub heartbeat: Duration,
+    /// Test only: equivocate — send a second, conflicting signature beside every vote
+    /// and proposal of ours, bypassing the double-sign guard (a byzantine validator for
+    /// the fault tests).
+    pub byzantine: bool,
 }
 
 /// The consensus host: one task, the only writer of the chain.
@@ -373,6 +377,9 @@ impl Host {
     fn act(&mut self, action: Action) -> Result<Option<Step>> {
         match action {
             Action::Broadcast(msg) => {
+                if self.config.byzantine {
+                    self.equivocate(&msg)?;
+                }
                 if let ConsensusMessage::Proposal(p) = &msg {
                     if self.proposals.len() < 256 {
                         self.proposals.push(p.clone());
@@ -444,6 +451,7 @@ impl Host {
             }
             Action::Decided { certificate, evidence } => {
                 if !evidence.is_empty() {
+                    read_chain(&self.shared).record_evidence(certificate.height, &evidence)?;
                     self.shared.metrics.equivocations.inc_by((evidence.double_votes.len() + evidence.double_proposals.len()) as u64);
                     tracing::warn!(height = %certificate.height, double_votes = evidence.double_votes.len(), double_proposals = evidence.double_proposals.len(), "equivocation evidence");
                 }
@@ -451,6 +459,46 @@ impl Host {
                 Ok(None)
             }
         }
+    }
+
+    /// Byzantine test mode: a conflicting twin of each of our messages.
+    fn equivocate(&mut self, msg: &ConsensusMessage) -> Result<()> {
+        let Some(key) = &self.key else { return Ok(()) };
+        let chain_id = self.config.engine.chain_id.clone();
+        match msg {
+            ConsensusMessage::Vote(v) if v.validator == key.account() => {
+                let mut other = v.to_mc();
+                other.message.value = match v.block {
+                    Some(_) => malachitebft_core_types::NilOrVal::Nil,
+                    None => malachitebft_core_types::NilOrVal::Val(Hash::of(&v.round.to_be_bytes())),
+                };
+                if let Some(sig) = atonomi_consensus::message::sign_vote(&chain_id, key, &other.message) {
+                    other.signature = sig;
+                    if let Ok(w) = atonomi_consensus::message::WireVote::from_mc(&other) {
+                        tracing::warn!(height = %v.height, round = v.round, "byzantine test mode: sending a conflicting vote");
+                        let _ = self.shared.outbound.send(Outbound::Consensus(ConsensusMessage::Vote(w)));
+                    }
+                }
+            }
+            ConsensusMessage::Proposal(p) if p.proposer == key.account() => {
+                let other_block = {
+                    let chain = read_chain(&self.shared);
+                    chain.build(vec![], key.account(), Timestamp::new(now_ms() + 1), SigCheck::Trusted)?.block
+                };
+                let mut other = p.to_mc();
+                other.message.value = atonomi_consensus::context::BlockValue(other_block.hash());
+                if let Some(sig) = atonomi_consensus::message::sign_proposal(&chain_id, key, &other.message) {
+                    other.signature = sig;
+                    if let Ok(w) = WireProposal::from_mc(&other) {
+                        tracing::warn!(height = %p.height, round = p.round, "byzantine test mode: sending a conflicting proposal");
+                        let _ = self.shared.outbound.send(Outbound::Block(other_block));
+                        let _ = self.shared.outbound.send(Outbound::Consensus(ConsensusMessage::Proposal(w)));
+                    }
+                }
+            }
+            _ => {}
+        }
+        Ok(())
     }
 
     fn build(&mut self, height: Height, round: u32) -> Result<Option<Step>> {

@@ -71,9 +71,14 @@ fn configure(n: &NodeDir, genesis: &Path, peers: &[&NodeDir], validator: bool) {
 }
 
 fn start(n: &NodeDir) -> Proc {
+    start_with(n, &[])
+}
+
+fn start_with(n: &NodeDir, extra: &[&str]) -> Proc {
     let log = std::fs::File::create(n.home.join("node.log")).unwrap();
     let child = Command::new(BIN)
         .args(["run", "--home", n.home.to_str().unwrap()])
+        .args(extra)
         .env("ATONOMI_LOG", "info,arc_malachitebft_core_consensus=warn,libp2p_gossipsub=error")
         .stdout(Stdio::null())
         .stderr(log)
@@ -237,5 +242,51 @@ fn four_validators_and_a_full_node_agree_through_a_device_lifecycle_and_a_crash(
     for h in 1..=top {
         let hashes: Vec<String> = all_vals.iter().chain([&&full]).map(|n| block_hash(n, h)).collect();
         assert!(hashes.windows(2).all(|w| w[0] == w[1]), "height {h}: {hashes:?}");
+    }
+}
+
+/// Four validators' homes, a genesis naming them, and configs dialing each other.
+fn network(d: &Path, n: usize) -> Vec<NodeDir> {
+    let vals: Vec<NodeDir> = (0..n).map(|i| init(d, &format!("v{i}"))).collect();
+    let genesis = d.join("genesis.json");
+    let mut args = vec!["genesis".to_string(), "new".into(), "--out".into(), genesis.to_str().unwrap().into()];
+    for v in &vals {
+        args.push("--validator".into());
+        args.push(format!("{},{}", v.account, v.peer_hex));
+    }
+    let a: Vec<&str> = args.iter().map(String::as_str).collect();
+    assert!(run(&a).status.success());
+    for (i, v) in vals.iter().enumerate() {
+        let peers: Vec<&NodeDir> = vals.iter().enumerate().filter(|(j, _)| *j != i).map(|(_, p)| p).collect();
+        configure(v, &genesis, &peers, true);
+    }
+    vals
+}
+
+/// One validator of four equivocates on every vote and proposal: the others keep
+/// finalizing the same blocks and record the evidence, queryable over RPC.
+#[test]
+fn a_byzantine_validator_cannot_fork_the_chain_and_is_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let vals = network(dir.path(), 4);
+    let honest: Vec<&NodeDir> = vals[1..].iter().collect();
+    let _procs: Vec<Proc> = vals.iter().enumerate().map(|(i, v)| if i == 0 { start_with(v, &["--byzantine-equivocate"]) } else { start(v) }).collect();
+    wait_height(&honest, 12, 120);
+    let top = honest.iter().map(|n| height(n)).min().unwrap();
+    for h in 1..=top {
+        let hashes: Vec<String> = honest.iter().map(|n| block_hash(n, h)).collect();
+        assert!(hashes.windows(2).all(|w| w[0] == w[1]), "fork at height {h}: {hashes:?}");
+    }
+    let byzantine = vals[0].account.clone();
+    for n in &honest {
+        let ev = json_out(&run(&["query", "evidence", "--rpc", &url(n)])).unwrap();
+        let blamed: Vec<&Value> = ev
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|e| e["double_votes"].as_array().unwrap().iter().map(|d| &d["validator"]).chain(e["double_proposals"].as_array().unwrap().iter().map(|d| &d["proposer"])))
+            .collect();
+        assert!(!blamed.is_empty(), "no evidence recorded on {}", url(n));
+        assert!(blamed.iter().all(|b| b.as_str() == Some(byzantine.as_str())), "only the byzantine validator is blamed: {blamed:?}");
     }
 }
