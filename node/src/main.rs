@@ -9,6 +9,7 @@ mod chain;
 mod client;
 mod demo;
 mod keys;
+mod load;
 mod mempool;
 mod metrics;
 mod node;
@@ -220,6 +221,10 @@ enum BenchCommand {
     /// reputation writes), including state-root computation and commit, then bytes on
     /// disk per device and point-lookup latency at scale.
     Runtime(bench::RuntimeArgs),
+    /// Open-loop load against running nodes: funds sender accounts, submits pre-signed
+    /// transfers in JSON-RPC batches at --rate tx/s, follows blocks, and prints one JSON
+    /// line with finalized tx/s and commit latency p50/p90/p99.
+    Load(load::LoadArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -269,6 +274,7 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Demo { home } => demo::run(home),
         Command::Bench(BenchCommand::Runtime(args)) => bench::runtime(args),
+        Command::Bench(BenchCommand::Load(args)) => runtime()?.block_on(load::run(args)),
         Command::Keys(KeysCommand::New { out, force }) => {
             let key = atonomi_primitives::Keypair::generate().map_err(anyhow::Error::msg)?;
             keys::write(&out, &key, force)?;

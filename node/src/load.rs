@@ -1,0 +1,206 @@
+//! `atonomi bench load`: an open-loop load generator against running nodes. It funds
+//! a set of accounts, pre-signs transfers from them, submits them in JSON-RPC batches
+//! at a fixed offered rate (spread over the given nodes), follows blocks to see each
+//! transaction final, and reports finalized tx/s and commit latency percentiles.
+
+use crate::client::{call, connect};
+use anyhow::{bail, Context, Result};
+use atonomi_primitives::tx::Call;
+use atonomi_primitives::{Amount, ChainId, Hash, Keypair, Transaction};
+use jsonrpsee::rpc_params;
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+#[derive(Debug, clap::Args)]
+pub struct LoadArgs {
+    /// Node JSON-RPC URLs, comma-separated; batches go round-robin.
+    #[arg(long, default_value = "http://127.0.0.1:8645", value_delimiter = ',')]
+    rpc: Vec<String>,
+    /// Key file of a funded account that pays the senders.
+    #[arg(long)]
+    funder: PathBuf,
+    /// Sender accounts (each sends its transactions in nonce order).
+    #[arg(long, default_value_t = 200)]
+    accounts: usize,
+    /// Transactions in all.
+    #[arg(long, default_value_t = 10_000)]
+    txs: usize,
+    /// Offered load, transactions per second.
+    #[arg(long, default_value_t = 1_000)]
+    rate: u64,
+    /// Transactions per JSON-RPC batch.
+    #[arg(long, default_value_t = 100)]
+    batch: usize,
+    /// Give up waiting for finality this long after the last submission.
+    #[arg(long, default_value_t = 60)]
+    drain_secs: u64,
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+async fn chain_id_and_nonce(client: &jsonrpsee::http_client::HttpClient, account: &str) -> Result<(ChainId, u64)> {
+    let status = call(client, "atonomi_status", rpc_params![]).await?;
+    let chain_id: ChainId = serde_json::from_value(status["chain_id"].clone())?;
+    let acct = call(client, "atonomi_getAccount", rpc_params![account]).await?;
+    Ok((chain_id, acct["next_nonce"].as_u64().context("next_nonce")?))
+}
+
+async fn height(client: &jsonrpsee::http_client::HttpClient) -> Result<u64> {
+    Ok(call(client, "atonomi_status", rpc_params![]).await?["height"].as_u64().unwrap_or(0))
+}
+
+pub async fn run(args: LoadArgs) -> Result<()> {
+    if args.accounts == 0 || args.txs == 0 || args.rate == 0 || args.batch == 0 || args.rpc.is_empty() {
+        bail!("accounts, txs, rate, batch and rpc must be non-zero");
+    }
+    let clients: Vec<_> = args.rpc.iter().map(|u| connect(u)).collect::<Result<_>>()?;
+    let funder = crate::keys::read(&args.funder)?;
+    let (chain_id, mut nonce) = chain_id_and_nonce(&clients[0], &funder.account().to_string()).await?;
+    let senders: Vec<Keypair> = (0..args.accounts).map(|i| Keypair::from_label(&format!("atonomi bench sender {i}"))).collect();
+    let sink = Keypair::from_label("atonomi bench sink").account();
+
+    // 1. Fund the senders (one batch from the funder) and wait until it is final.
+    let per = (args.txs / args.accounts + 1) as u128;
+    let mut funding = Vec::new();
+    for s in &senders {
+        let tx = Transaction { chain_id: chain_id.clone(), signer: funder.account(), nonce, max_fee: None, call: Call::Transfer { to: s.account(), amount: Amount::new(per * 1_000) } };
+        nonce += 1;
+        funding.push(hex::encode(tx.sign(&funder).to_bytes()));
+    }
+    for chunk in funding.chunks(1000) {
+        call(&clients[0], "atonomi_sendTransactionBatch", rpc_params![chunk]).await?;
+    }
+    let last_sender = senders.last().map(|k| k.account().to_string()).unwrap_or_default();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let a = call(&clients[0], "atonomi_getAccount", rpc_params![last_sender.clone()]).await?;
+        if a["balance"].as_str().is_some_and(|b| b != "0") {
+            break;
+        }
+        if Instant::now() > deadline {
+            bail!("funding the senders did not finish in 120 s");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    // 2. Pre-sign: round-robin over senders so each batch spreads across accounts, from
+    // each sender's next nonce (earlier runs used the same accounts).
+    let mut next_nonce = Vec::with_capacity(senders.len());
+    for s in &senders {
+        let a = call(&clients[0], "atonomi_getAccount", rpc_params![s.account().to_string()]).await?;
+        next_nonce.push(a["next_nonce"].as_u64().unwrap_or(0));
+    }
+    let mut signed: Vec<(Hash, String)> = Vec::with_capacity(args.txs);
+    for i in 0..args.txs {
+        let k = i % senders.len();
+        let tx = Transaction { chain_id: chain_id.clone(), signer: senders[k].account(), nonce: next_nonce[k], max_fee: None, call: Call::Transfer { to: sink, amount: Amount::new(1) } };
+        next_nonce[k] += 1;
+        let stx = tx.sign(&senders[k]);
+        signed.push((stx.hash(), hex::encode(stx.to_bytes())));
+    }
+
+    // 3. Submit open loop at the offered rate while a follower watches blocks.
+    let start_height = height(&clients[0]).await?;
+    let follower = clients[0].clone();
+    let (done_tx, mut done_rx) = tokio::sync::watch::channel(false);
+    let watch = tokio::spawn(async move {
+        let mut seen: BTreeMap<Hash, Instant> = BTreeMap::new();
+        let mut h = start_height + 1;
+        let mut blocks = 0u64;
+        loop {
+            match follower.request::<Value, _>("atonomi_getBlock", rpc_params![h]).await {
+                Ok(b) => {
+                    let now = Instant::now();
+                    for t in b["txs"].as_array().into_iter().flatten() {
+                        if let Ok(hash) = serde_json::from_value::<Hash>(t.clone()) {
+                            seen.insert(hash, now);
+                        }
+                    }
+                    blocks += 1;
+                    h += 1;
+                }
+                Err(_) => {
+                    if *done_rx.borrow() {
+                        return (seen, blocks);
+                    }
+                    tokio::select! {
+                        _ = tokio::time::sleep(Duration::from_millis(10)) => {}
+                        _ = done_rx.changed() => {}
+                    }
+                }
+            }
+        }
+    });
+    use jsonrpsee::core::client::ClientT;
+    let interval = Duration::from_secs_f64(args.batch as f64 / args.rate as f64);
+    let mut submitted: BTreeMap<Hash, Instant> = BTreeMap::new();
+    let mut rejected = 0usize;
+    let started = Instant::now();
+    for (i, chunk) in signed.chunks(args.batch).enumerate() {
+        let due = started + interval * i as u32;
+        tokio::time::sleep_until(due.into()).await;
+        let client = &clients[i % clients.len()];
+        let hexes: Vec<&String> = chunk.iter().map(|(_, h)| h).collect();
+        let now = Instant::now();
+        let res: Value = client.request("atonomi_sendTransactionBatch", rpc_params![hexes]).await.context("submitting a batch")?;
+        for ((hash, _), r) in chunk.iter().zip(res.as_array().into_iter().flatten()) {
+            if r.get("hash").is_some() {
+                submitted.insert(*hash, now);
+            } else {
+                rejected += 1;
+            }
+        }
+    }
+    let submit_secs = started.elapsed().as_secs_f64();
+    let drain_deadline = Instant::now() + Duration::from_secs(args.drain_secs);
+    let last = signed.last().map(|(h, _)| *h);
+    while Instant::now() < drain_deadline {
+        if let Some(h) = last {
+            if call(&clients[0], "atonomi_getTransaction", rpc_params![h]).await.is_ok_and(|v| v["status"] == "final") {
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let _ = done_tx.send(true);
+    let (seen, blocks) = watch.await.context("block follower")?;
+
+    // 4. Report.
+    let mut latencies: Vec<f64> = Vec::new();
+    let mut last_final = started;
+    for (hash, at) in &submitted {
+        if let Some(f) = seen.get(hash) {
+            latencies.push(f.saturating_duration_since(*at).as_secs_f64() * 1000.0);
+            last_final = last_final.max(*f);
+        }
+    }
+    latencies.sort_by(f64::total_cmp);
+    let finalized = latencies.len();
+    let span = last_final.saturating_duration_since(started).as_secs_f64().max(1e-3);
+    let report = json!({
+        "offered_tps": args.rate,
+        "submitted": submitted.len(),
+        "rejected": rejected,
+        "finalized": finalized,
+        "lost": submitted.len() - finalized,
+        "submit_secs": submit_secs,
+        "finalized_tps": finalized as f64 / span,
+        "p50_ms": percentile(&latencies, 0.50),
+        "p90_ms": percentile(&latencies, 0.90),
+        "p99_ms": percentile(&latencies, 0.99),
+        "blocks": blocks,
+        "txs_per_block": if blocks > 0 { finalized as f64 / blocks as f64 } else { 0.0 },
+        "nodes": args.rpc.len(),
+    });
+    println!("{report}");
+    Ok(())
+}
