@@ -30,6 +30,9 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 pub use malachitebft_core_consensus::PeerId;
+
+/// A vote or proposal as Malachite sees it (for signature checks outside the engine).
+pub type ConsensusMsg = malachitebft_core_consensus::ConsensusMsg<AtonomiContext>;
 pub use mc::{Timeout as ConsensusTimeout, TimeoutKind};
 
 /// How long each step may take, growing linearly with the round.

@@ -125,6 +125,10 @@ pub struct P2pConfig {
     pub max_connections: u32,
 }
 
+fn proposal_msg(p: &atonomi_consensus::message::WireProposal) -> atonomi_consensus::engine::ConsensusMsg {
+    atonomi_consensus::engine::ConsensusMsg::Proposal(p.to_mc().message)
+}
+
 /// The libp2p identity of a node key file.
 pub fn identity(key: &Keypair) -> Result<libp2p::identity::Keypair> {
     let mut seed = key.to_seed();
@@ -343,6 +347,11 @@ impl Network {
                 Ignore
             }
             Gossip::Consensus(m) => {
+                // Relay only what a validator of that height really signed: membership and
+                // one signature check here, before the message costs anyone more.
+                if !self.signed_by_a_validator(&m) {
+                    return Reject;
+                }
                 let _ = inbound.send(Inbound::Consensus(m)).await;
                 Accept
             }
@@ -353,6 +362,27 @@ impl Network {
                 let _ = inbound.send(Inbound::Block(b)).await;
                 Accept
             }
+        }
+    }
+
+    /// Votes and proposals must carry a valid signature of a member of the next
+    /// height's validator set (messages for other heights are passed on unchecked:
+    /// the engine drops or buffers them by height, and certificates are checked there).
+    fn signed_by_a_validator(&self, m: &ConsensusMessage) -> bool {
+        let (chain_id, set, height) = {
+            let chain = self.shared.chain.read().unwrap_or_else(|e| e.into_inner());
+            (chain.chain_id.clone(), chain.next_validator_set().unwrap_or_default(), chain.height().next())
+        };
+        match m {
+            ConsensusMessage::Vote(v) if v.height == height => {
+                set.get(&v.validator).is_some()
+                    && atonomi_consensus::message::verify_vote_parts(&chain_id, v.height, v.round, v.vote_type, v.block, &v.validator, &v.signature)
+            }
+            ConsensusMessage::Proposal(p) if p.height == height => {
+                set.get(&p.proposer).is_some()
+                    && atonomi_consensus::message::verify_message(&chain_id, &proposal_msg(p), &p.signature.0, &p.proposer)
+            }
+            _ => true,
         }
     }
 
