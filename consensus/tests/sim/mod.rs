@@ -286,6 +286,9 @@ struct Disk {
     bodies: BTreeMap<Hash, SimBlock>,
 }
 
+/// (round, pol_round, proposer, block) of a proposal a node saw.
+type SeenProposal = (u32, Option<u32>, AccountId, Hash);
+
 struct Node {
     key: usize,
     honest: bool,
@@ -294,7 +297,7 @@ struct Node {
     disk: Disk,
     timers: BTreeMap<(i64, u8, u128), u64>,
     bodies: BTreeMap<Hash, SimBlock>,
-    proposals: BTreeMap<Height, Vec<(u32, Option<u32>, AccountId, Hash)>>,
+    proposals: BTreeMap<Height, Vec<SeenProposal>>,
     fed: BTreeSet<(Height, u32, Hash)>,
     last_progress: u64,
 }
@@ -669,7 +672,7 @@ impl Sim {
     fn feed_values(&mut self, i: usize) {
         let Some(height) = self.nodes[i].engine.as_ref().map(Engine::height) else { return };
         let parent = self.nodes[i].last_hash();
-        let candidates: Vec<(u32, Option<u32>, AccountId, Hash)> = self.nodes[i].proposals.get(&height).cloned().unwrap_or_default();
+        let candidates: Vec<SeenProposal> = self.nodes[i].proposals.get(&height).cloned().unwrap_or_default();
         for (round, pol_round, proposer, block) in candidates {
             let n = &mut self.nodes[i];
             let Some(body) = n.bodies.get(&block) else { continue };
