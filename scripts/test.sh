@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Runs the whole test suite. The first run builds RocksDB from source (~15 minutes
-# on 2 cores); later runs reuse it.
+# Runs the whole test suite: unit, property, simulation and process-level tests
+# (cargo nextest), then 20 rounds of process faults on a real 5-node cluster
+# (scripts/faults.sh; ATONOMI_SKIP_FAULTS=1 skips them). The first run builds RocksDB
+# from source (~15 minutes on 2 cores); later runs reuse it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh
@@ -9,4 +11,9 @@ if command -v cargo-nextest >/dev/null 2>&1; then
   cargo nextest run --workspace --no-fail-fast --status-level fail --final-status-level slow
 else
   cargo test --workspace --no-fail-fast
+fi
+
+if [ "${ATONOMI_SKIP_FAULTS:-0}" != 1 ]; then
+  echo "==> process faults: scripts/faults.sh --rounds 20"
+  scripts/faults.sh --rounds 20 2>/dev/null
 fi

@@ -1,0 +1,134 @@
+#!/usr/bin/env bash
+# Process-level faults on a real cluster under load (issue 6, first part).
+#   scripts/faults.sh [--rounds N] [--dir DIR]      default 20 rounds
+# Starts 4 validators + 1 full node (scripts/testnet.sh, its own ports), keeps a
+# stream of transfers going, and runs rounds of perturbations on a random validator:
+#   kill9   kill -9 at a random moment, restart after 0.5–3 s (the RocksDB write of a
+#           step or a commit is atomic: a kill mid-write is a torn tail RocksDB drops)
+#   pause   SIGSTOP for 1–4 s, then SIGCONT
+#   restart SIGTERM (graceful), start again
+# After each round: every node alive, all within 3 heights of each other within the
+# recovery bound, the same block hash at every common height, and every transaction
+# acknowledged as final found in a block on every node. Prints a table; exits 1 on any
+# violation. Stops only the processes it started.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+rounds=20; dir="/tmp/atonomi-faults"
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --rounds) rounds="$2"; shift 2 ;;
+    --dir) dir="$2"; shift 2 ;;
+    *) echo "unknown argument $1" >&2; exit 2 ;;
+  esac
+done
+export RPC_BASE=18800 P2P_BASE=26800 METRICS_BASE=19800 ATONOMI_TESTNET_DIR="$dir"
+RECOVERY_BOUND=${RECOVERY_BOUND:-60}
+
+source scripts/env.sh
+bin="$CARGO_TARGET_DIR/debug/atonomi"
+rpc() { echo "http://127.0.0.1:$((RPC_BASE + $1))"; }
+height() { "$bin" query status --rpc "$(rpc "$1")" 2>/dev/null | python3 -c "import json,sys; print(json.load(sys.stdin)['height'])" 2>/dev/null || echo -1; }
+
+loadpid=""
+cleanup() {
+  [ -n "$loadpid" ] && kill "$loadpid" 2>/dev/null || true
+  scripts/testnet.sh down --dir "$dir" >/dev/null 2>&1 || true
+}
+trap cleanup EXIT
+
+scripts/testnet.sh up 4 --full-nodes 1 --dir "$dir" >/dev/null
+nodes=5
+
+# The funded dev account "alice" sends 1 base unit to "bob" over and over; each
+# transaction acknowledged as final is recorded.
+keys="$dir/keys"; mkdir -p "$keys"
+if [ ! -f "$keys/alice.json" ]; then
+  # `atonomi dev` writes the dev key files on first start; take them from a throwaway home.
+  tmp="$dir/devkeys"; rm -rf "$tmp"
+  ( "$bin" dev --home "$tmp" --rpc-addr 127.0.0.1:$((RPC_BASE + 90)) >/dev/null 2>&1 & echo $! > "$dir/devpid" )
+  for _ in $(seq 1 100); do [ -f "$tmp/keys/bob.json" ] && break; sleep 0.1; done
+  kill "$(cat "$dir/devpid")" 2>/dev/null || true
+  cp "$tmp/keys/"*.json "$keys/"
+fi
+bob=$("$bin" keys show "$keys/bob.json" | python3 -c "import json,sys; print(json.load(sys.stdin)['account'])")
+(
+  i=0
+  while true; do
+    node=$((i % 4)); i=$((i + 1))
+    out=$("$bin" tx --rpc "$(rpc $node)" --key "$keys/alice.json" --wait 30 "{\"transfer\":{\"to\":\"$bob\",\"amount\":\"1\"}}" 2>/dev/null) || { sleep 0.2; continue; }
+    echo "$out" | python3 -c "import json,sys; print(json.load(sys.stdin)['tx_hash'])" >> "$dir/acked.txt"
+  done
+) &
+loadpid=$!
+
+declare -A count=([kill9]=0 [pause]=0 [restart]=0)
+max_recovery=0; violations=0; kinds=(kill9 pause restart)
+pid_of() { sed -n "$(( $1 + 1 ))p" "$dir/pids"; }
+
+for r in $(seq 1 "$rounds"); do
+  kind=${kinds[$((RANDOM % 3))]}
+  v=$((RANDOM % 4))
+  count[$kind]=$((count[$kind] + 1))
+  sleep "0.$((RANDOM % 9 + 1))"
+  pid=$(pid_of "$v")
+  case "$kind" in
+    kill9)
+      kill -9 "$pid" 2>/dev/null || true
+      sleep "$((RANDOM % 3)).$((RANDOM % 9))"
+      nohup "$bin" run --home "$dir/node$v" >> "$dir/node$v.log" 2>&1 &
+      sed -i "$((v + 1))s/.*/$!/" "$dir/pids" ;;
+    pause)
+      kill -STOP "$pid"; sleep "$((RANDOM % 4 + 1))"; kill -CONT "$pid" ;;
+    restart)
+      kill -TERM "$pid"; while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
+      nohup "$bin" run --home "$dir/node$v" >> "$dir/node$v.log" 2>&1 &
+      sed -i "$((v + 1))s/.*/$!/" "$dir/pids" ;;
+  esac
+  # Recovery: all nodes answer and are within 3 heights, and the chain moved on.
+  start=$(date +%s); base=$(height 0)
+  while true; do
+    hs=(); for i in $(seq 0 $((nodes - 1))); do hs+=("$(height "$i")"); done
+    lo=$(printf '%s\n' "${hs[@]}" | sort -n | head -1); hi=$(printf '%s\n' "${hs[@]}" | sort -n | tail -1)
+    if [ "$lo" -ge 0 ] && [ $((hi - lo)) -le 3 ] && [ "$hi" -gt "$base" ]; then break; fi
+    if [ $(( $(date +%s) - start )) -gt "$RECOVERY_BOUND" ]; then
+      echo "round $r ($kind of node $v): no recovery in ${RECOVERY_BOUND}s, heights ${hs[*]}" >&2
+      violations=$((violations + 1)); break
+    fi
+    sleep 0.5
+  done
+  took=$(( $(date +%s) - start )); [ "$took" -gt "$max_recovery" ] && max_recovery=$took
+  echo "round $r: $kind node $v, recovered in ${took}s, heights ${hs[*]}" >&2
+done
+
+kill "$loadpid" 2>/dev/null || true; loadpid=""
+sleep 2
+# Agreement at every common height, and every acknowledged transaction on every node.
+top=999999999
+for i in $(seq 0 $((nodes - 1))); do h=$(height "$i"); [ "$h" -lt "$top" ] && top=$h; done
+python3 - "$bin" "$top" "$nodes" "$RPC_BASE" "$dir/acked.txt" <<'EOF' || violations=$((violations + 1))
+import json, subprocess, sys
+bin_, top, nodes, base, acked = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
+def q(i, *a):
+    out = subprocess.run([bin_, "query", *a, "--rpc", f"http://127.0.0.1:{base + i}"], capture_output=True, text=True)
+    return json.loads(out.stdout) if out.returncode == 0 else None
+bad = 0
+for h in range(1, top + 1):
+    hashes = {q(i, "block", str(h))["hash"] for i in range(nodes)}
+    if len(hashes) != 1:
+        print(f"fork at height {h}: {hashes}", file=sys.stderr); bad += 1
+txs = [l.strip() for l in open(acked) if l.strip()] if __import__("os").path.exists(acked) else []
+lost = 0
+for t in txs:
+    for i in range(nodes):
+        r = q(i, "tx", t)
+        if not r or r.get("status") != "final":
+            lost += 1; print(f"acknowledged {t} missing on node {i}", file=sys.stderr); break
+print(json.dumps({"heights_checked": top, "acked": len(txs), "lost": lost}))
+sys.exit(1 if bad or lost else 0)
+EOF
+acked=$(wc -l < "$dir/acked.txt" 2>/dev/null || echo 0)
+printf '\n| rounds | kill9 | pause | restart | txs final | lost | max recovery s | violations |\n'
+printf '|---:|---:|---:|---:|---:|---:|---:|---:|\n'
+printf '| %s | %s | %s | %s | %s | %s | %s | %s |\n' "$rounds" "${count[kill9]}" "${count[pause]}" "${count[restart]}" "$acked" "$([ $violations -eq 0 ] && echo 0 || echo "see above")" "$max_recovery" "$violations"
+[ "$violations" -eq 0 ]
