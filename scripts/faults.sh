@@ -7,6 +7,8 @@
 #           step or a commit is atomic: a kill mid-write is a torn tail RocksDB drops)
 #   pause   SIGSTOP for 1–4 s, then SIGCONT
 #   restart SIGTERM (graceful), start again
+#   wipe    kill -9, delete the data directory (keys kept), start again: the node
+#           resyncs and refuses to sign up to the height after the network's
 # After each round: every node alive, all within 3 heights of each other within the
 # recovery bound, the same block hash at every common height, and every transaction
 # acknowledged as final found in a block on every node. Prints a table; exits 1 on any
@@ -62,12 +64,12 @@ bob=$("$bin" keys show "$keys/bob.json" | python3 -c "import json,sys; print(jso
 ) &
 loadpid=$!
 
-declare -A count=([kill9]=0 [pause]=0 [restart]=0)
-max_recovery=0; violations=0; kinds=(kill9 pause restart)
+declare -A count=([kill9]=0 [pause]=0 [restart]=0 [wipe]=0)
+max_recovery=0; violations=0; kinds=(kill9 pause restart wipe)
 pid_of() { sed -n "$(( $1 + 1 ))p" "$dir/pids"; }
 
 for r in $(seq 1 "$rounds"); do
-  kind=${kinds[$((RANDOM % 3))]}
+  kind=${kinds[$((RANDOM % 4))]}
   v=$((RANDOM % 4))
   count[$kind]=$((count[$kind] + 1))
   sleep "0.$((RANDOM % 9 + 1))"
@@ -77,13 +79,18 @@ for r in $(seq 1 "$rounds"); do
       kill -9 "$pid" 2>/dev/null || true
       sleep "$((RANDOM % 3)).$((RANDOM % 9))"
       nohup "$bin" run --home "$dir/node$v" >> "$dir/node$v.log" 2>&1 &
-      sed -i "$((v + 1))s/.*/$!/" "$dir/pids" ;;
+      newpid=$!; disown "$newpid"; sed -i "$((v + 1))s/.*/$newpid/" "$dir/pids" ;;
     pause)
       kill -STOP "$pid"; sleep "$((RANDOM % 4 + 1))"; kill -CONT "$pid" ;;
     restart)
       kill -TERM "$pid"; while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
       nohup "$bin" run --home "$dir/node$v" >> "$dir/node$v.log" 2>&1 &
-      sed -i "$((v + 1))s/.*/$!/" "$dir/pids" ;;
+      newpid=$!; disown "$newpid"; sed -i "$((v + 1))s/.*/$newpid/" "$dir/pids" ;;
+    wipe)
+      kill -9 "$pid" 2>/dev/null || true; sleep 0.2
+      rm -rf "$dir/node$v/data"
+      nohup "$bin" run --home "$dir/node$v" >> "$dir/node$v.log" 2>&1 &
+      newpid=$!; disown "$newpid"; sed -i "$((v + 1))s/.*/$newpid/" "$dir/pids" ;;
   esac
   # Recovery: all nodes answer and are within 3 heights, and the chain moved on.
   start=$(date +%s); base=$(height 0)
@@ -124,11 +131,19 @@ for t in txs:
         r = q(i, "tx", t)
         if not r or r.get("status") != "final":
             lost += 1; print(f"acknowledged {t} missing on node {i}", file=sys.stderr); break
-print(json.dumps({"heights_checked": top, "acked": len(txs), "lost": lost}))
-sys.exit(1 if bad or lost else 0)
+# No honest validator equivocated (a wiped one must not re-sign what it signed before).
+evidence = 0
+for i in range(nodes):
+    ev = q(i, "evidence") or []
+    for e in ev:
+        evidence += len(e["double_votes"]) + len(e["double_proposals"])
+if evidence:
+    print(f"{evidence} equivocations recorded", file=sys.stderr)
+print(json.dumps({"heights_checked": top, "acked": len(txs), "lost": lost, "equivocations": evidence}))
+sys.exit(1 if bad or lost or evidence else 0)
 EOF
 acked=$(wc -l < "$dir/acked.txt" 2>/dev/null || echo 0)
-printf '\n| rounds | kill9 | pause | restart | txs final | lost | max recovery s | violations |\n'
-printf '|---:|---:|---:|---:|---:|---:|---:|---:|\n'
-printf '| %s | %s | %s | %s | %s | %s | %s | %s |\n' "$rounds" "${count[kill9]}" "${count[pause]}" "${count[restart]}" "$acked" "$([ $violations -eq 0 ] && echo 0 || echo "see above")" "$max_recovery" "$violations"
+printf '\n| rounds | kill9 | pause | restart | wipe | txs final | lost | max recovery s | violations |\n'
+printf '|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n'
+printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "$rounds" "${count[kill9]}" "${count[pause]}" "${count[restart]}" "${count[wipe]}" "$acked" "$([ $violations -eq 0 ] && echo 0 || echo "see above")" "$max_recovery" "$violations"
 [ "$violations" -eq 0 ]

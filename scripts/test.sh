@@ -15,5 +15,5 @@ fi
 
 if [ "${ATONOMI_SKIP_FAULTS:-0}" != 1 ]; then
   echo "==> process faults: scripts/faults.sh --rounds 20"
-  scripts/faults.sh --rounds 20 2>/dev/null
+  scripts/faults.sh --rounds 20
 fi

@@ -51,6 +51,7 @@ start_node() {
   local i=$1
   nohup "$bin" run --home "$dir/node$i" >> "$dir/node$i.log" 2>&1 &
   echo $! >> "$dir/pids"
+  disown $!
 }
 
 up() {

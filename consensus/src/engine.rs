@@ -200,6 +200,17 @@ impl Engine {
         &self.host.guard
     }
 
+    /// A node that cannot tell whether it signed before (fresh guard) learned that the
+    /// network committed `committed`: refuse every height up to `committed + 1`. Returns
+    /// the guard to persist, or `None` when the guard is not fresh.
+    pub fn adopt_network_height(&mut self, committed: Height) -> Option<SignGuard> {
+        if !self.host.guard.is_fresh() || committed.get() == 0 {
+            return None;
+        }
+        self.host.guard = self.host.guard.raise_floor(committed);
+        Some(self.host.guard.clone())
+    }
+
     pub fn address(&self) -> Option<AccountId> {
         self.host.signer.as_ref().map(Keypair::account)
     }

@@ -64,6 +64,20 @@ impl SignGuard {
         self.last
     }
 
+    /// Whether this guard never authorized a signature and has no floor: a new node, or
+    /// one whose data directory was wiped.
+    pub fn is_fresh(&self) -> bool {
+        self.last.is_none() && self.floor.is_none()
+    }
+
+    /// Also refuses every height up to `committed + 1`: for a node that cannot tell
+    /// whether it signed before (a wiped data directory) once it learns the network has
+    /// committed `committed`.
+    pub fn raise_floor(&self, committed: Height) -> SignGuard {
+        let floor = committed.next();
+        SignGuard { last: self.last, floor: Some(self.floor.map_or(floor, |f| f.max(floor))) }
+    }
+
     /// Checks that signing `value` at (height, round, step) is safe, and returns the
     /// guard state to persist before the signature leaves the node.
     pub fn authorize(
@@ -141,6 +155,18 @@ mod tests {
         // The floor survives persistence.
         let back = SignGuard::from_bytes(&next.to_bytes()).unwrap();
         assert!(back.authorize(h(11), 5, Step::Precommit, None).is_err());
+    }
+
+    #[test]
+    fn a_fresh_guard_adopts_the_network_height_as_floor() {
+        let g = SignGuard::new();
+        assert!(g.is_fresh());
+        let raised = g.raise_floor(h(40));
+        assert!(!raised.is_fresh());
+        assert!(raised.authorize(h(41), 0, Step::Prevote, None).is_err(), "the height in progress when wiped");
+        assert!(raised.authorize(h(42), 0, Step::Prevote, None).is_ok());
+        // Raising never lowers.
+        assert!(raised.raise_floor(h(10)).authorize(h(41), 3, Step::Precommit, None).is_err());
     }
 
     #[test]

@@ -257,7 +257,12 @@ pub async fn run(launch: Launch, ready: impl FnOnce(SocketAddr)) -> Result<()> {
     if launch.byzantine {
         tracing::warn!("BYZANTINE TEST MODE: this validator equivocates on purpose");
     }
-    let config = HostConfig { engine, heartbeat: Duration::from_millis(launch.consensus.heartbeat_ms.max(100)), byzantine: launch.byzantine };
+    let config = HostConfig {
+        engine,
+        heartbeat: Duration::from_millis(launch.consensus.heartbeat_ms.max(100)),
+        byzantine: launch.byzantine,
+        wait_for_peers: launch.p2p.is_some(),
+    };
     let (inbound_tx, inbound_rx) = mpsc::channel(4096);
     let (host, first) = Host::start(shared.clone(), launch.key, config)?;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);

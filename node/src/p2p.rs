@@ -313,6 +313,14 @@ impl Network {
                 }
                 request_response::Message::Response { response, .. } => {
                     self.syncing.remove(&peer);
+                    // A full batch: the peer has more; ask for the next one right away.
+                    if response.blocks.len() == MAX_SYNC_BLOCKS as usize {
+                        if let Some((last, _)) = response.blocks.last() {
+                            let from = last.header.height.next();
+                            self.syncing.insert(peer, from);
+                            self.swarm.behaviour_mut().sync.send_request(&peer, SyncRequest { from, max: MAX_SYNC_BLOCKS });
+                        }
+                    }
                     if !response.blocks.is_empty() {
                         let _ = inbound.send(Inbound::Synced { peer: peer.to_bytes(), blocks: response.blocks }).await;
                     }
@@ -337,6 +345,7 @@ impl Network {
         let Ok(g) = codec::decode::<Gossip>(&message.data, MAX_GOSSIP_BYTES) else { return Reject };
         match g {
             Gossip::Status { height: h, .. } => {
+                let _ = inbound.send(Inbound::PeerHeight(h)).await;
                 let mine = self.shared.chain.read().unwrap_or_else(|e| e.into_inner()).height();
                 if h > mine && !self.syncing.contains_key(from) {
                     let from_height = mine.next();

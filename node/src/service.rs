@@ -121,6 +121,8 @@ pub enum Inbound {
     Block(Block),
     /// Decided blocks with their certificates from a peer (libp2p peer id bytes).
     Synced { peer: Vec<u8>, blocks: Vec<(Block, CommitCertificate)> },
+    /// A peer's committed height (from its status announcements).
+    PeerHeight(Height),
 }
 
 #[derive(Debug, Clone)]
@@ -132,7 +134,13 @@ pub struct HostConfig {
     /// and proposal of ours, bypassing the double-sign guard (a byzantine validator for
     /// the fault tests).
     pub byzantine: bool,
+    /// On a network: a node whose guard never signed (new, or wiped) waits up to
+    /// `FRESH_WAIT` to hear the network's height before it may sign anything, so a wiped
+    /// validator refuses the heights it may have signed at before.
+    pub wait_for_peers: bool,
 }
+
+const FRESH_WAIT: Duration = Duration::from_secs(6);
 
 /// The consensus host: one task, the only writer of the chain.
 pub struct Host {
@@ -152,6 +160,9 @@ pub struct Host {
     waiting: Option<(Height, Instant)>,
     /// When the height in progress started.
     height_started: Instant,
+    booted: Instant,
+    /// Whether a peer told us its height (see `HostConfig::wait_for_peers`).
+    heard_peers: bool,
 }
 
 impl std::fmt::Debug for Host {
@@ -201,6 +212,8 @@ impl Host {
             fed: Vec::new(),
             waiting,
             height_started: Instant::now(),
+            booted: Instant::now(),
+            heard_peers: false,
         };
         Ok((host, step))
     }
@@ -211,7 +224,14 @@ impl Host {
         tokio::pin!(shutdown);
         loop {
             let next_timer = self.timers.values().map(|(at, _)| *at).min();
-            let heartbeat_at = self.waiting.map(|(_, t)| t + self.config.heartbeat);
+            let heartbeat_at = self.waiting.map(|(_, t)| {
+                let at = t + self.config.heartbeat;
+                if self.gated() {
+                    at.max(self.booted + FRESH_WAIT)
+                } else {
+                    at
+                }
+            });
             let wake = match (next_timer, heartbeat_at) {
                 (Some(a), Some(b)) => Some(a.min(b)),
                 (a, b) => a.or(b),
@@ -226,6 +246,7 @@ impl Host {
                     Some(Inbound::Consensus(m)) => self.on_consensus(m)?,
                     Some(Inbound::Block(b)) => self.on_block(b)?,
                     Some(Inbound::Synced { peer, blocks }) => self.on_synced(&peer, blocks)?,
+                    Some(Inbound::PeerHeight(h)) => self.on_peer_height(h)?,
                     None => return Ok(()),
                 },
                 _ = self.shared.tx_arrived.notified(), if self.waiting.is_some() => {
@@ -254,8 +275,28 @@ impl Host {
 
     /// Starts the next height when there is something to do: transactions in the
     /// pool, the heartbeat, or peers already at it.
+    /// Whether signing must wait to hear the network's height first.
+    fn gated(&self) -> bool {
+        self.config.wait_for_peers && !self.heard_peers && self.engine.guard().is_fresh() && self.booted.elapsed() < FRESH_WAIT
+    }
+
+    fn on_peer_height(&mut self, committed: Height) -> Result<()> {
+        self.heard_peers = true;
+        if self.key.is_none() {
+            return Ok(());
+        }
+        if let Some(g) = self.engine.adopt_network_height(committed) {
+            tracing::warn!(%committed, "this validator's guard has never signed while the network is past genesis: refusing to sign up to the next height (a wiped data directory may have signed there)");
+            read_chain(&self.shared).persist_consensus(&[], Some(&g), &[])?;
+        }
+        self.maybe_start_height(false)
+    }
+
     fn maybe_start_height(&mut self, force: bool) -> Result<()> {
         let Some((height, _)) = self.waiting else { return Ok(()) };
+        if self.gated() {
+            return Ok(());
+        }
         if !force && lock_mempool(&self.shared).is_empty() {
             return Ok(());
         }
