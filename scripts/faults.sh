@@ -9,6 +9,9 @@
 #   restart SIGTERM (graceful), start again
 #   wipe    kill -9, delete the data directory (keys kept), start again: the node
 #           resyncs and refuses to sign up to the height after the network's
+#   part22 / part31  network partition 2–2 or 3–1 for 2–6 s through the nodes' admin
+#           fault-injection RPC (admin_setBlockedPeers: refuse and drop the other side's
+#           peers; [admin] enabled only in this test network), then heal
 # After each round: every node alive, all within 3 heights of each other within the
 # recovery bound, the same block hash at every common height, and every transaction
 # acknowledged as final found in a block on every node. Prints a table; exits 1 on any
@@ -24,7 +27,7 @@ while [ $# -gt 0 ]; do
     *) echo "unknown argument $1" >&2; exit 2 ;;
   esac
 done
-export RPC_BASE=18800 P2P_BASE=26800 METRICS_BASE=19800 ATONOMI_TESTNET_DIR="$dir"
+export RPC_BASE=18800 P2P_BASE=26800 METRICS_BASE=19800 ATONOMI_TESTNET_DIR="$dir" ATONOMI_ADMIN=true
 RECOVERY_BOUND=${RECOVERY_BOUND:-60}
 
 source scripts/env.sh
@@ -64,12 +67,38 @@ bob=$("$bin" keys show "$keys/bob.json" | python3 -c "import json,sys; print(jso
 ) &
 loadpid=$!
 
-declare -A count=([kill9]=0 [pause]=0 [restart]=0 [wipe]=0)
-max_recovery=0; violations=0; kinds=(kill9 pause restart wipe)
+declare -A count=([kill9]=0 [pause]=0 [restart]=0 [wipe]=0 [part22]=0 [part31]=0)
+max_recovery=0; violations=0; kinds=(kill9 pause restart wipe part22 part31)
+mapfile -t peer_ids < "$dir/peer_ids"
+# block NODE PEER_ID...: that node refuses and drops these peers (none: heal).
+block() {
+  local node=$1; shift
+  python3 - "$(rpc "$node")" "$@" <<'PY'
+import json, sys, urllib.request
+url, peers = sys.argv[1], sys.argv[2:]
+body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "admin_setBlockedPeers", "params": [peers]}).encode()
+req = urllib.request.Request(url, body, {"Content-Type": "application/json"})
+r = json.load(urllib.request.urlopen(req, timeout=10))
+sys.exit(0 if "result" in r else 1)
+PY
+}
+# partition "A B ...": those nodes on one side, every other node on the other.
+partition() {
+  local side=" $1 "
+  for i in $(seq 0 $((nodes - 1))); do
+    local others=()
+    for j in $(seq 0 $((nodes - 1))); do
+      a=0; b=0; [[ "$side" == *" $i "* ]] && a=1; [[ "$side" == *" $j "* ]] && b=1
+      [ "$a" != "$b" ] && others+=("${peer_ids[$j]}")
+    done
+    block "$i" "${others[@]}" || echo "node $i did not take the partition" >&2
+  done
+}
+heal() { for i in $(seq 0 $((nodes - 1))); do block "$i" || true; done; }
 pid_of() { sed -n "$(( $1 + 1 ))p" "$dir/pids"; }
 
 for r in $(seq 1 "$rounds"); do
-  kind=${kinds[$((RANDOM % 4))]}
+  kind=${kinds[$((RANDOM % 6))]}
   v=$((RANDOM % 4))
   count[$kind]=$((count[$kind] + 1))
   sleep "0.$((RANDOM % 9 + 1))"
@@ -86,6 +115,11 @@ for r in $(seq 1 "$rounds"); do
       kill -TERM "$pid"; while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
       nohup "$bin" run --home "$dir/node$v" >> "$dir/node$v.log" 2>&1 &
       newpid=$!; disown "$newpid"; sed -i "$((v + 1))s/.*/$newpid/" "$dir/pids" ;;
+    part22)
+      other=$(( (v + 1 + RANDOM % 3) % 4 ))
+      partition "$v $other"; sleep "$((RANDOM % 5 + 2))"; heal ;;
+    part31)
+      partition "$v"; sleep "$((RANDOM % 5 + 2))"; heal ;;
     wipe)
       kill -9 "$pid" 2>/dev/null || true; sleep 0.2
       rm -rf "$dir/node$v/data"
@@ -143,7 +177,7 @@ print(json.dumps({"heights_checked": top, "acked": len(txs), "lost": lost, "equi
 sys.exit(1 if bad or lost or evidence else 0)
 EOF
 acked=$(wc -l < "$dir/acked.txt" 2>/dev/null || echo 0)
-printf '\n| rounds | kill9 | pause | restart | wipe | txs final | lost | max recovery s | violations |\n'
-printf '|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n'
-printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "$rounds" "${count[kill9]}" "${count[pause]}" "${count[restart]}" "${count[wipe]}" "$acked" "$([ $violations -eq 0 ] && echo 0 || echo "see above")" "$max_recovery" "$violations"
+printf '\n| rounds | kill9 | pause | restart | wipe | part 2-2 | part 3-1 | txs final | lost | max recovery s | violations |\n'
+printf '|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n'
+printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "$rounds" "${count[kill9]}" "${count[pause]}" "${count[restart]}" "${count[wipe]}" "${count[part22]}" "${count[part31]}" "$acked" "$([ $violations -eq 0 ] && echo 0 || echo "see above")" "$max_recovery" "$violations"
 [ "$violations" -eq 0 ]

@@ -5,7 +5,8 @@
 #   scripts/testnet.sh down [--dir DIR]                    stop the nodes this script started
 # Node i serves JSON-RPC on 127.0.0.1:$((RPC_BASE+i)), libp2p on $((P2P_BASE+i)) and
 # Prometheus metrics on $((METRICS_BASE+i)).
-# ATONOMI_HEARTBEAT_MS (default 1000) is how long an idle chain waits before an empty block.
+# ATONOMI_HEARTBEAT_MS (default 1000) is how long an idle chain waits before an empty block;
+# ATONOMI_ADMIN=true turns on the admin (fault-injection) RPC methods.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -66,6 +67,7 @@ up() {
     pid=$(python3 -c "import json,sys; print(json.loads(sys.argv[1])['peer_id'])" "$out")
     phex=$(python3 -c "import json,sys; print(json.loads(sys.argv[1])['peer_id_hex'])" "$out")
     ids+=("$pid")
+    echo "$pid" >> "$dir/peer_ids"
     if [ "$i" -lt "$n" ]; then validators+=(--validator "$acct,$phex"); else peers_hex+=(--node-peer "$phex"); fi
   done
   "$bin" genesis new --chain-id atonomi-testnet "${validators[@]}" "${peers_hex[@]}" --out "$dir/genesis.json"
@@ -92,6 +94,9 @@ node_key = "keys/node.json"
 
 [metrics]
 addr = "127.0.0.1:$((METRICS_BASE + i))"
+
+[admin]
+enabled = ${ATONOMI_ADMIN:-false}
 
 [consensus]
 heartbeat_ms = ${ATONOMI_HEARTBEAT_MS:-1000}

@@ -32,6 +32,16 @@ pub struct Config {
     pub p2p: Option<P2pSection>,
     #[serde(default)]
     pub metrics: Option<MetricsSection>,
+    #[serde(default)]
+    pub admin: AdminSection,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminSection {
+    /// Admin JSON-RPC methods (fault injection for tests). Off by default.
+    #[serde(default)]
+    pub enabled: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -108,6 +118,10 @@ node_key = "keys/node.json"
 # Prometheus text endpoint: GET http://127.0.0.1:9645/metrics
 addr = "127.0.0.1:9645"
 
+[admin]
+# Admin JSON-RPC methods (fault injection for tests). Keep off in production.
+enabled = false
+
 [consensus]
 # No empty-block spin: a height without transactions starts after this long.
 heartbeat_ms = 10000
@@ -176,6 +190,7 @@ pub struct Launch {
     pub metrics: Option<SocketAddr>,
     /// Test only: equivocate (see `HostConfig::byzantine`).
     pub byzantine: bool,
+    pub admin: bool,
 }
 
 impl std::fmt::Debug for Launch {
@@ -217,6 +232,7 @@ impl Launch {
             p2p,
             metrics: config.metrics.map(|m| m.addr),
             byzantine: false,
+            admin: config.admin.enabled,
         })
     }
 }
@@ -249,7 +265,7 @@ pub async fn run(launch: Launch, ready: impl FnOnce(SocketAddr)) -> Result<()> {
         let bound = crate::metrics::serve(addr, shared.metrics.clone()).await.with_context(|| format!("starting the metrics endpoint on {addr}"))?;
         tracing::info!(%bound, "Prometheus metrics on /metrics");
     }
-    let (rpc_addr, rpc_handle) = crate::rpc::serve(launch.rpc, shared.clone()).await.with_context(|| format!("starting JSON-RPC on {}", launch.rpc))?;
+    let (rpc_addr, rpc_handle) = crate::rpc::serve(launch.rpc, shared.clone(), launch.admin).await.with_context(|| format!("starting JSON-RPC on {}", launch.rpc))?;
     let propose = Duration::from_millis(launch.consensus.propose_timeout_ms.max(100));
     let mut engine = EngineConfig::new(launch.genesis.chain_id.clone());
     engine.timeouts.propose = propose;
@@ -344,5 +360,6 @@ pub fn dev_launch(home: &Path, rpc: Option<SocketAddr>, metrics: Option<SocketAd
         p2p: None,
         metrics,
         byzantine: false,
+        admin: false,
     })
 }

@@ -36,12 +36,18 @@ pub enum Outbound {
     Consensus(ConsensusMessage),
     Block(Block),
     Tx(Vec<u8>),
+    /// Admin fault injection: refuse and drop these peers (empty: heal).
+    SetBlocked(Vec<PeerId>),
 }
 
 /// Gossip on the consensus topic.
 #[derive(Debug, Clone, BorshSerialize, BorshDeserialize)]
 pub enum Gossip {
-    Consensus(ConsensusMessage),
+    /// `nonce` makes a re-sent message (Malachite rebroadcasts the last votes when a
+    /// round stalls) a new gossip message: ids are content hashes, and gossipsub would
+    /// otherwise drop the repeat as a duplicate for minutes — exactly when a healed
+    /// partition needs it.
+    Consensus { msg: ConsensusMessage, nonce: u64 },
     Block(Block),
     /// The sender's committed height, every few seconds: how lagging nodes learn to sync.
     /// `seq` makes each one a new message (ids are content hashes).
@@ -183,6 +189,8 @@ pub struct Network {
     tx_topic: gossipsub::IdentTopic,
     config: P2pConfig,
     allowed: BTreeSet<PeerId>,
+    /// Peers cut off by admin fault injection.
+    blocked: BTreeSet<PeerId>,
     /// Outstanding sync request per peer, to ask each at most once at a time.
     syncing: BTreeMap<PeerId, Height>,
 }
@@ -219,7 +227,7 @@ impl Network {
         swarm.behaviour_mut().gossipsub.subscribe(&consensus_topic)?;
         swarm.behaviour_mut().gossipsub.subscribe(&tx_topic)?;
         swarm.listen_on(config.listen.clone()).with_context(|| format!("listening on {}", config.listen))?;
-        let mut net = Network { swarm, shared, consensus_topic, tx_topic, config, allowed: BTreeSet::new(), syncing: BTreeMap::new() };
+        let mut net = Network { swarm, shared, consensus_topic, tx_topic, config, allowed: BTreeSet::new(), blocked: BTreeSet::new(), syncing: BTreeMap::new() };
         net.refresh_allowed();
         Ok(net)
     }
@@ -229,7 +237,10 @@ impl Network {
     }
 
     fn refresh_allowed(&mut self) {
-        let now = allowed_peers(&self.shared);
+        let mut now = allowed_peers(&self.shared);
+        for b in &self.blocked {
+            now.remove(b);
+        }
         for p in now.difference(&self.allowed) {
             self.swarm.behaviour_mut().allow.allow_peer(*p);
         }
@@ -242,7 +253,7 @@ impl Network {
     fn dial_missing(&mut self) {
         for addr in self.config.peers.clone() {
             let Some(libp2p::multiaddr::Protocol::P2p(peer)) = addr.iter().last() else { continue };
-            if peer == self.peer_id() || self.swarm.is_connected(&peer) {
+            if peer == self.peer_id() || self.swarm.is_connected(&peer) || self.blocked.contains(&peer) {
                 continue;
             }
             if let Err(e) = self.swarm.dial(addr.clone()) {
@@ -281,9 +292,20 @@ impl Network {
                     }
                 }
                 msg = outbound.recv() => match msg {
-                    Some(Outbound::Consensus(m)) => self.publish(true, codec::encode(&Gossip::Consensus(m))),
+                    Some(Outbound::Consensus(msg)) => {
+                        seq += 1;
+                        self.publish(true, codec::encode(&Gossip::Consensus { msg, nonce: seq }));
+                    }
                     Some(Outbound::Block(b)) => self.publish(true, codec::encode(&Gossip::Block(b))),
                     Some(Outbound::Tx(t)) => self.publish(false, t),
+                    Some(Outbound::SetBlocked(peers)) => {
+                        self.blocked = peers.into_iter().collect();
+                        self.refresh_allowed();
+                        for p in self.blocked.clone() {
+                            let _ = self.swarm.disconnect_peer_id(p);
+                        }
+                        tracing::warn!(blocked = self.blocked.len(), "fault injection: peers blocked");
+                    }
                     None => return,
                 },
                 ev = self.swarm.select_next_some() => self.on_swarm(ev, &inbound).await,
@@ -355,7 +377,7 @@ impl Network {
                 // Status is point to point in spirit: not relayed.
                 Ignore
             }
-            Gossip::Consensus(m) => {
+            Gossip::Consensus { msg: m, .. } => {
                 // Relay only what a validator of that height really signed: membership and
                 // one signature check here, before the message costs anyone more.
                 if !self.signed_by_a_validator(&m) {

@@ -116,9 +116,27 @@ struct ValidateParams {
     min_reputation: Option<Score>,
 }
 
+/// Admin methods, off unless `[admin] enabled = true`: fault injection for tests.
+fn admin(m: &mut RpcModule<Arc<Shared>>) -> anyhow::Result<()> {
+    m.register_method("admin_setBlockedPeers", |p: Params, s, _| -> RpcResult {
+        let (peers,): (Vec<String>,) = p.parse()?;
+        let ids = peers
+            .iter()
+            .map(|p| p.parse::<libp2p::PeerId>().map_err(|e| bad_params(format!("{p}: {e}"))))
+            .collect::<Result<Vec<_>, _>>()?;
+        let n = ids.len();
+        s.outbound.send(crate::p2p::Outbound::SetBlocked(ids)).map_err(internal)?;
+        Ok(json!({ "blocked": n }))
+    })?;
+    Ok(())
+}
+
 /// Builds the method table.
-pub fn module(shared: Arc<Shared>) -> anyhow::Result<RpcModule<Arc<Shared>>> {
+pub fn module(shared: Arc<Shared>, with_admin: bool) -> anyhow::Result<RpcModule<Arc<Shared>>> {
     let mut m = RpcModule::new(shared);
+    if with_admin {
+        admin(&mut m)?;
+    }
 
     m.register_method("atonomi_status", |_, s, _| -> RpcResult {
         let chain = s.chain.read().unwrap_or_else(|e| e.into_inner());
@@ -404,7 +422,7 @@ fn matching_events(s: &Shared, height: Height, f: &EventFilter) -> Vec<Value> {
 }
 
 /// Starts the server on `addr`; returns the bound address and the handle that stops it.
-pub async fn serve(addr: SocketAddr, shared: Arc<Shared>) -> anyhow::Result<(SocketAddr, ServerHandle)> {
+pub async fn serve(addr: SocketAddr, shared: Arc<Shared>, with_admin: bool) -> anyhow::Result<(SocketAddr, ServerHandle)> {
     let config = jsonrpsee::server::ServerConfig::builder()
         .max_request_body_size(MAX_REQUEST_BYTES)
         .max_response_body_size(MAX_RESPONSE_BYTES)
@@ -413,6 +431,6 @@ pub async fn serve(addr: SocketAddr, shared: Arc<Shared>) -> anyhow::Result<(Soc
         .build();
     let server = Server::builder().set_config(config).build(addr).await?;
     let bound = server.local_addr()?;
-    let handle = server.start(module(shared)?);
+    let handle = server.start(module(shared, with_admin)?);
     Ok((bound, handle))
 }
