@@ -412,6 +412,10 @@ impl Host {
                 }
             }
         }
+        if self.waiting.is_some() {
+            self.maybe_start_height(false)?;
+            self.feed_values()?;
+        }
         Ok(())
     }
 
@@ -593,7 +597,10 @@ impl Host {
         self.bodies.retain(|_, b| b.header.height > height);
         self.proposals.retain(|p| p.height > height);
         self.fed.clear();
+        // The next height starts after the rest of this step's actions (they belong to
+        // the decided height: a late CancelTimeout must not hit the new height's timers);
+        // `perform` does it once its queue is empty.
         self.waiting = Some((height.next(), Instant::now()));
-        self.maybe_start_height(false)
+        Ok(())
     }
 }

@@ -300,6 +300,8 @@ struct Node {
     proposals: BTreeMap<Height, Vec<SeenProposal>>,
     fed: BTreeSet<(Height, u32, Hash)>,
     last_progress: u64,
+    /// Decided; start the next height after the current step.
+    start_next: bool,
 }
 
 impl Node {
@@ -405,6 +407,7 @@ impl Sim {
                 proposals: BTreeMap::new(),
                 fed: BTreeSet::new(),
                 last_progress: 0,
+                start_next: false,
             })
             .collect();
         let trace = std::env::var("ATONOMI_SIM_TRACE").ok().map(|_| Vec::new());
@@ -541,6 +544,7 @@ impl Sim {
         let n = &mut self.nodes[i];
         n.incarnation += 1;
         n.timers.clear();
+        n.start_next = false;
         n.bodies = n.disk.bodies.clone();
         n.proposals.clear();
         n.fed.clear();
@@ -774,7 +778,18 @@ impl Sim {
 
     fn apply(&mut self, i: usize, step: Step) {
         let mut queue = VecDeque::from([step]);
-        while let Some(step) = queue.pop_front() {
+        let mut started = false;
+        loop {
+            if queue.is_empty() && self.nodes[i].start_next && self.nodes[i].engine.is_some() {
+                self.nodes[i].start_next = false;
+                let next = Height::new(self.nodes[i].committed() + 1);
+                let cset = self.cset.clone();
+                if let Some(s) = self.nodes[i].engine.as_mut().map(|e| e.start_height(next, cset, false)) {
+                    queue.push_back(s);
+                    started = true;
+                }
+            }
+            let Some(step) = queue.pop_front() else { break };
             if self.nodes[i].engine.is_none() || self.violation.is_some() {
                 return;
             }
@@ -820,6 +835,9 @@ impl Sim {
             if limit != usize::MAX {
                 return self.crash(i, "after its actions");
             }
+        }
+        if started {
+            self.feed_values(i);
         }
     }
 
@@ -983,13 +1001,9 @@ impl Sim {
         n.proposals.retain(|h, _| *h > height);
         n.fed.retain(|(h, _, _)| *h > height);
         self.log(|| format!("node {i} commits {height} {block_hash}"));
-        let next = height.next();
-        let cset = self.cset.clone();
-        let step = self.nodes[i].engine.as_mut().map(|e| e.start_height(next, cset, false));
-        if let Some(step) = step {
-            self.apply(i, step);
-        }
-        self.feed_values(i);
+        // The next height starts once the rest of this step's actions (which belong to
+        // the decided height) are done, as the node does.
+        self.nodes[i].start_next = true;
         None
     }
 }
