@@ -486,14 +486,11 @@ impl Host {
         let mut seen = BTreeSet::new();
         let mut signed = 0u64;
         for (address, signature) in signatures {
-            let v = set.get_by_address(address).ok_or(CertificateError::UnknownValidator(*address))?;
-            if !seen.insert(*address) {
-                return Err(CertificateError::DuplicateVote(*address));
-            }
+            let power = member_once(set, *address, &mut seen)?;
             if !message::verify_vote_parts(&self.chain_id, height.0, round, VoteType::Precommit, Some(block), &address.0, &Signature(*signature)) {
                 return Err(CertificateError::InvalidCommitSignature(mc::CommitSignature::new(*address, *signature)));
             }
-            signed = signed.saturating_add(v.voting_power());
+            signed = signed.saturating_add(power);
         }
         check_power(signed, set.total_voting_power(), thresholds.quorum)
     }
@@ -509,14 +506,11 @@ impl Host {
         let mut seen = BTreeSet::new();
         let mut signed = 0u64;
         for s in &c.polka_signatures {
-            let v = set.get_by_address(&s.address).ok_or(CertificateError::UnknownValidator(s.address))?;
-            if !seen.insert(s.address) {
-                return Err(CertificateError::DuplicateVote(s.address));
-            }
+            let power = member_once(set, s.address, &mut seen)?;
             if !message::verify_vote_parts(&self.chain_id, c.height.0, round, VoteType::Prevote, Some(c.value_id), &s.address.0, &Signature(s.signature)) {
                 return Err(CertificateError::InvalidPolkaSignature(s.clone()));
             }
-            signed = signed.saturating_add(v.voting_power());
+            signed = signed.saturating_add(power);
         }
         check_power(signed, set.total_voting_power(), thresholds.quorum)
     }
@@ -532,10 +526,7 @@ impl Host {
         let mut seen = BTreeSet::new();
         let mut signed = 0u64;
         for s in &c.round_signatures {
-            let v = set.get_by_address(&s.address).ok_or(CertificateError::UnknownValidator(s.address))?;
-            if !seen.insert(s.address) {
-                return Err(CertificateError::DuplicateVote(s.address));
-            }
+            let power = member_once(set, s.address, &mut seen)?;
             if c.cert_type == mc::RoundCertificateType::Precommit && s.vote_type != mc::VoteType::Precommit {
                 return Err(CertificateError::InvalidVoteType(s.address));
             }
@@ -550,7 +541,7 @@ impl Host {
             if !message::verify_vote_parts(&self.chain_id, c.height.0, round, vote_type, block, &s.address.0, &Signature(s.signature)) {
                 return Err(CertificateError::InvalidRoundSignature(s.clone()));
             }
-            signed = signed.saturating_add(v.voting_power());
+            signed = signed.saturating_add(power);
         }
         let threshold = match c.cert_type {
             mc::RoundCertificateType::Precommit => thresholds.quorum,
@@ -558,6 +549,16 @@ impl Host {
         };
         check_power(signed, set.total_voting_power(), threshold)
     }
+}
+
+/// A signer of a certificate: a member of `set`, listed once. Returns its power.
+#[allow(clippy::result_large_err)]
+fn member_once(set: &ValidatorSet, address: Address, seen: &mut BTreeSet<Address>) -> Result<u64, CertificateError<AtonomiContext>> {
+    let v = set.get_by_address(&address).ok_or(CertificateError::UnknownValidator(address))?;
+    if !seen.insert(address) {
+        return Err(CertificateError::DuplicateVote(address));
+    }
+    Ok(v.voting_power())
 }
 
 #[allow(clippy::result_large_err)]
