@@ -28,6 +28,7 @@ pub mod context;
 pub mod engine;
 pub mod guard;
 pub mod message;
+pub mod net;
 pub mod validate;
 pub mod vote;
 pub mod wal;

@@ -4,140 +4,28 @@ use crate::chain::Chain;
 use crate::mempool::{Mempool, MempoolConfig};
 use crate::p2p::P2pConfig;
 use crate::service::{Host, HostConfig, Shared};
-use libp2p::Multiaddr;
 use anyhow::{bail, Context, Result};
 use atonomi_consensus::engine::EngineConfig;
 use atonomi_genesis::Genesis;
 use atonomi_primitives::Keypair;
 use atonomi_storage::RocksConfig;
-use serde::{Deserialize, Serialize};
+pub use atonomi_api::config::{Config, ConsensusConfig, DEFAULT_RPC};
+use atonomi_api::config::CONFIG_TEMPLATE;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 use tokio::sync::{broadcast, mpsc, Notify};
 
-/// `config.toml` in a node's home.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Config {
-    /// Genesis file, relative to the home directory.
-    pub genesis: PathBuf,
-    /// Consensus key file of a validator, relative to the home; absent for a full node.
-    #[serde(default)]
-    pub validator_key: Option<PathBuf>,
-    pub rpc: RpcConfig,
-    pub consensus: ConsensusConfig,
-    #[serde(default)]
-    pub p2p: Option<P2pSection>,
-    #[serde(default)]
-    pub metrics: Option<MetricsSection>,
-    #[serde(default)]
-    pub admin: AdminSection,
-}
-
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AdminSection {
-    /// Admin JSON-RPC methods (fault injection for tests). Off by default.
-    #[serde(default)]
-    pub enabled: bool,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct MetricsSection {
-    /// Prometheus endpoint: GET http://ADDR/metrics.
-    pub addr: SocketAddr,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct P2pSection {
-    /// libp2p listen address.
-    pub listen: Multiaddr,
-    /// Peers to dial and redial, each ending in /p2p/<peer id>.
-    #[serde(default)]
-    pub peers: Vec<Multiaddr>,
-    /// The node's network key (its peer id), relative to the home.
-    pub node_key: PathBuf,
-    #[serde(default = "default_max_connections")]
-    pub max_connections: u32,
-}
-
-fn default_max_connections() -> u32 {
-    64
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RpcConfig {
-    pub addr: SocketAddr,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ConsensusConfig {
-    /// Start a new height without transactions only after this many milliseconds.
-    pub heartbeat_ms: u64,
-    /// Propose timeout of round 0, in milliseconds (grows by half of it per round).
-    pub propose_timeout_ms: u64,
-}
-
-impl Default for ConsensusConfig {
-    fn default() -> Self {
-        ConsensusConfig { heartbeat_ms: 10_000, propose_timeout_ms: 3_000 }
+/// Reads and checks `config.toml` in a node's home.
+pub fn load_config(home: &Path) -> Result<Config> {
+    let path = home.join("config.toml");
+    let size = std::fs::metadata(&path).with_context(|| format!("reading {} (run `atonomi init --home {}` first)", path.display(), home.display()))?.len();
+    if size > atonomi_api::config::MAX_CONFIG_BYTES as u64 {
+        bail!("{} is {size} bytes; at most {} are accepted", path.display(), atonomi_api::config::MAX_CONFIG_BYTES);
     }
-}
-
-pub const DEFAULT_RPC: &str = "127.0.0.1:8645";
-
-const CONFIG_TEMPLATE: &str = r#"# Atonomi node configuration. Paths are relative to this file's directory.
-
-# The genesis file of the chain this node joins (`atonomi genesis validate` checks it).
-genesis = "genesis.json"
-
-# The validator's consensus key (ed25519, written by `atonomi init`). Remove this line
-# to run a full node that follows the chain without voting.
-validator_key = "keys/validator.json"
-
-[rpc]
-# JSON-RPC over HTTP and WebSocket. Keep it on loopback unless a proxy guards it.
-addr = "127.0.0.1:8645"
-
-[p2p]
-# libp2p (TCP + Noise + Yamux). Only validators of the chain and full nodes registered
-# on chain (or in genesis `node_peers`) may connect.
-listen = "/ip4/0.0.0.0/tcp/26656"
-# Peers to dial and keep dialing: "/ip4/10.0.0.2/tcp/26656/p2p/<peer id>".
-peers = []
-# The network identity; its peer id goes into genesis (validators[].peer_id, hex).
-node_key = "keys/node.json"
-
-[metrics]
-# Prometheus text endpoint: GET http://127.0.0.1:9645/metrics
-addr = "127.0.0.1:9645"
-
-[admin]
-# Admin JSON-RPC methods (fault injection for tests). Keep off in production.
-enabled = false
-
-[consensus]
-# No empty-block spin: a height without transactions starts after this long.
-heartbeat_ms = 10000
-# Propose timeout of round 0 (each later round waits half of it longer).
-propose_timeout_ms = 3000
-"#;
-
-impl Config {
-    pub fn load(home: &Path) -> Result<Config> {
-        let path = home.join("config.toml");
-        let text = std::fs::read_to_string(&path).with_context(|| format!("reading {} (run `atonomi init --home {}` first)", path.display(), home.display()))?;
-        if text.len() > 1 << 20 {
-            bail!("{} is larger than 1 MiB", path.display());
-        }
-        toml::from_str(&text).with_context(|| format!("{} is not a valid configuration", path.display()))
-    }
+    let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    Config::parse(&text).with_context(|| format!("{} is not a valid configuration", path.display()))
 }
 
 /// `atonomi init`: a commented config, a validator key and, when given, the genesis.
@@ -210,7 +98,7 @@ pub fn load_genesis(path: &Path) -> Result<Genesis> {
 
 impl Launch {
     pub fn from_home(home: &Path, rpc_override: Option<SocketAddr>) -> Result<Launch> {
-        let config = Config::load(home)?;
+        let config = load_config(home)?;
         let genesis = load_genesis(&home.join(&config.genesis))?;
         let key = match &config.validator_key {
             Some(p) => Some(crate::keys::read(&home.join(p))?),
@@ -219,7 +107,7 @@ impl Launch {
         let p2p = match config.p2p {
             Some(p) => {
                 let node_key = crate::keys::read(&home.join(&p.node_key))?;
-                Some((node_key, P2pConfig { listen: p.listen, peers: p.peers, max_connections: p.max_connections }))
+                Some((node_key, P2pConfig { listen: p.listen, peers: p.peers, max_connections: p.max_connections, garbage: false }))
             }
             None => None,
         };

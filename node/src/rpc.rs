@@ -7,25 +7,16 @@ use crate::service::{next_nonce, NodeEvent, Shared};
 use atonomi_primitives::block::Block;
 use atonomi_primitives::codec;
 use atonomi_primitives::state::{Account, Auditor, Device, Manufacturer, ReputationAggregate, StateKey, Subject};
-use atonomi_primitives::{AccountId, AuditorId, DeviceId, Hash, Height, ManufacturerId, Score};
+use atonomi_primitives::{AccountId, AuditorId, DeviceId, Hash, Height, ManufacturerId};
 use jsonrpsee::server::{RpcModule, Server, ServerHandle};
 use jsonrpsee::types::{ErrorObjectOwned, Params};
 use jsonrpsee::{PendingSubscriptionSink, SubscriptionMessage};
-use serde::Deserialize;
 use serde_json::{json, Value};
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-/// Stable error codes (besides JSON-RPC's own -32700..-32600).
-pub mod code {
-    pub const INVALID_PARAMS: i32 = -32602;
-    pub const INTERNAL: i32 = -32603;
-    pub const INVALID_TX: i32 = 4001;
-    pub const DUPLICATE_TX: i32 = 4002;
-    pub const MEMPOOL_FULL: i32 = 4003;
-    pub const NONCE_GAP: i32 = 4004;
-    pub const NOT_FOUND: i32 = 4040;
-}
+pub use atonomi_api::rpc::code;
+use atonomi_api::rpc::{BlockId, DiscoverParams, EventFilter, ValidateParams, MAX_TX_BATCH};
 
 /// Limits applied by the server.
 pub const MAX_REQUEST_BYTES: u32 = 2 << 20;
@@ -58,11 +49,7 @@ fn admit_error(e: AdmitError) -> ErrorObjectOwned {
 }
 
 fn hex_bytes(s: &str) -> Result<Vec<u8>, ErrorObjectOwned> {
-    let s = s.strip_prefix("0x").unwrap_or(s);
-    if s.len() > 2 * MAX_REQUEST_BYTES as usize {
-        return Err(bad_params("transaction too large"));
-    }
-    hex::decode(s).map_err(|e| bad_params(format!("not hex: {e}")))
+    atonomi_api::rpc::tx_bytes(s).map_err(bad_params)
 }
 
 fn state<T: borsh::BorshDeserialize>(shared: &Shared, key: &StateKey) -> Result<Option<T>, ErrorObjectOwned> {
@@ -85,36 +72,12 @@ fn block_json(b: &Block, cert: Option<atonomi_consensus::CommitCertificate>) -> 
     json!({ "hash": b.hash(), "header": b.header, "txs": txs, "commit": cert })
 }
 
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum BlockId {
-    Height(u64),
-    Hash(Hash),
-}
 
-#[derive(Deserialize)]
-struct DiscoverParams {
-    service_type: String,
-    #[serde(default)]
-    area: Option<atonomi_primitives::state::GeoArea>,
-    #[serde(default)]
-    min_reputation: Option<Score>,
-    #[serde(default)]
-    limit: Option<usize>,
-}
 
 fn overlaps(a: &atonomi_primitives::state::GeoArea, b: &atonomi_primitives::state::GeoArea) -> bool {
     a.min.lat_e6 <= b.max.lat_e6 && b.min.lat_e6 <= a.max.lat_e6 && a.min.lon_e6 <= b.max.lon_e6 && b.min.lon_e6 <= a.max.lon_e6
 }
 
-#[derive(Deserialize)]
-struct ValidateParams {
-    device: DeviceId,
-    #[serde(default)]
-    requester: Option<DeviceId>,
-    #[serde(default)]
-    min_reputation: Option<Score>,
-}
 
 /// Admin methods, off unless `[admin] enabled = true`: fault injection for tests.
 fn admin(m: &mut RpcModule<Arc<Shared>>) -> anyhow::Result<()> {
@@ -152,6 +115,9 @@ pub fn module(shared: Arc<Shared>, with_admin: bool) -> anyhow::Result<RpcModule
             "validators": set.validators.iter().map(|v| json!({"key": v.consensus_key, "power": v.power.to_string()})).collect::<Vec<_>>(),
             "round": round.map(|(h, r)| json!({"height": h, "round": r})),
             "mempool": s.mempool.lock().unwrap_or_else(|e| e.into_inner()).len(),
+            "peers": s.metrics.peers.get(),
+            "banned_peers": s.metrics.banned_peers.get(),
+            "peer_penalties": s.metrics.peer_penalties.get(),
         }))
     })?;
 
@@ -163,8 +129,8 @@ pub fn module(shared: Arc<Shared>, with_admin: bool) -> anyhow::Result<RpcModule
 
     m.register_method("atonomi_sendTransactionBatch", |p: Params, s, _| -> RpcResult {
         let (txs,): (Vec<String>,) = p.parse()?;
-        if txs.len() > 10_000 {
-            return Err(bad_params("at most 10000 transactions per batch"));
+        if txs.len() > MAX_TX_BATCH {
+            return Err(bad_params(format!("at most {MAX_TX_BATCH} transactions per batch")));
         }
         let decoded: Vec<Result<Vec<u8>, ErrorObjectOwned>> = txs.iter().map(|t| hex_bytes(t)).collect();
         let good: Vec<Vec<u8>> = decoded.iter().filter_map(|d| d.as_ref().ok().cloned()).collect();
@@ -253,10 +219,8 @@ pub fn module(shared: Arc<Shared>, with_admin: bool) -> anyhow::Result<RpcModule
 
     m.register_method("atonomi_discover", |p: Params, s, _| -> RpcResult {
         let (q,): (DiscoverParams,) = p.parse()?;
-        if q.service_type.is_empty() || q.service_type.len() > 64 {
-            return Err(bad_params("service_type is 1..=64 bytes"));
-        }
-        let limit = q.limit.unwrap_or(100).min(1000);
+        q.check().map_err(bad_params)?;
+        let limit = q.limit();
         let chain = s.chain.read().unwrap_or_else(|e| e.into_inner());
         let height = chain.height();
         let prefix = StateKey::service_prefix(&q.service_type);
@@ -386,15 +350,6 @@ pub fn module(shared: Arc<Shared>, with_admin: bool) -> anyhow::Result<RpcModule
     Ok(m)
 }
 
-/// Which events a subscriber wants: by event name (`"device_activated"`, …) and/or
-/// naming a device or account anywhere in the event.
-#[derive(Deserialize, Default)]
-struct EventFilter {
-    #[serde(default)]
-    events: Vec<String>,
-    #[serde(default)]
-    involving: Option<String>,
-}
 
 fn mentions(v: &Value, needle: &str) -> bool {
     match v {

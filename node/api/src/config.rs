@@ -1,0 +1,176 @@
+//! `config.toml`: the node's configuration file. Parsing is pure (text in, typed value
+//! or a typed error out) so that it can be fuzzed; the node reads the file.
+
+use multiaddr::Multiaddr;
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// Largest configuration file accepted.
+pub const MAX_CONFIG_BYTES: usize = 1 << 20;
+
+/// Why a configuration was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("the configuration is {0} bytes; at most {MAX_CONFIG_BYTES} are accepted")]
+    TooLarge(usize),
+    #[error(transparent)]
+    Toml(#[from] toml::de::Error),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// `config.toml` in a node's home.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Genesis file, relative to the home directory.
+    pub genesis: PathBuf,
+    /// Consensus key file of a validator, relative to the home; absent for a full node.
+    #[serde(default)]
+    pub validator_key: Option<PathBuf>,
+    pub rpc: RpcConfig,
+    pub consensus: ConsensusConfig,
+    #[serde(default)]
+    pub p2p: Option<P2pSection>,
+    #[serde(default)]
+    pub metrics: Option<MetricsSection>,
+    #[serde(default)]
+    pub admin: AdminSection,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminSection {
+    /// Admin JSON-RPC methods (fault injection for tests). Off by default.
+    #[serde(default)]
+    pub enabled: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsSection {
+    /// Prometheus endpoint: GET http://ADDR/metrics.
+    pub addr: SocketAddr,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct P2pSection {
+    /// libp2p listen address.
+    pub listen: Multiaddr,
+    /// Peers to dial and redial, each ending in /p2p/<peer id>.
+    #[serde(default)]
+    pub peers: Vec<Multiaddr>,
+    /// The node's network key (its peer id), relative to the home.
+    pub node_key: PathBuf,
+    #[serde(default = "default_max_connections")]
+    pub max_connections: u32,
+}
+
+fn default_max_connections() -> u32 {
+    64
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RpcConfig {
+    pub addr: SocketAddr,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsensusConfig {
+    /// Start a new height without transactions only after this many milliseconds.
+    pub heartbeat_ms: u64,
+    /// Propose timeout of round 0, in milliseconds (grows by half of it per round).
+    pub propose_timeout_ms: u64,
+}
+
+impl Default for ConsensusConfig {
+    fn default() -> Self {
+        ConsensusConfig { heartbeat_ms: 10_000, propose_timeout_ms: 3_000 }
+    }
+}
+
+pub const DEFAULT_RPC: &str = "127.0.0.1:8645";
+
+pub const CONFIG_TEMPLATE: &str = r#"# Atonomi node configuration. Paths are relative to this file's directory.
+
+# The genesis file of the chain this node joins (`atonomi genesis validate` checks it).
+genesis = "genesis.json"
+
+# The validator's consensus key (ed25519, written by `atonomi init`). Remove this line
+# to run a full node that follows the chain without voting.
+validator_key = "keys/validator.json"
+
+[rpc]
+# JSON-RPC over HTTP and WebSocket. Keep it on loopback unless a proxy guards it.
+addr = "127.0.0.1:8645"
+
+[p2p]
+# libp2p (TCP + Noise + Yamux). Only validators of the chain and full nodes registered
+# on chain (or in genesis `node_peers`) may connect.
+listen = "/ip4/0.0.0.0/tcp/26656"
+# Peers to dial and keep dialing: "/ip4/10.0.0.2/tcp/26656/p2p/<peer id>".
+peers = []
+# The network identity; its peer id goes into genesis (validators[].peer_id, hex).
+node_key = "keys/node.json"
+
+[metrics]
+# Prometheus text endpoint: GET http://127.0.0.1:9645/metrics
+addr = "127.0.0.1:9645"
+
+[admin]
+# Admin JSON-RPC methods (fault injection for tests). Keep off in production.
+enabled = false
+
+[consensus]
+# No empty-block spin: a height without transactions starts after this long.
+heartbeat_ms = 10000
+# Propose timeout of round 0 (each later round waits half of it longer).
+propose_timeout_ms = 3000
+"#;
+
+impl Config {
+    /// Parses and checks a configuration file's text.
+    pub fn parse(text: &str) -> Result<Config, ConfigError> {
+        if text.len() > MAX_CONFIG_BYTES {
+            return Err(ConfigError::TooLarge(text.len()));
+        }
+        let config: Config = toml::from_str(text)?;
+        if config.consensus.propose_timeout_ms == 0 || config.consensus.propose_timeout_ms > 600_000 {
+            return Err(ConfigError::Invalid("consensus.propose_timeout_ms must be 1..=600000".into()));
+        }
+        if config.consensus.heartbeat_ms > 3_600_000 {
+            return Err(ConfigError::Invalid("consensus.heartbeat_ms must be at most 3600000 (one hour)".into()));
+        }
+        if let Some(p) = &config.p2p {
+            if p.max_connections == 0 {
+                return Err(ConfigError::Invalid("p2p.max_connections must be at least 1".into()));
+            }
+        }
+        Ok(config)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_template_parses_with_its_documented_defaults() {
+        let c = Config::parse(CONFIG_TEMPLATE).unwrap();
+        assert_eq!(c.rpc.addr.to_string(), DEFAULT_RPC);
+        assert_eq!(c.consensus.heartbeat_ms, 10_000);
+        assert!(!c.admin.enabled);
+        assert_eq!(c.p2p.unwrap().max_connections, 64);
+    }
+
+    #[test]
+    fn unknown_fields_bad_values_and_oversize_are_refused() {
+        assert!(matches!(Config::parse(&CONFIG_TEMPLATE.replace("[admin]", "[admin]\nlol = 1")), Err(ConfigError::Toml(_))));
+        assert!(matches!(Config::parse(&CONFIG_TEMPLATE.replace("propose_timeout_ms = 3000", "propose_timeout_ms = 0")), Err(ConfigError::Invalid(_))));
+        assert!(matches!(Config::parse(&" ".repeat(MAX_CONFIG_BYTES + 1)), Err(ConfigError::TooLarge(_))));
+    }
+}

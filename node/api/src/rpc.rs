@@ -1,0 +1,121 @@
+//! JSON-RPC parameter types and error codes (the method list is `docs/openrpc.json`).
+//! Every parameter decodes with serde into these types or fails with
+//! [`code::INVALID_PARAMS`]; size rules beyond the types are in [`check`] methods.
+
+use atonomi_primitives::state::GeoArea;
+use atonomi_primitives::{DeviceId, Hash, Score};
+use serde::{Deserialize, Serialize};
+
+/// Stable error codes (besides JSON-RPC's own -32700..-32600).
+pub mod code {
+    pub const INVALID_PARAMS: i32 = -32602;
+    pub const INTERNAL: i32 = -32603;
+    pub const INVALID_TX: i32 = 4001;
+    pub const DUPLICATE_TX: i32 = 4002;
+    pub const MEMPOOL_FULL: i32 = 4003;
+    pub const NONCE_GAP: i32 = 4004;
+    pub const NOT_FOUND: i32 = 4040;
+}
+
+/// Largest hex-encoded transaction accepted by `atonomi_sendTransaction`.
+pub const MAX_TX_HEX: usize = 2 * 1024 * 1024;
+/// Transactions per `atonomi_sendTransactionBatch`.
+pub const MAX_TX_BATCH: usize = 10_000;
+/// Longest reputation type or service type.
+pub const MAX_TYPE_BYTES: usize = 64;
+/// Most results of `atonomi_discover`.
+pub const MAX_DISCOVER: usize = 1_000;
+
+/// `atonomi_getBlock`: a height or a block hash.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum BlockId {
+    Height(u64),
+    Hash(Hash),
+}
+
+/// `atonomi_discover`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DiscoverParams {
+    pub service_type: String,
+    #[serde(default)]
+    pub area: Option<GeoArea>,
+    #[serde(default)]
+    pub min_reputation: Option<Score>,
+    #[serde(default)]
+    pub limit: Option<usize>,
+}
+
+impl DiscoverParams {
+    pub fn check(&self) -> Result<(), String> {
+        if self.service_type.is_empty() || self.service_type.len() > MAX_TYPE_BYTES {
+            return Err(format!("service_type is 1..={MAX_TYPE_BYTES} bytes"));
+        }
+        Ok(())
+    }
+
+    /// The result limit actually applied.
+    pub fn limit(&self) -> usize {
+        self.limit.unwrap_or(100).min(MAX_DISCOVER)
+    }
+}
+
+/// `atonomi_validateDevice`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ValidateParams {
+    pub device: DeviceId,
+    /// The device asking (it may be refused by the target's policy; the call is counted
+    /// in the lookup log of the asked-about device either way).
+    #[serde(default)]
+    pub requester: Option<DeviceId>,
+    #[serde(default)]
+    pub min_reputation: Option<Score>,
+}
+
+/// `atonomi_subscribeEvents`: which events a subscriber wants, by event name
+/// (`"device_activated"`, …) and/or naming a device or account anywhere in the event.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct EventFilter {
+    #[serde(default)]
+    pub events: Vec<String>,
+    #[serde(default)]
+    pub involving: Option<String>,
+}
+
+/// Decodes a hex transaction parameter with its size bound.
+pub fn tx_bytes(hex_str: &str) -> Result<Vec<u8>, String> {
+    if hex_str.len() > MAX_TX_HEX {
+        return Err("transaction too large".into());
+    }
+    let s = hex_str.strip_prefix("0x").unwrap_or(hex_str);
+    hex::decode(s).map_err(|e| format!("not hex: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn block_id_is_a_number_or_a_hash() {
+        assert_eq!(serde_json::from_str::<BlockId>("7").unwrap(), BlockId::Height(7));
+        let h = format!("\"{}\"", "ab".repeat(32));
+        assert!(matches!(serde_json::from_str::<BlockId>(&h).unwrap(), BlockId::Hash(_)));
+        assert!(serde_json::from_str::<BlockId>("-1").is_err());
+        assert!(serde_json::from_str::<BlockId>("\"xyz\"").is_err());
+    }
+
+    #[test]
+    fn tx_hex_is_bounded_and_checked() {
+        assert_eq!(tx_bytes("0x0aFF").unwrap(), vec![0x0a, 0xff]);
+        assert!(tx_bytes("abc").is_err());
+        assert!(tx_bytes("zz").is_err());
+        assert!(tx_bytes(&"0".repeat(MAX_TX_HEX + 2)).is_err());
+    }
+
+    #[test]
+    fn discover_limits() {
+        let p: DiscoverParams = serde_json::from_str(r#"{"service_type":"","limit":99999}"#).unwrap();
+        assert!(p.check().is_err());
+        assert_eq!(p.limit(), MAX_DISCOVER);
+    }
+}
