@@ -71,6 +71,10 @@ enum Command {
         /// signature beside each of its votes and proposals). Never on a real network.
         #[arg(long, hide = true, env = "ATONOMI_BYZANTINE_TEST_MODE")]
         byzantine_equivocate: bool,
+        /// FOR FAULT TESTS ONLY: publish undecodable gossip and badly signed
+        /// transactions every two seconds (peers must penalise and ban this node).
+        #[arg(long, hide = true)]
+        byzantine_garbage: bool,
     },
     /// Sign a transaction with a key file, submit it, wait until it is final and print
     /// its receipt (exit status 1 when it failed).
@@ -259,9 +263,12 @@ fn run(cli: Cli) -> Result<()> {
             }))
         }
         Command::Init { home, genesis, force } => node::init(&home, genesis.as_deref(), force),
-        Command::Run { home, rpc_addr, byzantine_equivocate } => {
+        Command::Run { home, rpc_addr, byzantine_equivocate, byzantine_garbage } => {
             let mut launch = node::Launch::from_home(&home, rpc_addr)?;
             launch.byzantine = byzantine_equivocate;
+            if let Some((_, p2p)) = &mut launch.p2p {
+                p2p.garbage = byzantine_garbage;
+            }
             runtime()?.block_on(node::run(launch, |addr| tracing::info!(%addr, "JSON-RPC listening")))
         }
         Command::Tx { rpc, key, device_key, wait, call } => {

@@ -20,6 +20,11 @@ pub struct Metrics {
     pub txs: Counter,
     pub sign_refused: Counter,
     pub equivocations: Counter,
+    /// Invalid messages and frames from peers.
+    pub peer_penalties: Counter,
+    /// Peers banned for misbehaviour (total) and banned now.
+    pub peer_bans: Counter,
+    pub banned_peers: Gauge,
     /// Seconds from the start of a height to its commit.
     pub commit_seconds: Histogram,
 }
@@ -36,6 +41,9 @@ impl Default for Metrics {
             txs: Counter::default(),
             sign_refused: Counter::default(),
             equivocations: Counter::default(),
+            peer_penalties: Counter::default(),
+            peer_bans: Counter::default(),
+            banned_peers: Gauge::default(),
             commit_seconds: Histogram::new(exponential_buckets(0.005, 2.0, 14)),
             registry: Registry::default(),
         };
@@ -47,6 +55,9 @@ impl Default for Metrics {
         registry.register("txs_committed", "Transactions committed", m.txs.clone());
         registry.register("sign_refused", "Signatures the double-sign guard refused", m.sign_refused.clone());
         registry.register("equivocations", "Equivocation evidence seen at commit", m.equivocations.clone());
+        registry.register("peer_penalties", "Invalid messages or frames received from peers", m.peer_penalties.clone());
+        registry.register("peer_bans", "Peers banned for misbehaviour", m.peer_bans.clone());
+        registry.register("banned_peers", "Peers banned now", m.banned_peers.clone());
         registry.register("commit_seconds", "Time from starting a height to committing it", m.commit_seconds.clone());
         Metrics { registry, ..m }
     }

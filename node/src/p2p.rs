@@ -16,9 +16,10 @@ use crate::chain::MAX_BLOCK_BYTES;
 use crate::service::{Inbound, Shared};
 use anyhow::{Context, Result};
 use atonomi_consensus::message::ConsensusMessage;
+use atonomi_consensus::net::{Gossip, SyncRequest, SyncResponse, MAX_GOSSIP_BYTES, MAX_SYNC_BLOCKS, MAX_SYNC_REQUEST, MAX_SYNC_RESPONSE};
 use atonomi_consensus::CommitCertificate;
 use atonomi_primitives::block::Block;
-use atonomi_primitives::codec::{self, bounded};
+use atonomi_primitives::codec;
 use atonomi_primitives::state::{StateKey, ValidatorSet};
 use atonomi_primitives::{Height, Keypair};
 use borsh::{BorshDeserialize, BorshSerialize};
@@ -38,36 +39,6 @@ pub enum Outbound {
     Tx(Vec<u8>),
     /// Admin fault injection: refuse and drop these peers (empty: heal).
     SetBlocked(Vec<PeerId>),
-}
-
-/// Gossip on the consensus topic.
-#[derive(Debug, Clone, BorshSerialize, BorshDeserialize)]
-pub enum Gossip {
-    /// `nonce` makes a re-sent message (Malachite rebroadcasts the last votes when a
-    /// round stalls) a new gossip message: ids are content hashes, and gossipsub would
-    /// otherwise drop the repeat as a duplicate for minutes — exactly when a healed
-    /// partition needs it.
-    Consensus { msg: ConsensusMessage, nonce: u64 },
-    Block(Block),
-    /// The sender's committed height, every few seconds: how lagging nodes learn to sync.
-    /// `seq` makes each one a new message (ids are content hashes).
-    Status { height: Height, seq: u64 },
-}
-
-pub const MAX_GOSSIP_BYTES: usize = 8 << 20;
-const MAX_SYNC_BLOCKS: u32 = 16;
-const MAX_SYNC_RESPONSE: usize = 64 << 20;
-
-#[derive(Debug, Clone, BorshSerialize, BorshDeserialize)]
-pub struct SyncRequest {
-    pub from: Height,
-    pub max: u32,
-}
-
-#[derive(Debug, Clone, BorshSerialize, BorshDeserialize)]
-pub struct SyncResponse {
-    #[borsh(deserialize_with = "bounded::vec::<_, (Block, CommitCertificate), 16>")]
-    pub blocks: Vec<(Block, CommitCertificate)>,
 }
 
 /// Length-prefixed borsh with a size bound per direction.
@@ -99,7 +70,7 @@ impl request_response::Codec for SyncCodec {
     type Response = SyncResponse;
 
     async fn read_request<T: futures::AsyncRead + Unpin + Send>(&mut self, _: &StreamProtocol, io: &mut T) -> std::io::Result<SyncRequest> {
-        read_framed(io, 64).await
+        read_framed(io, MAX_SYNC_REQUEST).await
     }
 
     async fn read_response<T: futures::AsyncRead + Unpin + Send>(&mut self, _: &StreamProtocol, io: &mut T) -> std::io::Result<SyncResponse> {
@@ -129,6 +100,8 @@ pub struct P2pConfig {
     /// Peers to dial (and redial): multiaddrs ending in `/p2p/<peer id>`.
     pub peers: Vec<Multiaddr>,
     pub max_connections: u32,
+    /// Test only: send garbage (see `atonomi run --byzantine-garbage`).
+    pub garbage: bool,
 }
 
 fn proposal_msg(p: &atonomi_consensus::message::WireProposal) -> atonomi_consensus::engine::ConsensusMsg {
@@ -163,6 +136,50 @@ fn allowed_peers(shared: &Shared) -> BTreeSet<PeerId> {
     out
 }
 
+/// A peer whose gossipsub score falls below this is disconnected and refused for
+/// [`BAN_FOR`]. One invalid message scores -10·n² on its topic (n decays by 10% a
+/// second), so four invalid messages in a burst ban a peer while an honest node that
+/// once relays a transaction its peers reject recovers in seconds.
+const BAN_SCORE: f64 = -100.0;
+/// How long a banned peer is refused (its score is remembered for an hour).
+const BAN_FOR: Duration = Duration::from_secs(600);
+/// Application penalty for a sync frame that failed to decode or exceeded its bound.
+const SYNC_PENALTY: f64 = 60.0;
+
+/// Peer scoring (gossipsub v1.1) tuned for a permissioned set: only misbehaviour
+/// counts. Invalid messages — ours (undecodable gossip, a consensus message not signed
+/// by a validator, a transaction with a bad signature) and gossipsub's own (bad
+/// envelope signatures, malformed frames) — and the application's penalties for bad
+/// sync frames lower the score; nothing penalises a quiet or slow honest peer (mesh
+/// delivery quotas, IP colocation and slowness weigh nothing).
+fn score_params(topics: &[&gossipsub::IdentTopic]) -> (gossipsub::PeerScoreParams, gossipsub::PeerScoreThresholds) {
+    let topic = gossipsub::TopicScoreParams {
+        topic_weight: 1.0,
+        time_in_mesh_weight: 0.0,
+        first_message_deliveries_weight: 0.0,
+        mesh_message_deliveries_weight: 0.0,
+        mesh_failure_penalty_weight: 0.0,
+        invalid_message_deliveries_weight: -10.0,
+        invalid_message_deliveries_decay: 0.9,
+        ..Default::default()
+    };
+    let params = gossipsub::PeerScoreParams {
+        topics: topics.iter().map(|t| (t.hash(), topic.clone())).collect(),
+        app_specific_weight: 1.0,
+        ip_colocation_factor_weight: 0.0,
+        behaviour_penalty_weight: -1.0,
+        slow_peer_weight: 0.0,
+        ..Default::default()
+    };
+    let thresholds = gossipsub::PeerScoreThresholds {
+        gossip_threshold: -20.0,
+        publish_threshold: -50.0,
+        graylist_threshold: BAN_SCORE,
+        ..Default::default()
+    };
+    (params, thresholds)
+}
+
 fn gossip_config() -> Result<gossipsub::Config> {
     gossipsub::ConfigBuilder::default()
         // A validator set is a handful of peers: publish to every peer we know and keep a
@@ -193,6 +210,10 @@ pub struct Network {
     blocked: BTreeSet<PeerId>,
     /// Outstanding sync request per peer, to ask each at most once at a time.
     syncing: BTreeMap<PeerId, Height>,
+    /// Peers banned for misbehaviour, until when.
+    banned: BTreeMap<PeerId, tokio::time::Instant>,
+    /// Application penalties per peer (fed into the gossipsub score).
+    app_penalty: BTreeMap<PeerId, f64>,
 }
 
 impl std::fmt::Debug for Network {
@@ -224,10 +245,12 @@ impl Network {
             .build();
         let consensus_topic = gossipsub::IdentTopic::new(format!("atonomi/{chain_id}/consensus/1"));
         let tx_topic = gossipsub::IdentTopic::new(format!("atonomi/{chain_id}/tx/1"));
+        let (params, thresholds) = score_params(&[&consensus_topic, &tx_topic]);
+        swarm.behaviour_mut().gossipsub.with_peer_score(params, thresholds).map_err(|e| anyhow::anyhow!("gossipsub peer scoring: {e}"))?;
         swarm.behaviour_mut().gossipsub.subscribe(&consensus_topic)?;
         swarm.behaviour_mut().gossipsub.subscribe(&tx_topic)?;
         swarm.listen_on(config.listen.clone()).with_context(|| format!("listening on {}", config.listen))?;
-        let mut net = Network { swarm, shared, consensus_topic, tx_topic, config, allowed: BTreeSet::new(), blocked: BTreeSet::new(), syncing: BTreeMap::new() };
+        let mut net = Network { swarm, shared, consensus_topic, tx_topic, config, allowed: BTreeSet::new(), blocked: BTreeSet::new(), syncing: BTreeMap::new(), banned: BTreeMap::new(), app_penalty: BTreeMap::new() };
         net.refresh_allowed();
         Ok(net)
     }
@@ -238,7 +261,7 @@ impl Network {
 
     fn refresh_allowed(&mut self) {
         let mut now = allowed_peers(&self.shared);
-        for b in &self.blocked {
+        for b in self.blocked.iter().chain(self.banned.keys()) {
             now.remove(b);
         }
         for p in now.difference(&self.allowed) {
@@ -253,12 +276,59 @@ impl Network {
     fn dial_missing(&mut self) {
         for addr in self.config.peers.clone() {
             let Some(libp2p::multiaddr::Protocol::P2p(peer)) = addr.iter().last() else { continue };
-            if peer == self.peer_id() || self.swarm.is_connected(&peer) || self.blocked.contains(&peer) {
+            if peer == self.peer_id() || self.swarm.is_connected(&peer) || self.blocked.contains(&peer) || self.banned.contains_key(&peer) {
                 continue;
             }
             if let Err(e) = self.swarm.dial(addr.clone()) {
                 tracing::debug!(%addr, "dial failed: {e}");
             }
+        }
+    }
+
+    /// Bans `peer` if its score fell below [`BAN_SCORE`].
+    fn check_score(&mut self, peer: &PeerId) {
+        let Some(score) = self.swarm.behaviour().gossipsub.peer_score(peer) else { return };
+        if score >= BAN_SCORE || self.banned.contains_key(peer) {
+            return;
+        }
+        tracing::warn!(%peer, score, "peer banned for misbehaviour: disconnected and refused for {} s", BAN_FOR.as_secs());
+        self.banned.insert(*peer, tokio::time::Instant::now() + BAN_FOR);
+        self.shared.metrics.peer_bans.inc();
+        self.shared.metrics.banned_peers.set(self.banned.len() as i64);
+        self.refresh_allowed();
+        let _ = self.swarm.disconnect_peer_id(*peer);
+    }
+
+    /// An application-level penalty (e.g. a malformed sync frame).
+    fn penalise(&mut self, peer: &PeerId, points: f64, why: &str) {
+        tracing::info!(%peer, points, "peer penalised: {why}");
+        self.shared.metrics.peer_penalties.inc();
+        let total = self.app_penalty.entry(*peer).or_default();
+        *total += points;
+        let total = *total;
+        self.swarm.behaviour_mut().gossipsub.set_application_score(peer, -total);
+        self.check_score(peer);
+    }
+
+    /// Test mode: bytes that decode as no gossip message (an unknown variant tag) and a
+    /// transaction-shaped blob with a bad signature.
+    fn send_garbage(&mut self, seq: u64) {
+        tracing::warn!("byzantine test mode: sending garbage");
+        let mut junk = vec![0xEE];
+        junk.extend_from_slice(blake3::hash(&seq.to_le_bytes()).as_bytes());
+        self.publish(true, junk.clone());
+        junk[0] = 0xEF;
+        self.publish(false, junk);
+    }
+
+    /// Lifts expired bans; the score of a lifted peer is what it earned since.
+    fn expire_bans(&mut self) {
+        let now = tokio::time::Instant::now();
+        let before = self.banned.len();
+        self.banned.retain(|_, until| *until > now);
+        if self.banned.len() != before {
+            self.shared.metrics.banned_peers.set(self.banned.len() as i64);
+            self.refresh_allowed();
         }
     }
 
@@ -280,11 +350,17 @@ impl Network {
         loop {
             tokio::select! {
                 _ = &mut shutdown => return,
-                _ = redial.tick() => self.dial_missing(),
+                _ = redial.tick() => {
+                    self.expire_bans();
+                    self.dial_missing();
+                }
                 _ = status.tick() => {
                     let height = self.shared.chain.read().unwrap_or_else(|e| e.into_inner()).height();
                     seq += 1;
                     self.publish(true, codec::encode(&Gossip::Status { height, seq }));
+                    if self.config.garbage {
+                        self.send_garbage(seq);
+                    }
                 }
                 ev = events.recv() => {
                     if ev.is_ok() {
@@ -326,7 +402,14 @@ impl Network {
             }
             SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(gossipsub::Event::Message { propagation_source, message_id, message })) => {
                 let verdict = self.on_gossip(&propagation_source, &message, inbound).await;
+                let rejected = matches!(verdict, gossipsub::MessageAcceptance::Reject);
+                if rejected {
+                    self.shared.metrics.peer_penalties.inc();
+                }
                 self.swarm.behaviour_mut().gossipsub.report_message_validation_result(&message_id, &propagation_source, verdict);
+                if rejected {
+                    self.check_score(&propagation_source);
+                }
             }
             SwarmEvent::Behaviour(BehaviourEvent::Sync(request_response::Event::Message { peer, message, .. })) => match message {
                 request_response::Message::Request { request, channel, .. } => {
@@ -348,8 +431,20 @@ impl Network {
                     }
                 }
             },
-            SwarmEvent::Behaviour(BehaviourEvent::Sync(request_response::Event::OutboundFailure { peer, .. })) => {
+            SwarmEvent::Behaviour(BehaviourEvent::Sync(request_response::Event::OutboundFailure { peer, error, .. })) => {
                 self.syncing.remove(&peer);
+                if let request_response::OutboundFailure::Io(e) = &error {
+                    if e.kind() == std::io::ErrorKind::InvalidData {
+                        self.penalise(&peer, SYNC_PENALTY, &format!("sync response: {e}"));
+                    }
+                }
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Sync(request_response::Event::InboundFailure { peer, error, .. })) => {
+                if let request_response::InboundFailure::Io(e) = &error {
+                    if e.kind() == std::io::ErrorKind::InvalidData {
+                        self.penalise(&peer, SYNC_PENALTY, &format!("sync request: {e}"));
+                    }
+                }
             }
             _ => {}
         }
@@ -360,11 +455,18 @@ impl Network {
         if message.topic == self.tx_topic.hash() {
             return match self.shared.submit(message.data.clone()) {
                 Ok(_) => Accept,
-                Err(crate::mempool::AdmitError::Invalid(_)) => Reject,
+                // Only what no honest node would relay counts against the peer: bytes that
+                // are not a transaction or carry a bad signature. A stale nonce or a
+                // full mempool is a race, not misbehaviour.
+                Err(crate::mempool::AdmitError::Invalid(_))
+                    if atonomi_primitives::tx::SignedTransaction::from_bytes(&message.data).map_or(true, |t| t.verify_signature().is_err()) =>
+                {
+                    Reject
+                }
                 Err(_) => Ignore,
             };
         }
-        let Ok(g) = codec::decode::<Gossip>(&message.data, MAX_GOSSIP_BYTES) else { return Reject };
+        let Ok(g) = Gossip::from_bytes(&message.data) else { return Reject };
         match g {
             Gossip::Status { height: h, .. } => {
                 let _ = inbound.send(Inbound::PeerHeight(h)).await;

@@ -106,7 +106,18 @@ fn wait_height(nodes: &[&NodeDir], at_least: u64, secs: u64) {
         if hs.iter().all(|h| *h >= at_least) {
             return;
         }
-        assert!(Instant::now() < deadline, "heights {hs:?} did not reach {at_least} in {secs} s; logs in {}", nodes[0].home.parent().unwrap().display());
+        if Instant::now() >= deadline {
+            // The temporary directory goes with the failing test: keep the evidence here.
+            let tails: Vec<String> = nodes
+                .iter()
+                .map(|n| {
+                    let log = std::fs::read_to_string(n.home.join("node.log")).unwrap_or_default();
+                    let lines: Vec<&str> = log.lines().collect();
+                    format!("--- {} ---\n{}", n.home.display(), lines[lines.len().saturating_sub(25)..].join("\n"))
+                })
+                .collect();
+            panic!("heights {hs:?} did not reach {at_least} in {secs} s\n{}", tails.join("\n"));
+        }
         std::thread::sleep(Duration::from_millis(200));
     }
 }
@@ -289,4 +300,32 @@ fn a_byzantine_validator_cannot_fork_the_chain_and_is_reported() {
         assert!(!blamed.is_empty(), "no evidence recorded on {}", url(n));
         assert!(blamed.iter().all(|b| b.as_str() == Some(byzantine.as_str())), "only the byzantine validator is blamed: {blamed:?}");
     }
+}
+
+/// One validator of four floods its peers with undecodable gossip and badly signed
+/// transactions: each honest node penalises and bans exactly that peer (disconnects it
+/// and refuses it), says so in its status, and the three keep finalizing.
+#[test]
+fn a_validator_sending_garbage_is_banned_and_the_others_keep_finalizing() {
+    let dir = tempfile::tempdir().unwrap();
+    let vals = network(dir.path(), 4);
+    let honest: Vec<&NodeDir> = vals[1..].iter().collect();
+    let _procs: Vec<Proc> = vals.iter().enumerate().map(|(i, v)| if i == 0 { start_with(v, &["--byzantine-garbage"]) } else { start(v) }).collect();
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let statuses: Vec<Value> = honest.iter().map(|n| status(n).unwrap_or(Value::Null)).collect();
+        let banned: Vec<i64> = statuses.iter().map(|s| s["banned_peers"].as_i64().unwrap_or(0)).collect();
+        let peers: Vec<i64> = statuses.iter().map(|s| s["peers"].as_i64().unwrap_or(-1)).collect();
+        if banned.iter().all(|b| *b >= 1) && peers.iter().all(|p| *p == 2) {
+            assert!(banned.iter().all(|b| *b == 1), "an honest peer was banned too: {banned:?}");
+            assert!(statuses.iter().all(|s| s["peer_penalties"].as_u64().unwrap_or(0) >= 1));
+            break;
+        }
+        assert!(Instant::now() < deadline, "garbage sender not banned by all: banned {banned:?}, peers {peers:?}; logs in {}", dir.path().display());
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    let h = honest.iter().map(|n| height(n)).max().unwrap();
+    wait_height(&honest, h + 3, 60);
+    let banned_again: Vec<i64> = honest.iter().map(|n| status(n).unwrap()["banned_peers"].as_i64().unwrap()).collect();
+    assert_eq!(banned_again, vec![1, 1, 1], "no honest peer banned while finalizing");
 }

@@ -12,6 +12,7 @@ const BIN: &str = env!("CARGO_BIN_EXE_atonomi");
 struct Node {
     child: Child,
     url: String,
+    metrics: String,
 }
 
 impl Drop for Node {
@@ -22,13 +23,10 @@ impl Drop for Node {
 }
 
 /// A port whose successor is free as well (RPC and metrics).
+/// A port the kernel just handed out for listening (bind(0) prefers even ports and
+/// keeps odd ones for outgoing connections, so a neighbour `p + 1` is not safe).
 fn free_port() -> u16 {
-    loop {
-        let p = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        if p < u16::MAX && TcpListener::bind(("127.0.0.1", p + 1)).is_ok() {
-            return p;
-        }
-    }
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 fn http_get(addr: &str, path: &str) -> String {
@@ -41,14 +39,15 @@ fn http_get(addr: &str, path: &str) -> String {
 }
 
 fn start(home: &Path, port: u16) -> Node {
+    let metrics = free_port();
     let child = Command::new(BIN)
-        .args(["dev", "--home", home.to_str().unwrap(), "--rpc-addr", &format!("127.0.0.1:{port}"), "--metrics-addr", &format!("127.0.0.1:{}", port + 1)])
+        .args(["dev", "--home", home.to_str().unwrap(), "--rpc-addr", &format!("127.0.0.1:{port}"), "--metrics-addr", &format!("127.0.0.1:{metrics}")])
         .env("ATONOMI_LOG", "warn")
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
         .spawn()
         .unwrap();
-    let node = Node { child, url: format!("http://127.0.0.1:{port}") };
+    let node = Node { child, url: format!("http://127.0.0.1:{port}"), metrics: format!("127.0.0.1:{metrics}") };
     let deadline = Instant::now() + Duration::from_secs(30);
     while Instant::now() < deadline {
         if let Ok(v) = query(&node, &["status"]) {
@@ -160,7 +159,7 @@ fn device_lifecycle_on_a_dev_node_survives_kill_9() {
     assert!(p["value"].is_string() && p["proof"].is_string() && p["header"]["state_root"] == p["state_root"], "{p}");
 
     // Prometheus metrics follow the chain (7 transactions, the failed activation included).
-    let metrics = http_get(&format!("127.0.0.1:{}", port + 1), "/metrics");
+    let metrics = http_get(&node.metrics, "/metrics");
     let h = query(&node, &["status"]).unwrap()["height"].as_u64().unwrap();
     assert!(metrics.contains(&format!("atonomi_height {h}")), "{metrics}");
     assert!(metrics.contains("atonomi_txs_committed_total 7"), "{metrics}");
