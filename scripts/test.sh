@@ -13,6 +13,11 @@ else
   cargo test --workspace --no-fail-fast
 fi
 
+if [ "${ATONOMI_SKIP_FUZZ:-0}" != 1 ]; then
+  echo "==> fuzz targets, 15 s each: scripts/fuzz.sh"
+  scripts/fuzz.sh --seconds 15
+fi
+
 if [ "${ATONOMI_SKIP_FAULTS:-0}" != 1 ]; then
   echo "==> process faults: scripts/faults.sh --rounds 20"
   scripts/faults.sh --rounds 20
