@@ -277,6 +277,8 @@ pub fn module(shared: Arc<Shared>, with_admin: bool) -> anyhow::Result<RpcModule
             "value": value.map(hex::encode),
             "proof": hex::encode(proof.to_bytes()),
             "state_root": root,
+            "header_bytes": header.as_ref().map(|h| hex::encode(codec::encode(h))),
+            "header_hash": header.as_ref().map(|h| h.hash()),
             "header": header,
             "commit": commit,
         }))

@@ -254,3 +254,77 @@ fn event_subscription_delivers_the_filtered_events() {
     assert_eq!(got[0]["event"]["device"], device.as_str());
     assert_eq!(got[1]["event"]["event"], "device_activated", "{got:?}");
 }
+
+/// The device SDK's C example (static library built with size optimisation, linked by
+/// gcc) produces the key, the activation signature and a signed transaction of a
+/// device; the dev node accepts them, and the C verifier proves the device's record
+/// against the committed header.
+#[test]
+fn the_c_sdk_example_activates_a_device_and_verifies_its_proof() {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let out_dir = tempfile::tempdir().unwrap();
+    let cache = std::env::var("HOME").map(|h| PathBuf::from(h).join(".cache/atonomi/device-sdk")).unwrap();
+    let built = Command::new(repo.join("device-sdk/c/build.sh")).env("OUT", &cache).output().unwrap();
+    assert!(built.status.success(), "device-sdk/c/build.sh failed: {}", String::from_utf8_lossy(&built.stderr));
+    let info: Value = serde_json::from_slice(built.stdout.split(|b| *b == b'\n').rfind(|l| !l.is_empty()).unwrap()).unwrap();
+    let c = PathBuf::from(info["example"].as_str().unwrap());
+    let c_run = |args: &[&str]| -> Value {
+        let o = Command::new(&c).args(args).output().unwrap();
+        serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {} {}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr)))
+    };
+
+    let home = out_dir.path().join("home");
+    let node = start(&home, free_port());
+    let keys = home.join("keys");
+    let (maker, alice) = (keys.join("manufacturer.json"), keys.join("alice.json"));
+    let seed = "5e".repeat(32);
+    let public_key = c_run(&["pubkey", &seed])["public_key"].as_str().unwrap().to_string();
+    let device = json_out(&run(&["device-id", "salt-c", "C-SN-1"])).unwrap()["device_id"].as_str().unwrap().to_string();
+    let r = tx(&node, &maker, json!({ "register_devices": { "manufacturer": 1, "devices": [{ "device_id": device, "public_key": public_key, "protocols": ["coap"], "metadata": [] }] } }), &[]).unwrap();
+    assert_eq!(r["status"]["status"], "success", "{r}");
+
+    // The owner activates with the signature the C code made.
+    let owner = account(&alice);
+    let a = c_run(&["activate", &seed, "atonomi-dev", &device, &owner]);
+    assert!(a["sign_stack_bytes"].as_u64().unwrap() > 0, "{a}");
+    let r = tx(&node, &alice, json!({ "activate_device": { "device": device, "device_signature": a["signature"] } }), &[]).unwrap();
+    assert_eq!(r["status"]["status"], "success", "{r}");
+    // A signature for another owner does not activate anything.
+    let forged = c_run(&["activate", &seed, "atonomi-dev", &device, &"11".repeat(32)]);
+    assert_ne!(forged["signature"], a["signature"]);
+
+    // A transaction built and signed in C: fund the device, then report an interaction.
+    let r = tx(&node, &alice, json!({ "transfer": { "to": public_key, "amount": "5000000000000000000" } }), &[]).unwrap();
+    assert_eq!(r["status"]["status"], "success", "{r}");
+    let peer = json_out(&run(&["device-id", "salt-c", "C-SN-2"])).unwrap()["device_id"].as_str().unwrap().to_string();
+    let r = tx(&node, &maker, json!({ "register_devices": { "manufacturer": 1, "devices": [{ "device_id": peer, "public_key": "22".repeat(32), "protocols": [], "metadata": [] }] } }), &[]).unwrap();
+    assert_eq!(r["status"]["status"], "success", "{r}");
+    let report = c_run(&["report", &seed, "atonomi-dev", "0", &device, &peer]);
+    let sent = rpc(&node, "atonomi_sendTransaction", json!([report["tx"]]));
+    let hash = sent["result"]["hash"].as_str().unwrap_or_else(|| panic!("{sent}")).to_string();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let receipt = loop {
+        let t = rpc(&node, "atonomi_getTransaction", json!([hash]));
+        if t["result"]["status"] == "final" {
+            break t["result"]["receipt"].clone();
+        }
+        assert!(Instant::now() < deadline, "the C-built transaction was not committed: {t}");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(receipt["status"]["status"], "success", "{receipt}");
+
+    // The C verifier proves the record (active, owned by alice) against the header.
+    let p = rpc(&node, "atonomi_getProof", json!([{ "device": device }, null]))["result"].clone();
+    let v = c_run(&["verify", p["header_hash"].as_str().unwrap(), p["header_bytes"].as_str().unwrap(), &device, p["value"].as_str().unwrap(), p["proof"].as_str().unwrap()]);
+    assert_eq!(v["status"], "active", "{v}");
+    assert_eq!(v["owner"].as_str(), Some(owner.as_str()), "{v}");
+    // Tampered record: refused. Absent device: proven absent.
+    let mut record = p["value"].as_str().unwrap().to_string();
+    record.replace_range(0..2, if &record[0..2] == "00" { "01" } else { "00" });
+    let bad = c_run(&["verify", p["header_hash"].as_str().unwrap(), p["header_bytes"].as_str().unwrap(), &device, &record, p["proof"].as_str().unwrap()]);
+    assert_eq!(bad["error"], "verify_device", "{bad}");
+    let nobody = "ab".repeat(32);
+    let q = rpc(&node, "atonomi_getProof", json!([{ "device": nobody }, null]))["result"].clone();
+    let v = c_run(&["verify", q["header_hash"].as_str().unwrap(), q["header_bytes"].as_str().unwrap(), &nobody, "-", q["proof"].as_str().unwrap()]);
+    assert_eq!(v["status"], "not_registered", "{v}");
+}
