@@ -9,6 +9,8 @@ mod chain;
 mod client;
 mod demo;
 mod keys;
+mod lookups;
+mod auditor;
 mod load;
 mod mempool;
 mod metrics;
@@ -125,6 +127,38 @@ enum Command {
     /// Benchmarks that print figures.
     #[command(subcommand)]
     Bench(BenchCommand),
+    /// Run the reference auditor: read events and the node's lookup log, score devices
+    /// (anomalies divide a score by 4, steady activity adds 250) and write reputation
+    /// once per epoch. Keeps its own state file; safe to kill and restart.
+    ///
+    /// Example (dev chain): atonomi auditor --rpc http://127.0.0.1:8645
+    ///   --key ~/.atonomi/dev/keys/auditor.json --auditor-id 1 --state auditor.json
+    Auditor {
+        /// JSON-RPC URL of a node.
+        #[arg(long, default_value = "http://127.0.0.1:8645")]
+        rpc: String,
+        /// Key file of one of the auditor's keys.
+        #[arg(long)]
+        key: PathBuf,
+        /// The auditor's id on chain.
+        #[arg(long)]
+        auditor_id: u32,
+        /// The auditor's state file (created if missing; written atomically).
+        #[arg(long)]
+        state: PathBuf,
+        /// Heights per epoch: scores are written at the end of each.
+        #[arg(long, default_value_t = 10)]
+        epoch_blocks: u64,
+        /// Heights over which failure reports, refused payments and transfers count.
+        #[arg(long, default_value_t = 1_000)]
+        window_blocks: u64,
+        /// The reputation type written (the chain's payment reputation type by default).
+        #[arg(long, default_value = "trust")]
+        rep_type: String,
+        /// How often to poll the node, in milliseconds.
+        #[arg(long, default_value_t = 500)]
+        poll_ms: u64,
+    },
 }
 
 #[derive(Debug, clap::Args)]
@@ -280,6 +314,16 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Demo { home } => demo::run(home),
+        Command::Auditor { rpc, key, auditor_id, state, epoch_blocks, window_blocks, rep_type, poll_ms } => runtime()?.block_on(auditor::run(auditor::AuditorConfig {
+            rpc,
+            key,
+            auditor: atonomi_primitives::AuditorId::new(auditor_id),
+            state,
+            epoch_blocks,
+            window_blocks,
+            rep_type,
+            poll: std::time::Duration::from_millis(poll_ms.max(10)),
+        })),
         Command::Bench(BenchCommand::Runtime(args)) => bench::runtime(args),
         Command::Bench(BenchCommand::Load(args)) => runtime()?.block_on(load::run(args)),
         Command::Keys(KeysCommand::New { out, force }) => {

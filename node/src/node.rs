@@ -17,6 +17,12 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 use tokio::sync::{broadcast, mpsc, Notify};
 
+/// A random id per process start (the lookup log's counts restart with it).
+fn run_id() -> u64 {
+    let seed = atonomi_primitives::Keypair::generate().map(|k| k.to_seed()).unwrap_or_default();
+    u64::from_le_bytes([seed[0], seed[1], seed[2], seed[3], seed[4], seed[5], seed[6], seed[7]])
+}
+
 /// Reads and checks `config.toml` in a node's home.
 pub fn load_config(home: &Path) -> Result<Config> {
     let path = home.join("config.toml");
@@ -147,6 +153,7 @@ pub async fn run(launch: Launch, ready: impl FnOnce(SocketAddr)) -> Result<()> {
         round: Mutex::new(None),
         outbound,
         metrics: Arc::new(crate::metrics::Metrics::default()),
+        lookups: Mutex::new(crate::lookups::LookupLog::new(run_id())),
     });
     shared.metrics.height.set(shared.chain.read().unwrap_or_else(|e| e.into_inner()).height().get() as i64);
     if let Some(addr) = launch.metrics {
@@ -202,7 +209,7 @@ pub async fn run(launch: Launch, ready: impl FnOnce(SocketAddr)) -> Result<()> {
     result
 }
 
-async fn shutdown_signal() {
+pub async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };

@@ -209,6 +209,7 @@ pub fn module(shared: Arc<Shared>, with_admin: bool) -> anyhow::Result<RpcModule
 
     m.register_method("atonomi_validateDevice", |p: Params, s, _| -> RpcResult {
         let (v,): (ValidateParams,) = p.parse()?;
+        s.lookups.lock().unwrap_or_else(|e| e.into_inner()).record(v.device, v.requester);
         let chain = s.chain.read().unwrap_or_else(|e| e.into_inner());
         let reader = |k: &[u8]| chain.db().get(k).map_err(|e| e.to_string());
         let answer = atonomi_runtime::query::validate_device(&reader, v.device, v.requester, v.min_reputation).map_err(|e| internal(format!("{e:?}")))?;
@@ -305,6 +306,40 @@ pub fn module(shared: Arc<Shared>, with_admin: bool) -> anyhow::Result<RpcModule
             })
             .collect();
         Ok(Value::Array(out))
+    })?;
+
+    m.register_method("atonomi_getLookupCounts", |p: Params, s, _| -> RpcResult {
+        let limit = p.parse::<(usize,)>().map(|(l,)| l).unwrap_or(1000).min(10_000);
+        let log = s.lookups.lock().unwrap_or_else(|e| e.into_inner());
+        let counts: Vec<Value> = log.top(limit).into_iter().map(|(d, c)| json!({ "device": d, "as_requester": c.as_requester, "as_target": c.as_target })).collect();
+        Ok(json!({ "run": log.run.to_string(), "counts": counts }))
+    })?;
+
+    m.register_method("atonomi_getEvents", |p: Params, s, _| -> RpcResult {
+        let (height,): (u64,) = p.parse()?;
+        let chain = s.chain.read().unwrap_or_else(|e| e.into_inner());
+        if height == 0 || height > chain.height().get() {
+            return Err(err(code::NOT_FOUND, format!("height {height} is not committed")));
+        }
+        let h = Height::new(height);
+        let receipts = chain.receipts(h).map_err(internal)?;
+        let block = chain.block(h).map_err(internal)?;
+        drop(chain);
+        let mut events = Vec::new();
+        for (i, r) in receipts.iter().enumerate() {
+            for e in &r.events {
+                events.push(json!({ "tx_hash": r.tx_hash, "event": e }));
+            }
+            // A failed call has no events; say what failed, with who sent it, so that an
+            // auditor sees refused payments.
+            if let atonomi_primitives::event::TxStatus::Failed(error) = &r.status {
+                let tx = block.as_ref().and_then(|b| b.txs.get(i)).and_then(|t| atonomi_primitives::tx::SignedTransaction::from_bytes(t).ok());
+                if let Some(tx) = tx {
+                    events.push(json!({ "tx_hash": r.tx_hash, "failed": { "call": tx.tx.call, "signer": tx.tx.signer, "error": error } }));
+                }
+            }
+        }
+        Ok(json!({ "height": height, "events": events }))
     })?;
 
     m.register_method("rpc.discover", |_, _, _| -> RpcResult {

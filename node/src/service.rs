@@ -41,6 +41,8 @@ pub struct Shared {
     /// To the peer-to-peer layer (nobody listens on a network-less dev node).
     pub outbound: mpsc::UnboundedSender<Outbound>,
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// validate-device calls per device (input of the auditor).
+    pub lookups: Mutex<crate::lookups::LookupLog>,
 }
 
 impl std::fmt::Debug for Shared {

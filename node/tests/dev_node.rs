@@ -328,3 +328,95 @@ fn the_c_sdk_example_activates_a_device_and_verifies_its_proof() {
     let v = c_run(&["verify", q["header_hash"].as_str().unwrap(), q["header_bytes"].as_str().unwrap(), &nobody, "-", q["proof"].as_str().unwrap()]);
     assert_eq!(v["status"], "not_registered", "{v}");
 }
+
+/// The reference auditor end to end: a rogue device floods validate-device lookups and
+/// collects failure reports from three peers; the auditor downgrades it below the
+/// network minimum and its payments are refused, while a device paying normally is
+/// upgraded. Killed with -9 and restarted, the auditor does not write again.
+#[test]
+fn the_auditor_downgrades_a_rogue_device_until_it_cannot_pay() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    let node = start(&home, free_port());
+    let keys = home.join("keys");
+    let (maker, alice, bob, auditor_key) = (keys.join("manufacturer.json"), keys.join("alice.json"), keys.join("bob.json"), keys.join("auditor.json"));
+
+    // Four devices: the rogue and three ordinary ones, activated by alice, funded.
+    let names = ["rogue", "a", "b", "c"];
+    let dkeys: Vec<PathBuf> = names.iter().map(|n| new_key(dir.path(), n)).collect();
+    let ids: Vec<String> = names.iter().map(|n| json_out(&run(&["device-id", "salt-aud", n])).unwrap()["device_id"].as_str().unwrap().to_string()).collect();
+    let regs: Vec<Value> = ids.iter().zip(&dkeys).map(|(d, k)| json!({ "device_id": d, "public_key": account(k), "protocols": [], "metadata": [] })).collect();
+    let ok = |r: Result<Value, String>| {
+        let r = r.unwrap();
+        assert_eq!(r["status"]["status"], "success", "{r}");
+    };
+    ok(tx(&node, &maker, json!({ "register_devices": { "manufacturer": 1, "devices": regs } }), &[]));
+    for (d, k) in ids.iter().zip(&dkeys) {
+        ok(tx(&node, &alice, json!({ "activate_device": { "device": d, "device_signature": "0".repeat(128) } }), &["--device-key", k.to_str().unwrap()]));
+        ok(tx(&node, &alice, json!({ "transfer": { "to": account(k), "amount": "20000000000000000000" } }), &[]));
+    }
+
+    let state = dir.path().join("auditor-state.json");
+    let start_auditor = || {
+        Command::new(BIN)
+            .args(["auditor", "--rpc", &node.url, "--key", auditor_key.to_str().unwrap(), "--auditor-id", "1", "--state", state.to_str().unwrap(), "--epoch-blocks", "2", "--poll-ms", "100"])
+            .env("ATONOMI_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(dir.path().join("auditor.log")).unwrap())
+            .spawn()
+            .unwrap()
+    };
+    let mut auditor = start_auditor();
+
+    // The rogue floods lookups; the others look up a little. Three peers report failed
+    // exchanges with the rogue; `a` pays `b` (ordinary activity).
+    for i in 0..300 {
+        let target = &ids[1 + i % 3];
+        let r = rpc(&node, "atonomi_validateDevice", json!([{ "device": target, "requester": ids[0] }]));
+        assert!(r["result"].is_object(), "{r}");
+    }
+    for i in 1..4 {
+        for _ in 0..3 {
+            rpc(&node, "atonomi_validateDevice", json!([{ "device": ids[0], "requester": ids[i] }]));
+        }
+        ok(tx(&node, &dkeys[i], json!({ "report_interaction": { "device": ids[i], "peer": ids[0], "outcome": "failure", "receipt": "00".repeat(32) } }), &[]));
+    }
+    ok(tx(&node, &dkeys[1], json!({ "pay": { "from_device": ids[1], "to_device": ids[2], "amount": "1000000000000000000", "memo": [] } }), &[]));
+
+    let reputation = |d: &str| -> Option<u64> { rpc(&node, "atonomi_getReputation", json!([{ "device": d }, "trust"]))["result"]["median"].as_u64() };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        // Blocks keep coming (each closes part of an epoch).
+        ok(tx(&node, &alice, json!({ "transfer": { "to": account(&bob), "amount": "1" } }), &[]));
+        if reputation(&ids[0]).is_some_and(|s| s < 1_000) && reputation(&ids[1]).is_some_and(|s| s > 5_000) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "rogue {:?}, a {:?}; auditor log:\n{}", reputation(&ids[0]), reputation(&ids[1]), std::fs::read_to_string(dir.path().join("auditor.log")).unwrap_or_default());
+        std::thread::sleep(Duration::from_millis(200));
+    }
+
+    // Below the minimum the rogue cannot pay; the ordinary device still can.
+    let refused = tx(&node, &dkeys[0], json!({ "pay": { "from_device": ids[0], "to_device": ids[1], "amount": "1000000000000000000", "memo": [] } }), &[]);
+    let e = refused.expect_err("the rogue's payment must fail");
+    assert!(e.contains("below_min_reputation"), "{e}");
+    ok(tx(&node, &dkeys[2], json!({ "pay": { "from_device": ids[2], "to_device": ids[3], "amount": "1000000000000000000", "memo": [] } }), &[]));
+
+    // kill -9 and restart: no second write for what was already written.
+    let _ = auditor.kill();
+    let _ = auditor.wait();
+    let rogue_score = reputation(&ids[0]);
+    let writes = |n: &Node| rpc(n, "atonomi_getAccount", json!([account(&auditor_key)]))["result"]["next_nonce"].as_u64().unwrap();
+    let before = writes(&node);
+    let mut auditor = start_auditor();
+    for _ in 0..6 {
+        ok(tx(&node, &alice, json!({ "transfer": { "to": account(&bob), "amount": "1" } }), &[]));
+        std::thread::sleep(Duration::from_millis(150));
+    }
+    std::thread::sleep(Duration::from_secs(1));
+    let _ = auditor.kill();
+    let _ = auditor.wait();
+    // The payment by `c` earns upgrades (one write at most); the rogue is not downgraded
+    // again for the same reports, and nothing is written twice.
+    assert!(writes(&node) <= before + 1, "auditor wrote {} times after a restart", writes(&node) - before);
+    assert_eq!(reputation(&ids[0]), rogue_score, "the rogue was scored again for reports already counted");
+}
