@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # Runs the whole test suite: unit, property, simulation and process-level tests
-# (cargo nextest), then 20 rounds of process faults on a real 5-node cluster
+# (cargo nextest), then 15 s of each fuzz target (scripts/fuzz.sh; ATONOMI_SKIP_FUZZ=1
+# skips it), then 20 rounds of process faults on a real 5-node cluster
 # (scripts/faults.sh; ATONOMI_SKIP_FAULTS=1 skips them). The first run builds RocksDB
 # from source (~15 minutes on 2 cores); later runs reuse it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh
+# A real anvil and solc (npm, pinned) and the compiled contracts, for the bridge tests.
+scripts/eth-tools.sh > /dev/null
 
 if command -v cargo-nextest >/dev/null 2>&1; then
   cargo nextest run --workspace --no-fail-fast --status-level fail --final-status-level slow
