@@ -96,6 +96,20 @@ fn body_key(hash: &Hash) -> Vec<u8> {
 
 const EVIDENCE_PREFIX: &[u8] = b"evidence/";
 
+/// Ethereum checkpoints: epoch → height (epochs count checkpoint heights from 1), and
+/// the last epoch. A height is a checkpoint when it is a multiple of the
+/// `checkpoint_interval` parameter or when the next height's validator set differs
+/// (so that the contract's trusted set rotates before the new set signs). Written in
+/// the commit batch: every node derives the same epochs from the same chain.
+const CHECKPOINT_PREFIX: &[u8] = b"ckpt/e/";
+const META_CHECKPOINT_LAST: &str = "ckpt/last";
+
+fn checkpoint_key(epoch: u64) -> Vec<u8> {
+    let mut k = CHECKPOINT_PREFIX.to_vec();
+    k.extend_from_slice(&epoch.to_be_bytes());
+    k
+}
+
 /// Two conflicting signed messages of one validator, as stored and served.
 #[derive(Debug, Clone, borsh::BorshSerialize, borsh::BorshDeserialize)]
 pub struct StoredEvidence {
@@ -274,6 +288,12 @@ impl Chain {
             tables::put::<TxIndex>(&mut batch, &r.tx_hash.0, &(h, i as u32));
         }
         tables::put::<MetaU64>(&mut batch, &META_HEIGHT, &h);
+        let params: atonomi_primitives::Params = self.decode_state(&StateKey::Params)?.unwrap_or_default();
+        if h % params.checkpoint_interval.max(1) == 0 || block.header.next_validator_set_hash != block.header.validator_set_hash {
+            let epoch = self.last_checkpoint_epoch()? + 1;
+            batch.put(Cf::Meta, checkpoint_key(epoch), h.to_be_bytes().to_vec());
+            tables::put::<MetaU64>(&mut batch, &META_CHECKPOINT_LAST, &epoch);
+        }
         for (k, _) in self.db.kv().scan(Cf::Consensus, &[WAL_PREFIX], &[], usize::MAX)? {
             batch.delete(Cf::Consensus, k);
         }
@@ -284,6 +304,34 @@ impl Chain {
         self.height = height;
         self.head = Some(block.header);
         Ok(())
+    }
+
+    /// The last checkpoint epoch (0: none yet).
+    pub fn last_checkpoint_epoch(&self) -> Result<u64> {
+        Ok(tables::get::<MetaU64, _>(self.db.kv(), &META_CHECKPOINT_LAST)?.unwrap_or(0))
+    }
+
+    /// The height of checkpoint `epoch`.
+    pub fn checkpoint_height(&self, epoch: u64) -> Result<Option<Height>> {
+        let Some(v) = self.db.kv().get(Cf::Meta, &checkpoint_key(epoch))? else { return Ok(None) };
+        let b: [u8; 8] = v.as_slice().try_into().map_err(|_| anyhow::anyhow!("checkpoint record of epoch {epoch} is corrupt"))?;
+        Ok(Some(Height::new(u64::from_be_bytes(b))))
+    }
+
+    /// The validator set that voted (or votes) on `height` (≥ 1), from the state of
+    /// `height - 1`.
+    pub fn voting_set_at(&self, height: Height) -> Result<ValidatorSet> {
+        let version = height.get().saturating_sub(1);
+        let read = |k: &StateKey| -> Result<Option<Vec<u8>>> { Ok(self.db.get_at(&k.to_bytes(), version)?) };
+        let current: ValidatorSet = match read(&StateKey::ValidatorSet)? {
+            Some(b) => codec::decode(&b, 16 << 20).context("validator set record")?,
+            None => ValidatorSet::default(),
+        };
+        let pending: Option<PendingValidatorSet> = match read(&StateKey::PendingValidatorSet)? {
+            Some(b) => Some(codec::decode(&b, 16 << 20).context("pending validator set record")?),
+            None => None,
+        };
+        Ok(voting_set(height, &current, pending.as_ref()).clone())
     }
 
     /// Stores equivocation evidence seen while deciding `height`.

@@ -85,3 +85,58 @@ mod tests {
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
+
+/// A secp256k1 bridge key file (a validator's checkpoint key, or a relayer's funded
+/// Ethereum key): JSON with the address and the 32-byte secret, owner-only.
+pub mod bridge {
+    use alloy::signers::local::PrivateKeySigner;
+    use anyhow::{bail, Context, Result};
+    use std::io::Write;
+    use std::path::Path;
+
+    pub fn write(path: &Path, key: &PrivateKeySigner, force: bool) -> Result<()> {
+        if path.exists() && !force {
+            bail!("{} exists; pass --force to overwrite it", path.display());
+        }
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)?;
+        }
+        let body = serde_json::json!({ "address": key.address().to_string(), "secret_key": alloy::hex::encode(key.to_bytes()) });
+        let mut opts = std::fs::OpenOptions::new();
+        opts.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            opts.mode(0o600);
+        }
+        let mut f = opts.open(path).with_context(|| format!("writing {}", path.display()))?;
+        writeln!(f, "{}", serde_json::to_string_pretty(&body)?)?;
+        f.sync_all()?;
+        Ok(())
+    }
+
+    pub fn read(path: &Path) -> Result<PrivateKeySigner> {
+        let meta = std::fs::metadata(path).with_context(|| format!("reading bridge key file {}", path.display()))?;
+        if meta.len() > 4096 {
+            bail!("{} is too large for a key file", path.display());
+        }
+        let v: serde_json::Value = serde_json::from_slice(&std::fs::read(path)?).with_context(|| format!("{} is not JSON", path.display()))?;
+        let secret = v["secret_key"].as_str().with_context(|| format!("{}: no secret_key", path.display()))?;
+        let key: PrivateKeySigner = secret.trim_start_matches("0x").parse().with_context(|| format!("{}: not a secp256k1 secret key", path.display()))?;
+        if let Some(a) = v["address"].as_str() {
+            if !a.eq_ignore_ascii_case(&key.address().to_string()) {
+                bail!("{}: the address does not match the secret key", path.display());
+            }
+        }
+        Ok(key)
+    }
+
+    pub fn read_or_create(path: &Path) -> Result<PrivateKeySigner> {
+        if path.exists() {
+            return read(path);
+        }
+        let key = PrivateKeySigner::random();
+        write(path, &key, false)?;
+        Ok(key)
+    }
+}

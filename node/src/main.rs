@@ -11,6 +11,8 @@ mod demo;
 mod keys;
 mod lookups;
 mod auditor;
+mod bridge;
+mod verify;
 mod load;
 mod mempool;
 mod metrics;
@@ -127,6 +129,12 @@ enum Command {
     /// Benchmarks that print figures.
     #[command(subcommand)]
     Bench(BenchCommand),
+    /// Verify chain state against an Ethereum checkpoint (trusting only the contract).
+    #[command(subcommand)]
+    Verify(VerifyCommand),
+    /// Ethereum bridge tools: deploy the checkpoint contract, print the genesis set.
+    #[command(subcommand)]
+    Bridge(BridgeCommand),
     /// Run the reference auditor: read events and the node's lookup log, score devices
     /// (anomalies divide a score by 4, steady activity adds 250) and write reputation
     /// once per epoch. Keeps its own state file; safe to kill and restart.
@@ -158,6 +166,56 @@ enum Command {
         /// How often to poll the node, in milliseconds.
         #[arg(long, default_value_t = 500)]
         poll_ms: u64,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum BridgeCommand {
+    /// Deploy the checkpoint contract (bridge/eth/build, see scripts/eth-tools.sh)
+    /// trusting the genesis validators' bridge keys; prints its address and chain id.
+    Deploy {
+        #[arg(long, env = "ATONOMI_ETH_RPC")]
+        eth_rpc: String,
+        /// Bridge key file (secp256k1) of a funded Ethereum account paying the deployment.
+        #[arg(long)]
+        eth_key: PathBuf,
+        #[arg(long)]
+        genesis: PathBuf,
+    },
+    /// Print the genesis validators' bridge set (addresses, powers) and its hash.
+    SetHash {
+        #[arg(long)]
+        genesis: PathBuf,
+    },
+    /// Write a new secp256k1 bridge key file (0600) and print its address.
+    NewKey {
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum VerifyCommand {
+    /// Prove a device's record (or its absence) at the latest checkpoint on Ethereum:
+    /// reads the checkpoint from the contract (at the `finalized` tag by default),
+    /// fetches the proof from any node, checks the header against the checkpoint's
+    /// block hash and the record against its state root, and prints the verified record.
+    Device {
+        /// Ethereum JSON-RPC URL.
+        #[arg(long, env = "ATONOMI_ETH_RPC")]
+        eth_rpc: String,
+        /// The checkpoint contract's address.
+        #[arg(long, env = "ATONOMI_BRIDGE_CONTRACT")]
+        contract: String,
+        /// The device id (64 hex characters).
+        #[arg(long)]
+        device: String,
+        /// Any Atonomi node's JSON-RPC URL (not trusted).
+        #[arg(long, default_value = "http://127.0.0.1:8645")]
+        rpc: String,
+        /// Ethereum block tag to read the checkpoint at: finalized, safe or latest.
+        #[arg(long, default_value = "finalized")]
+        block: String,
     },
 }
 
@@ -241,12 +299,16 @@ enum GenesisCommand {
     New {
         #[arg(long, default_value = "atonomi-testnet")]
         chain_id: String,
-        /// ACCOUNT,PEER_ID_HEX[,POWER] for each validator (as printed by `atonomi init`).
+        /// ACCOUNT,PEER_ID_HEX[,POWER[,BRIDGE_ADDRESS]] for each validator (as printed by
+        /// `atonomi init`; the bridge address is its Ethereum checkpoint key).
         #[arg(long = "validator", required = true)]
         validators: Vec<String>,
         /// PEER_ID_HEX of a full node allowed to connect.
         #[arg(long = "node-peer")]
         node_peers: Vec<String>,
+        /// Blocks between Ethereum checkpoints (the `checkpoint_interval` parameter).
+        #[arg(long)]
+        checkpoint_interval: Option<u64>,
         /// Output file (stdout when omitted).
         #[arg(long)]
         out: Option<PathBuf>,
@@ -324,6 +386,22 @@ fn run(cli: Cli) -> Result<()> {
             rep_type,
             poll: std::time::Duration::from_millis(poll_ms.max(10)),
         })),
+        Command::Bridge(BridgeCommand::Deploy { eth_rpc, eth_key, genesis }) => {
+            let g = node::load_genesis(&genesis)?;
+            runtime()?.block_on(bridge::deploy_cli(&eth_rpc, &eth_key, &g))
+        }
+        Command::Bridge(BridgeCommand::SetHash { genesis }) => {
+            let set = bridge::genesis_set(&node::load_genesis(&genesis)?);
+            println!("{}", serde_json::json!({ "set_hash": set.hash(), "validators": set.validators, "powers": set.powers }));
+            Ok(())
+        }
+        Command::Bridge(BridgeCommand::NewKey { out }) => {
+            let k = alloy::signers::local::PrivateKeySigner::random();
+            keys::bridge::write(&out, &k, false)?;
+            println!("{}", serde_json::json!({ "address": k.address() }));
+            Ok(())
+        }
+        Command::Verify(VerifyCommand::Device { eth_rpc, contract, device, rpc, block }) => runtime()?.block_on(verify::device(&eth_rpc, &contract, &device, &rpc, &block)),
         Command::Bench(BenchCommand::Runtime(args)) => bench::runtime(args),
         Command::Bench(BenchCommand::Load(args)) => runtime()?.block_on(load::run(args)),
         Command::Keys(KeysCommand::New { out, force }) => {
@@ -338,7 +416,7 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Genesis(GenesisCommand::Validate { file }) => genesis_validate(&file),
-        Command::Genesis(GenesisCommand::New { chain_id, validators, node_peers, out }) => genesis_new(&chain_id, &validators, node_peers, out.as_deref()),
+        Command::Genesis(GenesisCommand::New { chain_id, validators, node_peers, checkpoint_interval, out }) => genesis_new(&chain_id, &validators, node_peers, checkpoint_interval, out.as_deref()),
         Command::Genesis(GenesisCommand::Dev) => {
             println!("{}", atonomi_genesis::dev::genesis().to_json());
             Ok(())
@@ -346,7 +424,7 @@ fn run(cli: Cli) -> Result<()> {
     }
 }
 
-fn genesis_new(chain_id: &str, validators: &[String], node_peers: Vec<String>, out: Option<&std::path::Path>) -> Result<()> {
+fn genesis_new(chain_id: &str, validators: &[String], node_peers: Vec<String>, checkpoint_interval: Option<u64>, out: Option<&std::path::Path>) -> Result<()> {
     use anyhow::Context;
     let mut g = atonomi_genesis::dev::genesis();
     g.chain_id = atonomi_primitives::ChainId::new(chain_id).map_err(|e| anyhow::anyhow!("--chain-id: {e}"))?;
@@ -355,17 +433,24 @@ fn genesis_new(chain_id: &str, validators: &[String], node_peers: Vec<String>, o
         .enumerate()
         .map(|(i, v)| {
             let parts: Vec<&str> = v.split(',').collect();
-            anyhow::ensure!(parts.len() == 2 || parts.len() == 3, "--validator {v}: expected ACCOUNT,PEER_ID_HEX[,POWER]");
+            anyhow::ensure!((2..=4).contains(&parts.len()), "--validator {v}: expected ACCOUNT,PEER_ID_HEX[,POWER[,BRIDGE_ADDRESS]]");
             let consensus_key: atonomi_primitives::AccountId = serde_json::from_value(serde_json::json!(parts[0])).with_context(|| format!("--validator {i}: account"))?;
             let peer_id = hex::decode(parts[1]).with_context(|| format!("--validator {i}: peer id hex"))?;
             let power = match parts.get(2) {
                 Some(p) => p.parse().with_context(|| format!("--validator {i}: power"))?,
                 None => 1,
             };
-            Ok(atonomi_primitives::state::Validator { consensus_key, peer_id, bridge_address: [0; 20], power, operator: atonomi_genesis::dev::MANUFACTURER })
+            let bridge_address: [u8; 20] = match parts.get(3) {
+                Some(a) => hex::decode(a.trim_start_matches("0x")).ok().and_then(|b| b.try_into().ok()).with_context(|| format!("--validator {i}: bridge address is 20 bytes of hex"))?,
+                None => [0; 20],
+            };
+            Ok(atonomi_primitives::state::Validator { consensus_key, peer_id, bridge_address, power, operator: atonomi_genesis::dev::MANUFACTURER })
         })
         .collect::<Result<_>>()?;
     g.node_peers = node_peers;
+    if let Some(i) = checkpoint_interval {
+        g.params.checkpoint_interval = i;
+    }
     g.validate()?;
     let json = g.to_json();
     match out {

@@ -25,6 +25,10 @@ pub struct Metrics {
     /// Peers banned for misbehaviour (total) and banned now.
     pub peer_bans: Counter,
     pub banned_peers: Gauge,
+    /// The checkpoint contract's latest epoch as the relayer last read it.
+    pub bridge_eth_epoch: Gauge,
+    /// Checkpoint submissions broadcast by this relayer.
+    pub bridge_submissions: Counter,
     /// Seconds from the start of a height to its commit.
     pub commit_seconds: Histogram,
 }
@@ -44,6 +48,8 @@ impl Default for Metrics {
             peer_penalties: Counter::default(),
             peer_bans: Counter::default(),
             banned_peers: Gauge::default(),
+            bridge_eth_epoch: Gauge::default(),
+            bridge_submissions: Counter::default(),
             commit_seconds: Histogram::new(exponential_buckets(0.005, 2.0, 14)),
             registry: Registry::default(),
         };
@@ -58,6 +64,8 @@ impl Default for Metrics {
         registry.register("peer_penalties", "Invalid messages or frames received from peers", m.peer_penalties.clone());
         registry.register("peer_bans", "Peers banned for misbehaviour", m.peer_bans.clone());
         registry.register("banned_peers", "Peers banned now", m.banned_peers.clone());
+        registry.register("bridge_eth_epoch", "Latest checkpoint epoch on Ethereum (relayer)", m.bridge_eth_epoch.clone());
+        registry.register("bridge_submissions", "Checkpoint submissions broadcast by this relayer", m.bridge_submissions.clone());
         registry.register("commit_seconds", "Time from starting a height to committing it", m.commit_seconds.clone());
         Metrics { registry, ..m }
     }

@@ -45,6 +45,7 @@ pub fn init(home: &Path, genesis: Option<&Path>, force: bool) -> Result<()> {
     let key_path = home.join("keys/validator.json");
     let key = read_or_create_key(&key_path)?;
     let node_key = read_or_create_key(&home.join("keys/node.json"))?;
+    let bridge_key = crate::keys::bridge::read_or_create(&home.join("keys/bridge.json"))?;
     let peer_id = crate::p2p::identity(&node_key)?.public().to_peer_id();
     if let Some(g) = genesis {
         std::fs::copy(g, home.join("genesis.json")).with_context(|| format!("copying {}", g.display()))?;
@@ -58,6 +59,7 @@ pub fn init(home: &Path, genesis: Option<&Path>, force: bool) -> Result<()> {
             "account": key.account(),
             "peer_id": peer_id.to_string(),
             "peer_id_hex": hex::encode(peer_id.to_bytes()),
+            "bridge_address": bridge_key.address().to_string(),
             "genesis": home.join("genesis.json"),
         })
     );
@@ -85,6 +87,7 @@ pub struct Launch {
     /// Test only: equivocate (see `HostConfig::byzantine`).
     pub byzantine: bool,
     pub admin: bool,
+    pub bridge: Option<crate::bridge::BridgeConfig>,
 }
 
 impl std::fmt::Debug for Launch {
@@ -100,6 +103,20 @@ pub fn load_genesis(path: &Path) -> Result<Genesis> {
     }
     let bytes = std::fs::read(path)?;
     Ok(Genesis::from_json(&bytes).with_context(|| format!("{} is not a valid genesis", path.display()))?)
+}
+
+fn bridge_config(home: &Path, b: &atonomi_api::config::BridgeSection) -> Result<crate::bridge::BridgeConfig> {
+    let contract: alloy::primitives::Address = b.contract.parse().with_context(|| format!("[bridge] contract {:?} is not an address", b.contract))?;
+    let signer = match &b.key {
+        Some(p) => Some(crate::keys::bridge::read(&home.join(p))?),
+        None => None,
+    };
+    let relayer = match (&b.eth_rpc, &b.relayer_key) {
+        (Some(url), Some(k)) => Some(crate::bridge::RelayerConfig { eth_rpc: url.clone(), key: crate::keys::bridge::read(&home.join(k))?, confirmations: b.confirmations }),
+        (None, None) => None,
+        _ => bail!("[bridge] a relayer needs both eth_rpc and relayer_key"),
+    };
+    Ok(crate::bridge::BridgeConfig { eth_chain_id: b.eth_chain_id, contract, signer, relayer })
 }
 
 impl Launch {
@@ -127,6 +144,10 @@ impl Launch {
             metrics: config.metrics.map(|m| m.addr),
             byzantine: false,
             admin: config.admin.enabled,
+            bridge: match &config.bridge {
+                Some(b) => Some(bridge_config(home, b)?),
+                None => None,
+            },
         })
     }
 }
@@ -154,6 +175,8 @@ pub async fn run(launch: Launch, ready: impl FnOnce(SocketAddr)) -> Result<()> {
         outbound,
         metrics: Arc::new(crate::metrics::Metrics::default()),
         lookups: Mutex::new(crate::lookups::LookupLog::new(run_id())),
+        bridge_status: Mutex::new(serde_json::Value::Null),
+        bridge_config: Mutex::new(None),
     });
     shared.metrics.height.set(shared.chain.read().unwrap_or_else(|e| e.into_inner()).height().get() as i64);
     if let Some(addr) = launch.metrics {
@@ -175,6 +198,7 @@ pub async fn run(launch: Launch, ready: impl FnOnce(SocketAddr)) -> Result<()> {
         wait_for_peers: launch.p2p.is_some(),
     };
     let (inbound_tx, inbound_rx) = mpsc::channel(4096);
+    let checkpoint_key = launch.key.as_ref().map(|k| Keypair::from_seed(k.to_seed()));
     let (host, first) = Host::start(shared.clone(), launch.key, config)?;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let net_task = match launch.p2p {
@@ -196,9 +220,22 @@ pub async fn run(launch: Launch, ready: impl FnOnce(SocketAddr)) -> Result<()> {
             }))
         }
     };
+    let mut bridge_tasks = Vec::new();
+    if let Some(b) = &launch.bridge {
+        if let (Some(bkey), Some(ckey)) = (&b.signer, checkpoint_key) {
+            bridge_tasks.push(tokio::spawn(crate::bridge::run_signer(shared.clone(), ckey, bkey.clone(), b.clone())));
+        }
+        if b.relayer.is_some() {
+            bridge_tasks.push(tokio::spawn(crate::bridge::run_relayer(shared.clone(), b.clone())));
+        }
+        *shared.bridge_config.lock().unwrap_or_else(|e| e.into_inner()) = Some(b.clone());
+    }
     ready(rpc_addr);
     let result = host.run(first, inbound_rx, shutdown_signal()).await;
     let _ = stop_tx.send(true);
+    for t in bridge_tasks {
+        t.abort();
+    }
     if let Some(t) = net_task {
         t.abort();
         let _ = t.await;
@@ -256,5 +293,6 @@ pub fn dev_launch(home: &Path, rpc: Option<SocketAddr>, metrics: Option<SocketAd
         metrics,
         byzantine: false,
         admin: false,
+        bridge: None,
     })
 }

@@ -342,6 +342,39 @@ pub fn module(shared: Arc<Shared>, with_admin: bool) -> anyhow::Result<RpcModule
         Ok(json!({ "height": height, "events": events }))
     })?;
 
+    m.register_method("atonomi_getBridgeStatus", |_, s, _| -> RpcResult {
+        let chain = s.chain.read().unwrap_or_else(|e| e.into_inner());
+        let cfg = s.bridge_config.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        Ok(json!({
+            "chain_epoch": chain.last_checkpoint_epoch().map_err(internal)?,
+            "contract": cfg.as_ref().map(|c| c.contract.to_string()),
+            "eth_chain_id": cfg.as_ref().map(|c| c.eth_chain_id),
+            "signer": cfg.as_ref().and_then(|c| c.signer.as_ref().map(|k| k.address().to_string())),
+            "relayer": s.bridge_status.lock().unwrap_or_else(|e| e.into_inner()).clone(),
+            "submissions": crate::bridge::recent_records(&chain, 10).iter().map(|r| json!({ "epoch": r.epoch, "nonce": r.nonce, "tx_hash": r.tx_hash, "max_fee_per_gas": r.max_fee_per_gas.to_string(), "status": r.status })).collect::<Vec<_>>(),
+        }))
+    })?;
+
+    m.register_method("atonomi_getCheckpoint", |p: Params, s, _| -> RpcResult {
+        let (epoch,): (u64,) = p.parse()?;
+        let chain = s.chain.read().unwrap_or_else(|e| e.into_inner());
+        let Some(height) = chain.checkpoint_height(epoch).map_err(internal)? else {
+            return Err(err(code::NOT_FOUND, format!("no checkpoint epoch {epoch} yet")));
+        };
+        let prefix = StateKey::checkpoint_prefix(epoch);
+        let signatures: Vec<Value> = chain
+            .db()
+            .scan(&prefix, &[], 256)
+            .map_err(internal)?
+            .into_iter()
+            .filter_map(|(k, v)| {
+                let rec: atonomi_primitives::state::CheckpointSignature = codec::decode(&v, 1024).ok()?;
+                Some(json!({ "validator": hex::encode(k.get(prefix.len()..)?), "record": rec }))
+            })
+            .collect();
+        Ok(json!({ "epoch": epoch, "height": height, "signatures": signatures }))
+    })?;
+
     m.register_method("rpc.discover", |_, _, _| -> RpcResult {
         serde_json::from_str(include_str!("../../docs/openrpc.json")).map_err(internal)
     })?;

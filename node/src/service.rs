@@ -43,6 +43,9 @@ pub struct Shared {
     pub metrics: Arc<crate::metrics::Metrics>,
     /// validate-device calls per device (input of the auditor).
     pub lookups: Mutex<crate::lookups::LookupLog>,
+    /// The relayer's latest view (JSON), for `atonomi_getBridgeStatus`.
+    pub bridge_status: Mutex<serde_json::Value>,
+    pub bridge_config: Mutex<Option<crate::bridge::BridgeConfig>>,
 }
 
 impl std::fmt::Debug for Shared {

@@ -91,6 +91,10 @@ call_errors! {
     ServiceNotFound = 700, "no such service offer";
     InvalidService = 701, "service type must be 1..=32 bytes and expiry in the future";
     InvalidKind = 702, "log kind must be 1..=32 bytes";
+    // Bridge
+    NotValidator = 800, "only a member of the current validator set with a bridge address may sign checkpoints";
+    CheckpointAlreadySigned = 801, "this validator already signed the checkpoint of this epoch";
+    InvalidCheckpoint = 802, "epoch and height must be at least 1";
 }
 
 impl CallError {

@@ -53,6 +53,7 @@ pub enum Event {
     Paid { from_device: DeviceId, to_device: DeviceId, payer: AccountId, amount: Amount, fee: Amount },
     LogAnchored { device: DeviceId, hash: Hash, kind: String, parties: Vec<DeviceId> },
     InteractionReported { device: DeviceId, peer: DeviceId, outcome: Outcome, receipt: Hash },
+    CheckpointSigned { epoch: u64, validator: AccountId, height: Height },
 }
 
 /// How a transaction in a block ended.

@@ -400,6 +400,8 @@ pub enum StateKey {
     Proposal(ProposalId),
     /// A registered full-node peer allowed to connect to validators.
     NodePeer(Vec<u8>),
+    /// A validator's signature of the Ethereum checkpoint of `epoch` (bridge).
+    CheckpointSignature { epoch: u64, validator: AccountId },
 }
 
 /// Key tags, one byte each.
@@ -421,6 +423,7 @@ pub mod tag {
     pub const SERVICE: u8 = 0x50;
     pub const PROPOSAL: u8 = 0x60;
     pub const NODE_PEER: u8 = 0x70;
+    pub const CHECKPOINT_SIGNATURE: u8 = 0x80;
 }
 
 /// Type names (reputation, service) enter keys as their blake3 hash: fixed width, so
@@ -489,7 +492,18 @@ impl StateKey {
                 out.push(tag::NODE_PEER);
                 out.extend_from_slice(p);
             }
+            StateKey::CheckpointSignature { epoch, validator } => {
+                out.extend_from_slice(&Self::checkpoint_prefix(*epoch));
+                out.extend_from_slice(&validator.0);
+            }
         }
+        out
+    }
+
+    /// The key prefix of every validator's signature for one checkpoint epoch.
+    pub fn checkpoint_prefix(epoch: u64) -> Vec<u8> {
+        let mut out = vec![tag::CHECKPOINT_SIGNATURE];
+        out.extend_from_slice(&epoch.to_be_bytes());
         out
     }
 
@@ -498,6 +512,45 @@ impl StateKey {
         let mut out = vec![tag::SERVICE];
         out.extend_from_slice(&type_hash(service_type).0);
         out
+    }
+}
+
+/// A validator's signature of an Ethereum checkpoint, recorded on chain so that any
+/// relayer can rebuild the Ethereum transaction (nothing depends on one node's memory).
+/// The runtime does not check the secp256k1 signature (relayers and the contract do);
+/// a validator can only fill its own slot, once per epoch.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+pub struct CheckpointSignature {
+    pub height: Height,
+    pub block_hash: Hash,
+    pub state_root: Hash,
+    /// keccak256 of the next validator set's bridge addresses and powers.
+    pub next_set_hash: Hash,
+    pub signature: EthSignature,
+}
+
+/// A 65-byte secp256k1 signature `(r, s, v)`, hex in JSON.
+#[derive(Clone, Copy, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub struct EthSignature(pub [u8; 65]);
+
+impl std::fmt::Debug for EthSignature {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "EthSignature({})", hex::encode(self.0))
+    }
+}
+
+impl Serialize for EthSignature {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&hex::encode(self.0))
+    }
+}
+
+impl<'de> Deserialize<'de> for EthSignature {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = <String as Deserialize>::deserialize(d)?;
+        let bytes = hex::decode(s.strip_prefix("0x").unwrap_or(&s)).map_err(serde::de::Error::custom)?;
+        let arr: [u8; 65] = bytes.try_into().map_err(|_| serde::de::Error::custom("an Ethereum signature is 65 bytes"))?;
+        Ok(EthSignature(arr))
     }
 }
 

@@ -292,6 +292,17 @@ pub enum Call {
     },
     /// Device: report how an exchange with `peer` went (input of the network auditor).
     ReportInteraction { device: DeviceId, peer: DeviceId, outcome: Outcome, receipt: Hash },
+
+    // ---- Validator (its consensus key; no fee) ----
+    /// Validator: its bridge key's signature of the Ethereum checkpoint of `epoch`.
+    SignCheckpoint {
+        epoch: u64,
+        height: crate::ids::Height,
+        block_hash: Hash,
+        state_root: Hash,
+        next_set_hash: Hash,
+        signature: crate::state::EthSignature,
+    },
 }
 
 impl Call {
@@ -320,6 +331,7 @@ impl Call {
             Call::Pay { .. } => "pay",
             Call::AnchorLog { .. } => "anchor_log",
             Call::ReportInteraction { .. } => "report_interaction",
+            Call::SignCheckpoint { .. } => "sign_checkpoint",
         }
     }
 }

@@ -70,6 +70,10 @@ impl<R: StateReader + ?Sized> Ctx<'_, '_, R> {
             Call::ReportInteraction { device, peer, outcome, receipt } => {
                 self.report_interaction(device, peer, outcome, receipt)
             }
+            Call::SignCheckpoint { epoch, height, block_hash, state_root, next_set_hash, signature } => self.sign_checkpoint(
+                epoch,
+                atonomi_primitives::state::CheckpointSignature { height, block_hash, state_root, next_set_hash, signature },
+            ),
         }
     }
 

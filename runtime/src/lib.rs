@@ -9,6 +9,7 @@
 //! through [`StateReader`].
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
+mod bridge;
 mod ctx;
 mod error;
 mod genesis;
@@ -167,6 +168,9 @@ pub fn precheck<R: StateReader + ?Sized>(
     if stx.tx.nonce < acct.nonce {
         return Err(format!("nonce {} already used (next is {})", stx.tx.nonce, acct.nonce));
     }
+    if matches!(stx.tx.call, atonomi_primitives::tx::Call::SignCheckpoint { .. }) && !bridge::is_bridge_validator(&o, &stx.tx.signer) {
+        return Err("only validators with a bridge address sign checkpoints".into());
+    }
     Ok(stx)
 }
 
@@ -232,7 +236,13 @@ fn execute_tx<R: StateReader + ?Sized>(
         let reason = format!("nonce {} does not match the account nonce {}", tx.nonce, acct.nonce);
         return Ok((tx_hash, TxStatus::Invalid(reason), vec![]));
     }
-    let fee = params.tx_fee;
+    // Checkpoint signatures by validators are a duty and free; from anyone else they are
+    // not executable at all (so they cannot be used for free spam).
+    let checkpoint = matches!(tx.call, atonomi_primitives::tx::Call::SignCheckpoint { .. });
+    if checkpoint && !bridge::is_bridge_validator(o, &tx.signer) {
+        return Ok((tx_hash, TxStatus::Invalid("only validators with a bridge address sign checkpoints".into()), vec![]));
+    }
+    let fee = if checkpoint { atonomi_primitives::Amount::ZERO } else { params.tx_fee };
     if let Some(max) = tx.max_fee {
         if fee > max {
             let reason = format!("tx_fee {fee} exceeds max_fee {max}");

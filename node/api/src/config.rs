@@ -37,6 +37,34 @@ pub struct Config {
     pub metrics: Option<MetricsSection>,
     #[serde(default)]
     pub admin: AdminSection,
+    #[serde(default)]
+    pub bridge: Option<BridgeSection>,
+}
+
+/// `[bridge]`: Ethereum checkpoints. A validator with `key` signs every checkpoint; a
+/// node with `eth_rpc` and `relayer_key` also relays them to the contract.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BridgeSection {
+    /// The Ethereum chain id and the checkpoint contract (0x address) signatures are for.
+    pub eth_chain_id: u64,
+    pub contract: String,
+    /// The validator's secp256k1 bridge key file (its address is in the validator set).
+    #[serde(default)]
+    pub key: Option<PathBuf>,
+    /// Relayer: Ethereum JSON-RPC URL.
+    #[serde(default)]
+    pub eth_rpc: Option<String>,
+    /// Relayer: key file of the funded Ethereum account that pays for submissions.
+    #[serde(default)]
+    pub relayer_key: Option<PathBuf>,
+    /// Relayer: blocks after inclusion before a submission counts as confirmed.
+    #[serde(default = "default_confirmations")]
+    pub confirmations: u64,
+}
+
+fn default_confirmations() -> u64 {
+    2
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]

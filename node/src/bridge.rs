@@ -1,0 +1,350 @@
+//! The node's side of the Ethereum bridge.
+//!
+//! - **Checkpoints** are derived from the chain (`Chain::checkpoint_height`): epoch e's
+//!   checkpoint is (e, height, block hash, state root, hash of the next height's bridge
+//!   set). Every node computes the same ones.
+//! - **Signer** (a validator with `[bridge] key`): after each commit it signs the
+//!   lowest checkpoint epoch it has not signed yet, with its secp256k1 bridge key, and
+//!   records the signature on chain (`SignCheckpoint`, fee-free for validators). One at
+//!   a time: the next waits until the previous is committed.
+//! - **Relayer** (a node with `eth_rpc` + `relayer_key`): never trusts its memory. Each
+//!   round it reads the contract's latest epoch, gathers the on-chain signatures of the
+//!   next epoch that match the checkpoint it derives itself and recover to the signing
+//!   set's bridge addresses, and once they carry more than 2/3 of the power it dry-runs
+//!   the submission (an `EpochNotNext` revert means another relayer was first: success),
+//!   signs the Ethereum transaction, records it (epoch, nonce, hash, fees, raw bytes) in
+//!   RocksDB *before* broadcasting, then follows it: submitted → confirmed (N blocks) →
+//!   final (Ethereum `finalized` tag). After a restart a recorded transaction that is
+//!   still pending is waited for, one that vanished (dropped, or reorged out) is
+//!   re-broadcast from its recorded bytes, so a checkpoint is never submitted twice by
+//!   the same relayer.
+
+use crate::chain::Chain;
+use crate::service::{next_nonce, NodeEvent, Shared};
+use alloy::eips::Encodable2718;
+use alloy::network::TransactionBuilder;
+use alloy::primitives::{Address, Bytes, B256, U256};
+use alloy::providers::{DynProvider, Provider, ProviderBuilder};
+use alloy::signers::local::PrivateKeySigner;
+use anyhow::{Context, Result};
+use atonomi_bridge::contract::IAtonomiCheckpoints;
+use atonomi_bridge::{checkpoint_digest, sign_digest, BridgeSet, Checkpoint};
+use atonomi_primitives::state::{CheckpointSignature, EthSignature, StateKey, ValidatorSet};
+use atonomi_primitives::tx::Call;
+use atonomi_primitives::{codec, Hash, Height, Keypair, Transaction};
+use atonomi_storage::{Cf, KvStore, WriteBatch};
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(Debug, Clone)]
+pub struct BridgeConfig {
+    pub eth_chain_id: u64,
+    pub contract: Address,
+    pub signer: Option<PrivateKeySigner>,
+    pub relayer: Option<RelayerConfig>,
+}
+
+#[derive(Debug, Clone)]
+pub struct RelayerConfig {
+    pub eth_rpc: String,
+    pub key: PrivateKeySigner,
+    pub confirmations: u64,
+}
+
+/// The bridge set of a validator set: bridge addresses and powers, in the set's order.
+pub fn bridge_set(set: &ValidatorSet) -> BridgeSet {
+    BridgeSet {
+        validators: set.validators.iter().map(|v| Address::from(v.bridge_address)).collect(),
+        powers: set.validators.iter().map(|v| U256::from(v.power)).collect(),
+    }
+}
+
+/// The checkpoint of `epoch` as this node derives it, with the set that signs it.
+pub fn expected_checkpoint(chain: &Chain, epoch: u64) -> Result<Option<(Checkpoint, ValidatorSet)>> {
+    let Some(h) = chain.checkpoint_height(epoch)? else { return Ok(None) };
+    let block = chain.block(h)?.with_context(|| format!("checkpoint block {h} missing"))?;
+    let signing = chain.voting_set_at(h)?;
+    let next = chain.voting_set_at(h.next())?;
+    let c = Checkpoint {
+        epoch,
+        height: h.get(),
+        block_hash: B256::from(block.hash().0),
+        state_root: B256::from(block.header.state_root.0),
+        next_set_hash: bridge_set(&next).hash(),
+    };
+    Ok(Some((c, signing)))
+}
+
+/// The signer: signs each checkpoint epoch once, in order, recording it on chain.
+pub async fn run_signer(shared: Arc<Shared>, consensus_key: Keypair, key: PrivateKeySigner, cfg: BridgeConfig) {
+    let me = consensus_key.account();
+    let mut events = shared.events.subscribe();
+    let mut pending: Option<Hash> = None;
+    loop {
+        match events.recv().await {
+            Ok(NodeEvent::Committed { .. }) => {}
+            Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+            Err(_) => return,
+        }
+        if let Some(h) = pending {
+            if shared.mempool.lock().unwrap_or_else(|e| e.into_inner()).contains(&h) {
+                continue;
+            }
+            pending = None;
+        }
+        match next_signature(&shared, &consensus_key, &key, &cfg) {
+            Ok(Some(bytes)) => match shared.submit_and_gossip(bytes) {
+                Ok(h) => pending = Some(h),
+                Err(e) => tracing::warn!("checkpoint signature not admitted: {e}"),
+            },
+            Ok(None) => {}
+            Err(e) => tracing::warn!(validator = %me, "checkpoint signing: {e:#}"),
+        }
+    }
+}
+
+/// The `SignCheckpoint` transaction for the lowest epoch this validator has not signed.
+fn next_signature(shared: &Shared, consensus_key: &Keypair, key: &PrivateKeySigner, cfg: &BridgeConfig) -> Result<Option<Vec<u8>>> {
+    let chain = shared.chain.read().unwrap_or_else(|e| e.into_inner());
+    let me = consensus_key.account();
+    let last = chain.last_checkpoint_epoch()?;
+    // Only recent epochs: a validator joining late does not sign history.
+    for epoch in last.saturating_sub(16).max(1)..=last {
+        let slot = StateKey::CheckpointSignature { epoch, validator: me };
+        if chain.db().get(&slot.to_bytes())?.is_some() {
+            continue;
+        }
+        let Some((c, signing)) = expected_checkpoint(&chain, epoch)? else { continue };
+        let Some(v) = signing.get(&me) else { continue };
+        if v.bridge_address != key.address().0 .0 {
+            tracing::warn!(epoch, "this validator's bridge address on chain is not its configured bridge key: not signing");
+            return Ok(None);
+        }
+        let sig = sign_digest(key, &checkpoint_digest(chain.chain_id.as_str(), cfg.eth_chain_id, cfg.contract, &c))?;
+        let call = Call::SignCheckpoint {
+            epoch,
+            height: Height::new(c.height),
+            block_hash: Hash(c.block_hash.0),
+            state_root: Hash(c.state_root.0),
+            next_set_hash: Hash(c.next_set_hash.0),
+            signature: EthSignature(sig),
+        };
+        let nonce = next_nonce(&chain, &me);
+        let tx = Transaction { chain_id: chain.chain_id.clone(), signer: me, nonce, max_fee: None, call }.sign(consensus_key);
+        tracing::info!(epoch, height = c.height, "signing checkpoint");
+        return Ok(Some(tx.to_bytes()));
+    }
+    Ok(None)
+}
+
+/// Signatures recorded on chain for `epoch` that match `c` and recover to the signing
+/// set's bridge addresses, in set order (empty where missing), with their power.
+pub fn collect_signatures(chain: &Chain, chain_id: &str, cfg: &BridgeConfig, c: &Checkpoint, signing: &ValidatorSet) -> Result<(Vec<Bytes>, U256)> {
+    let digest = checkpoint_digest(chain_id, cfg.eth_chain_id, cfg.contract, c);
+    let mut out = Vec::with_capacity(signing.validators.len());
+    let mut power = U256::ZERO;
+    for v in &signing.validators {
+        let key = StateKey::CheckpointSignature { epoch: c.epoch, validator: v.consensus_key };
+        let rec: Option<CheckpointSignature> = match chain.db().get(&key.to_bytes())? {
+            Some(b) => codec::decode(&b, 1024).ok(),
+            None => None,
+        };
+        let good = rec.filter(|r| {
+            r.height.get() == c.height && r.block_hash.0 == c.block_hash.0 && r.state_root.0 == c.state_root.0 && r.next_set_hash.0 == c.next_set_hash.0
+        });
+        let recovered = good.as_ref().and_then(|r| {
+            let sig = alloy::primitives::Signature::from_raw(&r.signature.0).ok()?;
+            sig.recover_address_from_prehash(&digest).ok()
+        });
+        match (good, recovered) {
+            (Some(r), Some(a)) if a.0 .0 == v.bridge_address => {
+                power += U256::from(v.power);
+                out.push(Bytes::from(r.signature.0.to_vec()));
+            }
+            _ => out.push(Bytes::new()),
+        }
+    }
+    Ok((out, power))
+}
+
+/// A relayed submission, recorded before it is broadcast.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RelayRecord {
+    pub epoch: u64,
+    pub nonce: u64,
+    pub tx_hash: B256,
+    pub max_fee_per_gas: u128,
+    pub max_priority_fee_per_gas: u128,
+    pub raw: Bytes,
+    /// submitted → confirmed → final
+    pub status: String,
+}
+
+const RELAY_PREFIX: &[u8] = b"relay/";
+
+fn relay_key(epoch: u64) -> Vec<u8> {
+    let mut k = RELAY_PREFIX.to_vec();
+    k.extend_from_slice(&epoch.to_be_bytes());
+    k
+}
+
+fn load_record(shared: &Shared, epoch: u64) -> Result<Option<RelayRecord>> {
+    let chain = shared.chain.read().unwrap_or_else(|e| e.into_inner());
+    match chain.db().kv().get(Cf::Meta, &relay_key(epoch))? {
+        Some(b) => Ok(Some(serde_json::from_slice(&b).context("relay record")?)),
+        None => Ok(None),
+    }
+}
+
+fn store_record(shared: &Shared, r: &RelayRecord) -> Result<()> {
+    let chain = shared.chain.read().unwrap_or_else(|e| e.into_inner());
+    let mut batch = WriteBatch::new();
+    batch.put(Cf::Meta, relay_key(r.epoch), serde_json::to_vec(r)?);
+    Ok(chain.db().kv().write(batch)?)
+}
+
+/// Recent relay records, newest first (for `atonomi_getBridgeStatus`).
+pub fn recent_records(chain: &Chain, limit: usize) -> Vec<RelayRecord> {
+    let rows = chain.db().kv().scan(Cf::Meta, RELAY_PREFIX, &[], usize::MAX).unwrap_or_default();
+    rows.iter().rev().take(limit).filter_map(|(_, v)| serde_json::from_slice(v).ok()).collect()
+}
+
+/// The relayer loop; runs until the task is dropped.
+pub async fn run_relayer(shared: Arc<Shared>, cfg: BridgeConfig) {
+    let Some(r) = cfg.relayer.clone() else { return };
+    let url = match r.eth_rpc.parse() {
+        Ok(u) => u,
+        Err(e) => {
+            tracing::error!("[bridge] eth_rpc {}: {e}", r.eth_rpc);
+            return;
+        }
+    };
+    let provider = ProviderBuilder::new().connect_http(url).erased();
+    tracing::info!(contract = %cfg.contract, relayer = %r.key.address(), "bridge relayer started");
+    loop {
+        if let Err(e) = relay_round(&shared, &cfg, &r, &provider).await {
+            tracing::warn!("bridge relayer: {e:#}");
+            *shared.bridge_status.lock().unwrap_or_else(|e| e.into_inner()) = serde_json::json!({ "error": format!("{e:#}") });
+        }
+        tokio::time::sleep(Duration::from_millis(1000)).await;
+    }
+}
+
+async fn relay_round(shared: &Arc<Shared>, cfg: &BridgeConfig, r: &RelayerConfig, provider: &DynProvider) -> Result<()> {
+    let contract = IAtonomiCheckpoints::new(cfg.contract, provider.clone());
+    let on_eth = contract.latestEpoch().call().await.context("reading the contract's latest epoch")?;
+    let finalized_epoch = contract.latestEpoch().block(alloy::eips::BlockId::finalized()).call().await.unwrap_or(0);
+    shared.metrics.bridge_eth_epoch.set(on_eth as i64);
+    let head = provider.get_block_number().await?;
+
+    // Follow what this relayer sent: statuses, and a vanished transaction re-sent.
+    for epoch in on_eth.saturating_sub(3).max(1)..=on_eth + 1 {
+        let Some(mut rec) = load_record(shared, epoch)? else { continue };
+        if rec.status == "final" {
+            continue;
+        }
+        match provider.get_transaction_receipt(rec.tx_hash).await? {
+            Some(receipt) => {
+                let at = receipt.block_number.unwrap_or(head);
+                let status = if epoch <= finalized_epoch && receipt.status() {
+                    "final"
+                } else if head + 1 >= at + r.confirmations {
+                    "confirmed"
+                } else {
+                    "submitted"
+                };
+                if rec.status != status {
+                    tracing::info!(epoch, tx = %rec.tx_hash, status, "checkpoint submission");
+                    rec.status = status.into();
+                    store_record(shared, &rec)?;
+                }
+            }
+            None if epoch > on_eth && provider.get_transaction_by_hash(rec.tx_hash).await?.is_none() => {
+                // Dropped or reorged out, and the contract does not have it: the same bytes again.
+                tracing::warn!(epoch, tx = %rec.tx_hash, "submission vanished (dropped or reorged): re-broadcasting it");
+                if let Err(e) = provider.send_raw_transaction(&rec.raw).await {
+                    tracing::warn!("re-broadcast: {e}");
+                }
+            }
+            None => {}
+        }
+    }
+
+    let next = on_eth + 1;
+    let (expected, records) = {
+        let chain = shared.chain.read().unwrap_or_else(|e| e.into_inner());
+        (expected_checkpoint(&chain, next)?, chain.last_checkpoint_epoch()?)
+    };
+    *shared.bridge_status.lock().unwrap_or_else(|e| e.into_inner()) = serde_json::json!({
+        "contract": cfg.contract, "eth_epoch": on_eth, "eth_finalized_epoch": finalized_epoch, "chain_epoch": records, "relayer": r.key.address(),
+    });
+    let Some((c, signing)) = expected else { return Ok(()) };
+    if let Some(rec) = load_record(shared, next)? {
+        // Sent already: wait for it (above), never send a second one for this epoch.
+        tracing::debug!(epoch = next, tx = %rec.tx_hash, "waiting for the recorded submission");
+        return Ok(());
+    }
+    let (sigs, power) = {
+        let chain = shared.chain.read().unwrap_or_else(|e| e.into_inner());
+        collect_signatures(&chain, chain.chain_id.as_str(), cfg, &c, &signing)?
+    };
+    let set = bridge_set(&signing);
+    if power * U256::from(3) <= set.total_power() * U256::from(2) {
+        return Ok(());
+    }
+    let call = contract.submitCheckpoint((&c).into(), set.validators.clone(), set.powers.clone(), sigs);
+    if let Err(e) = call.call().await {
+        if let Some(IAtonomiCheckpoints::IAtonomiCheckpointsErrors::EpochNotNext(_)) = e.as_decoded_interface_error::<IAtonomiCheckpoints::IAtonomiCheckpointsErrors>() {
+            return Ok(()); // another relayer was first
+        }
+        return Err(anyhow::anyhow!("dry run of checkpoint {next} reverted: {e}"));
+    }
+    // Filled and signed here (not by the provider) so that the exact bytes can be
+    // recorded before they are broadcast.
+    let me = r.key.address();
+    let mut tx = call.into_transaction_request().with_from(me);
+    let nonce = provider.get_transaction_count(me).pending().await?;
+    let fees = provider.estimate_eip1559_fees().await?;
+    tx = tx.with_nonce(nonce).with_chain_id(provider.get_chain_id().await?).with_max_fee_per_gas(fees.max_fee_per_gas).with_max_priority_fee_per_gas(fees.max_priority_fee_per_gas);
+    let gas = provider.estimate_gas(tx.clone()).await?;
+    tx = tx.with_gas_limit(gas + gas / 5);
+    let wallet = alloy::network::EthereumWallet::from(r.key.clone());
+    let envelope = alloy::network::NetworkTransactionBuilder::<alloy::network::Ethereum>::build(tx, &wallet).await.context("signing the checkpoint transaction")?;
+    let raw = Bytes::from(envelope.encoded_2718());
+    let (max_fee, tip) = match &envelope {
+        alloy::consensus::TxEnvelope::Eip1559(t) => (t.tx().max_fee_per_gas, t.tx().max_priority_fee_per_gas),
+        _ => (0, 0),
+    };
+    let rec = RelayRecord { epoch: next, nonce: alloy::consensus::Transaction::nonce(&envelope), tx_hash: *envelope.tx_hash(), max_fee_per_gas: max_fee, max_priority_fee_per_gas: tip, raw: raw.clone(), status: "submitted".into() };
+    store_record(shared, &rec)?; // durable before it leaves
+    shared.metrics.bridge_submissions.inc();
+    tracing::info!(epoch = next, height = c.height, tx = %rec.tx_hash, nonce = rec.nonce, "submitting checkpoint");
+    if let Err(e) = provider.send_raw_transaction(&raw).await {
+        let msg = e.to_string();
+        // "already known" / "nonce too low" after a crash between record and send are the
+        // same transaction or a mined one: the follow-up above settles it.
+        tracing::warn!(epoch = next, "broadcast: {msg}");
+    }
+    Ok(())
+}
+
+/// `atonomi bridge set-hash`: the genesis validators' bridge set and its hash.
+pub fn genesis_set(genesis: &atonomi_genesis::Genesis) -> BridgeSet {
+    bridge_set(&genesis.state().validators)
+}
+
+/// `atonomi bridge deploy`: deploys the checkpoint contract trusting the genesis set;
+/// prints the contract address and Ethereum chain id for `[bridge]`.
+pub async fn deploy_cli(eth_rpc: &str, eth_key: &std::path::Path, genesis: &atonomi_genesis::Genesis) -> Result<()> {
+    let key = crate::keys::bridge::read(eth_key)?;
+    let provider = ProviderBuilder::new().wallet(key).connect_http(eth_rpc.parse().with_context(|| format!("--eth-rpc {eth_rpc}"))?);
+    let set = genesis_set(genesis);
+    if set.validators.iter().all(|a| a.is_zero()) {
+        anyhow::bail!("no genesis validator has a bridge address: nothing could ever sign a checkpoint");
+    }
+    let contract = atonomi_bridge::contract::deploy_checkpoints(&provider, genesis.chain_id.as_str(), &set).await?;
+    let eth_chain_id = provider.get_chain_id().await?;
+    println!("{}", serde_json::json!({ "contract": contract, "eth_chain_id": eth_chain_id, "genesis_set_hash": set.hash() }));
+    Ok(())
+}

@@ -1,0 +1,198 @@
+//! The bridge end to end, with real processes: anvil (npm), four validators with bridge
+//! keys, the checkpoint contract deployed by `atonomi bridge deploy`, validators
+//! recording checkpoint signatures on chain, one of them relaying (and killed with -9
+//! mid-run), and `atonomi verify device` proving a device registered after genesis and
+//! then its revoked status — trusting only the contract.
+
+use serde_json::{json, Value};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_atonomi");
+/// anvil's first dev account (public test key).
+const ANVIL_KEY: &str = "ac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80";
+
+struct Proc(Child);
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn run(args: &[&str]) -> Output {
+    Command::new(BIN).args(args).env("ATONOMI_LOG", "warn").output().unwrap()
+}
+
+fn json_out(o: &Output) -> Result<Value, String> {
+    if !o.status.success() {
+        return Err(String::from_utf8_lossy(&o.stderr).into_owned());
+    }
+    serde_json::from_slice(&o.stdout).map_err(|e| format!("{e}: {}", String::from_utf8_lossy(&o.stdout)))
+}
+
+fn post(url: &str, method: &str, params: Value) -> Value {
+    use std::io::{Read, Write};
+    let addr = url.trim_start_matches("http://");
+    let body = json!({ "jsonrpc": "2.0", "id": 1, "method": method, "params": params }).to_string();
+    let Ok(mut s) = std::net::TcpStream::connect(addr) else { return Value::Null };
+    let _ = write!(s, "POST / HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len());
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    serde_json::from_str(out.split("\r\n\r\n").nth(1).unwrap_or_default()).unwrap_or(Value::Null)
+}
+
+fn write_dev_key(dir: &Path, name: &str) -> PathBuf {
+    let k = atonomi_genesis::dev::key(name);
+    let p = dir.join(format!("{name}.json"));
+    let seed: String = k.to_seed().iter().map(|b| format!("{b:02x}")).collect();
+    std::fs::write(&p, json!({ "account": k.account(), "secret_seed": seed }).to_string()).unwrap();
+    p
+}
+
+struct Val {
+    home: PathBuf,
+    rpc: u16,
+    p2p: u16,
+    init: Value,
+}
+
+fn start(v: &Val) -> Proc {
+    let log = std::fs::OpenOptions::new().create(true).append(true).open(v.home.join("node.log")).unwrap();
+    Proc(
+        Command::new(BIN)
+            .args(["run", "--home", v.home.to_str().unwrap()])
+            .env("ATONOMI_LOG", "info,arc_malachitebft_core_consensus=warn,libp2p_gossipsub=error")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap(),
+    )
+}
+
+fn tx(rpc: u16, key: &Path, call: Value) -> Value {
+    let r = json_out(&run(&["tx", "--rpc", &format!("http://127.0.0.1:{rpc}"), "--key", key.to_str().unwrap(), &call.to_string()])).unwrap_or_else(|e| panic!("{call}: {e}"));
+    assert_eq!(r["status"]["status"], "success", "{call}: {r}");
+    r
+}
+
+fn verify(eth: &str, contract: &str, device: &str, rpc: u16) -> Result<Value, String> {
+    json_out(&run(&["verify", "device", "--eth-rpc", eth, "--contract", contract, "--device", device, "--rpc", &format!("http://127.0.0.1:{rpc}")]))
+}
+
+fn wait_verified(eth: &str, contract: &str, device: &str, rpc: u16, secs: u64, want: impl Fn(&Value) -> bool, dir: &Path) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Ok(v) = verify(eth, contract, device, rpc) {
+            if want(&v) {
+                return v;
+            }
+        }
+        if Instant::now() > deadline {
+            let log = std::fs::read_to_string(dir.join("v0/node.log")).unwrap_or_default();
+            let tail: Vec<&str> = log.lines().rev().take(30).collect();
+            panic!("not verified in {secs} s: {:?}\nrelayer log (newest first):\n{}", verify(eth, contract, device, rpc), tail.join("\n"));
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+#[test]
+fn checkpoints_reach_ethereum_and_the_verifier_proves_a_device_and_its_revocation() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let anvil_bin = repo.join("bridge/eth/node_modules/.bin/anvil");
+    assert!(anvil_bin.exists(), "run scripts/eth-tools.sh first ({} missing)", anvil_bin.display());
+    let anvil_port = free_port();
+    let _anvil = Proc(Command::new(&anvil_bin).args(["--port", &anvil_port.to_string(), "--slots-in-an-epoch", "1", "--silent"]).stdout(Stdio::null()).spawn().unwrap());
+    let eth = format!("http://127.0.0.1:{anvil_port}");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while post(&eth, "eth_chainId", json!([])).is_null() {
+        assert!(Instant::now() < deadline, "anvil did not start");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let eth_key = d.join("eth.json");
+    std::fs::write(&eth_key, json!({ "secret_key": ANVIL_KEY }).to_string()).unwrap();
+
+    // Four validators with bridge keys; checkpoints every 5 blocks.
+    let vals: Vec<Val> = (0..4)
+        .map(|i| {
+            let home = d.join(format!("v{i}"));
+            let init = json_out(&run(&["init", "--home", home.to_str().unwrap()])).unwrap();
+            Val { home, rpc: free_port(), p2p: free_port(), init }
+        })
+        .collect();
+    let genesis = d.join("genesis.json");
+    let mut args: Vec<String> = vec!["genesis".into(), "new".into(), "--chain-id".into(), "atonomi-bridge-test".into(), "--checkpoint-interval".into(), "5".into(), "--out".into(), genesis.to_str().unwrap().into()];
+    for v in &vals {
+        args.push("--validator".into());
+        args.push(format!("{},{},1,{}", v.init["account"].as_str().unwrap(), v.init["peer_id_hex"].as_str().unwrap(), v.init["bridge_address"].as_str().unwrap()));
+    }
+    let a: Vec<&str> = args.iter().map(String::as_str).collect();
+    assert!(run(&a).status.success());
+    let deployed = json_out(&run(&["bridge", "deploy", "--eth-rpc", &eth, "--eth-key", eth_key.to_str().unwrap(), "--genesis", genesis.to_str().unwrap()])).unwrap();
+    let contract = deployed["contract"].as_str().unwrap().to_string();
+
+    for (i, v) in vals.iter().enumerate() {
+        std::fs::copy(&genesis, v.home.join("genesis.json")).unwrap();
+        std::fs::copy(&eth_key, v.home.join("keys/eth.json")).unwrap();
+        let peers: Vec<String> = vals.iter().enumerate().filter(|(j, _)| *j != i).map(|(_, p)| format!("\"/ip4/127.0.0.1/tcp/{}/p2p/{}\"", p.p2p, p.init["peer_id"].as_str().unwrap())).collect();
+        let relayer = if i == 0 { format!("eth_rpc = \"{eth}\"\nrelayer_key = \"keys/eth.json\"\nconfirmations = 1\n") } else { String::new() };
+        let config = format!(
+            "genesis = \"genesis.json\"\nvalidator_key = \"keys/validator.json\"\n[rpc]\naddr = \"127.0.0.1:{}\"\n[p2p]\nlisten = \"/ip4/127.0.0.1/tcp/{}\"\npeers = [{}]\nnode_key = \"keys/node.json\"\n[consensus]\nheartbeat_ms = 400\npropose_timeout_ms = 2000\n[bridge]\neth_chain_id = {}\ncontract = \"{contract}\"\nkey = \"keys/bridge.json\"\n{relayer}",
+            v.rpc,
+            v.p2p,
+            peers.join(", "),
+            deployed["eth_chain_id"]
+        );
+        std::fs::write(v.home.join("config.toml"), config).unwrap();
+    }
+    let mut procs: Vec<Proc> = vals.iter().map(start).collect();
+
+    // A device registered after genesis.
+    let maker = write_dev_key(d, "manufacturer");
+    let device = json_out(&run(&["device-id", "salt-bridge", "BR-1"])).unwrap()["device_id"].as_str().unwrap().to_string();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while post(&format!("http://127.0.0.1:{}", vals[1].rpc), "atonomi_status", json!([]))["result"]["height"].as_u64().unwrap_or(0) < 2 {
+        assert!(Instant::now() < deadline, "the cluster did not start");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    tx(vals[1].rpc, &maker, json!({ "register_devices": { "manufacturer": 1, "devices": [{ "device_id": device, "public_key": "33".repeat(32), "protocols": [], "metadata": [] }] } }));
+
+    // Proven from Ethereum's finalized checkpoint, through a node that is not the relayer.
+    let v = wait_verified(&eth, &contract, &device, vals[2].rpc, 120, |v| v["registered"] == true, d);
+    assert_eq!(v["verified"], true);
+    assert_eq!(v["record"]["status"], "registered", "{v}");
+    let first_epoch = v["checkpoint"]["epoch"].as_u64().unwrap();
+
+    // The relayer dies (kill -9) and comes back; meanwhile the device is revoked.
+    drop(procs.remove(0));
+    tx(vals[1].rpc, &maker, json!({ "revoke_device": { "device": device } }));
+    std::thread::sleep(Duration::from_secs(2));
+    procs.insert(0, start(&vals[0]));
+    let v = wait_verified(&eth, &contract, &device, vals[3].rpc, 120, |v| v["record"]["status"] == "revoked", d);
+    assert!(v["checkpoint"]["epoch"].as_u64().unwrap() > first_epoch);
+
+    // No double submission: the deployer/relayer account sent the deployment and exactly
+    // one transaction per accepted epoch.
+    let status = post(&format!("http://127.0.0.1:{}", vals[0].rpc), "atonomi_getBridgeStatus", json!([]))["result"].clone();
+    assert!(status["submissions"].as_array().is_some_and(|s| !s.is_empty()), "{status}");
+    // Stop the relayer, then read the contract and the relayer account at one block.
+    drop(procs.remove(0));
+    let block = post(&eth, "eth_blockNumber", json!([]))["result"].as_str().unwrap().to_string();
+    let selector = format!("0x{}", &alloy::hex::encode(alloy::primitives::keccak256("latestEpoch()"))[..8]);
+    let epoch_hex = post(&eth, "eth_call", json!([{ "to": contract, "data": selector }, block]))["result"].as_str().unwrap().to_string();
+    let eth_epoch = u64::from_str_radix(epoch_hex.trim_start_matches("0x"), 16).unwrap();
+    let relayer = "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266";
+    let nonce_hex = post(&eth, "eth_getTransactionCount", json!([relayer, block]))["result"].as_str().unwrap().to_string();
+    let nonce = u64::from_str_radix(nonce_hex.trim_start_matches("0x"), 16).unwrap();
+    assert!(eth_epoch >= 2);
+    assert_eq!(nonce, 1 + eth_epoch, "the relayer account sent {nonce} transactions: the deployment and {eth_epoch} accepted checkpoints would be {}", 1 + eth_epoch);
+}
