@@ -283,6 +283,14 @@ enum KeysCommand {
     },
     /// Print the account (public key, hex) of a key file.
     Show { file: PathBuf },
+    /// Write one of the dev genesis keys (admin, validator, manufacturer, auditor, alice,
+    /// bob). They come from public labels: for dev chains and testnets made with
+    /// `genesis new`, never for real value.
+    Dev {
+        name: String,
+        #[arg(long)]
+        out: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -408,6 +416,15 @@ fn run(cli: Cli) -> Result<()> {
             let key = atonomi_primitives::Keypair::generate().map_err(anyhow::Error::msg)?;
             keys::write(&out, &key, force)?;
             println!("{}", serde_json::json!({ "account": key.account(), "file": out }));
+            Ok(())
+        }
+        Command::Keys(KeysCommand::Dev { name, out }) => {
+            if !atonomi_genesis::dev::NAMES.contains(&name.as_str()) {
+                anyhow::bail!("{name} is not a dev key; one of {:?}", atonomi_genesis::dev::NAMES);
+            }
+            let key = atonomi_genesis::dev::key(&name);
+            keys::write(&out, &key, false)?;
+            println!("{}", serde_json::json!({ "account": key.account() }));
             Ok(())
         }
         Command::Keys(KeysCommand::Show { file }) => {
