@@ -179,6 +179,22 @@ pub struct RelayRecord {
     pub raw: Bytes,
     /// submitted → confirmed → final
     pub status: String,
+    /// When the current transaction was broadcast (ms since the Unix epoch; the relayer
+    /// is not consensus code).
+    #[serde(default)]
+    pub sent_at_ms: u64,
+    /// Earlier transactions of this record that were replaced (same nonce, lower fees).
+    #[serde(default)]
+    pub replaced: Vec<B256>,
+    #[serde(default)]
+    pub gas_limit: u64,
+}
+
+/// A pending submission is replaced (same nonce, fees raised by a quarter) after this.
+const STUCK_AFTER: Duration = Duration::from_secs(8);
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
 
 const RELAY_PREFIX: &[u8] = b"relay/";
@@ -260,13 +276,19 @@ async fn relay_round(shared: &Arc<Shared>, cfg: &BridgeConfig, r: &RelayerConfig
                     store_record(shared, &rec)?;
                 }
             }
-            None if epoch > on_eth && provider.get_transaction_by_hash(rec.tx_hash).await?.is_none() => {
-                // Dropped or reorged out, and the contract does not have it: the same bytes again.
-                tracing::warn!(epoch, tx = %rec.tx_hash, "submission vanished (dropped or reorged): re-broadcasting it");
-                if let Err(e) = provider.send_raw_transaction(&rec.raw).await {
-                    tracing::warn!("re-broadcast: {e}");
+            None if epoch > on_eth => match provider.get_transaction_by_hash(rec.tx_hash).await? {
+                None => {
+                    // Dropped or reorged out, and the contract does not have it: the same bytes again.
+                    tracing::warn!(epoch, tx = %rec.tx_hash, "submission vanished (dropped or reorged): re-broadcasting it");
+                    if let Err(e) = provider.send_raw_transaction(&rec.raw).await {
+                        tracing::warn!("re-broadcast: {e}");
+                    }
                 }
-            }
+                Some(_) if now_ms().saturating_sub(rec.sent_at_ms) > STUCK_AFTER.as_millis() as u64 => {
+                    replace_stuck(shared, cfg, r, provider, &mut rec).await?;
+                }
+                Some(_) => {}
+            },
             None => {}
         }
     }
@@ -300,32 +322,79 @@ async fn relay_round(shared: &Arc<Shared>, cfg: &BridgeConfig, r: &RelayerConfig
         }
         return Err(anyhow::anyhow!("dry run of checkpoint {next} reverted: {e}"));
     }
-    // Filled and signed here (not by the provider) so that the exact bytes can be
-    // recorded before they are broadcast.
-    let me = r.key.address();
-    let mut tx = call.into_transaction_request().with_from(me);
-    let nonce = provider.get_transaction_count(me).pending().await?;
+    let nonce = provider.get_transaction_count(r.key.address()).pending().await?;
     let fees = provider.estimate_eip1559_fees().await?;
-    tx = tx.with_nonce(nonce).with_chain_id(provider.get_chain_id().await?).with_max_fee_per_gas(fees.max_fee_per_gas).with_max_priority_fee_per_gas(fees.max_priority_fee_per_gas);
-    let gas = provider.estimate_gas(tx.clone()).await?;
-    tx = tx.with_gas_limit(gas + gas / 5);
-    let wallet = alloy::network::EthereumWallet::from(r.key.clone());
-    let envelope = alloy::network::NetworkTransactionBuilder::<alloy::network::Ethereum>::build(tx, &wallet).await.context("signing the checkpoint transaction")?;
-    let raw = Bytes::from(envelope.encoded_2718());
-    let (max_fee, tip) = match &envelope {
-        alloy::consensus::TxEnvelope::Eip1559(t) => (t.tx().max_fee_per_gas, t.tx().max_priority_fee_per_gas),
-        _ => (0, 0),
-    };
-    let rec = RelayRecord { epoch: next, nonce: alloy::consensus::Transaction::nonce(&envelope), tx_hash: *envelope.tx_hash(), max_fee_per_gas: max_fee, max_priority_fee_per_gas: tip, raw: raw.clone(), status: "submitted".into() };
+    let rec = sign_submission(provider, r, call.into_transaction_request(), next, nonce, fees.max_fee_per_gas, fees.max_priority_fee_per_gas, None).await?;
     store_record(shared, &rec)?; // durable before it leaves
     shared.metrics.bridge_submissions.inc();
     tracing::info!(epoch = next, height = c.height, tx = %rec.tx_hash, nonce = rec.nonce, "submitting checkpoint");
-    if let Err(e) = provider.send_raw_transaction(&raw).await {
-        let msg = e.to_string();
+    broadcast(provider, &rec).await;
+    Ok(())
+}
+
+/// Fills and signs the submission here (not in the provider) so that the exact bytes are
+/// recorded before they are broadcast.
+#[allow(clippy::too_many_arguments)]
+async fn sign_submission(provider: &DynProvider, r: &RelayerConfig, tx: alloy::rpc::types::TransactionRequest, epoch: u64, nonce: u64, max_fee: u128, tip: u128, gas_limit: Option<u64>) -> Result<RelayRecord> {
+    let me = r.key.address();
+    let mut tx = tx.with_from(me).with_nonce(nonce).with_chain_id(provider.get_chain_id().await?).with_max_fee_per_gas(max_fee).with_max_priority_fee_per_gas(tip);
+    // A replacement keeps the original's gas limit: estimating again would run against a
+    // pending state that already holds the original (and revert).
+    let gas_limit = match gas_limit {
+        Some(g) => g,
+        None => {
+            let gas = provider.estimate_gas(tx.clone()).await?;
+            gas + gas / 5
+        }
+    };
+    tx = tx.with_gas_limit(gas_limit);
+    let wallet = alloy::network::EthereumWallet::from(r.key.clone());
+    let envelope = alloy::network::NetworkTransactionBuilder::<alloy::network::Ethereum>::build(tx, &wallet).await.context("signing the checkpoint transaction")?;
+    Ok(RelayRecord {
+        epoch,
+        nonce,
+        tx_hash: *envelope.tx_hash(),
+        max_fee_per_gas: max_fee,
+        max_priority_fee_per_gas: tip,
+        raw: Bytes::from(envelope.encoded_2718()),
+        status: "submitted".into(),
+        sent_at_ms: now_ms(),
+        replaced: Vec::new(),
+        gas_limit,
+    })
+}
+
+async fn broadcast(provider: &DynProvider, rec: &RelayRecord) {
+    if let Err(e) = provider.send_raw_transaction(&rec.raw).await {
         // "already known" / "nonce too low" after a crash between record and send are the
-        // same transaction or a mined one: the follow-up above settles it.
-        tracing::warn!(epoch = next, "broadcast: {msg}");
+        // same transaction or a mined one: the follow-up of the next round settles it.
+        tracing::warn!(epoch = rec.epoch, tx = %rec.tx_hash, "broadcast: {e}");
     }
+}
+
+/// A submission pending for too long: the same nonce again with fees raised by a
+/// quarter (nodes require ≥ 10 % to replace), recorded before it is broadcast.
+async fn replace_stuck(shared: &Arc<Shared>, cfg: &BridgeConfig, r: &RelayerConfig, provider: &DynProvider, rec: &mut RelayRecord) -> Result<()> {
+    let (expected, sigs) = {
+        let chain = shared.chain.read().unwrap_or_else(|e| e.into_inner());
+        let Some((c, signing)) = expected_checkpoint(&chain, rec.epoch)? else { return Ok(()) };
+        let (sigs, _) = collect_signatures(&chain, chain.chain_id.as_str(), cfg, &c, &signing)?;
+        ((c, signing), sigs)
+    };
+    let (c, signing) = expected;
+    let set = bridge_set(&signing);
+    let contract = IAtonomiCheckpoints::new(cfg.contract, provider.clone());
+    let call = contract.submitCheckpoint((&c).into(), set.validators, set.powers, sigs);
+    let fees = provider.estimate_eip1559_fees().await?;
+    let max_fee = (rec.max_fee_per_gas + rec.max_fee_per_gas / 4).max(fees.max_fee_per_gas);
+    let tip = (rec.max_priority_fee_per_gas + rec.max_priority_fee_per_gas / 4 + 1).max(fees.max_priority_fee_per_gas);
+    let mut new = sign_submission(provider, r, call.into_transaction_request(), rec.epoch, rec.nonce, max_fee.max(tip), tip, (rec.gas_limit > 0).then_some(rec.gas_limit)).await?;
+    new.replaced = rec.replaced.clone();
+    new.replaced.push(rec.tx_hash);
+    tracing::warn!(epoch = rec.epoch, old = %rec.tx_hash, new = %new.tx_hash, max_fee, tip, "submission stuck: replacing it with higher fees");
+    store_record(shared, &new)?;
+    broadcast(provider, &new).await;
+    *rec = new;
     Ok(())
 }
 

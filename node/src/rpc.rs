@@ -351,7 +351,7 @@ pub fn module(shared: Arc<Shared>, with_admin: bool) -> anyhow::Result<RpcModule
             "eth_chain_id": cfg.as_ref().map(|c| c.eth_chain_id),
             "signer": cfg.as_ref().and_then(|c| c.signer.as_ref().map(|k| k.address().to_string())),
             "relayer": s.bridge_status.lock().unwrap_or_else(|e| e.into_inner()).clone(),
-            "submissions": crate::bridge::recent_records(&chain, 10).iter().map(|r| json!({ "epoch": r.epoch, "nonce": r.nonce, "tx_hash": r.tx_hash, "max_fee_per_gas": r.max_fee_per_gas.to_string(), "status": r.status })).collect::<Vec<_>>(),
+            "submissions": crate::bridge::recent_records(&chain, 10).iter().map(|r| json!({ "epoch": r.epoch, "nonce": r.nonce, "tx_hash": r.tx_hash, "max_fee_per_gas": r.max_fee_per_gas.to_string(), "status": r.status, "replaced": r.replaced })).collect::<Vec<_>>(),
         }))
     })?;
 

@@ -196,3 +196,95 @@ fn checkpoints_reach_ethereum_and_the_verifier_proves_a_device_and_its_revocatio
     assert!(eth_epoch >= 2);
     assert_eq!(nonce, 1 + eth_epoch, "the relayer account sent {nonce} transactions: the deployment and {eth_epoch} accepted checkpoints would be {}", 1 + eth_epoch);
 }
+
+fn hex_u64(v: &Value) -> u64 {
+    u64::from_str_radix(v.as_str().unwrap_or("0x0").trim_start_matches("0x"), 16).unwrap_or(0)
+}
+
+/// One validator that signs and relays, on an anvil we control: a submission left
+/// pending (mining off) is replaced with higher fees and only the replacement lands; a
+/// reorg that drops an accepted checkpoint gets it resubmitted. Throughout, the relaying
+/// account sends exactly one transaction per accepted epoch.
+#[test]
+fn the_relayer_replaces_a_stuck_submission_and_resubmits_after_a_reorg() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let anvil_port = free_port();
+    let _anvil = Proc(Command::new(repo.join("bridge/eth/node_modules/.bin/anvil")).args(["--port", &anvil_port.to_string(), "--silent"]).stdout(Stdio::null()).spawn().unwrap());
+    let eth = format!("http://127.0.0.1:{anvil_port}");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while post(&eth, "eth_chainId", json!([])).is_null() {
+        assert!(Instant::now() < deadline, "anvil did not start");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let eth_key = d.join("eth.json");
+    std::fs::write(&eth_key, json!({ "secret_key": ANVIL_KEY }).to_string()).unwrap();
+    let home = d.join("v0");
+    let init = json_out(&run(&["init", "--home", home.to_str().unwrap()])).unwrap();
+    let v = Val { home: home.clone(), rpc: free_port(), p2p: free_port(), init };
+    let genesis = d.join("genesis.json");
+    let validator = format!("{},{},1,{}", v.init["account"].as_str().unwrap(), v.init["peer_id_hex"].as_str().unwrap(), v.init["bridge_address"].as_str().unwrap());
+    assert!(run(&["genesis", "new", "--chain-id", "atonomi-relay-test", "--checkpoint-interval", "3", "--out", genesis.to_str().unwrap(), "--validator", &validator]).status.success());
+    let deployed = json_out(&run(&["bridge", "deploy", "--eth-rpc", &eth, "--eth-key", eth_key.to_str().unwrap(), "--genesis", genesis.to_str().unwrap()])).unwrap();
+    let contract = deployed["contract"].as_str().unwrap().to_string();
+    std::fs::copy(&genesis, home.join("genesis.json")).unwrap();
+    std::fs::copy(&eth_key, home.join("keys/eth.json")).unwrap();
+    let config = format!(
+        "genesis = \"genesis.json\"\nvalidator_key = \"keys/validator.json\"\n[rpc]\naddr = \"127.0.0.1:{}\"\n[p2p]\nlisten = \"/ip4/127.0.0.1/tcp/{}\"\npeers = []\nnode_key = \"keys/node.json\"\n[consensus]\nheartbeat_ms = 300\npropose_timeout_ms = 1000\n[bridge]\neth_chain_id = {}\ncontract = \"{contract}\"\nkey = \"keys/bridge.json\"\neth_rpc = \"{eth}\"\nrelayer_key = \"keys/eth.json\"\nconfirmations = 1\n",
+        v.rpc, v.p2p, deployed["eth_chain_id"]
+    );
+    std::fs::write(home.join("config.toml"), config).unwrap();
+
+    // Mining off: the first submission stays pending and must be replaced.
+    assert!(post(&eth, "evm_setAutomine", json!([false]))["error"].is_null());
+    let _node = start(&v);
+    let node = format!("http://127.0.0.1:{}", v.rpc);
+    let relayer = "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266";
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let replaced = loop {
+        let st = post(&node, "atonomi_getBridgeStatus", json!([]))["result"].clone();
+        if let Some(first) = st["submissions"].as_array().and_then(|s| s.iter().find(|r| r["epoch"] == 1)) {
+            if first["replaced"].as_array().is_some_and(|r| !r.is_empty()) {
+                break first.clone();
+            }
+        }
+        assert!(Instant::now() < deadline, "no replacement of the pending submission: {st}");
+        std::thread::sleep(Duration::from_millis(300));
+    };
+    assert!(post(&eth, "evm_mine", json!([]))["error"].is_null());
+    let receipt = post(&eth, "eth_getTransactionReceipt", json!([replaced["tx_hash"]]));
+    assert_eq!(receipt["result"]["status"], "0x1", "the replacement was mined: {receipt}");
+    for old in replaced["replaced"].as_array().unwrap() {
+        assert!(post(&eth, "eth_getTransactionReceipt", json!([old]))["result"].is_null(), "a replaced transaction was mined too");
+    }
+    assert_eq!(hex_u64(&post(&eth, "eth_getTransactionCount", json!([relayer, "latest"]))["result"]), 2, "deployment + one checkpoint");
+
+    // Mining on: checkpoints flow; then a reorg drops the last block.
+    assert!(post(&eth, "evm_setAutomine", json!([true]))["error"].is_null());
+    let selector = format!("0x{}", &alloy::hex::encode(alloy::primitives::keccak256("latestEpoch()"))[..8]);
+    let epoch_at = |block: &str| hex_u64(&post(&eth, "eth_call", json!([{ "to": contract, "data": selector }, block]))["result"]);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while epoch_at("latest") < 3 {
+        assert!(Instant::now() < deadline, "checkpoints stopped after mining resumed");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // With automine every relayer transaction is its own block: depth 1 removes the
+    // last accepted checkpoint.
+    let before = epoch_at("latest");
+    assert!(post(&eth, "anvil_reorg", json!([1, []]))["error"].is_null());
+    let after_reorg = epoch_at("latest");
+    assert_eq!(after_reorg + 1, before, "the reorg removed the last checkpoint");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while epoch_at("latest") < before + 1 {
+        assert!(Instant::now() < deadline, "no progress after the reorg (epoch {before} → {after_reorg})");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // Stop the node, then compare at one block: one transaction per accepted epoch.
+    drop(_node);
+    std::thread::sleep(Duration::from_millis(500));
+    let block = post(&eth, "eth_blockNumber", json!([]))["result"].as_str().unwrap().to_string();
+    let epoch = epoch_at(&block);
+    let nonce = hex_u64(&post(&eth, "eth_getTransactionCount", json!([relayer, block]))["result"]);
+    assert_eq!(nonce, 1 + epoch, "relayer sent {nonce} transactions for {epoch} epochs (+1 deployment); reorg dropped epoch {before} → {after_reorg}");
+}

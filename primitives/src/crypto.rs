@@ -150,6 +150,34 @@ use rand_core::TryRngCore as _;
 mod tests {
     use super::*;
 
+    /// The malleable twin of a signature (S + L, the group order, encodes the same
+    /// scalar) and signatures under a small-order key are refused: one message, one
+    /// signature, so a transaction cannot be replayed under a second hash.
+    #[test]
+    fn malleable_signatures_and_weak_keys_are_refused() {
+        let k = Keypair::from_label("m");
+        let sig = k.sign("d", b"msg");
+        assert!(verify(&k.account(), "d", b"msg", &sig).is_ok());
+        // L = 2^252 + 27742317777372353535851937790883648493, little-endian.
+        const L: [u8; 32] = [
+            0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7, 0xa2, 0xde, 0xf9, 0xde, 0x14, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10,
+        ];
+        let mut twin = sig;
+        let mut carry = 0u16;
+        for i in 0..32 {
+            let v = u16::from(twin.0[32 + i]) + u16::from(L[i]) + carry;
+            twin.0[32 + i] = v as u8;
+            carry = v >> 8;
+        }
+        assert_eq!(carry, 0, "S + L fits in 32 bytes for this signature");
+        assert_ne!(twin, sig);
+        assert_eq!(verify(&k.account(), "d", b"msg", &twin), Err(SignatureError::BadSignature));
+        // The identity point as a public key (small order) signs nothing.
+        let mut identity = [0u8; 32];
+        identity[0] = 1;
+        assert!(verify(&AccountId::new(identity), "d", b"msg", &sig).is_err());
+    }
+
     #[test]
     fn sign_verify_and_domain_separation() {
         let k = Keypair::from_label("a");
