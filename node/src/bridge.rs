@@ -50,6 +50,22 @@ pub struct RelayerConfig {
     pub eth_rpc: String,
     pub key: PrivateKeySigner,
     pub confirmations: u64,
+    /// This node's consensus key, if it is a validator (for the designated relayer).
+    pub validator: Option<atonomi_primitives::AccountId>,
+    /// A relayer that is not designated for an epoch waits this long per rank after the
+    /// checkpoint has its quorum before it takes over.
+    pub takeover: Duration,
+}
+
+/// How long this relayer waits before submitting epoch `epoch` signed by `signing`:
+/// the designated relayer — the validator at index `epoch mod n` of the signing set —
+/// not at all; the others by their distance from it in set order (a relayer that is
+/// not a validator last), so that takeovers do not race each other.
+pub fn takeover_delay(epoch: u64, signing: &ValidatorSet, me: Option<&atonomi_primitives::AccountId>, per_rank: Duration) -> Duration {
+    let n = signing.validators.len().max(1);
+    let designated = (epoch % n as u64) as usize;
+    let rank = me.and_then(|m| signing.validators.iter().position(|v| &v.consensus_key == m)).map_or(n, |i| (i + n - designated) % n);
+    per_rank * rank as u32
 }
 
 /// The bridge set of a validator set: bridge addresses and powers, in the set's order.
@@ -238,8 +254,9 @@ pub async fn run_relayer(shared: Arc<Shared>, cfg: BridgeConfig) {
     };
     let provider = ProviderBuilder::new().connect_http(url).erased();
     tracing::info!(contract = %cfg.contract, relayer = %r.key.address(), "bridge relayer started");
+    let mut ready_since: std::collections::BTreeMap<u64, tokio::time::Instant> = Default::default();
     loop {
-        if let Err(e) = relay_round(&shared, &cfg, &r, &provider).await {
+        if let Err(e) = relay_round(&shared, &cfg, &r, &provider, &mut ready_since).await {
             tracing::warn!("bridge relayer: {e:#}");
             *shared.bridge_status.lock().unwrap_or_else(|e| e.into_inner()) = serde_json::json!({ "error": format!("{e:#}") });
         }
@@ -247,7 +264,7 @@ pub async fn run_relayer(shared: Arc<Shared>, cfg: BridgeConfig) {
     }
 }
 
-async fn relay_round(shared: &Arc<Shared>, cfg: &BridgeConfig, r: &RelayerConfig, provider: &DynProvider) -> Result<()> {
+async fn relay_round(shared: &Arc<Shared>, cfg: &BridgeConfig, r: &RelayerConfig, provider: &DynProvider, ready_since: &mut std::collections::BTreeMap<u64, tokio::time::Instant>) -> Result<()> {
     let contract = IAtonomiCheckpoints::new(cfg.contract, provider.clone());
     let on_eth = contract.latestEpoch().call().await.context("reading the contract's latest epoch")?;
     let finalized_epoch = contract.latestEpoch().block(alloy::eips::BlockId::finalized()).call().await.unwrap_or(0);
@@ -314,6 +331,12 @@ async fn relay_round(shared: &Arc<Shared>, cfg: &BridgeConfig, r: &RelayerConfig
     let set = bridge_set(&signing);
     if power * U256::from(3) <= set.total_power() * U256::from(2) {
         return Ok(());
+    }
+    let since = *ready_since.entry(next).or_insert_with(tokio::time::Instant::now);
+    ready_since.retain(|e, _| *e >= next);
+    let wait = takeover_delay(next, &signing, r.validator.as_ref(), r.takeover);
+    if since.elapsed() < wait {
+        return Ok(()); // the designated relayer (or one ranked before us) goes first
     }
     let call = contract.submitCheckpoint((&c).into(), set.validators.clone(), set.powers.clone(), sigs);
     if let Err(e) = call.call().await {
@@ -417,3 +440,25 @@ pub async fn deploy_cli(eth_rpc: &str, eth_key: &std::path::Path, genesis: &aton
     println!("{}", serde_json::json!({ "contract": contract, "eth_chain_id": eth_chain_id, "genesis_set_hash": set.hash() }));
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use atonomi_primitives::state::Validator;
+    use atonomi_primitives::{AccountId, ManufacturerId};
+
+    #[test]
+    fn the_designated_relayer_goes_first_and_the_others_in_set_order() {
+        let v = |b: u8| Validator { consensus_key: AccountId::new([b; 32]), peer_id: vec![1], bridge_address: [b; 20], power: 1, operator: ManufacturerId::new(1) };
+        let set = ValidatorSet { validators: vec![v(1), v(2), v(3), v(4)] };
+        let s = Duration::from_secs(3);
+        let me = |b: u8| AccountId::new([b; 32]);
+        // Epoch 5: index 1 (the validator [2; 32]) is designated.
+        assert_eq!(takeover_delay(5, &set, Some(&me(2)), s), Duration::ZERO);
+        assert_eq!(takeover_delay(5, &set, Some(&me(3)), s), s);
+        assert_eq!(takeover_delay(5, &set, Some(&me(1)), s), s * 3);
+        assert_eq!(takeover_delay(5, &set, None, s), s * 4, "a relayer that is not a validator goes last");
+        assert_eq!(takeover_delay(6, &set, Some(&me(3)), s), Duration::ZERO);
+    }
+}
+

@@ -112,7 +112,13 @@ fn bridge_config(home: &Path, b: &atonomi_api::config::BridgeSection) -> Result<
         None => None,
     };
     let relayer = match (&b.eth_rpc, &b.relayer_key) {
-        (Some(url), Some(k)) => Some(crate::bridge::RelayerConfig { eth_rpc: url.clone(), key: crate::keys::bridge::read(&home.join(k))?, confirmations: b.confirmations }),
+        (Some(url), Some(k)) => Some(crate::bridge::RelayerConfig {
+            eth_rpc: url.clone(),
+            key: crate::keys::bridge::read(&home.join(k))?,
+            confirmations: b.confirmations,
+            validator: None,
+            takeover: Duration::from_secs(b.takeover_secs),
+        }),
         (None, None) => None,
         _ => bail!("[bridge] a relayer needs both eth_rpc and relayer_key"),
     };
@@ -127,6 +133,7 @@ impl Launch {
             Some(p) => Some(crate::keys::read(&home.join(p))?),
             None => None,
         };
+        let validator_account = key.as_ref().map(|k| k.account());
         let p2p = match config.p2p {
             Some(p) => {
                 let node_key = crate::keys::read(&home.join(&p.node_key))?;
@@ -145,7 +152,13 @@ impl Launch {
             byzantine: false,
             admin: config.admin.enabled,
             bridge: match &config.bridge {
-                Some(b) => Some(bridge_config(home, b)?),
+                Some(b) => {
+                    let mut c = bridge_config(home, b)?;
+                    if let Some(r) = &mut c.relayer {
+                        r.validator = validator_account;
+                    }
+                    Some(c)
+                }
                 None => None,
             },
         })

@@ -11,8 +11,10 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_atonomi");
-/// anvil's first dev account (public test key).
+/// anvil's first and second dev accounts (public test keys).
 const ANVIL_KEY: &str = "ac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80";
+const ANVIL_KEY_1: &str = "59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d";
+const ANVIL_ACCOUNT_1: &str = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8";
 
 struct Proc(Child);
 impl Drop for Proc {
@@ -142,9 +144,15 @@ fn checkpoints_reach_ethereum_and_the_verifier_proves_a_device_and_its_revocatio
 
     for (i, v) in vals.iter().enumerate() {
         std::fs::copy(&genesis, v.home.join("genesis.json")).unwrap();
-        std::fs::copy(&eth_key, v.home.join("keys/eth.json")).unwrap();
+        if i == 1 {
+            std::fs::write(v.home.join("keys/eth.json"), json!({ "secret_key": ANVIL_KEY_1 }).to_string()).unwrap();
+        } else {
+            std::fs::copy(&eth_key, v.home.join("keys/eth.json")).unwrap();
+        }
         let peers: Vec<String> = vals.iter().enumerate().filter(|(j, _)| *j != i).map(|(_, p)| format!("\"/ip4/127.0.0.1/tcp/{}/p2p/{}\"", p.p2p, p.init["peer_id"].as_str().unwrap())).collect();
-        let relayer = if i == 0 { format!("eth_rpc = \"{eth}\"\nrelayer_key = \"keys/eth.json\"\nconfirmations = 1\n") } else { String::new() };
+        // Two relayers (v0, v1): the designated one per epoch goes first, the other takes over
+        // after 3 s per rank.
+        let relayer = if i < 2 { format!("eth_rpc = \"{eth}\"\nrelayer_key = \"keys/eth.json\"\nconfirmations = 1\ntakeover_secs = 3\n") } else { String::new() };
         let config = format!(
             "genesis = \"genesis.json\"\nvalidator_key = \"keys/validator.json\"\n[rpc]\naddr = \"127.0.0.1:{}\"\n[p2p]\nlisten = \"/ip4/127.0.0.1/tcp/{}\"\npeers = [{}]\nnode_key = \"keys/node.json\"\n[consensus]\nheartbeat_ms = 400\npropose_timeout_ms = 2000\n[bridge]\neth_chain_id = {}\ncontract = \"{contract}\"\nkey = \"keys/bridge.json\"\n{relayer}",
             v.rpc,
@@ -184,17 +192,19 @@ fn checkpoints_reach_ethereum_and_the_verifier_proves_a_device_and_its_revocatio
     // one transaction per accepted epoch.
     let status = post(&format!("http://127.0.0.1:{}", vals[0].rpc), "atonomi_getBridgeStatus", json!([]))["result"].clone();
     assert!(status["submissions"].as_array().is_some_and(|s| !s.is_empty()), "{status}");
-    // Stop the relayer, then read the contract and the relayer account at one block.
+    // Stop both relayers, then read the contract and the relayer accounts at one block.
+    drop(procs.remove(0));
     drop(procs.remove(0));
     let block = post(&eth, "eth_blockNumber", json!([]))["result"].as_str().unwrap().to_string();
     let selector = format!("0x{}", &alloy::hex::encode(alloy::primitives::keccak256("latestEpoch()"))[..8]);
     let epoch_hex = post(&eth, "eth_call", json!([{ "to": contract, "data": selector }, block]))["result"].as_str().unwrap().to_string();
     let eth_epoch = u64::from_str_radix(epoch_hex.trim_start_matches("0x"), 16).unwrap();
     let relayer = "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266";
-    let nonce_hex = post(&eth, "eth_getTransactionCount", json!([relayer, block]))["result"].as_str().unwrap().to_string();
-    let nonce = u64::from_str_radix(nonce_hex.trim_start_matches("0x"), 16).unwrap();
+    let sent = |who: &str| hex_u64(&post(&eth, "eth_getTransactionCount", json!([who, block]))["result"]);
+    let (by0, by1) = (sent(relayer) - 1, sent(ANVIL_ACCOUNT_1));
     assert!(eth_epoch >= 2);
-    assert_eq!(nonce, 1 + eth_epoch, "the relayer account sent {nonce} transactions: the deployment and {eth_epoch} accepted checkpoints would be {}", 1 + eth_epoch);
+    assert_eq!(by0 + by1, eth_epoch, "the two relayers sent {by0} + {by1} checkpoint transactions for {eth_epoch} accepted epochs");
+    assert!(by0 > 0 && by1 > 0, "both relayers were designated for some epochs: {by0}, {by1}");
 }
 
 fn hex_u64(v: &Value) -> u64 {

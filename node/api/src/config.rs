@@ -61,6 +61,14 @@ pub struct BridgeSection {
     /// Relayer: blocks after inclusion before a submission counts as confirmed.
     #[serde(default = "default_confirmations")]
     pub confirmations: u64,
+    /// Relayer: seconds per rank a relayer that is not designated for an epoch waits
+    /// before taking over (the designated one is the validator at `epoch mod n`).
+    #[serde(default = "default_takeover")]
+    pub takeover_secs: u64,
+}
+
+fn default_takeover() -> u64 {
+    30
 }
 
 fn default_confirmations() -> u64 {
