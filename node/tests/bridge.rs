@@ -1,8 +1,9 @@
 //! The bridge end to end, with real processes: anvil (npm), four validators with bridge
 //! keys, the checkpoint contract deployed by `atonomi bridge deploy`, validators
-//! recording checkpoint signatures on chain, one of them relaying (and killed with -9
-//! mid-run), and `atonomi verify device` proving a device registered after genesis and
-//! then its revoked status — trusting only the contract.
+//! recording checkpoint signatures on chain, two of them relaying (one killed with -9
+//! mid-run), a validator added by governance (the contract's set rotates through the
+//! checkpoint at the change), and `atonomi verify device` proving a device registered
+//! after genesis and then its revoked status — trusting only the contract.
 
 use serde_json::{json, Value};
 use std::net::TcpListener;
@@ -180,6 +181,16 @@ fn checkpoints_reach_ethereum_and_the_verifier_proves_a_device_and_its_revocatio
     assert_eq!(v["record"]["status"], "registered", "{v}");
     let first_epoch = v["checkpoint"]["epoch"].as_u64().unwrap();
 
+    // A validator-set change (a fifth validator, offline): the checkpoint at the change
+    // is signed by the old set and rotates the contract's set; later ones are signed by
+    // the new set (4 of 5 online is still more than 2/3).
+    let admin = write_dev_key(d, "admin");
+    let fifth = json_out(&run(&["init", "--home", d.join("v4").to_str().unwrap()])).unwrap();
+    let add = json!({ "propose": { "action": { "add_validator": {
+        "consensus_key": fifth["account"], "peer_id": fifth["peer_id_hex"], "bridge_address": fifth["bridge_address"].as_str().unwrap().trim_start_matches("0x"), "power": 1, "operator": 1
+    } } } });
+    tx(vals[1].rpc, &admin, add);
+
     // The relayer dies (kill -9) and comes back; meanwhile the device is revoked.
     drop(procs.remove(0));
     tx(vals[1].rpc, &maker, json!({ "revoke_device": { "device": device } }));
@@ -203,6 +214,9 @@ fn checkpoints_reach_ethereum_and_the_verifier_proves_a_device_and_its_revocatio
     let sent = |who: &str| hex_u64(&post(&eth, "eth_getTransactionCount", json!([who, block]))["result"]);
     let (by0, by1) = (sent(relayer) - 1, sent(ANVIL_ACCOUNT_1));
     assert!(eth_epoch >= 2);
+    let set_selector = format!("0x{}", &alloy::hex::encode(alloy::primitives::keccak256("validatorSetHash()"))[..8]);
+    let set_now = post(&eth, "eth_call", json!([{ "to": contract, "data": set_selector }, block]))["result"].as_str().unwrap().to_string();
+    assert_ne!(set_now.to_lowercase(), deployed["genesis_set_hash"].as_str().unwrap().to_lowercase(), "the contract's validator set rotated with the chain's");
     assert_eq!(by0 + by1, eth_epoch, "the two relayers sent {by0} + {by1} checkpoint transactions for {eth_epoch} accepted epochs");
     assert!(by0 > 0 && by1 > 0, "both relayers were designated for some epochs: {by0}, {by1}");
 }
