@@ -203,6 +203,17 @@ fn checkpoints_reach_ethereum_and_the_verifier_proves_a_device_and_its_revocatio
     // one transaction per accepted epoch.
     let status = post(&format!("http://127.0.0.1:{}", vals[0].rpc), "atonomi_getBridgeStatus", json!([]))["result"].clone();
     assert!(status["submissions"].as_array().is_some_and(|s| !s.is_empty()), "{status}");
+    // Submissions move to "final" once Ethereum's finalized tag passes them.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let st = post(&format!("http://127.0.0.1:{}", vals[1].rpc), "atonomi_getBridgeStatus", json!([]))["result"].clone();
+        if st["submissions"].as_array().is_some_and(|s| s.iter().any(|r| r["status"] == "final")) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no submission reached final: {st}");
+        std::thread::sleep(Duration::from_millis(300));
+    }
+
     // Stop both relayers, then read the contract and the relayer accounts at one block.
     drop(procs.remove(0));
     drop(procs.remove(0));

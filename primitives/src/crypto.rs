@@ -164,9 +164,9 @@ mod tests {
         ];
         let mut twin = sig;
         let mut carry = 0u16;
-        for i in 0..32 {
-            let v = u16::from(twin.0[32 + i]) + u16::from(L[i]) + carry;
-            twin.0[32 + i] = v as u8;
+        for (s, l) in twin.0[32..].iter_mut().zip(L) {
+            let v = u16::from(*s) + u16::from(l) + carry;
+            *s = v as u8;
             carry = v >> 8;
         }
         assert_eq!(carry, 0, "S + L fits in 32 bytes for this signature");

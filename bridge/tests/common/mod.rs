@@ -65,7 +65,7 @@ impl Env {
         let call = instance.submitCheckpoint(c.into(), set.validators.clone(), set.powers.clone(), sigs);
         // Dry-run first: a revert comes back decoded, without spending anything.
         call.call().await?;
-        Ok(call.send().await?.get_receipt().await.map_err(|e| alloy::contract::Error::TransportError(alloy::transports::RpcError::LocalUsageError(Box::new(e))))?)
+        call.send().await?.get_receipt().await.map_err(|e| alloy::contract::Error::TransportError(alloy::transports::RpcError::LocalUsageError(Box::new(e))))
     }
 }
 
