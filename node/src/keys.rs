@@ -11,13 +11,18 @@ use std::path::Path;
 const MAX_KEY_FILE: u64 = 4096;
 
 pub fn write(path: &Path, key: &Keypair, force: bool) -> Result<()> {
+    write_secret(path, &json!({ "account": key.account(), "secret_seed": hex_seed(key) }), force)
+}
+
+/// Writes a key file's JSON with owner-only permissions (refusing to overwrite unless
+/// `force`), synced.
+fn write_secret(path: &Path, body: &serde_json::Value, force: bool) -> Result<()> {
     if path.exists() && !force {
         bail!("{} exists; pass --force to overwrite it", path.display());
     }
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
-    let body = json!({ "account": key.account(), "secret_seed": hex_seed(key) });
     let mut opts = std::fs::OpenOptions::new();
     opts.write(true).create(true).truncate(true);
     #[cfg(unix)]
@@ -26,7 +31,7 @@ pub fn write(path: &Path, key: &Keypair, force: bool) -> Result<()> {
         opts.mode(0o600);
     }
     let mut f = opts.open(path).with_context(|| format!("writing {}", path.display()))?;
-    writeln!(f, "{}", serde_json::to_string_pretty(&body)?)?;
+    writeln!(f, "{}", serde_json::to_string_pretty(body)?)?;
     f.sync_all()?;
     Ok(())
 }
@@ -91,28 +96,10 @@ mod tests {
 pub mod bridge {
     use alloy::signers::local::PrivateKeySigner;
     use anyhow::{bail, Context, Result};
-    use std::io::Write;
     use std::path::Path;
 
     pub fn write(path: &Path, key: &PrivateKeySigner, force: bool) -> Result<()> {
-        if path.exists() && !force {
-            bail!("{} exists; pass --force to overwrite it", path.display());
-        }
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir)?;
-        }
-        let body = serde_json::json!({ "address": key.address().to_string(), "secret_key": alloy::hex::encode(key.to_bytes()) });
-        let mut opts = std::fs::OpenOptions::new();
-        opts.write(true).create(true).truncate(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            opts.mode(0o600);
-        }
-        let mut f = opts.open(path).with_context(|| format!("writing {}", path.display()))?;
-        writeln!(f, "{}", serde_json::to_string_pretty(&body)?)?;
-        f.sync_all()?;
-        Ok(())
+        super::write_secret(path, &serde_json::json!({ "address": key.address().to_string(), "secret_key": alloy::hex::encode(key.to_bytes()) }), force)
     }
 
     pub fn read(path: &Path) -> Result<PrivateKeySigner> {

@@ -51,6 +51,21 @@ fn post(url: &str, method: &str, params: Value) -> Value {
     serde_json::from_str(out.split("\r\n\r\n").nth(1).unwrap_or_default()).unwrap_or(Value::Null)
 }
 
+/// anvil (the npm package) on a free port, with `args`; waits until it answers.
+fn spawn_anvil(args: &[&str]) -> (Proc, String) {
+    let bin = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().join("bridge/eth/node_modules/.bin/anvil");
+    assert!(bin.exists(), "run scripts/eth-tools.sh first ({} missing)", bin.display());
+    let port = free_port();
+    let proc = Proc(Command::new(&bin).args(["--port", &port.to_string(), "--silent"]).args(args).stdout(Stdio::null()).spawn().unwrap());
+    let url = format!("http://127.0.0.1:{port}");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while post(&url, "eth_chainId", json!([])).is_null() {
+        assert!(Instant::now() < deadline, "anvil did not start");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    (proc, url)
+}
+
 fn write_dev_key(dir: &Path, name: &str) -> PathBuf {
     let k = atonomi_genesis::dev::key(name);
     let p = dir.join(format!("{name}.json"));
@@ -110,17 +125,7 @@ fn wait_verified(eth: &str, contract: &str, device: &str, rpc: u16, secs: u64, w
 fn checkpoints_reach_ethereum_and_the_verifier_proves_a_device_and_its_revocation() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
-    let anvil_bin = repo.join("bridge/eth/node_modules/.bin/anvil");
-    assert!(anvil_bin.exists(), "run scripts/eth-tools.sh first ({} missing)", anvil_bin.display());
-    let anvil_port = free_port();
-    let _anvil = Proc(Command::new(&anvil_bin).args(["--port", &anvil_port.to_string(), "--slots-in-an-epoch", "1", "--silent"]).stdout(Stdio::null()).spawn().unwrap());
-    let eth = format!("http://127.0.0.1:{anvil_port}");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while post(&eth, "eth_chainId", json!([])).is_null() {
-        assert!(Instant::now() < deadline, "anvil did not start");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let (_anvil, eth) = spawn_anvil(&["--slots-in-an-epoch", "1"]);
     let eth_key = d.join("eth.json");
     std::fs::write(&eth_key, json!({ "secret_key": ANVIL_KEY }).to_string()).unwrap();
 
@@ -244,15 +249,7 @@ fn hex_u64(v: &Value) -> u64 {
 fn the_relayer_replaces_a_stuck_submission_and_resubmits_after_a_reorg() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
-    let anvil_port = free_port();
-    let _anvil = Proc(Command::new(repo.join("bridge/eth/node_modules/.bin/anvil")).args(["--port", &anvil_port.to_string(), "--silent"]).stdout(Stdio::null()).spawn().unwrap());
-    let eth = format!("http://127.0.0.1:{anvil_port}");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while post(&eth, "eth_chainId", json!([])).is_null() {
-        assert!(Instant::now() < deadline, "anvil did not start");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let (_anvil, eth) = spawn_anvil(&[]);
     let eth_key = d.join("eth.json");
     std::fs::write(&eth_key, json!({ "secret_key": ANVIL_KEY }).to_string()).unwrap();
     let home = d.join("v0");

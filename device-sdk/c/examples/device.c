@@ -54,14 +54,15 @@ static void *sign_job(void *p) {
   return NULL;
 }
 
-static size_t measure_sign_stack(struct job *j) {
+/* Runs fn(arg) on a painted stack of its own; returns the bytes of it that were used. */
+static size_t run_on_painted_stack(void *(*fn)(void *), void *arg) {
   uint8_t *stack = aligned_alloc(4096, STACK_SIZE);
   memset(stack, PAINT, STACK_SIZE);
   pthread_attr_t attr;
   pthread_attr_init(&attr);
   pthread_attr_setstack(&attr, stack, STACK_SIZE);
   pthread_t t;
-  if (pthread_create(&t, &attr, sign_job, j) != 0) { fprintf(stderr, "pthread_create\n"); exit(1); }
+  if (pthread_create(&t, &attr, fn, arg) != 0) { fprintf(stderr, "pthread_create\n"); exit(1); }
   pthread_join(t, NULL);
   size_t untouched = 0;
   while (untouched < STACK_SIZE && stack[untouched] == PAINT) untouched++;
@@ -70,21 +71,6 @@ static size_t measure_sign_stack(struct job *j) {
 }
 
 static void *idle_job(void *p) { (void)p; return NULL; }
-
-static size_t measure_idle_stack(void) {
-  uint8_t *stack = aligned_alloc(4096, STACK_SIZE);
-  memset(stack, PAINT, STACK_SIZE);
-  pthread_attr_t attr;
-  pthread_attr_init(&attr);
-  pthread_attr_setstack(&attr, stack, STACK_SIZE);
-  pthread_t t;
-  pthread_create(&t, &attr, idle_job, NULL);
-  pthread_join(t, NULL);
-  size_t untouched = 0;
-  while (untouched < STACK_SIZE && stack[untouched] == PAINT) untouched++;
-  free(stack);
-  return STACK_SIZE - untouched;
-}
 
 int main(int argc, char **argv) {
   if (argc < 3) { fprintf(stderr, "usage: see the comment at the top of device.c\n"); return 2; }
@@ -100,10 +86,10 @@ int main(int argc, char **argv) {
     uint8_t device[32], owner[32];
     key32(argv[2], seed); key32(argv[4], device); key32(argv[5], owner);
     struct job j = { seed, argv[3], device, owner, {0}, ATONOMI_OK };
-    size_t used = measure_sign_stack(&j);
+    size_t used = run_on_painted_stack(sign_job, &j);
     check(j.st, "sign_activation");
     printf("{\"signature\":\""); hex(j.sig, 64);
-    printf("\",\"sign_stack_bytes\":%zu,\"thread_baseline_stack_bytes\":%zu}\n", used, measure_idle_stack());
+    printf("\",\"sign_stack_bytes\":%zu,\"thread_baseline_stack_bytes\":%zu}\n", used, run_on_painted_stack(idle_job, NULL));
     return 0;
   }
   if (!strcmp(argv[1], "report") && argc == 7) {
