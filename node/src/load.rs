@@ -36,6 +36,38 @@ pub struct LoadArgs {
     /// Give up waiting for finality this long after the last submission.
     #[arg(long, default_value_t = 60)]
     drain_secs: u64,
+    /// Whitelist load instead of transfers: each transaction is a `RegisterDevices` batch
+    /// of this many new devices, signed by --funder as a key of --manufacturer (which pays
+    /// the registration fees). 0: transfers.
+    #[arg(long, default_value_t = 0)]
+    devices_per_tx: usize,
+    /// The manufacturer registering devices (with --devices-per-tx).
+    #[arg(long, default_value_t = 1)]
+    manufacturer: u32,
+    /// The chain's checkpoint_interval, to report devices per Ethereum checkpoint.
+    #[arg(long, default_value_t = 100)]
+    checkpoint_interval: u64,
+}
+
+/// Pre-signed `RegisterDevices` batches from the manufacturer key, fresh device ids.
+fn registrations(args: &LoadArgs, key: &Keypair, chain_id: &ChainId, mut nonce: u64) -> Vec<(Hash, String)> {
+    let run = Keypair::generate().map(|k| k.to_seed()).unwrap_or_default();
+    (0..args.txs)
+        .map(|i| {
+            let devices = (0..args.devices_per_tx)
+                .map(|j| atonomi_primitives::tx::DeviceRegistration {
+                    device_id: atonomi_primitives::DeviceId::new(*blake3::hash(&[&run[..], &(i as u64).to_le_bytes(), &(j as u64).to_le_bytes()].concat()).as_bytes()),
+                    public_key: key.account(),
+                    protocols: vec![],
+                    metadata: vec![],
+                })
+                .collect();
+            let call = Call::RegisterDevices { manufacturer: atonomi_primitives::ManufacturerId::new(args.manufacturer), devices };
+            let tx = Transaction { chain_id: chain_id.clone(), signer: key.account(), nonce, max_fee: None, call }.sign(key);
+            nonce += 1;
+            (tx.hash(), hex::encode(tx.to_bytes()))
+        })
+        .collect()
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
@@ -57,13 +89,9 @@ async fn height(client: &jsonrpsee::http_client::HttpClient) -> Result<u64> {
     Ok(call(client, "atonomi_status", rpc_params![]).await?["height"].as_u64().unwrap_or(0))
 }
 
-pub async fn run(args: LoadArgs) -> Result<()> {
-    if args.accounts == 0 || args.txs == 0 || args.rate == 0 || args.batch == 0 || args.rpc.is_empty() {
-        bail!("accounts, txs, rate, batch and rpc must be non-zero");
-    }
-    let clients: Vec<_> = args.rpc.iter().map(|u| connect(u)).collect::<Result<_>>()?;
-    let funder = crate::keys::read(&args.funder)?;
-    let (chain_id, mut nonce) = chain_id_and_nonce(&clients[0], &funder.account().to_string()).await?;
+/// Funds the sender accounts, then pre-signs transfers round-robin over them.
+async fn presign_transfers(args: &LoadArgs, client: &jsonrpsee::http_client::HttpClient, funder: &Keypair, chain_id: &ChainId, mut nonce: u64) -> Result<Vec<(Hash, String)>> {
+    let clients = std::slice::from_ref(client);
     let senders: Vec<Keypair> = (0..args.accounts).map(|i| Keypair::from_label(&format!("atonomi bench sender {i}"))).collect();
     let sink = Keypair::from_label("atonomi bench sink").account();
 
@@ -106,6 +134,22 @@ pub async fn run(args: LoadArgs) -> Result<()> {
         let stx = tx.sign(&senders[k]);
         signed.push((stx.hash(), hex::encode(stx.to_bytes())));
     }
+
+    Ok(signed)
+}
+
+pub async fn run(args: LoadArgs) -> Result<()> {
+    if args.accounts == 0 || args.txs == 0 || args.rate == 0 || args.batch == 0 || args.rpc.is_empty() {
+        bail!("accounts, txs, rate, batch and rpc must be non-zero");
+    }
+    let clients: Vec<_> = args.rpc.iter().map(|u| connect(u)).collect::<Result<_>>()?;
+    let funder = crate::keys::read(&args.funder)?;
+    let (chain_id, nonce) = chain_id_and_nonce(&clients[0], &funder.account().to_string()).await?;
+    let signed = if args.devices_per_tx > 0 {
+        registrations(&args, &funder, &chain_id, nonce)
+    } else {
+        presign_transfers(&args, &clients[0], &funder, &chain_id, nonce).await?
+    };
 
     // 3. Submit open loop at the offered rate while a follower watches blocks.
     let start_height = height(&clients[0]).await?;
@@ -201,6 +245,16 @@ pub async fn run(args: LoadArgs) -> Result<()> {
         "txs_per_block": if blocks > 0 { finalized as f64 / blocks as f64 } else { 0.0 },
         "nodes": args.rpc.len(),
     });
+    let mut report = report;
+    if args.devices_per_tx > 0 {
+        let devices_per_s = (finalized * args.devices_per_tx) as f64 / span;
+        let blocks_per_s = blocks as f64 / span;
+        report["devices_per_tx"] = json!(args.devices_per_tx);
+        report["finalized_devices_per_s"] = json!(devices_per_s);
+        report["blocks_per_s"] = json!(blocks_per_s);
+        report["checkpoint_interval"] = json!(args.checkpoint_interval);
+        report["devices_per_checkpoint"] = json!(if blocks_per_s > 0.0 { devices_per_s * args.checkpoint_interval as f64 / blocks_per_s } else { 0.0 });
+    }
     println!("{report}");
     Ok(())
 }
