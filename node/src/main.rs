@@ -52,7 +52,8 @@ enum Command {
         #[arg(long, env = "ATONOMI_METRICS_ADDR")]
         metrics_addr: Option<std::net::SocketAddr>,
     },
-    /// Create a node home: a commented config.toml and a validator key; copies the
+    /// Create a node home: a commented config.toml, a validator key, a network key and an
+    /// Ethereum bridge key (keys/bridge.json); copies the
     /// genesis file when given.
     Init {
         #[arg(long, env = "ATONOMI_HOME")]

@@ -161,6 +161,17 @@ addr = "127.0.0.1:9645"
 # Admin JSON-RPC methods (fault injection for tests). Keep off in production.
 enabled = false
 
+# Ethereum checkpoints (see README, "The Ethereum bridge"). A validator signs with its
+# bridge key; a relayer also submits to the contract with a funded Ethereum key.
+# [bridge]
+# eth_chain_id = 1
+# contract = "0x..."                  # from `atonomi bridge deploy`
+# key = "keys/bridge.json"            # written by `atonomi init`
+# eth_rpc = "http://127.0.0.1:8545"   # relayers only
+# relayer_key = "keys/eth.json"       # relayers only: pays gas
+# confirmations = 2
+# takeover_secs = 30                  # a non-designated relayer waits this long per rank
+
 [consensus]
 # No empty-block spin: a height without transactions starts after this long.
 heartbeat_ms = 10000
