@@ -258,3 +258,80 @@ pub async fn run(args: LoadArgs) -> Result<()> {
     println!("{report}");
     Ok(())
 }
+
+#[derive(Debug, clap::Args)]
+pub struct LookupArgs {
+    /// Node JSON-RPC URL (one node: the read path of one node is measured).
+    #[arg(long, default_value = "http://127.0.0.1:8645")]
+    rpc: String,
+    /// Device ids to look up, comma-separated (round-robin); unknown ids are answered too.
+    #[arg(long, value_delimiter = ',', required = true)]
+    device: Vec<String>,
+    /// Lookups in all.
+    #[arg(long, default_value_t = 100_000)]
+    lookups: usize,
+    /// `atonomi_validateDevice` calls per JSON-RPC batch (1: single requests).
+    #[arg(long, default_value_t = 100)]
+    batch: usize,
+    /// Concurrent connections.
+    #[arg(long, default_value_t = 8)]
+    concurrency: usize,
+}
+
+/// `atonomi bench lookups`: closed-loop validate-device lookups against one node;
+/// prints lookups/s and the latency of each request (a batch counts as one request).
+pub async fn lookups(args: LookupArgs) -> Result<()> {
+    use jsonrpsee::core::client::ClientT;
+    use jsonrpsee::core::params::BatchRequestBuilder;
+    if args.lookups == 0 || args.batch == 0 || args.concurrency == 0 || args.batch > 100 {
+        bail!("lookups, batch (1..=100, the server's batch limit) and concurrency must be non-zero");
+    }
+    let devices: Vec<Value> = args.device.iter().map(|d| json!({ "device": d })).collect();
+    let requests = args.lookups.div_ceil(args.batch);
+    let per_worker = requests.div_ceil(args.concurrency);
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for w in 0..args.concurrency {
+        let client = connect(&args.rpc)?;
+        let devices = devices.clone();
+        let batch = args.batch;
+        tasks.push(tokio::spawn(async move {
+            let mut lat = Vec::with_capacity(per_worker);
+            let mut done = 0usize;
+            for r in 0..per_worker {
+                let t = Instant::now();
+                if batch == 1 {
+                    let d = &devices[(w + r) % devices.len()];
+                    let _: Value = client.request("atonomi_validateDevice", rpc_params![d]).await?;
+                } else {
+                    let mut b = BatchRequestBuilder::new();
+                    for i in 0..batch {
+                        b.insert("atonomi_validateDevice", rpc_params![&devices[(w + r + i) % devices.len()]])?;
+                    }
+                    let res = client.batch_request::<Value>(b).await?;
+                    if res.num_failed_calls() > 0 {
+                        bail!("{} lookups of a batch failed", res.num_failed_calls());
+                    }
+                }
+                lat.push(t.elapsed().as_secs_f64() * 1000.0);
+                done += batch;
+            }
+            Ok::<_, anyhow::Error>((lat, done))
+        }));
+    }
+    let mut lat = Vec::new();
+    let mut done = 0;
+    for t in tasks {
+        let (l, d) = t.await.context("lookup worker")??;
+        lat.extend(l);
+        done += d;
+    }
+    let secs = started.elapsed().as_secs_f64();
+    lat.sort_by(f64::total_cmp);
+    println!(
+        "{}",
+        json!({ "lookups": done, "batch": args.batch, "concurrency": args.concurrency, "secs": secs, "lookups_per_s": done as f64 / secs,
+                "request_p50_ms": percentile(&lat, 0.5), "request_p99_ms": percentile(&lat, 0.99) })
+    );
+    Ok(())
+}

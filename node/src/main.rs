@@ -334,6 +334,9 @@ enum BenchCommand {
     /// transfers in JSON-RPC batches at --rate tx/s, follows blocks, and prints one JSON
     /// line with finalized tx/s and commit latency p50/p90/p99.
     Load(load::LoadArgs),
+    /// Closed-loop atonomi_validateDevice lookups against one node (single requests or
+    /// JSON-RPC batches, several connections); prints lookups/s and request p50/p99.
+    Lookups(load::LookupArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -413,6 +416,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Verify(VerifyCommand::Device { eth_rpc, contract, device, rpc, block }) => runtime()?.block_on(verify::device(&eth_rpc, &contract, &device, &rpc, &block)),
         Command::Bench(BenchCommand::Runtime(args)) => bench::runtime(args),
         Command::Bench(BenchCommand::Load(args)) => runtime()?.block_on(load::run(args)),
+        Command::Bench(BenchCommand::Lookups(args)) => runtime()?.block_on(load::lookups(args)),
         Command::Keys(KeysCommand::New { out, force }) => {
             let key = atonomi_primitives::Keypair::generate().map_err(anyhow::Error::msg)?;
             keys::write(&out, &key, force)?;
