@@ -20,7 +20,7 @@
 //!   the same relayer.
 
 use crate::chain::Chain;
-use crate::service::{next_nonce, NodeEvent, Shared};
+use crate::service::{next_nonce, read_chain, NodeEvent, Shared};
 use alloy::eips::Encodable2718;
 use alloy::network::TransactionBuilder;
 use alloy::primitives::{Address, Bytes, B256, U256};
@@ -122,7 +122,7 @@ pub async fn run_signer(shared: Arc<Shared>, consensus_key: Keypair, key: Privat
 
 /// The `SignCheckpoint` transaction for the lowest epoch this validator has not signed.
 fn next_signature(shared: &Shared, consensus_key: &Keypair, key: &PrivateKeySigner, cfg: &BridgeConfig) -> Result<Option<Vec<u8>>> {
-    let chain = shared.chain.read().unwrap_or_else(|e| e.into_inner());
+    let chain = read_chain(shared);
     let me = consensus_key.account();
     let last = chain.last_checkpoint_epoch()?;
     // Only recent epochs: a validator joining late does not sign history.
@@ -156,8 +156,8 @@ fn next_signature(shared: &Shared, consensus_key: &Keypair, key: &PrivateKeySign
 
 /// Signatures recorded on chain for `epoch` that match `c` and recover to the signing
 /// set's bridge addresses, in set order (empty where missing), with their power.
-pub fn collect_signatures(chain: &Chain, chain_id: &str, cfg: &BridgeConfig, c: &Checkpoint, signing: &ValidatorSet) -> Result<(Vec<Bytes>, U256)> {
-    let digest = checkpoint_digest(chain_id, cfg.eth_chain_id, cfg.contract, c);
+pub fn collect_signatures(chain: &Chain, cfg: &BridgeConfig, c: &Checkpoint, signing: &ValidatorSet) -> Result<(Vec<Bytes>, U256)> {
+    let digest = checkpoint_digest(chain.chain_id.as_str(), cfg.eth_chain_id, cfg.contract, c);
     let mut out = Vec::with_capacity(signing.validators.len());
     let mut power = U256::ZERO;
     for v in &signing.validators {
@@ -182,6 +182,34 @@ pub fn collect_signatures(chain: &Chain, chain_id: &str, cfg: &BridgeConfig, c: 
         }
     }
     Ok((out, power))
+}
+
+/// What a relayer submits for one epoch: the checkpoint it derives, the set that signs
+/// it (as the contract knows it) and the matching on-chain signatures with their power.
+struct Submission {
+    checkpoint: Checkpoint,
+    signing: ValidatorSet,
+    set: BridgeSet,
+    signatures: Vec<Bytes>,
+    power: U256,
+}
+
+impl Submission {
+    fn build(shared: &Shared, cfg: &BridgeConfig, epoch: u64) -> Result<Option<Submission>> {
+        let chain = read_chain(shared);
+        let Some((checkpoint, signing)) = expected_checkpoint(&chain, epoch)? else { return Ok(None) };
+        let (signatures, power) = collect_signatures(&chain, cfg, &checkpoint, &signing)?;
+        Ok(Some(Submission { set: bridge_set(&signing), checkpoint, signing, signatures, power }))
+    }
+
+    /// More than 2/3 of the signing set's power signed.
+    fn has_quorum(&self) -> bool {
+        self.power * U256::from(3) > self.set.total_power() * U256::from(2)
+    }
+
+    fn call<'a>(&self, contract: &'a IAtonomiCheckpoints::IAtonomiCheckpointsInstance<DynProvider>) -> alloy::contract::CallBuilder<&'a DynProvider, std::marker::PhantomData<IAtonomiCheckpoints::submitCheckpointCall>> {
+        contract.submitCheckpoint((&self.checkpoint).into(), self.set.validators.clone(), self.set.powers.clone(), self.signatures.clone())
+    }
 }
 
 /// A relayed submission, recorded before it is broadcast.
@@ -222,7 +250,7 @@ fn relay_key(epoch: u64) -> Vec<u8> {
 }
 
 fn load_record(shared: &Shared, epoch: u64) -> Result<Option<RelayRecord>> {
-    let chain = shared.chain.read().unwrap_or_else(|e| e.into_inner());
+    let chain = read_chain(shared);
     match chain.db().kv().get(Cf::Meta, &relay_key(epoch))? {
         Some(b) => Ok(Some(serde_json::from_slice(&b).context("relay record")?)),
         None => Ok(None),
@@ -230,7 +258,7 @@ fn load_record(shared: &Shared, epoch: u64) -> Result<Option<RelayRecord>> {
 }
 
 fn store_record(shared: &Shared, r: &RelayRecord) -> Result<()> {
-    let chain = shared.chain.read().unwrap_or_else(|e| e.into_inner());
+    let chain = read_chain(shared);
     let mut batch = WriteBatch::new();
     batch.put(Cf::Meta, relay_key(r.epoch), serde_json::to_vec(r)?);
     Ok(chain.db().kv().write(batch)?)
@@ -311,34 +339,26 @@ async fn relay_round(shared: &Arc<Shared>, cfg: &BridgeConfig, r: &RelayerConfig
     }
 
     let next = on_eth + 1;
-    let (expected, records) = {
-        let chain = shared.chain.read().unwrap_or_else(|e| e.into_inner());
-        (expected_checkpoint(&chain, next)?, chain.last_checkpoint_epoch()?)
-    };
+    let chain_epoch = read_chain(shared).last_checkpoint_epoch()?;
     *shared.bridge_status.lock().unwrap_or_else(|e| e.into_inner()) = serde_json::json!({
-        "contract": cfg.contract, "eth_epoch": on_eth, "eth_finalized_epoch": finalized_epoch, "chain_epoch": records, "relayer": r.key.address(),
+        "contract": cfg.contract, "eth_epoch": on_eth, "eth_finalized_epoch": finalized_epoch, "chain_epoch": chain_epoch, "relayer": r.key.address(),
     });
-    let Some((c, signing)) = expected else { return Ok(()) };
     if let Some(rec) = load_record(shared, next)? {
         // Sent already: wait for it (above), never send a second one for this epoch.
         tracing::debug!(epoch = next, tx = %rec.tx_hash, "waiting for the recorded submission");
         return Ok(());
     }
-    let (sigs, power) = {
-        let chain = shared.chain.read().unwrap_or_else(|e| e.into_inner());
-        collect_signatures(&chain, chain.chain_id.as_str(), cfg, &c, &signing)?
-    };
-    let set = bridge_set(&signing);
-    if power * U256::from(3) <= set.total_power() * U256::from(2) {
+    let Some(sub) = Submission::build(shared, cfg, next)? else { return Ok(()) };
+    if !sub.has_quorum() {
         return Ok(());
     }
     let since = *ready_since.entry(next).or_insert_with(tokio::time::Instant::now);
     ready_since.retain(|e, _| *e >= next);
-    let wait = takeover_delay(next, &signing, r.validator.as_ref(), r.takeover);
+    let wait = takeover_delay(next, &sub.signing, r.validator.as_ref(), r.takeover);
     if since.elapsed() < wait {
         return Ok(()); // the designated relayer (or one ranked before us) goes first
     }
-    let call = contract.submitCheckpoint((&c).into(), set.validators.clone(), set.powers.clone(), sigs);
+    let call = sub.call(&contract);
     if let Err(e) = call.call().await {
         if let Some(IAtonomiCheckpoints::IAtonomiCheckpointsErrors::EpochNotNext(_)) = e.as_decoded_interface_error::<IAtonomiCheckpoints::IAtonomiCheckpointsErrors>() {
             return Ok(()); // another relayer was first
@@ -350,7 +370,7 @@ async fn relay_round(shared: &Arc<Shared>, cfg: &BridgeConfig, r: &RelayerConfig
     let rec = sign_submission(provider, r, call.into_transaction_request(), next, nonce, fees.max_fee_per_gas, fees.max_priority_fee_per_gas, None).await?;
     store_record(shared, &rec)?; // durable before it leaves
     shared.metrics.bridge_submissions.inc();
-    tracing::info!(epoch = next, height = c.height, tx = %rec.tx_hash, nonce = rec.nonce, "submitting checkpoint");
+    tracing::info!(epoch = next, height = sub.checkpoint.height, tx = %rec.tx_hash, nonce = rec.nonce, "submitting checkpoint");
     broadcast(provider, &rec).await;
     Ok(())
 }
@@ -398,16 +418,9 @@ async fn broadcast(provider: &DynProvider, rec: &RelayRecord) {
 /// A submission pending for too long: the same nonce again with fees raised by a
 /// quarter (nodes require ≥ 10 % to replace), recorded before it is broadcast.
 async fn replace_stuck(shared: &Arc<Shared>, cfg: &BridgeConfig, r: &RelayerConfig, provider: &DynProvider, rec: &mut RelayRecord) -> Result<()> {
-    let (expected, sigs) = {
-        let chain = shared.chain.read().unwrap_or_else(|e| e.into_inner());
-        let Some((c, signing)) = expected_checkpoint(&chain, rec.epoch)? else { return Ok(()) };
-        let (sigs, _) = collect_signatures(&chain, chain.chain_id.as_str(), cfg, &c, &signing)?;
-        ((c, signing), sigs)
-    };
-    let (c, signing) = expected;
-    let set = bridge_set(&signing);
+    let Some(sub) = Submission::build(shared, cfg, rec.epoch)? else { return Ok(()) };
     let contract = IAtonomiCheckpoints::new(cfg.contract, provider.clone());
-    let call = contract.submitCheckpoint((&c).into(), set.validators, set.powers, sigs);
+    let call = sub.call(&contract);
     let fees = provider.estimate_eip1559_fees().await?;
     let max_fee = (rec.max_fee_per_gas + rec.max_fee_per_gas / 4).max(fees.max_fee_per_gas);
     let tip = (rec.max_priority_fee_per_gas + rec.max_priority_fee_per_gas / 4 + 1).max(fees.max_priority_fee_per_gas);

@@ -96,6 +96,20 @@ fn body_key(hash: &Hash) -> Vec<u8> {
 
 const EVIDENCE_PREFIX: &[u8] = b"evidence/";
 
+/// The validator set voting on `height`, from the state `read` sees (the set and the
+/// pending change as of the height before it).
+fn voting_set_in(height: Height, read: impl Fn(&StateKey) -> Result<Option<Vec<u8>>>) -> Result<ValidatorSet> {
+    let current: ValidatorSet = match read(&StateKey::ValidatorSet)? {
+        Some(b) => codec::decode(&b, 16 << 20).context("validator set record")?,
+        None => ValidatorSet::default(),
+    };
+    let pending: Option<PendingValidatorSet> = match read(&StateKey::PendingValidatorSet)? {
+        Some(b) => Some(codec::decode(&b, 16 << 20).context("pending validator set record")?),
+        None => None,
+    };
+    Ok(voting_set(height, &current, pending.as_ref()).clone())
+}
+
 /// Ethereum checkpoints: epoch → height (epochs count checkpoint heights from 1), and
 /// the last epoch. A height is a checkpoint when it is a multiple of the
 /// `checkpoint_interval` parameter or when the next height's validator set differs
@@ -186,12 +200,8 @@ impl Chain {
         self.head.as_ref().map_or(self.genesis_time, |h| h.timestamp)
     }
 
-    fn read(&self, key: &StateKey) -> Result<Option<Vec<u8>>> {
-        Ok(self.db.get(&key.to_bytes())?)
-    }
-
     fn decode_state<T: borsh::BorshDeserialize>(&self, key: &StateKey) -> Result<Option<T>> {
-        match self.read(key)? {
+        match self.db.get(&key.to_bytes())? {
             None => Ok(None),
             Some(b) => Ok(Some(codec::decode(&b, 16 << 20).with_context(|| format!("state record {key:?} is corrupt"))?)),
         }
@@ -199,9 +209,7 @@ impl Chain {
 
     /// The validator set voting on the next height (from the committed state).
     pub fn next_validator_set(&self) -> Result<ValidatorSet> {
-        let current: ValidatorSet = self.decode_state(&StateKey::ValidatorSet)?.unwrap_or_default();
-        let pending: Option<PendingValidatorSet> = self.decode_state(&StateKey::PendingValidatorSet)?;
-        Ok(voting_set(self.height.next(), &current, pending.as_ref()).clone())
+        voting_set_in(self.height.next(), |k| Ok(self.db.get(&k.to_bytes())?))
     }
 
     /// Executes `txs` as the next block and builds its header.
@@ -258,15 +266,7 @@ impl Chain {
                 None => Ok(self.db.get(&raw)?),
             }
         };
-        let current: ValidatorSet = match after(&StateKey::ValidatorSet)? {
-            Some(b) => codec::decode(&b, 16 << 20)?,
-            None => ValidatorSet::default(),
-        };
-        let pending: Option<PendingValidatorSet> = match after(&StateKey::PendingValidatorSet)? {
-            Some(b) => Some(codec::decode(&b, 16 << 20)?),
-            None => None,
-        };
-        let next_set = voting_set(block.header.height.next(), &current, pending.as_ref()).hash();
+        let next_set = voting_set_in(block.header.height.next(), after)?.hash();
         let (root, batch) = self.db.prepare_commit(&out.diff, block.header.height.get())?;
         Ok((root, out.receipts, batch, next_set))
     }
@@ -322,16 +322,7 @@ impl Chain {
     /// `height - 1`.
     pub fn voting_set_at(&self, height: Height) -> Result<ValidatorSet> {
         let version = height.get().saturating_sub(1);
-        let read = |k: &StateKey| -> Result<Option<Vec<u8>>> { Ok(self.db.get_at(&k.to_bytes(), version)?) };
-        let current: ValidatorSet = match read(&StateKey::ValidatorSet)? {
-            Some(b) => codec::decode(&b, 16 << 20).context("validator set record")?,
-            None => ValidatorSet::default(),
-        };
-        let pending: Option<PendingValidatorSet> = match read(&StateKey::PendingValidatorSet)? {
-            Some(b) => Some(codec::decode(&b, 16 << 20).context("pending validator set record")?),
-            None => None,
-        };
-        Ok(voting_set(height, &current, pending.as_ref()).clone())
+        voting_set_in(height, |k| Ok(self.db.get_at(&k.to_bytes(), version)?))
     }
 
     /// Stores equivocation evidence seen while deciding `height`.

@@ -91,7 +91,6 @@ async fn height(client: &jsonrpsee::http_client::HttpClient) -> Result<u64> {
 
 /// Funds the sender accounts, then pre-signs transfers round-robin over them.
 async fn presign_transfers(args: &LoadArgs, client: &jsonrpsee::http_client::HttpClient, funder: &Keypair, chain_id: &ChainId, mut nonce: u64) -> Result<Vec<(Hash, String)>> {
-    let clients = std::slice::from_ref(client);
     let senders: Vec<Keypair> = (0..args.accounts).map(|i| Keypair::from_label(&format!("atonomi bench sender {i}"))).collect();
     let sink = Keypair::from_label("atonomi bench sink").account();
 
@@ -104,12 +103,12 @@ async fn presign_transfers(args: &LoadArgs, client: &jsonrpsee::http_client::Htt
         funding.push(hex::encode(tx.sign(&funder).to_bytes()));
     }
     for chunk in funding.chunks(1000) {
-        call(&clients[0], "atonomi_sendTransactionBatch", rpc_params![chunk]).await?;
+        call(client, "atonomi_sendTransactionBatch", rpc_params![chunk]).await?;
     }
     let last_sender = senders.last().map(|k| k.account().to_string()).unwrap_or_default();
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
-        let a = call(&clients[0], "atonomi_getAccount", rpc_params![last_sender.clone()]).await?;
+        let a = call(client, "atonomi_getAccount", rpc_params![last_sender.clone()]).await?;
         if a["balance"].as_str().is_some_and(|b| b != "0") {
             break;
         }
@@ -123,7 +122,7 @@ async fn presign_transfers(args: &LoadArgs, client: &jsonrpsee::http_client::Htt
     // each sender's next nonce (earlier runs used the same accounts).
     let mut next_nonce = Vec::with_capacity(senders.len());
     for s in &senders {
-        let a = call(&clients[0], "atonomi_getAccount", rpc_params![s.account().to_string()]).await?;
+        let a = call(client, "atonomi_getAccount", rpc_params![s.account().to_string()]).await?;
         next_nonce.push(a["next_nonce"].as_u64().unwrap_or(0));
     }
     let mut signed: Vec<(Hash, String)> = Vec::with_capacity(args.txs);

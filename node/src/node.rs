@@ -189,7 +189,7 @@ pub async fn run(launch: Launch, ready: impl FnOnce(SocketAddr)) -> Result<()> {
         metrics: Arc::new(crate::metrics::Metrics::default()),
         lookups: Mutex::new(crate::lookups::LookupLog::new(run_id())),
         bridge_status: Mutex::new(serde_json::Value::Null),
-        bridge_config: Mutex::new(None),
+        bridge_config: launch.bridge.clone(),
     });
     shared.metrics.height.set(shared.chain.read().unwrap_or_else(|e| e.into_inner()).height().get() as i64);
     if let Some(addr) = launch.metrics {
@@ -241,7 +241,6 @@ pub async fn run(launch: Launch, ready: impl FnOnce(SocketAddr)) -> Result<()> {
         if b.relayer.is_some() {
             bridge_tasks.push(tokio::spawn(crate::bridge::run_relayer(shared.clone(), b.clone())));
         }
-        *shared.bridge_config.lock().unwrap_or_else(|e| e.into_inner()) = Some(b.clone());
     }
     ready(rpc_addr);
     let result = host.run(first, inbound_rx, shutdown_signal()).await;

@@ -344,7 +344,7 @@ pub fn module(shared: Arc<Shared>, with_admin: bool) -> anyhow::Result<RpcModule
 
     m.register_method("atonomi_getBridgeStatus", |_, s, _| -> RpcResult {
         let chain = s.chain.read().unwrap_or_else(|e| e.into_inner());
-        let cfg = s.bridge_config.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let cfg = s.bridge_config.as_ref();
         Ok(json!({
             "chain_epoch": chain.last_checkpoint_epoch().map_err(internal)?,
             "contract": cfg.as_ref().map(|c| c.contract.to_string()),

@@ -45,7 +45,7 @@ pub struct Shared {
     pub lookups: Mutex<crate::lookups::LookupLog>,
     /// The relayer's latest view (JSON), for `atonomi_getBridgeStatus`.
     pub bridge_status: Mutex<serde_json::Value>,
-    pub bridge_config: Mutex<Option<crate::bridge::BridgeConfig>>,
+    pub bridge_config: Option<crate::bridge::BridgeConfig>,
 }
 
 impl std::fmt::Debug for Shared {
@@ -54,7 +54,7 @@ impl std::fmt::Debug for Shared {
     }
 }
 
-fn read_chain(shared: &Shared) -> std::sync::RwLockReadGuard<'_, Chain> {
+pub(crate) fn read_chain(shared: &Shared) -> std::sync::RwLockReadGuard<'_, Chain> {
     shared.chain.read().unwrap_or_else(|e| e.into_inner())
 }
 

@@ -6,12 +6,13 @@
 //! after genesis and then its revoked status — trusting only the contract.
 
 use serde_json::{json, Value};
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_atonomi");
+mod common;
+
+use common::{free_port, json_out, run, BIN};
 /// anvil's first and second dev accounts (public test keys).
 const ANVIL_KEY: &str = "ac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80";
 const ANVIL_KEY_1: &str = "59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d";
@@ -23,21 +24,6 @@ impl Drop for Proc {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-fn run(args: &[&str]) -> Output {
-    Command::new(BIN).args(args).env("ATONOMI_LOG", "warn").output().unwrap()
-}
-
-fn json_out(o: &Output) -> Result<Value, String> {
-    if !o.status.success() {
-        return Err(String::from_utf8_lossy(&o.stderr).into_owned());
-    }
-    serde_json::from_slice(&o.stdout).map_err(|e| format!("{e}: {}", String::from_utf8_lossy(&o.stdout)))
 }
 
 fn post(url: &str, method: &str, params: Value) -> Value {

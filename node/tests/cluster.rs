@@ -2,27 +2,13 @@
 //! libp2p sockets, RocksDB on disk, JSON-RPC.
 
 use serde_json::{json, Value};
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_atonomi");
+mod common;
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-fn run(args: &[&str]) -> Output {
-    Command::new(BIN).args(args).env("ATONOMI_LOG", "warn").output().unwrap()
-}
-
-fn json_out(o: &Output) -> Result<Value, String> {
-    if !o.status.success() {
-        return Err(String::from_utf8_lossy(&o.stderr).into_owned());
-    }
-    serde_json::from_slice(&o.stdout).map_err(|e| format!("{e}: {}", String::from_utf8_lossy(&o.stdout)))
-}
+use common::{free_port, json_out, run, BIN};
 
 struct NodeDir {
     home: PathBuf,

@@ -2,12 +2,13 @@
 //! over a socket, and the `atonomi tx` / `atonomi query` commands.
 
 use serde_json::{json, Value};
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_atonomi");
+mod common;
+
+use common::{free_port, json_out, run, BIN};
 
 struct Node {
     child: Child,
@@ -20,13 +21,6 @@ impl Drop for Node {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-/// A port whose successor is free as well (RPC and metrics).
-/// A port the kernel just handed out for listening (bind(0) prefers even ports and
-/// keeps odd ones for outgoing connections, so a neighbour `p + 1` is not safe).
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 fn http_get(addr: &str, path: &str) -> String {
@@ -58,17 +52,6 @@ fn start(home: &Path, port: u16) -> Node {
         std::thread::sleep(Duration::from_millis(100));
     }
     panic!("the dev node did not answer on {}", node.url);
-}
-
-fn run(args: &[&str]) -> Output {
-    Command::new(BIN).args(args).env("ATONOMI_LOG", "warn").output().unwrap()
-}
-
-fn json_out(o: &Output) -> Result<Value, String> {
-    if !o.status.success() {
-        return Err(String::from_utf8_lossy(&o.stderr).into_owned());
-    }
-    serde_json::from_slice(&o.stdout).map_err(|e| format!("{e}: {}", String::from_utf8_lossy(&o.stdout)))
 }
 
 fn query(node: &Node, what: &[&str]) -> Result<Value, String> {
