@@ -6,7 +6,10 @@
 # Node i serves JSON-RPC on 127.0.0.1:$((RPC_BASE+i)), libp2p on $((P2P_BASE+i)) and
 # Prometheus metrics on $((METRICS_BASE+i)).
 # ATONOMI_HEARTBEAT_MS (default 1000) is how long an idle chain waits before an empty block;
-# ATONOMI_ADMIN=true turns on the admin (fault-injection) RPC methods.
+# ATONOMI_ADMIN=true turns on the admin (fault-injection) RPC methods;
+# ATONOMI_GENESIS_FUND_MAKER=1 moves most of the admin's allocation to the dev
+# manufacturer (registration fees for the benchmarks' scale run);
+# ATONOMI_BIN runs another atonomi binary (e.g. an older build, for before/after figures).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -23,7 +26,7 @@ while [ $# -gt 0 ]; do
 done
 
 source scripts/env.sh
-bin="$CARGO_TARGET_DIR/debug/atonomi"
+bin="${ATONOMI_BIN:-$CARGO_TARGET_DIR/debug/atonomi}"
 
 rpc_url() { echo "http://127.0.0.1:$((RPC_BASE + $1))"; }
 
@@ -58,7 +61,7 @@ start_node() {
 up() {
   [ -f "$dir/pids" ] && down >/dev/null
   rm -rf "$dir"; mkdir -p "$dir"
-  cargo build -p atonomi-node --bin atonomi >&2
+  if [ -z "${ATONOMI_BIN:-}" ]; then cargo build -p atonomi-node --bin atonomi >&2; fi
   local total=$((n + m)) validators=() peers_hex=() ids=()
   for i in $(seq 0 $((total - 1))); do
     local out; out=$("$bin" init --home "$dir/node$i")
@@ -71,6 +74,19 @@ up() {
     if [ "$i" -lt "$n" ]; then validators+=(--validator "$acct,$phex"); else peers_hex+=(--node-peer "$phex"); fi
   done
   "$bin" genesis new --chain-id atonomi-testnet "${validators[@]}" "${peers_hex[@]}" --out "$dir/genesis.json"
+  if [ "${ATONOMI_GENESIS_FUND_MAKER:-0}" = 1 ]; then
+    "$bin" keys dev admin --out "$dir/admin.json" > /dev/null; "$bin" keys dev manufacturer --out "$dir/maker.json" > /dev/null
+    python3 - "$dir/genesis.json" "$("$bin" keys show "$dir/admin.json")" "$("$bin" keys show "$dir/maker.json")" <<'PY'
+import json, sys
+path, admin, maker = sys.argv[1], json.loads(sys.argv[2])["account"], json.loads(sys.argv[3])["account"]
+g = json.load(open(path))
+a = next(x for x in g["allocations"] if x["account"] == admin)
+m = next(x for x in g["allocations"] if x["account"] == maker)
+move = int(a["amount"]) * 9 // 10
+a["amount"], m["amount"] = str(int(a["amount"]) - move), str(int(m["amount"]) + move)
+json.dump(g, open(path, "w"), indent=2)
+PY
+  fi
   for i in $(seq 0 $((total - 1))); do
     local peers=""
     for j in $(seq 0 $((total - 1))); do

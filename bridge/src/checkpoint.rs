@@ -34,13 +34,20 @@ impl BridgeSet {
     }
 
     pub fn total_power(&self) -> U256 {
-        self.powers.iter().fold(U256::ZERO, |a, p| a.saturating_add(*p))
+        self.powers
+            .iter()
+            .fold(U256::ZERO, |a, p| a.saturating_add(*p))
     }
 }
 
 /// The digest a validator's bridge key signs for `c` on the contract at `contract` on
 /// Ethereum chain `eth_chain_id`, for the Atonomi chain `chain_id`.
-pub fn checkpoint_digest(chain_id: &str, eth_chain_id: u64, contract: Address, c: &Checkpoint) -> B256 {
+pub fn checkpoint_digest(
+    chain_id: &str,
+    eth_chain_id: u64,
+    contract: Address,
+    c: &Checkpoint,
+) -> B256 {
     keccak256(
         (
             domain(),
@@ -78,21 +85,51 @@ mod tests {
         let d = keccak256(b"x");
         let sig = sign_digest(&key, &d).unwrap();
         let s = U256::from_be_slice(&sig[32..64]);
-        let half_n = U256::from_str_radix("7FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF5D576E7357A4501DDFE92F46681B20A0", 16).unwrap();
+        let half_n = U256::from_str_radix(
+            "7FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF5D576E7357A4501DDFE92F46681B20A0",
+            16,
+        )
+        .unwrap();
         assert!(s <= half_n);
         let parsed = alloy::primitives::Signature::from_raw(&sig).unwrap();
-        assert_eq!(parsed.recover_address_from_prehash(&d).unwrap(), key.address());
+        assert_eq!(
+            parsed.recover_address_from_prehash(&d).unwrap(),
+            key.address()
+        );
     }
 
     #[test]
     fn the_digest_binds_every_field_and_place() {
-        let c = Checkpoint { epoch: 1, height: 10, block_hash: B256::repeat_byte(1), state_root: B256::repeat_byte(2), next_set_hash: B256::repeat_byte(3) };
+        let c = Checkpoint {
+            epoch: 1,
+            height: 10,
+            block_hash: B256::repeat_byte(1),
+            state_root: B256::repeat_byte(2),
+            next_set_hash: B256::repeat_byte(3),
+        };
         let a = Address::repeat_byte(9);
         let base = checkpoint_digest("atonomi-dev", 31337, a, &c);
         assert_ne!(base, checkpoint_digest("atonomi-test", 31337, a, &c));
         assert_ne!(base, checkpoint_digest("atonomi-dev", 1, a, &c));
-        assert_ne!(base, checkpoint_digest("atonomi-dev", 31337, Address::repeat_byte(8), &c));
-        assert_ne!(base, checkpoint_digest("atonomi-dev", 31337, a, &Checkpoint { epoch: 2, ..c }));
-        assert_ne!(base, checkpoint_digest("atonomi-dev", 31337, a, &Checkpoint { state_root: B256::ZERO, ..c }));
+        assert_ne!(
+            base,
+            checkpoint_digest("atonomi-dev", 31337, Address::repeat_byte(8), &c)
+        );
+        assert_ne!(
+            base,
+            checkpoint_digest("atonomi-dev", 31337, a, &Checkpoint { epoch: 2, ..c })
+        );
+        assert_ne!(
+            base,
+            checkpoint_digest(
+                "atonomi-dev",
+                31337,
+                a,
+                &Checkpoint {
+                    state_root: B256::ZERO,
+                    ..c
+                }
+            )
+        );
     }
 }

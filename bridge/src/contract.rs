@@ -42,6 +42,7 @@ alloy::sol! {
     interface IBaselineToken {
         function approve(address spender, uint256 value) external returns (bool);
         function balanceOf(address who) external view returns (uint256);
+        function transferFrom(address from, address to, uint256 value) external returns (bool);
     }
 
     #[sol(rpc, all_derives)]
@@ -54,26 +55,46 @@ alloy::sol! {
 
 impl From<&Checkpoint> for IAtonomiCheckpoints::Checkpoint {
     fn from(c: &Checkpoint) -> Self {
-        IAtonomiCheckpoints::Checkpoint { epoch: c.epoch, height: c.height, blockHash: c.block_hash, stateRoot: c.state_root, nextSetHash: c.next_set_hash }
+        IAtonomiCheckpoints::Checkpoint {
+            epoch: c.epoch,
+            height: c.height,
+            blockHash: c.block_hash,
+            stateRoot: c.state_root,
+            nextSetHash: c.next_set_hash,
+        }
     }
 }
 
 impl From<&IAtonomiCheckpoints::Checkpoint> for Checkpoint {
     fn from(c: &IAtonomiCheckpoints::Checkpoint) -> Self {
-        Checkpoint { epoch: c.epoch, height: c.height, block_hash: c.blockHash, state_root: c.stateRoot, next_set_hash: c.nextSetHash }
+        Checkpoint {
+            epoch: c.epoch,
+            height: c.height,
+            block_hash: c.blockHash,
+            state_root: c.stateRoot,
+            next_set_hash: c.nextSetHash,
+        }
     }
 }
 
 /// Where the compiled artifacts are: `$ATONOMI_ETH_BUILD`, else `bridge/eth/build`.
 pub fn build_dir() -> PathBuf {
-    std::env::var_os("ATONOMI_ETH_BUILD").map(PathBuf::from).unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("eth/build"))
+    std::env::var_os("ATONOMI_ETH_BUILD")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("eth/build"))
 }
 
 /// The creation bytecode of `name` (e.g. `AtonomiCheckpoints`).
 pub fn bytecode(name: &str) -> Result<Bytes> {
     let path = build_dir().join(format!("{name}.bin"));
-    let hex = std::fs::read_to_string(&path).with_context(|| format!("reading {} (run scripts/eth-tools.sh to compile the contracts)", path.display()))?;
-    let bytes = alloy::hex::decode(hex.trim()).with_context(|| format!("{} is not hex", path.display()))?;
+    let hex = std::fs::read_to_string(&path).with_context(|| {
+        format!(
+            "reading {} (run scripts/eth-tools.sh to compile the contracts)",
+            path.display()
+        )
+    })?;
+    let bytes =
+        alloy::hex::decode(hex.trim()).with_context(|| format!("{} is not hex", path.display()))?;
     if bytes.is_empty() {
         bail!("{} is empty", path.display());
     }
@@ -89,12 +110,22 @@ pub async fn deploy<P: Provider>(provider: &P, name: &str, args: Vec<u8>) -> Res
     if !receipt.status() {
         bail!("deploying {name} reverted");
     }
-    receipt.contract_address.context("no contract address in the deployment receipt")
+    receipt
+        .contract_address
+        .context("no contract address in the deployment receipt")
 }
 
 /// Deploys the checkpoint contract trusting `genesis_set`.
-pub async fn deploy_checkpoints<P: Provider>(provider: &P, chain_id: &str, genesis_set: &BridgeSet) -> Result<Address> {
-    let args = (alloy::primitives::keccak256(chain_id.as_bytes()), genesis_set.hash()).abi_encode_params();
+pub async fn deploy_checkpoints<P: Provider>(
+    provider: &P,
+    chain_id: &str,
+    genesis_set: &BridgeSet,
+) -> Result<Address> {
+    let args = (
+        alloy::primitives::keccak256(chain_id.as_bytes()),
+        genesis_set.hash(),
+    )
+        .abi_encode_params();
     deploy(provider, "AtonomiCheckpoints", args).await
 }
 

@@ -15,7 +15,9 @@ pub struct CommitCertificate {
     pub height: Height,
     pub round: Round,
     pub block: Hash,
-    #[borsh(deserialize_with = "bounded::vec::<_, (AccountId, Signature), { limits::VALIDATORS }>")]
+    #[borsh(
+        deserialize_with = "bounded::vec::<_, (AccountId, Signature), { limits::VALIDATORS }>"
+    )]
     pub signatures: Vec<(AccountId, Signature)>,
 }
 
@@ -44,7 +46,9 @@ impl CommitCertificate {
         let mut signed = 0u128;
         for (validator, signature) in &self.signatures {
             // Cheap checks first: membership and duplicates cost no curve arithmetic.
-            let v = set.get(validator).ok_or(CertificateError::UnknownValidator(*validator))?;
+            let v = set
+                .get(validator)
+                .ok_or(CertificateError::UnknownValidator(*validator))?;
             if !seen.insert(*validator) {
                 return Err(CertificateError::DuplicateSigner(*validator));
             }
@@ -56,8 +60,12 @@ impl CommitCertificate {
                 block: Some(self.block),
                 validator: *validator,
             };
-            let sv = crate::vote::SignedVote { vote, signature: *signature };
-            sv.verify().map_err(|_| CertificateError::BadSignature(*validator))?;
+            let sv = crate::vote::SignedVote {
+                vote,
+                signature: *signature,
+            };
+            sv.verify()
+                .map_err(|_| CertificateError::BadSignature(*validator))?;
             signed += u128::from(v.power);
         }
         let total = set.total_power();
@@ -75,24 +83,48 @@ mod tests {
     use atonomi_primitives::Keypair;
 
     fn setup(powers: &[u64]) -> (ChainId, Vec<Keypair>, ValidatorSet) {
-        let keys: Vec<Keypair> = (0..powers.len()).map(|i| Keypair::from_label(&format!("val{i}"))).collect();
+        let keys: Vec<Keypair> = (0..powers.len())
+            .map(|i| Keypair::from_label(&format!("val{i}")))
+            .collect();
         let validators = keys
             .iter()
             .zip(powers)
-            .map(|(k, p)| Validator { consensus_key: k.account(), peer_id: vec![1], bridge_address: [0; 20], power: *p, operator: atonomi_primitives::ManufacturerId::new(1) })
+            .map(|(k, p)| Validator {
+                consensus_key: k.account(),
+                peer_id: vec![1],
+                bridge_address: [0; 20],
+                power: *p,
+                operator: atonomi_primitives::ManufacturerId::new(1),
+            })
             .collect();
-        (ChainId::new("test").unwrap(), keys, ValidatorSet { validators })
+        (
+            ChainId::new("test").unwrap(),
+            keys,
+            ValidatorSet { validators },
+        )
     }
 
     fn cert(chain: &ChainId, keys: &[&Keypair], block: Hash) -> CommitCertificate {
         let signatures = keys
             .iter()
             .map(|k| {
-                let v = Vote { chain_id: chain.clone(), height: Height::new(5), round: 1, vote_type: VoteType::Precommit, block: Some(block), validator: k.account() };
+                let v = Vote {
+                    chain_id: chain.clone(),
+                    height: Height::new(5),
+                    round: 1,
+                    vote_type: VoteType::Precommit,
+                    block: Some(block),
+                    validator: k.account(),
+                };
                 (k.account(), v.sign(k).signature)
             })
             .collect();
-        CommitCertificate { height: Height::new(5), round: 1, block, signatures }
+        CommitCertificate {
+            height: Height::new(5),
+            round: 1,
+            block,
+            signatures,
+        }
     }
 
     #[test]
@@ -108,18 +140,38 @@ mod tests {
         let cases: Vec<(CommitCertificate, Result<u128, CertificateError>)> = vec![
             (cert(&chain, &[&k[0], &k[1], &k[2]], b), Ok(3)),
             (cert(&chain, &[&k[0], &k[1], &k[2], &k[3]], b), Ok(4)),
-            (cert(&chain, &[&k[0], &k[1]], b), Err(CertificateError::InsufficientPower { signed: 2, total: 4 })),
-            (cert(&chain, &[&k[0], &k[1], &k[1]], b), Err(CertificateError::DuplicateSigner(k[1].account()))),
-            (cert(&chain, &[&k[0], &k[1], &stranger], b), Err(CertificateError::UnknownValidator(stranger.account()))),
-            (wrong_block, Err(CertificateError::BadSignature(k[0].account()))),
-            (wrong_round, Err(CertificateError::BadSignature(k[0].account()))),
+            (
+                cert(&chain, &[&k[0], &k[1]], b),
+                Err(CertificateError::InsufficientPower {
+                    signed: 2,
+                    total: 4,
+                }),
+            ),
+            (
+                cert(&chain, &[&k[0], &k[1], &k[1]], b),
+                Err(CertificateError::DuplicateSigner(k[1].account())),
+            ),
+            (
+                cert(&chain, &[&k[0], &k[1], &stranger], b),
+                Err(CertificateError::UnknownValidator(stranger.account())),
+            ),
+            (
+                wrong_block,
+                Err(CertificateError::BadSignature(k[0].account())),
+            ),
+            (
+                wrong_round,
+                Err(CertificateError::BadSignature(k[0].account())),
+            ),
         ];
         for (i, (c, want)) in cases.into_iter().enumerate() {
             assert_eq!(c.verify(&chain, &set), want, "case {i}");
         }
         // Another chain's votes do not count here.
         let other = ChainId::new("other").unwrap();
-        assert!(cert(&other, &[&k[0], &k[1], &k[2]], b).verify(&chain, &set).is_err());
+        assert!(cert(&other, &[&k[0], &k[1], &k[2]], b)
+            .verify(&chain, &set)
+            .is_err());
     }
 
     #[test]
@@ -127,7 +179,9 @@ mod tests {
         let (chain, k, set) = setup(&[10, 1, 1, 1]);
         let b = Hash::of(b"b");
         assert_eq!(cert(&chain, &[&k[0]], b).verify(&chain, &set), Ok(10));
-        assert!(cert(&chain, &[&k[1], &k[2], &k[3]], b).verify(&chain, &set).is_err());
+        assert!(cert(&chain, &[&k[1], &k[2], &k[3]], b)
+            .verify(&chain, &set)
+            .is_err());
         assert!(!is_quorum(2, 3) && is_quorum(3, 4) && !is_quorum(6, 9) && is_quorum(7, 9));
     }
 }

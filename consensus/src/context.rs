@@ -71,7 +71,9 @@ impl mc::SigningScheme for Ed25519 {
     type PrivateKey = [u8; 32];
 
     fn decode_signature(bytes: &[u8]) -> Result<[u8; 64], String> {
-        bytes.try_into().map_err(|_| format!("a signature is 64 bytes, got {}", bytes.len()))
+        bytes
+            .try_into()
+            .map_err(|_| format!("a signature is 64 bytes, got {}", bytes.len()))
     }
 
     fn encode_signature(signature: &[u8; 64]) -> Vec<u8> {
@@ -79,7 +81,9 @@ impl mc::SigningScheme for Ed25519 {
     }
 
     fn decode_public_key(bytes: &[u8]) -> Result<AccountId, String> {
-        let raw: [u8; 32] = bytes.try_into().map_err(|_| format!("a public key is 32 bytes, got {}", bytes.len()))?;
+        let raw: [u8; 32] = bytes
+            .try_into()
+            .map_err(|_| format!("a public key is 32 bytes, got {}", bytes.len()))?;
         atonomi_primitives::PublicKey::from_bytes(&raw).map_err(|e| e.to_string())?;
         Ok(AccountId::new(raw))
     }
@@ -124,10 +128,16 @@ impl ValidatorSet {
         let mut validators: Vec<Validator> = set
             .validators
             .iter()
-            .map(|v| Validator { address: Address(v.consensus_key), public_key: v.consensus_key, power: v.power })
+            .map(|v| Validator {
+                address: Address(v.consensus_key),
+                public_key: v.consensus_key,
+                power: v.power,
+            })
             .collect();
         validators.sort_by_key(|v| v.address);
-        let total = validators.iter().fold(0u64, |acc, v| acc.saturating_add(v.power));
+        let total = validators
+            .iter()
+            .fold(0u64, |acc, v| acc.saturating_add(v.power));
         if validators.is_empty() || total == 0 {
             return None;
         }
@@ -145,7 +155,10 @@ impl mc::ValidatorSet<AtonomiContext> for ValidatorSet {
     }
 
     fn get_by_address(&self, address: &Address) -> Option<&Validator> {
-        self.validators.binary_search_by_key(address, |v| v.address).ok().and_then(|i| self.validators.get(i))
+        self.validators
+            .binary_search_by_key(address, |v| v.address)
+            .ok()
+            .and_then(|i| self.validators.get(i))
     }
 
     fn get_by_index(&self, index: usize) -> Option<&Validator> {
@@ -282,22 +295,64 @@ impl mc::Context for AtonomiContext {
     /// blake3(height, round) picks the validator whose cumulative power covers it.
     /// Every node computes the same proposer; over many (height, round) pairs each
     /// validator proposes in proportion to its power.
-    fn select_proposer<'a>(&self, set: &'a ValidatorSet, height: CHeight, round: Round) -> &'a Validator {
+    fn select_proposer<'a>(
+        &self,
+        set: &'a ValidatorSet,
+        height: CHeight,
+        round: Round,
+    ) -> &'a Validator {
         proposer_index(set, height, round)
             .and_then(|i| set.validators.get(i))
             .unwrap_or_else(|| first_or_unreachable(set))
     }
 
-    fn new_proposal(&self, height: CHeight, round: Round, value: BlockValue, pol_round: Round, address: Address) -> ConsensusProposal {
-        ConsensusProposal { height, round, value, pol_round, proposer: address }
+    fn new_proposal(
+        &self,
+        height: CHeight,
+        round: Round,
+        value: BlockValue,
+        pol_round: Round,
+        address: Address,
+    ) -> ConsensusProposal {
+        ConsensusProposal {
+            height,
+            round,
+            value,
+            pol_round,
+            proposer: address,
+        }
     }
 
-    fn new_prevote(&self, height: CHeight, round: Round, value_id: NilOrVal<Hash>, address: Address) -> ConsensusVote {
-        ConsensusVote { height, round, value: value_id, vote_type: VoteType::Prevote, validator: address }
+    fn new_prevote(
+        &self,
+        height: CHeight,
+        round: Round,
+        value_id: NilOrVal<Hash>,
+        address: Address,
+    ) -> ConsensusVote {
+        ConsensusVote {
+            height,
+            round,
+            value: value_id,
+            vote_type: VoteType::Prevote,
+            validator: address,
+        }
     }
 
-    fn new_precommit(&self, height: CHeight, round: Round, value_id: NilOrVal<Hash>, address: Address) -> ConsensusVote {
-        ConsensusVote { height, round, value: value_id, vote_type: VoteType::Precommit, validator: address }
+    fn new_precommit(
+        &self,
+        height: CHeight,
+        round: Round,
+        value_id: NilOrVal<Hash>,
+        address: Address,
+    ) -> ConsensusVote {
+        ConsensusVote {
+            height,
+            round,
+            value: value_id,
+            vote_type: VoteType::Precommit,
+            validator: address,
+        }
     }
 }
 
@@ -367,21 +422,31 @@ mod tests {
 
     #[test]
     fn proposer_selection_is_deterministic_and_weighted() {
-        let ctx = AtonomiContext { chain_id: ChainId::new("t").unwrap() };
+        let ctx = AtonomiContext {
+            chain_id: ChainId::new("t").unwrap(),
+        };
         let s = set(&[1, 1, 1, 7]);
         let mut counts: BTreeMap<Address, u32> = BTreeMap::new();
         for h in 1..=2_000u64 {
             let p = ctx.select_proposer(&s, CHeight(Height::new(h)), Round::new(0));
-            assert_eq!(p, ctx.select_proposer(&s, CHeight(Height::new(h)), Round::new(0)));
+            assert_eq!(
+                p,
+                ctx.select_proposer(&s, CHeight(Height::new(h)), Round::new(0))
+            );
             *counts.entry(p.address).or_default() += 1;
         }
         let heavy = s.validators.iter().find(|v| v.power == 7).unwrap().address;
         let share = f64::from(counts[&heavy]) / 2_000.0;
-        assert!((0.62..0.78).contains(&share), "power-7 validator proposed {share}");
+        assert!(
+            (0.62..0.78).contains(&share),
+            "power-7 validator proposed {share}"
+        );
         assert_eq!(counts.len(), 4, "every validator proposes sometimes");
         // Rounds move the proposer.
         let h = CHeight(Height::new(9));
-        let distinct: std::collections::BTreeSet<_> = (0..20).map(|r| ctx.select_proposer(&s, h, Round::new(r)).address).collect();
+        let distinct: std::collections::BTreeSet<_> = (0..20)
+            .map(|r| ctx.select_proposer(&s, h, Round::new(r)).address)
+            .collect();
         assert!(distinct.len() > 1);
     }
 

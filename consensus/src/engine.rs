@@ -18,13 +18,21 @@
 use crate::certificate::CommitCertificate;
 use crate::context::{Address, AtonomiContext, CHeight, ValidatorSet};
 use crate::guard::{GuardError, SignGuard, Step as GuardStep};
-use crate::message::{self, ConsensusMessage, MessageError, ProposedBlock, WalEntry, WalRecord, WireProposal, WirePolka, WireRoundCertificate, WireVote};
+use crate::message::{
+    self, ConsensusMessage, MessageError, ProposedBlock, WalEntry, WalRecord, WirePolka,
+    WireProposal, WireRoundCertificate, WireVote,
+};
 use crate::vote::VoteType;
 use atonomi_primitives::{AccountId, ChainId, Hash, Height, Keypair, Signature};
-use malachitebft_core_consensus::{self as mcc, process, Effect, Input, LivenessMsg, Resumable, Resume, SignedConsensusMsg};
+use malachitebft_core_consensus::{
+    self as mcc, process, Effect, Input, LivenessMsg, Resumable, Resume, SignedConsensusMsg,
+};
 use malachitebft_core_types as mc;
 use malachitebft_metrics::Metrics;
-use mc::{CertificateError, LinearTimeouts, NilOrVal, Round, ThresholdParams, Timeout, ValuePayload, VoteExtensionPolicy};
+use mc::{
+    CertificateError, LinearTimeouts, NilOrVal, Round, ThresholdParams, Timeout, ValuePayload,
+    VoteExtensionPolicy,
+};
 use mc::{Validator as _, ValidatorSet as _};
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -44,7 +52,10 @@ pub struct EngineConfig {
 
 impl EngineConfig {
     pub fn new(chain_id: ChainId) -> EngineConfig {
-        EngineConfig { chain_id, timeouts: LinearTimeouts::default() }
+        EngineConfig {
+            chain_id,
+            timeouts: LinearTimeouts::default(),
+        }
     }
 }
 
@@ -68,25 +79,54 @@ pub enum Action {
     /// Send to every validator.
     Broadcast(ConsensusMessage),
     /// Call [`Engine::timeout_elapsed`] with this timeout after `after`.
-    ScheduleTimeout { timeout: Timeout, after: Duration },
+    ScheduleTimeout {
+        timeout: Timeout,
+        after: Duration,
+    },
     CancelTimeout(Timeout),
     CancelAllTimeouts,
     /// We propose at (height, round): build a block and call [`Engine::propose`] within
     /// `timeout`.
-    GetValue { height: Height, round: u32, timeout: Duration },
+    GetValue {
+        height: Height,
+        round: u32,
+        timeout: Duration,
+    },
     /// Send the block `block` (proposed at `round` with `pol_round`) to every validator
     /// again, beside its proposal.
-    RestreamProposal { height: Height, round: u32, pol_round: Option<u32>, block: Hash },
+    RestreamProposal {
+        height: Height,
+        round: u32,
+        pol_round: Option<u32>,
+        block: Hash,
+    },
     /// A synced block's certificate verified: decode and validate `block_bytes`, then call
     /// [`Engine::proposed_value`] with `from_sync = true`.
-    SyncValue { height: Height, round: u32, proposer: AccountId, block: Hash, block_bytes: Vec<u8> },
+    SyncValue {
+        height: Height,
+        round: u32,
+        proposer: AccountId,
+        block: Hash,
+        block_bytes: Vec<u8>,
+    },
     /// A synced block was refused (bad certificate): penalise `peer`.
-    SyncRejected { peer: PeerId, height: Height, reason: String },
+    SyncRejected {
+        peer: PeerId,
+        height: Height,
+        reason: String,
+    },
     /// A new round started; `proposer` proposes in it.
-    RoundStarted { height: Height, round: u32, proposer: AccountId },
+    RoundStarted {
+        height: Height,
+        round: u32,
+        proposer: AccountId,
+    },
     /// The height is decided: commit the block with this certificate, then call
     /// [`Engine::start_height`] for the next height.
-    Decided { certificate: CommitCertificate, evidence: Evidence },
+    Decided {
+        certificate: CommitCertificate,
+        evidence: Evidence,
+    },
     /// The guard refused a signature (this node would have double-signed or signed
     /// below a height it may already have signed at).
     SignRefused(GuardError),
@@ -151,7 +191,10 @@ pub struct Engine {
 
 impl std::fmt::Debug for Engine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Engine").field("height", &self.height()).field("round", &self.round()).finish_non_exhaustive()
+        f.debug_struct("Engine")
+            .field("height", &self.height())
+            .field("round", &self.round())
+            .finish_non_exhaustive()
     }
 }
 
@@ -163,16 +206,35 @@ impl Engine {
     /// An engine for `height` with `validators`. `signer` is the validator's consensus
     /// key (`None` for a full node) and `guard` its stored double-sign guard. Call
     /// [`Engine::start_height`] next.
-    pub fn new(config: EngineConfig, signer: Option<Keypair>, guard: SignGuard, height: Height, validators: ValidatorSet) -> Engine {
-        let address = Address(signer.as_ref().map_or(AccountId::new([0; 32]), Keypair::account));
-        let ctx = AtonomiContext { chain_id: config.chain_id.clone() };
+    pub fn new(
+        config: EngineConfig,
+        signer: Option<Keypair>,
+        guard: SignGuard,
+        height: Height,
+        validators: ValidatorSet,
+    ) -> Engine {
+        let address = Address(
+            signer
+                .as_ref()
+                .map_or(AccountId::new([0; 32]), Keypair::account),
+        );
+        let ctx = AtonomiContext {
+            chain_id: config.chain_id.clone(),
+        };
         let params = mcc::Params {
             address,
             threshold_params: ThresholdParams::default(),
             value_payload: ValuePayload::ProposalAndParts,
             enabled: true,
         };
-        let state = mcc::State::new(ctx, CHeight(height), validators, params, QUEUE_HEIGHTS, QUEUE_PER_HEIGHT);
+        let state = mcc::State::new(
+            ctx,
+            CHeight(height),
+            validators,
+            params,
+            QUEUE_HEIGHTS,
+            QUEUE_PER_HEIGHT,
+        );
         Engine {
             state,
             metrics: Metrics::new(),
@@ -216,17 +278,35 @@ impl Engine {
     }
 
     /// Starts (or, after a crash, restarts) `height` with its validator set.
-    pub fn start_height(&mut self, height: Height, validators: ValidatorSet, restart: bool) -> Step {
-        self.run(Input::StartHeight(CHeight(height), validators, restart, None, VoteExtensionPolicy::Disabled))
+    pub fn start_height(
+        &mut self,
+        height: Height,
+        validators: ValidatorSet,
+        restart: bool,
+    ) -> Step {
+        self.run(Input::StartHeight(
+            CHeight(height),
+            validators,
+            restart,
+            None,
+            VoteExtensionPolicy::Disabled,
+        ))
     }
 
     /// Replays the WAL records of the current height, in order, after
     /// `start_height(.., restart = true)`. Records of other heights are skipped.
     pub fn replay(&mut self, records: &[WalRecord]) -> Step {
         let height = self.height();
-        let entries: Vec<&WalEntry> = records.iter().filter(|r| r.height == height).map(|r| &r.entry).collect();
+        let entries: Vec<&WalEntry> = records
+            .iter()
+            .filter(|r| r.height == height)
+            .map(|r| &r.entry)
+            .collect();
         let inputs: Vec<Input<AtonomiContext>> = entries.iter().map(|e| e.to_input()).collect();
-        self.host.replayed = entries.iter().map(|e| atonomi_primitives::codec::encode(*e)).collect();
+        self.host.replayed = entries
+            .iter()
+            .map(|e| atonomi_primitives::codec::encode(*e))
+            .collect();
         self.state.index_wal_entries(inputs.iter());
         let mut step = Step::default();
         for input in inputs {
@@ -250,12 +330,20 @@ impl Engine {
 
     /// Our block for the (height, round) of an [`Action::GetValue`].
     pub fn propose(&mut self, height: Height, round: u32, block: Hash) -> Step {
-        self.run(Input::Propose(mcc::LocallyProposedValue::new(CHeight(height), Round::new(round), crate::context::BlockValue(block))))
+        self.run(Input::Propose(mcc::LocallyProposedValue::new(
+            CHeight(height),
+            Round::new(round),
+            crate::context::BlockValue(block),
+        )))
     }
 
     /// The host's verdict on a proposed block (received beside a proposal, or synced).
     pub fn proposed_value(&mut self, value: ProposedBlock, from_sync: bool) -> Step {
-        let origin = if from_sync { mc::ValueOrigin::Sync } else { mc::ValueOrigin::Consensus };
+        let origin = if from_sync {
+            mc::ValueOrigin::Sync
+        } else {
+            mc::ValueOrigin::Consensus
+        };
         self.run(Input::ProposedValue(value.to_mc(), origin))
     }
 
@@ -264,7 +352,12 @@ impl Engine {
     }
 
     /// A decided block from a peer with its commit certificate (block sync).
-    pub fn sync_response(&mut self, peer: PeerId, block_bytes: Vec<u8>, certificate: &CommitCertificate) -> Step {
+    pub fn sync_response(
+        &mut self,
+        peer: PeerId,
+        block_bytes: Vec<u8>,
+        certificate: &CommitCertificate,
+    ) -> Step {
         let certificate = mc::ExtendedCommitCertificate {
             height: CHeight(certificate.height),
             round: Round::new(certificate.round),
@@ -275,7 +368,11 @@ impl Engine {
                 .map(|(a, s)| mc::ExtendedCommitSignature::new(Address(*a), s.0, None))
                 .collect(),
         };
-        self.run(Input::SyncValueResponse(mc::ValueResponse::new(peer, block_bytes.into(), certificate)))
+        self.run(Input::SyncValueResponse(mc::ValueResponse::new(
+            peer,
+            block_bytes.into(),
+            certificate,
+        )))
     }
 
     fn run(&mut self, input: Input<AtonomiContext>) -> Step {
@@ -312,25 +409,41 @@ impl Host {
     }
 
     fn duration(&self, timeout: Timeout) -> Duration {
-        let t = if timeout.round.is_defined() { timeout } else { Timeout::new(Round::new(0), timeout.kind) };
+        let t = if timeout.round.is_defined() {
+            timeout
+        } else {
+            Timeout::new(Round::new(0), timeout.kind)
+        };
         match t.kind {
             TimeoutKind::FinalizeHeight(d) => d,
             _ => self.timeouts.duration_for(t),
         }
     }
 
-    fn authorize(&mut self, height: Height, round: Round, step: GuardStep, value: Option<Hash>) -> Result<&Keypair, HostError> {
+    fn authorize(
+        &mut self,
+        height: Height,
+        round: Round,
+        step: GuardStep,
+        value: Option<Hash>,
+    ) -> Result<&Keypair, HostError> {
         let round = round_u32(round).ok_or(HostError::NilRound)?;
-        let next = self.guard.authorize(height, round, step, value).map_err(|e| {
-            self.out.actions.push(Action::SignRefused(e.clone()));
-            HostError::Refused
-        })?;
+        let next = self
+            .guard
+            .authorize(height, round, step, value)
+            .map_err(|e| {
+                self.out.actions.push(Action::SignRefused(e.clone()));
+                HostError::Refused
+            })?;
         self.guard = next.clone();
         self.out.guard = Some(next);
         self.signer.as_ref().ok_or(HostError::NotAValidator)
     }
 
-    fn handle(&mut self, effect: Effect<AtonomiContext>) -> Result<Resume<AtonomiContext>, HostError> {
+    fn handle(
+        &mut self,
+        effect: Effect<AtonomiContext>,
+    ) -> Result<Resume<AtonomiContext>, HostError> {
         Ok(match effect {
             Effect::CancelAllTimeouts(r) => {
                 self.push(Action::CancelAllTimeouts);
@@ -347,14 +460,22 @@ impl Host {
             }
             Effect::StartRound(height, round, proposer, _role, r) => {
                 if let Some(round) = round_u32(round) {
-                    self.push(Action::RoundStarted { height: height.0, round, proposer: proposer.0 });
+                    self.push(Action::RoundStarted {
+                        height: height.0,
+                        round,
+                        proposer: proposer.0,
+                    });
                 }
                 r.resume_with(())
             }
             Effect::PublishConsensusMsg(msg, r) => {
                 let msg = match msg {
-                    SignedConsensusMsg::Vote(v) => WireVote::from_mc(&v).map(ConsensusMessage::Vote),
-                    SignedConsensusMsg::Proposal(p) => WireProposal::from_mc(&p).map(ConsensusMessage::Proposal),
+                    SignedConsensusMsg::Vote(v) => {
+                        WireVote::from_mc(&v).map(ConsensusMessage::Vote)
+                    }
+                    SignedConsensusMsg::Proposal(p) => {
+                        WireProposal::from_mc(&p).map(ConsensusMessage::Proposal)
+                    }
                 };
                 self.broadcast(msg);
                 r.resume_with(())
@@ -362,8 +483,12 @@ impl Host {
             Effect::PublishLivenessMsg(msg, r) => {
                 let msg = match msg {
                     LivenessMsg::Vote(v) => WireVote::from_mc(&v).map(ConsensusMessage::Vote),
-                    LivenessMsg::PolkaCertificate(c) => WirePolka::from_mc(&c).map(ConsensusMessage::Polka),
-                    LivenessMsg::SkipRoundCertificate(c) => WireRoundCertificate::from_mc(&c).map(ConsensusMessage::RoundCertificate),
+                    LivenessMsg::PolkaCertificate(c) => {
+                        WirePolka::from_mc(&c).map(ConsensusMessage::Polka)
+                    }
+                    LivenessMsg::SkipRoundCertificate(c) => {
+                        WireRoundCertificate::from_mc(&c).map(ConsensusMessage::RoundCertificate)
+                    }
                 };
                 self.broadcast(msg);
                 r.resume_with(())
@@ -373,19 +498,30 @@ impl Host {
                 r.resume_with(())
             }
             Effect::RepublishRoundCertificate(c, r) => {
-                self.broadcast(WireRoundCertificate::from_mc(&c).map(ConsensusMessage::RoundCertificate));
+                self.broadcast(
+                    WireRoundCertificate::from_mc(&c).map(ConsensusMessage::RoundCertificate),
+                );
                 r.resume_with(())
             }
             Effect::GetValue(height, round, timeout, r) => {
                 if let Some(round) = round_u32(round) {
                     let timeout = self.duration(timeout);
-                    self.push(Action::GetValue { height: height.0, round, timeout });
+                    self.push(Action::GetValue {
+                        height: height.0,
+                        round,
+                        timeout,
+                    });
                 }
                 r.resume_with(())
             }
             Effect::RestreamProposal(height, round, pol_round, _proposer, block, r) => {
                 if let Some(round) = round_u32(round) {
-                    self.push(Action::RestreamProposal { height: height.0, round, pol_round: round_u32(pol_round), block });
+                    self.push(Action::RestreamProposal {
+                        height: height.0,
+                        round,
+                        pol_round: round_u32(pol_round),
+                        block,
+                    });
                 }
                 r.resume_with(())
             }
@@ -402,13 +538,20 @@ impl Host {
                 r.resume_with(())
             }
             Effect::CertRejectedSyncValue(peer, height, error, r) => {
-                self.push(Action::SyncRejected { peer, height: height.0, reason: error.to_string() });
+                self.push(Action::SyncRejected {
+                    peer,
+                    height: height.0,
+                    reason: error.to_string(),
+                });
                 r.resume_with(())
             }
             Effect::Decide(_certificate, _extensions, r) => r.resume_with(()),
             Effect::Finalize(certificate, _extensions, evidence, r) => {
                 if let Some(certificate) = commit_from_mc(&certificate) {
-                    self.push(Action::Decided { certificate, evidence: evidence_from_mc(&evidence) });
+                    self.push(Action::Decided {
+                        certificate,
+                        evidence: evidence_from_mc(&evidence),
+                    });
                 }
                 r.resume_with(())
             }
@@ -423,28 +566,64 @@ impl Host {
                 };
                 let chain_id = self.chain_id.clone();
                 let key = self.authorize(vote.height.0, vote.round, step, value)?;
-                let signature = message::sign_vote(&chain_id, key, &vote).ok_or(HostError::NilRound)?;
+                let signature =
+                    message::sign_vote(&chain_id, key, &vote).ok_or(HostError::NilRound)?;
                 r.resume_with(mc::SignedMessage::new(vote, signature))
             }
             Effect::SignProposal(proposal, r) => {
                 let chain_id = self.chain_id.clone();
-                let key = self.authorize(proposal.height.0, proposal.round, GuardStep::Propose, Some(proposal.value.0))?;
-                let signature = message::sign_proposal(&chain_id, key, &proposal).ok_or(HostError::NilRound)?;
+                let key = self.authorize(
+                    proposal.height.0,
+                    proposal.round,
+                    GuardStep::Propose,
+                    Some(proposal.value.0),
+                )?;
+                let signature =
+                    message::sign_proposal(&chain_id, key, &proposal).ok_or(HostError::NilRound)?;
                 r.resume_with(mc::SignedMessage::new(proposal, signature))
             }
-            Effect::VerifySignature(msg, public_key, r) => {
-                r.resume_with(message::verify_message(&self.chain_id, &msg.message, &msg.signature, &public_key))
-            }
+            Effect::VerifySignature(msg, public_key, r) => r.resume_with(message::verify_message(
+                &self.chain_id,
+                &msg.message,
+                &msg.signature,
+                &public_key,
+            )),
             Effect::VerifyCommitCertificate(certificate, set, thresholds, r) => {
-                let sigs: Vec<(Address, [u8; 64])> = certificate.commit_signatures.iter().map(|s| (s.address, s.signature)).collect();
-                r.resume_with(self.verify_precommits(certificate.height, certificate.round, certificate.value_id, &sigs, &set, thresholds))
+                let sigs: Vec<(Address, [u8; 64])> = certificate
+                    .commit_signatures
+                    .iter()
+                    .map(|s| (s.address, s.signature))
+                    .collect();
+                r.resume_with(self.verify_precommits(
+                    certificate.height,
+                    certificate.round,
+                    certificate.value_id,
+                    &sigs,
+                    &set,
+                    thresholds,
+                ))
             }
             Effect::VerifyExtendedCommitCertificate(certificate, set, thresholds, _policy, r) => {
-                let result = match certificate.commit_signatures.iter().find(|s| s.extension.is_some()) {
+                let result = match certificate
+                    .commit_signatures
+                    .iter()
+                    .find(|s| s.extension.is_some())
+                {
                     Some(s) => Err(CertificateError::UnexpectedVoteExtension(s.address)),
                     None => {
-                        let sigs: Vec<(Address, [u8; 64])> = certificate.commit_signatures.iter().map(|s| (s.address, s.signature)).collect();
-                        self.verify_precommits(certificate.height, certificate.round, certificate.value_id, &sigs, &set, thresholds)
+                        let sigs: Vec<(Address, [u8; 64])> = certificate
+                            .commit_signatures
+                            .iter()
+                            .map(|s| (s.address, s.signature))
+                            .collect();
+                        self.verify_precommits(
+                            certificate.height,
+                            certificate.round,
+                            certificate.value_id,
+                            &sigs,
+                            &set,
+                            thresholds,
+                        )
                     }
                 };
                 r.resume_with(result)
@@ -458,8 +637,15 @@ impl Host {
             Effect::WalAppend(height, input, r) => {
                 // Malachite documents which inputs it appends; anything else is not ours to keep.
                 if let Ok(entry) = WalEntry::from_input(&input) {
-                    if self.replayed.is_empty() || !self.replayed.contains(&atonomi_primitives::codec::encode(&entry)) {
-                        self.out.wal.push(WalRecord { height: height.0, entry });
+                    if self.replayed.is_empty()
+                        || !self
+                            .replayed
+                            .contains(&atonomi_primitives::codec::encode(&entry))
+                    {
+                        self.out.wal.push(WalRecord {
+                            height: height.0,
+                            entry,
+                        });
                     }
                 }
                 r.resume_with(())
@@ -487,8 +673,18 @@ impl Host {
         let mut signed = 0u64;
         for (address, signature) in signatures {
             let power = member_once(set, *address, &mut seen)?;
-            if !message::verify_vote_parts(&self.chain_id, height.0, round, VoteType::Precommit, Some(block), &address.0, &Signature(*signature)) {
-                return Err(CertificateError::InvalidCommitSignature(mc::CommitSignature::new(*address, *signature)));
+            if !message::verify_vote_parts(
+                &self.chain_id,
+                height.0,
+                round,
+                VoteType::Precommit,
+                Some(block),
+                &address.0,
+                &Signature(*signature),
+            ) {
+                return Err(CertificateError::InvalidCommitSignature(
+                    mc::CommitSignature::new(*address, *signature),
+                ));
             }
             signed = signed.saturating_add(power);
         }
@@ -507,7 +703,15 @@ impl Host {
         let mut signed = 0u64;
         for s in &c.polka_signatures {
             let power = member_once(set, s.address, &mut seen)?;
-            if !message::verify_vote_parts(&self.chain_id, c.height.0, round, VoteType::Prevote, Some(c.value_id), &s.address.0, &Signature(s.signature)) {
+            if !message::verify_vote_parts(
+                &self.chain_id,
+                c.height.0,
+                round,
+                VoteType::Prevote,
+                Some(c.value_id),
+                &s.address.0,
+                &Signature(s.signature),
+            ) {
                 return Err(CertificateError::InvalidPolkaSignature(s.clone()));
             }
             signed = signed.saturating_add(power);
@@ -527,7 +731,9 @@ impl Host {
         let mut signed = 0u64;
         for s in &c.round_signatures {
             let power = member_once(set, s.address, &mut seen)?;
-            if c.cert_type == mc::RoundCertificateType::Precommit && s.vote_type != mc::VoteType::Precommit {
+            if c.cert_type == mc::RoundCertificateType::Precommit
+                && s.vote_type != mc::VoteType::Precommit
+            {
                 return Err(CertificateError::InvalidVoteType(s.address));
             }
             let vote_type = match s.vote_type {
@@ -538,7 +744,15 @@ impl Host {
                 NilOrVal::Nil => None,
                 NilOrVal::Val(h) => Some(*h),
             };
-            if !message::verify_vote_parts(&self.chain_id, c.height.0, round, vote_type, block, &s.address.0, &Signature(s.signature)) {
+            if !message::verify_vote_parts(
+                &self.chain_id,
+                c.height.0,
+                round,
+                vote_type,
+                block,
+                &s.address.0,
+                &Signature(s.signature),
+            ) {
                 return Err(CertificateError::InvalidRoundSignature(s.clone()));
             }
             signed = signed.saturating_add(power);
@@ -553,8 +767,14 @@ impl Host {
 
 /// A signer of a certificate: a member of `set`, listed once. Returns its power.
 #[allow(clippy::result_large_err)]
-fn member_once(set: &ValidatorSet, address: Address, seen: &mut BTreeSet<Address>) -> Result<u64, CertificateError<AtonomiContext>> {
-    let v = set.get_by_address(&address).ok_or(CertificateError::UnknownValidator(address))?;
+fn member_once(
+    set: &ValidatorSet,
+    address: Address,
+    seen: &mut BTreeSet<Address>,
+) -> Result<u64, CertificateError<AtonomiContext>> {
+    let v = set
+        .get_by_address(&address)
+        .ok_or(CertificateError::UnknownValidator(address))?;
     if !seen.insert(address) {
         return Err(CertificateError::DuplicateVote(address));
     }
@@ -562,13 +782,22 @@ fn member_once(set: &ValidatorSet, address: Address, seen: &mut BTreeSet<Address
 }
 
 #[allow(clippy::result_large_err)]
-fn check_power(signed: u64, total: u64, threshold: mc::ThresholdParam) -> Result<(), CertificateError<AtonomiContext>> {
+fn check_power(
+    signed: u64,
+    total: u64,
+    threshold: mc::ThresholdParam,
+) -> Result<(), CertificateError<AtonomiContext>> {
     // Integer comparison in u128: signed · denominator > total · numerator.
-    let met = u128::from(signed) * u128::from(threshold.denominator) > u128::from(total) * u128::from(threshold.numerator);
+    let met = u128::from(signed) * u128::from(threshold.denominator)
+        > u128::from(total) * u128::from(threshold.numerator);
     if met {
         Ok(())
     } else {
-        Err(CertificateError::NotEnoughVotingPower { signed, total, expected: threshold.min_expected(total) })
+        Err(CertificateError::NotEnoughVotingPower {
+            signed,
+            total,
+            expected: threshold.min_expected(total),
+        })
     }
 }
 
@@ -578,7 +807,11 @@ pub fn commit_from_mc(c: &mc::CommitCertificate<AtonomiContext>) -> Option<Commi
         height: c.height.0,
         round: round_u32(c.round)?,
         block: c.value_id,
-        signatures: c.commit_signatures.iter().map(|s| (s.address.0, Signature(s.signature))).collect(),
+        signatures: c
+            .commit_signatures
+            .iter()
+            .map(|s| (s.address.0, Signature(s.signature)))
+            .collect(),
     })
 }
 
@@ -630,22 +863,46 @@ mod tests {
 
     impl Net {
         fn new() -> Net {
-            let keys: Vec<Keypair> = (0..4).map(|i| Keypair::from_label(&format!("engine-test-{i}"))).collect();
+            let keys: Vec<Keypair> = (0..4)
+                .map(|i| Keypair::from_label(&format!("engine-test-{i}")))
+                .collect();
             let state = StateSet {
                 validators: keys
                     .iter()
-                    .map(|k| Validator { consensus_key: k.account(), peer_id: vec![1], bridge_address: [0; 20], power: 1, operator: ManufacturerId::new(1) })
+                    .map(|k| Validator {
+                        consensus_key: k.account(),
+                        peer_id: vec![1],
+                        bridge_address: [0; 20],
+                        power: 1,
+                        operator: ManufacturerId::new(1),
+                    })
                     .collect(),
             };
-            Net { chain: ChainId::new("engine-test").unwrap(), set: ValidatorSet::from_state(&state).unwrap(), keys }
+            Net {
+                chain: ChainId::new("engine-test").unwrap(),
+                set: ValidatorSet::from_state(&state).unwrap(),
+                keys,
+            }
         }
 
         fn engine(&self, key: usize, guard: SignGuard) -> Engine {
             let signer = Keypair::from_seed(self.keys[key].to_seed());
-            Engine::new(EngineConfig::new(self.chain.clone()), Some(signer), guard, Height::new(1), self.set.clone())
+            Engine::new(
+                EngineConfig::new(self.chain.clone()),
+                Some(signer),
+                guard,
+                Height::new(1),
+                self.set.clone(),
+            )
         }
 
-        fn vote(&self, key: usize, round: u32, t: VoteType, block: Option<Hash>) -> ConsensusMessage {
+        fn vote(
+            &self,
+            key: usize,
+            round: u32,
+            t: VoteType,
+            block: Option<Hash>,
+        ) -> ConsensusMessage {
             let v = ConsensusVote {
                 height: CHeight(Height::new(1)),
                 round: Round::new(round),
@@ -675,7 +932,9 @@ mod tests {
                 proposer: Address(self.keys[key].account()),
             };
             let sig = message::sign_proposal(&self.chain, &self.keys[key], &p).unwrap();
-            ConsensusMessage::Proposal(WireProposal::from_mc(&mc::SignedMessage::new(p, sig)).unwrap())
+            ConsensusMessage::Proposal(
+                WireProposal::from_mc(&mc::SignedMessage::new(p, sig)).unwrap(),
+            )
         }
 
         /// A validator other than the round-0 proposer.
@@ -688,7 +947,14 @@ mod tests {
             let mut steps = vec![e.start_height(Height::new(1), self.set.clone(), false)];
             let proposer = self.proposer_of(0);
             steps.push(e.on_message(self.proposal(0, block)));
-            let value = ProposedBlock { height: Height::new(1), round: 0, pol_round: None, proposer: self.keys[proposer].account(), block, valid: true };
+            let value = ProposedBlock {
+                height: Height::new(1),
+                round: 0,
+                pol_round: None,
+                proposer: self.keys[proposer].account(),
+                block,
+                valid: true,
+            };
             steps.push(e.proposed_value(value, false));
             for k in (0..4).filter(|k| *k != me) {
                 steps.push(e.on_message(self.vote(k, 0, VoteType::Prevote, Some(block))));
@@ -702,7 +968,9 @@ mod tests {
             .iter()
             .flat_map(|s| &s.actions)
             .filter_map(|a| match a {
-                Action::Broadcast(ConsensusMessage::Vote(v)) if v.validator == me => Some(v.clone()),
+                Action::Broadcast(ConsensusMessage::Vote(v)) if v.validator == me => {
+                    Some(v.clone())
+                }
                 _ => None,
             })
             .collect()
@@ -720,9 +988,16 @@ mod tests {
             for a in &s.actions {
                 if let Action::Broadcast(ConsensusMessage::Vote(v)) = a {
                     sent += 1;
-                    let g = s.guard.as_ref().and_then(SignGuard::last).expect("guard in the same step");
+                    let g = s
+                        .guard
+                        .as_ref()
+                        .and_then(SignGuard::last)
+                        .expect("guard in the same step");
                     assert_eq!((g.height, g.round, g.value), (v.height, v.round, v.block));
-                    assert!(s.wal.iter().any(|r| r.entry == WalEntry::Vote(v.clone())), "own vote in the step's WAL records");
+                    assert!(
+                        s.wal.iter().any(|r| r.entry == WalEntry::Vote(v.clone())),
+                        "own vote in the step's WAL records"
+                    );
                     assert!(s.needs_sync());
                 }
             }
@@ -748,19 +1023,40 @@ mod tests {
         let torn: Vec<WalRecord> = wal.iter().filter(|r| !own_precommit(r)).cloned().collect();
 
         // (case, WAL kept, guard kept)
-        let cases = [("whole log", wal.clone(), guard.clone()), ("torn tail: own precommit lost, guard kept", torn, guard.clone())];
+        let cases = [
+            ("whole log", wal.clone(), guard.clone()),
+            (
+                "torn tail: own precommit lost, guard kept",
+                torn,
+                guard.clone(),
+            ),
+        ];
         for (name, records, guard) in cases {
             let mut e = net.engine(me, guard);
             let mut step = e.start_height(Height::new(1), net.set.clone(), true);
             step.merge(e.replay(&records));
             // Whatever it re-sends is exactly what it sent before.
             for v in own_votes(std::slice::from_ref(&step), net.keys[me].account()) {
-                assert!(sent.contains(&v), "{name}: re-sent a vote it never sent before: {v:?}");
+                assert!(
+                    sent.contains(&v),
+                    "{name}: re-sent a vote it never sent before: {v:?}"
+                );
             }
-            assert!(!step.actions.iter().any(|a| matches!(a, Action::SignRefused(_))), "{name}");
+            assert!(
+                !step
+                    .actions
+                    .iter()
+                    .any(|a| matches!(a, Action::SignRefused(_))),
+                "{name}"
+            );
             // The precommit is derived again from the replayed prevotes, identical.
             let resent = own_votes(std::slice::from_ref(&step), net.keys[me].account());
-            assert!(resent.iter().any(|v| v.vote_type == VoteType::Precommit && v.block == Some(block)), "{name}: {resent:?}");
+            assert!(
+                resent
+                    .iter()
+                    .any(|v| v.vote_type == VoteType::Precommit && v.block == Some(block)),
+                "{name}: {resent:?}"
+            );
             // Replayed records are not appended again.
             for r in &step.wal {
                 assert!(!records.contains(r), "{name}: re-appended {r:?}");
@@ -769,7 +1065,10 @@ mod tests {
             let mut e2 = e;
             let t = e2.timeout_elapsed(Timeout::precommit(Round::new(0)));
             let new_votes = own_votes(std::slice::from_ref(&t), net.keys[me].account());
-            assert!(new_votes.iter().all(|v| sent.contains(v) || v.round > 0), "{name}: {new_votes:?}");
+            assert!(
+                new_votes.iter().all(|v| sent.contains(v) || v.round > 0),
+                "{name}: {new_votes:?}"
+            );
         }
 
         // Log lost, guard kept: the node restarts at round 0 and must not vote there again
@@ -779,9 +1078,25 @@ mod tests {
         let other = Hash::of(b"other");
         let p = net.proposal(0, other);
         let mut step = e.on_message(p);
-        let value = ProposedBlock { height: Height::new(1), round: 0, pol_round: None, proposer: net.keys[net.proposer_of(0)].account(), block: other, valid: true };
+        let value = ProposedBlock {
+            height: Height::new(1),
+            round: 0,
+            pol_round: None,
+            proposer: net.keys[net.proposer_of(0)].account(),
+            block: other,
+            valid: true,
+        };
         step.merge(e.proposed_value(value, false));
-        assert!(step.actions.iter().any(|a| matches!(a, Action::SignRefused(GuardError::Regression { step: G::Prevote, .. }))), "{step:?}");
+        assert!(
+            step.actions.iter().any(|a| matches!(
+                a,
+                Action::SignRefused(GuardError::Regression {
+                    step: G::Prevote,
+                    ..
+                })
+            )),
+            "{step:?}"
+        );
         assert!(own_votes(std::slice::from_ref(&step), net.keys[me].account()).is_empty());
     }
 
@@ -791,11 +1106,21 @@ mod tests {
     fn commit_certificate_verification_table() {
         let net = Net::new();
         let block = Hash::of(b"synced");
-        let sign = |k: usize, round: u32, b: Hash| match net.vote(k, round, VoteType::Precommit, Some(b)) {
+        let sign = |k: usize, round: u32, b: Hash| match net.vote(
+            k,
+            round,
+            VoteType::Precommit,
+            Some(b),
+        ) {
             ConsensusMessage::Vote(v) => (v.validator, v.signature),
             _ => unreachable!(),
         };
-        let cert = |sigs: Vec<(AccountId, Signature)>| CommitCertificate { height: Height::new(1), round: 0, block, signatures: sigs };
+        let cert = |sigs: Vec<(AccountId, Signature)>| CommitCertificate {
+            height: Height::new(1),
+            round: 0,
+            block,
+            signatures: sigs,
+        };
         let stranger = Keypair::from_label("stranger");
         let prevote_sig = match net.vote(2, 0, VoteType::Prevote, Some(block)) {
             ConsensusMessage::Vote(v) => (v.validator, v.signature),
@@ -803,29 +1128,97 @@ mod tests {
         };
         // (case, certificate, accepted)
         let cases = vec![
-            ("three of four", cert(vec![sign(0, 0, block), sign(1, 0, block), sign(2, 0, block)]), true),
-            ("all four", cert((0..4).map(|k| sign(k, 0, block)).collect()), true),
-            ("two of four", cert(vec![sign(0, 0, block), sign(1, 0, block)]), false),
-            ("a signer twice", cert(vec![sign(0, 0, block), sign(1, 0, block), sign(1, 0, block)]), false),
-            ("a stranger", cert(vec![sign(0, 0, block), sign(1, 0, block), (stranger.account(), Signature([7; 64]))]), false),
-            ("a precommit for another block", cert(vec![sign(0, 0, block), sign(1, 0, block), sign(2, 0, Hash::of(b"x"))]), false),
-            ("a precommit of another round", cert(vec![sign(0, 0, block), sign(1, 0, block), sign(2, 1, block)]), false),
-            ("a prevote in place of a precommit", cert(vec![sign(0, 0, block), sign(1, 0, block), prevote_sig]), false),
+            (
+                "three of four",
+                cert(vec![
+                    sign(0, 0, block),
+                    sign(1, 0, block),
+                    sign(2, 0, block),
+                ]),
+                true,
+            ),
+            (
+                "all four",
+                cert((0..4).map(|k| sign(k, 0, block)).collect()),
+                true,
+            ),
+            (
+                "two of four",
+                cert(vec![sign(0, 0, block), sign(1, 0, block)]),
+                false,
+            ),
+            (
+                "a signer twice",
+                cert(vec![
+                    sign(0, 0, block),
+                    sign(1, 0, block),
+                    sign(1, 0, block),
+                ]),
+                false,
+            ),
+            (
+                "a stranger",
+                cert(vec![
+                    sign(0, 0, block),
+                    sign(1, 0, block),
+                    (stranger.account(), Signature([7; 64])),
+                ]),
+                false,
+            ),
+            (
+                "a precommit for another block",
+                cert(vec![
+                    sign(0, 0, block),
+                    sign(1, 0, block),
+                    sign(2, 0, Hash::of(b"x")),
+                ]),
+                false,
+            ),
+            (
+                "a precommit of another round",
+                cert(vec![
+                    sign(0, 0, block),
+                    sign(1, 0, block),
+                    sign(2, 1, block),
+                ]),
+                false,
+            ),
+            (
+                "a prevote in place of a precommit",
+                cert(vec![sign(0, 0, block), sign(1, 0, block), prevote_sig]),
+                false,
+            ),
         ];
         for (name, c, accepted) in cases {
             let mut e = net.engine(0, SignGuard::new());
             let _ = e.start_height(Height::new(1), net.set.clone(), false);
             let peer = PeerId::from_bytes(&[0, 1, 7]).unwrap();
             let step = e.sync_response(peer, b"block bytes".to_vec(), &c);
-            let verified = step.actions.iter().any(|a| matches!(a, Action::SyncValue { block: b, .. } if *b == block));
-            let rejected = step.actions.iter().any(|a| matches!(a, Action::SyncRejected { .. }));
-            assert_eq!((verified, rejected), (accepted, !accepted), "{name}: {step:?}");
+            let verified = step
+                .actions
+                .iter()
+                .any(|a| matches!(a, Action::SyncValue { block: b, .. } if *b == block));
+            let rejected = step
+                .actions
+                .iter()
+                .any(|a| matches!(a, Action::SyncRejected { .. }));
+            assert_eq!(
+                (verified, rejected),
+                (accepted, !accepted),
+                "{name}: {step:?}"
+            );
             // The node-side verifier agrees with the engine.
             let state = StateSet {
                 validators: net
                     .keys
                     .iter()
-                    .map(|k| Validator { consensus_key: k.account(), peer_id: vec![1], bridge_address: [0; 20], power: 1, operator: ManufacturerId::new(1) })
+                    .map(|k| Validator {
+                        consensus_key: k.account(),
+                        peer_id: vec![1],
+                        bridge_address: [0; 20],
+                        power: 1,
+                        operator: ManufacturerId::new(1),
+                    })
                     .collect(),
             };
             assert_eq!(c.verify(&net.chain, &state).is_ok(), accepted, "{name}");
@@ -835,10 +1228,19 @@ mod tests {
     #[test]
     fn a_full_node_never_signs() {
         let net = Net::new();
-        let mut e = Engine::new(EngineConfig::new(net.chain.clone()), None, SignGuard::new(), Height::new(1), net.set.clone());
+        let mut e = Engine::new(
+            EngineConfig::new(net.chain.clone()),
+            None,
+            SignGuard::new(),
+            Height::new(1),
+            net.set.clone(),
+        );
         let block = Hash::of(b"b");
         let steps = net.to_precommit(&mut e, 9, block);
         assert!(steps.iter().all(|s| s.guard.is_none()));
-        assert!(steps.iter().flat_map(|s| &s.actions).all(|a| !matches!(a, Action::Broadcast(ConsensusMessage::Vote(_)) | Action::GetValue { .. })));
+        assert!(steps.iter().flat_map(|s| &s.actions).all(|a| !matches!(
+            a,
+            Action::Broadcast(ConsensusMessage::Vote(_)) | Action::GetValue { .. }
+        )));
     }
 }

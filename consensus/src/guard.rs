@@ -42,9 +42,18 @@ pub enum GuardError {
     #[error("refusing to sign at height {height}: the guard state was lost and this node may have signed up to height {floor}")]
     BelowFloor { height: Height, floor: Height },
     #[error("refusing to sign at {height}/{round}/{step:?}: already signed at {last:?}")]
-    Regression { height: Height, round: Round, step: Step, last: LastSigned },
+    Regression {
+        height: Height,
+        round: Round,
+        step: Step,
+        last: LastSigned,
+    },
     #[error("refusing to sign a second, different value at {height}/{round}/{step:?}")]
-    Conflict { height: Height, round: Round, step: Step },
+    Conflict {
+        height: Height,
+        round: Round,
+        step: Step,
+    },
 }
 
 impl SignGuard {
@@ -57,7 +66,10 @@ impl SignGuard {
     /// `highest`: it may have voted at any height up to `highest + 1` (the height in
     /// progress when it stopped), so it refuses all of those.
     pub fn after_data_loss(highest: Height) -> SignGuard {
-        SignGuard { last: None, floor: Some(highest.next()) }
+        SignGuard {
+            last: None,
+            floor: Some(highest.next()),
+        }
     }
 
     pub fn last(&self) -> Option<LastSigned> {
@@ -75,7 +87,10 @@ impl SignGuard {
     /// committed `committed`.
     pub fn raise_floor(&self, committed: Height) -> SignGuard {
         let floor = committed.next();
-        SignGuard { last: self.last, floor: Some(self.floor.map_or(floor, |f| f.max(floor))) }
+        SignGuard {
+            last: self.last,
+            floor: Some(self.floor.map_or(floor, |f| f.max(floor))),
+        }
     }
 
     /// Checks that signing `value` at (height, round, step) is safe, and returns the
@@ -96,13 +111,30 @@ impl SignGuard {
             let at = (height, round, step);
             let prev = (last.height, last.round, last.step);
             if at < prev {
-                return Err(GuardError::Regression { height, round, step, last });
+                return Err(GuardError::Regression {
+                    height,
+                    round,
+                    step,
+                    last,
+                });
             }
             if at == prev && value != last.value {
-                return Err(GuardError::Conflict { height, round, step });
+                return Err(GuardError::Conflict {
+                    height,
+                    round,
+                    step,
+                });
             }
         }
-        Ok(SignGuard { last: Some(LastSigned { height, round, step, value }), floor: self.floor })
+        Ok(SignGuard {
+            last: Some(LastSigned {
+                height,
+                round,
+                step,
+                value,
+            }),
+            floor: self.floor,
+        })
     }
 
     pub fn to_bytes(&self) -> Vec<u8> {
@@ -126,19 +158,21 @@ mod tests {
     fn table() {
         let a = Some(Hash::of(b"a"));
         let b = Some(Hash::of(b"b"));
-        let base = SignGuard::new().authorize(h(5), 1, Step::Prevote, a).unwrap();
+        let base = SignGuard::new()
+            .authorize(h(5), 1, Step::Prevote, a)
+            .unwrap();
         use Step::*;
         // (height, round, step, value, allowed)
         let cases = [
-            (5, 1, Prevote, a, true),        // identical re-sign
-            (5, 1, Prevote, b, false),       // conflicting prevote
-            (5, 1, Prevote, None, false),    // nil after a value
-            (5, 1, Precommit, b, true),      // next step, any value
-            (5, 2, Propose, b, true),        // next round
-            (6, 0, Propose, a, true),        // next height
-            (5, 0, Precommit, a, false),     // earlier round
-            (5, 1, Propose, a, false),       // earlier step
-            (4, 9, Precommit, a, false),     // earlier height
+            (5, 1, Prevote, a, true),     // identical re-sign
+            (5, 1, Prevote, b, false),    // conflicting prevote
+            (5, 1, Prevote, None, false), // nil after a value
+            (5, 1, Precommit, b, true),   // next step, any value
+            (5, 2, Propose, b, true),     // next round
+            (6, 0, Propose, a, true),     // next height
+            (5, 0, Precommit, a, false),  // earlier round
+            (5, 1, Propose, a, false),    // earlier step
+            (4, 9, Precommit, a, false),  // earlier height
         ];
         for (i, (height, round, step, value, ok)) in cases.into_iter().enumerate() {
             let r = base.authorize(h(height), round, step, value);
@@ -149,9 +183,17 @@ mod tests {
     #[test]
     fn floor_after_data_loss() {
         let g = SignGuard::after_data_loss(h(10));
-        assert!(matches!(g.authorize(h(10), 0, Step::Prevote, None), Err(GuardError::BelowFloor { .. })));
-        assert!(matches!(g.authorize(h(11), 0, Step::Prevote, None), Err(GuardError::BelowFloor { .. })));
-        let next = g.authorize(h(12), 0, Step::Propose, Some(Hash::ZERO)).unwrap();
+        assert!(matches!(
+            g.authorize(h(10), 0, Step::Prevote, None),
+            Err(GuardError::BelowFloor { .. })
+        ));
+        assert!(matches!(
+            g.authorize(h(11), 0, Step::Prevote, None),
+            Err(GuardError::BelowFloor { .. })
+        ));
+        let next = g
+            .authorize(h(12), 0, Step::Propose, Some(Hash::ZERO))
+            .unwrap();
         // The floor survives persistence.
         let back = SignGuard::from_bytes(&next.to_bytes()).unwrap();
         assert!(back.authorize(h(11), 5, Step::Precommit, None).is_err());
@@ -163,15 +205,23 @@ mod tests {
         assert!(g.is_fresh());
         let raised = g.raise_floor(h(40));
         assert!(!raised.is_fresh());
-        assert!(raised.authorize(h(41), 0, Step::Prevote, None).is_err(), "the height in progress when wiped");
+        assert!(
+            raised.authorize(h(41), 0, Step::Prevote, None).is_err(),
+            "the height in progress when wiped"
+        );
         assert!(raised.authorize(h(42), 0, Step::Prevote, None).is_ok());
         // Raising never lowers.
-        assert!(raised.raise_floor(h(10)).authorize(h(41), 3, Step::Precommit, None).is_err());
+        assert!(raised
+            .raise_floor(h(10))
+            .authorize(h(41), 3, Step::Precommit, None)
+            .is_err());
     }
 
     #[test]
     fn persisted_state_round_trips_and_garbage_is_an_error() {
-        let g = SignGuard::new().authorize(h(3), 2, Step::Precommit, None).unwrap();
+        let g = SignGuard::new()
+            .authorize(h(3), 2, Step::Precommit, None)
+            .unwrap();
         assert_eq!(SignGuard::from_bytes(&g.to_bytes()).unwrap(), g);
         assert!(SignGuard::from_bytes(&[7, 7, 7]).is_err());
         assert!(SignGuard::from_bytes(&[0u8; 1000]).is_err());

@@ -21,7 +21,10 @@
 //! recovered guard is at least as advanced as anything a peer may have seen. If the
 //! guard is lost but blocks exist, [`guard::SignGuard::after_data_loss`] refuses every
 //! height up to the highest one the node may have voted on.
-#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
 
 pub mod certificate;
 pub mod context;

@@ -6,11 +6,15 @@
 //! certificate is checked against), a proposal as [`ProposalSigning`]. Both include the
 //! chain id, so a signature never counts on another chain.
 
-use crate::context::{Address, AtonomiContext, BlockValue, CHeight, ConsensusProposal, ConsensusVote};
+use crate::context::{
+    Address, AtonomiContext, BlockValue, CHeight, ConsensusProposal, ConsensusVote,
+};
 use crate::vote::{Vote, VoteType, VOTE_DOMAIN};
 use atonomi_primitives::codec::{self, bounded};
 use atonomi_primitives::state::limits;
-use atonomi_primitives::{crypto, AccountId, ChainId, CodecError, Hash, Height, Keypair, Signature};
+use atonomi_primitives::{
+    crypto, AccountId, ChainId, CodecError, Hash, Height, Keypair, Signature,
+};
 use borsh::{BorshDeserialize, BorshSerialize};
 use malachitebft_core_consensus::{ConsensusMsg, ProposedValue};
 use malachitebft_core_types as mc;
@@ -62,7 +66,9 @@ pub struct WirePolka {
     pub height: Height,
     pub round: u32,
     pub block: Hash,
-    #[borsh(deserialize_with = "bounded::vec::<_, (AccountId, Signature), { limits::VALIDATORS }>")]
+    #[borsh(
+        deserialize_with = "bounded::vec::<_, (AccountId, Signature), { limits::VALIDATORS }>"
+    )]
     pub signatures: Vec<(AccountId, Signature)>,
 }
 
@@ -138,8 +144,14 @@ pub struct ProposedBlock {
 pub enum WalEntry {
     Vote(WireVote),
     Proposal(WireProposal),
-    ProposedValue { value: ProposedBlock, from_sync: bool },
-    Timeout { round: u32, kind: WalTimeoutKind },
+    ProposedValue {
+        value: ProposedBlock,
+        from_sync: bool,
+    },
+    Timeout {
+        round: u32,
+        kind: WalTimeoutKind,
+    },
     Polka(WirePolka),
 }
 
@@ -277,7 +289,11 @@ impl WirePolka {
             height: CHeight(self.height),
             round: round_of(self.round),
             value_id: self.block,
-            polka_signatures: self.signatures.iter().map(|(a, s)| mc::PolkaSignature::new(Address(*a), s.0)).collect(),
+            polka_signatures: self
+                .signatures
+                .iter()
+                .map(|(a, s)| mc::PolkaSignature::new(Address(*a), s.0))
+                .collect(),
         }
     }
 
@@ -286,7 +302,11 @@ impl WirePolka {
             height: c.height.0,
             round: round_u32(c.round)?,
             block: c.value_id,
-            signatures: c.polka_signatures.iter().map(|s| (s.address.0, Signature(s.signature))).collect(),
+            signatures: c
+                .polka_signatures
+                .iter()
+                .map(|s| (s.address.0, Signature(s.signature)))
+                .collect(),
         })
     }
 }
@@ -303,12 +323,21 @@ impl WireRoundCertificate {
             round_signatures: self
                 .votes
                 .iter()
-                .map(|v| mc::RoundSignature::new(mc_vote_type(v.vote_type), nil_or(v.block), Address(v.validator), v.signature.0))
+                .map(|v| {
+                    mc::RoundSignature::new(
+                        mc_vote_type(v.vote_type),
+                        nil_or(v.block),
+                        Address(v.validator),
+                        v.signature.0,
+                    )
+                })
                 .collect(),
         }
     }
 
-    pub fn from_mc(c: &mc::RoundCertificate<AtonomiContext>) -> Result<WireRoundCertificate, MessageError> {
+    pub fn from_mc(
+        c: &mc::RoundCertificate<AtonomiContext>,
+    ) -> Result<WireRoundCertificate, MessageError> {
         Ok(WireRoundCertificate {
             height: c.height.0,
             round: round_u32(c.round)?,
@@ -338,7 +367,11 @@ impl ProposedBlock {
             valid_round: opt_round(self.pol_round),
             proposer: Address(self.proposer),
             value: BlockValue(self.block),
-            validity: if self.valid { Validity::Valid } else { Validity::Invalid },
+            validity: if self.valid {
+                Validity::Valid
+            } else {
+                Validity::Invalid
+            },
         }
     }
 
@@ -356,14 +389,17 @@ impl ProposedBlock {
 
 impl WalEntry {
     /// The entry for a Malachite input, or `NotPersisted` for inputs the WAL does not keep.
-    pub fn from_input(input: &malachitebft_core_consensus::Input<AtonomiContext>) -> Result<WalEntry, MessageError> {
+    pub fn from_input(
+        input: &malachitebft_core_consensus::Input<AtonomiContext>,
+    ) -> Result<WalEntry, MessageError> {
         use malachitebft_core_consensus::Input;
         Ok(match input {
             Input::Vote(v) => WalEntry::Vote(WireVote::from_mc(v)?),
             Input::Proposal(p) => WalEntry::Proposal(WireProposal::from_mc(p)?),
-            Input::ProposedValue(v, origin) => {
-                WalEntry::ProposedValue { value: ProposedBlock::from_mc(v)?, from_sync: *origin == ValueOrigin::Sync }
-            }
+            Input::ProposedValue(v, origin) => WalEntry::ProposedValue {
+                value: ProposedBlock::from_mc(v)?,
+                from_sync: *origin == ValueOrigin::Sync,
+            },
             Input::TimeoutElapsed(t) => {
                 let kind = match t.kind {
                     TimeoutKind::Propose => WalTimeoutKind::Propose,
@@ -371,7 +407,10 @@ impl WalEntry {
                     TimeoutKind::Precommit => WalTimeoutKind::Precommit,
                     _ => return Err(MessageError::NotPersisted),
                 };
-                WalEntry::Timeout { round: round_u32(t.round)?, kind }
+                WalEntry::Timeout {
+                    round: round_u32(t.round)?,
+                    kind,
+                }
             }
             Input::PolkaCertificate(c) => WalEntry::Polka(WirePolka::from_mc(c)?),
             _ => return Err(MessageError::NotPersisted),
@@ -383,9 +422,14 @@ impl WalEntry {
         match self {
             WalEntry::Vote(v) => Input::Vote(v.to_mc()),
             WalEntry::Proposal(p) => Input::Proposal(p.to_mc()),
-            WalEntry::ProposedValue { value, from_sync } => {
-                Input::ProposedValue(value.to_mc(), if *from_sync { ValueOrigin::Sync } else { ValueOrigin::Consensus })
-            }
+            WalEntry::ProposedValue { value, from_sync } => Input::ProposedValue(
+                value.to_mc(),
+                if *from_sync {
+                    ValueOrigin::Sync
+                } else {
+                    ValueOrigin::Consensus
+                },
+            ),
             WalEntry::Timeout { round, kind } => {
                 let kind = match kind {
                     WalTimeoutKind::Propose => TimeoutKind::Propose,
@@ -431,12 +475,21 @@ pub fn sign_vote(chain_id: &ChainId, key: &Keypair, vote: &ConsensusVote) -> Opt
     vote_bytes(chain_id, vote).map(|b| key.sign(VOTE_DOMAIN, &b).0)
 }
 
-pub fn sign_proposal(chain_id: &ChainId, key: &Keypair, proposal: &ConsensusProposal) -> Option<[u8; 64]> {
+pub fn sign_proposal(
+    chain_id: &ChainId,
+    key: &Keypair,
+    proposal: &ConsensusProposal,
+) -> Option<[u8; 64]> {
     proposal_bytes(chain_id, proposal).map(|b| key.sign(PROPOSAL_DOMAIN, &b).0)
 }
 
 /// Verifies a consensus message's signature under `key`.
-pub fn verify_message(chain_id: &ChainId, msg: &ConsensusMsg<AtonomiContext>, signature: &[u8; 64], key: &AccountId) -> bool {
+pub fn verify_message(
+    chain_id: &ChainId,
+    msg: &ConsensusMsg<AtonomiContext>,
+    signature: &[u8; 64],
+    key: &AccountId,
+) -> bool {
     let (domain, bytes) = match msg {
         ConsensusMsg::Vote(v) => (VOTE_DOMAIN, vote_bytes(chain_id, v)),
         ConsensusMsg::Proposal(p) => (PROPOSAL_DOMAIN, proposal_bytes(chain_id, p)),
@@ -457,7 +510,14 @@ pub fn verify_vote_parts(
     validator: &AccountId,
     signature: &Signature,
 ) -> bool {
-    let vote = Vote { chain_id: chain_id.clone(), height, round, vote_type, block, validator: *validator };
+    let vote = Vote {
+        chain_id: chain_id.clone(),
+        height,
+        round,
+        vote_type,
+        block,
+        validator: *validator,
+    };
     crypto::verify(validator, VOTE_DOMAIN, &vote.signing_bytes(), signature).is_ok()
 }
 
@@ -481,19 +541,48 @@ mod tests {
         };
         let sig = sign_vote(&chain(), &key, &cv).unwrap();
         let wire = WireVote::from_mc(&SignedMessage::new(cv.clone(), sig)).unwrap();
-        let back = ConsensusMessage::from_bytes(&ConsensusMessage::Vote(wire.clone()).to_bytes()).unwrap();
+        let back =
+            ConsensusMessage::from_bytes(&ConsensusMessage::Vote(wire.clone()).to_bytes()).unwrap();
         assert_eq!(back, ConsensusMessage::Vote(wire.clone()));
         assert_eq!(wire.to_mc().message, cv);
-        assert!(verify_message(&chain(), &ConsensusMsg::Vote(cv.clone()), &sig, &key.account()));
+        assert!(verify_message(
+            &chain(),
+            &ConsensusMsg::Vote(cv.clone()),
+            &sig,
+            &key.account()
+        ));
         let mut other = cv.clone();
         other.round = Round::new(3);
-        assert!(!verify_message(&chain(), &ConsensusMsg::Vote(other), &sig, &key.account()));
+        assert!(!verify_message(
+            &chain(),
+            &ConsensusMsg::Vote(other),
+            &sig,
+            &key.account()
+        ));
         let mut nil = cv.clone();
         nil.value = NilOrVal::Nil;
-        assert!(!verify_message(&chain(), &ConsensusMsg::Vote(nil), &sig, &key.account()));
-        assert!(!verify_message(&ChainId::new("other").unwrap(), &ConsensusMsg::Vote(cv), &sig, &key.account()));
+        assert!(!verify_message(
+            &chain(),
+            &ConsensusMsg::Vote(nil),
+            &sig,
+            &key.account()
+        ));
+        assert!(!verify_message(
+            &ChainId::new("other").unwrap(),
+            &ConsensusMsg::Vote(cv),
+            &sig,
+            &key.account()
+        ));
         // The signature is the one a commit certificate checks.
-        assert!(verify_vote_parts(&chain(), Height::new(7), 2, VoteType::Precommit, Some(Hash::of(b"b")), &key.account(), &Signature(sig)));
+        assert!(verify_vote_parts(
+            &chain(),
+            Height::new(7),
+            2,
+            VoteType::Precommit,
+            Some(Hash::of(b"b")),
+            &key.account(),
+            &Signature(sig)
+        ));
     }
 
     #[test]
@@ -507,10 +596,20 @@ mod tests {
             proposer: Address(key.account()),
         };
         let sig = sign_proposal(&chain(), &key, &p).unwrap();
-        assert!(verify_message(&chain(), &ConsensusMsg::Proposal(p.clone()), &sig, &key.account()));
+        assert!(verify_message(
+            &chain(),
+            &ConsensusMsg::Proposal(p.clone()),
+            &sig,
+            &key.account()
+        ));
         let mut q = p.clone();
         q.pol_round = Round::new(0);
-        assert!(!verify_message(&chain(), &ConsensusMsg::Proposal(q), &sig, &key.account()));
+        assert!(!verify_message(
+            &chain(),
+            &ConsensusMsg::Proposal(q),
+            &sig,
+            &key.account()
+        ));
         let wire = WireProposal::from_mc(&SignedMessage::new(p.clone(), sig)).unwrap();
         assert_eq!(wire.to_mc().message, p);
     }
@@ -533,21 +632,54 @@ mod tests {
     fn wal_entries_round_trip_through_malachite_inputs() {
         let key = Keypair::from_label("m2");
         let entries = vec![
-            WalEntry::Timeout { round: 4, kind: WalTimeoutKind::Prevote },
+            WalEntry::Timeout {
+                round: 4,
+                kind: WalTimeoutKind::Prevote,
+            },
             WalEntry::ProposedValue {
-                value: ProposedBlock { height: Height::new(2), round: 1, pol_round: Some(0), proposer: key.account(), block: Hash::of(b"v"), valid: false },
+                value: ProposedBlock {
+                    height: Height::new(2),
+                    round: 1,
+                    pol_round: Some(0),
+                    proposer: key.account(),
+                    block: Hash::of(b"v"),
+                    valid: false,
+                },
                 from_sync: true,
             },
-            WalEntry::Polka(WirePolka { height: Height::new(2), round: 0, block: Hash::of(b"v"), signatures: vec![(key.account(), Signature([3; 64]))] }),
-            WalEntry::Vote(WireVote { height: Height::new(2), round: 0, vote_type: VoteType::Prevote, block: None, validator: key.account(), signature: Signature([1; 64]) }),
-            WalEntry::Proposal(WireProposal { height: Height::new(2), round: 0, pol_round: None, block: Hash::ZERO, proposer: key.account(), signature: Signature([2; 64]) }),
+            WalEntry::Polka(WirePolka {
+                height: Height::new(2),
+                round: 0,
+                block: Hash::of(b"v"),
+                signatures: vec![(key.account(), Signature([3; 64]))],
+            }),
+            WalEntry::Vote(WireVote {
+                height: Height::new(2),
+                round: 0,
+                vote_type: VoteType::Prevote,
+                block: None,
+                validator: key.account(),
+                signature: Signature([1; 64]),
+            }),
+            WalEntry::Proposal(WireProposal {
+                height: Height::new(2),
+                round: 0,
+                pol_round: None,
+                block: Hash::ZERO,
+                proposer: key.account(),
+                signature: Signature([2; 64]),
+            }),
         ];
         for e in entries {
             assert_eq!(WalEntry::from_input(&e.to_input()).unwrap(), e);
-            let rec = WalRecord { height: Height::new(2), entry: e };
+            let rec = WalRecord {
+                height: Height::new(2),
+                entry: e,
+            };
             assert_eq!(WalRecord::from_bytes(&rec.to_bytes()).unwrap(), rec);
         }
-        let t = malachitebft_core_consensus::Input::TimeoutElapsed(Timeout::rebroadcast(Round::new(0)));
+        let t =
+            malachitebft_core_consensus::Input::TimeoutElapsed(Timeout::rebroadcast(Round::new(0)));
         assert_eq!(WalEntry::from_input(&t), Err(MessageError::NotPersisted));
     }
 }

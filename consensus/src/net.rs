@@ -26,11 +26,17 @@ pub enum Gossip {
     /// round stalls) a new gossip message: ids are content hashes, and gossipsub would
     /// otherwise drop the repeat as a duplicate for minutes — exactly when a healed
     /// partition needs it.
-    Consensus { msg: ConsensusMessage, nonce: u64 },
+    Consensus {
+        msg: ConsensusMessage,
+        nonce: u64,
+    },
     Block(Block),
     /// The sender's committed height, every few seconds: how lagging nodes learn to sync.
     /// `seq` makes each one a new message (ids are content hashes).
-    Status { height: Height, seq: u64 },
+    Status {
+        height: Height,
+        seq: u64,
+    },
 }
 
 impl Gossip {
@@ -39,6 +45,28 @@ impl Gossip {
     }
 
     pub fn from_bytes(bytes: &[u8]) -> Result<Gossip, CodecError> {
+        codec::decode(bytes, MAX_GOSSIP_BYTES)
+    }
+}
+
+/// Transactions per gossip message on the transaction topic.
+pub const MAX_GOSSIP_TXS: usize = 4096;
+
+/// Gossip on the transaction topic: transactions a node admitted to its mempool, sent
+/// together (one gossip message, one libp2p signature and one relay decision per
+/// batch instead of per transaction).
+#[derive(Debug, Clone, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub struct TxBatch {
+    #[borsh(deserialize_with = "bounded::vec::<_, Vec<u8>, MAX_GOSSIP_TXS>")]
+    pub txs: Vec<Vec<u8>>,
+}
+
+impl TxBatch {
+    pub fn to_bytes(&self) -> Vec<u8> {
+        codec::encode(self)
+    }
+
+    pub fn from_bytes(bytes: &[u8]) -> Result<TxBatch, CodecError> {
         codec::decode(bytes, MAX_GOSSIP_BYTES)
     }
 }
@@ -71,11 +99,39 @@ mod tests {
     }
 
     #[test]
+    fn tx_batch_is_bounded_in_count_and_bytes() {
+        let batch = TxBatch {
+            txs: vec![vec![1, 2, 3], vec![]],
+        };
+        assert_eq!(TxBatch::from_bytes(&batch.to_bytes()), Ok(batch));
+        let mut too_many = codec::encode(&((MAX_GOSSIP_TXS + 1) as u32));
+        too_many.extend(std::iter::repeat_n(0u8, 4 * (MAX_GOSSIP_TXS + 1)));
+        assert!(TxBatch::from_bytes(&too_many).is_err());
+        assert!(matches!(
+            TxBatch::from_bytes(&vec![0u8; MAX_GOSSIP_BYTES + 1]),
+            Err(CodecError::TooLarge { .. })
+        ));
+    }
+
+    #[test]
     fn gossip_rejects_trailing_bytes_and_oversize() {
-        let mut bytes = Gossip::Status { height: Height(7), seq: 1 }.to_bytes();
-        assert!(matches!(Gossip::from_bytes(&bytes), Ok(Gossip::Status { height: Height(7), seq: 1 })));
+        let mut bytes = Gossip::Status {
+            height: Height(7),
+            seq: 1,
+        }
+        .to_bytes();
+        assert!(matches!(
+            Gossip::from_bytes(&bytes),
+            Ok(Gossip::Status {
+                height: Height(7),
+                seq: 1
+            })
+        ));
         bytes.push(0);
         assert!(Gossip::from_bytes(&bytes).is_err());
-        assert!(matches!(Gossip::from_bytes(&vec![0u8; MAX_GOSSIP_BYTES + 1]), Err(CodecError::TooLarge { .. })));
+        assert!(matches!(
+            Gossip::from_bytes(&vec![0u8; MAX_GOSSIP_BYTES + 1]),
+            Err(CodecError::TooLarge { .. })
+        ));
     }
 }

@@ -12,7 +12,11 @@ use malachitebft_core_types::{Context as _, Round};
 /// The set that votes on `height`, from the state after block `height - 1`: a change
 /// decided in block `h` is pending with effective height `h + VALIDATOR_SET_DELAY`
 /// and is promoted at the start of that block, so it already votes on it.
-pub fn voting_set<'a>(height: Height, current: &'a ValidatorSet, pending: Option<&'a PendingValidatorSet>) -> &'a ValidatorSet {
+pub fn voting_set<'a>(
+    height: Height,
+    current: &'a ValidatorSet,
+    pending: Option<&'a PendingValidatorSet>,
+) -> &'a ValidatorSet {
     match pending {
         Some(p) if p.effective_height <= height => &p.set,
         _ => current,
@@ -21,8 +25,11 @@ pub fn voting_set<'a>(height: Height, current: &'a ValidatorSet, pending: Option
 
 /// The proposer of (height, round) under `set`, as every node computes it.
 pub fn proposer(chain_id: &ChainId, set: &ConsensusSet, height: Height, round: u32) -> AccountId {
-    let ctx = AtonomiContext { chain_id: chain_id.clone() };
-    ctx.select_proposer(set, CHeight(height), Round::new(round)).public_key
+    let ctx = AtonomiContext {
+        chain_id: chain_id.clone(),
+    };
+    ctx.select_proposer(set, CHeight(height), Round::new(round))
+        .public_key
 }
 
 /// What a proposed block must agree with.
@@ -52,7 +59,11 @@ pub enum ProposalError {
     #[error("the block's height {0} is not the proposal's")]
     BlockHeight(Height),
     #[error("{got} proposed round {round}, whose proposer is {expected}")]
-    WrongProposer { round: u32, expected: AccountId, got: AccountId },
+    WrongProposer {
+        round: u32,
+        expected: AccountId,
+        got: AccountId,
+    },
     #[error("the block names proposer {0}, not the proposal's signer")]
     HeaderProposer(AccountId),
     #[error("the block's parent {got} is not the last committed block {expected}")]
@@ -69,14 +80,24 @@ pub enum ProposalError {
 
 /// Checks a block against the proposal it came with and the chain it must extend. The
 /// state and receipt roots are checked by executing the block, after this passes.
-pub fn check_proposed_block(p: &WireProposal, block: &Block, e: &Expected<'_>) -> Result<(), ProposalError> {
+pub fn check_proposed_block(
+    p: &WireProposal,
+    block: &Block,
+    e: &Expected<'_>,
+) -> Result<(), ProposalError> {
     let h = &block.header;
     if p.height != e.height {
-        return Err(ProposalError::WrongHeight { expected: e.height, got: p.height });
+        return Err(ProposalError::WrongHeight {
+            expected: e.height,
+            got: p.height,
+        });
     }
     let hash = block.hash();
     if hash != p.block {
-        return Err(ProposalError::HashMismatch { signed: p.block, got: hash });
+        return Err(ProposalError::HashMismatch {
+            signed: p.block,
+            got: hash,
+        });
     }
     if &h.chain_id != e.chain_id {
         return Err(ProposalError::WrongChain(h.chain_id.as_str().to_string()));
@@ -86,7 +107,11 @@ pub fn check_proposed_block(p: &WireProposal, block: &Block, e: &Expected<'_>) -
     }
     let expected = proposer(e.chain_id, e.set, e.height, p.round);
     if p.proposer != expected {
-        return Err(ProposalError::WrongProposer { round: p.round, expected, got: p.proposer });
+        return Err(ProposalError::WrongProposer {
+            round: p.round,
+            expected,
+            got: p.proposer,
+        });
     }
     // A re-proposal (pol_round set) carries the block of an earlier round, built by
     // that round's proposer; only a fresh proposal must name its signer.
@@ -94,16 +119,25 @@ pub fn check_proposed_block(p: &WireProposal, block: &Block, e: &Expected<'_>) -
         return Err(ProposalError::HeaderProposer(h.proposer));
     }
     if h.parent_hash != e.parent_hash {
-        return Err(ProposalError::WrongParent { expected: e.parent_hash, got: h.parent_hash });
+        return Err(ProposalError::WrongParent {
+            expected: e.parent_hash,
+            got: h.parent_hash,
+        });
     }
     if h.validator_set_hash != e.validator_set_hash {
         return Err(ProposalError::WrongValidatorSet);
     }
     if h.timestamp <= e.parent_timestamp {
-        return Err(ProposalError::TimestampNotIncreasing { parent: e.parent_timestamp, got: h.timestamp });
+        return Err(ProposalError::TimestampNotIncreasing {
+            parent: e.parent_timestamp,
+            got: h.timestamp,
+        });
     }
     if h.timestamp > e.latest_timestamp {
-        return Err(ProposalError::TimestampInFuture { latest: e.latest_timestamp, got: h.timestamp });
+        return Err(ProposalError::TimestampInFuture {
+            latest: e.latest_timestamp,
+            got: h.timestamp,
+        });
     }
     if tx_root(&block.txs) != h.tx_root {
         return Err(ProposalError::TxRoot);
@@ -138,7 +172,10 @@ mod tests {
         let old = set_of(&["a", "b", "c", "d"], 1);
         let new = set_of(&["a", "b", "c", "e"], 1);
         // A change decided in block 10 is pending with effective height 12.
-        let pending = PendingValidatorSet { effective_height: Height::new(12), set: new.clone() };
+        let pending = PendingValidatorSet {
+            effective_height: Height::new(12),
+            set: new.clone(),
+        };
         // (height being voted on, pending change in the state after height - 1, expected)
         let cases = [
             (11, Some(&pending), &old),
@@ -147,7 +184,11 @@ mod tests {
             (12, None, &old),
         ];
         for (height, pending, want) in cases {
-            assert_eq!(voting_set(Height::new(height), &old, pending), want, "height {height}");
+            assert_eq!(
+                voting_set(Height::new(height), &old, pending),
+                want,
+                "height {height}"
+            );
         }
     }
 
@@ -162,7 +203,12 @@ mod tests {
         fn new() -> Fixture {
             let set = set_of(&["v0", "v1", "v2", "v3"], 1);
             let cset = ConsensusSet::from_state(&set).unwrap();
-            Fixture { chain: ChainId::new("glue").unwrap(), set, cset, parent: Hash::of(b"parent") }
+            Fixture {
+                chain: ChainId::new("glue").unwrap(),
+                set,
+                cset,
+                parent: Hash::of(b"parent"),
+            }
         }
 
         fn expected(&self) -> Expected<'_> {
@@ -194,7 +240,14 @@ mod tests {
                 next_validator_set_hash: self.set.hash(),
             };
             let block = Block { header, txs };
-            let p = WireProposal { height: Height::new(5), round, pol_round: None, block: block.hash(), proposer, signature: Signature([0; 64]) };
+            let p = WireProposal {
+                height: Height::new(5),
+                round,
+                pol_round: None,
+                block: block.hash(),
+                proposer,
+                signature: Signature([0; 64]),
+            };
             (p, block)
         }
     }
@@ -209,10 +262,22 @@ mod tests {
         }
         let cases: Vec<(&str, Mutate, Result<(), &str>)> = vec![
             ("well formed", |_, _, _| {}, Ok(())),
-            ("proposal for another height", |_, p, _| p.height = Height::new(6), Err("WrongHeight")),
-            ("header changed after signing", |_, _, b| b.header.timestamp = Timestamp::new(3_000), Err("HashMismatch")),
+            (
+                "proposal for another height",
+                |_, p, _| p.height = Height::new(6),
+                Err("WrongHeight"),
+            ),
+            (
+                "header changed after signing",
+                |_, _, b| b.header.timestamp = Timestamp::new(3_000),
+                Err("HashMismatch"),
+            ),
             // The block hash covers the header; the body is bound to it by the tx root.
-            ("transactions swapped under the signed header", |_, _, b| b.txs.push(b"extra".to_vec()), Err("TxRoot")),
+            (
+                "transactions swapped under the signed header",
+                |_, _, b| b.txs.push(b"extra".to_vec()),
+                Err("TxRoot"),
+            ),
             (
                 "other chain",
                 |_, p, b| {
@@ -233,7 +298,13 @@ mod tests {
                 "signed by a validator out of turn",
                 |f, p, _| {
                     let turn = proposer(&f.chain, &f.cset, Height::new(5), p.round);
-                    p.proposer = f.set.validators.iter().map(|v| v.consensus_key).find(|k| *k != turn).unwrap();
+                    p.proposer = f
+                        .set
+                        .validators
+                        .iter()
+                        .map(|v| v.consensus_key)
+                        .find(|k| *k != turn)
+                        .unwrap();
                 },
                 Err("WrongProposer"),
             ),
@@ -302,7 +373,9 @@ mod tests {
                 let got = check_proposed_block(&p, &b, &e);
                 match (want, &got) {
                     (Ok(()), Ok(())) => {}
-                    (Err(kind), Err(err)) => assert!(format!("{err:?}").starts_with(kind), "{name}: got {err:?}"),
+                    (Err(kind), Err(err)) => {
+                        assert!(format!("{err:?}").starts_with(kind), "{name}: got {err:?}")
+                    }
                     _ => panic!("{name} (round {round}): expected {want:?}, got {got:?}"),
                 }
             }

@@ -12,7 +12,20 @@ pub const VOTE_DOMAIN: &str = "atonomi 2026 consensus vote v1";
 /// A Tendermint round within a height.
 pub type Round = u32;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    BorshSerialize,
+    BorshDeserialize,
+    Serialize,
+    Deserialize,
+)]
 pub enum VoteType {
     Prevote,
     Precommit,
@@ -36,7 +49,10 @@ impl Vote {
 
     pub fn sign(self, key: &Keypair) -> SignedVote {
         let signature = key.sign(VOTE_DOMAIN, &self.signing_bytes());
-        SignedVote { vote: self, signature }
+        SignedVote {
+            vote: self,
+            signature,
+        }
     }
 }
 
@@ -48,6 +64,11 @@ pub struct SignedVote {
 
 impl SignedVote {
     pub fn verify(&self) -> Result<(), SignatureError> {
-        crypto::verify(&self.vote.validator, VOTE_DOMAIN, &self.vote.signing_bytes(), &self.signature)
+        crypto::verify(
+            &self.vote.validator,
+            VOTE_DOMAIN,
+            &self.vote.signing_bytes(),
+            &self.signature,
+        )
     }
 }

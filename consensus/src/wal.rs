@@ -49,7 +49,11 @@ pub fn replay(bytes: &[u8], max_record: usize) -> Replay {
         records.push(payload.to_vec());
         pos += HEADER + len;
     }
-    Replay { records, valid_len: pos, torn: pos != bytes.len() }
+    Replay {
+        records,
+        valid_len: pos,
+        torn: pos != bytes.len(),
+    }
 }
 
 #[cfg(test)]

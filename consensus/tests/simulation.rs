@@ -63,11 +63,23 @@ fn sweep(seeds: std::ops::Range<u64>, threads: usize) -> Totals {
                 }
                 match run_seed(seed) {
                     Ok(report) if report.max_gap_after_gst_ms > 30_000 => {
-                        println!("seed {seed}: waited {} ms for a commit after GST", report.max_gap_after_gst_ms);
-                        totals.lock().unwrap_or_else(|e| e.into_inner()).add(&report)
+                        println!(
+                            "seed {seed}: waited {} ms for a commit after GST",
+                            report.max_gap_after_gst_ms
+                        );
+                        totals
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .add(&report)
                     }
-                    Ok(report) => totals.lock().unwrap_or_else(|e| e.into_inner()).add(&report),
-                    Err(failure) => failures.lock().unwrap_or_else(|e| e.into_inner()).push(failure.to_string()),
+                    Ok(report) => totals
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .add(&report),
+                    Err(failure) => failures
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .push(failure.to_string()),
                 }
             });
         }
@@ -93,14 +105,23 @@ fn sweep(seeds: std::ops::Range<u64>, threads: usize) -> Totals {
         totals.messages,
         totals.max_gap_ms,
     );
-    assert!(failures.is_empty(), "{} of {} seeds violated a property:\n{}", failures.len(), seeds.end - seeds.start, failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {} seeds violated a property:\n{}",
+        failures.len(),
+        seeds.end - seeds.start,
+        failures.join("\n")
+    );
     totals
 }
 
 #[test]
 fn sweep_seeds_0_to_250() {
     let t = sweep(0..250, 1);
-    assert!(t.decided >= 250 * 3, "each seed decides at least three heights");
+    assert!(
+        t.decided >= 250 * 3,
+        "each seed decides at least three heights"
+    );
 }
 
 #[test]
@@ -117,24 +138,40 @@ fn sweep_seeds_500_to_750() {
 fn sweep_seeds_750_to_1000() {
     let t = sweep(750..1000, 1);
     // The mix really exercised the faults it claims to.
-    assert!(t.crashes > 0 && t.torn_tails > 0 && t.syncs > 0 && t.dropped > 0, "{t:?}");
+    assert!(
+        t.crashes > 0 && t.torn_tails > 0 && t.syncs > 0 && t.dropped > 0,
+        "{t:?}"
+    );
 }
 
 #[test]
 #[ignore = "long run: ATONOMI_SIM_SEEDS=100000 scripts/sim.sh"]
 fn sweep_from_env() {
-    let n: u64 = std::env::var("ATONOMI_SIM_SEEDS").ok().and_then(|s| s.parse().ok()).unwrap_or(10_000);
-    let start: u64 = std::env::var("ATONOMI_SIM_START").ok().and_then(|s| s.parse().ok()).unwrap_or(0);
+    let n: u64 = std::env::var("ATONOMI_SIM_SEEDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(10_000);
+    let start: u64 = std::env::var("ATONOMI_SIM_START")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
     sweep(start..start + n, threads);
 }
 
 #[test]
 fn replay_one_seed() {
-    let seed: u64 = std::env::var("ATONOMI_SIM_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(42);
+    let seed: u64 = std::env::var("ATONOMI_SIM_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(42);
     // ATONOMI_SIM_LOG=debug shows Malachite's own log lines, tagged with time and node.
     if let Ok(filter) = std::env::var("ATONOMI_SIM_LOG") {
-        let _ = tracing_subscriber::fmt().with_env_filter(filter).without_time().with_target(false).try_init();
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .without_time()
+            .with_target(false)
+            .try_init();
     }
     println!("{:?}", Scenario::random(seed));
     match run_seed(seed) {
@@ -166,7 +203,10 @@ fn negative_control_two_twins_in_four_violate_agreement() {
     for seed in 0..10 {
         match run_scenario(seed, Scenario::split_brain()) {
             Err(f) if matches!(f.violation, Violation::Agreement { .. }) => caught += 1,
-            Err(f) => panic!("seed {seed}: expected an agreement violation, got {}", f.violation),
+            Err(f) => panic!(
+                "seed {seed}: expected an agreement violation, got {}",
+                f.violation
+            ),
             Ok(r) => panic!("seed {seed}: the split brain went undetected: {r:?}"),
         }
     }

@@ -38,8 +38,14 @@ struct Writer<'a> {
 
 impl Writer<'_> {
     fn put(&mut self, bytes: &[u8]) -> Result<(), Error> {
-        let end = self.len.checked_add(bytes.len()).ok_or(Error::BufferTooSmall)?;
-        self.buf.get_mut(self.len..end).ok_or(Error::BufferTooSmall)?.copy_from_slice(bytes);
+        let end = self
+            .len
+            .checked_add(bytes.len())
+            .ok_or(Error::BufferTooSmall)?;
+        self.buf
+            .get_mut(self.len..end)
+            .ok_or(Error::BufferTooSmall)?
+            .copy_from_slice(bytes);
         self.len = end;
         Ok(())
     }
@@ -68,7 +74,12 @@ impl<'k> TxBuilder<'k> {
 
     /// Writes the transaction header and `call` into `out`, signs it, appends the
     /// signature; returns the length of the signed transaction.
-    fn build(&self, out: &mut [u8], nonce: u64, call: impl FnOnce(&mut Writer<'_>) -> Result<(), Error>) -> Result<usize, Error> {
+    fn build(
+        &self,
+        out: &mut [u8],
+        nonce: u64,
+        call: impl FnOnce(&mut Writer<'_>) -> Result<(), Error>,
+    ) -> Result<usize, Error> {
         let mut w = Writer { buf: out, len: 0 };
         w.len_prefixed(self.chain_id.as_bytes(), MAX_CHAIN_ID)?;
         w.put(&self.key.public_key())?;
@@ -83,7 +94,15 @@ impl<'k> TxBuilder<'k> {
     }
 
     /// `Pay { from_device, to_device, amount, memo }` (amount in base units, 10^-18 ATMI).
-    pub fn pay(&self, out: &mut [u8], nonce: u64, from_device: &[u8; 32], to_device: &[u8; 32], amount: u128, memo: &[u8]) -> Result<usize, Error> {
+    pub fn pay(
+        &self,
+        out: &mut [u8],
+        nonce: u64,
+        from_device: &[u8; 32],
+        to_device: &[u8; 32],
+        amount: u128,
+        memo: &[u8],
+    ) -> Result<usize, Error> {
         self.build(out, nonce, |w| {
             w.put(&[CALL_PAY])?;
             w.put(from_device)?;
@@ -94,7 +113,15 @@ impl<'k> TxBuilder<'k> {
     }
 
     /// `ReportInteraction { device, peer, outcome, receipt }`.
-    pub fn report_interaction(&self, out: &mut [u8], nonce: u64, device: &[u8; 32], peer: &[u8; 32], outcome: Outcome, receipt: &[u8; 32]) -> Result<usize, Error> {
+    pub fn report_interaction(
+        &self,
+        out: &mut [u8],
+        nonce: u64,
+        device: &[u8; 32],
+        peer: &[u8; 32],
+        outcome: Outcome,
+        receipt: &[u8; 32],
+    ) -> Result<usize, Error> {
         self.build(out, nonce, |w| {
             w.put(&[CALL_REPORT_INTERACTION])?;
             w.put(device)?;
@@ -105,7 +132,15 @@ impl<'k> TxBuilder<'k> {
     }
 
     /// `AnchorLog { device, hash, kind, parties }`.
-    pub fn anchor_log(&self, out: &mut [u8], nonce: u64, device: &[u8; 32], hash: &[u8; 32], kind: &str, parties: &[[u8; 32]]) -> Result<usize, Error> {
+    pub fn anchor_log(
+        &self,
+        out: &mut [u8],
+        nonce: u64,
+        device: &[u8; 32],
+        hash: &[u8; 32],
+        kind: &str,
+        parties: &[[u8; 32]],
+    ) -> Result<usize, Error> {
         if kind.is_empty() || parties.len() > MAX_PARTIES {
             return Err(Error::InputTooLong);
         }

@@ -14,7 +14,15 @@
 //! another. The C interface is the `device-sdk/c` crate (a static library and a
 //! header); this crate is its portable core.
 #![no_std]
-#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing))]
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing
+    )
+)]
 
 mod encode;
 mod proof;
@@ -60,7 +68,9 @@ pub struct DeviceKey(SigningKey);
 
 impl core::fmt::Debug for DeviceKey {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_tuple("DeviceKey").field(&self.public_key()).finish()
+        f.debug_tuple("DeviceKey")
+            .field(&self.public_key())
+            .finish()
     }
 }
 
@@ -87,9 +97,17 @@ impl DeviceKey {
 /// The device's consent to its activation by `owner` on `chain_id`: the signature an
 /// owner puts in `ActivateDevice` (or a manufacturer in `RegisterAndActivate`).
 /// Signed message: borsh `(chain_id, device_id, owner)` in the activation domain.
-pub fn activation_signature(key: &DeviceKey, chain_id: &str, device_id: &[u8; 32], owner: &[u8; 32]) -> Result<[u8; 64], Error> {
+pub fn activation_signature(
+    key: &DeviceKey,
+    chain_id: &str,
+    device_id: &[u8; 32],
+    owner: &[u8; 32],
+) -> Result<[u8; 64], Error> {
     let len = encode::chain_id_len(chain_id)?;
-    Ok(key.sign_parts(domain::ACTIVATION, &[&len, chain_id.as_bytes(), device_id, owner]))
+    Ok(key.sign_parts(
+        domain::ACTIVATION,
+        &[&len, chain_id.as_bytes(), device_id, owner],
+    ))
 }
 
 #[cfg(test)]

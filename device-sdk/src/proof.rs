@@ -96,7 +96,12 @@ pub fn header_state_root(header: &[u8], trusted_hash: &[u8; 32]) -> Result<[u8; 
 /// `device_id` under `state_root`: `record` is the record's bytes (`value` of
 /// `atonomi_getProof`), or `None` when the node says the device does not exist — the
 /// proof must then prove its absence. Returns what the record says.
-pub fn verify_device(state_root: &[u8; 32], device_id: &[u8; 32], record: Option<&[u8]>, proof: &[u8]) -> Result<DeviceView, Error> {
+pub fn verify_device(
+    state_root: &[u8; 32],
+    device_id: &[u8; 32],
+    record: Option<&[u8]>,
+    proof: &[u8],
+) -> Result<DeviceView, Error> {
     let mut key = [0u8; 33];
     key[0] = DEVICE_TAG;
     key[1..].copy_from_slice(device_id);
@@ -142,7 +147,11 @@ pub fn verify_device(state_root: &[u8; 32], device_id: &[u8; 32], record: Option
             }
             _ => return Err(Error::Malformed),
         };
-        current = if bit(&key_hash, siblings - 1 - i) { hash(&[INTERNAL, &sibling, &current]) } else { hash(&[INTERNAL, &current, &sibling]) };
+        current = if bit(&key_hash, siblings - 1 - i) {
+            hash(&[INTERNAL, &sibling, &current])
+        } else {
+            hash(&[INTERNAL, &current, &sibling])
+        };
     }
     if !r.0.is_empty() {
         return Err(Error::Malformed);
@@ -151,7 +160,12 @@ pub fn verify_device(state_root: &[u8; 32], device_id: &[u8; 32], record: Option
         return Err(Error::ProofMismatch);
     }
     match record {
-        None => Ok(DeviceView { status: None, manufacturer: 0, public_key: [0; 32], owner: None }),
+        None => Ok(DeviceView {
+            status: None,
+            manufacturer: 0,
+            public_key: [0; 32],
+            owner: None,
+        }),
         Some(v) => parse_device(v),
     }
 }
@@ -193,5 +207,10 @@ fn parse_device(v: &[u8]) -> Result<DeviceView, Error> {
         1 => Some(r.array()?),
         _ => return Err(Error::Malformed),
     };
-    Ok(DeviceView { status: Some(status), manufacturer, public_key, owner })
+    Ok(DeviceView {
+        status: Some(status),
+        manufacturer,
+        public_key,
+        owner,
+    })
 }

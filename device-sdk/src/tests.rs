@@ -7,7 +7,9 @@ use super::*;
 use atonomi_primitives::proof::{key_hash, Blake3Hasher, StateProof};
 use atonomi_primitives::state::{Attributes, Device, DeviceStatus as NodeStatus, StateKey};
 use atonomi_primitives::tx::{self as ntx, Call, SignedTransaction, Transaction};
-use atonomi_primitives::{AccountId, Amount, ChainId, DeviceId, Hash, Height, Keypair, ManufacturerId, Timestamp};
+use atonomi_primitives::{
+    AccountId, Amount, ChainId, DeviceId, Hash, Height, Keypair, ManufacturerId, Timestamp,
+};
 use jmt::mock::MockTreeStore;
 use jmt::JellyfishMerkleTree;
 use std::vec::Vec;
@@ -17,7 +19,15 @@ const SEED: [u8; 32] = [42; 32];
 
 fn node_tx(call: Call, nonce: u64) -> Vec<u8> {
     let key = Keypair::from_seed(SEED);
-    Transaction { chain_id: ChainId::new(CHAIN).unwrap(), signer: key.account(), nonce, max_fee: None, call }.sign(&key).to_bytes()
+    Transaction {
+        chain_id: ChainId::new(CHAIN).unwrap(),
+        signer: key.account(),
+        nonce,
+        max_fee: None,
+        call,
+    }
+    .sign(&key)
+    .to_bytes()
 }
 
 #[test]
@@ -28,9 +38,17 @@ fn public_key_and_activation_signature_match_the_node() {
     let device = [7u8; 32];
     let owner = [9u8; 32];
     let sig = activation_signature(&key, CHAIN, &device, &owner).unwrap();
-    let expected = ntx::sign_activation(&node_key, &ChainId::new(CHAIN).unwrap(), &DeviceId::new(device), &AccountId::new(owner));
+    let expected = ntx::sign_activation(
+        &node_key,
+        &ChainId::new(CHAIN).unwrap(),
+        &DeviceId::new(device),
+        &AccountId::new(owner),
+    );
     assert_eq!(sig, expected.0);
-    assert_eq!(activation_signature(&key, "", &device, &owner), Err(Error::InputTooLong));
+    assert_eq!(
+        activation_signature(&key, "", &device, &owner),
+        Err(Error::InputTooLong)
+    );
 }
 
 #[test]
@@ -40,17 +58,50 @@ fn transactions_are_byte_identical_to_the_nodes_and_verify() {
     let mut buf = [0u8; 1024];
     let (a, d) = ([1u8; 32], [2u8; 32]);
 
-    let n = b.pay(&mut buf, 5, &a, &d, 123_456_789_000, b"coffee").unwrap();
-    let expected = node_tx(Call::Pay { from_device: DeviceId::new(a), to_device: DeviceId::new(d), amount: Amount::new(123_456_789_000), memo: b"coffee".to_vec() }, 5);
+    let n = b
+        .pay(&mut buf, 5, &a, &d, 123_456_789_000, b"coffee")
+        .unwrap();
+    let expected = node_tx(
+        Call::Pay {
+            from_device: DeviceId::new(a),
+            to_device: DeviceId::new(d),
+            amount: Amount::new(123_456_789_000),
+            memo: b"coffee".to_vec(),
+        },
+        5,
+    );
     assert_eq!(&buf[..n], &expected[..]);
-    SignedTransaction::from_bytes(&buf[..n]).unwrap().verify_signature().unwrap();
+    SignedTransaction::from_bytes(&buf[..n])
+        .unwrap()
+        .verify_signature()
+        .unwrap();
 
-    let n = b.report_interaction(&mut buf, 6, &a, &d, Outcome::Failure, &[3; 32]).unwrap();
-    let expected = node_tx(Call::ReportInteraction { device: DeviceId::new(a), peer: DeviceId::new(d), outcome: ntx::Outcome::Failure, receipt: Hash([3; 32]) }, 6);
+    let n = b
+        .report_interaction(&mut buf, 6, &a, &d, Outcome::Failure, &[3; 32])
+        .unwrap();
+    let expected = node_tx(
+        Call::ReportInteraction {
+            device: DeviceId::new(a),
+            peer: DeviceId::new(d),
+            outcome: ntx::Outcome::Failure,
+            receipt: Hash([3; 32]),
+        },
+        6,
+    );
     assert_eq!(&buf[..n], &expected[..]);
 
-    let n = b.anchor_log(&mut buf, 7, &a, &[4; 32], "telemetry", &[d, [5; 32]]).unwrap();
-    let expected = node_tx(Call::AnchorLog { device: DeviceId::new(a), hash: Hash([4; 32]), kind: "telemetry".into(), parties: std::vec![DeviceId::new(d), DeviceId::new([5; 32])] }, 7);
+    let n = b
+        .anchor_log(&mut buf, 7, &a, &[4; 32], "telemetry", &[d, [5; 32]])
+        .unwrap();
+    let expected = node_tx(
+        Call::AnchorLog {
+            device: DeviceId::new(a),
+            hash: Hash([4; 32]),
+            kind: "telemetry".into(),
+            parties: std::vec![DeviceId::new(d), DeviceId::new([5; 32])],
+        },
+        7,
+    );
     assert_eq!(&buf[..n], &expected[..]);
 }
 
@@ -59,10 +110,19 @@ fn small_buffers_and_oversized_inputs_are_refused() {
     let key = DeviceKey::from_seed(&SEED);
     let b = TxBuilder::new(&key, CHAIN).unwrap();
     let mut small = [0u8; 100];
-    assert_eq!(b.pay(&mut small, 0, &[1; 32], &[2; 32], 1, b""), Err(Error::BufferTooSmall));
+    assert_eq!(
+        b.pay(&mut small, 0, &[1; 32], &[2; 32], 1, b""),
+        Err(Error::BufferTooSmall)
+    );
     let mut buf = [0u8; 2048];
-    assert_eq!(b.pay(&mut buf, 0, &[1; 32], &[2; 32], 1, &[0; 257]), Err(Error::InputTooLong));
-    assert_eq!(b.anchor_log(&mut buf, 0, &[1; 32], &[0; 32], "k", &[[0; 32]; 17]), Err(Error::InputTooLong));
+    assert_eq!(
+        b.pay(&mut buf, 0, &[1; 32], &[2; 32], 1, &[0; 257]),
+        Err(Error::InputTooLong)
+    );
+    assert_eq!(
+        b.anchor_log(&mut buf, 0, &[1; 32], &[0; 32], "k", &[[0; 32]; 17]),
+        Err(Error::InputTooLong)
+    );
     assert!(TxBuilder::new(&key, &"x".repeat(33)).is_err());
 }
 
@@ -89,17 +149,35 @@ fn tree() -> (MockTreeStore, [u8; 32]) {
     let store = MockTreeStore::default();
     let mut values = Vec::new();
     for i in 0..60u8 {
-        let d = device(i, if i % 3 == 0 { NodeStatus::Revoked } else { NodeStatus::Active }, (i % 2 == 0).then_some([i; 32]));
-        values.push((key_hash(&StateKey::Device(d.id).to_bytes()), Some(borsh::to_vec(&d).unwrap())));
-        values.push((key_hash(&StateKey::Account(AccountId::new([i; 32])).to_bytes()), Some(std::vec![i; 5])));
+        let d = device(
+            i,
+            if i % 3 == 0 {
+                NodeStatus::Revoked
+            } else {
+                NodeStatus::Active
+            },
+            (i % 2 == 0).then_some([i; 32]),
+        );
+        values.push((
+            key_hash(&StateKey::Device(d.id).to_bytes()),
+            Some(borsh::to_vec(&d).unwrap()),
+        ));
+        values.push((
+            key_hash(&StateKey::Account(AccountId::new([i; 32])).to_bytes()),
+            Some(std::vec![i; 5]),
+        ));
     }
-    let (root, batch) = JellyfishMerkleTree::<_, Blake3Hasher>::new(&store).put_value_set(values, 0).unwrap();
+    let (root, batch) = JellyfishMerkleTree::<_, Blake3Hasher>::new(&store)
+        .put_value_set(values, 0)
+        .unwrap();
     store.write_tree_update_batch(batch).unwrap();
     (store, root.0)
 }
 
 fn prove(store: &MockTreeStore, id: [u8; 32]) -> (Option<Vec<u8>>, Vec<u8>) {
-    let (v, p) = JellyfishMerkleTree::<_, Blake3Hasher>::new(store).get_with_proof(key_hash(&StateKey::Device(DeviceId::new(id)).to_bytes()), 0).unwrap();
+    let (v, p) = JellyfishMerkleTree::<_, Blake3Hasher>::new(store)
+        .get_with_proof(key_hash(&StateKey::Device(DeviceId::new(id)).to_bytes()), 0)
+        .unwrap();
     (v, StateProof(p).to_bytes())
 }
 
@@ -110,23 +188,42 @@ fn device_records_prove_and_tampering_is_caught() {
         let (v, p) = prove(&store, [i; 32]);
         let v = v.unwrap();
         let view = verify_device(&root, &[i; 32], Some(&v), &p).unwrap();
-        assert_eq!(view.status, Some(if i % 3 == 0 { DeviceStatus::Revoked } else { DeviceStatus::Active }));
+        assert_eq!(
+            view.status,
+            Some(if i % 3 == 0 {
+                DeviceStatus::Revoked
+            } else {
+                DeviceStatus::Active
+            })
+        );
         assert_eq!(view.owner, (i % 2 == 0).then_some([i; 32]));
         assert_eq!(view.manufacturer, 3);
         assert_eq!(view.public_key, [i.wrapping_add(100); 32]);
         // Another record, root, device id or a flipped proof byte: refused.
         let mut other = v.clone();
         other[40] ^= 1;
-        assert_eq!(verify_device(&root, &[i; 32], Some(&other), &p), Err(Error::ProofMismatch));
+        assert_eq!(
+            verify_device(&root, &[i; 32], Some(&other), &p),
+            Err(Error::ProofMismatch)
+        );
         let mut bad_root = root;
         bad_root[0] ^= 1;
-        assert_eq!(verify_device(&bad_root, &[i; 32], Some(&v), &p), Err(Error::ProofMismatch));
+        assert_eq!(
+            verify_device(&bad_root, &[i; 32], Some(&v), &p),
+            Err(Error::ProofMismatch)
+        );
         assert!(verify_device(&root, &[i ^ 1; 32], Some(&v), &p).is_err());
-        assert!(verify_device(&root, &[i; 32], None, &p).is_err(), "presence proof accepted as absence");
+        assert!(
+            verify_device(&root, &[i; 32], None, &p).is_err(),
+            "presence proof accepted as absence"
+        );
         for pos in 0..p.len() {
             let mut q = p.clone();
             q[pos] ^= 0x10;
-            assert!(verify_device(&root, &[i; 32], Some(&v), &q).is_err(), "flipped proof byte {pos} accepted");
+            assert!(
+                verify_device(&root, &[i; 32], Some(&v), &q).is_err(),
+                "flipped proof byte {pos} accepted"
+            );
         }
     }
 }
@@ -137,7 +234,10 @@ fn absent_devices_prove_absent() {
     for i in [200u8, 201, 250] {
         let (v, p) = prove(&store, [i; 32]);
         assert!(v.is_none());
-        assert_eq!(verify_device(&root, &[i; 32], None, &p).unwrap().status, None);
+        assert_eq!(
+            verify_device(&root, &[i; 32], None, &p).unwrap().status,
+            None
+        );
         assert!(verify_device(&root, &[i; 32], Some(b"forged"), &p).is_err());
         // The absence proof of one id does not prove a registered device absent.
         assert!(verify_device(&root, &[1; 32], None, &p).is_err());
@@ -160,6 +260,13 @@ fn header_hash_and_state_root() {
     };
     let bytes = borsh::to_vec(&header).unwrap();
     assert_eq!(header_state_root(&bytes, &header.hash().0), Ok([4; 32]));
-    assert_eq!(header_state_root(&bytes, &[0; 32]), Err(Error::HeaderMismatch));
-    assert!(header_state_root(&bytes[..20], &crate::domain_hash(domain::BLOCK_HASH, &[&bytes[..20]])).is_err());
+    assert_eq!(
+        header_state_root(&bytes, &[0; 32]),
+        Err(Error::HeaderMismatch)
+    );
+    assert!(header_state_root(
+        &bytes[..20],
+        &crate::domain_hash(domain::BLOCK_HASH, &[&bytes[..20]])
+    )
+    .is_err());
 }

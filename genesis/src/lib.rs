@@ -1,10 +1,13 @@
 //! The genesis file: a versioned JSON schema, validated on load with errors that name
 //! the bad field, and the embedded genesis of `dev` mode.
-#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
 
 use atonomi_primitives::state::{
-    valid_member, Auditor, ChainInfo, GenesisState, Governance, Manufacturer, MemberStatus, TokenInfo,
-    Validator, ValidatorSet,
+    valid_member, Auditor, ChainInfo, GenesisState, Governance, Manufacturer, MemberStatus,
+    TokenInfo, Validator, ValidatorSet,
 };
 use atonomi_primitives::tx::{NewAuditor, NewManufacturer};
 use atonomi_primitives::{
@@ -83,7 +86,10 @@ pub enum GenesisError {
 }
 
 fn field(field: impl Into<String>, reason: impl Into<String>) -> GenesisError {
-    GenesisError::Field { field: field.into(), reason: reason.into() }
+    GenesisError::Field {
+        field: field.into(),
+        reason: reason.into(),
+    }
 }
 
 impl Genesis {
@@ -92,7 +98,8 @@ impl Genesis {
         if bytes.len() > MAX_GENESIS_BYTES {
             return Err(GenesisError::TooLarge(bytes.len()));
         }
-        let g: Genesis = serde_json::from_slice(bytes).map_err(|e| GenesisError::Parse(e.to_string()))?;
+        let g: Genesis =
+            serde_json::from_slice(bytes).map_err(|e| GenesisError::Parse(e.to_string()))?;
         g.validate()?;
         Ok(g)
     }
@@ -104,24 +111,44 @@ impl Genesis {
     /// Checks everything the runtime relies on, naming the first bad field.
     pub fn validate(&self) -> Result<(), GenesisError> {
         if self.version != GENESIS_VERSION {
-            return Err(field("version", format!("this node reads version {GENESIS_VERSION}, the file is version {}", self.version)));
+            return Err(field(
+                "version",
+                format!(
+                    "this node reads version {GENESIS_VERSION}, the file is version {}",
+                    self.version
+                ),
+            ));
         }
         if self.token.name.is_empty() || self.token.symbol.is_empty() {
             return Err(field("token", "name and symbol must not be empty"));
         }
-        self.params.validate().map_err(|e| field(format!("params.{}", e.field), e.reason))?;
+        self.params
+            .validate()
+            .map_err(|e| field(format!("params.{}", e.field), e.reason))?;
         let admins: BTreeSet<_> = self.governance.admins.iter().collect();
         if self.governance.admins.is_empty() || admins.len() != self.governance.admins.len() {
-            return Err(field("governance.admins", "must be a non-empty list without duplicates"));
+            return Err(field(
+                "governance.admins",
+                "must be a non-empty list without duplicates",
+            ));
         }
         if self.governance.threshold == 0 || self.governance.threshold as usize > admins.len() {
-            return Err(field("governance.threshold", format!("must be between 1 and {} (the number of admins)", admins.len())));
+            return Err(field(
+                "governance.threshold",
+                format!(
+                    "must be between 1 and {} (the number of admins)",
+                    admins.len()
+                ),
+            ));
         }
         let mut peers = BTreeSet::new();
         for (i, p) in self.node_peers.iter().enumerate() {
             let bytes = hex::decode(p).map_err(|_| field(format!("node_peers[{i}]"), "not hex"))?;
             if bytes.is_empty() || bytes.len() > 64 {
-                return Err(field(format!("node_peers[{i}]"), "a peer id is 1..=64 bytes"));
+                return Err(field(
+                    format!("node_peers[{i}]"),
+                    "a peer id is 1..=64 bytes",
+                ));
             }
             if !peers.insert(bytes) {
                 return Err(field(format!("node_peers[{i}]"), "listed twice"));
@@ -133,28 +160,51 @@ impl Genesis {
         let mut keys = BTreeSet::new();
         for (i, v) in self.validators.iter().enumerate() {
             if v.power == 0 {
-                return Err(field(format!("validators[{i}].power"), "must be greater than zero"));
+                return Err(field(
+                    format!("validators[{i}].power"),
+                    "must be greater than zero",
+                ));
             }
             if atonomi_primitives::PublicKey::from_account(&v.consensus_key).is_err() {
-                return Err(field(format!("validators[{i}].consensus_key"), "not a valid ed25519 public key"));
+                return Err(field(
+                    format!("validators[{i}].consensus_key"),
+                    "not a valid ed25519 public key",
+                ));
             }
             if !keys.insert(v.consensus_key) {
-                return Err(field(format!("validators[{i}].consensus_key"), "listed twice"));
+                return Err(field(
+                    format!("validators[{i}].consensus_key"),
+                    "listed twice",
+                ));
             }
             if v.peer_id.is_empty() {
-                return Err(field(format!("validators[{i}].peer_id"), "must not be empty"));
+                return Err(field(
+                    format!("validators[{i}].peer_id"),
+                    "must not be empty",
+                ));
             }
         }
         let mut sum = Amount::ZERO;
         let mut seen = BTreeSet::new();
         for (i, a) in self.allocations.iter().enumerate() {
             if !seen.insert(a.account) {
-                return Err(field(format!("allocations[{i}].account"), "allocated twice"));
+                return Err(field(
+                    format!("allocations[{i}].account"),
+                    "allocated twice",
+                ));
             }
-            sum = sum.checked_add(a.amount).ok_or_else(|| field("allocations", "sum overflows"))?;
+            sum = sum
+                .checked_add(a.amount)
+                .ok_or_else(|| field("allocations", "sum overflows"))?;
         }
         if sum != self.token.total_supply {
-            return Err(field("allocations", format!("sum to {sum} ATMI but token.total_supply is {} ATMI", self.token.total_supply)));
+            return Err(field(
+                "allocations",
+                format!(
+                    "sum to {sum} ATMI but token.total_supply is {} ATMI",
+                    self.token.total_supply
+                ),
+            ));
         }
         let mut ids = BTreeSet::new();
         for (i, m) in self.manufacturers.iter().enumerate() {
@@ -182,7 +232,10 @@ impl Genesis {
         let mut validators = self.validators.clone();
         validators.sort_by_key(|v| v.consensus_key);
         GenesisState {
-            chain: ChainInfo { chain_id: self.chain_id.clone(), genesis_time: Timestamp::new(self.genesis_time_ms) },
+            chain: ChainInfo {
+                chain_id: self.chain_id.clone(),
+                genesis_time: Timestamp::new(self.genesis_time_ms),
+            },
             token: TokenInfo {
                 name: self.token.name.clone(),
                 symbol: self.token.symbol.clone(),
@@ -196,7 +249,11 @@ impl Genesis {
                 next_proposal: ProposalId::new(1),
             },
             validators: ValidatorSet { validators },
-            balances: self.allocations.iter().map(|a| (a.account, a.amount)).collect(),
+            balances: self
+                .allocations
+                .iter()
+                .map(|a| (a.account, a.amount))
+                .collect(),
             manufacturers: self
                 .manufacturers
                 .iter()
@@ -226,7 +283,11 @@ impl Genesis {
                 })
                 .collect(),
             // Validated to be hex by `validate`.
-            node_peers: self.node_peers.iter().filter_map(|p| hex::decode(p).ok()).collect(),
+            node_peers: self
+                .node_peers
+                .iter()
+                .filter_map(|p| hex::decode(p).ok())
+                .collect(),
         }
     }
 }
@@ -237,7 +298,14 @@ pub mod dev {
     use super::*;
 
     pub const CHAIN_ID: &str = "atonomi-dev";
-    pub const NAMES: [&str; 6] = ["admin", "validator", "manufacturer", "auditor", "alice", "bob"];
+    pub const NAMES: [&str; 6] = [
+        "admin",
+        "validator",
+        "manufacturer",
+        "auditor",
+        "alice",
+        "bob",
+    ];
     pub const MANUFACTURER: ManufacturerId = ManufacturerId::new(1);
     pub const AUDITOR: AuditorId = AuditorId::new(1);
 
@@ -253,10 +321,21 @@ pub mod dev {
         let supply = atmi(1_000_000_000);
         let each = atmi(1_000_000);
         let others = ["manufacturer", "auditor", "alice", "bob"];
-        let mut allocations: Vec<Allocation> =
-            others.iter().map(|n| Allocation { account: key(n).account(), amount: each }).collect();
+        let mut allocations: Vec<Allocation> = others
+            .iter()
+            .map(|n| Allocation {
+                account: key(n).account(),
+                amount: each,
+            })
+            .collect();
         let rest = Amount::new(supply.get() - each.get() * others.len() as u128);
-        allocations.insert(0, Allocation { account: key("admin").account(), amount: rest });
+        allocations.insert(
+            0,
+            Allocation {
+                account: key("admin").account(),
+                amount: rest,
+            },
+        );
         Genesis {
             version: GENESIS_VERSION,
             #[allow(clippy::expect_used)] // a literal, checked by `dev_genesis_is_valid_and_round_trips`
@@ -315,31 +394,52 @@ mod tests {
     fn errors_name_the_field() {
         let mut g = dev::genesis();
         g.governance.threshold = 5;
-        assert!(matches!(g.validate(), Err(GenesisError::Field { field, .. }) if field == "governance.threshold"));
+        assert!(
+            matches!(g.validate(), Err(GenesisError::Field { field, .. }) if field == "governance.threshold")
+        );
         let mut g = dev::genesis();
         g.allocations[0].amount = Amount::new(1);
-        assert!(matches!(g.validate(), Err(GenesisError::Field { field, .. }) if field == "allocations"));
+        assert!(
+            matches!(g.validate(), Err(GenesisError::Field { field, .. }) if field == "allocations")
+        );
         let mut g = dev::genesis();
         g.validators[0].power = 0;
-        assert!(matches!(g.validate(), Err(GenesisError::Field { field, .. }) if field == "validators[0].power"));
+        assert!(
+            matches!(g.validate(), Err(GenesisError::Field { field, .. }) if field == "validators[0].power")
+        );
         let mut g = dev::genesis();
         g.manufacturers[0].name = "x".repeat(65);
-        assert!(matches!(g.validate(), Err(GenesisError::Field { field, .. }) if field == "manufacturers[0]"));
+        assert!(
+            matches!(g.validate(), Err(GenesisError::Field { field, .. }) if field == "manufacturers[0]")
+        );
         let mut g = dev::genesis();
         let k = g.auditors[0].keys[0];
         g.auditors[0].keys.push(k);
-        assert!(matches!(g.validate(), Err(GenesisError::Field { field, .. }) if field == "auditors[0]"));
+        assert!(
+            matches!(g.validate(), Err(GenesisError::Field { field, .. }) if field == "auditors[0]")
+        );
         let mut g = dev::genesis();
         g.version = 2;
-        assert!(matches!(g.validate(), Err(GenesisError::Field { field, .. }) if field == "version"));
+        assert!(
+            matches!(g.validate(), Err(GenesisError::Field { field, .. }) if field == "version")
+        );
     }
 
     #[test]
     fn rejects_unknown_fields_and_garbage() {
         let mut v: serde_json::Value = serde_json::from_str(&dev::genesis().to_json()).unwrap();
         v["surprise"] = serde_json::json!(1);
-        assert!(matches!(Genesis::from_json(v.to_string().as_bytes()), Err(GenesisError::Parse(_))));
-        assert!(matches!(Genesis::from_json(b"\xff\xfe"), Err(GenesisError::Parse(_))));
-        assert!(matches!(Genesis::from_json(&vec![b' '; MAX_GENESIS_BYTES + 1]), Err(GenesisError::TooLarge(_))));
+        assert!(matches!(
+            Genesis::from_json(v.to_string().as_bytes()),
+            Err(GenesisError::Parse(_))
+        ));
+        assert!(matches!(
+            Genesis::from_json(b"\xff\xfe"),
+            Err(GenesisError::Parse(_))
+        ));
+        assert!(matches!(
+            Genesis::from_json(&vec![b' '; MAX_GENESIS_BYTES + 1]),
+            Err(GenesisError::TooLarge(_))
+        ));
     }
 }

@@ -107,7 +107,12 @@ pub fn anomalies(m: &Model, height: u64, window: u64, flood_threshold: u64) -> V
     if m.epoch_lookups > flood_threshold {
         out.push("lookup_flood");
     }
-    let reporters: BTreeSet<DeviceId> = m.failure_reports.iter().filter(|(_, h)| recent(h)).map(|(d, _)| *d).collect();
+    let reporters: BTreeSet<DeviceId> = m
+        .failure_reports
+        .iter()
+        .filter(|(_, h)| recent(h))
+        .map(|(d, _)| *d)
+        .collect();
     if reporters.len() >= REPORTS_FOR_ANOMALY {
         out.push("failure_reports");
     }
@@ -158,8 +163,12 @@ struct Auditor {
 
 fn load_state(path: &Path) -> Result<State> {
     match std::fs::read(path) {
-        Ok(bytes) => serde_json::from_slice(&bytes).with_context(|| format!("{} is not an auditor state file", path.display())),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(State { next_height: 1, ..State::default() }),
+        Ok(bytes) => serde_json::from_slice(&bytes)
+            .with_context(|| format!("{} is not an auditor state file", path.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(State {
+            next_height: 1,
+            ..State::default()
+        }),
         Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
     }
 }
@@ -168,7 +177,8 @@ fn load_state(path: &Path) -> Result<State> {
 fn save_state(path: &Path, state: &State) -> Result<()> {
     use std::io::Write;
     let tmp = path.with_extension("tmp");
-    let mut f = std::fs::File::create(&tmp).with_context(|| format!("writing {}", tmp.display()))?;
+    let mut f =
+        std::fs::File::create(&tmp).with_context(|| format!("writing {}", tmp.display()))?;
     f.write_all(&serde_json::to_vec(state)?)?;
     f.sync_all()?;
     std::fs::rename(&tmp, path).with_context(|| format!("replacing {}", path.display()))?;
@@ -188,25 +198,52 @@ impl Auditor {
     async fn model(&mut self, device: DeviceId, height: u64) -> Result<&mut Model> {
         if !self.state.devices.contains_key(&device) {
             if self.state.devices.len() >= MAX_MODEL {
-                let oldest = self.state.devices.iter().min_by_key(|(_, m)| m.last_seen).map(|(d, _)| *d);
+                let oldest = self
+                    .state
+                    .devices
+                    .iter()
+                    .min_by_key(|(_, m)| m.last_seen)
+                    .map(|(d, _)| *d);
                 if let Some(d) = oldest {
                     self.state.devices.remove(&d);
                 }
             }
             let d = call(&self.client, "atonomi_getDevice", rpc_params![device]).await?;
-            let manufacturer = d["manufacturer"].as_u64().context("device record without manufacturer")? as u32;
+            let manufacturer = d["manufacturer"]
+                .as_u64()
+                .context("device record without manufacturer")?
+                as u32;
             let score = match self.defaults.get(&manufacturer) {
                 Some(s) => *s,
                 None => {
-                    let m = call(&self.client, "atonomi_getManufacturer", rpc_params![manufacturer]).await?;
-                    let s = m["default_score"].as_u64().context("manufacturer without default_score")? as u32;
+                    let m = call(
+                        &self.client,
+                        "atonomi_getManufacturer",
+                        rpc_params![manufacturer],
+                    )
+                    .await?;
+                    let s = m["default_score"]
+                        .as_u64()
+                        .context("manufacturer without default_score")?
+                        as u32;
                     self.defaults.insert(manufacturer, s);
                     s
                 }
             };
-            self.state.devices.insert(device, Model { manufacturer, score, ..Model::default() });
+            self.state.devices.insert(
+                device,
+                Model {
+                    manufacturer,
+                    score,
+                    ..Model::default()
+                },
+            );
         }
-        let m = self.state.devices.get_mut(&device).context("model just inserted")?;
+        let m = self
+            .state
+            .devices
+            .get_mut(&device)
+            .context("model just inserted")?;
         m.last_seen = height;
         Ok(m)
     }
@@ -235,9 +272,15 @@ impl Auditor {
                 }
             }
             "interaction_reported" => {
-                let (Some(reporter), Some(peer)) = (device_of(ev, "device"), device_of(ev, "peer")) else { return Ok(()) };
+                let (Some(reporter), Some(peer)) = (device_of(ev, "device"), device_of(ev, "peer"))
+                else {
+                    return Ok(());
+                };
                 if ev["outcome"] == "failure" {
-                    push_bounded(&mut self.model(peer, height).await?.failure_reports, (reporter, height));
+                    push_bounded(
+                        &mut self.model(peer, height).await?.failure_reports,
+                        (reporter, height),
+                    );
                 } else {
                     self.model(peer, height).await?.epoch_active = true;
                     self.model(reporter, height).await?.epoch_active = true;
@@ -261,8 +304,14 @@ impl Auditor {
             self.state.lookup_run = run;
             self.state.lookups_seen.clear();
         }
-        for c in v["counts"].as_array().map(Vec::as_slice).unwrap_or_default() {
-            let (Some(d), Some(n)) = (device_of(c, "device"), c["as_requester"].as_u64()) else { continue };
+        for c in v["counts"]
+            .as_array()
+            .map(Vec::as_slice)
+            .unwrap_or_default()
+        {
+            let (Some(d), Some(n)) = (device_of(c, "device"), c["as_requester"].as_u64()) else {
+                continue;
+            };
             let seen = self.state.lookups_seen.insert(d, n).unwrap_or(0);
             let delta = n.saturating_sub(seen);
             if delta > 0 && self.state.devices.contains_key(&d) {
@@ -277,12 +326,26 @@ impl Auditor {
         self.poll_lookups(height).await?;
         let mut groups: BTreeMap<u32, Vec<u64>> = BTreeMap::new();
         for m in self.state.devices.values() {
-            groups.entry(m.manufacturer).or_default().push(m.epoch_lookups);
+            groups
+                .entry(m.manufacturer)
+                .or_default()
+                .push(m.epoch_lookups);
         }
-        let thresholds: BTreeMap<u32, u64> = groups.into_iter().map(|(k, v)| (k, flood_threshold(v))).collect();
+        let thresholds: BTreeMap<u32, u64> = groups
+            .into_iter()
+            .map(|(k, v)| (k, flood_threshold(v)))
+            .collect();
         let mut scores = Vec::new();
         for (d, m) in self.state.devices.iter_mut() {
-            let found = anomalies(m, height, self.cfg.window_blocks, thresholds.get(&m.manufacturer).copied().unwrap_or(FLOOD_FLOOR));
+            let found = anomalies(
+                m,
+                height,
+                self.cfg.window_blocks,
+                thresholds
+                    .get(&m.manufacturer)
+                    .copied()
+                    .unwrap_or(FLOOD_FLOOR),
+            );
             let new = rescore(m, &found);
             if !found.is_empty() {
                 tracing::info!(device = %d, ?found, from = m.score, to = new, "anomalous device downgraded");
@@ -319,14 +382,40 @@ impl Auditor {
                     std::cmp::Ordering::Less => atonomi_primitives::state::Direction::Down,
                     std::cmp::Ordering::Equal => atonomi_primitives::state::Direction::Steady,
                 };
-                Some(ReputationWrite { subject: Subject::Device(*d), rep_type: self.cfg.rep_type.clone(), score: Score::new(*s)?, direction })
+                Some(ReputationWrite {
+                    subject: Subject::Device(*d),
+                    rep_type: self.cfg.rep_type.clone(),
+                    score: Score::new(*s)?,
+                    direction,
+                })
             })
             .collect();
-        let account = call(&self.client, "atonomi_getAccount", rpc_params![self.key.account()]).await?;
-        let nonce = account["next_nonce"].as_u64().context("account without next_nonce")?;
-        let tx = Transaction { chain_id: self.chain_id.clone(), signer: self.key.account(), nonce, max_fee: None, call: Call::WriteReputation { auditor: self.cfg.auditor, entries } }.sign(&self.key);
+        let account = call(
+            &self.client,
+            "atonomi_getAccount",
+            rpc_params![self.key.account()],
+        )
+        .await?;
+        let nonce = account["next_nonce"]
+            .as_u64()
+            .context("account without next_nonce")?;
+        let tx = Transaction {
+            chain_id: self.chain_id.clone(),
+            signer: self.key.account(),
+            nonce,
+            max_fee: None,
+            call: Call::WriteReputation {
+                auditor: self.cfg.auditor,
+                entries,
+            },
+        }
+        .sign(&self.key);
         // Durable before it leaves: after a crash the same bytes are found or re-sent.
-        self.state.pending = Some(Pending { tx_hash: tx.hash(), tx_hex: hex::encode(tx.to_bytes()), scores });
+        self.state.pending = Some(Pending {
+            tx_hash: tx.hash(),
+            tx_hex: hex::encode(tx.to_bytes()),
+            scores,
+        });
         save_state(&self.cfg.state, &self.state)?;
         self.settle_pending().await
     }
@@ -334,11 +423,19 @@ impl Auditor {
     /// Brings a pending write to an end: found on chain (applied if it succeeded), or
     /// re-sent and awaited.
     async fn settle_pending(&mut self) -> Result<()> {
-        let Some(p) = self.state.pending.clone() else { return Ok(()) };
+        let Some(p) = self.state.pending.clone() else {
+            return Ok(());
+        };
         let mut sent = false;
         let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
         loop {
-            if let Ok(v) = call(&self.client, "atonomi_getTransaction", rpc_params![p.tx_hash]).await {
+            if let Ok(v) = call(
+                &self.client,
+                "atonomi_getTransaction",
+                rpc_params![p.tx_hash],
+            )
+            .await
+            {
                 if v["status"] == "final" {
                     if v["receipt"]["status"]["status"] == "success" {
                         for (d, s) in &p.scores {
@@ -356,7 +453,13 @@ impl Auditor {
                 }
             }
             if !sent {
-                if let Err(e) = call(&self.client, "atonomi_sendTransaction", rpc_params![p.tx_hex.clone()]).await {
+                if let Err(e) = call(
+                    &self.client,
+                    "atonomi_sendTransaction",
+                    rpc_params![p.tx_hex.clone()],
+                )
+                .await
+                {
                     // "duplicate" (already in the mempool) is fine; a used nonce means another
                     // transaction of ours took it: the write is lost, the next epoch redoes it.
                     let msg = format!("{e:#}");
@@ -385,7 +488,11 @@ impl Auditor {
         while self.state.next_height <= head {
             let h = self.state.next_height;
             let v = call(&self.client, "atonomi_getEvents", rpc_params![h]).await?;
-            for e in v["events"].as_array().map(Vec::as_slice).unwrap_or_default() {
+            for e in v["events"]
+                .as_array()
+                .map(Vec::as_slice)
+                .unwrap_or_default()
+            {
                 self.on_event(h, e).await?;
             }
             if h % self.cfg.epoch_blocks == 0 {
@@ -406,15 +513,32 @@ pub async fn run(cfg: AuditorConfig) -> Result<()> {
     let key = crate::keys::read(&cfg.key)?;
     let client = connect(&cfg.rpc)?;
     let status = call(&client, "atonomi_status", rpc_params![]).await?;
-    let chain_id: ChainId = serde_json::from_value(status["chain_id"].clone()).context("status has no chain id")?;
-    let auditor = call(&client, "atonomi_getAuditor", rpc_params![cfg.auditor.get()]).await.with_context(|| format!("auditor {} is not registered on this chain", cfg.auditor))?;
+    let chain_id: ChainId =
+        serde_json::from_value(status["chain_id"].clone()).context("status has no chain id")?;
+    let auditor = call(
+        &client,
+        "atonomi_getAuditor",
+        rpc_params![cfg.auditor.get()],
+    )
+    .await
+    .with_context(|| format!("auditor {} is not registered on this chain", cfg.auditor))?;
     let key_hex = key.account().to_string();
-    if !auditor["keys"].as_array().is_some_and(|ks| ks.iter().any(|k| k.as_str() == Some(key_hex.as_str()))) {
+    if !auditor["keys"]
+        .as_array()
+        .is_some_and(|ks| ks.iter().any(|k| k.as_str() == Some(key_hex.as_str())))
+    {
         bail!("{} is not a key of auditor {}", key.account(), cfg.auditor);
     }
     let state = load_state(&cfg.state)?;
     tracing::info!(auditor = %cfg.auditor, from = state.next_height, devices = state.devices.len(), "auditor starting");
-    let mut a = Auditor { cfg, key, client, chain_id, state, defaults: BTreeMap::new() };
+    let mut a = Auditor {
+        cfg,
+        key,
+        client,
+        chain_id,
+        state,
+        defaults: BTreeMap::new(),
+    };
     a.settle_pending().await?;
     let shutdown = crate::node::shutdown_signal();
     tokio::pin!(shutdown);
@@ -440,7 +564,11 @@ mod tests {
     use super::*;
 
     fn model(score: u32) -> Model {
-        Model { manufacturer: 1, score, ..Model::default() }
+        Model {
+            manufacturer: 1,
+            score,
+            ..Model::default()
+        }
     }
 
     #[test]
@@ -471,14 +599,23 @@ mod tests {
         for _ in 0..5 {
             m.failure_reports.push((a, 10));
         }
-        assert!(anomalies(&m, 12, 100, 100).is_empty(), "one peer reporting five times is not three peers");
+        assert!(
+            anomalies(&m, 12, 100, 100).is_empty(),
+            "one peer reporting five times is not three peers"
+        );
         m.failure_reports.push((DeviceId::new([2; 32]), 10));
         m.failure_reports.push((DeviceId::new([3; 32]), 10));
         assert_eq!(anomalies(&m, 12, 100, 100), vec!["failure_reports"]);
-        assert!(anomalies(&m, 200, 100, 100).is_empty(), "old reports leave the window");
+        assert!(
+            anomalies(&m, 200, 100, 100).is_empty(),
+            "old reports leave the window"
+        );
         m.transfers = vec![50, 51, 52];
         m.refused = vec![50, 51, 52];
-        assert_eq!(anomalies(&m, 60, 100, 100), vec!["failure_reports", "refused_payments", "transfer_burst"]);
+        assert_eq!(
+            anomalies(&m, 60, 100, 100),
+            vec!["failure_reports", "refused_payments", "transfer_burst"]
+        );
     }
 
     #[test]
@@ -492,7 +629,10 @@ mod tests {
     fn state_files_are_replaced_atomically() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("auditor.json");
-        let mut s = State { next_height: 7, ..State::default() };
+        let mut s = State {
+            next_height: 7,
+            ..State::default()
+        };
         s.devices.insert(DeviceId::new([1; 32]), model(42));
         save_state(&p, &s).unwrap();
         let back = load_state(&p).unwrap();

@@ -6,7 +6,9 @@ use atonomi_genesis::{dev, Allocation, Genesis};
 use atonomi_primitives::event::TxStatus;
 use atonomi_primitives::state::{Direction, StateKey, Subject};
 use atonomi_primitives::tx::{Call, DeviceRegistration, ReputationWrite};
-use atonomi_primitives::{AccountId, Amount, DeviceId, Height, Keypair, Score, Timestamp, Transaction};
+use atonomi_primitives::{
+    AccountId, Amount, DeviceId, Height, Keypair, Score, Timestamp, Transaction,
+};
 use atonomi_runtime::{execute_block, genesis_diff, BlockContext, SigCheck};
 use atonomi_storage::{RocksConfig, RocksStore, StateDb};
 use std::path::PathBuf;
@@ -38,6 +40,63 @@ pub struct RuntimeArgs {
     /// Database directory (a fresh temporary one if omitted; it must not exist).
     #[arg(long)]
     dir: Option<PathBuf>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct VerifyArgs {
+    /// Signed transfers to verify per measurement.
+    #[arg(long, default_value_t = 20_000)]
+    signatures: usize,
+}
+
+/// ed25519 verifications per second, one core and all cores (the runtime's parallel
+/// verifier), over signed transfers as blocks carry them.
+pub fn verify(args: VerifyArgs) -> Result<()> {
+    anyhow::ensure!(args.signatures > 0, "--signatures must be positive");
+    let key = Keypair::from_label("atonomi bench verify");
+    let chain_id = dev::genesis().chain_id;
+    let txs: Vec<Vec<u8>> = (0..args.signatures as u64)
+        .map(|nonce| {
+            let call = Call::Transfer {
+                to: key.account(),
+                amount: Amount::new(1),
+            };
+            Transaction {
+                chain_id: chain_id.clone(),
+                signer: key.account(),
+                nonce,
+                max_fee: None,
+                call,
+            }
+            .sign(&key)
+            .to_bytes()
+        })
+        .collect();
+    let t = Instant::now();
+    let one = txs
+        .iter()
+        .filter(|b| {
+            atonomi_primitives::SignedTransaction::from_bytes(b)
+                .is_ok_and(|t| t.verify_signature().is_ok())
+        })
+        .count();
+    let one_core = one as f64 / t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    let all = atonomi_runtime::verify_signatures(&txs)
+        .into_iter()
+        .filter(|ok| *ok)
+        .count();
+    let all_cores = all as f64 / t.elapsed().as_secs_f64();
+    anyhow::ensure!(
+        one == txs.len() && all == txs.len(),
+        "every probe signature must verify"
+    );
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    println!(
+        "{}",
+        serde_json::json!({ "verifications_per_s_one_core": one_core.round(), "verifications_per_s_all_cores": all_cores.round(), "cores": cores })
+    );
+    Ok(())
 }
 
 /// Time split of a run.
@@ -82,7 +141,11 @@ struct Bench {
 impl Bench {
     fn block(&mut self, txs: &[Vec<u8>], sig: SigCheck, split: &mut Split) -> Result<()> {
         let h = self.height + 1;
-        let ctx = BlockContext { chain_id: self.genesis.chain_id.clone(), height: Height::new(h), timestamp: Timestamp::new(self.genesis.genesis_time_ms + h * 1_000) };
+        let ctx = BlockContext {
+            chain_id: self.genesis.chain_id.clone(),
+            height: Height::new(h),
+            timestamp: Timestamp::new(self.genesis.genesis_time_ms + h * 1_000),
+        };
         let t0 = Instant::now();
         let reader = |k: &[u8]| self.db.get(k).map_err(|e| e.to_string());
         let out = execute_block(&reader, &ctx, txs, sig)?;
@@ -95,20 +158,43 @@ impl Bench {
         split.root += t2 - t1;
         split.write += t3 - t2;
         if let Some(bad) = out.receipts.iter().find(|r| r.status != TxStatus::Success) {
-            anyhow::bail!("benchmark transaction failed at height {h}: {:?}", bad.status);
+            anyhow::bail!(
+                "benchmark transaction failed at height {h}: {:?}",
+                bad.status
+            );
         }
         self.height = h;
         Ok(())
     }
 
     fn tx(&self, key: &Keypair, nonce: u64, call: Call) -> Vec<u8> {
-        Transaction { chain_id: self.genesis.chain_id.clone(), signer: key.account(), nonce, max_fee: None, call }.sign(key).to_bytes()
+        Transaction {
+            chain_id: self.genesis.chain_id.clone(),
+            signer: key.account(),
+            nonce,
+            max_fee: None,
+            call,
+        }
+        .sign(key)
+        .to_bytes()
     }
 }
 
 fn dir_size(p: &std::path::Path) -> u64 {
     std::fs::read_dir(p)
-        .map(|rd| rd.flatten().map(|e| e.metadata().map_or(0, |m| if m.is_dir() { dir_size(&e.path()) } else { m.len() })).sum())
+        .map(|rd| {
+            rd.flatten()
+                .map(|e| {
+                    e.metadata().map_or(0, |m| {
+                        if m.is_dir() {
+                            dir_size(&e.path())
+                        } else {
+                            m.len()
+                        }
+                    })
+                })
+                .sum()
+        })
         .unwrap_or(0)
 }
 
@@ -123,7 +209,11 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 pub fn runtime(args: RuntimeArgs) -> Result<()> {
     let tmp = std::env::temp_dir().join(format!("atonomi-bench-{}", std::process::id()));
     let dir = args.dir.clone().unwrap_or(tmp);
-    anyhow::ensure!(!dir.exists(), "{} exists; give a new directory", dir.display());
+    anyhow::ensure!(
+        !dir.exists(),
+        "{} exists; give a new directory",
+        dir.display()
+    );
     let result = run(&args, &dir);
     if args.dir.is_none() {
         let _ = std::fs::remove_dir_all(&dir);
@@ -132,7 +222,9 @@ pub fn runtime(args: RuntimeArgs) -> Result<()> {
 }
 
 fn run(args: &RuntimeArgs, dir: &std::path::Path) -> Result<()> {
-    let senders: Vec<Keypair> = (0..args.block_txs).map(|i| Keypair::from_label(&format!("bench sender {i}"))).collect();
+    let senders: Vec<Keypair> = (0..args.block_txs)
+        .map(|i| Keypair::from_label(&format!("bench sender {i}")))
+        .collect();
     let mut genesis = dev::genesis();
     let maker = dev::key("manufacturer");
     let auditor = dev::key("auditor");
@@ -143,10 +235,21 @@ fn run(args: &RuntimeArgs, dir: &std::path::Path) -> Result<()> {
     let supply = genesis.token.total_supply.get();
     let rest = supply - per_sender.get() * senders.len() as u128 - maker_funds.get();
     genesis.allocations = vec![
-        Allocation { account: dev::key("admin").account(), amount: Amount::new(rest) },
-        Allocation { account: maker.account(), amount: maker_funds },
+        Allocation {
+            account: dev::key("admin").account(),
+            amount: Amount::new(rest),
+        },
+        Allocation {
+            account: maker.account(),
+            amount: maker_funds,
+        },
     ];
-    genesis.allocations.extend(senders.iter().map(|k| Allocation { account: k.account(), amount: per_sender }));
+    genesis
+        .allocations
+        .extend(senders.iter().map(|k| Allocation {
+            account: k.account(),
+            amount: per_sender,
+        }));
     let mut params = genesis.params.clone();
     params.max_batch = params.max_batch.max(args.batch as u32);
     genesis.params = params;
@@ -154,18 +257,42 @@ fn run(args: &RuntimeArgs, dir: &std::path::Path) -> Result<()> {
 
     // The signature-verification bound: ed25519 verifications per second on one core.
     let probe: Vec<_> = (0..2_000u32)
-        .map(|i| Transaction { chain_id: genesis.chain_id.clone(), signer: senders[0].account(), nonce: u64::from(i), max_fee: None, call: Call::Burn { amount: Amount::new(1) } }.sign(&senders[0]))
+        .map(|i| {
+            Transaction {
+                chain_id: genesis.chain_id.clone(),
+                signer: senders[0].account(),
+                nonce: u64::from(i),
+                max_fee: None,
+                call: Call::Burn {
+                    amount: Amount::new(1),
+                },
+            }
+            .sign(&senders[0])
+        })
         .collect();
     let t = Instant::now();
-    let valid = probe.iter().filter(|tx| tx.verify_signature().is_ok()).count();
+    let valid = probe
+        .iter()
+        .filter(|tx| tx.verify_signature().is_ok())
+        .count();
     anyhow::ensure!(valid == probe.len(), "probe signatures must verify");
-    println!("ed25519 strict verification, one core: {:.0} signatures/s", probe.len() as f64 / t.elapsed().as_secs_f64());
+    println!(
+        "ed25519 strict verification, one core: {:.0} signatures/s",
+        probe.len() as f64 / t.elapsed().as_secs_f64()
+    );
 
     let store = RocksStore::open(dir, &RocksConfig::default())?;
     let db = StateDb::new(store);
     db.commit(&genesis_diff(&genesis.state())?, 0)?;
-    let mut b = Bench { db, genesis, height: 0 };
-    println!("runtime benchmark on RocksDB at {} (fsync per block, one block = one atomic write batch)", dir.display());
+    let mut b = Bench {
+        db,
+        genesis,
+        height: 0,
+    };
+    println!(
+        "runtime benchmark on RocksDB at {} (fsync per block, one block = one atomic write batch)",
+        dir.display()
+    );
 
     // (a) Transfers: each sender sends one transfer per block to the next sender.
     let blocks = args.transfers.div_ceil(args.block_txs.max(1));
@@ -177,7 +304,14 @@ fn run(args: &RuntimeArgs, dir: &std::path::Path) -> Result<()> {
                 .enumerate()
                 .map(|(i, k)| {
                     let to = senders[(i + 1) % senders.len()].account();
-                    b.tx(k, n as u64, Call::Transfer { to, amount: Amount::new(1) })
+                    b.tx(
+                        k,
+                        n as u64,
+                        Call::Transfer {
+                            to,
+                            amount: Amount::new(1),
+                        },
+                    )
                 })
                 .collect(),
         );
@@ -197,7 +331,9 @@ fn run(args: &RuntimeArgs, dir: &std::path::Path) -> Result<()> {
     verified.report("transfers, signatures verified in the block", "tx");
 
     // (b) Whitelist registration in batches.
-    let device_keys: Vec<AccountId> = (0..1_000).map(|i| Keypair::from_label(&format!("bench device {i}")).account()).collect();
+    let device_keys: Vec<AccountId> = (0..1_000)
+        .map(|i| Keypair::from_label(&format!("bench device {i}")).account())
+        .collect();
     let device_id = |i: usize| DeviceId::derive(b"bench salt", &(i as u64).to_le_bytes());
     let mut maker_nonce = 0u64;
     let mut reg = Split::default();
@@ -208,9 +344,21 @@ fn run(args: &RuntimeArgs, dir: &std::path::Path) -> Result<()> {
         while txs.len() < args.batches_per_block && next < args.devices {
             let end = (next + args.batch).min(args.devices);
             let devices: Vec<DeviceRegistration> = (next..end)
-                .map(|i| DeviceRegistration { device_id: device_id(i), public_key: device_keys[i % device_keys.len()], protocols: vec!["mqtt".into()], metadata: vec![] })
+                .map(|i| DeviceRegistration {
+                    device_id: device_id(i),
+                    public_key: device_keys[i % device_keys.len()],
+                    protocols: vec!["mqtt".into()],
+                    metadata: vec![],
+                })
                 .collect();
-            txs.push(b.tx(&maker, maker_nonce, Call::RegisterDevices { manufacturer: dev::MANUFACTURER, devices }));
+            txs.push(b.tx(
+                &maker,
+                maker_nonce,
+                Call::RegisterDevices {
+                    manufacturer: dev::MANUFACTURER,
+                    devices,
+                },
+            ));
             maker_nonce += 1;
             next = end;
         }
@@ -221,7 +369,10 @@ fn run(args: &RuntimeArgs, dir: &std::path::Path) -> Result<()> {
             lookup_at_100k = Some(lookups(&b, next, args.lookups.min(20_000), device_id)?);
         }
     }
-    reg.report(&format!("device registration in batches of {}", args.batch), "devices");
+    reg.report(
+        &format!("device registration in batches of {}", args.batch),
+        "devices",
+    );
 
     // (c) Reputation writes about registered devices.
     let mut rep = Split::default();
@@ -240,7 +391,14 @@ fn run(args: &RuntimeArgs, dir: &std::path::Path) -> Result<()> {
                     direction: Direction::Up,
                 })
                 .collect();
-            txs.push(b.tx(&auditor, auditor_nonce, Call::WriteReputation { auditor: dev::AUDITOR, entries }));
+            txs.push(b.tx(
+                &auditor,
+                auditor_nonce,
+                Call::WriteReputation {
+                    auditor: dev::AUDITOR,
+                    entries,
+                },
+            ));
             auditor_nonce += 1;
             written = end;
         }
@@ -261,10 +419,19 @@ fn run(args: &RuntimeArgs, dir: &std::path::Path) -> Result<()> {
         bytes as f64 / args.devices.max(1) as f64
     );
     if let Some((p50, p99)) = lookup_at_100k {
-        println!("device lookup at 100k devices: p50 {:.1} µs, p99 {:.1} µs", p50.as_secs_f64() * 1e6, p99.as_secs_f64() * 1e6);
+        println!(
+            "device lookup at 100k devices: p50 {:.1} µs, p99 {:.1} µs",
+            p50.as_secs_f64() * 1e6,
+            p99.as_secs_f64() * 1e6
+        );
     }
     let (p50, p99) = lookups(&b, args.devices, args.lookups, device_id)?;
-    println!("device lookup at {} devices: p50 {:.1} µs, p99 {:.1} µs (RocksDB point read + decode)", args.devices, p50.as_secs_f64() * 1e6, p99.as_secs_f64() * 1e6);
+    println!(
+        "device lookup at {} devices: p50 {:.1} µs, p99 {:.1} µs (RocksDB point read + decode)",
+        args.devices,
+        p50.as_secs_f64() * 1e6,
+        p99.as_secs_f64() * 1e6
+    );
     let mut proof_times = Vec::new();
     let mut proof_bytes = 0usize;
     for i in 0..1_000.min(args.devices) {
@@ -286,12 +453,19 @@ fn run(args: &RuntimeArgs, dir: &std::path::Path) -> Result<()> {
 }
 
 /// Random point lookups of registered devices: (p50, p99).
-fn lookups(b: &Bench, registered: usize, n: usize, device_id: impl Fn(usize) -> DeviceId) -> Result<(Duration, Duration)> {
+fn lookups(
+    b: &Bench,
+    registered: usize,
+    n: usize,
+    device_id: impl Fn(usize) -> DeviceId,
+) -> Result<(Duration, Duration)> {
     let mut times = Vec::with_capacity(n);
     // A fixed multiplicative walk over the ids: spread out, deterministic.
     let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
     for _ in 0..n {
-        x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        x = x
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
         let i = (x >> 33) as usize % registered.max(1);
         let key = StateKey::Device(device_id(i)).to_bytes();
         let t = Instant::now();

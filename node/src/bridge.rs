@@ -61,25 +61,48 @@ pub struct RelayerConfig {
 /// the designated relayer — the validator at index `epoch mod n` of the signing set —
 /// not at all; the others by their distance from it in set order (a relayer that is
 /// not a validator last), so that takeovers do not race each other.
-pub fn takeover_delay(epoch: u64, signing: &ValidatorSet, me: Option<&atonomi_primitives::AccountId>, per_rank: Duration) -> Duration {
+pub fn takeover_delay(
+    epoch: u64,
+    signing: &ValidatorSet,
+    me: Option<&atonomi_primitives::AccountId>,
+    per_rank: Duration,
+) -> Duration {
     let n = signing.validators.len().max(1);
     let designated = (epoch % n as u64) as usize;
-    let rank = me.and_then(|m| signing.validators.iter().position(|v| &v.consensus_key == m)).map_or(n, |i| (i + n - designated) % n);
+    let rank = me
+        .and_then(|m| {
+            signing
+                .validators
+                .iter()
+                .position(|v| &v.consensus_key == m)
+        })
+        .map_or(n, |i| (i + n - designated) % n);
     per_rank * rank as u32
 }
 
 /// The bridge set of a validator set: bridge addresses and powers, in the set's order.
 pub fn bridge_set(set: &ValidatorSet) -> BridgeSet {
     BridgeSet {
-        validators: set.validators.iter().map(|v| Address::from(v.bridge_address)).collect(),
+        validators: set
+            .validators
+            .iter()
+            .map(|v| Address::from(v.bridge_address))
+            .collect(),
         powers: set.validators.iter().map(|v| U256::from(v.power)).collect(),
     }
 }
 
 /// The checkpoint of `epoch` as this node derives it, with the set that signs it.
-pub fn expected_checkpoint(chain: &Chain, epoch: u64) -> Result<Option<(Checkpoint, ValidatorSet)>> {
-    let Some(h) = chain.checkpoint_height(epoch)? else { return Ok(None) };
-    let block = chain.block(h)?.with_context(|| format!("checkpoint block {h} missing"))?;
+pub fn expected_checkpoint(
+    chain: &Chain,
+    epoch: u64,
+) -> Result<Option<(Checkpoint, ValidatorSet)>> {
+    let Some(h) = chain.checkpoint_height(epoch)? else {
+        return Ok(None);
+    };
+    let block = chain
+        .block(h)?
+        .with_context(|| format!("checkpoint block {h} missing"))?;
     let signing = chain.voting_set_at(h)?;
     let next = chain.voting_set_at(h.next())?;
     let c = Checkpoint {
@@ -93,7 +116,12 @@ pub fn expected_checkpoint(chain: &Chain, epoch: u64) -> Result<Option<(Checkpoi
 }
 
 /// The signer: signs each checkpoint epoch once, in order, recording it on chain.
-pub async fn run_signer(shared: Arc<Shared>, consensus_key: Keypair, key: PrivateKeySigner, cfg: BridgeConfig) {
+pub async fn run_signer(
+    shared: Arc<Shared>,
+    consensus_key: Keypair,
+    key: PrivateKeySigner,
+    cfg: BridgeConfig,
+) {
     let me = consensus_key.account();
     let mut events = shared.events.subscribe();
     let mut pending: Option<Hash> = None;
@@ -104,7 +132,12 @@ pub async fn run_signer(shared: Arc<Shared>, consensus_key: Keypair, key: Privat
             Err(_) => return,
         }
         if let Some(h) = pending {
-            if shared.mempool.lock().unwrap_or_else(|e| e.into_inner()).contains(&h) {
+            if shared
+                .mempool
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .contains(&h)
+            {
                 continue;
             }
             pending = None;
@@ -121,23 +154,36 @@ pub async fn run_signer(shared: Arc<Shared>, consensus_key: Keypair, key: Privat
 }
 
 /// The `SignCheckpoint` transaction for the lowest epoch this validator has not signed.
-fn next_signature(shared: &Shared, consensus_key: &Keypair, key: &PrivateKeySigner, cfg: &BridgeConfig) -> Result<Option<Vec<u8>>> {
+fn next_signature(
+    shared: &Shared,
+    consensus_key: &Keypair,
+    key: &PrivateKeySigner,
+    cfg: &BridgeConfig,
+) -> Result<Option<Vec<u8>>> {
     let chain = read_chain(shared);
     let me = consensus_key.account();
     let last = chain.last_checkpoint_epoch()?;
     // Only recent epochs: a validator joining late does not sign history.
     for epoch in last.saturating_sub(16).max(1)..=last {
-        let slot = StateKey::CheckpointSignature { epoch, validator: me };
+        let slot = StateKey::CheckpointSignature {
+            epoch,
+            validator: me,
+        };
         if chain.db().get(&slot.to_bytes())?.is_some() {
             continue;
         }
-        let Some((c, signing)) = expected_checkpoint(&chain, epoch)? else { continue };
+        let Some((c, signing)) = expected_checkpoint(&chain, epoch)? else {
+            continue;
+        };
         let Some(v) = signing.get(&me) else { continue };
         if v.bridge_address != key.address().0 .0 {
             tracing::warn!(epoch, "this validator's bridge address on chain is not its configured bridge key: not signing");
             return Ok(None);
         }
-        let sig = sign_digest(key, &checkpoint_digest(chain.chain_id.as_str(), cfg.eth_chain_id, cfg.contract, &c))?;
+        let sig = sign_digest(
+            key,
+            &checkpoint_digest(chain.chain_id.as_str(), cfg.eth_chain_id, cfg.contract, &c),
+        )?;
         let call = Call::SignCheckpoint {
             epoch,
             height: Height::new(c.height),
@@ -147,7 +193,14 @@ fn next_signature(shared: &Shared, consensus_key: &Keypair, key: &PrivateKeySign
             signature: EthSignature(sig),
         };
         let nonce = next_nonce(&chain, &me);
-        let tx = Transaction { chain_id: chain.chain_id.clone(), signer: me, nonce, max_fee: None, call }.sign(consensus_key);
+        let tx = Transaction {
+            chain_id: chain.chain_id.clone(),
+            signer: me,
+            nonce,
+            max_fee: None,
+            call,
+        }
+        .sign(consensus_key);
         tracing::info!(epoch, height = c.height, "signing checkpoint");
         return Ok(Some(tx.to_bytes()));
     }
@@ -156,18 +209,29 @@ fn next_signature(shared: &Shared, consensus_key: &Keypair, key: &PrivateKeySign
 
 /// Signatures recorded on chain for `epoch` that match `c` and recover to the signing
 /// set's bridge addresses, in set order (empty where missing), with their power.
-pub fn collect_signatures(chain: &Chain, cfg: &BridgeConfig, c: &Checkpoint, signing: &ValidatorSet) -> Result<(Vec<Bytes>, U256)> {
+pub fn collect_signatures(
+    chain: &Chain,
+    cfg: &BridgeConfig,
+    c: &Checkpoint,
+    signing: &ValidatorSet,
+) -> Result<(Vec<Bytes>, U256)> {
     let digest = checkpoint_digest(chain.chain_id.as_str(), cfg.eth_chain_id, cfg.contract, c);
     let mut out = Vec::with_capacity(signing.validators.len());
     let mut power = U256::ZERO;
     for v in &signing.validators {
-        let key = StateKey::CheckpointSignature { epoch: c.epoch, validator: v.consensus_key };
+        let key = StateKey::CheckpointSignature {
+            epoch: c.epoch,
+            validator: v.consensus_key,
+        };
         let rec: Option<CheckpointSignature> = match chain.db().get(&key.to_bytes())? {
             Some(b) => codec::decode(&b, 1024).ok(),
             None => None,
         };
         let good = rec.filter(|r| {
-            r.height.get() == c.height && r.block_hash.0 == c.block_hash.0 && r.state_root.0 == c.state_root.0 && r.next_set_hash.0 == c.next_set_hash.0
+            r.height.get() == c.height
+                && r.block_hash.0 == c.block_hash.0
+                && r.state_root.0 == c.state_root.0
+                && r.next_set_hash.0 == c.next_set_hash.0
         });
         let recovered = good.as_ref().and_then(|r| {
             let sig = alloy::primitives::Signature::from_raw(&r.signature.0).ok()?;
@@ -197,9 +261,17 @@ struct Submission {
 impl Submission {
     fn build(shared: &Shared, cfg: &BridgeConfig, epoch: u64) -> Result<Option<Submission>> {
         let chain = read_chain(shared);
-        let Some((checkpoint, signing)) = expected_checkpoint(&chain, epoch)? else { return Ok(None) };
+        let Some((checkpoint, signing)) = expected_checkpoint(&chain, epoch)? else {
+            return Ok(None);
+        };
         let (signatures, power) = collect_signatures(&chain, cfg, &checkpoint, &signing)?;
-        Ok(Some(Submission { set: bridge_set(&signing), checkpoint, signing, signatures, power }))
+        Ok(Some(Submission {
+            set: bridge_set(&signing),
+            checkpoint,
+            signing,
+            signatures,
+            power,
+        }))
     }
 
     /// More than 2/3 of the signing set's power signed.
@@ -207,8 +279,19 @@ impl Submission {
         self.power * U256::from(3) > self.set.total_power() * U256::from(2)
     }
 
-    fn call<'a>(&self, contract: &'a IAtonomiCheckpoints::IAtonomiCheckpointsInstance<DynProvider>) -> alloy::contract::CallBuilder<&'a DynProvider, std::marker::PhantomData<IAtonomiCheckpoints::submitCheckpointCall>> {
-        contract.submitCheckpoint((&self.checkpoint).into(), self.set.validators.clone(), self.set.powers.clone(), self.signatures.clone())
+    fn call<'a>(
+        &self,
+        contract: &'a IAtonomiCheckpoints::IAtonomiCheckpointsInstance<DynProvider>,
+    ) -> alloy::contract::CallBuilder<
+        &'a DynProvider,
+        std::marker::PhantomData<IAtonomiCheckpoints::submitCheckpointCall>,
+    > {
+        contract.submitCheckpoint(
+            (&self.checkpoint).into(),
+            self.set.validators.clone(),
+            self.set.powers.clone(),
+            self.signatures.clone(),
+        )
     }
 }
 
@@ -238,7 +321,9 @@ pub struct RelayRecord {
 const STUCK_AFTER: Duration = Duration::from_secs(8);
 
 fn now_ms() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
 }
 
 const RELAY_PREFIX: &[u8] = b"relay/";
@@ -266,8 +351,16 @@ fn store_record(shared: &Shared, r: &RelayRecord) -> Result<()> {
 
 /// Recent relay records, newest first (for `atonomi_getBridgeStatus`).
 pub fn recent_records(chain: &Chain, limit: usize) -> Vec<RelayRecord> {
-    let rows = chain.db().kv().scan(Cf::Meta, RELAY_PREFIX, &[], usize::MAX).unwrap_or_default();
-    rows.iter().rev().take(limit).filter_map(|(_, v)| serde_json::from_slice(v).ok()).collect()
+    let rows = chain
+        .db()
+        .kv()
+        .scan(Cf::Meta, RELAY_PREFIX, &[], usize::MAX)
+        .unwrap_or_default();
+    rows.iter()
+        .rev()
+        .take(limit)
+        .filter_map(|(_, v)| serde_json::from_slice(v).ok())
+        .collect()
 }
 
 /// The relayer loop; runs until the task is dropped.
@@ -286,22 +379,43 @@ pub async fn run_relayer(shared: Arc<Shared>, cfg: BridgeConfig) {
     loop {
         if let Err(e) = relay_round(&shared, &cfg, &r, &provider, &mut ready_since).await {
             tracing::warn!("bridge relayer: {e:#}");
-            *shared.bridge_status.lock().unwrap_or_else(|e| e.into_inner()) = serde_json::json!({ "error": format!("{e:#}") });
+            *shared
+                .bridge_status
+                .lock()
+                .unwrap_or_else(|e| e.into_inner()) =
+                serde_json::json!({ "error": format!("{e:#}") });
         }
         tokio::time::sleep(Duration::from_millis(1000)).await;
     }
 }
 
-async fn relay_round(shared: &Arc<Shared>, cfg: &BridgeConfig, r: &RelayerConfig, provider: &DynProvider, ready_since: &mut std::collections::BTreeMap<u64, tokio::time::Instant>) -> Result<()> {
+async fn relay_round(
+    shared: &Arc<Shared>,
+    cfg: &BridgeConfig,
+    r: &RelayerConfig,
+    provider: &DynProvider,
+    ready_since: &mut std::collections::BTreeMap<u64, tokio::time::Instant>,
+) -> Result<()> {
     let contract = IAtonomiCheckpoints::new(cfg.contract, provider.clone());
-    let on_eth = contract.latestEpoch().call().await.context("reading the contract's latest epoch")?;
-    let finalized_epoch = contract.latestEpoch().block(alloy::eips::BlockId::finalized()).call().await.unwrap_or(0);
+    let on_eth = contract
+        .latestEpoch()
+        .call()
+        .await
+        .context("reading the contract's latest epoch")?;
+    let finalized_epoch = contract
+        .latestEpoch()
+        .block(alloy::eips::BlockId::finalized())
+        .call()
+        .await
+        .unwrap_or(0);
     shared.metrics.bridge_eth_epoch.set(on_eth as i64);
     let head = provider.get_block_number().await?;
 
     // Follow what this relayer sent: statuses, and a vanished transaction re-sent.
     for epoch in on_eth.saturating_sub(3).max(1)..=on_eth + 1 {
-        let Some(mut rec) = load_record(shared, epoch)? else { continue };
+        let Some(mut rec) = load_record(shared, epoch)? else {
+            continue;
+        };
         if rec.status == "final" {
             continue;
         }
@@ -329,7 +443,9 @@ async fn relay_round(shared: &Arc<Shared>, cfg: &BridgeConfig, r: &RelayerConfig
                         tracing::warn!("re-broadcast: {e}");
                     }
                 }
-                Some(_) if now_ms().saturating_sub(rec.sent_at_ms) > STUCK_AFTER.as_millis() as u64 => {
+                Some(_)
+                    if now_ms().saturating_sub(rec.sent_at_ms) > STUCK_AFTER.as_millis() as u64 =>
+                {
                     replace_stuck(shared, cfg, r, provider, &mut rec).await?;
                 }
                 Some(_) => {}
@@ -340,7 +456,10 @@ async fn relay_round(shared: &Arc<Shared>, cfg: &BridgeConfig, r: &RelayerConfig
 
     let next = on_eth + 1;
     let chain_epoch = read_chain(shared).last_checkpoint_epoch()?;
-    *shared.bridge_status.lock().unwrap_or_else(|e| e.into_inner()) = serde_json::json!({
+    *shared
+        .bridge_status
+        .lock()
+        .unwrap_or_else(|e| e.into_inner()) = serde_json::json!({
         "contract": cfg.contract, "eth_epoch": on_eth, "eth_finalized_epoch": finalized_epoch, "chain_epoch": chain_epoch, "relayer": r.key.address(),
     });
     if let Some(rec) = load_record(shared, next)? {
@@ -348,11 +467,15 @@ async fn relay_round(shared: &Arc<Shared>, cfg: &BridgeConfig, r: &RelayerConfig
         tracing::debug!(epoch = next, tx = %rec.tx_hash, "waiting for the recorded submission");
         return Ok(());
     }
-    let Some(sub) = Submission::build(shared, cfg, next)? else { return Ok(()) };
+    let Some(sub) = Submission::build(shared, cfg, next)? else {
+        return Ok(());
+    };
     if !sub.has_quorum() {
         return Ok(());
     }
-    let since = *ready_since.entry(next).or_insert_with(tokio::time::Instant::now);
+    let since = *ready_since
+        .entry(next)
+        .or_insert_with(tokio::time::Instant::now);
     ready_since.retain(|e, _| *e >= next);
     let wait = takeover_delay(next, &sub.signing, r.validator.as_ref(), r.takeover);
     if since.elapsed() < wait {
@@ -360,14 +483,31 @@ async fn relay_round(shared: &Arc<Shared>, cfg: &BridgeConfig, r: &RelayerConfig
     }
     let call = sub.call(&contract);
     if let Err(e) = call.call().await {
-        if let Some(IAtonomiCheckpoints::IAtonomiCheckpointsErrors::EpochNotNext(_)) = e.as_decoded_interface_error::<IAtonomiCheckpoints::IAtonomiCheckpointsErrors>() {
+        if let Some(IAtonomiCheckpoints::IAtonomiCheckpointsErrors::EpochNotNext(_)) =
+            e.as_decoded_interface_error::<IAtonomiCheckpoints::IAtonomiCheckpointsErrors>()
+        {
             return Ok(()); // another relayer was first
         }
-        return Err(anyhow::anyhow!("dry run of checkpoint {next} reverted: {e}"));
+        return Err(anyhow::anyhow!(
+            "dry run of checkpoint {next} reverted: {e}"
+        ));
     }
-    let nonce = provider.get_transaction_count(r.key.address()).pending().await?;
+    let nonce = provider
+        .get_transaction_count(r.key.address())
+        .pending()
+        .await?;
     let fees = provider.estimate_eip1559_fees().await?;
-    let rec = sign_submission(provider, r, call.into_transaction_request(), next, nonce, fees.max_fee_per_gas, fees.max_priority_fee_per_gas, None).await?;
+    let rec = sign_submission(
+        provider,
+        r,
+        call.into_transaction_request(),
+        next,
+        nonce,
+        fees.max_fee_per_gas,
+        fees.max_priority_fee_per_gas,
+        None,
+    )
+    .await?;
     store_record(shared, &rec)?; // durable before it leaves
     shared.metrics.bridge_submissions.inc();
     tracing::info!(epoch = next, height = sub.checkpoint.height, tx = %rec.tx_hash, nonce = rec.nonce, "submitting checkpoint");
@@ -378,9 +518,23 @@ async fn relay_round(shared: &Arc<Shared>, cfg: &BridgeConfig, r: &RelayerConfig
 /// Fills and signs the submission here (not in the provider) so that the exact bytes are
 /// recorded before they are broadcast.
 #[allow(clippy::too_many_arguments)]
-async fn sign_submission(provider: &DynProvider, r: &RelayerConfig, tx: alloy::rpc::types::TransactionRequest, epoch: u64, nonce: u64, max_fee: u128, tip: u128, gas_limit: Option<u64>) -> Result<RelayRecord> {
+async fn sign_submission(
+    provider: &DynProvider,
+    r: &RelayerConfig,
+    tx: alloy::rpc::types::TransactionRequest,
+    epoch: u64,
+    nonce: u64,
+    max_fee: u128,
+    tip: u128,
+    gas_limit: Option<u64>,
+) -> Result<RelayRecord> {
     let me = r.key.address();
-    let mut tx = tx.with_from(me).with_nonce(nonce).with_chain_id(provider.get_chain_id().await?).with_max_fee_per_gas(max_fee).with_max_priority_fee_per_gas(tip);
+    let mut tx = tx
+        .with_from(me)
+        .with_nonce(nonce)
+        .with_chain_id(provider.get_chain_id().await?)
+        .with_max_fee_per_gas(max_fee)
+        .with_max_priority_fee_per_gas(tip);
     // A replacement keeps the original's gas limit: estimating again would run against a
     // pending state that already holds the original (and revert).
     let gas_limit = match gas_limit {
@@ -392,7 +546,10 @@ async fn sign_submission(provider: &DynProvider, r: &RelayerConfig, tx: alloy::r
     };
     tx = tx.with_gas_limit(gas_limit);
     let wallet = alloy::network::EthereumWallet::from(r.key.clone());
-    let envelope = alloy::network::NetworkTransactionBuilder::<alloy::network::Ethereum>::build(tx, &wallet).await.context("signing the checkpoint transaction")?;
+    let envelope =
+        alloy::network::NetworkTransactionBuilder::<alloy::network::Ethereum>::build(tx, &wallet)
+            .await
+            .context("signing the checkpoint transaction")?;
     Ok(RelayRecord {
         epoch,
         nonce,
@@ -417,14 +574,33 @@ async fn broadcast(provider: &DynProvider, rec: &RelayRecord) {
 
 /// A submission pending for too long: the same nonce again with fees raised by a
 /// quarter (nodes require ≥ 10 % to replace), recorded before it is broadcast.
-async fn replace_stuck(shared: &Arc<Shared>, cfg: &BridgeConfig, r: &RelayerConfig, provider: &DynProvider, rec: &mut RelayRecord) -> Result<()> {
-    let Some(sub) = Submission::build(shared, cfg, rec.epoch)? else { return Ok(()) };
+async fn replace_stuck(
+    shared: &Arc<Shared>,
+    cfg: &BridgeConfig,
+    r: &RelayerConfig,
+    provider: &DynProvider,
+    rec: &mut RelayRecord,
+) -> Result<()> {
+    let Some(sub) = Submission::build(shared, cfg, rec.epoch)? else {
+        return Ok(());
+    };
     let contract = IAtonomiCheckpoints::new(cfg.contract, provider.clone());
     let call = sub.call(&contract);
     let fees = provider.estimate_eip1559_fees().await?;
     let max_fee = (rec.max_fee_per_gas + rec.max_fee_per_gas / 4).max(fees.max_fee_per_gas);
-    let tip = (rec.max_priority_fee_per_gas + rec.max_priority_fee_per_gas / 4 + 1).max(fees.max_priority_fee_per_gas);
-    let mut new = sign_submission(provider, r, call.into_transaction_request(), rec.epoch, rec.nonce, max_fee.max(tip), tip, (rec.gas_limit > 0).then_some(rec.gas_limit)).await?;
+    let tip = (rec.max_priority_fee_per_gas + rec.max_priority_fee_per_gas / 4 + 1)
+        .max(fees.max_priority_fee_per_gas);
+    let mut new = sign_submission(
+        provider,
+        r,
+        call.into_transaction_request(),
+        rec.epoch,
+        rec.nonce,
+        max_fee.max(tip),
+        tip,
+        (rec.gas_limit > 0).then_some(rec.gas_limit),
+    )
+    .await?;
     new.replaced = rec.replaced.clone();
     new.replaced.push(rec.tx_hash);
     tracing::warn!(epoch = rec.epoch, old = %rec.tx_hash, new = %new.tx_hash, max_fee, tip, "submission stuck: replacing it with higher fees");
@@ -441,16 +617,31 @@ pub fn genesis_set(genesis: &atonomi_genesis::Genesis) -> BridgeSet {
 
 /// `atonomi bridge deploy`: deploys the checkpoint contract trusting the genesis set;
 /// prints the contract address and Ethereum chain id for `[bridge]`.
-pub async fn deploy_cli(eth_rpc: &str, eth_key: &std::path::Path, genesis: &atonomi_genesis::Genesis) -> Result<()> {
+pub async fn deploy_cli(
+    eth_rpc: &str,
+    eth_key: &std::path::Path,
+    genesis: &atonomi_genesis::Genesis,
+) -> Result<()> {
     let key = crate::keys::bridge::read(eth_key)?;
-    let provider = ProviderBuilder::new().wallet(key).connect_http(eth_rpc.parse().with_context(|| format!("--eth-rpc {eth_rpc}"))?);
+    let provider = ProviderBuilder::new().wallet(key).connect_http(
+        eth_rpc
+            .parse()
+            .with_context(|| format!("--eth-rpc {eth_rpc}"))?,
+    );
     let set = genesis_set(genesis);
     if set.validators.iter().all(|a| a.is_zero()) {
-        anyhow::bail!("no genesis validator has a bridge address: nothing could ever sign a checkpoint");
+        anyhow::bail!(
+            "no genesis validator has a bridge address: nothing could ever sign a checkpoint"
+        );
     }
-    let contract = atonomi_bridge::contract::deploy_checkpoints(&provider, genesis.chain_id.as_str(), &set).await?;
+    let contract =
+        atonomi_bridge::contract::deploy_checkpoints(&provider, genesis.chain_id.as_str(), &set)
+            .await?;
     let eth_chain_id = provider.get_chain_id().await?;
-    println!("{}", serde_json::json!({ "contract": contract, "eth_chain_id": eth_chain_id, "genesis_set_hash": set.hash() }));
+    println!(
+        "{}",
+        serde_json::json!({ "contract": contract, "eth_chain_id": eth_chain_id, "genesis_set_hash": set.hash() })
+    );
     Ok(())
 }
 
@@ -462,16 +653,27 @@ mod tests {
 
     #[test]
     fn the_designated_relayer_goes_first_and_the_others_in_set_order() {
-        let v = |b: u8| Validator { consensus_key: AccountId::new([b; 32]), peer_id: vec![1], bridge_address: [b; 20], power: 1, operator: ManufacturerId::new(1) };
-        let set = ValidatorSet { validators: vec![v(1), v(2), v(3), v(4)] };
+        let v = |b: u8| Validator {
+            consensus_key: AccountId::new([b; 32]),
+            peer_id: vec![1],
+            bridge_address: [b; 20],
+            power: 1,
+            operator: ManufacturerId::new(1),
+        };
+        let set = ValidatorSet {
+            validators: vec![v(1), v(2), v(3), v(4)],
+        };
         let s = Duration::from_secs(3);
         let me = |b: u8| AccountId::new([b; 32]);
         // Epoch 5: index 1 (the validator [2; 32]) is designated.
         assert_eq!(takeover_delay(5, &set, Some(&me(2)), s), Duration::ZERO);
         assert_eq!(takeover_delay(5, &set, Some(&me(3)), s), s);
         assert_eq!(takeover_delay(5, &set, Some(&me(1)), s), s * 3);
-        assert_eq!(takeover_delay(5, &set, None, s), s * 4, "a relayer that is not a validator goes last");
+        assert_eq!(
+            takeover_delay(5, &set, None, s),
+            s * 4,
+            "a relayer that is not a validator goes last"
+        );
         assert_eq!(takeover_delay(6, &set, Some(&me(3)), s), Duration::ZERO);
     }
 }
-

@@ -13,7 +13,7 @@ use atonomi_primitives::codec;
 use atonomi_primitives::event::Receipt;
 use atonomi_primitives::state::{PendingValidatorSet, StateKey, ValidatorSet};
 use atonomi_primitives::{AccountId, ChainId, Hash, Height, Timestamp};
-use atonomi_runtime::{execute_block, genesis_diff, BlockContext, SigCheck};
+use atonomi_runtime::{execute_block_preverified, genesis_diff, BlockContext, SigCheck};
 use atonomi_storage::tables::{self, Table};
 use atonomi_storage::{Cf, KvStore, RocksConfig, RocksStore, StateDb, WriteBatch};
 use std::collections::BTreeMap;
@@ -98,7 +98,10 @@ const EVIDENCE_PREFIX: &[u8] = b"evidence/";
 
 /// The validator set voting on `height`, from the state `read` sees (the set and the
 /// pending change as of the height before it).
-fn voting_set_in(height: Height, read: impl Fn(&StateKey) -> Result<Option<Vec<u8>>>) -> Result<ValidatorSet> {
+fn voting_set_in(
+    height: Height,
+    read: impl Fn(&StateKey) -> Result<Option<Vec<u8>>>,
+) -> Result<ValidatorSet> {
     let current: ValidatorSet = match read(&StateKey::ValidatorSet)? {
         Some(b) => codec::decode(&b, 16 << 20).context("validator set record")?,
         None => ValidatorSet::default(),
@@ -127,8 +130,14 @@ fn checkpoint_key(epoch: u64) -> Vec<u8> {
 /// Two conflicting signed messages of one validator, as stored and served.
 #[derive(Debug, Clone, borsh::BorshSerialize, borsh::BorshDeserialize)]
 pub struct StoredEvidence {
-    pub double_votes: Vec<(atonomi_consensus::message::WireVote, atonomi_consensus::message::WireVote)>,
-    pub double_proposals: Vec<(atonomi_consensus::message::WireProposal, atonomi_consensus::message::WireProposal)>,
+    pub double_votes: Vec<(
+        atonomi_consensus::message::WireVote,
+        atonomi_consensus::message::WireVote,
+    )>,
+    pub double_proposals: Vec<(
+        atonomi_consensus::message::WireProposal,
+        atonomi_consensus::message::WireProposal,
+    )>,
 }
 
 /// A block executed against the committed state, ready to commit if decided.
@@ -150,7 +159,10 @@ pub struct Chain {
 
 impl std::fmt::Debug for Chain {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Chain").field("chain_id", &self.chain_id).field("height", &self.height).finish_non_exhaustive()
+        f.debug_struct("Chain")
+            .field("chain_id", &self.chain_id)
+            .field("height", &self.height)
+            .finish_non_exhaustive()
     }
 }
 
@@ -159,7 +171,10 @@ impl Chain {
     /// a directory that belongs to another genesis.
     pub fn open(path: &Path, genesis: &Genesis, config: &RocksConfig) -> Result<Chain> {
         std::fs::create_dir_all(path).with_context(|| format!("creating {}", path.display()))?;
-        let db = StateDb::new(RocksStore::open(path, config).with_context(|| format!("opening RocksDB at {}", path.display()))?);
+        let db = StateDb::new(
+            RocksStore::open(path, config)
+                .with_context(|| format!("opening RocksDB at {}", path.display()))?,
+        );
         let genesis_hash = Hash::of(genesis.to_json().as_bytes());
         match tables::get::<MetaHash, _>(db.kv(), &META_GENESIS_HASH)? {
             Some(h) if h != genesis_hash => bail!(
@@ -179,8 +194,22 @@ impl Chain {
             }
         }
         let height = Height::new(tables::get::<MetaU64, _>(db.kv(), &META_HEIGHT)?.unwrap_or(0));
-        let head = if height.get() == 0 { None } else { Some(tables::get::<Blocks, _>(db.kv(), &height.get())?.context("the last committed block is missing")?.header) };
-        Ok(Chain { db, chain_id: genesis.chain_id.clone(), genesis_time: Timestamp::new(genesis.genesis_time_ms), height, head })
+        let head = if height.get() == 0 {
+            None
+        } else {
+            Some(
+                tables::get::<Blocks, _>(db.kv(), &height.get())?
+                    .context("the last committed block is missing")?
+                    .header,
+            )
+        };
+        Ok(Chain {
+            db,
+            chain_id: genesis.chain_id.clone(),
+            genesis_time: Timestamp::new(genesis.genesis_time_ms),
+            height,
+            head,
+        })
     }
 
     pub fn db(&self) -> &StateDb<RocksStore> {
@@ -197,13 +226,19 @@ impl Chain {
     }
 
     pub fn head_timestamp(&self) -> Timestamp {
-        self.head.as_ref().map_or(self.genesis_time, |h| h.timestamp)
+        self.head
+            .as_ref()
+            .map_or(self.genesis_time, |h| h.timestamp)
     }
 
     fn decode_state<T: borsh::BorshDeserialize>(&self, key: &StateKey) -> Result<Option<T>> {
         match self.db.get(&key.to_bytes())? {
             None => Ok(None),
-            Some(b) => Ok(Some(codec::decode(&b, 16 << 20).with_context(|| format!("state record {key:?} is corrupt"))?)),
+            Some(b) => {
+                Ok(Some(codec::decode(&b, 16 << 20).with_context(|| {
+                    format!("state record {key:?} is corrupt")
+                })?))
+            }
         }
     }
 
@@ -213,7 +248,13 @@ impl Chain {
     }
 
     /// Executes `txs` as the next block and builds its header.
-    pub fn build(&self, txs: Vec<Vec<u8>>, proposer: AccountId, timestamp: Timestamp, sig_check: SigCheck) -> Result<Executed> {
+    pub fn build(
+        &self,
+        txs: Vec<Vec<u8>>,
+        proposer: AccountId,
+        timestamp: Timestamp,
+        sig_check: SigCheck,
+    ) -> Result<Executed> {
         let height = self.height.next();
         let timestamp = Timestamp::new(timestamp.get().max(self.head_timestamp().get() + 1));
         let header = BlockHeader {
@@ -228,22 +269,37 @@ impl Chain {
             validator_set_hash: self.next_validator_set()?.hash(),
             next_validator_set_hash: Hash::ZERO,
         };
+        let preverified = vec![sig_check == SigCheck::Trusted; txs.len()];
         let mut block = Block { header, txs };
-        let (root, receipts, batch, next_set) = self.run(&block, sig_check)?;
+        let (root, receipts, batch, next_set) = self.run(&block, &preverified)?;
         block.header.state_root = root;
         block.header.receipts_root = receipts_root(&receipts);
         block.header.next_validator_set_hash = next_set;
-        Ok(Executed { block, receipts, batch })
+        Ok(Executed {
+            block,
+            receipts,
+            batch,
+        })
     }
 
-    /// Executes a proposed block and checks the roots its header claims.
-    pub fn execute(&self, block: Block) -> Result<Executed> {
+    /// Executes a proposed block and checks the roots its header claims;
+    /// `preverified[i]` says this node already verified the signature of exactly
+    /// `block.txs[i]` (see `Shared::preverified`), the others are verified here.
+    pub fn execute(&self, block: Block, preverified: &[bool]) -> Result<Executed> {
         if block.header.height != self.height.next() {
-            bail!("block {} does not follow height {}", block.header.height, self.height);
+            bail!(
+                "block {} does not follow height {}",
+                block.header.height,
+                self.height
+            );
         }
-        let (root, receipts, batch, next_set) = self.run(&block, SigCheck::Verify)?;
+        let (root, receipts, batch, next_set) = self.run(&block, preverified)?;
         if root != block.header.state_root {
-            bail!("state root {} differs from the header's {}", root, block.header.state_root);
+            bail!(
+                "state root {} differs from the header's {}",
+                root,
+                block.header.state_root
+            );
         }
         if receipts_root(&receipts) != block.header.receipts_root {
             bail!("receipts root differs from the header's");
@@ -251,13 +307,26 @@ impl Chain {
         if next_set != block.header.next_validator_set_hash {
             bail!("next validator-set hash differs from the header's");
         }
-        Ok(Executed { block, receipts, batch })
+        Ok(Executed {
+            block,
+            receipts,
+            batch,
+        })
     }
 
-    fn run(&self, block: &Block, sig_check: SigCheck) -> Result<(Hash, Vec<Receipt>, WriteBatch, Hash)> {
-        let ctx = BlockContext { chain_id: self.chain_id.clone(), height: block.header.height, timestamp: block.header.timestamp };
+    fn run(
+        &self,
+        block: &Block,
+        preverified: &[bool],
+    ) -> Result<(Hash, Vec<Receipt>, WriteBatch, Hash)> {
+        let ctx = BlockContext {
+            chain_id: self.chain_id.clone(),
+            height: block.header.height,
+            timestamp: block.header.timestamp,
+        };
         let reader = |k: &[u8]| self.db.get(k).map_err(|e| e.to_string());
-        let out = execute_block(&reader, &ctx, &block.txs, sig_check).map_err(|e| anyhow::anyhow!("executing block {}: {e:?}", block.header.height))?;
+        let out = execute_block_preverified(&reader, &ctx, &block.txs, preverified)
+            .map_err(|e| anyhow::anyhow!("executing block {}: {e:?}", block.header.height))?;
         // The set voting on the next height, from the state after this block.
         let after = |key: &StateKey| -> Result<Option<Vec<u8>>> {
             let raw = key.to_bytes();
@@ -267,17 +336,31 @@ impl Chain {
             }
         };
         let next_set = voting_set_in(block.header.height.next(), after)?.hash();
-        let (root, batch) = self.db.prepare_commit(&out.diff, block.header.height.get())?;
+        let (root, batch) = self
+            .db
+            .prepare_commit(&out.diff, block.header.height.get())?;
         Ok((root, out.receipts, batch, next_set))
     }
 
     /// Commits an executed block with its certificate in one write batch, clearing the
     /// consensus WAL and block bodies of that height.
     pub fn commit(&mut self, executed: Executed, certificate: &CommitCertificate) -> Result<()> {
-        let Executed { block, receipts, mut batch } = executed;
+        let Executed {
+            block,
+            receipts,
+            mut batch,
+        } = executed;
         let height = block.header.height;
-        if height != self.height.next() || certificate.height != height || certificate.block != block.hash() {
-            bail!("commit of block {} at height {} does not follow {}", certificate.block, height, self.height);
+        if height != self.height.next()
+            || certificate.height != height
+            || certificate.block != block.hash()
+        {
+            bail!(
+                "commit of block {} at height {} does not follow {}",
+                certificate.block,
+                height,
+                self.height
+            );
         }
         let h = height.get();
         tables::put::<Blocks>(&mut batch, &h, &block);
@@ -288,16 +371,27 @@ impl Chain {
             tables::put::<TxIndex>(&mut batch, &r.tx_hash.0, &(h, i as u32));
         }
         tables::put::<MetaU64>(&mut batch, &META_HEIGHT, &h);
-        let params: atonomi_primitives::Params = self.decode_state(&StateKey::Params)?.unwrap_or_default();
-        if h % params.checkpoint_interval.max(1) == 0 || block.header.next_validator_set_hash != block.header.validator_set_hash {
+        let params: atonomi_primitives::Params =
+            self.decode_state(&StateKey::Params)?.unwrap_or_default();
+        if h % params.checkpoint_interval.max(1) == 0
+            || block.header.next_validator_set_hash != block.header.validator_set_hash
+        {
             let epoch = self.last_checkpoint_epoch()? + 1;
             batch.put(Cf::Meta, checkpoint_key(epoch), h.to_be_bytes().to_vec());
             tables::put::<MetaU64>(&mut batch, &META_CHECKPOINT_LAST, &epoch);
         }
-        for (k, _) in self.db.kv().scan(Cf::Consensus, &[WAL_PREFIX], &[], usize::MAX)? {
+        for (k, _) in self
+            .db
+            .kv()
+            .scan(Cf::Consensus, &[WAL_PREFIX], &[], usize::MAX)?
+        {
             batch.delete(Cf::Consensus, k);
         }
-        for (k, _) in self.db.kv().scan(Cf::Consensus, &[BODY_PREFIX], &[], usize::MAX)? {
+        for (k, _) in self
+            .db
+            .kv()
+            .scan(Cf::Consensus, &[BODY_PREFIX], &[], usize::MAX)?
+        {
             batch.delete(Cf::Consensus, k);
         }
         self.db.kv().write(batch)?;
@@ -313,8 +407,13 @@ impl Chain {
 
     /// The height of checkpoint `epoch`.
     pub fn checkpoint_height(&self, epoch: u64) -> Result<Option<Height>> {
-        let Some(v) = self.db.kv().get(Cf::Meta, &checkpoint_key(epoch))? else { return Ok(None) };
-        let b: [u8; 8] = v.as_slice().try_into().map_err(|_| anyhow::anyhow!("checkpoint record of epoch {epoch} is corrupt"))?;
+        let Some(v) = self.db.kv().get(Cf::Meta, &checkpoint_key(epoch))? else {
+            return Ok(None);
+        };
+        let b: [u8; 8] = v
+            .as_slice()
+            .try_into()
+            .map_err(|_| anyhow::anyhow!("checkpoint record of epoch {epoch} is corrupt"))?;
         Ok(Some(Height::new(u64::from_be_bytes(b))))
     }
 
@@ -326,8 +425,15 @@ impl Chain {
     }
 
     /// Stores equivocation evidence seen while deciding `height`.
-    pub fn record_evidence(&self, height: Height, evidence: &atonomi_consensus::engine::Evidence) -> Result<()> {
-        let record = StoredEvidence { double_votes: evidence.double_votes.clone(), double_proposals: evidence.double_proposals.clone() };
+    pub fn record_evidence(
+        &self,
+        height: Height,
+        evidence: &atonomi_consensus::engine::Evidence,
+    ) -> Result<()> {
+        let record = StoredEvidence {
+            double_votes: evidence.double_votes.clone(),
+            double_proposals: evidence.double_proposals.clone(),
+        };
         let mut batch = WriteBatch::new();
         let mut key = EVIDENCE_PREFIX.to_vec();
         key.extend_from_slice(&height.get().to_be_bytes());
@@ -340,9 +446,21 @@ impl Chain {
         let mut start = EVIDENCE_PREFIX.to_vec();
         start.extend_from_slice(&from.get().to_be_bytes());
         let mut out = Vec::new();
-        for (k, v) in self.db.kv().scan(Cf::Meta, EVIDENCE_PREFIX, &start, limit)? {
-            let Some(h) = k.get(EVIDENCE_PREFIX.len()..).and_then(|b| <[u8; 8]>::try_from(b).ok()) else { continue };
-            out.push((Height::new(u64::from_be_bytes(h)), codec::decode(&v, tables::MAX_VALUE)?));
+        for (k, v) in self
+            .db
+            .kv()
+            .scan(Cf::Meta, EVIDENCE_PREFIX, &start, limit)?
+        {
+            let Some(h) = k
+                .get(EVIDENCE_PREFIX.len()..)
+                .and_then(|b| <[u8; 8]>::try_from(b).ok())
+            else {
+                continue;
+            };
+            out.push((
+                Height::new(u64::from_be_bytes(h)),
+                codec::decode(&v, tables::MAX_VALUE)?,
+            ));
         }
         Ok(out)
     }
@@ -350,7 +468,12 @@ impl Chain {
     // ---- consensus persistence --------------------------------------------------------
 
     /// Appends WAL records and replaces the guard, durably, in one batch.
-    pub fn persist_consensus(&self, records: &[WalRecord], guard: Option<&SignGuard>, bodies: &[Block]) -> Result<()> {
+    pub fn persist_consensus(
+        &self,
+        records: &[WalRecord],
+        guard: Option<&SignGuard>,
+        bodies: &[Block],
+    ) -> Result<()> {
         let mut batch = WriteBatch::new();
         let mut seq = self.next_wal_seq()?;
         for r in records {
@@ -370,9 +493,15 @@ impl Chain {
     }
 
     fn next_wal_seq(&self) -> Result<u32> {
-        let last = self.db.kv().get_at_or_before(Cf::Consensus, &wal_key(Height::new(u64::MAX), u32::MAX), &[WAL_PREFIX])?;
+        let last = self.db.kv().get_at_or_before(
+            Cf::Consensus,
+            &wal_key(Height::new(u64::MAX), u32::MAX),
+            &[WAL_PREFIX],
+        )?;
         Ok(match last {
-            Some((k, _)) if k.len() == 13 => u32::from_be_bytes([k[9], k[10], k[11], k[12]]).saturating_add(1),
+            Some((k, _)) if k.len() == 13 => {
+                u32::from_be_bytes([k[9], k[10], k[11], k[12]]).saturating_add(1)
+            }
             _ => 0,
         })
     }
@@ -380,7 +509,9 @@ impl Chain {
     /// The stored guard, or the data-loss guard when it is missing.
     pub fn guard(&self) -> Result<SignGuard> {
         match self.db.kv().get(Cf::Consensus, GUARD_KEY)? {
-            Some(b) => Ok(SignGuard::from_bytes(&b).context("the double-sign guard on disk is corrupt")?),
+            Some(b) => Ok(
+                SignGuard::from_bytes(&b).context("the double-sign guard on disk is corrupt")?
+            ),
             None => {
                 tracing::warn!(height = %self.height, "double-sign guard missing: refusing to sign up to the next height");
                 Ok(SignGuard::after_data_loss(self.height))
@@ -392,7 +523,11 @@ impl Chain {
     /// tail, end the replay).
     pub fn wal(&self) -> Result<Vec<WalRecord>> {
         let mut out = Vec::new();
-        for (_, v) in self.db.kv().scan(Cf::Consensus, &[WAL_PREFIX], &[], usize::MAX)? {
+        for (_, v) in self
+            .db
+            .kv()
+            .scan(Cf::Consensus, &[WAL_PREFIX], &[], usize::MAX)?
+        {
             match WalRecord::from_bytes(&v) {
                 Ok(r) => out.push(r),
                 Err(e) => {
@@ -407,7 +542,11 @@ impl Chain {
     /// Block bodies stored for the height in progress.
     pub fn bodies(&self) -> Result<BTreeMap<Hash, Block>> {
         let mut out = BTreeMap::new();
-        for (_, v) in self.db.kv().scan(Cf::Consensus, &[BODY_PREFIX], &[], usize::MAX)? {
+        for (_, v) in self
+            .db
+            .kv()
+            .scan(Cf::Consensus, &[BODY_PREFIX], &[], usize::MAX)?
+        {
             if let Ok(b) = Block::from_bytes(&v, MAX_BLOCK_BYTES) {
                 out.insert(b.hash(), b);
             }

@@ -12,42 +12,85 @@ use std::path::Path;
 use std::time::Duration;
 
 pub fn connect(url: &str) -> Result<HttpClient> {
-    HttpClientBuilder::default().request_timeout(Duration::from_secs(30)).build(url).with_context(|| format!("connecting to {url}"))
+    HttpClientBuilder::default()
+        .request_timeout(Duration::from_secs(30))
+        .build(url)
+        .with_context(|| format!("connecting to {url}"))
 }
 
-pub async fn call(client: &HttpClient, method: &str, params: jsonrpsee::core::params::ArrayParams) -> Result<Value> {
-    client.request(method, params).await.with_context(|| format!("{method} failed"))
+pub async fn call(
+    client: &HttpClient,
+    method: &str,
+    params: jsonrpsee::core::params::ArrayParams,
+) -> Result<Value> {
+    client
+        .request(method, params)
+        .await
+        .with_context(|| format!("{method} failed"))
 }
 
 /// Signs `call` with the key file, submits it, waits until it is final and prints the
 /// receipt. Fails (non-zero exit) when the call failed or the transaction was invalid.
-pub async fn send(url: &str, key_file: &Path, call_json: &str, device_key: Option<&Path>, wait: Duration) -> Result<()> {
+pub async fn send(
+    url: &str,
+    key_file: &Path,
+    call_json: &str,
+    device_key: Option<&Path>,
+    wait: Duration,
+) -> Result<()> {
     let key = crate::keys::read(key_file)?;
     let client = connect(url)?;
-    let mut the_call: Call = serde_json::from_str(call_json).context("the call is not valid JSON for any call (see `atonomi tx --help`)")?;
+    let mut the_call: Call = serde_json::from_str(call_json)
+        .context("the call is not valid JSON for any call (see `atonomi tx --help`)")?;
     let status = call_status(&client).await?;
-    let chain_id: ChainId = serde_json::from_value(status["chain_id"].clone()).context("status has no chain id")?;
-    if let Call::ActivateDevice { device, device_signature } = &mut the_call {
+    let chain_id: ChainId =
+        serde_json::from_value(status["chain_id"].clone()).context("status has no chain id")?;
+    if let Call::ActivateDevice {
+        device,
+        device_signature,
+    } = &mut the_call
+    {
         if let Some(dk) = device_key {
             let dkey = crate::keys::read(dk)?;
             *device_signature = sign_activation(&dkey, &chain_id, device, &key.account());
         }
     }
     let account = call_account(&client, &key.account().to_string()).await?;
-    let nonce = account["next_nonce"].as_u64().context("account has no next_nonce")?;
-    let stx = Transaction { chain_id, signer: key.account(), nonce, max_fee: None, call: the_call }.sign(&key);
+    let nonce = account["next_nonce"]
+        .as_u64()
+        .context("account has no next_nonce")?;
+    let stx = Transaction {
+        chain_id,
+        signer: key.account(),
+        nonce,
+        max_fee: None,
+        call: the_call,
+    }
+    .sign(&key);
     let hash = stx.hash();
-    let sent = call(&client, "atonomi_sendTransaction", rpc_params![hex::encode(stx.to_bytes())]).await?;
+    let sent = call(
+        &client,
+        "atonomi_sendTransaction",
+        rpc_params![hex::encode(stx.to_bytes())],
+    )
+    .await?;
     tracing::debug!(?sent, "submitted");
     let deadline = tokio::time::Instant::now() + wait;
     loop {
-        match client.request::<Value, _>("atonomi_getTransaction", rpc_params![hash]).await {
+        match client
+            .request::<Value, _>("atonomi_getTransaction", rpc_params![hash])
+            .await
+        {
             Ok(v) if v["status"] == "final" => {
                 println!("{}", serde_json::to_string_pretty(&v["receipt"])?);
-                let status: TxStatus = serde_json::from_value(v["receipt"]["status"].clone()).context("receipt status")?;
+                let status: TxStatus = serde_json::from_value(v["receipt"]["status"].clone())
+                    .context("receipt status")?;
                 return match status {
                     TxStatus::Success => Ok(()),
-                    other => bail!("transaction {hash} is final but did not succeed: {}", serde_json::to_string(&other)?),
+                    other => bail!(
+                        "transaction {hash} is final but did not succeed: {}",
+                        serde_json::to_string(&other)?
+                    ),
                 };
             }
             _ => {}
@@ -85,5 +128,6 @@ pub async fn query(url: &str, method: &str, params: Vec<Value>) -> Result<()> {
 }
 
 pub fn parse_hash(s: &str) -> Result<Hash> {
-    serde_json::from_value(Value::String(s.to_string())).with_context(|| format!("{s} is not a 32-byte hex hash"))
+    serde_json::from_value(Value::String(s.to_string()))
+        .with_context(|| format!("{s} is not a 32-byte hex hash"))
 }

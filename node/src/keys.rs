@@ -11,7 +11,11 @@ use std::path::Path;
 const MAX_KEY_FILE: u64 = 4096;
 
 pub fn write(path: &Path, key: &Keypair, force: bool) -> Result<()> {
-    write_secret(path, &json!({ "account": key.account(), "secret_seed": hex_seed(key) }), force)
+    write_secret(
+        path,
+        &json!({ "account": key.account(), "secret_seed": hex_seed(key) }),
+        force,
+    )
 }
 
 /// Writes a key file's JSON with owner-only permissions (refusing to overwrite unless
@@ -30,7 +34,9 @@ fn write_secret(path: &Path, body: &serde_json::Value, force: bool) -> Result<()
         use std::os::unix::fs::OpenOptionsExt;
         opts.mode(0o600);
     }
-    let mut f = opts.open(path).with_context(|| format!("writing {}", path.display()))?;
+    let mut f = opts
+        .open(path)
+        .with_context(|| format!("writing {}", path.display()))?;
     writeln!(f, "{}", serde_json::to_string_pretty(body)?)?;
     f.sync_all()?;
     Ok(())
@@ -42,19 +48,35 @@ fn hex_seed(key: &Keypair) -> String {
 
 /// Reads a key file and checks that its account matches its secret.
 pub fn read(path: &Path) -> Result<Keypair> {
-    let meta = std::fs::metadata(path).with_context(|| format!("reading key file {}", path.display()))?;
+    let meta =
+        std::fs::metadata(path).with_context(|| format!("reading key file {}", path.display()))?;
     if meta.len() > MAX_KEY_FILE {
-        bail!("{} is {} bytes; a key file is under {MAX_KEY_FILE}", path.display(), meta.len());
+        bail!(
+            "{} is {} bytes; a key file is under {MAX_KEY_FILE}",
+            path.display(),
+            meta.len()
+        );
     }
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading key file {}", path.display()))?;
-    let v: serde_json::Value = serde_json::from_str(&text).with_context(|| format!("{} is not a key file (JSON)", path.display()))?;
-    let seed = v.get("secret_seed").and_then(|s| s.as_str()).context("key file has no \"secret_seed\"")?;
-    let seed = atonomi_primitives::hash::parse_hex32(seed).context("\"secret_seed\" must be 64 hex characters")?;
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading key file {}", path.display()))?;
+    let v: serde_json::Value = serde_json::from_str(&text)
+        .with_context(|| format!("{} is not a key file (JSON)", path.display()))?;
+    let seed = v
+        .get("secret_seed")
+        .and_then(|s| s.as_str())
+        .context("key file has no \"secret_seed\"")?;
+    let seed = atonomi_primitives::hash::parse_hex32(seed)
+        .context("\"secret_seed\" must be 64 hex characters")?;
     let key = Keypair::from_seed(seed);
     if let Some(account) = v.get("account").and_then(|a| a.as_str()) {
-        let account: AccountId = account.parse().context("\"account\" must be 64 hex characters")?;
+        let account: AccountId = account
+            .parse()
+            .context("\"account\" must be 64 hex characters")?;
         if account != key.account() {
-            bail!("{}: \"account\" does not match \"secret_seed\"", path.display());
+            bail!(
+                "{}: \"account\" does not match \"secret_seed\"",
+                path.display()
+            );
         }
     }
     Ok(key)
@@ -78,7 +100,10 @@ mod tests {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+            assert_eq!(
+                std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+                0o600
+            );
         }
         // A tampered account is caught; garbage is an error, not a panic.
         let text = std::fs::read_to_string(&path).unwrap();
@@ -99,20 +124,34 @@ pub mod bridge {
     use std::path::Path;
 
     pub fn write(path: &Path, key: &PrivateKeySigner, force: bool) -> Result<()> {
-        super::write_secret(path, &serde_json::json!({ "address": key.address().to_string(), "secret_key": alloy::hex::encode(key.to_bytes()) }), force)
+        super::write_secret(
+            path,
+            &serde_json::json!({ "address": key.address().to_string(), "secret_key": alloy::hex::encode(key.to_bytes()) }),
+            force,
+        )
     }
 
     pub fn read(path: &Path) -> Result<PrivateKeySigner> {
-        let meta = std::fs::metadata(path).with_context(|| format!("reading bridge key file {}", path.display()))?;
+        let meta = std::fs::metadata(path)
+            .with_context(|| format!("reading bridge key file {}", path.display()))?;
         if meta.len() > 4096 {
             bail!("{} is too large for a key file", path.display());
         }
-        let v: serde_json::Value = serde_json::from_slice(&std::fs::read(path)?).with_context(|| format!("{} is not JSON", path.display()))?;
-        let secret = v["secret_key"].as_str().with_context(|| format!("{}: no secret_key", path.display()))?;
-        let key: PrivateKeySigner = secret.trim_start_matches("0x").parse().with_context(|| format!("{}: not a secp256k1 secret key", path.display()))?;
+        let v: serde_json::Value = serde_json::from_slice(&std::fs::read(path)?)
+            .with_context(|| format!("{} is not JSON", path.display()))?;
+        let secret = v["secret_key"]
+            .as_str()
+            .with_context(|| format!("{}: no secret_key", path.display()))?;
+        let key: PrivateKeySigner = secret
+            .trim_start_matches("0x")
+            .parse()
+            .with_context(|| format!("{}: not a secp256k1 secret key", path.display()))?;
         if let Some(a) = v["address"].as_str() {
             if !a.eq_ignore_ascii_case(&key.address().to_string()) {
-                bail!("{}: the address does not match the secret key", path.display());
+                bail!(
+                    "{}: the address does not match the secret key",
+                    path.display()
+                );
             }
         }
         Ok(key)

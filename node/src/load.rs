@@ -49,25 +49,74 @@ pub struct LoadArgs {
     checkpoint_interval: u64,
 }
 
-/// Pre-signed `RegisterDevices` batches from the manufacturer key, fresh device ids.
-fn registrations(args: &LoadArgs, key: &Keypair, chain_id: &ChainId, mut nonce: u64) -> Vec<(Hash, String)> {
+/// Pre-signed `RegisterDevices` batches from the manufacturer key, fresh device ids;
+/// also up to [`SAMPLE_DEVICES`] of the ids, spread over the run (for lookups later).
+fn registrations(
+    args: &LoadArgs,
+    key: &Keypair,
+    chain_id: &ChainId,
+    mut nonce: u64,
+) -> (Vec<(Hash, String)>, Vec<String>) {
     let run = Keypair::generate().map(|k| k.to_seed()).unwrap_or_default();
-    (0..args.txs)
+    let id = |i: usize, j: usize| {
+        atonomi_primitives::DeviceId::new(
+            *blake3::hash(
+                &[
+                    &run[..],
+                    &(i as u64).to_le_bytes(),
+                    &(j as u64).to_le_bytes(),
+                ]
+                .concat(),
+            )
+            .as_bytes(),
+        )
+    };
+    let every = (args.txs * args.devices_per_tx)
+        .div_ceil(SAMPLE_DEVICES)
+        .max(1);
+    let sample = (0..args.txs * args.devices_per_tx)
+        .step_by(every)
+        .map(|n| id(n / args.devices_per_tx, n % args.devices_per_tx).to_string())
+        .collect();
+    let txs = (0..args.txs)
         .map(|i| {
             let devices = (0..args.devices_per_tx)
                 .map(|j| atonomi_primitives::tx::DeviceRegistration {
-                    device_id: atonomi_primitives::DeviceId::new(*blake3::hash(&[&run[..], &(i as u64).to_le_bytes(), &(j as u64).to_le_bytes()].concat()).as_bytes()),
+                    device_id: id(i, j),
                     public_key: key.account(),
                     protocols: vec![],
                     metadata: vec![],
                 })
                 .collect();
-            let call = Call::RegisterDevices { manufacturer: atonomi_primitives::ManufacturerId::new(args.manufacturer), devices };
-            let tx = Transaction { chain_id: chain_id.clone(), signer: key.account(), nonce, max_fee: None, call }.sign(key);
+            let call = Call::RegisterDevices {
+                manufacturer: atonomi_primitives::ManufacturerId::new(args.manufacturer),
+                devices,
+            };
+            let tx = Transaction {
+                chain_id: chain_id.clone(),
+                signer: key.account(),
+                nonce,
+                max_fee: None,
+                call,
+            }
+            .sign(key);
             nonce += 1;
             (tx.hash(), hex::encode(tx.to_bytes()))
         })
-        .collect()
+        .collect();
+    (txs, sample)
+}
+
+/// Device ids of a whitelist run reported for later lookups.
+const SAMPLE_DEVICES: usize = 64;
+
+/// Latency at every percentile 0..=100 and at 99.9 (for plots of the distribution).
+fn distribution(sorted: &[f64]) -> Value {
+    let mut points: Vec<(f64, f64)> = (0..=100)
+        .map(|p| (f64::from(p), percentile(sorted, f64::from(p) / 100.0)))
+        .collect();
+    points.insert(100, (99.9, percentile(sorted, 0.999)));
+    json!(points)
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
@@ -78,7 +127,10 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[i.min(sorted.len() - 1)]
 }
 
-async fn chain_id_and_nonce(client: &jsonrpsee::http_client::HttpClient, account: &str) -> Result<(ChainId, u64)> {
+async fn chain_id_and_nonce(
+    client: &jsonrpsee::http_client::HttpClient,
+    account: &str,
+) -> Result<(ChainId, u64)> {
     let status = call(client, "atonomi_status", rpc_params![]).await?;
     let chain_id: ChainId = serde_json::from_value(status["chain_id"].clone())?;
     let acct = call(client, "atonomi_getAccount", rpc_params![account]).await?;
@@ -86,29 +138,58 @@ async fn chain_id_and_nonce(client: &jsonrpsee::http_client::HttpClient, account
 }
 
 async fn height(client: &jsonrpsee::http_client::HttpClient) -> Result<u64> {
-    Ok(call(client, "atonomi_status", rpc_params![]).await?["height"].as_u64().unwrap_or(0))
+    Ok(
+        call(client, "atonomi_status", rpc_params![]).await?["height"]
+            .as_u64()
+            .unwrap_or(0),
+    )
 }
 
 /// Funds the sender accounts, then pre-signs transfers round-robin over them.
-async fn presign_transfers(args: &LoadArgs, client: &jsonrpsee::http_client::HttpClient, funder: &Keypair, chain_id: &ChainId, mut nonce: u64) -> Result<Vec<(Hash, String)>> {
-    let senders: Vec<Keypair> = (0..args.accounts).map(|i| Keypair::from_label(&format!("atonomi bench sender {i}"))).collect();
+async fn presign_transfers(
+    args: &LoadArgs,
+    client: &jsonrpsee::http_client::HttpClient,
+    funder: &Keypair,
+    chain_id: &ChainId,
+    mut nonce: u64,
+) -> Result<Vec<(Hash, String)>> {
+    let senders: Vec<Keypair> = (0..args.accounts)
+        .map(|i| Keypair::from_label(&format!("atonomi bench sender {i}")))
+        .collect();
     let sink = Keypair::from_label("atonomi bench sink").account();
 
     // 1. Fund the senders (one batch from the funder) and wait until it is final.
     let per = (args.txs / args.accounts + 1) as u128;
     let mut funding = Vec::new();
     for s in &senders {
-        let tx = Transaction { chain_id: chain_id.clone(), signer: funder.account(), nonce, max_fee: None, call: Call::Transfer { to: s.account(), amount: Amount::new(per * 1_000) } };
+        let tx = Transaction {
+            chain_id: chain_id.clone(),
+            signer: funder.account(),
+            nonce,
+            max_fee: None,
+            call: Call::Transfer {
+                to: s.account(),
+                amount: Amount::new(per * 1_000),
+            },
+        };
         nonce += 1;
         funding.push(hex::encode(tx.sign(&funder).to_bytes()));
     }
     for chunk in funding.chunks(1000) {
         call(client, "atonomi_sendTransactionBatch", rpc_params![chunk]).await?;
     }
-    let last_sender = senders.last().map(|k| k.account().to_string()).unwrap_or_default();
+    let last_sender = senders
+        .last()
+        .map(|k| k.account().to_string())
+        .unwrap_or_default();
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
-        let a = call(client, "atonomi_getAccount", rpc_params![last_sender.clone()]).await?;
+        let a = call(
+            client,
+            "atonomi_getAccount",
+            rpc_params![last_sender.clone()],
+        )
+        .await?;
         if a["balance"].as_str().is_some_and(|b| b != "0") {
             break;
         }
@@ -122,13 +203,27 @@ async fn presign_transfers(args: &LoadArgs, client: &jsonrpsee::http_client::Htt
     // each sender's next nonce (earlier runs used the same accounts).
     let mut next_nonce = Vec::with_capacity(senders.len());
     for s in &senders {
-        let a = call(client, "atonomi_getAccount", rpc_params![s.account().to_string()]).await?;
+        let a = call(
+            client,
+            "atonomi_getAccount",
+            rpc_params![s.account().to_string()],
+        )
+        .await?;
         next_nonce.push(a["next_nonce"].as_u64().unwrap_or(0));
     }
     let mut signed: Vec<(Hash, String)> = Vec::with_capacity(args.txs);
     for i in 0..args.txs {
         let k = i % senders.len();
-        let tx = Transaction { chain_id: chain_id.clone(), signer: senders[k].account(), nonce: next_nonce[k], max_fee: None, call: Call::Transfer { to: sink, amount: Amount::new(1) } };
+        let tx = Transaction {
+            chain_id: chain_id.clone(),
+            signer: senders[k].account(),
+            nonce: next_nonce[k],
+            max_fee: None,
+            call: Call::Transfer {
+                to: sink,
+                amount: Amount::new(1),
+            },
+        };
         next_nonce[k] += 1;
         let stx = tx.sign(&senders[k]);
         signed.push((stx.hash(), hex::encode(stx.to_bytes())));
@@ -138,16 +233,24 @@ async fn presign_transfers(args: &LoadArgs, client: &jsonrpsee::http_client::Htt
 }
 
 pub async fn run(args: LoadArgs) -> Result<()> {
-    if args.accounts == 0 || args.txs == 0 || args.rate == 0 || args.batch == 0 || args.rpc.is_empty() {
+    if args.accounts == 0
+        || args.txs == 0
+        || args.rate == 0
+        || args.batch == 0
+        || args.rpc.is_empty()
+    {
         bail!("accounts, txs, rate, batch and rpc must be non-zero");
     }
     let clients: Vec<_> = args.rpc.iter().map(|u| connect(u)).collect::<Result<_>>()?;
     let funder = crate::keys::read(&args.funder)?;
     let (chain_id, nonce) = chain_id_and_nonce(&clients[0], &funder.account().to_string()).await?;
-    let signed = if args.devices_per_tx > 0 {
+    let (signed, sample) = if args.devices_per_tx > 0 {
         registrations(&args, &funder, &chain_id, nonce)
     } else {
-        presign_transfers(&args, &clients[0], &funder, &chain_id, nonce).await?
+        (
+            presign_transfers(&args, &clients[0], &funder, &chain_id, nonce).await?,
+            Vec::new(),
+        )
     };
 
     // 3. Submit open loop at the offered rate while a follower watches blocks.
@@ -159,7 +262,10 @@ pub async fn run(args: LoadArgs) -> Result<()> {
         let mut h = start_height + 1;
         let mut blocks = 0u64;
         loop {
-            match follower.request::<Value, _>("atonomi_getBlock", rpc_params![h]).await {
+            match follower
+                .request::<Value, _>("atonomi_getBlock", rpc_params![h])
+                .await
+            {
                 Ok(b) => {
                     let now = Instant::now();
                     for t in b["txs"].as_array().into_iter().flatten() {
@@ -193,7 +299,10 @@ pub async fn run(args: LoadArgs) -> Result<()> {
         let client = &clients[i % clients.len()];
         let hexes: Vec<&String> = chunk.iter().map(|(_, h)| h).collect();
         let now = Instant::now();
-        let res: Value = client.request("atonomi_sendTransactionBatch", rpc_params![hexes]).await.context("submitting a batch")?;
+        let res: Value = client
+            .request("atonomi_sendTransactionBatch", rpc_params![hexes])
+            .await
+            .context("submitting a batch")?;
         for ((hash, _), r) in chunk.iter().zip(res.as_array().into_iter().flatten()) {
             if r.get("hash").is_some() {
                 submitted.insert(*hash, now);
@@ -207,7 +316,10 @@ pub async fn run(args: LoadArgs) -> Result<()> {
     let last = signed.last().map(|(h, _)| *h);
     while Instant::now() < drain_deadline {
         if let Some(h) = last {
-            if call(&clients[0], "atonomi_getTransaction", rpc_params![h]).await.is_ok_and(|v| v["status"] == "final") {
+            if call(&clients[0], "atonomi_getTransaction", rpc_params![h])
+                .await
+                .is_ok_and(|v| v["status"] == "final")
+            {
                 break;
             }
         }
@@ -228,7 +340,10 @@ pub async fn run(args: LoadArgs) -> Result<()> {
     }
     latencies.sort_by(f64::total_cmp);
     let finalized = latencies.len();
-    let span = last_final.saturating_duration_since(started).as_secs_f64().max(1e-3);
+    let span = last_final
+        .saturating_duration_since(started)
+        .as_secs_f64()
+        .max(1e-3);
     let report = json!({
         "offered_tps": args.rate,
         "submitted": submitted.len(),
@@ -252,7 +367,12 @@ pub async fn run(args: LoadArgs) -> Result<()> {
         report["finalized_devices_per_s"] = json!(devices_per_s);
         report["blocks_per_s"] = json!(blocks_per_s);
         report["checkpoint_interval"] = json!(args.checkpoint_interval);
-        report["devices_per_checkpoint"] = json!(if blocks_per_s > 0.0 { devices_per_s * args.checkpoint_interval as f64 / blocks_per_s } else { 0.0 });
+        report["devices_per_checkpoint"] = json!(if blocks_per_s > 0.0 {
+            devices_per_s * args.checkpoint_interval as f64 / blocks_per_s
+        } else {
+            0.0
+        });
+        report["sample_devices"] = json!(sample);
     }
     println!("{report}");
     Ok(())
@@ -283,7 +403,9 @@ pub async fn lookups(args: LookupArgs) -> Result<()> {
     use jsonrpsee::core::client::ClientT;
     use jsonrpsee::core::params::BatchRequestBuilder;
     if args.lookups == 0 || args.batch == 0 || args.concurrency == 0 || args.batch > 100 {
-        bail!("lookups, batch (1..=100, the server's batch limit) and concurrency must be non-zero");
+        bail!(
+            "lookups, batch (1..=100, the server's batch limit) and concurrency must be non-zero"
+        );
     }
     let devices: Vec<Value> = args.device.iter().map(|d| json!({ "device": d })).collect();
     let requests = args.lookups.div_ceil(args.batch);
@@ -301,11 +423,16 @@ pub async fn lookups(args: LookupArgs) -> Result<()> {
                 let t = Instant::now();
                 if batch == 1 {
                     let d = &devices[(w + r) % devices.len()];
-                    let _: Value = client.request("atonomi_validateDevice", rpc_params![d]).await?;
+                    let _: Value = client
+                        .request("atonomi_validateDevice", rpc_params![d])
+                        .await?;
                 } else {
                     let mut b = BatchRequestBuilder::new();
                     for i in 0..batch {
-                        b.insert("atonomi_validateDevice", rpc_params![&devices[(w + r + i) % devices.len()]])?;
+                        b.insert(
+                            "atonomi_validateDevice",
+                            rpc_params![&devices[(w + r + i) % devices.len()]],
+                        )?;
                     }
                     let res = client.batch_request::<Value>(b).await?;
                     if res.num_failed_calls() > 0 {
@@ -330,7 +457,8 @@ pub async fn lookups(args: LookupArgs) -> Result<()> {
     println!(
         "{}",
         json!({ "lookups": done, "batch": args.batch, "concurrency": args.concurrency, "secs": secs, "lookups_per_s": done as f64 / secs,
-                "request_p50_ms": percentile(&lat, 0.5), "request_p99_ms": percentile(&lat, 0.99) })
+                "request_p50_ms": percentile(&lat, 0.5), "request_p99_ms": percentile(&lat, 0.99),
+                "request_percentiles_ms": distribution(&lat) })
     );
     Ok(())
 }

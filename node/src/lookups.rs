@@ -25,7 +25,10 @@ pub struct LookupLog {
 
 impl LookupLog {
     pub fn new(run: u64) -> LookupLog {
-        LookupLog { run, counts: BTreeMap::new() }
+        LookupLog {
+            run,
+            counts: BTreeMap::new(),
+        }
     }
 
     pub fn record(&mut self, target: DeviceId, requester: Option<DeviceId>) {
@@ -40,16 +43,23 @@ impl LookupLog {
 
     /// Drops the less active half.
     fn shed(&mut self) {
-        let mut totals: Vec<u64> = self.counts.values().map(|c| c.as_requester + c.as_target).collect();
+        let mut totals: Vec<u64> = self
+            .counts
+            .values()
+            .map(|c| c.as_requester + c.as_target)
+            .collect();
         totals.sort_unstable();
         let median = totals.get(totals.len() / 2).copied().unwrap_or(0);
-        self.counts.retain(|_, c| c.as_requester + c.as_target > median);
+        self.counts
+            .retain(|_, c| c.as_requester + c.as_target > median);
     }
 
     /// The `limit` most active requesters first, then targets.
     pub fn top(&self, limit: usize) -> Vec<(DeviceId, Counts)> {
         let mut all: Vec<(DeviceId, Counts)> = self.counts.iter().map(|(d, c)| (*d, *c)).collect();
-        all.sort_by(|a, b| (b.1.as_requester, b.1.as_target, a.0).cmp(&(a.1.as_requester, a.1.as_target, b.0)));
+        all.sort_by(|a, b| {
+            (b.1.as_requester, b.1.as_target, a.0).cmp(&(a.1.as_requester, a.1.as_target, b.0))
+        });
         all.truncate(limit);
         all
     }
@@ -67,7 +77,25 @@ mod tests {
             log.record(b, Some(a));
         }
         log.record(a, None);
-        assert_eq!(log.top(10), vec![(a, Counts { as_requester: 5, as_target: 1 }), (b, Counts { as_requester: 0, as_target: 5 })]);
+        assert_eq!(
+            log.top(10),
+            vec![
+                (
+                    a,
+                    Counts {
+                        as_requester: 5,
+                        as_target: 1
+                    }
+                ),
+                (
+                    b,
+                    Counts {
+                        as_requester: 0,
+                        as_target: 5
+                    }
+                )
+            ]
+        );
         for i in 0..(MAX_DEVICES as u32 + 10) {
             let mut id = [0u8; 32];
             id[..4].copy_from_slice(&i.to_le_bytes());

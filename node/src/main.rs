@@ -4,29 +4,35 @@ use anyhow::Result;
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 
+mod auditor;
 mod bench;
+mod bridge;
 mod chain;
 mod client;
 mod demo;
+mod eth_load;
 mod keys;
-mod lookups;
-mod auditor;
-mod bridge;
-mod verify;
 mod load;
+mod lookups;
 mod mempool;
 mod metrics;
 mod node;
 mod p2p;
 mod rpc;
 mod service;
+mod verify;
 
 /// Atonomi ledger: immutable identity, reputation and payments for IoT devices.
 #[derive(Debug, Parser)]
 #[command(name = "atonomi", version, about, long_about = None)]
 struct Cli {
     /// Log filter (tracing `EnvFilter` syntax), e.g. `info` or `atonomi=debug`.
-    #[arg(long, env = "ATONOMI_LOG", default_value = "info,arc_malachitebft_core_consensus=warn,arc_malachitebft_core_driver=warn,arc_malachitebft_core_votekeeper=warn", global = true)]
+    #[arg(
+        long,
+        env = "ATONOMI_LOG",
+        default_value = "info,arc_malachitebft_core_consensus=warn,arc_malachitebft_core_driver=warn,arc_malachitebft_core_votekeeper=warn",
+        global = true
+    )]
     log: String,
     /// Log format: `text` for people, `json` for log pipelines.
     #[arg(long, env = "ATONOMI_LOG_FORMAT", default_value = "text", global = true, value_parser = ["text", "json"])]
@@ -232,16 +238,46 @@ enum QueryCommand {
     /// Chain id, height, latest block, state root, validators, mempool size.
     Status(RpcArg),
     /// A block (header, transaction hashes, commit certificate) by height or hash.
-    Block { #[command(flatten)] rpc: RpcArg, id: String },
+    Block {
+        #[command(flatten)]
+        rpc: RpcArg,
+        id: String,
+    },
     /// A transaction's receipt (or "pending").
-    Tx { #[command(flatten)] rpc: RpcArg, hash: String },
+    Tx {
+        #[command(flatten)]
+        rpc: RpcArg,
+        hash: String,
+    },
     /// Balance and next nonce of an account.
-    Account { #[command(flatten)] rpc: RpcArg, account: String },
-    Manufacturer { #[command(flatten)] rpc: RpcArg, id: u32 },
-    Auditor { #[command(flatten)] rpc: RpcArg, id: u32 },
-    Device { #[command(flatten)] rpc: RpcArg, id: String },
+    Account {
+        #[command(flatten)]
+        rpc: RpcArg,
+        account: String,
+    },
+    Manufacturer {
+        #[command(flatten)]
+        rpc: RpcArg,
+        id: u32,
+    },
+    Auditor {
+        #[command(flatten)]
+        rpc: RpcArg,
+        id: u32,
+    },
+    Device {
+        #[command(flatten)]
+        rpc: RpcArg,
+        id: String,
+    },
     /// The aggregate reputation of a device of one type.
-    Reputation { #[command(flatten)] rpc: RpcArg, device: String, #[arg(long, default_value = "trust")] rep_type: String },
+    Reputation {
+        #[command(flatten)]
+        rpc: RpcArg,
+        device: String,
+        #[arg(long, default_value = "trust")]
+        rep_type: String,
+    },
     /// May I trade with this device? (registered, active, reputation, policy)
     ValidateDevice {
         #[command(flatten)]
@@ -265,10 +301,21 @@ enum QueryCommand {
         min_reputation: Option<u32>,
     },
     /// Equivocation evidence recorded by this node (from height --from on).
-    Evidence { #[command(flatten)] rpc: RpcArg, #[arg(long, default_value_t = 0)] from: u64 },
+    Evidence {
+        #[command(flatten)]
+        rpc: RpcArg,
+        #[arg(long, default_value_t = 0)]
+        from: u64,
+    },
     /// Inclusion or non-inclusion proof of a device record, with the header and commit
     /// it is proven against.
-    Proof { #[command(flatten)] rpc: RpcArg, device: String, #[arg(long)] height: Option<u64> },
+    Proof {
+        #[command(flatten)]
+        rpc: RpcArg,
+        device: String,
+        #[arg(long)]
+        height: Option<u64>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -337,6 +384,13 @@ enum BenchCommand {
     /// Closed-loop atonomi_validateDevice lookups against one node (single requests or
     /// JSON-RPC batches, several connections); prints lookups/s and request p50/p99.
     Lookups(load::LookupArgs),
+    /// The Ethereum baseline under the same open-loop method: the original per-device
+    /// registry on a running anvil, one transaction per device at --rate; one JSON line
+    /// with devices/s, gas per device and inclusion latency.
+    Eth(eth_load::EthArgs),
+    /// The signature-verification bound of this machine: ed25519 verifications of
+    /// transaction signatures per second on one core and on all cores; one JSON line.
+    Verify(bench::VerifyArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -354,12 +408,23 @@ fn main() -> std::process::ExitCode {
 fn run(cli: Cli) -> Result<()> {
     let filter = tracing_subscriber::EnvFilter::try_new(&cli.log)?;
     if cli.log_format == "json" {
-        tracing_subscriber::fmt().json().with_env_filter(filter).with_writer(std::io::stderr).init();
+        tracing_subscriber::fmt()
+            .json()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .init();
     } else {
-        tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+        tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .init();
     }
     match cli.command {
-        Command::Dev { home, rpc_addr, metrics_addr } => {
+        Command::Dev {
+            home,
+            rpc_addr,
+            metrics_addr,
+        } => {
             let launch = node::dev_launch(&home, rpc_addr, metrics_addr)?;
             let keys = home.join("keys");
             runtime()?.block_on(node::run(launch, |addr| {
@@ -370,25 +435,59 @@ fn run(cli: Cli) -> Result<()> {
                 println!("      atonomi tx --rpc http://{addr} --key {}/alice.json '{{\"transfer\":{{\"to\":\"{}\",\"amount\":\"1000000000000000000\"}}}}'", keys.display(), atonomi_genesis::dev::key("bob").account());
             }))
         }
-        Command::Init { home, genesis, force } => node::init(&home, genesis.as_deref(), force),
-        Command::Run { home, rpc_addr, byzantine_equivocate, byzantine_garbage } => {
+        Command::Init {
+            home,
+            genesis,
+            force,
+        } => node::init(&home, genesis.as_deref(), force),
+        Command::Run {
+            home,
+            rpc_addr,
+            byzantine_equivocate,
+            byzantine_garbage,
+        } => {
             let mut launch = node::Launch::from_home(&home, rpc_addr)?;
             launch.byzantine = byzantine_equivocate;
             if let Some((_, p2p)) = &mut launch.p2p {
                 p2p.garbage = byzantine_garbage;
             }
-            runtime()?.block_on(node::run(launch, |addr| tracing::info!(%addr, "JSON-RPC listening")))
+            runtime()?.block_on(node::run(
+                launch,
+                |addr| tracing::info!(%addr, "JSON-RPC listening"),
+            ))
         }
-        Command::Tx { rpc, key, device_key, wait, call } => {
-            runtime()?.block_on(client::send(&rpc, &key, &call, device_key.as_deref(), std::time::Duration::from_secs(wait)))
-        }
+        Command::Tx {
+            rpc,
+            key,
+            device_key,
+            wait,
+            call,
+        } => runtime()?.block_on(client::send(
+            &rpc,
+            &key,
+            &call,
+            device_key.as_deref(),
+            std::time::Duration::from_secs(wait),
+        )),
         Command::Query(q) => runtime()?.block_on(query(q)),
         Command::DeviceId { salt, hardware_id } => {
-            println!("{}", serde_json::json!({ "device_id": client::device_id(&salt, &hardware_id) }));
+            println!(
+                "{}",
+                serde_json::json!({ "device_id": client::device_id(&salt, &hardware_id) })
+            );
             Ok(())
         }
         Command::Demo { home } => demo::run(home),
-        Command::Auditor { rpc, key, auditor_id, state, epoch_blocks, window_blocks, rep_type, poll_ms } => runtime()?.block_on(auditor::run(auditor::AuditorConfig {
+        Command::Auditor {
+            rpc,
+            key,
+            auditor_id,
+            state,
+            epoch_blocks,
+            window_blocks,
+            rep_type,
+            poll_ms,
+        } => runtime()?.block_on(auditor::run(auditor::AuditorConfig {
             rpc,
             key,
             auditor: atonomi_primitives::AuditorId::new(auditor_id),
@@ -398,13 +497,20 @@ fn run(cli: Cli) -> Result<()> {
             rep_type,
             poll: std::time::Duration::from_millis(poll_ms.max(10)),
         })),
-        Command::Bridge(BridgeCommand::Deploy { eth_rpc, eth_key, genesis }) => {
+        Command::Bridge(BridgeCommand::Deploy {
+            eth_rpc,
+            eth_key,
+            genesis,
+        }) => {
             let g = node::load_genesis(&genesis)?;
             runtime()?.block_on(bridge::deploy_cli(&eth_rpc, &eth_key, &g))
         }
         Command::Bridge(BridgeCommand::SetHash { genesis }) => {
             let set = bridge::genesis_set(&node::load_genesis(&genesis)?);
-            println!("{}", serde_json::json!({ "set_hash": set.hash(), "validators": set.validators, "powers": set.powers }));
+            println!(
+                "{}",
+                serde_json::json!({ "set_hash": set.hash(), "validators": set.validators, "powers": set.powers })
+            );
             Ok(())
         }
         Command::Bridge(BridgeCommand::NewKey { out }) => {
@@ -413,19 +519,33 @@ fn run(cli: Cli) -> Result<()> {
             println!("{}", serde_json::json!({ "address": k.address() }));
             Ok(())
         }
-        Command::Verify(VerifyCommand::Device { eth_rpc, contract, device, rpc, block }) => runtime()?.block_on(verify::device(&eth_rpc, &contract, &device, &rpc, &block)),
+        Command::Verify(VerifyCommand::Device {
+            eth_rpc,
+            contract,
+            device,
+            rpc,
+            block,
+        }) => runtime()?.block_on(verify::device(&eth_rpc, &contract, &device, &rpc, &block)),
         Command::Bench(BenchCommand::Runtime(args)) => bench::runtime(args),
+        Command::Bench(BenchCommand::Verify(args)) => bench::verify(args),
+        Command::Bench(BenchCommand::Eth(args)) => runtime()?.block_on(eth_load::run(args)),
         Command::Bench(BenchCommand::Load(args)) => runtime()?.block_on(load::run(args)),
         Command::Bench(BenchCommand::Lookups(args)) => runtime()?.block_on(load::lookups(args)),
         Command::Keys(KeysCommand::New { out, force }) => {
             let key = atonomi_primitives::Keypair::generate().map_err(anyhow::Error::msg)?;
             keys::write(&out, &key, force)?;
-            println!("{}", serde_json::json!({ "account": key.account(), "file": out }));
+            println!(
+                "{}",
+                serde_json::json!({ "account": key.account(), "file": out })
+            );
             Ok(())
         }
         Command::Keys(KeysCommand::Dev { name, out }) => {
             if !atonomi_genesis::dev::NAMES.contains(&name.as_str()) {
-                anyhow::bail!("{name} is not a dev key; one of {:?}", atonomi_genesis::dev::NAMES);
+                anyhow::bail!(
+                    "{name} is not a dev key; one of {:?}",
+                    atonomi_genesis::dev::NAMES
+                );
             }
             let key = atonomi_genesis::dev::key(&name);
             keys::write(&out, &key, false)?;
@@ -438,7 +558,19 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Genesis(GenesisCommand::Validate { file }) => genesis_validate(&file),
-        Command::Genesis(GenesisCommand::New { chain_id, validators, node_peers, checkpoint_interval, out }) => genesis_new(&chain_id, &validators, node_peers, checkpoint_interval, out.as_deref()),
+        Command::Genesis(GenesisCommand::New {
+            chain_id,
+            validators,
+            node_peers,
+            checkpoint_interval,
+            out,
+        }) => genesis_new(
+            &chain_id,
+            &validators,
+            node_peers,
+            checkpoint_interval,
+            out.as_deref(),
+        ),
         Command::Genesis(GenesisCommand::Dev) => {
             println!("{}", atonomi_genesis::dev::genesis().to_json());
             Ok(())
@@ -446,27 +578,53 @@ fn run(cli: Cli) -> Result<()> {
     }
 }
 
-fn genesis_new(chain_id: &str, validators: &[String], node_peers: Vec<String>, checkpoint_interval: Option<u64>, out: Option<&std::path::Path>) -> Result<()> {
+fn genesis_new(
+    chain_id: &str,
+    validators: &[String],
+    node_peers: Vec<String>,
+    checkpoint_interval: Option<u64>,
+    out: Option<&std::path::Path>,
+) -> Result<()> {
     use anyhow::Context;
     let mut g = atonomi_genesis::dev::genesis();
-    g.chain_id = atonomi_primitives::ChainId::new(chain_id).map_err(|e| anyhow::anyhow!("--chain-id: {e}"))?;
+    g.chain_id = atonomi_primitives::ChainId::new(chain_id)
+        .map_err(|e| anyhow::anyhow!("--chain-id: {e}"))?;
     g.validators = validators
         .iter()
         .enumerate()
         .map(|(i, v)| {
             let parts: Vec<&str> = v.split(',').collect();
-            anyhow::ensure!((2..=4).contains(&parts.len()), "--validator {v}: expected ACCOUNT,PEER_ID_HEX[,POWER[,BRIDGE_ADDRESS]]");
-            let consensus_key: atonomi_primitives::AccountId = serde_json::from_value(serde_json::json!(parts[0])).with_context(|| format!("--validator {i}: account"))?;
-            let peer_id = hex::decode(parts[1]).with_context(|| format!("--validator {i}: peer id hex"))?;
+            anyhow::ensure!(
+                (2..=4).contains(&parts.len()),
+                "--validator {v}: expected ACCOUNT,PEER_ID_HEX[,POWER[,BRIDGE_ADDRESS]]"
+            );
+            let consensus_key: atonomi_primitives::AccountId =
+                serde_json::from_value(serde_json::json!(parts[0]))
+                    .with_context(|| format!("--validator {i}: account"))?;
+            let peer_id =
+                hex::decode(parts[1]).with_context(|| format!("--validator {i}: peer id hex"))?;
             let power = match parts.get(2) {
-                Some(p) => p.parse().with_context(|| format!("--validator {i}: power"))?,
+                Some(p) => p
+                    .parse()
+                    .with_context(|| format!("--validator {i}: power"))?,
                 None => 1,
             };
             let bridge_address: [u8; 20] = match parts.get(3) {
-                Some(a) => hex::decode(a.trim_start_matches("0x")).ok().and_then(|b| b.try_into().ok()).with_context(|| format!("--validator {i}: bridge address is 20 bytes of hex"))?,
+                Some(a) => hex::decode(a.trim_start_matches("0x"))
+                    .ok()
+                    .and_then(|b| b.try_into().ok())
+                    .with_context(|| {
+                        format!("--validator {i}: bridge address is 20 bytes of hex")
+                    })?,
                 None => [0; 20],
             };
-            Ok(atonomi_primitives::state::Validator { consensus_key, peer_id, bridge_address, power, operator: atonomi_genesis::dev::MANUFACTURER })
+            Ok(atonomi_primitives::state::Validator {
+                consensus_key,
+                peer_id,
+                bridge_address,
+                power,
+                operator: atonomi_genesis::dev::MANUFACTURER,
+            })
         })
         .collect::<Result<_>>()?;
     g.node_peers = node_peers;
@@ -483,7 +641,9 @@ fn genesis_new(chain_id: &str, validators: &[String], node_peers: Vec<String>, c
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime> {
-    Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
 }
 
 async fn query(q: QueryCommand) -> Result<()> {
@@ -497,24 +657,70 @@ async fn query(q: QueryCommand) -> Result<()> {
             };
             (rpc.rpc, "atonomi_getBlock", vec![id])
         }
-        QueryCommand::Tx { rpc, hash } => (rpc.rpc, "atonomi_getTransaction", vec![json!(client::parse_hash(&hash)?)]),
-        QueryCommand::Account { rpc, account } => (rpc.rpc, "atonomi_getAccount", vec![json!(account)]),
-        QueryCommand::Manufacturer { rpc, id } => (rpc.rpc, "atonomi_getManufacturer", vec![json!(id)]),
+        QueryCommand::Tx { rpc, hash } => (
+            rpc.rpc,
+            "atonomi_getTransaction",
+            vec![json!(client::parse_hash(&hash)?)],
+        ),
+        QueryCommand::Account { rpc, account } => {
+            (rpc.rpc, "atonomi_getAccount", vec![json!(account)])
+        }
+        QueryCommand::Manufacturer { rpc, id } => {
+            (rpc.rpc, "atonomi_getManufacturer", vec![json!(id)])
+        }
         QueryCommand::Auditor { rpc, id } => (rpc.rpc, "atonomi_getAuditor", vec![json!(id)]),
         QueryCommand::Device { rpc, id } => (rpc.rpc, "atonomi_getDevice", vec![json!(id)]),
-        QueryCommand::Reputation { rpc, device, rep_type } => (rpc.rpc, "atonomi_getReputation", vec![json!({ "device": device }), json!(rep_type)]),
-        QueryCommand::ValidateDevice { rpc, device, requester, min_reputation } => {
-            (rpc.rpc, "atonomi_validateDevice", vec![json!({ "device": device, "requester": requester, "min_reputation": min_reputation })])
-        }
-        QueryCommand::Discover { rpc, service_type, area, min_reputation } => {
+        QueryCommand::Reputation {
+            rpc,
+            device,
+            rep_type,
+        } => (
+            rpc.rpc,
+            "atonomi_getReputation",
+            vec![json!({ "device": device }), json!(rep_type)],
+        ),
+        QueryCommand::ValidateDevice {
+            rpc,
+            device,
+            requester,
+            min_reputation,
+        } => (
+            rpc.rpc,
+            "atonomi_validateDevice",
+            vec![
+                json!({ "device": device, "requester": requester, "min_reputation": min_reputation }),
+            ],
+        ),
+        QueryCommand::Discover {
+            rpc,
+            service_type,
+            area,
+            min_reputation,
+        } => {
             let area: Option<Value> = match area {
-                Some(a) => Some(serde_json::from_str(&a).map_err(|e| anyhow::anyhow!("--area: {e}"))?),
+                Some(a) => {
+                    Some(serde_json::from_str(&a).map_err(|e| anyhow::anyhow!("--area: {e}"))?)
+                }
                 None => None,
             };
-            (rpc.rpc, "atonomi_discover", vec![json!({ "service_type": service_type, "area": area, "min_reputation": min_reputation })])
+            (
+                rpc.rpc,
+                "atonomi_discover",
+                vec![
+                    json!({ "service_type": service_type, "area": area, "min_reputation": min_reputation }),
+                ],
+            )
         }
         QueryCommand::Evidence { rpc, from } => (rpc.rpc, "atonomi_getEvidence", vec![json!(from)]),
-        QueryCommand::Proof { rpc, device, height } => (rpc.rpc, "atonomi_getProof", vec![json!({ "device": device }), json!(height)]),
+        QueryCommand::Proof {
+            rpc,
+            device,
+            height,
+        } => (
+            rpc.rpc,
+            "atonomi_getProof",
+            vec![json!({ "device": device }), json!(height)],
+        ),
     };
     client::query(&rpc, method, params).await
 }

@@ -16,7 +16,11 @@ pub struct MempoolConfig {
 
 impl Default for MempoolConfig {
     fn default() -> Self {
-        MempoolConfig { max_txs: 50_000, max_bytes: 128 << 20, max_nonce_gap: 1_000 }
+        MempoolConfig {
+            max_txs: 50_000,
+            max_bytes: 128 << 20,
+            max_nonce_gap: 1_000,
+        }
     }
 }
 
@@ -24,6 +28,8 @@ impl Default for MempoolConfig {
 pub enum AdmitError {
     #[error("invalid transaction: {0}")]
     Invalid(String),
+    #[error("invalid transaction: undecodable or bad signature")]
+    BadSignature,
     #[error("transaction already known")]
     Duplicate,
     #[error("the mempool is full ({0} transactions)")]
@@ -49,7 +55,10 @@ pub struct Mempool {
 
 impl Mempool {
     pub fn new(config: MempoolConfig) -> Mempool {
-        Mempool { config, ..Mempool::default() }
+        Mempool {
+            config,
+            ..Mempool::default()
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -67,29 +76,53 @@ impl Mempool {
     /// Admits a transaction that passed `runtime::precheck`; `next_nonce` is the
     /// sender's next nonce in the committed state. A transaction with the same (sender,
     /// nonce) as a pooled one replaces it.
-    pub fn admit(&mut self, stx: &SignedTransaction, bytes: Vec<u8>, next_nonce: u64) -> Result<Hash, AdmitError> {
-        let hash = stx.hash();
+    pub fn admit(
+        &mut self,
+        stx: &SignedTransaction,
+        bytes: Vec<u8>,
+        next_nonce: u64,
+    ) -> Result<Hash, AdmitError> {
+        let hash = SignedTransaction::hash_of(&bytes);
         if self.by_hash.contains_key(&hash) {
             return Err(AdmitError::Duplicate);
         }
         let nonce = stx.tx.nonce;
         if nonce > next_nonce.saturating_add(self.config.max_nonce_gap) {
-            return Err(AdmitError::NonceGap { nonce, next: next_nonce });
+            return Err(AdmitError::NonceGap {
+                nonce,
+                next: next_nonce,
+            });
         }
         let key = (stx.tx.signer, nonce);
         if self.by_sender.contains_key(&key) {
             self.remove(&key);
         }
-        while self.by_sender.len() >= self.config.max_txs || self.bytes + bytes.len() > self.config.max_bytes {
+        while self.by_sender.len() >= self.config.max_txs
+            || self.bytes + bytes.len() > self.config.max_bytes
+        {
             // Full: the account holding the most transactions gives up its last one, so
             // one busy account cannot lock the others out; if that is the sender itself,
             // the new transaction is refused.
             let mine = self.per_sender.get(&stx.tx.signer).copied().unwrap_or(0);
-            let Some((victim, count)) = self.per_sender.iter().max_by_key(|(_, c)| **c).map(|(a, c)| (*a, *c)) else { break };
+            let Some((victim, count)) = self
+                .per_sender
+                .iter()
+                .max_by_key(|(_, c)| **c)
+                .map(|(a, c)| (*a, *c))
+            else {
+                break;
+            };
             if victim == stx.tx.signer || count <= mine + 1 {
                 return Err(AdmitError::Full(self.by_sender.len()));
             }
-            let Some(last) = self.by_sender.range((victim, 0)..=(victim, u64::MAX)).next_back().map(|(k, _)| *k) else { break };
+            let Some(last) = self
+                .by_sender
+                .range((victim, 0)..=(victim, u64::MAX))
+                .next_back()
+                .map(|(k, _)| *k)
+            else {
+                break;
+            };
             self.remove(&last);
         }
         self.bytes += bytes.len();
@@ -114,7 +147,12 @@ impl Mempool {
 
     /// Transactions for the next block: per account, consecutive nonces from its next
     /// nonce, within the count and byte limits.
-    pub fn select(&self, max_txs: usize, max_bytes: usize, next_nonce: impl Fn(&AccountId) -> u64) -> Vec<Vec<u8>> {
+    pub fn select(
+        &self,
+        max_txs: usize,
+        max_bytes: usize,
+        next_nonce: impl Fn(&AccountId) -> u64,
+    ) -> Vec<Vec<u8>> {
         let mut out = Vec::new();
         let mut size = 0usize;
         let mut current: Option<(AccountId, u64)> = None;
@@ -139,7 +177,12 @@ impl Mempool {
 
     /// Drops transactions whose nonce is used in the committed state.
     pub fn prune(&mut self, next_nonce: impl Fn(&AccountId) -> u64) {
-        let stale: Vec<(AccountId, u64)> = self.by_sender.keys().filter(|(s, n)| *n < next_nonce(s)).copied().collect();
+        let stale: Vec<(AccountId, u64)> = self
+            .by_sender
+            .keys()
+            .filter(|(s, n)| *n < next_nonce(s))
+            .copied()
+            .collect();
         for key in stale {
             self.remove(&key);
         }
@@ -158,7 +201,10 @@ mod tests {
             signer: key.account(),
             nonce,
             max_fee: None,
-            call: Call::Transfer { to: Keypair::from_label("to").account(), amount: Amount::new(1) },
+            call: Call::Transfer {
+                to: Keypair::from_label("to").account(),
+                amount: Amount::new(1),
+            },
         }
         .sign(key);
         let bytes = stx.to_bytes();
@@ -169,7 +215,11 @@ mod tests {
     fn orders_by_nonce_skips_gaps_prunes_and_bounds() {
         let a = Keypair::from_label("a");
         let b = Keypair::from_label("b");
-        let mut m = Mempool::new(MempoolConfig { max_txs: 4, max_bytes: 1 << 20, max_nonce_gap: 5 });
+        let mut m = Mempool::new(MempoolConfig {
+            max_txs: 4,
+            max_bytes: 1 << 20,
+            max_nonce_gap: 5,
+        });
         for n in [1, 0, 3] {
             let (s, bytes) = tx(&a, n);
             m.admit(&s, bytes, 0).unwrap();
@@ -178,13 +228,19 @@ mod tests {
         m.admit(&s, bytes.clone(), 7).unwrap();
         assert_eq!(m.admit(&s, bytes, 7), Err(AdmitError::Duplicate));
         let (s, bytes) = tx(&b, 20);
-        assert!(matches!(m.admit(&s, bytes, 7), Err(AdmitError::NonceGap { .. })));
+        assert!(matches!(
+            m.admit(&s, bytes, 7),
+            Err(AdmitError::NonceGap { .. })
+        ));
         // Full: b (1 pooled) may not push out its own, but evicts a's last (a has 3).
         let (s, bytes) = tx(&b, 8);
         m.admit(&s, bytes, 7).unwrap();
         assert_eq!(m.len(), 4);
         let (s, bytes) = tx(&b, 9);
-        assert!(matches!(m.admit(&s, bytes, 7), Err(AdmitError::Full(4))), "two each: nobody has more");
+        assert!(
+            matches!(m.admit(&s, bytes, 7), Err(AdmitError::Full(4))),
+            "two each: nobody has more"
+        );
         let next = |acct: &AccountId| if *acct == a.account() { 0 } else { 7 };
         // a:0, a:1 (a:3 was evicted), b:7, b:8
         assert_eq!(m.select(100, 1 << 20, next).len(), 4);

@@ -56,17 +56,49 @@ impl Default for Metrics {
         registry.register("height", "Last committed height", m.height.clone());
         registry.register("round", "Consensus round in progress", m.round.clone());
         registry.register("peers", "Connected peers", m.peers.clone());
-        registry.register("mempool_txs", "Transactions in the mempool", m.mempool_txs.clone());
+        registry.register(
+            "mempool_txs",
+            "Transactions in the mempool",
+            m.mempool_txs.clone(),
+        );
         registry.register("blocks_committed", "Blocks committed", m.blocks.clone());
         registry.register("txs_committed", "Transactions committed", m.txs.clone());
-        registry.register("sign_refused", "Signatures the double-sign guard refused", m.sign_refused.clone());
-        registry.register("equivocations", "Equivocation evidence seen at commit", m.equivocations.clone());
-        registry.register("peer_penalties", "Invalid messages or frames received from peers", m.peer_penalties.clone());
-        registry.register("peer_bans", "Peers banned for misbehaviour", m.peer_bans.clone());
+        registry.register(
+            "sign_refused",
+            "Signatures the double-sign guard refused",
+            m.sign_refused.clone(),
+        );
+        registry.register(
+            "equivocations",
+            "Equivocation evidence seen at commit",
+            m.equivocations.clone(),
+        );
+        registry.register(
+            "peer_penalties",
+            "Invalid messages or frames received from peers",
+            m.peer_penalties.clone(),
+        );
+        registry.register(
+            "peer_bans",
+            "Peers banned for misbehaviour",
+            m.peer_bans.clone(),
+        );
         registry.register("banned_peers", "Peers banned now", m.banned_peers.clone());
-        registry.register("bridge_eth_epoch", "Latest checkpoint epoch on Ethereum (relayer)", m.bridge_eth_epoch.clone());
-        registry.register("bridge_submissions", "Checkpoint submissions broadcast by this relayer", m.bridge_submissions.clone());
-        registry.register("commit_seconds", "Time from starting a height to committing it", m.commit_seconds.clone());
+        registry.register(
+            "bridge_eth_epoch",
+            "Latest checkpoint epoch on Ethereum (relayer)",
+            m.bridge_eth_epoch.clone(),
+        );
+        registry.register(
+            "bridge_submissions",
+            "Checkpoint submissions broadcast by this relayer",
+            m.bridge_submissions.clone(),
+        );
+        registry.register(
+            "commit_seconds",
+            "Time from starting a height to committing it",
+            m.commit_seconds.clone(),
+        );
         Metrics { registry, ..m }
     }
 }
@@ -87,7 +119,9 @@ pub async fn serve(addr: SocketAddr, metrics: Arc<Metrics>) -> anyhow::Result<So
     let bound = listener.local_addr()?;
     tokio::spawn(async move {
         loop {
-            let Ok((mut sock, _)) = listener.accept().await else { continue };
+            let Ok((mut sock, _)) = listener.accept().await else {
+                continue;
+            };
             let metrics = metrics.clone();
             tokio::spawn(async move {
                 // Read the request head (it may arrive in several segments), bounded.

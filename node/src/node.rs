@@ -5,12 +5,12 @@ use crate::mempool::{Mempool, MempoolConfig};
 use crate::p2p::P2pConfig;
 use crate::service::{Host, HostConfig, Shared};
 use anyhow::{bail, Context, Result};
+use atonomi_api::config::CONFIG_TEMPLATE;
+pub use atonomi_api::config::{Config, ConsensusConfig, DEFAULT_RPC};
 use atonomi_consensus::engine::EngineConfig;
 use atonomi_genesis::Genesis;
 use atonomi_primitives::Keypair;
 use atonomi_storage::RocksConfig;
-pub use atonomi_api::config::{Config, ConsensusConfig, DEFAULT_RPC};
-use atonomi_api::config::CONFIG_TEMPLATE;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
@@ -19,18 +19,35 @@ use tokio::sync::{broadcast, mpsc, Notify};
 
 /// A random id per process start (the lookup log's counts restart with it).
 fn run_id() -> u64 {
-    let seed = atonomi_primitives::Keypair::generate().map(|k| k.to_seed()).unwrap_or_default();
-    u64::from_le_bytes([seed[0], seed[1], seed[2], seed[3], seed[4], seed[5], seed[6], seed[7]])
+    let seed = atonomi_primitives::Keypair::generate()
+        .map(|k| k.to_seed())
+        .unwrap_or_default();
+    u64::from_le_bytes([
+        seed[0], seed[1], seed[2], seed[3], seed[4], seed[5], seed[6], seed[7],
+    ])
 }
 
 /// Reads and checks `config.toml` in a node's home.
 pub fn load_config(home: &Path) -> Result<Config> {
     let path = home.join("config.toml");
-    let size = std::fs::metadata(&path).with_context(|| format!("reading {} (run `atonomi init --home {}` first)", path.display(), home.display()))?.len();
+    let size = std::fs::metadata(&path)
+        .with_context(|| {
+            format!(
+                "reading {} (run `atonomi init --home {}` first)",
+                path.display(),
+                home.display()
+            )
+        })?
+        .len();
     if size > atonomi_api::config::MAX_CONFIG_BYTES as u64 {
-        bail!("{} is {size} bytes; at most {} are accepted", path.display(), atonomi_api::config::MAX_CONFIG_BYTES);
+        bail!(
+            "{} is {size} bytes; at most {} are accepted",
+            path.display(),
+            atonomi_api::config::MAX_CONFIG_BYTES
+        );
     }
-    let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    let text =
+        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
     Config::parse(&text).with_context(|| format!("{} is not a valid configuration", path.display()))
 }
 
@@ -48,7 +65,8 @@ pub fn init(home: &Path, genesis: Option<&Path>, force: bool) -> Result<()> {
     let bridge_key = crate::keys::bridge::read_or_create(&home.join("keys/bridge.json"))?;
     let peer_id = crate::p2p::identity(&node_key)?.public().to_peer_id();
     if let Some(g) = genesis {
-        std::fs::copy(g, home.join("genesis.json")).with_context(|| format!("copying {}", g.display()))?;
+        std::fs::copy(g, home.join("genesis.json"))
+            .with_context(|| format!("copying {}", g.display()))?;
     }
     println!(
         "{}",
@@ -92,21 +110,35 @@ pub struct Launch {
 
 impl std::fmt::Debug for Launch {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Launch").field("data", &self.data).field("rpc", &self.rpc).finish_non_exhaustive()
+        f.debug_struct("Launch")
+            .field("data", &self.data)
+            .field("rpc", &self.rpc)
+            .finish_non_exhaustive()
     }
 }
 
 pub fn load_genesis(path: &Path) -> Result<Genesis> {
     let meta = std::fs::metadata(path).with_context(|| format!("reading {}", path.display()))?;
     if meta.len() > atonomi_genesis::MAX_GENESIS_BYTES as u64 {
-        bail!("{} is larger than {} bytes", path.display(), atonomi_genesis::MAX_GENESIS_BYTES);
+        bail!(
+            "{} is larger than {} bytes",
+            path.display(),
+            atonomi_genesis::MAX_GENESIS_BYTES
+        );
     }
     let bytes = std::fs::read(path)?;
-    Ok(Genesis::from_json(&bytes).with_context(|| format!("{} is not a valid genesis", path.display()))?)
+    Ok(Genesis::from_json(&bytes)
+        .with_context(|| format!("{} is not a valid genesis", path.display()))?)
 }
 
-fn bridge_config(home: &Path, b: &atonomi_api::config::BridgeSection) -> Result<crate::bridge::BridgeConfig> {
-    let contract: alloy::primitives::Address = b.contract.parse().with_context(|| format!("[bridge] contract {:?} is not an address", b.contract))?;
+fn bridge_config(
+    home: &Path,
+    b: &atonomi_api::config::BridgeSection,
+) -> Result<crate::bridge::BridgeConfig> {
+    let contract: alloy::primitives::Address = b
+        .contract
+        .parse()
+        .with_context(|| format!("[bridge] contract {:?} is not an address", b.contract))?;
     let signer = match &b.key {
         Some(p) => Some(crate::keys::bridge::read(&home.join(p))?),
         None => None,
@@ -122,7 +154,12 @@ fn bridge_config(home: &Path, b: &atonomi_api::config::BridgeSection) -> Result<
         (None, None) => None,
         _ => bail!("[bridge] a relayer needs both eth_rpc and relayer_key"),
     };
-    Ok(crate::bridge::BridgeConfig { eth_chain_id: b.eth_chain_id, contract, signer, relayer })
+    Ok(crate::bridge::BridgeConfig {
+        eth_chain_id: b.eth_chain_id,
+        contract,
+        signer,
+        relayer,
+    })
 }
 
 impl Launch {
@@ -137,7 +174,15 @@ impl Launch {
         let p2p = match config.p2p {
             Some(p) => {
                 let node_key = crate::keys::read(&home.join(&p.node_key))?;
-                Some((node_key, P2pConfig { listen: p.listen, peers: p.peers, max_connections: p.max_connections, garbage: false }))
+                Some((
+                    node_key,
+                    P2pConfig {
+                        listen: p.listen,
+                        peers: p.peers,
+                        max_connections: p.max_connections,
+                        garbage: false,
+                    },
+                ))
             }
             None => None,
         };
@@ -191,12 +236,23 @@ pub async fn run(launch: Launch, ready: impl FnOnce(SocketAddr)) -> Result<()> {
         bridge_status: Mutex::new(serde_json::Value::Null),
         bridge_config: launch.bridge.clone(),
     });
-    shared.metrics.height.set(shared.chain.read().unwrap_or_else(|e| e.into_inner()).height().get() as i64);
+    shared.metrics.height.set(
+        shared
+            .chain
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .height()
+            .get() as i64,
+    );
     if let Some(addr) = launch.metrics {
-        let bound = crate::metrics::serve(addr, shared.metrics.clone()).await.with_context(|| format!("starting the metrics endpoint on {addr}"))?;
+        let bound = crate::metrics::serve(addr, shared.metrics.clone())
+            .await
+            .with_context(|| format!("starting the metrics endpoint on {addr}"))?;
         tracing::info!(%bound, "Prometheus metrics on /metrics");
     }
-    let (rpc_addr, rpc_handle) = crate::rpc::serve(launch.rpc, shared.clone(), launch.admin).await.with_context(|| format!("starting JSON-RPC on {}", launch.rpc))?;
+    let (rpc_addr, rpc_handle) = crate::rpc::serve(launch.rpc, shared.clone(), launch.admin)
+        .await
+        .with_context(|| format!("starting JSON-RPC on {}", launch.rpc))?;
     let propose = Duration::from_millis(launch.consensus.propose_timeout_ms.max(100));
     let mut engine = EngineConfig::new(launch.genesis.chain_id.clone());
     engine.timeouts.propose = propose;
@@ -236,10 +292,18 @@ pub async fn run(launch: Launch, ready: impl FnOnce(SocketAddr)) -> Result<()> {
     let mut bridge_tasks = Vec::new();
     if let Some(b) = &launch.bridge {
         if let (Some(bkey), Some(ckey)) = (&b.signer, checkpoint_key) {
-            bridge_tasks.push(tokio::spawn(crate::bridge::run_signer(shared.clone(), ckey, bkey.clone(), b.clone())));
+            bridge_tasks.push(tokio::spawn(crate::bridge::run_signer(
+                shared.clone(),
+                ckey,
+                bkey.clone(),
+                b.clone(),
+            )));
         }
         if b.relayer.is_some() {
-            bridge_tasks.push(tokio::spawn(crate::bridge::run_relayer(shared.clone(), b.clone())));
+            bridge_tasks.push(tokio::spawn(crate::bridge::run_relayer(
+                shared.clone(),
+                b.clone(),
+            )));
         }
     }
     ready(rpc_addr);
@@ -281,7 +345,11 @@ pub async fn shutdown_signal() {
 }
 
 /// `atonomi dev`: the dev genesis, its keys in `home/keys`, one validator.
-pub fn dev_launch(home: &Path, rpc: Option<SocketAddr>, metrics: Option<SocketAddr>) -> Result<Launch> {
+pub fn dev_launch(
+    home: &Path,
+    rpc: Option<SocketAddr>,
+    metrics: Option<SocketAddr>,
+) -> Result<Launch> {
     use atonomi_genesis::dev;
     let keys = home.join("keys");
     std::fs::create_dir_all(&keys).with_context(|| format!("creating {}", keys.display()))?;
@@ -300,7 +368,10 @@ pub fn dev_launch(home: &Path, rpc: Option<SocketAddr>, metrics: Option<SocketAd
         genesis: dev::genesis(),
         key: Some(dev::key("validator")),
         rpc,
-        consensus: ConsensusConfig { heartbeat_ms: 10_000, propose_timeout_ms: 1_000 },
+        consensus: ConsensusConfig {
+            heartbeat_ms: 10_000,
+            propose_timeout_ms: 1_000,
+        },
         p2p: None,
         metrics,
         byzantine: false,

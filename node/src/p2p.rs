@@ -16,7 +16,10 @@ use crate::chain::MAX_BLOCK_BYTES;
 use crate::service::{Inbound, Shared};
 use anyhow::{Context, Result};
 use atonomi_consensus::message::ConsensusMessage;
-use atonomi_consensus::net::{Gossip, SyncRequest, SyncResponse, MAX_GOSSIP_BYTES, MAX_SYNC_BLOCKS, MAX_SYNC_REQUEST, MAX_SYNC_RESPONSE};
+use atonomi_consensus::net::{
+    Gossip, SyncRequest, SyncResponse, TxBatch, MAX_GOSSIP_BYTES, MAX_GOSSIP_TXS, MAX_SYNC_BLOCKS,
+    MAX_SYNC_REQUEST, MAX_SYNC_RESPONSE,
+};
 use atonomi_consensus::CommitCertificate;
 use atonomi_primitives::block::Block;
 use atonomi_primitives::codec;
@@ -25,7 +28,10 @@ use atonomi_primitives::{Height, Keypair};
 use borsh::{BorshDeserialize, BorshSerialize};
 use futures::{AsyncReadExt, AsyncWriteExt, StreamExt};
 use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
-use libp2p::{allow_block_list, connection_limits, gossipsub, noise, request_response, tcp, yamux, Multiaddr, PeerId, StreamProtocol, Swarm};
+use libp2p::{
+    allow_block_list, connection_limits, gossipsub, noise, request_response, tcp, yamux, Multiaddr,
+    PeerId, StreamProtocol, Swarm,
+};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
@@ -36,7 +42,8 @@ use tokio::sync::mpsc;
 pub enum Outbound {
     Consensus(ConsensusMessage),
     Block(Block),
-    Tx(Vec<u8>),
+    /// Transactions admitted to our mempool, to gossip as one batch.
+    Txs(Vec<Vec<u8>>),
     /// Admin fault injection: refuse and drop these peers (empty: heal).
     SetBlocked(Vec<PeerId>),
 }
@@ -45,19 +52,29 @@ pub enum Outbound {
 #[derive(Debug, Clone, Default)]
 pub struct SyncCodec;
 
-async fn read_framed<T: futures::AsyncRead + Unpin + Send, V: BorshDeserialize>(io: &mut T, max: usize) -> std::io::Result<V> {
+async fn read_framed<T: futures::AsyncRead + Unpin + Send, V: BorshDeserialize>(
+    io: &mut T,
+    max: usize,
+) -> std::io::Result<V> {
     let mut len = [0u8; 4];
     io.read_exact(&mut len).await?;
     let len = u32::from_be_bytes(len) as usize;
     if len > max {
-        return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, format!("frame of {len} bytes exceeds {max}")));
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("frame of {len} bytes exceeds {max}"),
+        ));
     }
     let mut buf = vec![0u8; len];
     io.read_exact(&mut buf).await?;
-    codec::decode(&buf, max).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e.to_string()))
+    codec::decode(&buf, max)
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e.to_string()))
 }
 
-async fn write_framed<T: futures::AsyncWrite + Unpin + Send, V: BorshSerialize>(io: &mut T, v: &V) -> std::io::Result<()> {
+async fn write_framed<T: futures::AsyncWrite + Unpin + Send, V: BorshSerialize>(
+    io: &mut T,
+    v: &V,
+) -> std::io::Result<()> {
     let bytes = codec::encode(v);
     io.write_all(&(bytes.len() as u32).to_be_bytes()).await?;
     io.write_all(&bytes).await?;
@@ -69,19 +86,37 @@ impl request_response::Codec for SyncCodec {
     type Request = SyncRequest;
     type Response = SyncResponse;
 
-    async fn read_request<T: futures::AsyncRead + Unpin + Send>(&mut self, _: &StreamProtocol, io: &mut T) -> std::io::Result<SyncRequest> {
+    async fn read_request<T: futures::AsyncRead + Unpin + Send>(
+        &mut self,
+        _: &StreamProtocol,
+        io: &mut T,
+    ) -> std::io::Result<SyncRequest> {
         read_framed(io, MAX_SYNC_REQUEST).await
     }
 
-    async fn read_response<T: futures::AsyncRead + Unpin + Send>(&mut self, _: &StreamProtocol, io: &mut T) -> std::io::Result<SyncResponse> {
+    async fn read_response<T: futures::AsyncRead + Unpin + Send>(
+        &mut self,
+        _: &StreamProtocol,
+        io: &mut T,
+    ) -> std::io::Result<SyncResponse> {
         read_framed(io, MAX_SYNC_RESPONSE).await
     }
 
-    async fn write_request<T: futures::AsyncWrite + Unpin + Send>(&mut self, _: &StreamProtocol, io: &mut T, req: SyncRequest) -> std::io::Result<()> {
+    async fn write_request<T: futures::AsyncWrite + Unpin + Send>(
+        &mut self,
+        _: &StreamProtocol,
+        io: &mut T,
+        req: SyncRequest,
+    ) -> std::io::Result<()> {
         write_framed(io, &req).await
     }
 
-    async fn write_response<T: futures::AsyncWrite + Unpin + Send>(&mut self, _: &StreamProtocol, io: &mut T, res: SyncResponse) -> std::io::Result<()> {
+    async fn write_response<T: futures::AsyncWrite + Unpin + Send>(
+        &mut self,
+        _: &StreamProtocol,
+        io: &mut T,
+        res: SyncResponse,
+    ) -> std::io::Result<()> {
         write_framed(io, &res).await
     }
 }
@@ -104,7 +139,9 @@ pub struct P2pConfig {
     pub garbage: bool,
 }
 
-fn proposal_msg(p: &atonomi_consensus::message::WireProposal) -> atonomi_consensus::engine::ConsensusMsg {
+fn proposal_msg(
+    p: &atonomi_consensus::message::WireProposal,
+) -> atonomi_consensus::engine::ConsensusMsg {
     atonomi_consensus::engine::ConsensusMsg::Proposal(p.to_mc().message)
 }
 
@@ -152,7 +189,9 @@ const SYNC_PENALTY: f64 = 60.0;
 /// envelope signatures, malformed frames) — and the application's penalties for bad
 /// sync frames lower the score; nothing penalises a quiet or slow honest peer (mesh
 /// delivery quotas, IP colocation and slowness weigh nothing).
-fn score_params(topics: &[&gossipsub::IdentTopic]) -> (gossipsub::PeerScoreParams, gossipsub::PeerScoreThresholds) {
+fn score_params(
+    topics: &[&gossipsub::IdentTopic],
+) -> (gossipsub::PeerScoreParams, gossipsub::PeerScoreThresholds) {
     let topic = gossipsub::TopicScoreParams {
         topic_weight: 1.0,
         time_in_mesh_weight: 0.0,
@@ -193,7 +232,9 @@ fn gossip_config() -> Result<gossipsub::Config> {
         .max_transmit_size(MAX_GOSSIP_BYTES)
         .validation_mode(gossipsub::ValidationMode::Strict)
         .validate_messages()
-        .message_id_fn(|m: &gossipsub::Message| gossipsub::MessageId::from(blake3::hash(&m.data).as_bytes().to_vec()))
+        .message_id_fn(|m: &gossipsub::Message| {
+            gossipsub::MessageId::from(blake3::hash(&m.data).as_bytes().to_vec())
+        })
         .duplicate_cache_time(Duration::from_secs(120))
         .build()
         .map_err(|e| anyhow::anyhow!("gossipsub configuration: {e}"))
@@ -214,43 +255,115 @@ pub struct Network {
     banned: BTreeMap<PeerId, tokio::time::Instant>,
     /// Application penalties per peer (fed into the gossipsub score).
     app_penalty: BTreeMap<PeerId, f64>,
+    /// Admitted transactions waiting to be gossiped as one batch, and when they go.
+    tx_out: Vec<Vec<u8>>,
+    tx_out_bytes: usize,
+    tx_flush_at: Option<tokio::time::Instant>,
+    /// Transaction batches from peers being verified off the swarm task; their verdicts
+    /// come back on `verdicts`.
+    validating: usize,
+    verdicts: (
+        mpsc::UnboundedSender<Verdict>,
+        mpsc::UnboundedReceiver<Verdict>,
+    ),
 }
+
+/// The outcome of checking a gossiped transaction batch.
+type Verdict = (gossipsub::MessageId, PeerId, gossipsub::MessageAcceptance);
+
+/// How long admitted transactions wait to be gossiped with the ones after them.
+const TX_GOSSIP_DELAY: Duration = Duration::from_millis(2);
+/// Bytes of transactions per gossip batch (well under [`MAX_GOSSIP_BYTES`]).
+const TX_GOSSIP_BYTES: usize = 1 << 20;
+/// Peer batches verified at once; beyond this, further ones are ignored (not relayed,
+/// not held against the peer) until the node catches up.
+const MAX_VALIDATING: usize = 64;
 
 impl std::fmt::Debug for Network {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Network").field("peer", self.swarm.local_peer_id()).finish_non_exhaustive()
+        f.debug_struct("Network")
+            .field("peer", self.swarm.local_peer_id())
+            .finish_non_exhaustive()
     }
 }
 
 impl Network {
     pub fn new(key: &Keypair, config: P2pConfig, shared: Arc<Shared>) -> Result<Network> {
         let id = identity(key)?;
-        let chain_id = shared.chain.read().unwrap_or_else(|e| e.into_inner()).chain_id.clone();
+        let chain_id = shared
+            .chain
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .chain_id
+            .clone();
         let limits = connection_limits::ConnectionLimits::default()
             .with_max_established(Some(config.max_connections))
             .with_max_established_per_peer(Some(2))
             .with_max_pending_incoming(Some(32));
         let mut swarm = libp2p::SwarmBuilder::with_existing_identity(id)
             .with_tokio()
-            .with_tcp(tcp::Config::default().nodelay(true), noise::Config::new, yamux::Config::default)?
-            .with_behaviour(|key| -> std::result::Result<Behaviour, Box<dyn std::error::Error + Send + Sync>> {
-                let gossipsub = gossipsub::Behaviour::new(gossipsub::MessageAuthenticity::Signed(key.clone()), gossip_config()?)?;
-                let sync = request_response::Behaviour::new(
-                    [(StreamProtocol::new("/atonomi/sync/1"), request_response::ProtocolSupport::Full)],
-                    request_response::Config::default().with_request_timeout(Duration::from_secs(20)),
-                );
-                Ok(Behaviour { allow: Default::default(), limits: connection_limits::Behaviour::new(limits), gossipsub, sync })
-            })?
+            .with_tcp(
+                tcp::Config::default().nodelay(true),
+                noise::Config::new,
+                yamux::Config::default,
+            )?
+            .with_behaviour(
+                |key| -> std::result::Result<Behaviour, Box<dyn std::error::Error + Send + Sync>> {
+                    let gossipsub = gossipsub::Behaviour::new(
+                        gossipsub::MessageAuthenticity::Signed(key.clone()),
+                        gossip_config()?,
+                    )?;
+                    let sync = request_response::Behaviour::new(
+                        [(
+                            StreamProtocol::new("/atonomi/sync/1"),
+                            request_response::ProtocolSupport::Full,
+                        )],
+                        request_response::Config::default()
+                            .with_request_timeout(Duration::from_secs(20)),
+                    );
+                    Ok(Behaviour {
+                        allow: Default::default(),
+                        limits: connection_limits::Behaviour::new(limits),
+                        gossipsub,
+                        sync,
+                    })
+                },
+            )?
             .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(3600)))
             .build();
         let consensus_topic = gossipsub::IdentTopic::new(format!("atonomi/{chain_id}/consensus/1"));
-        let tx_topic = gossipsub::IdentTopic::new(format!("atonomi/{chain_id}/tx/1"));
+        let tx_topic = gossipsub::IdentTopic::new(format!("atonomi/{chain_id}/tx/2"));
         let (params, thresholds) = score_params(&[&consensus_topic, &tx_topic]);
-        swarm.behaviour_mut().gossipsub.with_peer_score(params, thresholds).map_err(|e| anyhow::anyhow!("gossipsub peer scoring: {e}"))?;
-        swarm.behaviour_mut().gossipsub.subscribe(&consensus_topic)?;
+        swarm
+            .behaviour_mut()
+            .gossipsub
+            .with_peer_score(params, thresholds)
+            .map_err(|e| anyhow::anyhow!("gossipsub peer scoring: {e}"))?;
+        swarm
+            .behaviour_mut()
+            .gossipsub
+            .subscribe(&consensus_topic)?;
         swarm.behaviour_mut().gossipsub.subscribe(&tx_topic)?;
-        swarm.listen_on(config.listen.clone()).with_context(|| format!("listening on {}", config.listen))?;
-        let mut net = Network { swarm, shared, consensus_topic, tx_topic, config, allowed: BTreeSet::new(), blocked: BTreeSet::new(), syncing: BTreeMap::new(), banned: BTreeMap::new(), app_penalty: BTreeMap::new() };
+        swarm
+            .listen_on(config.listen.clone())
+            .with_context(|| format!("listening on {}", config.listen))?;
+        let mut net = Network {
+            swarm,
+            shared,
+            consensus_topic,
+            tx_topic,
+            config,
+            allowed: BTreeSet::new(),
+            blocked: BTreeSet::new(),
+            syncing: BTreeMap::new(),
+            banned: BTreeMap::new(),
+            app_penalty: BTreeMap::new(),
+            tx_out: Vec::new(),
+            tx_out_bytes: 0,
+            tx_flush_at: None,
+            validating: 0,
+            verdicts: mpsc::unbounded_channel(),
+        };
         net.refresh_allowed();
         Ok(net)
     }
@@ -275,8 +388,14 @@ impl Network {
 
     fn dial_missing(&mut self) {
         for addr in self.config.peers.clone() {
-            let Some(libp2p::multiaddr::Protocol::P2p(peer)) = addr.iter().last() else { continue };
-            if peer == self.peer_id() || self.swarm.is_connected(&peer) || self.blocked.contains(&peer) || self.banned.contains_key(&peer) {
+            let Some(libp2p::multiaddr::Protocol::P2p(peer)) = addr.iter().last() else {
+                continue;
+            };
+            if peer == self.peer_id()
+                || self.swarm.is_connected(&peer)
+                || self.blocked.contains(&peer)
+                || self.banned.contains_key(&peer)
+            {
                 continue;
             }
             if let Err(e) = self.swarm.dial(addr.clone()) {
@@ -287,14 +406,20 @@ impl Network {
 
     /// Bans `peer` if its score fell below [`BAN_SCORE`].
     fn check_score(&mut self, peer: &PeerId) {
-        let Some(score) = self.swarm.behaviour().gossipsub.peer_score(peer) else { return };
+        let Some(score) = self.swarm.behaviour().gossipsub.peer_score(peer) else {
+            return;
+        };
         if score >= BAN_SCORE || self.banned.contains_key(peer) {
             return;
         }
         tracing::warn!(%peer, score, "peer banned for misbehaviour: disconnected and refused for {} s", BAN_FOR.as_secs());
-        self.banned.insert(*peer, tokio::time::Instant::now() + BAN_FOR);
+        self.banned
+            .insert(*peer, tokio::time::Instant::now() + BAN_FOR);
         self.shared.metrics.peer_bans.inc();
-        self.shared.metrics.banned_peers.set(self.banned.len() as i64);
+        self.shared
+            .metrics
+            .banned_peers
+            .set(self.banned.len() as i64);
         self.refresh_allowed();
         let _ = self.swarm.disconnect_peer_id(*peer);
     }
@@ -306,7 +431,10 @@ impl Network {
         let total = self.app_penalty.entry(*peer).or_default();
         *total += points;
         let total = *total;
-        self.swarm.behaviour_mut().gossipsub.set_application_score(peer, -total);
+        self.swarm
+            .behaviour_mut()
+            .gossipsub
+            .set_application_score(peer, -total);
         self.check_score(peer);
     }
 
@@ -318,7 +446,7 @@ impl Network {
         junk.extend_from_slice(blake3::hash(&seq.to_le_bytes()).as_bytes());
         self.publish(true, junk.clone());
         junk[0] = 0xEF;
-        self.publish(false, junk);
+        self.publish(false, TxBatch { txs: vec![junk] }.to_bytes());
     }
 
     /// Lifts expired bans; the score of a lifted peer is what it earned since.
@@ -327,13 +455,43 @@ impl Network {
         let before = self.banned.len();
         self.banned.retain(|_, until| *until > now);
         if self.banned.len() != before {
-            self.shared.metrics.banned_peers.set(self.banned.len() as i64);
+            self.shared
+                .metrics
+                .banned_peers
+                .set(self.banned.len() as i64);
             self.refresh_allowed();
         }
     }
 
+    /// Queues admitted transactions for gossip; a full batch goes at once.
+    fn queue_txs(&mut self, txs: Vec<Vec<u8>>) {
+        for t in txs {
+            self.tx_out_bytes += t.len();
+            self.tx_out.push(t);
+            if self.tx_out.len() >= MAX_GOSSIP_TXS || self.tx_out_bytes >= TX_GOSSIP_BYTES {
+                self.flush_txs();
+            }
+        }
+        if !self.tx_out.is_empty() && self.tx_flush_at.is_none() {
+            self.tx_flush_at = Some(tokio::time::Instant::now() + TX_GOSSIP_DELAY);
+        }
+    }
+
+    fn flush_txs(&mut self) {
+        self.tx_flush_at = None;
+        self.tx_out_bytes = 0;
+        let txs = std::mem::take(&mut self.tx_out);
+        if !txs.is_empty() {
+            self.publish(false, TxBatch { txs }.to_bytes());
+        }
+    }
+
     fn publish(&mut self, topic: bool, data: Vec<u8>) {
-        let t = if topic { self.consensus_topic.clone() } else { self.tx_topic.clone() };
+        let t = if topic {
+            self.consensus_topic.clone()
+        } else {
+            self.tx_topic.clone()
+        };
         if let Err(e) = self.swarm.behaviour_mut().gossipsub.publish(t, data) {
             // InsufficientPeers before the first connection, Duplicate for re-sends.
             tracing::trace!("publish: {e}");
@@ -341,7 +499,12 @@ impl Network {
     }
 
     /// Runs the swarm until `shutdown`.
-    pub async fn run(mut self, inbound: mpsc::Sender<Inbound>, mut outbound: mpsc::UnboundedReceiver<Outbound>, shutdown: impl std::future::Future<Output = ()>) {
+    pub async fn run(
+        mut self,
+        inbound: mpsc::Sender<Inbound>,
+        mut outbound: mpsc::UnboundedReceiver<Outbound>,
+        shutdown: impl std::future::Future<Output = ()>,
+    ) {
         tokio::pin!(shutdown);
         let mut redial = tokio::time::interval(Duration::from_secs(3));
         let mut status = tokio::time::interval(Duration::from_secs(2));
@@ -373,7 +536,7 @@ impl Network {
                         self.publish(true, codec::encode(&Gossip::Consensus { msg, nonce: seq }));
                     }
                     Some(Outbound::Block(b)) => self.publish(true, codec::encode(&Gossip::Block(b))),
-                    Some(Outbound::Tx(t)) => self.publish(false, t),
+                    Some(Outbound::Txs(t)) => self.queue_txs(t),
                     Some(Outbound::SetBlocked(peers)) => {
                         self.blocked = peers.into_iter().collect();
                         self.refresh_allowed();
@@ -384,6 +547,11 @@ impl Network {
                     }
                     None => return,
                 },
+                _ = tokio::time::sleep_until(self.tx_flush_at.unwrap_or_else(tokio::time::Instant::now)), if self.tx_flush_at.is_some() => self.flush_txs(),
+                Some((id, peer, verdict)) = self.verdicts.1.recv() => {
+                    self.validating = self.validating.saturating_sub(1);
+                    self.report(&id, &peer, verdict);
+                }
                 ev = self.swarm.select_next_some() => self.on_swarm(ev, &inbound).await,
             }
         }
@@ -391,30 +559,49 @@ impl Network {
 
     async fn on_swarm(&mut self, ev: SwarmEvent<BehaviourEvent>, inbound: &mpsc::Sender<Inbound>) {
         match ev {
-            SwarmEvent::NewListenAddr { address, .. } => tracing::info!(%address, peer = %self.peer_id(), "p2p listening"),
+            SwarmEvent::NewListenAddr { address, .. } => {
+                tracing::info!(%address, peer = %self.peer_id(), "p2p listening")
+            }
             SwarmEvent::ConnectionEstablished { peer_id, .. } => {
                 tracing::info!(%peer_id, "peer connected");
-                self.shared.metrics.peers.set(self.swarm.connected_peers().count() as i64);
+                self.shared
+                    .metrics
+                    .peers
+                    .set(self.swarm.connected_peers().count() as i64);
             }
             SwarmEvent::ConnectionClosed { peer_id, .. } => {
                 tracing::debug!(%peer_id, "peer disconnected");
-                self.shared.metrics.peers.set(self.swarm.connected_peers().count() as i64);
+                self.shared
+                    .metrics
+                    .peers
+                    .set(self.swarm.connected_peers().count() as i64);
             }
-            SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(gossipsub::Event::Message { propagation_source, message_id, message })) => {
-                let verdict = self.on_gossip(&propagation_source, &message, inbound).await;
-                let rejected = matches!(verdict, gossipsub::MessageAcceptance::Reject);
-                if rejected {
-                    self.shared.metrics.peer_penalties.inc();
-                }
-                self.swarm.behaviour_mut().gossipsub.report_message_validation_result(&message_id, &propagation_source, verdict);
-                if rejected {
-                    self.check_score(&propagation_source);
+            SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(gossipsub::Event::Message {
+                propagation_source,
+                message_id,
+                message,
+            })) => {
+                if message.topic == self.tx_topic.hash() {
+                    self.on_tx_gossip(message_id, propagation_source, &message.data);
+                } else {
+                    let verdict = self.on_gossip(&propagation_source, &message, inbound).await;
+                    self.report(&message_id, &propagation_source, verdict);
                 }
             }
-            SwarmEvent::Behaviour(BehaviourEvent::Sync(request_response::Event::Message { peer, message, .. })) => match message {
-                request_response::Message::Request { request, channel, .. } => {
+            SwarmEvent::Behaviour(BehaviourEvent::Sync(request_response::Event::Message {
+                peer,
+                message,
+                ..
+            })) => match message {
+                request_response::Message::Request {
+                    request, channel, ..
+                } => {
                     let blocks = self.serve_sync(&request);
-                    let _ = self.swarm.behaviour_mut().sync.send_response(channel, SyncResponse { blocks });
+                    let _ = self
+                        .swarm
+                        .behaviour_mut()
+                        .sync
+                        .send_response(channel, SyncResponse { blocks });
                 }
                 request_response::Message::Response { response, .. } => {
                     self.syncing.remove(&peer);
@@ -423,15 +610,28 @@ impl Network {
                         if let Some((last, _)) = response.blocks.last() {
                             let from = last.header.height.next();
                             self.syncing.insert(peer, from);
-                            self.swarm.behaviour_mut().sync.send_request(&peer, SyncRequest { from, max: MAX_SYNC_BLOCKS });
+                            self.swarm.behaviour_mut().sync.send_request(
+                                &peer,
+                                SyncRequest {
+                                    from,
+                                    max: MAX_SYNC_BLOCKS,
+                                },
+                            );
                         }
                     }
                     if !response.blocks.is_empty() {
-                        let _ = inbound.send(Inbound::Synced { peer: peer.to_bytes(), blocks: response.blocks }).await;
+                        let _ = inbound
+                            .send(Inbound::Synced {
+                                peer: peer.to_bytes(),
+                                blocks: response.blocks,
+                            })
+                            .await;
                     }
                 }
             },
-            SwarmEvent::Behaviour(BehaviourEvent::Sync(request_response::Event::OutboundFailure { peer, error, .. })) => {
+            SwarmEvent::Behaviour(BehaviourEvent::Sync(
+                request_response::Event::OutboundFailure { peer, error, .. },
+            )) => {
                 self.syncing.remove(&peer);
                 if let request_response::OutboundFailure::Io(e) = &error {
                     if e.kind() == std::io::ErrorKind::InvalidData {
@@ -439,7 +639,9 @@ impl Network {
                     }
                 }
             }
-            SwarmEvent::Behaviour(BehaviourEvent::Sync(request_response::Event::InboundFailure { peer, error, .. })) => {
+            SwarmEvent::Behaviour(BehaviourEvent::Sync(
+                request_response::Event::InboundFailure { peer, error, .. },
+            )) => {
                 if let request_response::InboundFailure::Io(e) = &error {
                     if e.kind() == std::io::ErrorKind::InvalidData {
                         self.penalise(&peer, SYNC_PENALTY, &format!("sync request: {e}"));
@@ -450,31 +652,84 @@ impl Network {
         }
     }
 
-    async fn on_gossip(&mut self, from: &PeerId, message: &gossipsub::Message, inbound: &mpsc::Sender<Inbound>) -> gossipsub::MessageAcceptance {
-        use gossipsub::MessageAcceptance::{Accept, Ignore, Reject};
-        if message.topic == self.tx_topic.hash() {
-            return match self.shared.submit(message.data.clone()) {
-                Ok(_) => Accept,
-                // Only what no honest node would relay counts against the peer: bytes that
-                // are not a transaction or carry a bad signature. A stale nonce or a
-                // full mempool is a race, not misbehaviour.
-                Err(crate::mempool::AdmitError::Invalid(_))
-                    if atonomi_primitives::tx::SignedTransaction::from_bytes(&message.data).map_or(true, |t| t.verify_signature().is_err()) =>
-                {
-                    Reject
-                }
-                Err(_) => Ignore,
-            };
+    /// Tells gossipsub whether to relay a message; a rejection counts against the peer.
+    fn report(
+        &mut self,
+        id: &gossipsub::MessageId,
+        peer: &PeerId,
+        verdict: gossipsub::MessageAcceptance,
+    ) {
+        let rejected = matches!(verdict, gossipsub::MessageAcceptance::Reject);
+        if rejected {
+            self.shared.metrics.peer_penalties.inc();
         }
-        let Ok(g) = Gossip::from_bytes(&message.data) else { return Reject };
+        self.swarm
+            .behaviour_mut()
+            .gossipsub
+            .report_message_validation_result(id, peer, verdict);
+        if rejected {
+            self.check_score(peer);
+        }
+    }
+
+    /// A transaction batch from a peer: decoded here, its signatures verified (on all
+    /// cores) and its transactions admitted on a blocking thread, so the swarm keeps
+    /// serving consensus meanwhile; the verdict comes back through `verdicts`. Only
+    /// what no honest node relays counts against the peer — bytes that are not a batch,
+    /// a transaction that does not decode or carries a bad signature; a stale nonce or
+    /// a full mempool is a race, not misbehaviour.
+    fn on_tx_gossip(&mut self, id: gossipsub::MessageId, from: PeerId, data: &[u8]) {
+        use gossipsub::MessageAcceptance::{Accept, Ignore, Reject};
+        let Ok(batch) = TxBatch::from_bytes(data) else {
+            self.report(&id, &from, Reject);
+            return;
+        };
+        if self.validating >= MAX_VALIDATING {
+            self.report(&id, &from, Ignore);
+            return;
+        }
+        self.validating += 1;
+        let shared = self.shared.clone();
+        let out = self.verdicts.0.clone();
+        tokio::task::spawn_blocking(move || {
+            let verdict = if shared.admit_gossip(batch.txs) {
+                Reject
+            } else {
+                Accept
+            };
+            let _ = out.send((id, from, verdict));
+        });
+    }
+
+    async fn on_gossip(
+        &mut self,
+        from: &PeerId,
+        message: &gossipsub::Message,
+        inbound: &mpsc::Sender<Inbound>,
+    ) -> gossipsub::MessageAcceptance {
+        use gossipsub::MessageAcceptance::{Accept, Ignore, Reject};
+        let Ok(g) = Gossip::from_bytes(&message.data) else {
+            return Reject;
+        };
         match g {
             Gossip::Status { height: h, .. } => {
                 let _ = inbound.send(Inbound::PeerHeight(h)).await;
-                let mine = self.shared.chain.read().unwrap_or_else(|e| e.into_inner()).height();
+                let mine = self
+                    .shared
+                    .chain
+                    .read()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .height();
                 if h > mine && !self.syncing.contains_key(from) {
                     let from_height = mine.next();
                     self.syncing.insert(*from, from_height);
-                    self.swarm.behaviour_mut().sync.send_request(from, SyncRequest { from: from_height, max: MAX_SYNC_BLOCKS });
+                    self.swarm.behaviour_mut().sync.send_request(
+                        from,
+                        SyncRequest {
+                            from: from_height,
+                            max: MAX_SYNC_BLOCKS,
+                        },
+                    );
                 }
                 // Status is point to point in spirit: not relayed.
                 Ignore
@@ -504,16 +759,33 @@ impl Network {
     fn signed_by_a_validator(&self, m: &ConsensusMessage) -> bool {
         let (chain_id, set, height) = {
             let chain = self.shared.chain.read().unwrap_or_else(|e| e.into_inner());
-            (chain.chain_id.clone(), chain.next_validator_set().unwrap_or_default(), chain.height().next())
+            (
+                chain.chain_id.clone(),
+                chain.next_validator_set().unwrap_or_default(),
+                chain.height().next(),
+            )
         };
         match m {
             ConsensusMessage::Vote(v) if v.height == height => {
                 set.get(&v.validator).is_some()
-                    && atonomi_consensus::message::verify_vote_parts(&chain_id, v.height, v.round, v.vote_type, v.block, &v.validator, &v.signature)
+                    && atonomi_consensus::message::verify_vote_parts(
+                        &chain_id,
+                        v.height,
+                        v.round,
+                        v.vote_type,
+                        v.block,
+                        &v.validator,
+                        &v.signature,
+                    )
             }
             ConsensusMessage::Proposal(p) if p.height == height => {
                 set.get(&p.proposer).is_some()
-                    && atonomi_consensus::message::verify_message(&chain_id, &proposal_msg(p), &p.signature.0, &p.proposer)
+                    && atonomi_consensus::message::verify_message(
+                        &chain_id,
+                        &proposal_msg(p),
+                        &p.signature.0,
+                        &p.proposer,
+                    )
             }
             _ => true,
         }
@@ -525,7 +797,9 @@ impl Network {
         let mut size = 0usize;
         let mut h = req.from;
         while out.len() < req.max.min(MAX_SYNC_BLOCKS) as usize && h <= chain.height() {
-            let (Ok(Some(b)), Ok(Some(c))) = (chain.block(h), chain.certificate(h)) else { break };
+            let (Ok(Some(b)), Ok(Some(c))) = (chain.block(h), chain.certificate(h)) else {
+                break;
+            };
             size += codec::encode(&b).len();
             if size > MAX_SYNC_RESPONSE / 2 {
                 break;

@@ -6,7 +6,9 @@ use crate::mempool::AdmitError;
 use crate::service::{next_nonce, NodeEvent, Shared};
 use atonomi_primitives::block::Block;
 use atonomi_primitives::codec;
-use atonomi_primitives::state::{Account, Auditor, Device, Manufacturer, ReputationAggregate, StateKey, Subject};
+use atonomi_primitives::state::{
+    Account, Auditor, Device, Manufacturer, ReputationAggregate, StateKey, Subject,
+};
 use atonomi_primitives::{AccountId, AuditorId, DeviceId, Hash, Height, ManufacturerId};
 use jsonrpsee::server::{RpcModule, Server, ServerHandle};
 use jsonrpsee::types::{ErrorObjectOwned, Params};
@@ -40,7 +42,7 @@ type RpcResult = Result<Value, ErrorObjectOwned>;
 
 fn admit_error(e: AdmitError) -> ErrorObjectOwned {
     let c = match e {
-        AdmitError::Invalid(_) => code::INVALID_TX,
+        AdmitError::Invalid(_) | AdmitError::BadSignature => code::INVALID_TX,
         AdmitError::Duplicate => code::DUPLICATE_TX,
         AdmitError::Full(_) => code::MEMPOOL_FULL,
         AdmitError::NonceGap { .. } => code::NONCE_GAP,
@@ -52,7 +54,10 @@ fn hex_bytes(s: &str) -> Result<Vec<u8>, ErrorObjectOwned> {
     atonomi_api::rpc::tx_bytes(s).map_err(bad_params)
 }
 
-fn state<T: borsh::BorshDeserialize>(shared: &Shared, key: &StateKey) -> Result<Option<T>, ErrorObjectOwned> {
+fn state<T: borsh::BorshDeserialize>(
+    shared: &Shared,
+    key: &StateKey,
+) -> Result<Option<T>, ErrorObjectOwned> {
     let chain = shared.chain.read().unwrap_or_else(|e| e.into_inner());
     match chain.db().get(&key.to_bytes()).map_err(internal)? {
         Some(b) => codec::decode(&b, 16 << 20).map(Some).map_err(internal),
@@ -68,16 +73,23 @@ fn found<T: serde::Serialize>(what: &str, v: Option<T>) -> RpcResult {
 }
 
 fn block_json(b: &Block, cert: Option<atonomi_consensus::CommitCertificate>) -> Value {
-    let txs: Vec<Hash> = b.txs.iter().map(|t| Hash::with_domain(atonomi_primitives::hash::domain::TX_HASH, t)).collect();
+    let txs: Vec<Hash> = b
+        .txs
+        .iter()
+        .map(|t| Hash::with_domain(atonomi_primitives::hash::domain::TX_HASH, t))
+        .collect();
     json!({ "hash": b.hash(), "header": b.header, "txs": txs, "commit": cert })
 }
 
-
-
-fn overlaps(a: &atonomi_primitives::state::GeoArea, b: &atonomi_primitives::state::GeoArea) -> bool {
-    a.min.lat_e6 <= b.max.lat_e6 && b.min.lat_e6 <= a.max.lat_e6 && a.min.lon_e6 <= b.max.lon_e6 && b.min.lon_e6 <= a.max.lon_e6
+fn overlaps(
+    a: &atonomi_primitives::state::GeoArea,
+    b: &atonomi_primitives::state::GeoArea,
+) -> bool {
+    a.min.lat_e6 <= b.max.lat_e6
+        && b.min.lat_e6 <= a.max.lat_e6
+        && a.min.lon_e6 <= b.max.lon_e6
+        && b.min.lon_e6 <= a.max.lon_e6
 }
-
 
 /// Admin methods, off unless `[admin] enabled = true`: fault injection for tests.
 fn admin(m: &mut RpcModule<Arc<Shared>>) -> anyhow::Result<()> {
@@ -85,10 +97,15 @@ fn admin(m: &mut RpcModule<Arc<Shared>>) -> anyhow::Result<()> {
         let (peers,): (Vec<String>,) = p.parse()?;
         let ids = peers
             .iter()
-            .map(|p| p.parse::<libp2p::PeerId>().map_err(|e| bad_params(format!("{p}: {e}"))))
+            .map(|p| {
+                p.parse::<libp2p::PeerId>()
+                    .map_err(|e| bad_params(format!("{p}: {e}")))
+            })
             .collect::<Result<Vec<_>, _>>()?;
         let n = ids.len();
-        s.outbound.send(crate::p2p::Outbound::SetBlocked(ids)).map_err(internal)?;
+        s.outbound
+            .send(crate::p2p::Outbound::SetBlocked(ids))
+            .map_err(internal)?;
         Ok(json!({ "blocked": n }))
     })?;
     Ok(())
@@ -127,23 +144,39 @@ pub fn module(shared: Arc<Shared>, with_admin: bool) -> anyhow::Result<RpcModule
         Ok(json!({ "hash": hash }))
     })?;
 
-    m.register_method("atonomi_sendTransactionBatch", |p: Params, s, _| -> RpcResult {
-        let (txs,): (Vec<String>,) = p.parse()?;
-        if txs.len() > MAX_TX_BATCH {
-            return Err(bad_params(format!("at most {MAX_TX_BATCH} transactions per batch")));
-        }
-        let decoded: Vec<Result<Vec<u8>, ErrorObjectOwned>> = txs.iter().map(|t| hex_bytes(t)).collect();
-        let good: Vec<Vec<u8>> = decoded.iter().filter_map(|d| d.as_ref().ok().cloned()).collect();
-        let mut results = s.submit_batch(good).into_iter();
-        let out: Vec<Value> = decoded
-            .into_iter()
-            .map(|d| match d.and_then(|_| results.next().unwrap_or(Err(AdmitError::Invalid("missing".into()))).map_err(admit_error)) {
-                Ok(h) => json!({ "hash": h }),
-                Err(e) => json!({ "error": { "code": e.code(), "message": e.message() } }),
-            })
-            .collect();
-        Ok(Value::Array(out))
-    })?;
+    m.register_method(
+        "atonomi_sendTransactionBatch",
+        |p: Params, s, _| -> RpcResult {
+            let (txs,): (Vec<String>,) = p.parse()?;
+            if txs.len() > MAX_TX_BATCH {
+                return Err(bad_params(format!(
+                    "at most {MAX_TX_BATCH} transactions per batch"
+                )));
+            }
+            let decoded: Vec<Result<Vec<u8>, ErrorObjectOwned>> =
+                txs.iter().map(|t| hex_bytes(t)).collect();
+            let good: Vec<Vec<u8>> = decoded
+                .iter()
+                .filter_map(|d| d.as_ref().ok().cloned())
+                .collect();
+            let mut results = s.submit_batch(good).into_iter();
+            let out: Vec<Value> = decoded
+                .into_iter()
+                .map(|d| {
+                    match d.and_then(|_| {
+                        results
+                            .next()
+                            .unwrap_or(Err(AdmitError::Invalid("missing".into())))
+                            .map_err(admit_error)
+                    }) {
+                        Ok(h) => json!({ "hash": h }),
+                        Err(e) => json!({ "error": { "code": e.code(), "message": e.message() } }),
+                    }
+                })
+                .collect();
+            Ok(Value::Array(out))
+        },
+    )?;
 
     m.register_method("atonomi_getTransaction", |p: Params, s, _| -> RpcResult {
         let (hash,): (Hash,) = p.parse()?;
@@ -151,10 +184,17 @@ pub fn module(shared: Arc<Shared>, with_admin: bool) -> anyhow::Result<RpcModule
         if let Some(r) = chain.receipt(&hash).map_err(internal)? {
             return Ok(json!({ "status": "final", "receipt": r }));
         }
-        if s.mempool.lock().unwrap_or_else(|e| e.into_inner()).contains(&hash) {
+        if s.mempool
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(&hash)
+        {
             return Ok(json!({ "status": "pending" }));
         }
-        Err(err(code::NOT_FOUND, format!("transaction {hash} not found")))
+        Err(err(
+            code::NOT_FOUND,
+            format!("transaction {hash} not found"),
+        ))
     })?;
 
     m.register_method("atonomi_getBlock", |p: Params, s, _| -> RpcResult {
@@ -186,12 +226,18 @@ pub fn module(shared: Arc<Shared>, with_admin: bool) -> anyhow::Result<RpcModule
 
     m.register_method("atonomi_getManufacturer", |p: Params, s, _| -> RpcResult {
         let (id,): (u32,) = p.parse()?;
-        found("manufacturer", state::<Manufacturer>(s, &StateKey::Manufacturer(ManufacturerId::new(id)))?)
+        found(
+            "manufacturer",
+            state::<Manufacturer>(s, &StateKey::Manufacturer(ManufacturerId::new(id)))?,
+        )
     })?;
 
     m.register_method("atonomi_getAuditor", |p: Params, s, _| -> RpcResult {
         let (id,): (u32,) = p.parse()?;
-        found("auditor", state::<Auditor>(s, &StateKey::Auditor(AuditorId::new(id)))?)
+        found(
+            "auditor",
+            state::<Auditor>(s, &StateKey::Auditor(AuditorId::new(id)))?,
+        )
     })?;
 
     m.register_method("atonomi_getDevice", |p: Params, s, _| -> RpcResult {
@@ -204,15 +250,27 @@ pub fn module(shared: Arc<Shared>, with_admin: bool) -> anyhow::Result<RpcModule
         if rep_type.len() > 64 {
             return Err(bad_params("reputation type is at most 64 bytes"));
         }
-        found("reputation", state::<ReputationAggregate>(s, &StateKey::ReputationAggregate { subject, rep_type })?)
+        found(
+            "reputation",
+            state::<ReputationAggregate>(s, &StateKey::ReputationAggregate { subject, rep_type })?,
+        )
     })?;
 
     m.register_method("atonomi_validateDevice", |p: Params, s, _| -> RpcResult {
         let (v,): (ValidateParams,) = p.parse()?;
-        s.lookups.lock().unwrap_or_else(|e| e.into_inner()).record(v.device, v.requester);
+        s.lookups
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .record(v.device, v.requester);
         let chain = s.chain.read().unwrap_or_else(|e| e.into_inner());
         let reader = |k: &[u8]| chain.db().get(k).map_err(|e| e.to_string());
-        let answer = atonomi_runtime::query::validate_device(&reader, v.device, v.requester, v.min_reputation).map_err(|e| internal(format!("{e:?}")))?;
+        let answer = atonomi_runtime::query::validate_device(
+            &reader,
+            v.device,
+            v.requester,
+            v.min_reputation,
+        )
+        .map_err(|e| internal(format!("{e:?}")))?;
         let mut out = serde_json::to_value(answer).map_err(internal)?;
         out["height"] = json!(chain.height());
         Ok(out)
@@ -232,7 +290,8 @@ pub fn module(shared: Arc<Shared>, with_admin: bool) -> anyhow::Result<RpcModule
             let page = chain.db().scan(&prefix, &start, 256).map_err(internal)?;
             let last = page.last().map(|(k, _)| k.clone());
             for (_, v) in &page {
-                let offer: atonomi_primitives::state::ServiceOffer = codec::decode(v, 1 << 16).map_err(internal)?;
+                let offer: atonomi_primitives::state::ServiceOffer =
+                    codec::decode(v, 1 << 16).map_err(internal)?;
                 if offer.expiry <= height {
                     continue;
                 }
@@ -241,7 +300,13 @@ pub fn module(shared: Arc<Shared>, with_admin: bool) -> anyhow::Result<RpcModule
                         continue;
                     }
                 }
-                let v = atonomi_runtime::query::validate_device(&reader, offer.device, None, q.min_reputation).map_err(|e| internal(format!("{e:?}")))?;
+                let v = atonomi_runtime::query::validate_device(
+                    &reader,
+                    offer.device,
+                    None,
+                    q.min_reputation,
+                )
+                .map_err(|e| internal(format!("{e:?}")))?;
                 if !v.ok {
                     continue;
                 }
@@ -266,12 +331,29 @@ pub fn module(shared: Arc<Shared>, with_admin: bool) -> anyhow::Result<RpcModule
         let chain = s.chain.read().unwrap_or_else(|e| e.into_inner());
         let height = height.unwrap_or(chain.height().get());
         if height > chain.height().get() {
-            return Err(err(code::NOT_FOUND, format!("height {height} is not committed yet")));
+            return Err(err(
+                code::NOT_FOUND,
+                format!("height {height} is not committed yet"),
+            ));
         }
-        let (value, proof) = chain.db().prove(&key.to_bytes(), height).map_err(internal)?;
+        let (value, proof) = chain
+            .db()
+            .prove(&key.to_bytes(), height)
+            .map_err(internal)?;
         let root = chain.db().root_at(height).map_err(internal)?;
-        let header = if height == 0 { None } else { chain.block(Height::new(height)).map_err(internal)?.map(|b| b.header) };
-        let commit = if height == 0 { None } else { chain.certificate(Height::new(height)).map_err(internal)? };
+        let header = if height == 0 {
+            None
+        } else {
+            chain
+                .block(Height::new(height))
+                .map_err(internal)?
+                .map(|b| b.header)
+        };
+        let commit = if height == 0 {
+            None
+        } else {
+            chain.certificate(Height::new(height)).map_err(internal)?
+        };
         Ok(json!({
             "height": height,
             "key": hex::encode(key.to_bytes()),
@@ -359,7 +441,10 @@ pub fn module(shared: Arc<Shared>, with_admin: bool) -> anyhow::Result<RpcModule
         let (epoch,): (u64,) = p.parse()?;
         let chain = s.chain.read().unwrap_or_else(|e| e.into_inner());
         let Some(height) = chain.checkpoint_height(epoch).map_err(internal)? else {
-            return Err(err(code::NOT_FOUND, format!("no checkpoint epoch {epoch} yet")));
+            return Err(err(
+                code::NOT_FOUND,
+                format!("no checkpoint epoch {epoch} yet"),
+            ));
         };
         let prefix = StateKey::checkpoint_prefix(epoch);
         let signatures: Vec<Value> = chain
@@ -368,7 +453,8 @@ pub fn module(shared: Arc<Shared>, with_admin: bool) -> anyhow::Result<RpcModule
             .map_err(internal)?
             .into_iter()
             .filter_map(|(k, v)| {
-                let rec: atonomi_primitives::state::CheckpointSignature = codec::decode(&v, 1024).ok()?;
+                let rec: atonomi_primitives::state::CheckpointSignature =
+                    codec::decode(&v, 1024).ok()?;
                 Some(json!({ "validator": hex::encode(k.get(prefix.len()..)?), "record": rec }))
             })
             .collect();
@@ -379,47 +465,59 @@ pub fn module(shared: Arc<Shared>, with_admin: bool) -> anyhow::Result<RpcModule
         serde_json::from_str(include_str!("../../docs/openrpc.json")).map_err(internal)
     })?;
 
-    m.register_subscription("atonomi_subscribeBlocks", "atonomi_block", "atonomi_unsubscribeBlocks", |_, pending: PendingSubscriptionSink, s, _| async move {
-        let mut rx = s.events.subscribe();
-        let sink = pending.accept().await?;
-        loop {
-            match rx.recv().await {
-                Ok(NodeEvent::Committed { height, hash, txs }) => {
-                    let msg = SubscriptionMessage::from(serde_json::value::to_raw_value(&json!({ "height": height, "hash": hash, "txs": txs }))?);
-                    if sink.send(msg).await.is_err() {
-                        return Ok(());
-                    }
-                }
-                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
-                Err(_) => return Ok(()),
-            }
-        }
-    })?;
-    m.register_subscription("atonomi_subscribeEvents", "atonomi_event", "atonomi_unsubscribeEvents", |p, pending: PendingSubscriptionSink, s, _| async move {
-        let filter: EventFilter = match p.parse::<(EventFilter,)>() {
-            Ok((f,)) => f,
-            Err(_) => EventFilter::default(),
-        };
-        let mut rx = s.events.subscribe();
-        let sink = pending.accept().await?;
-        loop {
-            match rx.recv().await {
-                Ok(NodeEvent::Committed { height, .. }) => {
-                    for ev in matching_events(&s, height, &filter) {
-                        let msg = SubscriptionMessage::from(serde_json::value::to_raw_value(&ev)?);
+    m.register_subscription(
+        "atonomi_subscribeBlocks",
+        "atonomi_block",
+        "atonomi_unsubscribeBlocks",
+        |_, pending: PendingSubscriptionSink, s, _| async move {
+            let mut rx = s.events.subscribe();
+            let sink = pending.accept().await?;
+            loop {
+                match rx.recv().await {
+                    Ok(NodeEvent::Committed { height, hash, txs }) => {
+                        let msg = SubscriptionMessage::from(serde_json::value::to_raw_value(
+                            &json!({ "height": height, "hash": hash, "txs": txs }),
+                        )?);
                         if sink.send(msg).await.is_err() {
                             return Ok(());
                         }
                     }
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                    Err(_) => return Ok(()),
                 }
-                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
-                Err(_) => return Ok(()),
             }
-        }
-    })?;
+        },
+    )?;
+    m.register_subscription(
+        "atonomi_subscribeEvents",
+        "atonomi_event",
+        "atonomi_unsubscribeEvents",
+        |p, pending: PendingSubscriptionSink, s, _| async move {
+            let filter: EventFilter = match p.parse::<(EventFilter,)>() {
+                Ok((f,)) => f,
+                Err(_) => EventFilter::default(),
+            };
+            let mut rx = s.events.subscribe();
+            let sink = pending.accept().await?;
+            loop {
+                match rx.recv().await {
+                    Ok(NodeEvent::Committed { height, .. }) => {
+                        for ev in matching_events(&s, height, &filter) {
+                            let msg =
+                                SubscriptionMessage::from(serde_json::value::to_raw_value(&ev)?);
+                            if sink.send(msg).await.is_err() {
+                                return Ok(());
+                            }
+                        }
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                    Err(_) => return Ok(()),
+                }
+            }
+        },
+    )?;
     Ok(m)
 }
-
 
 fn mentions(v: &Value, needle: &str) -> bool {
     match v {
@@ -431,12 +529,22 @@ fn mentions(v: &Value, needle: &str) -> bool {
 }
 
 fn matching_events(s: &Shared, height: Height, f: &EventFilter) -> Vec<Value> {
-    let receipts = s.chain.read().unwrap_or_else(|e| e.into_inner()).receipts(height).unwrap_or_default();
+    let receipts = s
+        .chain
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .receipts(height)
+        .unwrap_or_default();
     let mut out = Vec::new();
     for r in receipts {
         for e in &r.events {
-            let Ok(v) = serde_json::to_value(e) else { continue };
-            let name_ok = f.events.is_empty() || v["event"].as_str().is_some_and(|n| f.events.iter().any(|w| w == n));
+            let Ok(v) = serde_json::to_value(e) else {
+                continue;
+            };
+            let name_ok = f.events.is_empty()
+                || v["event"]
+                    .as_str()
+                    .is_some_and(|n| f.events.iter().any(|w| w == n));
             let who_ok = f.involving.as_deref().is_none_or(|w| mentions(&v, w));
             if name_ok && who_ok {
                 out.push(json!({ "height": height, "tx_hash": r.tx_hash, "event": v }));
@@ -447,7 +555,11 @@ fn matching_events(s: &Shared, height: Height, f: &EventFilter) -> Vec<Value> {
 }
 
 /// Starts the server on `addr`; returns the bound address and the handle that stops it.
-pub async fn serve(addr: SocketAddr, shared: Arc<Shared>, with_admin: bool) -> anyhow::Result<(SocketAddr, ServerHandle)> {
+pub async fn serve(
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    with_admin: bool,
+) -> anyhow::Result<(SocketAddr, ServerHandle)> {
     let config = jsonrpsee::server::ServerConfig::builder()
         .max_request_body_size(MAX_REQUEST_BYTES)
         .max_response_body_size(MAX_RESPONSE_BYTES)

@@ -7,7 +7,9 @@ use crate::mempool::{AdmitError, Mempool};
 use crate::p2p::Outbound;
 use anyhow::{Context, Result};
 use atonomi_consensus::context::ValidatorSet as ConsensusSet;
-use atonomi_consensus::engine::{timeout_key, Action, ConsensusTimeout, Engine, EngineConfig, Step};
+use atonomi_consensus::engine::{
+    timeout_key, Action, ConsensusTimeout, Engine, EngineConfig, Step,
+};
 use atonomi_consensus::message::{ConsensusMessage, ProposedBlock, WireProposal};
 use atonomi_consensus::validate::{check_proposed_block, Expected};
 use atonomi_consensus::CommitCertificate;
@@ -27,7 +29,11 @@ const MAX_CLOCK_DRIFT_MS: u64 = 10_000;
 /// What the rest of the node hears about.
 #[derive(Clone, Debug)]
 pub enum NodeEvent {
-    Committed { height: Height, hash: Hash, txs: usize },
+    Committed {
+        height: Height,
+        hash: Hash,
+        txs: usize,
+    },
 }
 
 /// State shared between the consensus host, the RPC server and the network.
@@ -77,19 +83,50 @@ impl Shared {
     }
 
     /// A batch from a client: signatures verified in parallel first, then each admitted
-    /// like a single one, and gossiped.
+    /// like a single one; the admitted ones are gossiped together.
     pub fn submit_batch(&self, txs: Vec<Vec<u8>>) -> Vec<Result<Hash, AdmitError>> {
+        let (results, admitted) = self.admit_batch(txs);
+        if !admitted.is_empty() {
+            let _ = self.outbound.send(Outbound::Txs(admitted));
+        }
+        results
+    }
+
+    /// A batch gossiped by a peer (gossipsub relays it on if we accept it). Whether it
+    /// held bytes no honest node relays: a transaction that does not decode or whose
+    /// signature does not verify.
+    pub fn admit_gossip(&self, txs: Vec<Vec<u8>>) -> bool {
+        let (results, _) = self.admit_batch(txs);
+        results
+            .iter()
+            .any(|r| matches!(r, Err(AdmitError::BadSignature)))
+    }
+
+    fn admit_batch(&self, txs: Vec<Vec<u8>>) -> (Vec<Result<Hash, AdmitError>>, Vec<Vec<u8>>) {
         let ok = atonomi_runtime::verify_signatures(&txs);
-        txs.into_iter()
+        let mut admitted = Vec::new();
+        let results = txs
+            .into_iter()
             .zip(ok)
             .map(|(bytes, sig_ok)| {
                 if !sig_ok {
-                    return Err(AdmitError::Invalid("undecodable or bad signature".into()));
+                    return Err(AdmitError::BadSignature);
                 }
                 let hash = self.admit_checked(bytes.clone(), SigCheck::Trusted)?;
-                let _ = self.outbound.send(Outbound::Tx(bytes));
+                admitted.push(bytes);
                 Ok(hash)
             })
+            .collect();
+        (results, admitted)
+    }
+
+    /// Of a block's transactions, those this node verified on admission (the mempool
+    /// holds only transactions whose signature verified, keyed by the hash of their
+    /// exact bytes): block execution need not verify them again.
+    pub fn preverified(&self, txs: &[Vec<u8>]) -> Vec<bool> {
+        let pool = lock_mempool(self);
+        txs.iter()
+            .map(|b| pool.contains(&atonomi_primitives::SignedTransaction::hash_of(b)))
             .collect()
     }
 
@@ -97,7 +134,8 @@ impl Shared {
         let (stx, next) = {
             let chain = read_chain(self);
             let reader = |k: &[u8]| chain.db().get(k).map_err(|e| e.to_string());
-            let stx = atonomi_runtime::precheck(&reader, &chain.chain_id, &bytes, sig_check).map_err(AdmitError::Invalid)?;
+            let stx = atonomi_runtime::precheck(&reader, &chain.chain_id, &bytes, sig_check)
+                .map_err(AdmitError::Invalid)?;
             let next = next_nonce(&chain, &stx.tx.signer);
             (stx, next)
         };
@@ -114,7 +152,7 @@ impl Shared {
     /// Admits a transaction from a client and gossips it to the peers.
     pub fn submit_and_gossip(&self, bytes: Vec<u8>) -> Result<Hash, AdmitError> {
         let hash = self.submit(bytes.clone())?;
-        let _ = self.outbound.send(Outbound::Tx(bytes));
+        let _ = self.outbound.send(Outbound::Txs(vec![bytes]));
         Ok(hash)
     }
 }
@@ -125,7 +163,10 @@ pub enum Inbound {
     Consensus(ConsensusMessage),
     Block(Block),
     /// Decided blocks with their certificates from a peer (libp2p peer id bytes).
-    Synced { peer: Vec<u8>, blocks: Vec<(Block, CommitCertificate)> },
+    Synced {
+        peer: Vec<u8>,
+        blocks: Vec<(Block, CommitCertificate)>,
+    },
     /// A peer's committed height (from its status announcements).
     PeerHeight(Height),
 }
@@ -172,12 +213,16 @@ pub struct Host {
 
 impl std::fmt::Debug for Host {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Host").field("engine", &self.engine).finish_non_exhaustive()
+        f.debug_struct("Host")
+            .field("engine", &self.engine)
+            .finish_non_exhaustive()
     }
 }
 
 fn now_ms() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
 }
 
 fn consensus_set(chain: &Chain) -> Result<ConsensusSet> {
@@ -187,10 +232,20 @@ fn consensus_set(chain: &Chain) -> Result<ConsensusSet> {
 
 impl Host {
     /// Restores the height in progress from disk: guard, block bodies and WAL replay.
-    pub fn start(shared: Arc<Shared>, key: Option<Keypair>, config: HostConfig) -> Result<(Host, Step)> {
+    pub fn start(
+        shared: Arc<Shared>,
+        key: Option<Keypair>,
+        config: HostConfig,
+    ) -> Result<(Host, Step)> {
         let (height, set, guard, wal, bodies) = {
             let chain = read_chain(&shared);
-            (chain.height().next(), consensus_set(&chain)?, chain.guard()?, chain.wal()?, chain.bodies()?)
+            (
+                chain.height().next(),
+                consensus_set(&chain)?,
+                chain.guard()?,
+                chain.wal()?,
+                chain.bodies()?,
+            )
         };
         let signer = key.as_ref().map(|k| Keypair::from_seed(k.to_seed()));
         let mut engine = Engine::new(config.engine.clone(), signer, guard, height, set.clone());
@@ -224,7 +279,12 @@ impl Host {
     }
 
     /// Runs until `shutdown` resolves.
-    pub async fn run(mut self, first: Step, mut inbound: mpsc::Receiver<Inbound>, shutdown: impl std::future::Future<Output = ()>) -> Result<()> {
+    pub async fn run(
+        mut self,
+        first: Step,
+        mut inbound: mpsc::Receiver<Inbound>,
+        shutdown: impl std::future::Future<Output = ()>,
+    ) -> Result<()> {
         self.perform(first)?;
         tokio::pin!(shutdown);
         loop {
@@ -241,7 +301,9 @@ impl Host {
                 (Some(a), Some(b)) => Some(a.min(b)),
                 (a, b) => a.or(b),
             };
-            let sleep = tokio::time::sleep_until(wake.unwrap_or_else(|| Instant::now() + Duration::from_secs(3600)));
+            let sleep = tokio::time::sleep_until(
+                wake.unwrap_or_else(|| Instant::now() + Duration::from_secs(3600)),
+            );
             tokio::select! {
                 _ = &mut shutdown => {
                     tracing::info!("consensus host stopping");
@@ -264,7 +326,12 @@ impl Host {
 
     fn on_wake(&mut self) -> Result<()> {
         let now = Instant::now();
-        let due: Vec<_> = self.timers.iter().filter(|(_, (at, _))| *at <= now).map(|(k, (_, t))| (*k, *t)).collect();
+        let due: Vec<_> = self
+            .timers
+            .iter()
+            .filter(|(_, (at, _))| *at <= now)
+            .map(|(k, (_, t))| (*k, *t))
+            .collect();
         for (k, t) in due {
             self.timers.remove(&k);
             let step = self.engine.timeout_elapsed(t);
@@ -282,7 +349,10 @@ impl Host {
     /// pool, the heartbeat, or peers already at it.
     /// Whether signing must wait to hear the network's height first.
     fn gated(&self) -> bool {
-        self.config.wait_for_peers && !self.heard_peers && self.engine.guard().is_fresh() && self.booted.elapsed() < FRESH_WAIT
+        self.config.wait_for_peers
+            && !self.heard_peers
+            && self.engine.guard().is_fresh()
+            && self.booted.elapsed() < FRESH_WAIT
     }
 
     fn on_peer_height(&mut self, committed: Height) -> Result<()> {
@@ -298,7 +368,9 @@ impl Host {
     }
 
     fn maybe_start_height(&mut self, force: bool) -> Result<()> {
-        let Some((height, _)) = self.waiting else { return Ok(()) };
+        let Some((height, _)) = self.waiting else {
+            return Ok(());
+        };
         if self.gated() {
             return Ok(());
         }
@@ -339,7 +411,9 @@ impl Host {
     /// against the validator set of its height), the block is executed, and the engine
     /// decides it like any other.
     fn on_synced(&mut self, peer: &[u8], blocks: Vec<(Block, CommitCertificate)>) -> Result<()> {
-        let Ok(peer) = atonomi_consensus::engine::PeerId::from_bytes(peer) else { return Ok(()) };
+        let Ok(peer) = atonomi_consensus::engine::PeerId::from_bytes(peer) else {
+            return Ok(());
+        };
         for (block, cert) in blocks {
             self.maybe_start_height(true)?;
             if cert.height != self.engine.height() || block.header.height != cert.height {
@@ -355,21 +429,35 @@ impl Host {
     /// Validates bodies that match proposals of the current height and tells the engine.
     fn feed_values(&mut self) -> Result<()> {
         let height = self.engine.height();
-        let candidates: Vec<WireProposal> = self.proposals.iter().filter(|p| p.height == height).cloned().collect();
+        let candidates: Vec<WireProposal> = self
+            .proposals
+            .iter()
+            .filter(|p| p.height == height)
+            .cloned()
+            .collect();
         let me = self.key.as_ref().map(Keypair::account);
         for p in candidates {
             // Our own proposal's value is already known to the engine.
             if Some(p.proposer) == me || self.fed.contains(&(p.round, p.block)) {
                 continue;
             }
-            let Some(block) = self.bodies.get(&p.block).cloned() else { continue };
+            let Some(block) = self.bodies.get(&p.block).cloned() else {
+                continue;
+            };
             self.fed.push((p.round, p.block));
             let valid = self.validate(&p, block.clone());
             if let Err(e) = &valid {
                 tracing::warn!(%height, round = p.round, block = %p.block, "invalid proposed block: {e:#}");
             }
             read_chain(&self.shared).persist_consensus(&[], None, &[block])?;
-            let value = ProposedBlock { height, round: p.round, pol_round: p.pol_round, proposer: p.proposer, block: p.block, valid: valid.is_ok() };
+            let value = ProposedBlock {
+                height,
+                round: p.round,
+                pol_round: p.pol_round,
+                proposer: p.proposer,
+                block: p.block,
+                valid: valid.is_ok(),
+            };
             let step = self.engine.proposed_value(value, false);
             self.perform(step)?;
         }
@@ -394,7 +482,8 @@ impl Host {
                 latest_timestamp: Timestamp::new(now_ms() + MAX_CLOCK_DRIFT_MS),
             };
             check_proposed_block(p, &block, &expected)?;
-            chain.execute(block)?
+            let preverified = self.shared.preverified(&block.txs);
+            chain.execute(block, &preverified)?
         };
         self.executed.insert(p.block, executed);
         Ok(())
@@ -444,7 +533,8 @@ impl Host {
                 Ok(None)
             }
             Action::ScheduleTimeout { timeout, after } => {
-                self.timers.insert(timeout_key(&timeout), (Instant::now() + after, timeout));
+                self.timers
+                    .insert(timeout_key(&timeout), (Instant::now() + after, timeout));
                 Ok(None)
             }
             Action::CancelTimeout(t) => {
@@ -462,13 +552,24 @@ impl Host {
                 }
                 Ok(None)
             }
-            Action::SyncValue { height, round, proposer, block, block_bytes } => {
+            Action::SyncValue {
+                height,
+                round,
+                proposer,
+                block,
+                block_bytes,
+            } => {
                 let valid = match Block::from_bytes(&block_bytes, crate::chain::MAX_BLOCK_BYTES) {
                     Ok(b) if b.hash() == block => {
-                        let result = read_chain(&self.shared).execute(b.clone());
+                        let preverified = self.shared.preverified(&b.txs);
+                        let result = read_chain(&self.shared).execute(b.clone(), &preverified);
                         match result {
                             Ok(executed) => {
-                                read_chain(&self.shared).persist_consensus(&[], None, std::slice::from_ref(&b))?;
+                                read_chain(&self.shared).persist_consensus(
+                                    &[],
+                                    None,
+                                    std::slice::from_ref(&b),
+                                )?;
                                 self.bodies.insert(block, b);
                                 self.executed.insert(block, executed);
                                 true
@@ -481,16 +582,32 @@ impl Host {
                     }
                     _ => false,
                 };
-                let value = ProposedBlock { height, round, pol_round: None, proposer, block, valid };
+                let value = ProposedBlock {
+                    height,
+                    round,
+                    pol_round: None,
+                    proposer,
+                    block,
+                    valid,
+                };
                 Ok(Some(self.engine.proposed_value(value, true)))
             }
-            Action::SyncRejected { peer, height, reason } => {
+            Action::SyncRejected {
+                peer,
+                height,
+                reason,
+            } => {
                 tracing::warn!(%peer, %height, "rejected a synced block: {reason}");
                 Ok(None)
             }
-            Action::RoundStarted { height, round, proposer } => {
+            Action::RoundStarted {
+                height,
+                round,
+                proposer,
+            } => {
                 tracing::debug!(%height, round, %proposer, "round started");
-                *self.shared.round.lock().unwrap_or_else(|e| e.into_inner()) = Some((height, round));
+                *self.shared.round.lock().unwrap_or_else(|e| e.into_inner()) =
+                    Some((height, round));
                 self.shared.metrics.round.set(i64::from(round));
                 Ok(None)
             }
@@ -499,10 +616,15 @@ impl Host {
                 self.shared.metrics.sign_refused.inc();
                 Ok(None)
             }
-            Action::Decided { certificate, evidence } => {
+            Action::Decided {
+                certificate,
+                evidence,
+            } => {
                 if !evidence.is_empty() {
                     read_chain(&self.shared).record_evidence(certificate.height, &evidence)?;
-                    self.shared.metrics.equivocations.inc_by((evidence.double_votes.len() + evidence.double_proposals.len()) as u64);
+                    self.shared.metrics.equivocations.inc_by(
+                        (evidence.double_votes.len() + evidence.double_proposals.len()) as u64,
+                    );
                     tracing::warn!(height = %certificate.height, double_votes = evidence.double_votes.len(), double_proposals = evidence.double_proposals.len(), "equivocation evidence");
                 }
                 self.commit(certificate)?;
@@ -520,29 +642,48 @@ impl Host {
                 let mut other = v.to_mc();
                 other.message.value = match v.block {
                     Some(_) => malachitebft_core_types::NilOrVal::Nil,
-                    None => malachitebft_core_types::NilOrVal::Val(Hash::of(&v.round.to_be_bytes())),
+                    None => {
+                        malachitebft_core_types::NilOrVal::Val(Hash::of(&v.round.to_be_bytes()))
+                    }
                 };
-                if let Some(sig) = atonomi_consensus::message::sign_vote(&chain_id, key, &other.message) {
+                if let Some(sig) =
+                    atonomi_consensus::message::sign_vote(&chain_id, key, &other.message)
+                {
                     other.signature = sig;
                     if let Ok(w) = atonomi_consensus::message::WireVote::from_mc(&other) {
                         tracing::warn!(height = %v.height, round = v.round, "byzantine test mode: sending a conflicting vote");
-                        let _ = self.shared.outbound.send(Outbound::Consensus(ConsensusMessage::Vote(w)));
+                        let _ = self
+                            .shared
+                            .outbound
+                            .send(Outbound::Consensus(ConsensusMessage::Vote(w)));
                     }
                 }
             }
             ConsensusMessage::Proposal(p) if p.proposer == key.account() => {
                 let other_block = {
                     let chain = read_chain(&self.shared);
-                    chain.build(vec![], key.account(), Timestamp::new(now_ms() + 1), SigCheck::Trusted)?.block
+                    chain
+                        .build(
+                            vec![],
+                            key.account(),
+                            Timestamp::new(now_ms() + 1),
+                            SigCheck::Trusted,
+                        )?
+                        .block
                 };
                 let mut other = p.to_mc();
                 other.message.value = atonomi_consensus::context::BlockValue(other_block.hash());
-                if let Some(sig) = atonomi_consensus::message::sign_proposal(&chain_id, key, &other.message) {
+                if let Some(sig) =
+                    atonomi_consensus::message::sign_proposal(&chain_id, key, &other.message)
+                {
                     other.signature = sig;
                     if let Ok(w) = WireProposal::from_mc(&other) {
                         tracing::warn!(height = %p.height, round = p.round, "byzantine test mode: sending a conflicting proposal");
                         let _ = self.shared.outbound.send(Outbound::Block(other_block));
-                        let _ = self.shared.outbound.send(Outbound::Consensus(ConsensusMessage::Proposal(w)));
+                        let _ = self
+                            .shared
+                            .outbound
+                            .send(Outbound::Consensus(ConsensusMessage::Proposal(w)));
                     }
                 }
             }
@@ -552,22 +693,38 @@ impl Host {
     }
 
     fn build(&mut self, height: Height, round: u32) -> Result<Option<Step>> {
-        let Some(key) = &self.key else { return Ok(None) };
+        let Some(key) = &self.key else {
+            return Ok(None);
+        };
         let executed = {
             let chain = read_chain(&self.shared);
             if chain.height().next() != height {
                 return Ok(None);
             }
-            let params: atonomi_primitives::Params = match chain.db().get(&StateKey::Params.to_bytes())? {
-                Some(b) => codec::decode(&b, 1 << 20)?,
-                None => atonomi_primitives::Params::default(),
-            };
-            let txs = lock_mempool(&self.shared).select(params.max_block_txs as usize, params.max_block_bytes as usize, |a| next_nonce(&chain, a));
-            chain.build(txs, key.account(), Timestamp::new(now_ms()), SigCheck::Trusted)?
+            let params: atonomi_primitives::Params =
+                match chain.db().get(&StateKey::Params.to_bytes())? {
+                    Some(b) => codec::decode(&b, 1 << 20)?,
+                    None => atonomi_primitives::Params::default(),
+                };
+            let txs = lock_mempool(&self.shared).select(
+                params.max_block_txs as usize,
+                params.max_block_bytes as usize,
+                |a| next_nonce(&chain, a),
+            );
+            chain.build(
+                txs,
+                key.account(),
+                Timestamp::new(now_ms()),
+                SigCheck::Trusted,
+            )?
         };
         let hash = executed.block.hash();
         tracing::info!(%height, round, block = %hash, txs = executed.block.txs.len(), "proposing");
-        read_chain(&self.shared).persist_consensus(&[], None, std::slice::from_ref(&executed.block))?;
+        read_chain(&self.shared).persist_consensus(
+            &[],
+            None,
+            std::slice::from_ref(&executed.block),
+        )?;
         self.bodies.insert(hash, executed.block.clone());
         self.executed.insert(hash, executed);
         Ok(Some(self.engine.propose(height, round, hash)))
@@ -577,8 +734,13 @@ impl Host {
         let executed = match self.executed.remove(&certificate.block) {
             Some(e) => e,
             None => {
-                let block = self.bodies.get(&certificate.block).cloned().context("decided a block whose body is unknown")?;
-                read_chain(&self.shared).execute(block)?
+                let block = self
+                    .bodies
+                    .get(&certificate.block)
+                    .cloned()
+                    .context("decided a block whose body is unknown")?;
+                let preverified = self.shared.preverified(&block.txs);
+                read_chain(&self.shared).execute(block, &preverified)?
             }
         };
         let txs = executed.block.txs.len();
@@ -594,10 +756,14 @@ impl Host {
             m.height.set(height.get() as i64);
             m.blocks.inc();
             m.txs.inc_by(txs as u64);
-            m.commit_seconds.observe(self.height_started.elapsed().as_secs_f64());
+            m.commit_seconds
+                .observe(self.height_started.elapsed().as_secs_f64());
         }
         tracing::info!(%height, block = %hash, txs, "committed");
-        let _ = self.shared.events.send(NodeEvent::Committed { height, hash, txs });
+        let _ = self
+            .shared
+            .events
+            .send(NodeEvent::Committed { height, hash, txs });
         self.executed.clear();
         self.bodies.retain(|_, b| b.header.height > height);
         self.proposals.retain(|p| p.height > height);

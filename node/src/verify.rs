@@ -16,17 +16,33 @@ use atonomi_primitives::{codec, DeviceId, Hash};
 use jsonrpsee::rpc_params;
 use serde_json::{json, Value};
 
-pub async fn device(eth_rpc: &str, contract: &str, device: &str, rpc: &str, block: &str) -> Result<()> {
-    let contract: Address = contract.parse().with_context(|| format!("--contract {contract} is not an address"))?;
-    let device: DeviceId = serde_json::from_value(json!(device)).with_context(|| format!("--device {device} is not a 32-byte hex id"))?;
+pub async fn device(
+    eth_rpc: &str,
+    contract: &str,
+    device: &str,
+    rpc: &str,
+    block: &str,
+) -> Result<()> {
+    let contract: Address = contract
+        .parse()
+        .with_context(|| format!("--contract {contract} is not an address"))?;
+    let device: DeviceId = serde_json::from_value(json!(device))
+        .with_context(|| format!("--device {device} is not a 32-byte hex id"))?;
     let block = match block {
         "finalized" => BlockId::finalized(),
         "safe" => BlockId::safe(),
         "latest" => BlockId::latest(),
         other => bail!("--block {other}: use finalized, safe or latest"),
     };
-    let provider = ProviderBuilder::new().connect_http(eth_rpc.parse().with_context(|| format!("--eth-rpc {eth_rpc}"))?);
-    let eth_chain_id = provider.get_chain_id().await.context("reading the Ethereum chain id")?;
+    let provider = ProviderBuilder::new().connect_http(
+        eth_rpc
+            .parse()
+            .with_context(|| format!("--eth-rpc {eth_rpc}"))?,
+    );
+    let eth_chain_id = provider
+        .get_chain_id()
+        .await
+        .context("reading the Ethereum chain id")?;
     let c = IAtonomiCheckpoints::new(contract, &provider)
         .latestCheckpoint()
         .block(block)
@@ -35,22 +51,51 @@ pub async fn device(eth_rpc: &str, contract: &str, device: &str, rpc: &str, bloc
         .context("reading the latest checkpoint from the contract (none at that block tag yet?)")?;
 
     let client = crate::client::connect(rpc)?;
-    let p: Value = crate::client::call(&client, "atonomi_getProof", rpc_params![json!({ "device": device }), c.height]).await?;
-    let header_hex = p["header_bytes"].as_str().context("the node returned no header for the checkpoint height")?;
-    let header: BlockHeader = codec::decode(&hex::decode(header_hex).context("header_bytes")?, 64 * 1024).context("header bytes")?;
+    let p: Value = crate::client::call(
+        &client,
+        "atonomi_getProof",
+        rpc_params![json!({ "device": device }), c.height],
+    )
+    .await?;
+    let header_hex = p["header_bytes"]
+        .as_str()
+        .context("the node returned no header for the checkpoint height")?;
+    let header: BlockHeader =
+        codec::decode(&hex::decode(header_hex).context("header_bytes")?, 64 * 1024)
+            .context("header bytes")?;
     if header.hash().0 != c.blockHash.0 {
-        bail!("the node's header at height {} hashes to {}, the checkpoint says {}: not proven", c.height, header.hash(), Hash(c.blockHash.0));
+        bail!(
+            "the node's header at height {} hashes to {}, the checkpoint says {}: not proven",
+            c.height,
+            header.hash(),
+            Hash(c.blockHash.0)
+        );
     }
     if header.state_root.0 != c.stateRoot.0 {
         bail!("the header's state root differs from the checkpoint's: not proven");
     }
-    let proof = StateProof::from_bytes(&hex::decode(p["proof"].as_str().context("no proof")?).context("proof hex")?).context("proof bytes")?;
+    let proof = StateProof::from_bytes(
+        &hex::decode(p["proof"].as_str().context("no proof")?).context("proof hex")?,
+    )
+    .context("proof bytes")?;
     let value = match p["value"].as_str() {
         Some(v) => Some(hex::decode(v).context("value hex")?),
         None => None,
     };
-    let record: Option<Device> = verify(Hash(c.stateRoot.0), &StateKey::Device(device), value.as_deref(), &proof).context("the proof does not verify against the checkpoint's state root")?;
-    let reputation: Value = crate::client::call(&client, "atonomi_getReputation", rpc_params![json!({ "device": device }), "trust"]).await.unwrap_or(Value::Null);
+    let record: Option<Device> = verify(
+        Hash(c.stateRoot.0),
+        &StateKey::Device(device),
+        value.as_deref(),
+        &proof,
+    )
+    .context("the proof does not verify against the checkpoint's state root")?;
+    let reputation: Value = crate::client::call(
+        &client,
+        "atonomi_getReputation",
+        rpc_params![json!({ "device": device }), "trust"],
+    )
+    .await
+    .unwrap_or(Value::Null);
     println!(
         "{}",
         serde_json::to_string_pretty(&json!({

@@ -30,7 +30,9 @@ fn post(url: &str, method: &str, params: Value) -> Value {
     use std::io::{Read, Write};
     let addr = url.trim_start_matches("http://");
     let body = json!({ "jsonrpc": "2.0", "id": 1, "method": method, "params": params }).to_string();
-    let Ok(mut s) = std::net::TcpStream::connect(addr) else { return Value::Null };
+    let Ok(mut s) = std::net::TcpStream::connect(addr) else {
+        return Value::Null;
+    };
     let _ = write!(s, "POST / HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len());
     let mut out = String::new();
     let _ = s.read_to_string(&mut out);
@@ -39,10 +41,24 @@ fn post(url: &str, method: &str, params: Value) -> Value {
 
 /// anvil (the npm package) on a free port, with `args`; waits until it answers.
 fn spawn_anvil(args: &[&str]) -> (Proc, String) {
-    let bin = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().join("bridge/eth/node_modules/.bin/anvil");
-    assert!(bin.exists(), "run scripts/eth-tools.sh first ({} missing)", bin.display());
+    let bin = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .join("bridge/eth/node_modules/.bin/anvil");
+    assert!(
+        bin.exists(),
+        "run scripts/eth-tools.sh first ({} missing)",
+        bin.display()
+    );
     let port = free_port();
-    let proc = Proc(Command::new(&bin).args(["--port", &port.to_string(), "--silent"]).args(args).stdout(Stdio::null()).spawn().unwrap());
+    let proc = Proc(
+        Command::new(&bin)
+            .args(["--port", &port.to_string(), "--silent"])
+            .args(args)
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
     let url = format!("http://127.0.0.1:{port}");
     let deadline = Instant::now() + Duration::from_secs(20);
     while post(&url, "eth_chainId", json!([])).is_null() {
@@ -56,7 +72,11 @@ fn write_dev_key(dir: &Path, name: &str) -> PathBuf {
     let k = atonomi_genesis::dev::key(name);
     let p = dir.join(format!("{name}.json"));
     let seed: String = k.to_seed().iter().map(|b| format!("{b:02x}")).collect();
-    std::fs::write(&p, json!({ "account": k.account(), "secret_seed": seed }).to_string()).unwrap();
+    std::fs::write(
+        &p,
+        json!({ "account": k.account(), "secret_seed": seed }).to_string(),
+    )
+    .unwrap();
     p
 }
 
@@ -68,11 +88,18 @@ struct Val {
 }
 
 fn start(v: &Val) -> Proc {
-    let log = std::fs::OpenOptions::new().create(true).append(true).open(v.home.join("node.log")).unwrap();
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(v.home.join("node.log"))
+        .unwrap();
     Proc(
         Command::new(BIN)
             .args(["run", "--home", v.home.to_str().unwrap()])
-            .env("ATONOMI_LOG", "info,arc_malachitebft_core_consensus=warn,libp2p_gossipsub=error")
+            .env(
+                "ATONOMI_LOG",
+                "info,arc_malachitebft_core_consensus=warn,libp2p_gossipsub=error",
+            )
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
@@ -81,16 +108,43 @@ fn start(v: &Val) -> Proc {
 }
 
 fn tx(rpc: u16, key: &Path, call: Value) -> Value {
-    let r = json_out(&run(&["tx", "--rpc", &format!("http://127.0.0.1:{rpc}"), "--key", key.to_str().unwrap(), &call.to_string()])).unwrap_or_else(|e| panic!("{call}: {e}"));
+    let r = json_out(&run(&[
+        "tx",
+        "--rpc",
+        &format!("http://127.0.0.1:{rpc}"),
+        "--key",
+        key.to_str().unwrap(),
+        &call.to_string(),
+    ]))
+    .unwrap_or_else(|e| panic!("{call}: {e}"));
     assert_eq!(r["status"]["status"], "success", "{call}: {r}");
     r
 }
 
 fn verify(eth: &str, contract: &str, device: &str, rpc: u16) -> Result<Value, String> {
-    json_out(&run(&["verify", "device", "--eth-rpc", eth, "--contract", contract, "--device", device, "--rpc", &format!("http://127.0.0.1:{rpc}")]))
+    json_out(&run(&[
+        "verify",
+        "device",
+        "--eth-rpc",
+        eth,
+        "--contract",
+        contract,
+        "--device",
+        device,
+        "--rpc",
+        &format!("http://127.0.0.1:{rpc}"),
+    ]))
 }
 
-fn wait_verified(eth: &str, contract: &str, device: &str, rpc: u16, secs: u64, want: impl Fn(&Value) -> bool, dir: &Path) -> Value {
+fn wait_verified(
+    eth: &str,
+    contract: &str,
+    device: &str,
+    rpc: u16,
+    secs: u64,
+    want: impl Fn(&Value) -> bool,
+    dir: &Path,
+) -> Value {
     let deadline = Instant::now() + Duration::from_secs(secs);
     loop {
         if let Ok(v) = verify(eth, contract, device, rpc) {
@@ -101,7 +155,11 @@ fn wait_verified(eth: &str, contract: &str, device: &str, rpc: u16, secs: u64, w
         if Instant::now() > deadline {
             let log = std::fs::read_to_string(dir.join("v0/node.log")).unwrap_or_default();
             let tail: Vec<&str> = log.lines().rev().take(30).collect();
-            panic!("not verified in {secs} s: {:?}\nrelayer log (newest first):\n{}", verify(eth, contract, device, rpc), tail.join("\n"));
+            panic!(
+                "not verified in {secs} s: {:?}\nrelayer log (newest first):\n{}",
+                verify(eth, contract, device, rpc),
+                tail.join("\n")
+            );
         }
         std::thread::sleep(Duration::from_millis(500));
     }
@@ -120,31 +178,79 @@ fn checkpoints_reach_ethereum_and_the_verifier_proves_a_device_and_its_revocatio
         .map(|i| {
             let home = d.join(format!("v{i}"));
             let init = json_out(&run(&["init", "--home", home.to_str().unwrap()])).unwrap();
-            Val { home, rpc: free_port(), p2p: free_port(), init }
+            Val {
+                home,
+                rpc: free_port(),
+                p2p: free_port(),
+                init,
+            }
         })
         .collect();
     let genesis = d.join("genesis.json");
-    let mut args: Vec<String> = vec!["genesis".into(), "new".into(), "--chain-id".into(), "atonomi-bridge-test".into(), "--checkpoint-interval".into(), "5".into(), "--out".into(), genesis.to_str().unwrap().into()];
+    let mut args: Vec<String> = vec![
+        "genesis".into(),
+        "new".into(),
+        "--chain-id".into(),
+        "atonomi-bridge-test".into(),
+        "--checkpoint-interval".into(),
+        "5".into(),
+        "--out".into(),
+        genesis.to_str().unwrap().into(),
+    ];
     for v in &vals {
         args.push("--validator".into());
-        args.push(format!("{},{},1,{}", v.init["account"].as_str().unwrap(), v.init["peer_id_hex"].as_str().unwrap(), v.init["bridge_address"].as_str().unwrap()));
+        args.push(format!(
+            "{},{},1,{}",
+            v.init["account"].as_str().unwrap(),
+            v.init["peer_id_hex"].as_str().unwrap(),
+            v.init["bridge_address"].as_str().unwrap()
+        ));
     }
     let a: Vec<&str> = args.iter().map(String::as_str).collect();
     assert!(run(&a).status.success());
-    let deployed = json_out(&run(&["bridge", "deploy", "--eth-rpc", &eth, "--eth-key", eth_key.to_str().unwrap(), "--genesis", genesis.to_str().unwrap()])).unwrap();
+    let deployed = json_out(&run(&[
+        "bridge",
+        "deploy",
+        "--eth-rpc",
+        &eth,
+        "--eth-key",
+        eth_key.to_str().unwrap(),
+        "--genesis",
+        genesis.to_str().unwrap(),
+    ]))
+    .unwrap();
     let contract = deployed["contract"].as_str().unwrap().to_string();
 
     for (i, v) in vals.iter().enumerate() {
         std::fs::copy(&genesis, v.home.join("genesis.json")).unwrap();
         if i == 1 {
-            std::fs::write(v.home.join("keys/eth.json"), json!({ "secret_key": ANVIL_KEY_1 }).to_string()).unwrap();
+            std::fs::write(
+                v.home.join("keys/eth.json"),
+                json!({ "secret_key": ANVIL_KEY_1 }).to_string(),
+            )
+            .unwrap();
         } else {
             std::fs::copy(&eth_key, v.home.join("keys/eth.json")).unwrap();
         }
-        let peers: Vec<String> = vals.iter().enumerate().filter(|(j, _)| *j != i).map(|(_, p)| format!("\"/ip4/127.0.0.1/tcp/{}/p2p/{}\"", p.p2p, p.init["peer_id"].as_str().unwrap())).collect();
+        let peers: Vec<String> = vals
+            .iter()
+            .enumerate()
+            .filter(|(j, _)| *j != i)
+            .map(|(_, p)| {
+                format!(
+                    "\"/ip4/127.0.0.1/tcp/{}/p2p/{}\"",
+                    p.p2p,
+                    p.init["peer_id"].as_str().unwrap()
+                )
+            })
+            .collect();
         // Two relayers (v0, v1): the designated one per epoch goes first, the other takes over
         // after 3 s per rank.
-        let relayer = if i < 2 { format!("eth_rpc = \"{eth}\"\nrelayer_key = \"keys/eth.json\"\nconfirmations = 1\ntakeover_secs = 3\n") } else { String::new() };
+        let relayer = if i < 2 {
+            format!("eth_rpc = \"{eth}\"\nrelayer_key = \"keys/eth.json\"\nconfirmations = 1\ntakeover_secs = 3\n")
+        } else {
+            String::new()
+        };
         let config = format!(
             "genesis = \"genesis.json\"\nvalidator_key = \"keys/validator.json\"\n[rpc]\naddr = \"127.0.0.1:{}\"\n[p2p]\nlisten = \"/ip4/127.0.0.1/tcp/{}\"\npeers = [{}]\nnode_key = \"keys/node.json\"\n[consensus]\nheartbeat_ms = 400\npropose_timeout_ms = 2000\n[bridge]\neth_chain_id = {}\ncontract = \"{contract}\"\nkey = \"keys/bridge.json\"\n{relayer}",
             v.rpc,
@@ -158,16 +264,39 @@ fn checkpoints_reach_ethereum_and_the_verifier_proves_a_device_and_its_revocatio
 
     // A device registered after genesis.
     let maker = write_dev_key(d, "manufacturer");
-    let device = json_out(&run(&["device-id", "salt-bridge", "BR-1"])).unwrap()["device_id"].as_str().unwrap().to_string();
+    let device = json_out(&run(&["device-id", "salt-bridge", "BR-1"])).unwrap()["device_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let deadline = Instant::now() + Duration::from_secs(60);
-    while post(&format!("http://127.0.0.1:{}", vals[1].rpc), "atonomi_status", json!([]))["result"]["height"].as_u64().unwrap_or(0) < 2 {
+    while post(
+        &format!("http://127.0.0.1:{}", vals[1].rpc),
+        "atonomi_status",
+        json!([]),
+    )["result"]["height"]
+        .as_u64()
+        .unwrap_or(0)
+        < 2
+    {
         assert!(Instant::now() < deadline, "the cluster did not start");
         std::thread::sleep(Duration::from_millis(200));
     }
-    tx(vals[1].rpc, &maker, json!({ "register_devices": { "manufacturer": 1, "devices": [{ "device_id": device, "public_key": "33".repeat(32), "protocols": [], "metadata": [] }] } }));
+    tx(
+        vals[1].rpc,
+        &maker,
+        json!({ "register_devices": { "manufacturer": 1, "devices": [{ "device_id": device, "public_key": "33".repeat(32), "protocols": [], "metadata": [] }] } }),
+    );
 
     // Proven from Ethereum's finalized checkpoint, through a node that is not the relayer.
-    let v = wait_verified(&eth, &contract, &device, vals[2].rpc, 120, |v| v["registered"] == true, d);
+    let v = wait_verified(
+        &eth,
+        &contract,
+        &device,
+        vals[2].rpc,
+        120,
+        |v| v["registered"] == true,
+        d,
+    );
     assert_eq!(v["verified"], true);
     assert_eq!(v["record"]["status"], "registered", "{v}");
     let first_epoch = v["checkpoint"]["epoch"].as_u64().unwrap();
@@ -187,41 +316,108 @@ fn checkpoints_reach_ethereum_and_the_verifier_proves_a_device_and_its_revocatio
     } } } });
     tx(vals[1].rpc, &admin, add);
     // With four of five validators online again the device is revoked.
-    tx(vals[1].rpc, &maker, json!({ "revoke_device": { "device": device } }));
-    let v = wait_verified(&eth, &contract, &device, vals[3].rpc, 120, |v| v["record"]["status"] == "revoked", d);
+    tx(
+        vals[1].rpc,
+        &maker,
+        json!({ "revoke_device": { "device": device } }),
+    );
+    let v = wait_verified(
+        &eth,
+        &contract,
+        &device,
+        vals[3].rpc,
+        120,
+        |v| v["record"]["status"] == "revoked",
+        d,
+    );
     assert!(v["checkpoint"]["epoch"].as_u64().unwrap() > first_epoch);
 
     // No double submission: the deployer/relayer account sent the deployment and exactly
     // one transaction per accepted epoch.
-    let status = post(&format!("http://127.0.0.1:{}", vals[0].rpc), "atonomi_getBridgeStatus", json!([]))["result"].clone();
-    assert!(status["submissions"].as_array().is_some_and(|s| !s.is_empty()), "{status}");
+    let status = post(
+        &format!("http://127.0.0.1:{}", vals[0].rpc),
+        "atonomi_getBridgeStatus",
+        json!([]),
+    )["result"]
+        .clone();
+    assert!(
+        status["submissions"]
+            .as_array()
+            .is_some_and(|s| !s.is_empty()),
+        "{status}"
+    );
     // Submissions move to "final" once Ethereum's finalized tag passes them.
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let st = post(&format!("http://127.0.0.1:{}", vals[1].rpc), "atonomi_getBridgeStatus", json!([]))["result"].clone();
-        if st["submissions"].as_array().is_some_and(|s| s.iter().any(|r| r["status"] == "final")) {
+        let st = post(
+            &format!("http://127.0.0.1:{}", vals[1].rpc),
+            "atonomi_getBridgeStatus",
+            json!([]),
+        )["result"]
+            .clone();
+        if st["submissions"]
+            .as_array()
+            .is_some_and(|s| s.iter().any(|r| r["status"] == "final"))
+        {
             break;
         }
-        assert!(Instant::now() < deadline, "no submission reached final: {st}");
+        assert!(
+            Instant::now() < deadline,
+            "no submission reached final: {st}"
+        );
         std::thread::sleep(Duration::from_millis(300));
     }
 
     // Stop both relayers, then read the contract and the relayer accounts at one block.
     drop(procs.remove(0));
     drop(procs.remove(0));
-    let block = post(&eth, "eth_blockNumber", json!([]))["result"].as_str().unwrap().to_string();
-    let selector = format!("0x{}", &alloy::hex::encode(alloy::primitives::keccak256("latestEpoch()"))[..8]);
-    let epoch_hex = post(&eth, "eth_call", json!([{ "to": contract, "data": selector }, block]))["result"].as_str().unwrap().to_string();
+    let block = post(&eth, "eth_blockNumber", json!([]))["result"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let selector = format!(
+        "0x{}",
+        &alloy::hex::encode(alloy::primitives::keccak256("latestEpoch()"))[..8]
+    );
+    let epoch_hex = post(
+        &eth,
+        "eth_call",
+        json!([{ "to": contract, "data": selector }, block]),
+    )["result"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let eth_epoch = u64::from_str_radix(epoch_hex.trim_start_matches("0x"), 16).unwrap();
     let relayer = "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266";
-    let sent = |who: &str| hex_u64(&post(&eth, "eth_getTransactionCount", json!([who, block]))["result"]);
+    let sent =
+        |who: &str| hex_u64(&post(&eth, "eth_getTransactionCount", json!([who, block]))["result"]);
     let (by0, by1) = (sent(relayer) - 1, sent(ANVIL_ACCOUNT_1));
     assert!(eth_epoch >= 2);
-    let set_selector = format!("0x{}", &alloy::hex::encode(alloy::primitives::keccak256("validatorSetHash()"))[..8]);
-    let set_now = post(&eth, "eth_call", json!([{ "to": contract, "data": set_selector }, block]))["result"].as_str().unwrap().to_string();
-    assert_ne!(set_now.to_lowercase(), deployed["genesis_set_hash"].as_str().unwrap().to_lowercase(), "the contract's validator set rotated with the chain's");
+    let set_selector = format!(
+        "0x{}",
+        &alloy::hex::encode(alloy::primitives::keccak256("validatorSetHash()"))[..8]
+    );
+    let set_now = post(
+        &eth,
+        "eth_call",
+        json!([{ "to": contract, "data": set_selector }, block]),
+    )["result"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_ne!(
+        set_now.to_lowercase(),
+        deployed["genesis_set_hash"]
+            .as_str()
+            .unwrap()
+            .to_lowercase(),
+        "the contract's validator set rotated with the chain's"
+    );
     assert_eq!(by0 + by1, eth_epoch, "the two relayers sent {by0} + {by1} checkpoint transactions for {eth_epoch} accepted epochs");
-    assert!(by0 > 0 && by1 > 0, "both relayers were designated for some epochs: {by0}, {by1}");
+    assert!(
+        by0 > 0 && by1 > 0,
+        "both relayers were designated for some epochs: {by0}, {by1}"
+    );
 }
 
 fn hex_u64(v: &Value) -> u64 {
@@ -241,11 +437,44 @@ fn the_relayer_replaces_a_stuck_submission_and_resubmits_after_a_reorg() {
     std::fs::write(&eth_key, json!({ "secret_key": ANVIL_KEY }).to_string()).unwrap();
     let home = d.join("v0");
     let init = json_out(&run(&["init", "--home", home.to_str().unwrap()])).unwrap();
-    let v = Val { home: home.clone(), rpc: free_port(), p2p: free_port(), init };
+    let v = Val {
+        home: home.clone(),
+        rpc: free_port(),
+        p2p: free_port(),
+        init,
+    };
     let genesis = d.join("genesis.json");
-    let validator = format!("{},{},1,{}", v.init["account"].as_str().unwrap(), v.init["peer_id_hex"].as_str().unwrap(), v.init["bridge_address"].as_str().unwrap());
-    assert!(run(&["genesis", "new", "--chain-id", "atonomi-relay-test", "--checkpoint-interval", "3", "--out", genesis.to_str().unwrap(), "--validator", &validator]).status.success());
-    let deployed = json_out(&run(&["bridge", "deploy", "--eth-rpc", &eth, "--eth-key", eth_key.to_str().unwrap(), "--genesis", genesis.to_str().unwrap()])).unwrap();
+    let validator = format!(
+        "{},{},1,{}",
+        v.init["account"].as_str().unwrap(),
+        v.init["peer_id_hex"].as_str().unwrap(),
+        v.init["bridge_address"].as_str().unwrap()
+    );
+    assert!(run(&[
+        "genesis",
+        "new",
+        "--chain-id",
+        "atonomi-relay-test",
+        "--checkpoint-interval",
+        "3",
+        "--out",
+        genesis.to_str().unwrap(),
+        "--validator",
+        &validator
+    ])
+    .status
+    .success());
+    let deployed = json_out(&run(&[
+        "bridge",
+        "deploy",
+        "--eth-rpc",
+        &eth,
+        "--eth-key",
+        eth_key.to_str().unwrap(),
+        "--genesis",
+        genesis.to_str().unwrap(),
+    ]))
+    .unwrap();
     let contract = deployed["contract"].as_str().unwrap().to_string();
     std::fs::copy(&genesis, home.join("genesis.json")).unwrap();
     std::fs::copy(&eth_key, home.join("keys/eth.json")).unwrap();
@@ -263,29 +492,63 @@ fn the_relayer_replaces_a_stuck_submission_and_resubmits_after_a_reorg() {
     let deadline = Instant::now() + Duration::from_secs(60);
     let replaced = loop {
         let st = post(&node, "atonomi_getBridgeStatus", json!([]))["result"].clone();
-        if let Some(first) = st["submissions"].as_array().and_then(|s| s.iter().find(|r| r["epoch"] == 1)) {
+        if let Some(first) = st["submissions"]
+            .as_array()
+            .and_then(|s| s.iter().find(|r| r["epoch"] == 1))
+        {
             if first["replaced"].as_array().is_some_and(|r| !r.is_empty()) {
                 break first.clone();
             }
         }
-        assert!(Instant::now() < deadline, "no replacement of the pending submission: {st}");
+        assert!(
+            Instant::now() < deadline,
+            "no replacement of the pending submission: {st}"
+        );
         std::thread::sleep(Duration::from_millis(300));
     };
     assert!(post(&eth, "evm_mine", json!([]))["error"].is_null());
-    let receipt = post(&eth, "eth_getTransactionReceipt", json!([replaced["tx_hash"]]));
-    assert_eq!(receipt["result"]["status"], "0x1", "the replacement was mined: {receipt}");
+    let receipt = post(
+        &eth,
+        "eth_getTransactionReceipt",
+        json!([replaced["tx_hash"]]),
+    );
+    assert_eq!(
+        receipt["result"]["status"], "0x1",
+        "the replacement was mined: {receipt}"
+    );
     for old in replaced["replaced"].as_array().unwrap() {
-        assert!(post(&eth, "eth_getTransactionReceipt", json!([old]))["result"].is_null(), "a replaced transaction was mined too");
+        assert!(
+            post(&eth, "eth_getTransactionReceipt", json!([old]))["result"].is_null(),
+            "a replaced transaction was mined too"
+        );
     }
-    assert_eq!(hex_u64(&post(&eth, "eth_getTransactionCount", json!([relayer, "latest"]))["result"]), 2, "deployment + one checkpoint");
+    assert_eq!(
+        hex_u64(&post(&eth, "eth_getTransactionCount", json!([relayer, "latest"]))["result"]),
+        2,
+        "deployment + one checkpoint"
+    );
 
     // Mining on: checkpoints flow; then a reorg drops the last block.
     assert!(post(&eth, "evm_setAutomine", json!([true]))["error"].is_null());
-    let selector = format!("0x{}", &alloy::hex::encode(alloy::primitives::keccak256("latestEpoch()"))[..8]);
-    let epoch_at = |block: &str| hex_u64(&post(&eth, "eth_call", json!([{ "to": contract, "data": selector }, block]))["result"]);
+    let selector = format!(
+        "0x{}",
+        &alloy::hex::encode(alloy::primitives::keccak256("latestEpoch()"))[..8]
+    );
+    let epoch_at = |block: &str| {
+        hex_u64(
+            &post(
+                &eth,
+                "eth_call",
+                json!([{ "to": contract, "data": selector }, block]),
+            )["result"],
+        )
+    };
     let deadline = Instant::now() + Duration::from_secs(60);
     while epoch_at("latest") < 3 {
-        assert!(Instant::now() < deadline, "checkpoints stopped after mining resumed");
+        assert!(
+            Instant::now() < deadline,
+            "checkpoints stopped after mining resumed"
+        );
         std::thread::sleep(Duration::from_millis(200));
     }
     // With automine every relayer transaction is its own block: depth 1 removes the
@@ -293,16 +556,26 @@ fn the_relayer_replaces_a_stuck_submission_and_resubmits_after_a_reorg() {
     let before = epoch_at("latest");
     assert!(post(&eth, "anvil_reorg", json!([1, []]))["error"].is_null());
     let after_reorg = epoch_at("latest");
-    assert_eq!(after_reorg + 1, before, "the reorg removed the last checkpoint");
+    assert_eq!(
+        after_reorg + 1,
+        before,
+        "the reorg removed the last checkpoint"
+    );
     let deadline = Instant::now() + Duration::from_secs(60);
     while epoch_at("latest") < before + 1 {
-        assert!(Instant::now() < deadline, "no progress after the reorg (epoch {before} → {after_reorg})");
+        assert!(
+            Instant::now() < deadline,
+            "no progress after the reorg (epoch {before} → {after_reorg})"
+        );
         std::thread::sleep(Duration::from_millis(200));
     }
     // Stop the node, then compare at one block: one transaction per accepted epoch.
     drop(_node);
     std::thread::sleep(Duration::from_millis(500));
-    let block = post(&eth, "eth_blockNumber", json!([]))["result"].as_str().unwrap().to_string();
+    let block = post(&eth, "eth_blockNumber", json!([]))["result"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let epoch = epoch_at(&block);
     let nonce = hex_u64(&post(&eth, "eth_getTransactionCount", json!([relayer, block]))["result"]);
     assert_eq!(nonce, 1 + epoch, "relayer sent {nonce} transactions for {epoch} epochs (+1 deployment); reorg dropped epoch {before} → {after_reorg}");

@@ -45,8 +45,15 @@ fn init(dir: &Path, name: &str) -> NodeDir {
 
 fn configure(n: &NodeDir, genesis: &Path, peers: &[&NodeDir], validator: bool) {
     std::fs::copy(genesis, n.home.join("genesis.json")).unwrap();
-    let peers: Vec<String> = peers.iter().map(|p| format!("\"/ip4/127.0.0.1/tcp/{}/p2p/{}\"", p.p2p, p.peer_id)).collect();
-    let vkey = if validator { "validator_key = \"keys/validator.json\"" } else { "" };
+    let peers: Vec<String> = peers
+        .iter()
+        .map(|p| format!("\"/ip4/127.0.0.1/tcp/{}/p2p/{}\"", p.p2p, p.peer_id))
+        .collect();
+    let vkey = if validator {
+        "validator_key = \"keys/validator.json\""
+    } else {
+        ""
+    };
     let config = format!(
         "genesis = \"genesis.json\"\n{vkey}\n[rpc]\naddr = \"127.0.0.1:{}\"\n[p2p]\nlisten = \"/ip4/127.0.0.1/tcp/{}\"\npeers = [{}]\nnode_key = \"keys/node.json\"\n[consensus]\nheartbeat_ms = 500\npropose_timeout_ms = 2000\n",
         n.rpc,
@@ -65,7 +72,10 @@ fn start_with(n: &NodeDir, extra: &[&str]) -> Proc {
     let child = Command::new(BIN)
         .args(["run", "--home", n.home.to_str().unwrap()])
         .args(extra)
-        .env("ATONOMI_LOG", "info,arc_malachitebft_core_consensus=warn,libp2p_gossipsub=error")
+        .env(
+            "ATONOMI_LOG",
+            "info,arc_malachitebft_core_consensus=warn,libp2p_gossipsub=error",
+        )
         .stdout(Stdio::null())
         .stderr(log)
         .spawn()
@@ -99,10 +109,17 @@ fn wait_height(nodes: &[&NodeDir], at_least: u64, secs: u64) {
                 .map(|n| {
                     let log = std::fs::read_to_string(n.home.join("node.log")).unwrap_or_default();
                     let lines: Vec<&str> = log.lines().collect();
-                    format!("--- {} ---\n{}", n.home.display(), lines[lines.len().saturating_sub(25)..].join("\n"))
+                    format!(
+                        "--- {} ---\n{}",
+                        n.home.display(),
+                        lines[lines.len().saturating_sub(25)..].join("\n")
+                    )
                 })
                 .collect();
-            panic!("heights {hs:?} did not reach {at_least} in {secs} s\n{}", tails.join("\n"));
+            panic!(
+                "heights {hs:?} did not reach {at_least} in {secs} s\n{}",
+                tails.join("\n")
+            );
         }
         std::thread::sleep(Duration::from_millis(200));
     }
@@ -141,7 +158,13 @@ fn four_validators_and_a_full_node_agree_through_a_device_lifecycle_and_a_crash(
         let port = free_port();
         let mut dev = Proc(Some(
             Command::new(BIN)
-                .args(["dev", "--home", d.join("devhome").to_str().unwrap(), "--rpc-addr", &format!("127.0.0.1:{port}")])
+                .args([
+                    "dev",
+                    "--home",
+                    d.join("devhome").to_str().unwrap(),
+                    "--rpc-addr",
+                    &format!("127.0.0.1:{port}"),
+                ])
                 .env("ATONOMI_LOG", "error")
                 .stdout(Stdio::null())
                 .spawn()
@@ -162,7 +185,12 @@ fn four_validators_and_a_full_node_agree_through_a_device_lifecycle_and_a_crash(
     let full = init(d, "full");
     let stranger = init(d, "stranger");
     let genesis = d.join("genesis.json");
-    let mut args = vec!["genesis".to_string(), "new".into(), "--out".into(), genesis.to_str().unwrap().into()];
+    let mut args = vec![
+        "genesis".to_string(),
+        "new".into(),
+        "--out".into(),
+        genesis.to_str().unwrap().into(),
+    ];
     for v in &vals {
         args.push("--validator".into());
         args.push(format!("{},{}", v.account, v.peer_hex));
@@ -171,10 +199,19 @@ fn four_validators_and_a_full_node_agree_through_a_device_lifecycle_and_a_crash(
     args.push(full.peer_hex.clone());
     let a: Vec<&str> = args.iter().map(String::as_str).collect();
     let out = run(&a);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
     for (i, v) in vals.iter().enumerate() {
-        let peers: Vec<&NodeDir> = vals.iter().enumerate().filter(|(j, _)| *j != i).map(|(_, p)| p).collect();
+        let peers: Vec<&NodeDir> = vals
+            .iter()
+            .enumerate()
+            .filter(|(j, _)| *j != i)
+            .map(|(_, p)| p)
+            .collect();
         configure(v, &genesis, &peers, true);
     }
     let all_vals: Vec<&NodeDir> = vals.iter().collect();
@@ -188,24 +225,94 @@ fn four_validators_and_a_full_node_agree_through_a_device_lifecycle_and_a_crash(
     let keys = |n: &str| write_dev_key(d, n);
     let sensor_key = d.join("sensor.json");
     let meter_key = d.join("meter.json");
-    json_out(&run(&["keys", "new", "--out", sensor_key.to_str().unwrap()])).unwrap();
+    json_out(&run(&[
+        "keys",
+        "new",
+        "--out",
+        sensor_key.to_str().unwrap(),
+    ]))
+    .unwrap();
     json_out(&run(&["keys", "new", "--out", meter_key.to_str().unwrap()])).unwrap();
-    let acct = |k: &Path| json_out(&run(&["keys", "show", k.to_str().unwrap()])).unwrap()["account"].as_str().unwrap().to_string();
-    let id = |hw: &str| json_out(&run(&["device-id", "s", hw])).unwrap()["device_id"].as_str().unwrap().to_string();
+    let acct = |k: &Path| {
+        json_out(&run(&["keys", "show", k.to_str().unwrap()])).unwrap()["account"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let id = |hw: &str| {
+        json_out(&run(&["device-id", "s", hw])).unwrap()["device_id"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
     let (sensor, meter) = (id("A-1"), id("A-2"));
     let reg = |dev: &str, k: &Path| json!({ "device_id": dev, "public_key": acct(k), "protocols": [], "metadata": [] });
-    tx(&vals[0], &keys("manufacturer"), json!({ "register_devices": { "manufacturer": 1, "devices": [reg(&sensor, &sensor_key), reg(&meter, &meter_key)] } }), &[]);
+    tx(
+        &vals[0],
+        &keys("manufacturer"),
+        json!({ "register_devices": { "manufacturer": 1, "devices": [reg(&sensor, &sensor_key), reg(&meter, &meter_key)] } }),
+        &[],
+    );
     let zero = "0".repeat(128);
-    tx(&vals[1], &keys("alice"), json!({ "activate_device": { "device": sensor, "device_signature": zero } }), &["--device-key", sensor_key.to_str().unwrap()]);
-    tx(&vals[2], &keys("bob"), json!({ "activate_device": { "device": meter, "device_signature": zero } }), &["--device-key", meter_key.to_str().unwrap()]);
-    tx(&vals[3], &keys("auditor"), json!({ "write_reputation": { "auditor": 1, "entries": [{ "subject": { "device": meter }, "rep_type": "trust", "score": 9000, "direction": "up" }] } }), &[]);
-    let v = json_out(&run(&["query", "validate-device", "--rpc", &url(&vals[0]), &meter])).unwrap();
+    tx(
+        &vals[1],
+        &keys("alice"),
+        json!({ "activate_device": { "device": sensor, "device_signature": zero } }),
+        &["--device-key", sensor_key.to_str().unwrap()],
+    );
+    tx(
+        &vals[2],
+        &keys("bob"),
+        json!({ "activate_device": { "device": meter, "device_signature": zero } }),
+        &["--device-key", meter_key.to_str().unwrap()],
+    );
+    tx(
+        &vals[3],
+        &keys("auditor"),
+        json!({ "write_reputation": { "auditor": 1, "entries": [{ "subject": { "device": meter }, "rep_type": "trust", "score": 9000, "direction": "up" }] } }),
+        &[],
+    );
+    let v = json_out(&run(&[
+        "query",
+        "validate-device",
+        "--rpc",
+        &url(&vals[0]),
+        &meter,
+    ]))
+    .unwrap();
     assert_eq!(v["ok"], true, "{v}");
-    tx(&vals[0], &keys("alice"), json!({ "transfer": { "to": acct(&sensor_key), "amount": "5000000000000000000" } }), &[]);
-    tx(&vals[1], &sensor_key, json!({ "pay": { "from_device": sensor, "to_device": meter, "amount": "1000000000000000000", "memo": [] } }), &[]);
-    tx(&vals[2], &keys("bob"), json!({ "transfer_device": { "device": meter, "to": acct(&keys("alice")), "with_wallet": false } }), &[]);
-    tx(&vals[3], &keys("manufacturer"), json!({ "revoke_device": { "device": meter } }), &[]);
-    let v = json_out(&run(&["query", "validate-device", "--rpc", &url(&vals[1]), &meter])).unwrap();
+    tx(
+        &vals[0],
+        &keys("alice"),
+        json!({ "transfer": { "to": acct(&sensor_key), "amount": "5000000000000000000" } }),
+        &[],
+    );
+    tx(
+        &vals[1],
+        &sensor_key,
+        json!({ "pay": { "from_device": sensor, "to_device": meter, "amount": "1000000000000000000", "memo": [] } }),
+        &[],
+    );
+    tx(
+        &vals[2],
+        &keys("bob"),
+        json!({ "transfer_device": { "device": meter, "to": acct(&keys("alice")), "with_wallet": false } }),
+        &[],
+    );
+    tx(
+        &vals[3],
+        &keys("manufacturer"),
+        json!({ "revoke_device": { "device": meter } }),
+        &[],
+    );
+    let v = json_out(&run(&[
+        "query",
+        "validate-device",
+        "--rpc",
+        &url(&vals[1]),
+        &meter,
+    ]))
+    .unwrap();
     assert_eq!(v["ok"], false, "a revoked device does not validate: {v}");
 
     // The full node, started late, catches up by sync and serves the same state.
@@ -217,7 +324,19 @@ fn four_validators_and_a_full_node_agree_through_a_device_lifecycle_and_a_crash(
     let d_val = json_out(&run(&["query", "device", "--rpc", &url(&vals[3]), &meter])).unwrap();
     assert_eq!(d_full, d_val);
     // Same state root at the same height.
-    let root = |n: &NodeDir| json_out(&run(&["query", "proof", "--rpc", &url(n), &meter, "--height", &target.to_string()])).unwrap()["state_root"].clone();
+    let root = |n: &NodeDir| {
+        json_out(&run(&[
+            "query",
+            "proof",
+            "--rpc",
+            &url(n),
+            &meter,
+            "--height",
+            &target.to_string(),
+        ]))
+        .unwrap()["state_root"]
+            .clone()
+    };
     assert_eq!(root(&full), root(&vals[0]));
     // A peer that is neither a validator nor registered is refused: it never syncs.
     assert_eq!(height(&stranger), 0, "an unknown peer got blocks");
@@ -235,10 +354,22 @@ fn four_validators_and_a_full_node_agree_through_a_device_lifecycle_and_a_crash(
     wait_height(&[&vals[3]], now, 60);
 
     // Every node agrees on every block hash.
-    let top = all_vals.iter().chain([&&full]).map(|n| height(n)).min().unwrap();
+    let top = all_vals
+        .iter()
+        .chain([&&full])
+        .map(|n| height(n))
+        .min()
+        .unwrap();
     for h in 1..=top {
-        let hashes: Vec<String> = all_vals.iter().chain([&&full]).map(|n| block_hash(n, h)).collect();
-        assert!(hashes.windows(2).all(|w| w[0] == w[1]), "height {h}: {hashes:?}");
+        let hashes: Vec<String> = all_vals
+            .iter()
+            .chain([&&full])
+            .map(|n| block_hash(n, h))
+            .collect();
+        assert!(
+            hashes.windows(2).all(|w| w[0] == w[1]),
+            "height {h}: {hashes:?}"
+        );
     }
 }
 
@@ -246,7 +377,12 @@ fn four_validators_and_a_full_node_agree_through_a_device_lifecycle_and_a_crash(
 fn network(d: &Path, n: usize) -> Vec<NodeDir> {
     let vals: Vec<NodeDir> = (0..n).map(|i| init(d, &format!("v{i}"))).collect();
     let genesis = d.join("genesis.json");
-    let mut args = vec!["genesis".to_string(), "new".into(), "--out".into(), genesis.to_str().unwrap().into()];
+    let mut args = vec![
+        "genesis".to_string(),
+        "new".into(),
+        "--out".into(),
+        genesis.to_str().unwrap().into(),
+    ];
     for v in &vals {
         args.push("--validator".into());
         args.push(format!("{},{}", v.account, v.peer_hex));
@@ -254,7 +390,12 @@ fn network(d: &Path, n: usize) -> Vec<NodeDir> {
     let a: Vec<&str> = args.iter().map(String::as_str).collect();
     assert!(run(&a).status.success());
     for (i, v) in vals.iter().enumerate() {
-        let peers: Vec<&NodeDir> = vals.iter().enumerate().filter(|(j, _)| *j != i).map(|(_, p)| p).collect();
+        let peers: Vec<&NodeDir> = vals
+            .iter()
+            .enumerate()
+            .filter(|(j, _)| *j != i)
+            .map(|(_, p)| p)
+            .collect();
         configure(v, &genesis, &peers, true);
     }
     vals
@@ -267,12 +408,25 @@ fn a_byzantine_validator_cannot_fork_the_chain_and_is_reported() {
     let dir = tempfile::tempdir().unwrap();
     let vals = network(dir.path(), 4);
     let honest: Vec<&NodeDir> = vals[1..].iter().collect();
-    let _procs: Vec<Proc> = vals.iter().enumerate().map(|(i, v)| if i == 0 { start_with(v, &["--byzantine-equivocate"]) } else { start(v) }).collect();
+    let _procs: Vec<Proc> = vals
+        .iter()
+        .enumerate()
+        .map(|(i, v)| {
+            if i == 0 {
+                start_with(v, &["--byzantine-equivocate"])
+            } else {
+                start(v)
+            }
+        })
+        .collect();
     wait_height(&honest, 12, 120);
     let top = honest.iter().map(|n| height(n)).min().unwrap();
     for h in 1..=top {
         let hashes: Vec<String> = honest.iter().map(|n| block_hash(n, h)).collect();
-        assert!(hashes.windows(2).all(|w| w[0] == w[1]), "fork at height {h}: {hashes:?}");
+        assert!(
+            hashes.windows(2).all(|w| w[0] == w[1]),
+            "fork at height {h}: {hashes:?}"
+        );
     }
     let byzantine = vals[0].account.clone();
     for n in &honest {
@@ -281,10 +435,28 @@ fn a_byzantine_validator_cannot_fork_the_chain_and_is_reported() {
             .as_array()
             .unwrap()
             .iter()
-            .flat_map(|e| e["double_votes"].as_array().unwrap().iter().map(|d| &d["validator"]).chain(e["double_proposals"].as_array().unwrap().iter().map(|d| &d["proposer"])))
+            .flat_map(|e| {
+                e["double_votes"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|d| &d["validator"])
+                    .chain(
+                        e["double_proposals"]
+                            .as_array()
+                            .unwrap()
+                            .iter()
+                            .map(|d| &d["proposer"]),
+                    )
+            })
             .collect();
         assert!(!blamed.is_empty(), "no evidence recorded on {}", url(n));
-        assert!(blamed.iter().all(|b| b.as_str() == Some(byzantine.as_str())), "only the byzantine validator is blamed: {blamed:?}");
+        assert!(
+            blamed
+                .iter()
+                .all(|b| b.as_str() == Some(byzantine.as_str())),
+            "only the byzantine validator is blamed: {blamed:?}"
+        );
     }
 }
 
@@ -296,22 +468,57 @@ fn a_validator_sending_garbage_is_banned_and_the_others_keep_finalizing() {
     let dir = tempfile::tempdir().unwrap();
     let vals = network(dir.path(), 4);
     let honest: Vec<&NodeDir> = vals[1..].iter().collect();
-    let _procs: Vec<Proc> = vals.iter().enumerate().map(|(i, v)| if i == 0 { start_with(v, &["--byzantine-garbage"]) } else { start(v) }).collect();
+    let _procs: Vec<Proc> = vals
+        .iter()
+        .enumerate()
+        .map(|(i, v)| {
+            if i == 0 {
+                start_with(v, &["--byzantine-garbage"])
+            } else {
+                start(v)
+            }
+        })
+        .collect();
     let deadline = Instant::now() + Duration::from_secs(90);
     loop {
-        let statuses: Vec<Value> = honest.iter().map(|n| status(n).unwrap_or(Value::Null)).collect();
-        let banned: Vec<i64> = statuses.iter().map(|s| s["banned_peers"].as_i64().unwrap_or(0)).collect();
-        let peers: Vec<i64> = statuses.iter().map(|s| s["peers"].as_i64().unwrap_or(-1)).collect();
+        let statuses: Vec<Value> = honest
+            .iter()
+            .map(|n| status(n).unwrap_or(Value::Null))
+            .collect();
+        let banned: Vec<i64> = statuses
+            .iter()
+            .map(|s| s["banned_peers"].as_i64().unwrap_or(0))
+            .collect();
+        let peers: Vec<i64> = statuses
+            .iter()
+            .map(|s| s["peers"].as_i64().unwrap_or(-1))
+            .collect();
         if banned.iter().all(|b| *b >= 1) && peers.iter().all(|p| *p == 2) {
-            assert!(banned.iter().all(|b| *b == 1), "an honest peer was banned too: {banned:?}");
-            assert!(statuses.iter().all(|s| s["peer_penalties"].as_u64().unwrap_or(0) >= 1));
+            assert!(
+                banned.iter().all(|b| *b == 1),
+                "an honest peer was banned too: {banned:?}"
+            );
+            assert!(statuses
+                .iter()
+                .all(|s| s["peer_penalties"].as_u64().unwrap_or(0) >= 1));
             break;
         }
-        assert!(Instant::now() < deadline, "garbage sender not banned by all: banned {banned:?}, peers {peers:?}; logs in {}", dir.path().display());
+        assert!(
+            Instant::now() < deadline,
+            "garbage sender not banned by all: banned {banned:?}, peers {peers:?}; logs in {}",
+            dir.path().display()
+        );
         std::thread::sleep(Duration::from_millis(300));
     }
     let h = honest.iter().map(|n| height(n)).max().unwrap();
     wait_height(&honest, h + 3, 60);
-    let banned_again: Vec<i64> = honest.iter().map(|n| status(n).unwrap()["banned_peers"].as_i64().unwrap()).collect();
-    assert_eq!(banned_again, vec![1, 1, 1], "no honest peer banned while finalizing");
+    let banned_again: Vec<i64> = honest
+        .iter()
+        .map(|n| status(n).unwrap()["banned_peers"].as_i64().unwrap())
+        .collect();
+    assert_eq!(
+        banned_again,
+        vec![1, 1, 1],
+        "no honest peer banned while finalizing"
+    );
 }

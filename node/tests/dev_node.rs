@@ -26,7 +26,11 @@ impl Drop for Node {
 fn http_get(addr: &str, path: &str) -> String {
     use std::io::{Read, Write};
     let mut s = std::net::TcpStream::connect(addr).unwrap();
-    write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
     let mut out = String::new();
     s.read_to_string(&mut out).unwrap();
     out
@@ -35,13 +39,25 @@ fn http_get(addr: &str, path: &str) -> String {
 fn start(home: &Path, port: u16) -> Node {
     let metrics = free_port();
     let child = Command::new(BIN)
-        .args(["dev", "--home", home.to_str().unwrap(), "--rpc-addr", &format!("127.0.0.1:{port}"), "--metrics-addr", &format!("127.0.0.1:{metrics}")])
+        .args([
+            "dev",
+            "--home",
+            home.to_str().unwrap(),
+            "--rpc-addr",
+            &format!("127.0.0.1:{port}"),
+            "--metrics-addr",
+            &format!("127.0.0.1:{metrics}"),
+        ])
         .env("ATONOMI_LOG", "warn")
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
         .spawn()
         .unwrap();
-    let node = Node { child, url: format!("http://127.0.0.1:{port}"), metrics: format!("127.0.0.1:{metrics}") };
+    let node = Node {
+        child,
+        url: format!("http://127.0.0.1:{port}"),
+        metrics: format!("127.0.0.1:{metrics}"),
+    };
     let deadline = Instant::now() + Duration::from_secs(30);
     while Instant::now() < deadline {
         if let Ok(v) = query(&node, &["status"]) {
@@ -84,7 +100,10 @@ fn rpc(node: &Node, method: &str, params: Value) -> Value {
 }
 
 fn account(key: &Path) -> String {
-    json_out(&run(&["keys", "show", key.to_str().unwrap()])).unwrap()["account"].as_str().unwrap().to_string()
+    json_out(&run(&["keys", "show", key.to_str().unwrap()])).unwrap()["account"]
+        .as_str()
+        .unwrap()
+        .to_string()
 }
 
 fn new_key(dir: &Path, name: &str) -> PathBuf {
@@ -100,24 +119,51 @@ fn device_lifecycle_on_a_dev_node_survives_kill_9() {
     let port = free_port();
     let node = start(&home, port);
     let keys = home.join("keys");
-    let (maker, auditor, alice, bob) = (keys.join("manufacturer.json"), keys.join("auditor.json"), keys.join("alice.json"), keys.join("bob.json"));
+    let (maker, auditor, alice, bob) = (
+        keys.join("manufacturer.json"),
+        keys.join("auditor.json"),
+        keys.join("alice.json"),
+        keys.join("bob.json"),
+    );
 
     // Two devices with their own keys.
     let sensor_key = new_key(dir.path(), "sensor");
     let meter_key = new_key(dir.path(), "meter");
-    let id = |hw: &str| json_out(&run(&["device-id", "salt-1", hw])).unwrap()["device_id"].as_str().unwrap().to_string();
+    let id = |hw: &str| {
+        json_out(&run(&["device-id", "salt-1", hw])).unwrap()["device_id"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
     let (sensor, meter) = (id("SN-1"), id("SN-2"));
     let reg = |d: &str, k: &Path| json!({ "device_id": d, "public_key": account(k), "protocols": ["mqtt"], "metadata": [] });
 
     let r = tx(&node, &maker, json!({ "register_devices": { "manufacturer": 1, "devices": [reg(&sensor, &sensor_key), reg(&meter, &meter_key)] } }), &[]).unwrap();
     assert_eq!(r["status"]["status"], "success", "{r}");
     let zero_sig = "0".repeat(128);
-    let r = tx(&node, &alice, json!({ "activate_device": { "device": sensor, "device_signature": zero_sig } }), &["--device-key", sensor_key.to_str().unwrap()]).unwrap();
+    let r = tx(
+        &node,
+        &alice,
+        json!({ "activate_device": { "device": sensor, "device_signature": zero_sig } }),
+        &["--device-key", sensor_key.to_str().unwrap()],
+    )
+    .unwrap();
     assert_eq!(r["status"]["status"], "success", "{r}");
-    let r = tx(&node, &bob, json!({ "activate_device": { "device": meter, "device_signature": zero_sig } }), &["--device-key", meter_key.to_str().unwrap()]).unwrap();
+    let r = tx(
+        &node,
+        &bob,
+        json!({ "activate_device": { "device": meter, "device_signature": zero_sig } }),
+        &["--device-key", meter_key.to_str().unwrap()],
+    )
+    .unwrap();
     assert_eq!(r["status"]["status"], "success", "{r}");
     // Activation with someone else's device key fails with the typed error, non-zero exit.
-    let wrong = tx(&node, &bob, json!({ "activate_device": { "device": sensor, "device_signature": zero_sig } }), &["--device-key", meter_key.to_str().unwrap()]);
+    let wrong = tx(
+        &node,
+        &bob,
+        json!({ "activate_device": { "device": sensor, "device_signature": zero_sig } }),
+        &["--device-key", meter_key.to_str().unwrap()],
+    );
     assert!(wrong.is_err(), "{wrong:?}");
 
     let r = tx(&node, &auditor, json!({ "write_reputation": { "auditor": 1, "entries": [{ "subject": { "device": meter }, "rep_type": "trust", "score": 8000, "direction": "up" }] } }), &[]).unwrap();
@@ -128,27 +174,58 @@ fn device_lifecycle_on_a_dev_node_survives_kill_9() {
     // Fund the sensor and pay the meter 2 ATMI: the meter (no wallet set: its own
     // account) receives 2 ATMI, the sensor pays the 1% fee on top.
     let sensor_account = account(&sensor_key);
-    let r = tx(&node, &alice, json!({ "transfer": { "to": sensor_account, "amount": "10000000000000000000" } }), &[]).unwrap();
+    let r = tx(
+        &node,
+        &alice,
+        json!({ "transfer": { "to": sensor_account, "amount": "10000000000000000000" } }),
+        &[],
+    )
+    .unwrap();
     assert_eq!(r["status"]["status"], "success", "{r}");
-    let balance = |k: &Path| query(&node, &["account", &account(k)]).unwrap()["balance"].as_str().unwrap().parse::<u128>().unwrap();
+    let balance = |k: &Path| {
+        query(&node, &["account", &account(k)]).unwrap()["balance"]
+            .as_str()
+            .unwrap()
+            .parse::<u128>()
+            .unwrap()
+    };
     let before = balance(&meter_key);
     let r = tx(&node, &sensor_key, json!({ "pay": { "from_device": sensor, "to_device": meter, "amount": "2000000000000000000", "memo": [] } }), &[]).unwrap();
     assert_eq!(r["status"]["status"], "success", "{r}");
     assert_eq!(balance(&meter_key) - before, 2_000_000_000_000_000_000);
-    assert_eq!(balance(&sensor_key), 10_000_000_000_000_000_000 - 2_020_000_000_000_000_000, "2 ATMI plus the 1% fee");
+    assert_eq!(
+        balance(&sensor_key),
+        10_000_000_000_000_000_000 - 2_020_000_000_000_000_000,
+        "2 ATMI plus the 1% fee"
+    );
 
     // The device record is proven against the state root of a committed header.
     let p = query(&node, &["proof", &meter]).unwrap();
-    assert!(p["value"].is_string() && p["proof"].is_string() && p["header"]["state_root"] == p["state_root"], "{p}");
+    assert!(
+        p["value"].is_string()
+            && p["proof"].is_string()
+            && p["header"]["state_root"] == p["state_root"],
+        "{p}"
+    );
 
     // Prometheus metrics follow the chain (7 transactions, the failed activation included).
     let metrics = http_get(&node.metrics, "/metrics");
-    let h = query(&node, &["status"]).unwrap()["height"].as_u64().unwrap();
-    assert!(metrics.contains(&format!("atonomi_height {h}")), "{metrics}");
-    assert!(metrics.contains("atonomi_txs_committed_total 7"), "{metrics}");
+    let h = query(&node, &["status"]).unwrap()["height"]
+        .as_u64()
+        .unwrap();
+    assert!(
+        metrics.contains(&format!("atonomi_height {h}")),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("atonomi_txs_committed_total 7"),
+        "{metrics}"
+    );
 
     // Hostile input: garbage, wrong chain, replayed nonce — typed errors, nothing changes.
-    let height = query(&node, &["status"]).unwrap()["height"].as_u64().unwrap();
+    let height = query(&node, &["status"]).unwrap()["height"]
+        .as_u64()
+        .unwrap();
     let e = rpc(&node, "atonomi_sendTransaction", json!(["zz"]));
     assert_eq!(e["error"]["code"], -32602, "{e}");
     let e = rpc(&node, "atonomi_sendTransaction", json!(["00ff00"]));
@@ -160,30 +237,63 @@ fn device_lifecycle_on_a_dev_node_survives_kill_9() {
         use atonomi_primitives::tx::Call;
         use atonomi_primitives::{Amount, ChainId, Transaction};
         let alice_key = atonomi_genesis::dev::key("alice");
-        let next = query(&node, &["account", &account(&alice)]).unwrap()["next_nonce"].as_u64().unwrap();
+        let next = query(&node, &["account", &account(&alice)]).unwrap()["next_nonce"]
+            .as_u64()
+            .unwrap();
         let make = |chain: &str, nonce: u64| {
-            let call = Call::Transfer { to: atonomi_genesis::dev::key("bob").account(), amount: Amount::new(1) };
-            Transaction { chain_id: ChainId::new(chain).unwrap(), signer: alice_key.account(), nonce, max_fee: None, call }.sign(&alice_key)
+            let call = Call::Transfer {
+                to: atonomi_genesis::dev::key("bob").account(),
+                amount: Amount::new(1),
+            };
+            Transaction {
+                chain_id: ChainId::new(chain).unwrap(),
+                signer: alice_key.account(),
+                nonce,
+                max_fee: None,
+                call,
+            }
+            .sign(&alice_key)
         };
-        let send = |bytes: Vec<u8>| rpc(&node, "atonomi_sendTransaction", json!([hex::encode(bytes)]));
+        let send = |bytes: Vec<u8>| {
+            rpc(
+                &node,
+                "atonomi_sendTransaction",
+                json!([hex::encode(bytes)]),
+            )
+        };
         let mut bad_sig = make("atonomi-dev", next);
         bad_sig.signature.0[5] ^= 1;
         let e = send(bad_sig.to_bytes());
         assert_eq!(e["error"]["code"], 4001, "bad signature: {e}");
         let e = send(make("other-chain", next).to_bytes());
         assert_eq!(e["error"]["code"], 4001, "wrong chain: {e}");
-        assert!(e["error"]["message"].as_str().unwrap().contains("chain"), "{e}");
+        assert!(
+            e["error"]["message"].as_str().unwrap().contains("chain"),
+            "{e}"
+        );
         let e = send(make("atonomi-dev", next - 1).to_bytes());
         assert_eq!(e["error"]["code"], 4001, "replayed nonce: {e}");
-        assert!(e["error"]["message"].as_str().unwrap().contains("nonce"), "{e}");
+        assert!(
+            e["error"]["message"].as_str().unwrap().contains("nonce"),
+            "{e}"
+        );
         // Over max_tx_bytes (512 KiB): refused before decoding.
         let mut big = make("atonomi-dev", next).to_bytes();
         big.resize(600 * 1024, 0);
         let e = send(big);
         assert_eq!(e["error"]["code"], 4001, "oversized");
-        assert_eq!(query(&node, &["account", &account(&alice)]).unwrap()["next_nonce"].as_u64().unwrap(), next, "nothing changed");
+        assert_eq!(
+            query(&node, &["account", &account(&alice)]).unwrap()["next_nonce"]
+                .as_u64()
+                .unwrap(),
+            next,
+            "nothing changed"
+        );
     }
-    let first_tx = query(&node, &["block", "2"]).unwrap()["txs"][0].as_str().unwrap().to_string();
+    let first_tx = query(&node, &["block", "2"]).unwrap()["txs"][0]
+        .as_str()
+        .unwrap()
+        .to_string();
     let block2 = rpc(&node, "atonomi_getTransaction", json!([first_tx]));
     assert_eq!(block2["result"]["status"], "final", "{block2}");
 
@@ -196,8 +306,17 @@ fn device_lifecycle_on_a_dev_node_survives_kill_9() {
     let node = start(&home, port);
     let status = query(&node, &["status"]).unwrap();
     assert!(status["height"].as_u64().unwrap() >= height, "{status}");
-    assert_eq!(query(&node, &["account", &account(&alice)]).unwrap()["balance"], alice_balance);
-    let r = tx(&node, &alice, json!({ "transfer": { "to": account(&bob), "amount": "1" } }), &[]).unwrap();
+    assert_eq!(
+        query(&node, &["account", &account(&alice)]).unwrap()["balance"],
+        alice_balance
+    );
+    let r = tx(
+        &node,
+        &alice,
+        json!({ "transfer": { "to": account(&bob), "amount": "1" } }),
+        &[],
+    )
+    .unwrap();
     assert_eq!(r["status"]["status"], "success", "{r}");
     assert!(r["height"].as_u64().unwrap() > height);
 }
@@ -211,7 +330,10 @@ fn event_subscription_delivers_the_filtered_events() {
     let port = free_port();
     let node = start(&home, port);
     let key = new_key(dir.path(), "dev1");
-    let device = json_out(&run(&["device-id", "s", "EV-1"])).unwrap()["device_id"].as_str().unwrap().to_string();
+    let device = json_out(&run(&["device-id", "s", "EV-1"])).unwrap()["device_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let rt = tokio::runtime::Runtime::new().unwrap();
     let got: Vec<Value> = rt.block_on(async {
         let ws = jsonrpsee::ws_client::WsClientBuilder::default().build(format!("ws://127.0.0.1:{port}")).await.unwrap();
@@ -246,14 +368,36 @@ fn event_subscription_delivers_the_filtered_events() {
 fn the_c_sdk_example_activates_a_device_and_verifies_its_proof() {
     let repo = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
     let out_dir = tempfile::tempdir().unwrap();
-    let cache = std::env::var("HOME").map(|h| PathBuf::from(h).join(".cache/atonomi/device-sdk")).unwrap();
-    let built = Command::new(repo.join("device-sdk/c/build.sh")).env("OUT", &cache).output().unwrap();
-    assert!(built.status.success(), "device-sdk/c/build.sh failed: {}", String::from_utf8_lossy(&built.stderr));
-    let info: Value = serde_json::from_slice(built.stdout.split(|b| *b == b'\n').rfind(|l| !l.is_empty()).unwrap()).unwrap();
+    let cache = std::env::var("HOME")
+        .map(|h| PathBuf::from(h).join(".cache/atonomi/device-sdk"))
+        .unwrap();
+    let built = Command::new(repo.join("device-sdk/c/build.sh"))
+        .env("OUT", &cache)
+        .output()
+        .unwrap();
+    assert!(
+        built.status.success(),
+        "device-sdk/c/build.sh failed: {}",
+        String::from_utf8_lossy(&built.stderr)
+    );
+    let info: Value = serde_json::from_slice(
+        built
+            .stdout
+            .split(|b| *b == b'\n')
+            .rfind(|l| !l.is_empty())
+            .unwrap(),
+    )
+    .unwrap();
     let c = PathBuf::from(info["example"].as_str().unwrap());
     let c_run = |args: &[&str]| -> Value {
         let o = Command::new(&c).args(args).output().unwrap();
-        serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {} {}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr)))
+        serde_json::from_slice(&o.stdout).unwrap_or_else(|e| {
+            panic!(
+                "{e}: {} {}",
+                String::from_utf8_lossy(&o.stdout),
+                String::from_utf8_lossy(&o.stderr)
+            )
+        })
     };
 
     let home = out_dir.path().join("home");
@@ -261,8 +405,14 @@ fn the_c_sdk_example_activates_a_device_and_verifies_its_proof() {
     let keys = home.join("keys");
     let (maker, alice) = (keys.join("manufacturer.json"), keys.join("alice.json"));
     let seed = "5e".repeat(32);
-    let public_key = c_run(&["pubkey", &seed])["public_key"].as_str().unwrap().to_string();
-    let device = json_out(&run(&["device-id", "salt-c", "C-SN-1"])).unwrap()["device_id"].as_str().unwrap().to_string();
+    let public_key = c_run(&["pubkey", &seed])["public_key"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let device = json_out(&run(&["device-id", "salt-c", "C-SN-1"])).unwrap()["device_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let r = tx(&node, &maker, json!({ "register_devices": { "manufacturer": 1, "devices": [{ "device_id": device, "public_key": public_key, "protocols": ["coap"], "metadata": [] }] } }), &[]).unwrap();
     assert_eq!(r["status"]["status"], "success", "{r}");
 
@@ -270,45 +420,97 @@ fn the_c_sdk_example_activates_a_device_and_verifies_its_proof() {
     let owner = account(&alice);
     let a = c_run(&["activate", &seed, "atonomi-dev", &device, &owner]);
     assert!(a["sign_stack_bytes"].as_u64().unwrap() > 0, "{a}");
-    let r = tx(&node, &alice, json!({ "activate_device": { "device": device, "device_signature": a["signature"] } }), &[]).unwrap();
+    let r = tx(
+        &node,
+        &alice,
+        json!({ "activate_device": { "device": device, "device_signature": a["signature"] } }),
+        &[],
+    )
+    .unwrap();
     assert_eq!(r["status"]["status"], "success", "{r}");
     // A signature for another owner does not activate anything.
     let forged = c_run(&["activate", &seed, "atonomi-dev", &device, &"11".repeat(32)]);
     assert_ne!(forged["signature"], a["signature"]);
 
     // A transaction built and signed in C: fund the device, then report an interaction.
-    let r = tx(&node, &alice, json!({ "transfer": { "to": public_key, "amount": "5000000000000000000" } }), &[]).unwrap();
+    let r = tx(
+        &node,
+        &alice,
+        json!({ "transfer": { "to": public_key, "amount": "5000000000000000000" } }),
+        &[],
+    )
+    .unwrap();
     assert_eq!(r["status"]["status"], "success", "{r}");
-    let peer = json_out(&run(&["device-id", "salt-c", "C-SN-2"])).unwrap()["device_id"].as_str().unwrap().to_string();
+    let peer = json_out(&run(&["device-id", "salt-c", "C-SN-2"])).unwrap()["device_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let r = tx(&node, &maker, json!({ "register_devices": { "manufacturer": 1, "devices": [{ "device_id": peer, "public_key": "22".repeat(32), "protocols": [], "metadata": [] }] } }), &[]).unwrap();
     assert_eq!(r["status"]["status"], "success", "{r}");
     let report = c_run(&["report", &seed, "atonomi-dev", "0", &device, &peer]);
     let sent = rpc(&node, "atonomi_sendTransaction", json!([report["tx"]]));
-    let hash = sent["result"]["hash"].as_str().unwrap_or_else(|| panic!("{sent}")).to_string();
+    let hash = sent["result"]["hash"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{sent}"))
+        .to_string();
     let deadline = Instant::now() + Duration::from_secs(20);
     let receipt = loop {
         let t = rpc(&node, "atonomi_getTransaction", json!([hash]));
         if t["result"]["status"] == "final" {
             break t["result"]["receipt"].clone();
         }
-        assert!(Instant::now() < deadline, "the C-built transaction was not committed: {t}");
+        assert!(
+            Instant::now() < deadline,
+            "the C-built transaction was not committed: {t}"
+        );
         std::thread::sleep(Duration::from_millis(100));
     };
     assert_eq!(receipt["status"]["status"], "success", "{receipt}");
 
     // The C verifier proves the record (active, owned by alice) against the header.
-    let p = rpc(&node, "atonomi_getProof", json!([{ "device": device }, null]))["result"].clone();
-    let v = c_run(&["verify", p["header_hash"].as_str().unwrap(), p["header_bytes"].as_str().unwrap(), &device, p["value"].as_str().unwrap(), p["proof"].as_str().unwrap()]);
+    let p = rpc(
+        &node,
+        "atonomi_getProof",
+        json!([{ "device": device }, null]),
+    )["result"]
+        .clone();
+    let v = c_run(&[
+        "verify",
+        p["header_hash"].as_str().unwrap(),
+        p["header_bytes"].as_str().unwrap(),
+        &device,
+        p["value"].as_str().unwrap(),
+        p["proof"].as_str().unwrap(),
+    ]);
     assert_eq!(v["status"], "active", "{v}");
     assert_eq!(v["owner"].as_str(), Some(owner.as_str()), "{v}");
     // Tampered record: refused. Absent device: proven absent.
     let mut record = p["value"].as_str().unwrap().to_string();
     record.replace_range(0..2, if &record[0..2] == "00" { "01" } else { "00" });
-    let bad = c_run(&["verify", p["header_hash"].as_str().unwrap(), p["header_bytes"].as_str().unwrap(), &device, &record, p["proof"].as_str().unwrap()]);
+    let bad = c_run(&[
+        "verify",
+        p["header_hash"].as_str().unwrap(),
+        p["header_bytes"].as_str().unwrap(),
+        &device,
+        &record,
+        p["proof"].as_str().unwrap(),
+    ]);
     assert_eq!(bad["error"], "verify_device", "{bad}");
     let nobody = "ab".repeat(32);
-    let q = rpc(&node, "atonomi_getProof", json!([{ "device": nobody }, null]))["result"].clone();
-    let v = c_run(&["verify", q["header_hash"].as_str().unwrap(), q["header_bytes"].as_str().unwrap(), &nobody, "-", q["proof"].as_str().unwrap()]);
+    let q = rpc(
+        &node,
+        "atonomi_getProof",
+        json!([{ "device": nobody }, null]),
+    )["result"]
+        .clone();
+    let v = c_run(&[
+        "verify",
+        q["header_hash"].as_str().unwrap(),
+        q["header_bytes"].as_str().unwrap(),
+        &nobody,
+        "-",
+        q["proof"].as_str().unwrap(),
+    ]);
     assert_eq!(v["status"], "not_registered", "{v}");
 }
 
@@ -322,27 +524,69 @@ fn the_auditor_downgrades_a_rogue_device_until_it_cannot_pay() {
     let home = dir.path().join("home");
     let node = start(&home, free_port());
     let keys = home.join("keys");
-    let (maker, alice, bob, auditor_key) = (keys.join("manufacturer.json"), keys.join("alice.json"), keys.join("bob.json"), keys.join("auditor.json"));
+    let (maker, alice, bob, auditor_key) = (
+        keys.join("manufacturer.json"),
+        keys.join("alice.json"),
+        keys.join("bob.json"),
+        keys.join("auditor.json"),
+    );
 
     // Four devices: the rogue and three ordinary ones, activated by alice, funded.
     let names = ["rogue", "a", "b", "c"];
     let dkeys: Vec<PathBuf> = names.iter().map(|n| new_key(dir.path(), n)).collect();
-    let ids: Vec<String> = names.iter().map(|n| json_out(&run(&["device-id", "salt-aud", n])).unwrap()["device_id"].as_str().unwrap().to_string()).collect();
+    let ids: Vec<String> = names
+        .iter()
+        .map(|n| {
+            json_out(&run(&["device-id", "salt-aud", n])).unwrap()["device_id"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
     let regs: Vec<Value> = ids.iter().zip(&dkeys).map(|(d, k)| json!({ "device_id": d, "public_key": account(k), "protocols": [], "metadata": [] })).collect();
     let ok = |r: Result<Value, String>| {
         let r = r.unwrap();
         assert_eq!(r["status"]["status"], "success", "{r}");
     };
-    ok(tx(&node, &maker, json!({ "register_devices": { "manufacturer": 1, "devices": regs } }), &[]));
+    ok(tx(
+        &node,
+        &maker,
+        json!({ "register_devices": { "manufacturer": 1, "devices": regs } }),
+        &[],
+    ));
     for (d, k) in ids.iter().zip(&dkeys) {
-        ok(tx(&node, &alice, json!({ "activate_device": { "device": d, "device_signature": "0".repeat(128) } }), &["--device-key", k.to_str().unwrap()]));
-        ok(tx(&node, &alice, json!({ "transfer": { "to": account(k), "amount": "20000000000000000000" } }), &[]));
+        ok(tx(
+            &node,
+            &alice,
+            json!({ "activate_device": { "device": d, "device_signature": "0".repeat(128) } }),
+            &["--device-key", k.to_str().unwrap()],
+        ));
+        ok(tx(
+            &node,
+            &alice,
+            json!({ "transfer": { "to": account(k), "amount": "20000000000000000000" } }),
+            &[],
+        ));
     }
 
     let state = dir.path().join("auditor-state.json");
     let start_auditor = || {
         Command::new(BIN)
-            .args(["auditor", "--rpc", &node.url, "--key", auditor_key.to_str().unwrap(), "--auditor-id", "1", "--state", state.to_str().unwrap(), "--epoch-blocks", "2", "--poll-ms", "100"])
+            .args([
+                "auditor",
+                "--rpc",
+                &node.url,
+                "--key",
+                auditor_key.to_str().unwrap(),
+                "--auditor-id",
+                "1",
+                "--state",
+                state.to_str().unwrap(),
+                "--epoch-blocks",
+                "2",
+                "--poll-ms",
+                "100",
+            ])
             .env("ATONOMI_LOG", "info")
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(dir.path().join("auditor.log")).unwrap())
@@ -355,44 +599,101 @@ fn the_auditor_downgrades_a_rogue_device_until_it_cannot_pay() {
     // exchanges with the rogue; `a` pays `b` (ordinary activity).
     for i in 0..300 {
         let target = &ids[1 + i % 3];
-        let r = rpc(&node, "atonomi_validateDevice", json!([{ "device": target, "requester": ids[0] }]));
+        let r = rpc(
+            &node,
+            "atonomi_validateDevice",
+            json!([{ "device": target, "requester": ids[0] }]),
+        );
         assert!(r["result"].is_object(), "{r}");
     }
     for i in 1..4 {
         for _ in 0..3 {
-            rpc(&node, "atonomi_validateDevice", json!([{ "device": ids[0], "requester": ids[i] }]));
+            rpc(
+                &node,
+                "atonomi_validateDevice",
+                json!([{ "device": ids[0], "requester": ids[i] }]),
+            );
         }
-        ok(tx(&node, &dkeys[i], json!({ "report_interaction": { "device": ids[i], "peer": ids[0], "outcome": "failure", "receipt": "00".repeat(32) } }), &[]));
+        ok(tx(
+            &node,
+            &dkeys[i],
+            json!({ "report_interaction": { "device": ids[i], "peer": ids[0], "outcome": "failure", "receipt": "00".repeat(32) } }),
+            &[],
+        ));
     }
-    ok(tx(&node, &dkeys[1], json!({ "pay": { "from_device": ids[1], "to_device": ids[2], "amount": "1000000000000000000", "memo": [] } }), &[]));
+    ok(tx(
+        &node,
+        &dkeys[1],
+        json!({ "pay": { "from_device": ids[1], "to_device": ids[2], "amount": "1000000000000000000", "memo": [] } }),
+        &[],
+    ));
 
-    let reputation = |d: &str| -> Option<u64> { rpc(&node, "atonomi_getReputation", json!([{ "device": d }, "trust"]))["result"]["median"].as_u64() };
+    let reputation = |d: &str| -> Option<u64> {
+        rpc(
+            &node,
+            "atonomi_getReputation",
+            json!([{ "device": d }, "trust"]),
+        )["result"]["median"]
+            .as_u64()
+    };
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         // Blocks keep coming (each closes part of an epoch).
-        ok(tx(&node, &alice, json!({ "transfer": { "to": account(&bob), "amount": "1" } }), &[]));
-        if reputation(&ids[0]).is_some_and(|s| s < 1_000) && reputation(&ids[1]).is_some_and(|s| s > 5_000) {
+        ok(tx(
+            &node,
+            &alice,
+            json!({ "transfer": { "to": account(&bob), "amount": "1" } }),
+            &[],
+        ));
+        if reputation(&ids[0]).is_some_and(|s| s < 1_000)
+            && reputation(&ids[1]).is_some_and(|s| s > 5_000)
+        {
             break;
         }
-        assert!(Instant::now() < deadline, "rogue {:?}, a {:?}; auditor log:\n{}", reputation(&ids[0]), reputation(&ids[1]), std::fs::read_to_string(dir.path().join("auditor.log")).unwrap_or_default());
+        assert!(
+            Instant::now() < deadline,
+            "rogue {:?}, a {:?}; auditor log:\n{}",
+            reputation(&ids[0]),
+            reputation(&ids[1]),
+            std::fs::read_to_string(dir.path().join("auditor.log")).unwrap_or_default()
+        );
         std::thread::sleep(Duration::from_millis(200));
     }
 
     // Below the minimum the rogue cannot pay; the ordinary device still can.
-    let refused = tx(&node, &dkeys[0], json!({ "pay": { "from_device": ids[0], "to_device": ids[1], "amount": "1000000000000000000", "memo": [] } }), &[]);
+    let refused = tx(
+        &node,
+        &dkeys[0],
+        json!({ "pay": { "from_device": ids[0], "to_device": ids[1], "amount": "1000000000000000000", "memo": [] } }),
+        &[],
+    );
     let e = refused.expect_err("the rogue's payment must fail");
     assert!(e.contains("below_min_reputation"), "{e}");
-    ok(tx(&node, &dkeys[2], json!({ "pay": { "from_device": ids[2], "to_device": ids[3], "amount": "1000000000000000000", "memo": [] } }), &[]));
+    ok(tx(
+        &node,
+        &dkeys[2],
+        json!({ "pay": { "from_device": ids[2], "to_device": ids[3], "amount": "1000000000000000000", "memo": [] } }),
+        &[],
+    ));
 
     // kill -9 and restart: no second write for what was already written.
     let _ = auditor.kill();
     let _ = auditor.wait();
     let rogue_score = reputation(&ids[0]);
-    let writes = |n: &Node| rpc(n, "atonomi_getAccount", json!([account(&auditor_key)]))["result"]["next_nonce"].as_u64().unwrap();
+    let writes = |n: &Node| {
+        rpc(n, "atonomi_getAccount", json!([account(&auditor_key)]))["result"]["next_nonce"]
+            .as_u64()
+            .unwrap()
+    };
     let before = writes(&node);
     let mut auditor = start_auditor();
     for _ in 0..6 {
-        ok(tx(&node, &alice, json!({ "transfer": { "to": account(&bob), "amount": "1" } }), &[]));
+        ok(tx(
+            &node,
+            &alice,
+            json!({ "transfer": { "to": account(&bob), "amount": "1" } }),
+            &[],
+        ));
         std::thread::sleep(Duration::from_millis(150));
     }
     std::thread::sleep(Duration::from_secs(1));
@@ -400,6 +701,14 @@ fn the_auditor_downgrades_a_rogue_device_until_it_cannot_pay() {
     let _ = auditor.wait();
     // The payment by `c` earns upgrades (one write at most); the rogue is not downgraded
     // again for the same reports, and nothing is written twice.
-    assert!(writes(&node) <= before + 1, "auditor wrote {} times after a restart", writes(&node) - before);
-    assert_eq!(reputation(&ids[0]), rogue_score, "the rogue was scored again for reports already counted");
+    assert!(
+        writes(&node) <= before + 1,
+        "auditor wrote {} times after a restart",
+        writes(&node) - before
+    );
+    assert_eq!(
+        reputation(&ids[0]),
+        rogue_score,
+        "the rogue was scored again for reports already counted"
+    );
 }

@@ -29,8 +29,16 @@ fn post(port: u16, body: &[u8]) -> (u16, String) {
     let mut out = Vec::new();
     let _ = s.read_to_end(&mut out);
     let text = String::from_utf8_lossy(&out).into_owned();
-    let status = text.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
-    let body = text.split("\r\n\r\n").nth(1).unwrap_or_default().to_string();
+    let status = text
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = text
+        .split("\r\n\r\n")
+        .nth(1)
+        .unwrap_or_default()
+        .to_string();
     (status, body)
 }
 
@@ -40,20 +48,36 @@ fn call(port: u16, v: &Value) -> Value {
 }
 
 fn status(port: u16) -> Value {
-    call(port, &json!({ "jsonrpc": "2.0", "id": 1, "method": "atonomi_status", "params": [] }))["result"].clone()
+    call(
+        port,
+        &json!({ "jsonrpc": "2.0", "id": 1, "method": "atonomi_status", "params": [] }),
+    )["result"]
+        .clone()
 }
 
 fn start(home: &std::path::Path) -> Node {
-    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let child = Command::new(BIN)
-        .args(["dev", "--home", home.to_str().unwrap(), "--rpc-addr", &format!("127.0.0.1:{port}")])
+        .args([
+            "dev",
+            "--home",
+            home.to_str().unwrap(),
+            "--rpc-addr",
+            &format!("127.0.0.1:{port}"),
+        ])
         .env("ATONOMI_LOG", "warn")
         .stdout(Stdio::null())
         .spawn()
         .unwrap();
     let deadline = Instant::now() + Duration::from_secs(30);
     while Instant::now() < deadline {
-        if TcpStream::connect(("127.0.0.1", port)).is_ok() && status(port)["chain_id"] == "atonomi-dev" {
+        if TcpStream::connect(("127.0.0.1", port)).is_ok()
+            && status(port)["chain_id"] == "atonomi-dev"
+        {
             return Node(child, port);
         }
         std::thread::sleep(Duration::from_millis(100));
@@ -63,8 +87,14 @@ fn start(home: &std::path::Path) -> Node {
 
 /// The error code of a response, or of the first element of a batch response.
 fn code(v: &Value) -> i64 {
-    let e = if v.is_array() { &v[0]["error"] } else { &v["error"] };
-    e["code"].as_i64().unwrap_or_else(|| panic!("expected an error: {v}"))
+    let e = if v.is_array() {
+        &v[0]["error"]
+    } else {
+        &v["error"]
+    };
+    e["code"]
+        .as_i64()
+        .unwrap_or_else(|| panic!("expected an error: {v}"))
 }
 
 #[test]
@@ -94,15 +124,24 @@ fn hostile_requests_get_typed_errors_and_change_nothing() {
     ];
     for (name, body, want) in cases {
         let (_, text) = post(port, &body);
-        let v: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{name}: {e}: {text}"));
+        let v: Value =
+            serde_json::from_str(&text).unwrap_or_else(|e| panic!("{name}: {e}: {text}"));
         assert_eq!(code(&v), want, "{name}: {v}");
     }
 
     // Batches: more than 100 calls are refused whole; a transaction batch answers per item.
-    let big: Vec<Value> = (0..101).map(|i| json!({ "jsonrpc": "2.0", "id": i, "method": "atonomi_status", "params": [] })).collect();
+    let big: Vec<Value> = (0..101)
+        .map(|i| json!({ "jsonrpc": "2.0", "id": i, "method": "atonomi_status", "params": [] }))
+        .collect();
     let (_, text) = post(port, Value::Array(big).to_string().as_bytes());
-    assert!(text.contains("-32") || text.contains("limit"), "oversized batch: {text}");
-    let v = call(port, &json!({ "jsonrpc": "2.0", "id": 1, "method": "atonomi_sendTransactionBatch", "params": [["00", "zz", "ff"]] }));
+    assert!(
+        text.contains("-32") || text.contains("limit"),
+        "oversized batch: {text}"
+    );
+    let v = call(
+        port,
+        &json!({ "jsonrpc": "2.0", "id": 1, "method": "atonomi_sendTransactionBatch", "params": [["00", "zz", "ff"]] }),
+    );
     let items = v["result"].as_array().unwrap_or_else(|| panic!("{v}"));
     assert_eq!(items.len(), 3);
     assert_eq!(items[0]["error"]["code"], 4001);
@@ -111,11 +150,17 @@ fn hostile_requests_get_typed_errors_and_change_nothing() {
     // A 3 MiB body is over the 2 MiB request limit.
     let huge = json!({ "jsonrpc": "2.0", "id": 1, "method": "atonomi_sendTransaction", "params": ["00".repeat(3 << 20)] }).to_string();
     let (http, _) = post(port, huge.as_bytes());
-    assert!(http == 413 || http == 0 || http == 400, "oversized request: HTTP {http}");
+    assert!(
+        http == 413 || http == 0 || http == 400,
+        "oversized request: HTTP {http}"
+    );
 
     // Still serving, nothing changed.
     let after = status(port);
-    assert_eq!(after["height"], before["height"], "no block was produced by garbage");
+    assert_eq!(
+        after["height"], before["height"],
+        "no block was produced by garbage"
+    );
     assert_eq!(after["state_root"], before["state_root"]);
     assert_eq!(after["mempool"], 0);
 }

@@ -57,13 +57,19 @@ impl Block {
 /// The transaction root of a block: the Merkle root of the transactions' hashes, each
 /// hashed from its exact bytes.
 pub fn tx_root(txs: &[Vec<u8>]) -> Hash {
-    let leaves: Vec<Hash> = txs.iter().map(|tx| Hash::with_domain(domain::TX_HASH, tx)).collect();
+    let leaves: Vec<Hash> = txs
+        .iter()
+        .map(|tx| Hash::with_domain(domain::TX_HASH, tx))
+        .collect();
     merkle_root(&leaves)
 }
 
 /// The receipts root of a block: the Merkle root of each receipt's borsh bytes, hashed.
 pub fn receipts_root(receipts: &[crate::event::Receipt]) -> Hash {
-    let leaves: Vec<Hash> = receipts.iter().map(|r| Hash::with_domain(domain::RECEIPT, &codec::encode(r))).collect();
+    let leaves: Vec<Hash> = receipts
+        .iter()
+        .map(|r| Hash::with_domain(domain::RECEIPT, &codec::encode(r)))
+        .collect();
     merkle_root(&leaves)
 }
 

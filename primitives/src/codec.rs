@@ -27,7 +27,10 @@ pub fn encode<T: BorshSerialize + ?Sized>(value: &T) -> Vec<u8> {
 /// consumed.
 pub fn decode<T: BorshDeserialize>(bytes: &[u8], max: usize) -> Result<T, CodecError> {
     if bytes.len() > max {
-        return Err(CodecError::TooLarge { len: bytes.len(), max });
+        return Err(CodecError::TooLarge {
+            len: bytes.len(),
+            max,
+        });
     }
     borsh::from_slice(bytes).map_err(|e| CodecError::Malformed(e.to_string()))
 }
@@ -79,7 +82,10 @@ pub mod bounded {
         match u8::deserialize_reader(reader)? {
             0 => Ok(None),
             1 => Ok(Some(vec::<R, T, MAX>(reader)?)),
-            t => Err(Error::new(ErrorKind::InvalidData, format!("invalid option tag {t}"))),
+            t => Err(Error::new(
+                ErrorKind::InvalidData,
+                format!("invalid option tag {t}"),
+            )),
         }
     }
 }
@@ -102,14 +108,21 @@ mod tests {
 
     #[test]
     fn rejects_trailing_bytes() {
-        assert!(matches!(decode::<u8>(&[1, 2], 8), Err(CodecError::Malformed(_))));
+        assert!(matches!(
+            decode::<u8>(&[1, 2], 8),
+            Err(CodecError::Malformed(_))
+        ));
     }
 
     #[test]
     fn bounded_vec_rejects_long_lengths() {
-        let ok = encode(&Small { items: vec![1, 2, 3, 4] });
+        let ok = encode(&Small {
+            items: vec![1, 2, 3, 4],
+        });
         assert_eq!(decode::<Small>(&ok, 64).unwrap().items, vec![1, 2, 3, 4]);
-        let long = encode(&Small { items: vec![1, 2, 3, 4, 5] });
+        let long = encode(&Small {
+            items: vec![1, 2, 3, 4, 5],
+        });
         assert!(decode::<Small>(&long, 64).is_err());
         // A length prefix claiming 4 billion elements fails fast, without allocating.
         assert!(decode::<Small>(&[0xff, 0xff, 0xff, 0xff], 64).is_err());

@@ -160,7 +160,8 @@ mod tests {
         assert!(verify(&k.account(), "d", b"msg", &sig).is_ok());
         // L = 2^252 + 27742317777372353535851937790883648493, little-endian.
         const L: [u8; 32] = [
-            0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7, 0xa2, 0xde, 0xf9, 0xde, 0x14, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10,
+            0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7, 0xa2, 0xde, 0xf9,
+            0xde, 0x14, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10,
         ];
         let mut twin = sig;
         let mut carry = 0u16;
@@ -171,7 +172,10 @@ mod tests {
         }
         assert_eq!(carry, 0, "S + L fits in 32 bytes for this signature");
         assert_ne!(twin, sig);
-        assert_eq!(verify(&k.account(), "d", b"msg", &twin), Err(SignatureError::BadSignature));
+        assert_eq!(
+            verify(&k.account(), "d", b"msg", &twin),
+            Err(SignatureError::BadSignature)
+        );
         // The identity point as a public key (small order) signs nothing.
         let mut identity = [0u8; 32];
         identity[0] = 1;
@@ -183,8 +187,14 @@ mod tests {
         let k = Keypair::from_label("a");
         let sig = k.sign("d1", b"msg");
         assert!(verify(&k.account(), "d1", b"msg", &sig).is_ok());
-        assert_eq!(verify(&k.account(), "d2", b"msg", &sig), Err(SignatureError::BadSignature));
-        assert_eq!(verify(&k.account(), "d1", b"msh", &sig), Err(SignatureError::BadSignature));
+        assert_eq!(
+            verify(&k.account(), "d2", b"msg", &sig),
+            Err(SignatureError::BadSignature)
+        );
+        assert_eq!(
+            verify(&k.account(), "d1", b"msh", &sig),
+            Err(SignatureError::BadSignature)
+        );
         let other = Keypair::from_label("b");
         assert!(verify(&other.account(), "d1", b"msg", &sig).is_err());
     }

@@ -2,7 +2,9 @@
 
 use crate::error::CallError;
 use crate::hash::Hash;
-use crate::ids::{AccountId, Amount, AuditorId, DeviceId, Height, ManufacturerId, ProposalId, Score};
+use crate::ids::{
+    AccountId, Amount, AuditorId, DeviceId, Height, ManufacturerId, ProposalId, Score,
+};
 use crate::state::{DeviceStatus, Direction, MemberStatus, Subject};
 use crate::tx::{GovAction, Outcome};
 use borsh::{BorshDeserialize, BorshSerialize};
@@ -12,34 +14,116 @@ use serde::{Deserialize, Serialize};
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "event")]
 pub enum Event {
-    Transferred { from: AccountId, to: AccountId, amount: Amount },
-    Approved { owner: AccountId, spender: AccountId, amount: Amount },
-    Burned { from: AccountId, amount: Amount },
-    FeeCharged { payer: AccountId, amount: Amount },
-    PoolDeposited { manufacturer: ManufacturerId, from: AccountId, amount: Amount },
-    ProposalCreated { id: ProposalId, proposer: AccountId, action: GovAction },
-    ProposalApproved { id: ProposalId, admin: AccountId, approvals: u32 },
-    ProposalExecuted { id: ProposalId },
-    ProposalFailed { id: ProposalId, error: CallError },
-    ManufacturerAdded { id: ManufacturerId },
-    ManufacturerStatusChanged { id: ManufacturerId, status: MemberStatus },
+    Transferred {
+        from: AccountId,
+        to: AccountId,
+        amount: Amount,
+    },
+    Approved {
+        owner: AccountId,
+        spender: AccountId,
+        amount: Amount,
+    },
+    Burned {
+        from: AccountId,
+        amount: Amount,
+    },
+    FeeCharged {
+        payer: AccountId,
+        amount: Amount,
+    },
+    PoolDeposited {
+        manufacturer: ManufacturerId,
+        from: AccountId,
+        amount: Amount,
+    },
+    ProposalCreated {
+        id: ProposalId,
+        proposer: AccountId,
+        action: GovAction,
+    },
+    ProposalApproved {
+        id: ProposalId,
+        admin: AccountId,
+        approvals: u32,
+    },
+    ProposalExecuted {
+        id: ProposalId,
+    },
+    ProposalFailed {
+        id: ProposalId,
+        error: CallError,
+    },
+    ManufacturerAdded {
+        id: ManufacturerId,
+    },
+    ManufacturerStatusChanged {
+        id: ManufacturerId,
+        status: MemberStatus,
+    },
     /// A removed manufacturer's pool was paid out to its reward wallet.
-    PoolSettled { manufacturer: ManufacturerId, to: AccountId, amount: Amount },
-    AuditorAdded { id: AuditorId },
-    AuditorStatusChanged { id: AuditorId, status: MemberStatus },
-    ValidatorSetChanged { effective_height: Height, validator_set_hash: Hash },
+    PoolSettled {
+        manufacturer: ManufacturerId,
+        to: AccountId,
+        amount: Amount,
+    },
+    AuditorAdded {
+        id: AuditorId,
+    },
+    AuditorStatusChanged {
+        id: AuditorId,
+        status: MemberStatus,
+    },
+    ValidatorSetChanged {
+        effective_height: Height,
+        validator_set_hash: Hash,
+    },
     ParamsChanged,
-    AdminsChanged { threshold: u32 },
-    NodePeerChanged { peer_id: Vec<u8>, allowed: bool },
-    TreasuryPaid { from: AccountId, to: AccountId, amount: Amount },
-    DeviceRegistered { device: DeviceId, manufacturer: ManufacturerId },
-    DeviceActivated { device: DeviceId, owner: AccountId },
-    DeviceStatusChanged { device: DeviceId, status: DeviceStatus },
-    DeviceTransferred { device: DeviceId, from: AccountId, to: AccountId, with_wallet: bool },
-    AttributesSet { device: DeviceId },
-    WalletSet { device: DeviceId, wallet: Option<AccountId> },
-    ServiceRegistered { device: DeviceId, service_type: String },
-    ServiceWithdrawn { device: DeviceId, service_type: String },
+    AdminsChanged {
+        threshold: u32,
+    },
+    NodePeerChanged {
+        peer_id: Vec<u8>,
+        allowed: bool,
+    },
+    TreasuryPaid {
+        from: AccountId,
+        to: AccountId,
+        amount: Amount,
+    },
+    DeviceRegistered {
+        device: DeviceId,
+        manufacturer: ManufacturerId,
+    },
+    DeviceActivated {
+        device: DeviceId,
+        owner: AccountId,
+    },
+    DeviceStatusChanged {
+        device: DeviceId,
+        status: DeviceStatus,
+    },
+    DeviceTransferred {
+        device: DeviceId,
+        from: AccountId,
+        to: AccountId,
+        with_wallet: bool,
+    },
+    AttributesSet {
+        device: DeviceId,
+    },
+    WalletSet {
+        device: DeviceId,
+        wallet: Option<AccountId>,
+    },
+    ServiceRegistered {
+        device: DeviceId,
+        service_type: String,
+    },
+    ServiceWithdrawn {
+        device: DeviceId,
+        service_type: String,
+    },
     ReputationWritten {
         subject: Subject,
         auditor: AuditorId,
@@ -49,11 +133,35 @@ pub enum Event {
         aggregate: Score,
         reward: Amount,
     },
-    RewardPaid { to: AccountId, amount: Amount, manufacturer: ManufacturerId },
-    Paid { from_device: DeviceId, to_device: DeviceId, payer: AccountId, amount: Amount, fee: Amount },
-    LogAnchored { device: DeviceId, hash: Hash, kind: String, parties: Vec<DeviceId> },
-    InteractionReported { device: DeviceId, peer: DeviceId, outcome: Outcome, receipt: Hash },
-    CheckpointSigned { epoch: u64, validator: AccountId, height: Height },
+    RewardPaid {
+        to: AccountId,
+        amount: Amount,
+        manufacturer: ManufacturerId,
+    },
+    Paid {
+        from_device: DeviceId,
+        to_device: DeviceId,
+        payer: AccountId,
+        amount: Amount,
+        fee: Amount,
+    },
+    LogAnchored {
+        device: DeviceId,
+        hash: Hash,
+        kind: String,
+        parties: Vec<DeviceId>,
+    },
+    InteractionReported {
+        device: DeviceId,
+        peer: DeviceId,
+        outcome: Outcome,
+        receipt: Hash,
+    },
+    CheckpointSigned {
+        epoch: u64,
+        validator: AccountId,
+        height: Height,
+    },
 }
 
 /// How a transaction in a block ended.

@@ -92,7 +92,9 @@ macro_rules! hex32_serde {
         impl<'de> Deserialize<'de> for $t {
             fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
                 let s = <String as Deserialize>::deserialize(d)?;
-                $crate::hash::parse_hex32(&s).map(Self).map_err(serde::de::Error::custom)
+                $crate::hash::parse_hex32(&s)
+                    .map(Self)
+                    .map_err(serde::de::Error::custom)
             }
         }
     };

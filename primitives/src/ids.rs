@@ -146,17 +146,7 @@ impl Height {
 
 /// A reputation score: 0..=2_147_483_647 (the range of the original contracts).
 #[derive(
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    PartialOrd,
-    Ord,
-    Hash,
-    Default,
-    Debug,
-    BorshSerialize,
-    Serialize,
+    Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Debug, BorshSerialize, Serialize,
 )]
 #[serde(transparent)]
 pub struct Score(u32);
@@ -211,7 +201,8 @@ impl ChainId {
         let s = s.into();
         let ok = !s.is_empty()
             && s.len() <= Self::MAX_LEN
-            && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+            && s.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
         if ok {
             Ok(ChainId(s))
         } else {
@@ -246,7 +237,17 @@ impl<'de> Deserialize<'de> for ChainId {
 
 /// A token amount in base units (10^-18 ATMI). Only checked arithmetic is offered.
 #[derive(
-    Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Debug, BorshSerialize, BorshDeserialize,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Default,
+    Debug,
+    BorshSerialize,
+    BorshDeserialize,
 )]
 pub struct Amount(u128);
 
@@ -318,11 +319,17 @@ impl Amount {
             return None;
         }
         let int: u128 = if int.is_empty() { 0 } else { int.parse().ok()? };
-        let mut frac_units: u128 = if frac.is_empty() { 0 } else { frac.parse().ok()? };
+        let mut frac_units: u128 = if frac.is_empty() {
+            0
+        } else {
+            frac.parse().ok()?
+        };
         for _ in frac.len()..18 {
             frac_units *= 10;
         }
-        int.checked_mul(Self::ONE_ATMI)?.checked_add(frac_units).map(Amount)
+        int.checked_mul(Self::ONE_ATMI)?
+            .checked_add(frac_units)
+            .map(Amount)
     }
 }
 
@@ -352,9 +359,13 @@ impl<'de> Deserialize<'de> for Amount {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = <String as Deserialize>::deserialize(d)?;
         if s.len() > 39 || !s.bytes().all(|b| b.is_ascii_digit()) || s.is_empty() {
-            return Err(serde::de::Error::custom("amount must be a decimal string of base units"));
+            return Err(serde::de::Error::custom(
+                "amount must be a decimal string of base units",
+            ));
         }
-        s.parse::<u128>().map(Amount).map_err(serde::de::Error::custom)
+        s.parse::<u128>()
+            .map(Amount)
+            .map_err(serde::de::Error::custom)
     }
 }
 
@@ -376,7 +387,10 @@ mod tests {
     #[test]
     fn amount_parse_and_display() {
         assert_eq!(Amount::parse_atmi("1"), Amount::atmi(1));
-        assert_eq!(Amount::parse_atmi("0.125"), Some(Amount::new(125_000_000_000_000_000)));
+        assert_eq!(
+            Amount::parse_atmi("0.125"),
+            Some(Amount::new(125_000_000_000_000_000))
+        );
         assert_eq!(Amount::parse_atmi("7base"), Some(Amount::new(7)));
         assert_eq!(Amount::parse_atmi("1.0000000000000000001"), None);
         assert_eq!(Amount::parse_atmi("-1"), None);

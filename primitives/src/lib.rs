@@ -5,7 +5,10 @@
 //!
 //! Nothing here touches a disk, a socket or a clock: the crate is safe to fuzz and to
 //! embed in light clients.
-#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
 
 pub mod block;
 pub mod codec;

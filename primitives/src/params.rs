@@ -86,7 +86,10 @@ impl Params {
     pub fn validate(&self) -> Result<(), InvalidParams> {
         let bps = |field, v: u16| {
             if v > 10_000 {
-                Err(InvalidParams { field, reason: "basis points must be at most 10000" })
+                Err(InvalidParams {
+                    field,
+                    reason: "basis points must be at most 10000",
+                })
             } else {
                 Ok(())
             }
@@ -97,7 +100,10 @@ impl Params {
         bps("payment_fee_auditor_bps", self.payment_fee_auditor_bps)?;
         let nonzero = |field, v: u64| {
             if v == 0 {
-                Err(InvalidParams { field, reason: "must be greater than zero" })
+                Err(InvalidParams {
+                    field,
+                    reason: "must be greater than zero",
+                })
             } else {
                 Ok(())
             }
@@ -146,7 +152,10 @@ mod tests {
 
     #[test]
     fn validation_names_the_field() {
-        let p = Params { payment_fee_bps: 10_001, ..Params::default() };
+        let p = Params {
+            payment_fee_bps: 10_001,
+            ..Params::default()
+        };
         assert_eq!(p.validate().unwrap_err().field, "payment_fee_bps");
     }
 }

@@ -74,10 +74,13 @@ pub fn verify_raw(
     value: Option<&[u8]>,
     proof: &StateProof,
 ) -> Result<(), ProofError> {
-    proof.0.verify(RootHash(root.0), key_hash(key), value).map_err(|e| ProofError::Mismatch {
-        root,
-        reason: e.to_string(),
-    })
+    proof
+        .0
+        .verify(RootHash(root.0), key_hash(key), value)
+        .map_err(|e| ProofError::Mismatch {
+            root,
+            reason: e.to_string(),
+        })
 }
 
 /// Checks the proof for a typed key and decodes the proven record.
@@ -90,6 +93,8 @@ pub fn verify<T: BorshDeserialize>(
     verify_raw(root, &key.to_bytes(), value, proof)?;
     match value {
         None => Ok(None),
-        Some(v) => codec::decode(v, usize::MAX).map(Some).map_err(ProofError::BadValue),
+        Some(v) => codec::decode(v, usize::MAX)
+            .map(Some)
+            .map_err(ProofError::BadValue),
     }
 }

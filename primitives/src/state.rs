@@ -7,7 +7,9 @@
 
 use crate::codec::bounded;
 use crate::hash::Hash;
-use crate::ids::{AccountId, Amount, AuditorId, DeviceId, Height, ManufacturerId, ProposalId, Score, Timestamp};
+use crate::ids::{
+    AccountId, Amount, AuditorId, DeviceId, Height, ManufacturerId, ProposalId, Score, Timestamp,
+};
 use crate::params::Params;
 use crate::tx::GovAction;
 use borsh::{BorshDeserialize, BorshSerialize};
@@ -34,7 +36,9 @@ pub mod limits {
 
 /// An account: its nonce (number of transactions it signed that were included) and
 /// its ATMI balance.
-#[derive(Clone, Debug, Default, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+#[derive(
+    Clone, Debug, Default, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize,
+)]
 pub struct Account {
     pub nonce: u64,
     pub balance: Amount,
@@ -51,7 +55,9 @@ pub struct TokenInfo {
 }
 
 /// Lifecycle of a manufacturer or auditor: Suspended is reversible, Removed is final.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum MemberStatus {
     Active,
@@ -126,7 +132,9 @@ pub struct Validator {
 }
 
 /// The validator set, sorted by consensus key.
-#[derive(Clone, Debug, Default, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+#[derive(
+    Clone, Debug, Default, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize,
+)]
 pub struct ValidatorSet {
     #[borsh(deserialize_with = "bounded::vec::<_, Validator, { limits::VALIDATORS }>")]
     pub validators: Vec<Validator>,
@@ -138,7 +146,10 @@ impl ValidatorSet {
     }
 
     pub fn hash(&self) -> Hash {
-        Hash::with_domain(crate::hash::domain::VALIDATOR_SET, &crate::codec::encode(self))
+        Hash::with_domain(
+            crate::hash::domain::VALIDATOR_SET,
+            &crate::codec::encode(self),
+        )
     }
 
     pub fn get(&self, key: &AccountId) -> Option<&Validator> {
@@ -157,7 +168,9 @@ pub struct PendingValidatorSet {
 /// so that the set voting on any block is fixed before that block is proposed.
 pub const VALIDATOR_SET_DELAY: u64 = 2;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum DeviceStatus {
     Registered,
@@ -167,14 +180,18 @@ pub enum DeviceStatus {
 }
 
 /// A point in micro-degrees.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize,
+)]
 pub struct GeoPoint {
     pub lat_e6: i32,
     pub lon_e6: i32,
 }
 
 /// A latitude/longitude box in micro-degrees (inclusive bounds).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize,
+)]
 pub struct GeoArea {
     pub min: GeoPoint,
     pub max: GeoPoint,
@@ -189,7 +206,18 @@ impl GeoArea {
     }
 }
 
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    BorshSerialize,
+    BorshDeserialize,
+    Serialize,
+    Deserialize,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum DataPolicy {
     /// Exchange data only with registered (non-revoked) devices.
@@ -201,14 +229,18 @@ pub enum DataPolicy {
 }
 
 /// A spending limit per time window.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize,
+)]
 pub struct WindowLimit {
     pub amount: Amount,
     pub window_ms: u64,
 }
 
 /// Owner-set policy checked on every payment and data exchange.
-#[derive(Clone, Debug, Default, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+#[derive(
+    Clone, Debug, Default, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize,
+)]
 #[serde(deny_unknown_fields, default)]
 pub struct Attributes {
     pub per_tx_limit: Option<Amount>,
@@ -248,7 +280,19 @@ pub struct Device {
 }
 
 /// Whose reputation an entry describes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    BorshSerialize,
+    BorshDeserialize,
+    Serialize,
+    Deserialize,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Subject {
     Device(DeviceId),
@@ -275,7 +319,9 @@ impl Subject {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Direction {
     Up,
@@ -341,7 +387,9 @@ pub struct ServiceOffer {
     pub expiry: Height,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum ProposalStatus {
     Pending,
@@ -388,20 +436,39 @@ pub enum StateKey {
     ValidatorSet,
     PendingValidatorSet,
     Account(AccountId),
-    Allowance { owner: AccountId, spender: AccountId },
+    Allowance {
+        owner: AccountId,
+        spender: AccountId,
+    },
     Manufacturer(ManufacturerId),
     Auditor(AuditorId),
     Device(DeviceId),
-    Reputation { subject: Subject, rep_type: String, auditor: AuditorId },
-    ReputationAggregate { subject: Subject, rep_type: String },
+    Reputation {
+        subject: Subject,
+        rep_type: String,
+        auditor: AuditorId,
+    },
+    ReputationAggregate {
+        subject: Subject,
+        rep_type: String,
+    },
     /// Timestamp of the last rewarded write by `auditor` about `subject` (reward decay).
-    ReputationLastWrite { auditor: AuditorId, subject: Subject },
-    Service { service_type: String, device: DeviceId },
+    ReputationLastWrite {
+        auditor: AuditorId,
+        subject: Subject,
+    },
+    Service {
+        service_type: String,
+        device: DeviceId,
+    },
     Proposal(ProposalId),
     /// A registered full-node peer allowed to connect to validators.
     NodePeer(Vec<u8>),
     /// A validator's signature of the Ethereum checkpoint of `epoch` (bridge).
-    CheckpointSignature { epoch: u64, validator: AccountId },
+    CheckpointSignature {
+        epoch: u64,
+        validator: AccountId,
+    },
 }
 
 /// Key tags, one byte each.
@@ -463,7 +530,11 @@ impl StateKey {
                 out.push(tag::DEVICE);
                 out.extend_from_slice(&d.0);
             }
-            StateKey::Reputation { subject, rep_type, auditor } => {
+            StateKey::Reputation {
+                subject,
+                rep_type,
+                auditor,
+            } => {
                 out.push(tag::REPUTATION);
                 subject.key_bytes(&mut out);
                 out.extend_from_slice(&type_hash(rep_type).0);
@@ -479,7 +550,10 @@ impl StateKey {
                 out.extend_from_slice(&auditor.0.to_be_bytes());
                 subject.key_bytes(&mut out);
             }
-            StateKey::Service { service_type, device } => {
+            StateKey::Service {
+                service_type,
+                device,
+            } => {
                 out.push(tag::SERVICE);
                 out.extend_from_slice(&type_hash(service_type).0);
                 out.extend_from_slice(&device.0);
@@ -548,8 +622,11 @@ impl Serialize for EthSignature {
 impl<'de> Deserialize<'de> for EthSignature {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = <String as Deserialize>::deserialize(d)?;
-        let bytes = hex::decode(s.strip_prefix("0x").unwrap_or(&s)).map_err(serde::de::Error::custom)?;
-        let arr: [u8; 65] = bytes.try_into().map_err(|_| serde::de::Error::custom("an Ethereum signature is 65 bytes"))?;
+        let bytes =
+            hex::decode(s.strip_prefix("0x").unwrap_or(&s)).map_err(serde::de::Error::custom)?;
+        let arr: [u8; 65] = bytes
+            .try_into()
+            .map_err(|_| serde::de::Error::custom("an Ethereum signature is 65 bytes"))?;
         Ok(EthSignature(arr))
     }
 }
@@ -608,7 +685,10 @@ mod tests {
         let a = |i| AuditorId::new(i);
         assert_eq!(ReputationAggregate::median_of(&[]), None);
         assert_eq!(ReputationAggregate::median_of(&[(a(1), s(5))]), Some(s(5)));
-        assert_eq!(ReputationAggregate::median_of(&[(a(1), s(9)), (a(2), s(1))]), Some(s(1)));
+        assert_eq!(
+            ReputationAggregate::median_of(&[(a(1), s(9)), (a(2), s(1))]),
+            Some(s(1))
+        );
         assert_eq!(
             ReputationAggregate::median_of(&[(a(1), s(9)), (a(2), s(1)), (a(3), s(100))]),
             Some(s(9))
@@ -618,12 +698,19 @@ mod tests {
     #[test]
     fn keys_are_distinct_and_prefix_scannable() {
         let d = DeviceId::new([7; 32]);
-        let k = StateKey::Service { service_type: "energy".into(), device: d }.to_bytes();
+        let k = StateKey::Service {
+            service_type: "energy".into(),
+            device: d,
+        }
+        .to_bytes();
         assert!(k.starts_with(&StateKey::service_prefix("energy")));
         assert!(!k.starts_with(&StateKey::service_prefix("data")));
         let m1 = StateKey::Manufacturer(ManufacturerId::new(1)).to_bytes();
         let m256 = StateKey::Manufacturer(ManufacturerId::new(256)).to_bytes();
         assert!(m1 < m256, "big-endian keys sort numerically");
-        assert_ne!(StateKey::Device(d).to_bytes(), StateKey::Account(AccountId::new(d.0)).to_bytes());
+        assert_ne!(
+            StateKey::Device(d).to_bytes(),
+            StateKey::Account(AccountId::new(d.0)).to_bytes()
+        );
     }
 }

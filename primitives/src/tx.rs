@@ -7,7 +7,9 @@
 use crate::codec::{self, bounded, CodecError};
 use crate::crypto::{self, Keypair, Signature, SignatureError};
 use crate::hash::{domain, Hash};
-use crate::ids::{AccountId, Amount, AuditorId, ChainId, DeviceId, ManufacturerId, ProposalId, Score};
+use crate::ids::{
+    AccountId, Amount, AuditorId, ChainId, DeviceId, ManufacturerId, ProposalId, Score,
+};
 use crate::params::{Params, MAX_TX_BYTES_CEILING};
 use crate::state::{limits, Attributes, Direction, GeoArea, MemberStatus, Subject, Validator};
 use borsh::{BorshDeserialize, BorshSerialize};
@@ -38,7 +40,10 @@ impl Transaction {
 
     pub fn sign(self, key: &Keypair) -> SignedTransaction {
         let signature = key.sign(domain::TX_SIGN, &self.signing_bytes());
-        SignedTransaction { tx: self, signature }
+        SignedTransaction {
+            tx: self,
+            signature,
+        }
     }
 }
 
@@ -53,11 +58,22 @@ impl SignedTransaction {
     }
 
     pub fn hash(&self) -> Hash {
-        Hash::with_domain(domain::TX_HASH, &self.to_bytes())
+        Self::hash_of(&self.to_bytes())
+    }
+
+    /// The hash of a transaction from its encoding (equal to [`Self::hash`] of what the
+    /// bytes decode to: the encoding is canonical).
+    pub fn hash_of(bytes: &[u8]) -> Hash {
+        Hash::with_domain(domain::TX_HASH, bytes)
     }
 
     pub fn verify_signature(&self) -> Result<(), SignatureError> {
-        crypto::verify(&self.tx.signer, domain::TX_SIGN, &self.tx.signing_bytes(), &self.signature)
+        crypto::verify(
+            &self.tx.signer,
+            domain::TX_SIGN,
+            &self.tx.signing_bytes(),
+            &self.signature,
+        )
     }
 }
 
@@ -86,7 +102,9 @@ pub struct ReputationWrite {
 }
 
 /// Member lifecycle changes made by governance.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum MemberChange {
     Suspend,
@@ -137,7 +155,9 @@ pub struct NewAuditor {
 }
 
 /// Module accounts governance can pay out of.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum PoolAccount {
     Treasury,
@@ -158,14 +178,29 @@ impl PoolAccount {
 #[serde(rename_all = "snake_case")]
 pub enum GovAction {
     AddManufacturer(NewManufacturer),
-    ChangeManufacturer { id: ManufacturerId, change: MemberChange },
+    ChangeManufacturer {
+        id: ManufacturerId,
+        change: MemberChange,
+    },
     AddAuditor(NewAuditor),
-    ChangeAuditor { id: AuditorId, change: MemberChange },
+    ChangeAuditor {
+        id: AuditorId,
+        change: MemberChange,
+    },
     AddValidator(Validator),
-    RemoveValidator { consensus_key: AccountId },
-    SetValidatorPower { consensus_key: AccountId, power: u64 },
+    RemoveValidator {
+        consensus_key: AccountId,
+    },
+    SetValidatorPower {
+        consensus_key: AccountId,
+        power: u64,
+    },
     SetParams(Params),
-    TreasuryPayout { from: PoolAccount, to: AccountId, amount: Amount },
+    TreasuryPayout {
+        from: PoolAccount,
+        to: AccountId,
+        amount: Amount,
+    },
     SetAdmins {
         #[borsh(deserialize_with = "bounded::vec::<_, AccountId, { limits::ADMINS }>")]
         admins: Vec<AccountId>,
@@ -180,7 +215,9 @@ pub enum GovAction {
 }
 
 /// Outcome of an interaction a device reports about a peer.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
     Success,
@@ -197,11 +234,18 @@ pub enum Call {
     /// Anyone: set `spender`'s allowance over the signer's tokens (overwrites).
     Approve { spender: AccountId, amount: Amount },
     /// A spender: move `from`'s tokens within the allowance.
-    TransferFrom { from: AccountId, to: AccountId, amount: Amount },
+    TransferFrom {
+        from: AccountId,
+        to: AccountId,
+        amount: Amount,
+    },
     /// Anyone: destroy own tokens, lowering the total supply.
     Burn { amount: Amount },
     /// Anyone: add tokens to a manufacturer's pool (funds reputation rewards).
-    DepositToPool { manufacturer: ManufacturerId, amount: Amount },
+    DepositToPool {
+        manufacturer: ManufacturerId,
+        amount: Amount,
+    },
 
     // ---- Governance (admins) ----
     /// Admin: open a proposal (counts as the proposer's approval).
@@ -234,15 +278,28 @@ pub enum Call {
     // ---- Owner ----
     /// The new owner (signer), with the device's signature over
     /// (chain id, device id, signer): pays the activation fee.
-    ActivateDevice { device: DeviceId, device_signature: Signature },
+    ActivateDevice {
+        device: DeviceId,
+        device_signature: Signature,
+    },
     /// Owner: hand the device to `to`; `with_wallet` keeps the payment-wallet binding,
     /// otherwise it is cleared.
-    TransferDevice { device: DeviceId, to: AccountId, with_wallet: bool },
+    TransferDevice {
+        device: DeviceId,
+        to: AccountId,
+        with_wallet: bool,
+    },
     /// Owner.
-    SetAttributes { device: DeviceId, attributes: Attributes },
+    SetAttributes {
+        device: DeviceId,
+        attributes: Attributes,
+    },
     /// Owner: `Some(owner)` lets the device pay from the owner's account; `None` makes it
     /// pay from its own account.
-    SetWallet { device: DeviceId, wallet: Option<AccountId> },
+    SetWallet {
+        device: DeviceId,
+        wallet: Option<AccountId>,
+    },
     /// Owner.
     RegisterService {
         device: DeviceId,
@@ -291,7 +348,12 @@ pub enum Call {
         parties: Vec<DeviceId>,
     },
     /// Device: report how an exchange with `peer` went (input of the network auditor).
-    ReportInteraction { device: DeviceId, peer: DeviceId, outcome: Outcome, receipt: Hash },
+    ReportInteraction {
+        device: DeviceId,
+        peer: DeviceId,
+        outcome: Outcome,
+        receipt: Hash,
+    },
 
     // ---- Validator (its consensus key; no fee) ----
     /// Validator: its bridge key's signature of the Ethereum checkpoint of `epoch`.
@@ -349,7 +411,10 @@ pub fn sign_activation(
     device: &DeviceId,
     owner: &AccountId,
 ) -> Signature {
-    device_key.sign(domain::ACTIVATION, &activation_message(chain_id, device, owner))
+    device_key.sign(
+        domain::ACTIVATION,
+        &activation_message(chain_id, device, owner),
+    )
 }
 
 #[cfg(test)]
@@ -363,7 +428,10 @@ mod tests {
             signer: k.account(),
             nonce: 3,
             max_fee: None,
-            call: Call::Transfer { to: AccountId::new([9; 32]), amount: Amount::new(5) },
+            call: Call::Transfer {
+                to: AccountId::new([9; 32]),
+                amount: Amount::new(5),
+            },
         }
         .sign(&k)
     }

@@ -7,11 +7,11 @@ use atonomi_primitives::event::Event;
 use atonomi_primitives::state::{
     Account, Auditor, Device, DeviceStatus, Manufacturer, MemberStatus, StateKey,
 };
+use atonomi_primitives::tx::Call;
 use atonomi_primitives::{
     AccountId, Amount, AuditorId, CallError, ChainId, DeviceId, Height, ManufacturerId, Params,
     Timestamp,
 };
-use atonomi_primitives::tx::Call;
 
 /// What the block gives every call: agreed by consensus, never read from a clock.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,43 +36,84 @@ impl<R: StateReader + ?Sized> Ctx<'_, '_, R> {
             Call::Approve { spender, amount } => self.approve(spender, amount),
             Call::TransferFrom { from, to, amount } => self.transfer_from(from, to, amount),
             Call::Burn { amount } => self.burn(amount),
-            Call::DepositToPool { manufacturer, amount } => self.deposit_to_pool(manufacturer, amount),
+            Call::DepositToPool {
+                manufacturer,
+                amount,
+            } => self.deposit_to_pool(manufacturer, amount),
             Call::Propose { action } => self.propose(action),
             Call::ApproveProposal { id } => self.approve_proposal(id),
-            Call::RegisterDevices { manufacturer, devices } => self.register_devices(manufacturer, devices),
-            Call::RegisterAndActivate { manufacturer, device, owner, device_signature } => {
-                self.register_and_activate(manufacturer, device, owner, device_signature)
-            }
+            Call::RegisterDevices {
+                manufacturer,
+                devices,
+            } => self.register_devices(manufacturer, devices),
+            Call::RegisterAndActivate {
+                manufacturer,
+                device,
+                owner,
+                device_signature,
+            } => self.register_and_activate(manufacturer, device, owner, device_signature),
             Call::SuspendDevice { device } => self.suspend_device(device),
             Call::ResumeDevice { device } => self.resume_device(device),
             Call::RevokeDevice { device } => self.revoke_device(device),
-            Call::ActivateDevice { device, device_signature } => {
-                self.activate_device(device, device_signature)
-            }
-            Call::TransferDevice { device, to, with_wallet } => {
-                self.transfer_device(device, to, with_wallet)
-            }
+            Call::ActivateDevice {
+                device,
+                device_signature,
+            } => self.activate_device(device, device_signature),
+            Call::TransferDevice {
+                device,
+                to,
+                with_wallet,
+            } => self.transfer_device(device, to, with_wallet),
             Call::SetAttributes { device, attributes } => self.set_attributes(device, attributes),
             Call::SetWallet { device, wallet } => self.set_wallet(device, wallet),
-            Call::RegisterService { device, service_type, price, unit, area, metadata, expiry } => {
-                self.register_service(device, service_type, price, unit, area, metadata, expiry)
-            }
-            Call::WithdrawService { device, service_type } => {
-                self.withdraw_service(device, service_type)
-            }
+            Call::RegisterService {
+                device,
+                service_type,
+                price,
+                unit,
+                area,
+                metadata,
+                expiry,
+            } => self.register_service(device, service_type, price, unit, area, metadata, expiry),
+            Call::WithdrawService {
+                device,
+                service_type,
+            } => self.withdraw_service(device, service_type),
             Call::WriteReputation { auditor, entries } => self.write_reputation(auditor, entries),
-            Call::Pay { from_device, to_device, amount, memo } => {
-                self.pay(from_device, to_device, amount, memo)
-            }
-            Call::AnchorLog { device, hash, kind, parties } => {
-                self.anchor_log(device, hash, kind, parties)
-            }
-            Call::ReportInteraction { device, peer, outcome, receipt } => {
-                self.report_interaction(device, peer, outcome, receipt)
-            }
-            Call::SignCheckpoint { epoch, height, block_hash, state_root, next_set_hash, signature } => self.sign_checkpoint(
+            Call::Pay {
+                from_device,
+                to_device,
+                amount,
+                memo,
+            } => self.pay(from_device, to_device, amount, memo),
+            Call::AnchorLog {
+                device,
+                hash,
+                kind,
+                parties,
+            } => self.anchor_log(device, hash, kind, parties),
+            Call::ReportInteraction {
+                device,
+                peer,
+                outcome,
+                receipt,
+            } => self.report_interaction(device, peer, outcome, receipt),
+            Call::SignCheckpoint {
                 epoch,
-                atonomi_primitives::state::CheckpointSignature { height, block_hash, state_root, next_set_hash, signature },
+                height,
+                block_hash,
+                state_root,
+                next_set_hash,
+                signature,
+            } => self.sign_checkpoint(
+                epoch,
+                atonomi_primitives::state::CheckpointSignature {
+                    height,
+                    block_hash,
+                    state_root,
+                    next_set_hash,
+                    signature,
+                },
             ),
         }
     }
@@ -92,7 +133,10 @@ impl<R: StateReader + ?Sized> Ctx<'_, '_, R> {
             return Ok(());
         }
         let mut acct = self.account(a)?;
-        acct.balance = acct.balance.checked_add(amount).ok_or(CallError::Overflow)?;
+        acct.balance = acct
+            .balance
+            .checked_add(amount)
+            .ok_or(CallError::Overflow)?;
         self.o.put(&StateKey::Account(a), &acct);
         Ok(())
     }
@@ -102,7 +146,10 @@ impl<R: StateReader + ?Sized> Ctx<'_, '_, R> {
             return Ok(());
         }
         let mut acct = self.account(a)?;
-        acct.balance = acct.balance.checked_sub(amount).ok_or(CallError::InsufficientBalance)?;
+        acct.balance = acct
+            .balance
+            .checked_sub(amount)
+            .ok_or(CallError::InsufficientBalance)?;
         self.o.put(&StateKey::Account(a), &acct);
         Ok(())
     }
@@ -116,7 +163,9 @@ impl<R: StateReader + ?Sized> Ctx<'_, '_, R> {
     // ---- members ----
 
     pub fn manufacturer(&self, id: ManufacturerId) -> ExecResult<Manufacturer> {
-        self.o.get(&StateKey::Manufacturer(id))?.ok_or(ExecError::Call(CallError::ManufacturerNotFound))
+        self.o
+            .get(&StateKey::Manufacturer(id))?
+            .ok_or(ExecError::Call(CallError::ManufacturerNotFound))
     }
 
     pub fn put_manufacturer(&mut self, m: &Manufacturer) {
@@ -125,7 +174,11 @@ impl<R: StateReader + ?Sized> Ctx<'_, '_, R> {
 
     /// The manufacturer, checked: the signer is one of its keys and it is not removed;
     /// with `need_active`, also not suspended.
-    pub fn manufacturer_as_signer(&self, id: ManufacturerId, need_active: bool) -> ExecResult<Manufacturer> {
+    pub fn manufacturer_as_signer(
+        &self,
+        id: ManufacturerId,
+        need_active: bool,
+    ) -> ExecResult<Manufacturer> {
         let m = self.manufacturer(id)?;
         if !m.keys.contains(&self.signer) {
             return Err(CallError::NotManufacturerKey.into());
@@ -138,13 +191,17 @@ impl<R: StateReader + ?Sized> Ctx<'_, '_, R> {
     }
 
     pub fn auditor(&self, id: AuditorId) -> ExecResult<Auditor> {
-        self.o.get(&StateKey::Auditor(id))?.ok_or(ExecError::Call(CallError::AuditorNotFound))
+        self.o
+            .get(&StateKey::Auditor(id))?
+            .ok_or(ExecError::Call(CallError::AuditorNotFound))
     }
 
     // ---- devices ----
 
     pub fn device(&self, id: DeviceId) -> ExecResult<Device> {
-        self.o.get(&StateKey::Device(id))?.ok_or(ExecError::Call(CallError::DeviceNotFound))
+        self.o
+            .get(&StateKey::Device(id))?
+            .ok_or(ExecError::Call(CallError::DeviceNotFound))
     }
 
     pub fn put_device(&mut self, d: &Device) {

@@ -11,7 +11,13 @@ use atonomi_primitives::tx::Outcome;
 use atonomi_primitives::{AccountId, Amount, CallError, DeviceId, Hash};
 
 impl<R: StateReader + ?Sized> Ctx<'_, '_, R> {
-    pub fn pay(&mut self, from: DeviceId, to: DeviceId, amount: Amount, _memo: Vec<u8>) -> ExecResult {
+    pub fn pay(
+        &mut self,
+        from: DeviceId,
+        to: DeviceId,
+        amount: Amount,
+        _memo: Vec<u8>,
+    ) -> ExecResult {
         let mut payer = self.device_as_itself(from)?;
         if from == to {
             return Err(CallError::SamePayerPayee.into());
@@ -28,7 +34,10 @@ impl<R: StateReader + ?Sized> Ctx<'_, '_, R> {
         if self.device_reputation(&payer)? < min {
             return Err(CallError::BelowMinReputation.into());
         }
-        let payee_min = payer.attributes.counterparty_min_reputation.map_or(min, |m| m.max(min));
+        let payee_min = payer
+            .attributes
+            .counterparty_min_reputation
+            .map_or(min, |m| m.max(min));
         if self.device_reputation(&payee)? < payee_min {
             return Err(CallError::BelowMinReputation.into());
         }
@@ -38,7 +47,11 @@ impl<R: StateReader + ?Sized> Ctx<'_, '_, R> {
         if attrs.per_tx_limit.is_some_and(|l| amount > l) {
             return Err(CallError::PerTxLimitExceeded.into());
         }
-        if attrs.payee_allowlist.as_ref().is_some_and(|l| !l.contains(&to)) {
+        if attrs
+            .payee_allowlist
+            .as_ref()
+            .is_some_and(|l| !l.contains(&to))
+        {
             return Err(CallError::PayeeNotAllowed.into());
         }
         if let Some(area) = attrs.geo_area {
@@ -52,7 +65,10 @@ impl<R: StateReader + ?Sized> Ctx<'_, '_, R> {
                 payer.window_start = now;
                 payer.window_spent = Amount::ZERO;
             }
-            let spent = payer.window_spent.checked_add(amount).ok_or(CallError::Overflow)?;
+            let spent = payer
+                .window_spent
+                .checked_add(amount)
+                .ok_or(CallError::Overflow)?;
             if spent > w.amount {
                 return Err(CallError::WindowLimitExceeded.into());
             }
@@ -60,16 +76,29 @@ impl<R: StateReader + ?Sized> Ctx<'_, '_, R> {
             self.put_device(&payer);
         }
 
-        let fee = amount.bps(self.params.payment_fee_bps).ok_or(CallError::Overflow)?;
-        let to_auditors = fee.bps(self.params.payment_fee_auditor_bps).ok_or(CallError::Overflow)?;
+        let fee = amount
+            .bps(self.params.payment_fee_bps)
+            .ok_or(CallError::Overflow)?;
+        let to_auditors = fee
+            .bps(self.params.payment_fee_auditor_bps)
+            .ok_or(CallError::Overflow)?;
         let to_treasury = fee.checked_sub(to_auditors).ok_or(CallError::Overflow)?;
         let payer_account = payer.wallet.unwrap_or(payer.public_key);
         let payee_account = payee.wallet.unwrap_or(payee.public_key);
-        self.debit(payer_account, amount.checked_add(fee).ok_or(CallError::Overflow)?)?;
+        self.debit(
+            payer_account,
+            amount.checked_add(fee).ok_or(CallError::Overflow)?,
+        )?;
         self.credit(payee_account, amount)?;
         self.credit(AccountId::auditor_pool(), to_auditors)?;
         self.credit(AccountId::treasury(), to_treasury)?;
-        self.emit(Event::Paid { from_device: from, to_device: to, payer: payer_account, amount, fee });
+        self.emit(Event::Paid {
+            from_device: from,
+            to_device: to,
+            payer: payer_account,
+            amount,
+            fee,
+        });
         Ok(())
     }
 
@@ -79,23 +108,45 @@ impl<R: StateReader + ?Sized> Ctx<'_, '_, R> {
         query::device_reputation_in(self.o, d, &self.params.payment_reputation_type)
     }
 
-    pub fn anchor_log(&mut self, id: DeviceId, hash: Hash, kind: String, parties: Vec<DeviceId>) -> ExecResult {
+    pub fn anchor_log(
+        &mut self,
+        id: DeviceId,
+        hash: Hash,
+        kind: String,
+        parties: Vec<DeviceId>,
+    ) -> ExecResult {
         self.device_as_itself(id)?;
         check_text(&kind, limits::TYPE_NAME, CallError::InvalidKind)?;
         for p in &parties {
             self.device(*p)?;
         }
-        self.emit(Event::LogAnchored { device: id, hash, kind, parties });
+        self.emit(Event::LogAnchored {
+            device: id,
+            hash,
+            kind,
+            parties,
+        });
         Ok(())
     }
 
-    pub fn report_interaction(&mut self, id: DeviceId, peer: DeviceId, outcome: Outcome, receipt: Hash) -> ExecResult {
+    pub fn report_interaction(
+        &mut self,
+        id: DeviceId,
+        peer: DeviceId,
+        outcome: Outcome,
+        receipt: Hash,
+    ) -> ExecResult {
         self.device_as_itself(id)?;
         if peer == id {
             return Err(CallError::SamePayerPayee.into());
         }
         self.device(peer)?;
-        self.emit(Event::InteractionReported { device: id, peer, outcome, receipt });
+        self.emit(Event::InteractionReported {
+            device: id,
+            peer,
+            outcome,
+            receipt,
+        });
         Ok(())
     }
 }

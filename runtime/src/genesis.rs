@@ -23,10 +23,21 @@ pub fn genesis_diff(g: &GenesisState) -> Result<StateDiff, Fatal> {
     let mut balances = BTreeMap::new();
     let mut sum = Amount::ZERO;
     for (a, amount) in &g.balances {
-        if balances.insert(*a, Account { nonce: 0, balance: *amount }).is_some() {
+        if balances
+            .insert(
+                *a,
+                Account {
+                    nonce: 0,
+                    balance: *amount,
+                },
+            )
+            .is_some()
+        {
             return Err(bad(format!("account {a} is allocated twice")));
         }
-        sum = sum.checked_add(*amount).ok_or_else(|| bad("allocations overflow".into()))?;
+        sum = sum
+            .checked_add(*amount)
+            .ok_or_else(|| bad("allocations overflow".into()))?;
     }
     if sum != g.token.total_supply {
         return Err(bad(format!(
@@ -35,21 +46,35 @@ pub fn genesis_diff(g: &GenesisState) -> Result<StateDiff, Fatal> {
         )));
     }
     if g.governance.threshold == 0 || g.governance.threshold as usize > g.governance.admins.len() {
-        return Err(bad("governance threshold must be between 1 and the number of admins".into()));
+        return Err(bad(
+            "governance threshold must be between 1 and the number of admins".into(),
+        ));
     }
     for (a, acct) in &balances {
         put(&mut diff, StateKey::Account(*a), acct);
     }
     for m in &g.manufacturers {
         if !m.pool.is_zero() {
-            return Err(bad(format!("manufacturer {} must start with an empty pool", m.id)));
+            return Err(bad(format!(
+                "manufacturer {} must start with an empty pool",
+                m.id
+            )));
         }
-        if diff.insert(StateKey::Manufacturer(m.id).to_bytes(), Some(codec::encode(m))).is_some() {
+        if diff
+            .insert(
+                StateKey::Manufacturer(m.id).to_bytes(),
+                Some(codec::encode(m)),
+            )
+            .is_some()
+        {
             return Err(bad(format!("manufacturer {} is listed twice", m.id)));
         }
     }
     for a in &g.auditors {
-        if diff.insert(StateKey::Auditor(a.id).to_bytes(), Some(codec::encode(a))).is_some() {
+        if diff
+            .insert(StateKey::Auditor(a.id).to_bytes(), Some(codec::encode(a)))
+            .is_some()
+        {
             return Err(bad(format!("auditor {} is listed twice", a.id)));
         }
     }

@@ -6,8 +6,8 @@ use crate::error::{ExecError, ExecResult, Fatal};
 use crate::StateReader;
 use atonomi_primitives::event::Event;
 use atonomi_primitives::state::{
-    limits, valid_member, Auditor, Governance, Manufacturer, MemberStatus, PendingValidatorSet, Proposal,
-    ProposalStatus, StateKey, ValidatorSet, VALIDATOR_SET_DELAY,
+    limits, valid_member, Auditor, Governance, Manufacturer, MemberStatus, PendingValidatorSet,
+    Proposal, ProposalStatus, StateKey, ValidatorSet, VALIDATOR_SET_DELAY,
 };
 use atonomi_primitives::tx::{GovAction, MemberChange, NewAuditor, NewManufacturer};
 use atonomi_primitives::{AccountId, AuditorId, CallError, Height, ManufacturerId, ProposalId};
@@ -15,9 +15,9 @@ use std::collections::BTreeSet;
 
 impl<R: StateReader + ?Sized> Ctx<'_, '_, R> {
     fn governance(&self) -> ExecResult<Governance> {
-        self.o
-            .get(&StateKey::Governance)?
-            .ok_or_else(|| ExecError::Fatal(Fatal::InvalidBlock("governance record missing".into())))
+        self.o.get(&StateKey::Governance)?.ok_or_else(|| {
+            ExecError::Fatal(Fatal::InvalidBlock("governance record missing".into()))
+        })
     }
 
     fn require_admin(&self) -> ExecResult<Governance> {
@@ -42,15 +42,25 @@ impl<R: StateReader + ?Sized> Ctx<'_, '_, R> {
             status: ProposalStatus::Pending,
             created: self.block.height,
         };
-        self.emit(Event::ProposalCreated { id, proposer: self.signer, action });
-        self.emit(Event::ProposalApproved { id, admin: self.signer, approvals: 1 });
+        self.emit(Event::ProposalCreated {
+            id,
+            proposer: self.signer,
+            action,
+        });
+        self.emit(Event::ProposalApproved {
+            id,
+            admin: self.signer,
+            approvals: 1,
+        });
         self.maybe_execute(proposal, &g)
     }
 
     pub fn approve_proposal(&mut self, id: ProposalId) -> ExecResult {
         let g = self.require_admin()?;
-        let mut p: Proposal =
-            self.o.get(&StateKey::Proposal(id))?.ok_or(CallError::ProposalNotFound)?;
+        let mut p: Proposal = self
+            .o
+            .get(&StateKey::Proposal(id))?
+            .ok_or(CallError::ProposalNotFound)?;
         if p.status != ProposalStatus::Pending {
             return Err(CallError::ProposalNotPending.into());
         }
@@ -59,7 +69,11 @@ impl<R: StateReader + ?Sized> Ctx<'_, '_, R> {
         }
         p.approvals.push(self.signer);
         let count = current_approvals(&p, &g);
-        self.emit(Event::ProposalApproved { id, admin: self.signer, approvals: count });
+        self.emit(Event::ProposalApproved {
+            id,
+            admin: self.signer,
+            approvals: count,
+        });
         self.maybe_execute(p, &g)
     }
 
@@ -107,7 +121,10 @@ impl<R: StateReader + ?Sized> Ctx<'_, '_, R> {
                 }
                 Ok(())
             }),
-            GovAction::SetValidatorPower { consensus_key, power } => self.change_validators(|set| {
+            GovAction::SetValidatorPower {
+                consensus_key,
+                power,
+            } => self.change_validators(|set| {
                 let v = set
                     .validators
                     .iter_mut()
@@ -164,7 +181,11 @@ impl<R: StateReader + ?Sized> Ctx<'_, '_, R> {
 
     fn add_manufacturer(&mut self, n: NewManufacturer) -> ExecResult {
         check_member(&n.name, &n.keys, &n.metadata)?;
-        if self.o.get::<Manufacturer>(&StateKey::Manufacturer(n.id))?.is_some() {
+        if self
+            .o
+            .get::<Manufacturer>(&StateKey::Manufacturer(n.id))?
+            .is_some()
+        {
             return Err(CallError::ManufacturerExists.into());
         }
         let m = Manufacturer {
@@ -186,17 +207,26 @@ impl<R: StateReader + ?Sized> Ctx<'_, '_, R> {
 
     fn change_manufacturer(&mut self, id: ManufacturerId, change: MemberChange) -> ExecResult {
         let mut m = self.manufacturer(id)?;
-        m.status = change.apply(m.status).ok_or(CallError::InvalidStatusChange)?;
+        m.status = change
+            .apply(m.status)
+            .ok_or(CallError::InvalidStatusChange)?;
         if m.status == MemberStatus::Removed && !m.pool.is_zero() {
             // Removal settles the pool to the manufacturer's reward wallet instead of
             // stranding it (weakness 6 of the original contracts).
             let amount = m.pool;
             m.pool = atonomi_primitives::Amount::ZERO;
             self.credit(m.reward_wallet, amount)?;
-            self.emit(Event::PoolSettled { manufacturer: id, to: m.reward_wallet, amount });
+            self.emit(Event::PoolSettled {
+                manufacturer: id,
+                to: m.reward_wallet,
+                amount,
+            });
         }
         self.put_manufacturer(&m);
-        self.emit(Event::ManufacturerStatusChanged { id, status: m.status });
+        self.emit(Event::ManufacturerStatusChanged {
+            id,
+            status: m.status,
+        });
         Ok(())
     }
 
@@ -220,9 +250,14 @@ impl<R: StateReader + ?Sized> Ctx<'_, '_, R> {
 
     fn change_auditor(&mut self, id: AuditorId, change: MemberChange) -> ExecResult {
         let mut a = self.auditor(id)?;
-        a.status = change.apply(a.status).ok_or(CallError::InvalidStatusChange)?;
+        a.status = change
+            .apply(a.status)
+            .ok_or(CallError::InvalidStatusChange)?;
         self.o.put(&StateKey::Auditor(id), &a);
-        self.emit(Event::AuditorStatusChanged { id, status: a.status });
+        self.emit(Event::AuditorStatusChanged {
+            id,
+            status: a.status,
+        });
         Ok(())
     }
 
@@ -242,8 +277,17 @@ impl<R: StateReader + ?Sized> Ctx<'_, '_, R> {
         validate_set(&set)?;
         let effective_height = Height::new(self.block.height.get() + VALIDATOR_SET_DELAY);
         let hash = set.hash();
-        self.o.put(&StateKey::PendingValidatorSet, &PendingValidatorSet { effective_height, set });
-        self.emit(Event::ValidatorSetChanged { effective_height, validator_set_hash: hash });
+        self.o.put(
+            &StateKey::PendingValidatorSet,
+            &PendingValidatorSet {
+                effective_height,
+                set,
+            },
+        );
+        self.emit(Event::ValidatorSetChanged {
+            effective_height,
+            validator_set_hash: hash,
+        });
         Ok(())
     }
 }

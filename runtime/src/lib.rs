@@ -7,20 +7,23 @@
 //! Determinism: no clock (time is the block timestamp), no hash-map iteration, no
 //! floats, checked integer arithmetic only. The crate does no I/O: state arrives
 //! through [`StateReader`].
-#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
 
 mod bridge;
 mod ctx;
+mod device;
 mod error;
 mod genesis;
 mod governance;
 mod manufacturer;
-mod owner;
 mod overlay;
+mod owner;
 pub mod query;
 mod reputation;
 mod token;
-mod device;
 
 pub use ctx::BlockContext;
 pub use error::{ExecError, Fatal};
@@ -104,25 +107,47 @@ pub fn execute_block<R: StateReader + ?Sized>(
     txs: &[Vec<u8>],
     sig_check: SigCheck,
 ) -> Result<BlockOutput, Fatal> {
+    let preverified = vec![sig_check == SigCheck::Trusted; txs.len()];
+    execute_block_preverified(state, block, txs, &preverified)
+}
+
+/// [`execute_block`] where `preverified[i]` says the caller already verified the
+/// signature of exactly `txs[i]` (e.g. on mempool admission); only the others are
+/// verified here. The outcome is the same as verifying all of them.
+pub fn execute_block_preverified<R: StateReader + ?Sized>(
+    state: &R,
+    block: &BlockContext,
+    txs: &[Vec<u8>],
+    preverified: &[bool],
+) -> Result<BlockOutput, Fatal> {
     let mut overlay = Overlay::new(state);
     check_block_limits(&overlay, txs)?;
     begin_block(&mut overlay, block)?;
-    let signatures_ok = match sig_check {
-        SigCheck::Verify => verify_signatures(txs),
-        SigCheck::Trusted => vec![true; txs.len()],
-    };
+    let signatures_ok = verify_signatures_except(txs, preverified);
     let mut receipts = Vec::with_capacity(txs.len());
     for (index, (bytes, sig_ok)) in txs.iter().zip(signatures_ok).enumerate() {
         let index = u32::try_from(index).map_err(|_| Fatal::InvalidBlock("too many txs".into()))?;
         let (tx_hash, status, events) = execute_tx(&mut overlay, block, bytes, sig_ok)?;
-        receipts.push(Receipt { tx_hash, height: block.height, index, status, events });
+        receipts.push(Receipt {
+            tx_hash,
+            height: block.height,
+            index,
+            status,
+            events,
+        });
     }
-    Ok(BlockOutput { diff: overlay.into_diff(), receipts })
+    Ok(BlockOutput {
+        diff: overlay.into_diff(),
+        receipts,
+    })
 }
 
 /// A block over the parameter limits is invalid as a whole: validators reject the
 /// proposal instead of executing it.
-fn check_block_limits<R: StateReader + ?Sized>(o: &Overlay<R>, txs: &[Vec<u8>]) -> Result<(), Fatal> {
+fn check_block_limits<R: StateReader + ?Sized>(
+    o: &Overlay<R>,
+    txs: &[Vec<u8>],
+) -> Result<(), Fatal> {
     let params: Params = o.get(&StateKey::Params).map_err(fatal)?.unwrap_or_default();
     if txs.len() > params.max_block_txs as usize {
         return Err(Fatal::InvalidBlock(format!(
@@ -142,8 +167,12 @@ fn check_block_limits<R: StateReader + ?Sized>(o: &Overlay<R>, txs: &[Vec<u8>]) 
 }
 
 /// Promotes a pending validator set whose effective height has come.
-fn begin_block<R: StateReader + ?Sized>(o: &mut Overlay<R>, block: &BlockContext) -> Result<(), Fatal> {
-    let pending: Option<PendingValidatorSet> = o.get(&StateKey::PendingValidatorSet).map_err(fatal)?;
+fn begin_block<R: StateReader + ?Sized>(
+    o: &mut Overlay<R>,
+    block: &BlockContext,
+) -> Result<(), Fatal> {
+    let pending: Option<PendingValidatorSet> =
+        o.get(&StateKey::PendingValidatorSet).map_err(fatal)?;
     if let Some(p) = pending {
         if p.effective_height <= block.height {
             o.put(&StateKey::ValidatorSet, &p.set);
@@ -162,13 +191,26 @@ pub fn precheck<R: StateReader + ?Sized>(
     sig_check: SigCheck,
 ) -> Result<SignedTransaction, String> {
     let o = Overlay::new(state);
-    let params: Params = o.get(&StateKey::Params).map_err(|e| format!("{e:?}"))?.unwrap_or_default();
+    let params: Params = o
+        .get(&StateKey::Params)
+        .map_err(|e| format!("{e:?}"))?
+        .unwrap_or_default();
     let stx = decode_and_check(&params, chain_id, bytes, sig_check)?;
-    let acct: Account = o.get(&StateKey::Account(stx.tx.signer)).map_err(|e| format!("{e:?}"))?.unwrap_or_default();
+    let acct: Account = o
+        .get(&StateKey::Account(stx.tx.signer))
+        .map_err(|e| format!("{e:?}"))?
+        .unwrap_or_default();
     if stx.tx.nonce < acct.nonce {
-        return Err(format!("nonce {} already used (next is {})", stx.tx.nonce, acct.nonce));
+        return Err(format!(
+            "nonce {} already used (next is {})",
+            stx.tx.nonce, acct.nonce
+        ));
     }
-    if matches!(stx.tx.call, atonomi_primitives::tx::Call::SignCheckpoint { .. }) && !bridge::is_bridge_validator(&o, &stx.tx.signer) {
+    if matches!(
+        stx.tx.call,
+        atonomi_primitives::tx::Call::SignCheckpoint { .. }
+    ) && !bridge::is_bridge_validator(&o, &stx.tx.signer)
+    {
         return Err("only validators with a bridge address sign checkpoints".into());
     }
     Ok(stx)
@@ -181,9 +223,13 @@ fn decode_and_check(
     sig_check: SigCheck,
 ) -> Result<SignedTransaction, String> {
     let stx: SignedTransaction =
-        atonomi_primitives::codec::decode(bytes, params.max_tx_bytes as usize).map_err(|e| e.to_string())?;
+        atonomi_primitives::codec::decode(bytes, params.max_tx_bytes as usize)
+            .map_err(|e| e.to_string())?;
     if &stx.tx.chain_id != chain_id {
-        return Err(format!("wrong chain id {} (this chain is {chain_id})", stx.tx.chain_id));
+        return Err(format!(
+            "wrong chain id {} (this chain is {chain_id})",
+            stx.tx.chain_id
+        ));
     }
     if sig_check == SigCheck::Verify {
         stx.verify_signature().map_err(|e| e.to_string())?;
@@ -195,24 +241,41 @@ fn decode_and_check(
 /// each transaction depends only on its bytes, so the thread count never changes a
 /// result.
 pub fn verify_signatures(txs: &[Vec<u8>]) -> Vec<bool> {
-    let check = |b: &Vec<u8>| {
-        SignedTransaction::from_bytes(b).is_ok_and(|t| t.verify_signature().is_ok())
-    };
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
-    if threads < 2 || txs.len() < 64 {
-        return txs.iter().map(check).collect();
+    verify_signatures_except(txs, &[])
+}
+
+/// [`verify_signatures`], taking `skip[i] == true` as verified already (a `skip`
+/// shorter than `txs` leaves the rest to verify).
+pub fn verify_signatures_except(txs: &[Vec<u8>], skip: &[bool]) -> Vec<bool> {
+    let mut out: Vec<bool> = (0..txs.len())
+        .map(|i| skip.get(i).copied().unwrap_or(false))
+        .collect();
+    let todo: Vec<usize> = (0..txs.len()).filter(|i| !out[*i]).collect();
+    let check =
+        |b: &Vec<u8>| SignedTransaction::from_bytes(b).is_ok_and(|t| t.verify_signature().is_ok());
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(8);
+    if threads < 2 || todo.len() < 64 {
+        for i in todo {
+            out[i] = check(&txs[i]);
+        }
+        return out;
     }
-    let chunk = txs.len().div_ceil(threads);
-    let mut out = vec![false; txs.len()];
+    let chunk = todo.len().div_ceil(threads);
+    let mut results = vec![false; todo.len()];
     std::thread::scope(|s| {
-        for (ins, outs) in txs.chunks(chunk).zip(out.chunks_mut(chunk)) {
+        for (idx, res) in todo.chunks(chunk).zip(results.chunks_mut(chunk)) {
             s.spawn(move || {
-                for (tx, ok) in ins.iter().zip(outs) {
-                    *ok = check(tx);
+                for (i, ok) in idx.iter().zip(res) {
+                    *ok = check(&txs[*i]);
                 }
             });
         }
     });
+    for (i, ok) in todo.into_iter().zip(results) {
+        out[i] = ok;
+    }
     out
 }
 
@@ -222,27 +285,45 @@ fn execute_tx<R: StateReader + ?Sized>(
     bytes: &[u8],
     sig_ok: bool,
 ) -> Result<(atonomi_primitives::Hash, TxStatus, Vec<Event>), Fatal> {
-    let tx_hash = atonomi_primitives::Hash::with_domain(atonomi_primitives::hash::domain::TX_HASH, bytes);
+    let tx_hash =
+        atonomi_primitives::Hash::with_domain(atonomi_primitives::hash::domain::TX_HASH, bytes);
     let params: Params = o.get(&StateKey::Params).map_err(fatal)?.unwrap_or_default();
     let stx = match decode_and_check(&params, &block.chain_id, bytes, SigCheck::Trusted) {
         Ok(t) if sig_ok => t,
-        Ok(_) => return Ok((tx_hash, TxStatus::Invalid("signature does not verify".into()), vec![])),
+        Ok(_) => {
+            return Ok((
+                tx_hash,
+                TxStatus::Invalid("signature does not verify".into()),
+                vec![],
+            ))
+        }
         Err(reason) => return Ok((tx_hash, TxStatus::Invalid(reason), vec![])),
     };
     let tx = stx.tx;
     let acct_key = StateKey::Account(tx.signer);
     let mut acct: Account = o.get(&acct_key).map_err(fatal)?.unwrap_or_default();
     if tx.nonce != acct.nonce {
-        let reason = format!("nonce {} does not match the account nonce {}", tx.nonce, acct.nonce);
+        let reason = format!(
+            "nonce {} does not match the account nonce {}",
+            tx.nonce, acct.nonce
+        );
         return Ok((tx_hash, TxStatus::Invalid(reason), vec![]));
     }
     // Checkpoint signatures by validators are a duty and free; from anyone else they are
     // not executable at all (so they cannot be used for free spam).
     let checkpoint = matches!(tx.call, atonomi_primitives::tx::Call::SignCheckpoint { .. });
     if checkpoint && !bridge::is_bridge_validator(o, &tx.signer) {
-        return Ok((tx_hash, TxStatus::Invalid("only validators with a bridge address sign checkpoints".into()), vec![]));
+        return Ok((
+            tx_hash,
+            TxStatus::Invalid("only validators with a bridge address sign checkpoints".into()),
+            vec![],
+        ));
     }
-    let fee = if checkpoint { atonomi_primitives::Amount::ZERO } else { params.tx_fee };
+    let fee = if checkpoint {
+        atonomi_primitives::Amount::ZERO
+    } else {
+        params.tx_fee
+    };
     if let Some(max) = tx.max_fee {
         if fee > max {
             let reason = format!("tx_fee {fee} exceeds max_fee {max}");
@@ -250,7 +331,11 @@ fn execute_tx<R: StateReader + ?Sized>(
         }
     }
     let Some(balance) = acct.balance.checked_sub(fee) else {
-        return Ok((tx_hash, TxStatus::Invalid("the signer cannot pay the transaction fee".into()), vec![]));
+        return Ok((
+            tx_hash,
+            TxStatus::Invalid("the signer cannot pay the transaction fee".into()),
+            vec![],
+        ));
     };
 
     // From here the transaction is included: nonce and fee are consumed whatever the
@@ -262,13 +347,25 @@ fn execute_tx<R: StateReader + ?Sized>(
     if !fee.is_zero() {
         let treasury = StateKey::Account(atonomi_primitives::AccountId::treasury());
         let mut t: Account = o.get(&treasury).map_err(fatal)?.unwrap_or_default();
-        t.balance = t.balance.checked_add(fee).ok_or(Fatal::InvalidBlock("treasury overflow".into()))?;
+        t.balance = t
+            .balance
+            .checked_add(fee)
+            .ok_or(Fatal::InvalidBlock("treasury overflow".into()))?;
         o.put(&treasury, &t);
-        events.push(Event::FeeCharged { payer: tx.signer, amount: fee });
+        events.push(Event::FeeCharged {
+            payer: tx.signer,
+            amount: fee,
+        });
     }
 
     o.push();
-    let mut ctx = Ctx { o, block, params, signer: tx.signer, events: Vec::new() };
+    let mut ctx = Ctx {
+        o,
+        block,
+        params,
+        signer: tx.signer,
+        events: Vec::new(),
+    };
     let result = ctx.dispatch(tx.call);
     let call_events = std::mem::take(&mut ctx.events);
     match result {
@@ -287,7 +384,10 @@ fn execute_tx<R: StateReader + ?Sized>(
 
 /// The current validator set (for consensus) as of the given state.
 pub fn validator_set<R: StateReader + ?Sized>(state: &R) -> Result<ValidatorSet, Fatal> {
-    Overlay::new(state).get(&StateKey::ValidatorSet).map_err(fatal).map(Option::unwrap_or_default)
+    Overlay::new(state)
+        .get(&StateKey::ValidatorSet)
+        .map_err(fatal)
+        .map(Option::unwrap_or_default)
 }
 
 /// Keeps `CallError` in the public API for receipts.

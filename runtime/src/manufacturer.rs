@@ -41,7 +41,9 @@ impl<R: StateReader + ?Sized> Ctx<'_, '_, R> {
 
     fn registration_fee(&self, m: &Manufacturer, n: usize) -> ExecResult<Amount> {
         let per_device = m.registration_fee.unwrap_or(self.params.registration_fee);
-        Ok(per_device.checked_mul(n as u128).ok_or(CallError::Overflow)?)
+        Ok(per_device
+            .checked_mul(n as u128)
+            .ok_or(CallError::Overflow)?)
     }
 
     /// The signer pays the registration fee into the manufacturer's own pool.
@@ -57,10 +59,18 @@ impl<R: StateReader + ?Sized> Ctx<'_, '_, R> {
         if PublicKey::from_account(&reg.public_key).is_err() {
             return Err(CallError::InvalidDeviceKey.into());
         }
-        if reg.protocols.iter().any(|p| p.is_empty() || p.len() > limits::PROTOCOL) {
+        if reg
+            .protocols
+            .iter()
+            .any(|p| p.is_empty() || p.len() > limits::PROTOCOL)
+        {
             return Err(CallError::InvalidMember.into());
         }
-        if self.o.get_raw(&StateKey::Device(reg.device_id).to_bytes())?.is_some() {
+        if self
+            .o
+            .get_raw(&StateKey::Device(reg.device_id).to_bytes())?
+            .is_some()
+        {
             return Err(CallError::DeviceExists.into());
         }
         let d = Device {
@@ -79,7 +89,10 @@ impl<R: StateReader + ?Sized> Ctx<'_, '_, R> {
             window_spent: Amount::ZERO,
         };
         self.put_device(&d);
-        self.emit(Event::DeviceRegistered { device: d.id, manufacturer: m.id });
+        self.emit(Event::DeviceRegistered {
+            device: d.id,
+            manufacturer: m.id,
+        });
         Ok(d)
     }
 
@@ -112,7 +125,10 @@ impl<R: StateReader + ?Sized> Ctx<'_, '_, R> {
     fn set_device_status(&mut self, mut d: Device, status: DeviceStatus) -> ExecResult {
         d.status = status;
         self.put_device(&d);
-        self.emit(Event::DeviceStatusChanged { device: d.id, status });
+        self.emit(Event::DeviceStatusChanged {
+            device: d.id,
+            status,
+        });
         Ok(())
     }
 

@@ -25,7 +25,10 @@ pub struct Overlay<'r, R: ?Sized> {
 
 impl<'r, R: StateReader + ?Sized> Overlay<'r, R> {
     pub fn new(reader: &'r R) -> Self {
-        Overlay { reader, layers: vec![Layer::new()] }
+        Overlay {
+            reader,
+            layers: vec![Layer::new()],
+        }
     }
 
     pub fn get_raw(&self, key: &[u8]) -> Result<Option<Vec<u8>>, Fatal> {
@@ -41,14 +44,18 @@ impl<'r, R: StateReader + ?Sized> Overlay<'r, R> {
         let k = key.to_bytes();
         match self.get_raw(&k)? {
             None => Ok(None),
-            Some(bytes) => codec::decode(&bytes, MAX_RECORD)
-                .map(Some)
-                .map_err(|e| ExecError::Fatal(Fatal::Corrupt { key: k, reason: e.to_string() })),
+            Some(bytes) => codec::decode(&bytes, MAX_RECORD).map(Some).map_err(|e| {
+                ExecError::Fatal(Fatal::Corrupt {
+                    key: k,
+                    reason: e.to_string(),
+                })
+            }),
         }
     }
 
     pub fn put<T: BorshSerialize>(&mut self, key: &StateKey, value: &T) {
-        self.top().insert(key.to_bytes(), Some(codec::encode(value)));
+        self.top()
+            .insert(key.to_bytes(), Some(codec::encode(value)));
     }
 
     pub fn delete(&mut self, key: &StateKey) {
@@ -104,7 +111,10 @@ mod tests {
         let base = MemoryState::default();
         let mut o = Overlay::new(&base);
         let k = StateKey::Account(AccountId::new([1; 32]));
-        let acct = |n| Account { nonce: n, balance: Amount::ZERO };
+        let acct = |n| Account {
+            nonce: n,
+            balance: Amount::ZERO,
+        };
         o.push();
         o.put(&k, &acct(1));
         o.push();

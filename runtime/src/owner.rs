@@ -6,7 +6,9 @@ use crate::error::ExecResult;
 use crate::StateReader;
 use atonomi_primitives::event::Event;
 use atonomi_primitives::hash::domain;
-use atonomi_primitives::state::{limits, Attributes, Device, DeviceStatus, GeoArea, MemberStatus, ServiceOffer, StateKey};
+use atonomi_primitives::state::{
+    limits, Attributes, Device, DeviceStatus, GeoArea, MemberStatus, ServiceOffer, StateKey,
+};
 use atonomi_primitives::tx::activation_message;
 use atonomi_primitives::{crypto, AccountId, Amount, CallError, DeviceId, Height, Signature};
 use std::collections::BTreeSet;
@@ -42,7 +44,9 @@ impl<R: StateReader + ?Sized> Ctx<'_, '_, R> {
             .map_err(|_| CallError::BadDeviceSignature)?;
 
         let fee = self.params.activation_fee;
-        let to_treasury = fee.bps(self.params.activation_treasury_bps).ok_or(CallError::Overflow)?;
+        let to_treasury = fee
+            .bps(self.params.activation_treasury_bps)
+            .ok_or(CallError::Overflow)?;
         let to_pool = fee.checked_sub(to_treasury).ok_or(CallError::Overflow)?;
         self.debit(payer, fee)?;
         self.credit(AccountId::treasury(), to_treasury)?;
@@ -53,11 +57,19 @@ impl<R: StateReader + ?Sized> Ctx<'_, '_, R> {
         d.owner = Some(owner);
         d.activated_at = Some(self.block.height);
         self.put_device(&d);
-        self.emit(Event::DeviceActivated { device: d.id, owner });
+        self.emit(Event::DeviceActivated {
+            device: d.id,
+            owner,
+        });
         Ok(())
     }
 
-    pub fn transfer_device(&mut self, id: DeviceId, to: AccountId, with_wallet: bool) -> ExecResult {
+    pub fn transfer_device(
+        &mut self,
+        id: DeviceId,
+        to: AccountId,
+        with_wallet: bool,
+    ) -> ExecResult {
         let mut d = self.device_as_owner(id)?;
         if to == self.signer {
             return Err(CallError::SelfTransfer.into());
@@ -67,7 +79,12 @@ impl<R: StateReader + ?Sized> Ctx<'_, '_, R> {
             d.wallet = None;
         }
         self.put_device(&d);
-        self.emit(Event::DeviceTransferred { device: id, from: self.signer, to, with_wallet });
+        self.emit(Event::DeviceTransferred {
+            device: id,
+            from: self.signer,
+            to,
+            with_wallet,
+        });
         Ok(())
     }
 
@@ -115,20 +132,43 @@ impl<R: StateReader + ?Sized> Ctx<'_, '_, R> {
         if expiry <= self.block.height || area.is_some_and(|a| !area_ok(&a)) {
             return Err(CallError::InvalidService.into());
         }
-        let offer = ServiceOffer { device: id, service_type: service_type.clone(), price, unit, area, metadata, expiry };
-        self.o.put(&StateKey::Service { service_type: service_type.clone(), device: id }, &offer);
-        self.emit(Event::ServiceRegistered { device: id, service_type });
+        let offer = ServiceOffer {
+            device: id,
+            service_type: service_type.clone(),
+            price,
+            unit,
+            area,
+            metadata,
+            expiry,
+        };
+        self.o.put(
+            &StateKey::Service {
+                service_type: service_type.clone(),
+                device: id,
+            },
+            &offer,
+        );
+        self.emit(Event::ServiceRegistered {
+            device: id,
+            service_type,
+        });
         Ok(())
     }
 
     pub fn withdraw_service(&mut self, id: DeviceId, service_type: String) -> ExecResult {
         self.device_as_owner(id)?;
-        let key = StateKey::Service { service_type: service_type.clone(), device: id };
+        let key = StateKey::Service {
+            service_type: service_type.clone(),
+            device: id,
+        };
         if self.o.get::<ServiceOffer>(&key)?.is_none() {
             return Err(CallError::ServiceNotFound.into());
         }
         self.o.delete(&key);
-        self.emit(Event::ServiceWithdrawn { device: id, service_type });
+        self.emit(Event::ServiceWithdrawn {
+            device: id,
+            service_type,
+        });
         Ok(())
     }
 }

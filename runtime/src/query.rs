@@ -69,7 +69,10 @@ pub fn validate_device<R: StateReader + ?Sized>(
     if let Some(m) = min_reputation {
         threshold = threshold.max(m);
     }
-    if let Some(m) = req.as_ref().and_then(|r| r.attributes.counterparty_min_reputation) {
+    if let Some(m) = req
+        .as_ref()
+        .and_then(|r| r.attributes.counterparty_min_reputation)
+    {
         threshold = threshold.max(m);
     }
     let mut reasons = Vec::new();
@@ -78,7 +81,9 @@ pub fn validate_device<R: StateReader + ?Sized>(
     }
     let Some(d) = dev else {
         reasons.push("peer is not registered".to_string());
-        let policy_allows = req.as_ref().is_none_or(|r| r.attributes.data_policy == DataPolicy::Any);
+        let policy_allows = req
+            .as_ref()
+            .is_none_or(|r| r.attributes.data_policy == DataPolicy::Any);
         return Ok(Validation {
             device: peer,
             registered: false,
@@ -97,12 +102,19 @@ pub fn validate_device<R: StateReader + ?Sized>(
     if !active {
         reasons.push(format!("peer status is {:?}", d.status));
     }
-    let reputation = device_reputation_in(&o, &d, &params.payment_reputation_type).map_err(fatal)?;
+    let reputation =
+        device_reputation_in(&o, &d, &params.payment_reputation_type).map_err(fatal)?;
     let meets_threshold = reputation >= threshold;
     if !meets_threshold {
-        reasons.push(format!("reputation {} is below {}", reputation.get(), threshold.get()));
+        reasons.push(format!(
+            "reputation {} is below {}",
+            reputation.get(),
+            threshold.get()
+        ));
     }
-    let m: Option<Manufacturer> = o.get(&StateKey::Manufacturer(d.manufacturer)).map_err(fatal)?;
+    let m: Option<Manufacturer> = o
+        .get(&StateKey::Manufacturer(d.manufacturer))
+        .map_err(fatal)?;
     let manufacturer_active = m.is_some_and(|m| m.status == MemberStatus::Active);
     if !manufacturer_active {
         reasons.push("peer's manufacturer is not active".to_string());

@@ -33,7 +33,11 @@ impl<R: StateReader + ?Sized> Ctx<'_, '_, R> {
             return Err(CallError::BatchTooLarge.into());
         }
         for w in entries {
-            check_text(&w.rep_type, limits::TYPE_NAME, CallError::InvalidReputationType)?;
+            check_text(
+                &w.rep_type,
+                limits::TYPE_NAME,
+                CallError::InvalidReputationType,
+            )?;
             let pool_owner = self.subject_pool(&w.subject)?;
             let aggregate = self.store_entry(id, &w)?;
             let reward = self.reward(id, &w.subject, pool_owner, auditor.reward_account)?;
@@ -54,11 +58,17 @@ impl<R: StateReader + ?Sized> Ctx<'_, '_, R> {
     /// it (none for plain accounts).
     fn subject_pool(&self, s: &Subject) -> ExecResult<Option<ManufacturerId>> {
         match s {
-            Subject::Device(d) => match self.o.get::<atonomi_primitives::state::Device>(&StateKey::Device(*d))? {
+            Subject::Device(d) => match self
+                .o
+                .get::<atonomi_primitives::state::Device>(&StateKey::Device(*d))?
+            {
                 Some(dev) => Ok(Some(dev.manufacturer)),
                 None => Err(CallError::InvalidSubject.into()),
             },
-            Subject::Manufacturer(m) => match self.o.get::<atonomi_primitives::state::Manufacturer>(&StateKey::Manufacturer(*m))? {
+            Subject::Manufacturer(m) => match self
+                .o
+                .get::<atonomi_primitives::state::Manufacturer>(&StateKey::Manufacturer(*m))?
+            {
                 Some(_) => Ok(Some(*m)),
                 None => Err(CallError::InvalidSubject.into()),
             },
@@ -67,7 +77,11 @@ impl<R: StateReader + ?Sized> Ctx<'_, '_, R> {
     }
 
     fn store_entry(&mut self, auditor: AuditorId, w: &ReputationWrite) -> ExecResult<Score> {
-        let key = StateKey::Reputation { subject: w.subject, rep_type: w.rep_type.clone(), auditor };
+        let key = StateKey::Reputation {
+            subject: w.subject,
+            rep_type: w.rep_type.clone(),
+            auditor,
+        };
         let prev: Option<ReputationEntry> = self.o.get(&key)?;
         let entry = ReputationEntry {
             subject: w.subject,
@@ -81,7 +95,10 @@ impl<R: StateReader + ?Sized> Ctx<'_, '_, R> {
         };
         self.o.put(&key, &entry);
 
-        let agg_key = StateKey::ReputationAggregate { subject: w.subject, rep_type: w.rep_type.clone() };
+        let agg_key = StateKey::ReputationAggregate {
+            subject: w.subject,
+            rep_type: w.rep_type.clone(),
+        };
         let mut agg: ReputationAggregate = self.o.get(&agg_key)?.unwrap_or(ReputationAggregate {
             subject: w.subject,
             rep_type: w.rep_type.clone(),
@@ -106,7 +123,10 @@ impl<R: StateReader + ?Sized> Ctx<'_, '_, R> {
         pool_owner: Option<ManufacturerId>,
         auditor_account: atonomi_primitives::AccountId,
     ) -> ExecResult<Amount> {
-        let last_key = StateKey::ReputationLastWrite { auditor, subject: *subject };
+        let last_key = StateKey::ReputationLastWrite {
+            auditor,
+            subject: *subject,
+        };
         let last: Option<Timestamp> = self.o.get(&last_key)?;
         self.o.put(&last_key, &self.block.timestamp);
         let Some(mid) = pool_owner else {
@@ -115,7 +135,11 @@ impl<R: StateReader + ?Sized> Ctx<'_, '_, R> {
         let full = self.params.reputation_reward;
         let due = match last {
             None => full,
-            Some(t) => decayed(full, self.block.timestamp.get().saturating_sub(t.get()), self.params.reward_decay_window_ms),
+            Some(t) => decayed(
+                full,
+                self.block.timestamp.get().saturating_sub(t.get()),
+                self.params.reward_decay_window_ms,
+            ),
         };
         let mut m = self.manufacturer(mid)?;
         let paid = due.min(m.pool);
@@ -123,15 +147,25 @@ impl<R: StateReader + ?Sized> Ctx<'_, '_, R> {
             return Ok(Amount::ZERO);
         }
         m.pool = m.pool.checked_sub(paid).ok_or(CallError::Overflow)?;
-        let to_auditor = paid.bps(self.params.auditor_reward_bps).ok_or(CallError::Overflow)?;
+        let to_auditor = paid
+            .bps(self.params.auditor_reward_bps)
+            .ok_or(CallError::Overflow)?;
         let to_manufacturer = paid.checked_sub(to_auditor).ok_or(CallError::Overflow)?;
         let wallet = m.reward_wallet;
         self.put_manufacturer(&m);
         self.credit(auditor_account, to_auditor)?;
         self.credit(wallet, to_manufacturer)?;
-        self.emit(Event::RewardPaid { to: auditor_account, amount: to_auditor, manufacturer: mid });
+        self.emit(Event::RewardPaid {
+            to: auditor_account,
+            amount: to_auditor,
+            manufacturer: mid,
+        });
         if !to_manufacturer.is_zero() {
-            self.emit(Event::RewardPaid { to: wallet, amount: to_manufacturer, manufacturer: mid });
+            self.emit(Event::RewardPaid {
+                to: wallet,
+                amount: to_manufacturer,
+                manufacturer: mid,
+            });
         }
         Ok(paid)
     }

@@ -1,7 +1,7 @@
 //! The ATMI ledger: ERC-20 semantics with a fixed supply (burn only).
 
 use crate::ctx::Ctx;
-use crate::error::{ExecError, Fatal, ExecResult};
+use crate::error::{ExecError, ExecResult, Fatal};
 use crate::StateReader;
 use atonomi_primitives::event::Event;
 use atonomi_primitives::state::{MemberStatus, StateKey, TokenInfo};
@@ -19,7 +19,11 @@ impl<R: StateReader + ?Sized> Ctx<'_, '_, R> {
     pub fn transfer(&mut self, to: AccountId, amount: Amount) -> ExecResult {
         nonzero(amount)?;
         self.move_tokens(self.signer, to, amount)?;
-        self.emit(Event::Transferred { from: self.signer, to, amount });
+        self.emit(Event::Transferred {
+            from: self.signer,
+            to,
+            amount,
+        });
         Ok(())
     }
 
@@ -27,21 +31,33 @@ impl<R: StateReader + ?Sized> Ctx<'_, '_, R> {
         if spender == self.signer {
             return Err(CallError::SelfTransfer.into());
         }
-        let key = StateKey::Allowance { owner: self.signer, spender };
+        let key = StateKey::Allowance {
+            owner: self.signer,
+            spender,
+        };
         if amount.is_zero() {
             self.o.delete(&key);
         } else {
             self.o.put(&key, &amount);
         }
-        self.emit(Event::Approved { owner: self.signer, spender, amount });
+        self.emit(Event::Approved {
+            owner: self.signer,
+            spender,
+            amount,
+        });
         Ok(())
     }
 
     pub fn transfer_from(&mut self, from: AccountId, to: AccountId, amount: Amount) -> ExecResult {
         nonzero(amount)?;
-        let key = StateKey::Allowance { owner: from, spender: self.signer };
+        let key = StateKey::Allowance {
+            owner: from,
+            spender: self.signer,
+        };
         let allowance: Amount = self.o.get(&key)?.unwrap_or_default();
-        let left = allowance.checked_sub(amount).ok_or(CallError::InsufficientAllowance)?;
+        let left = allowance
+            .checked_sub(amount)
+            .ok_or(CallError::InsufficientAllowance)?;
         self.move_tokens(from, to, amount)?;
         if left.is_zero() {
             self.o.delete(&key);
@@ -66,7 +82,10 @@ impl<R: StateReader + ?Sized> Ctx<'_, '_, R> {
             .checked_sub(amount)
             .ok_or_else(|| ExecError::Fatal(Fatal::InvalidBlock("supply below balances".into())))?;
         self.o.put(&StateKey::Token, &token);
-        self.emit(Event::Burned { from: self.signer, amount });
+        self.emit(Event::Burned {
+            from: self.signer,
+            amount,
+        });
         Ok(())
     }
 
@@ -79,7 +98,11 @@ impl<R: StateReader + ?Sized> Ctx<'_, '_, R> {
         self.debit(self.signer, amount)?;
         m.pool = m.pool.checked_add(amount).ok_or(CallError::Overflow)?;
         self.put_manufacturer(&m);
-        self.emit(Event::PoolDeposited { manufacturer: id, from: self.signer, amount });
+        self.emit(Event::PoolDeposited {
+            manufacturer: id,
+            from: self.signer,
+            amount,
+        });
         Ok(())
     }
 }

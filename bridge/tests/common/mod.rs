@@ -15,12 +15,18 @@ pub const CHAIN: &str = "atonomi-test";
 pub fn anvil_path() -> PathBuf {
     std::env::var_os("ATONOMI_ANVIL")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("eth/node_modules/.bin/anvil"))
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("eth/node_modules/.bin/anvil")
+        })
 }
 
 pub fn spawn_anvil() -> AnvilInstance {
     let path = anvil_path();
-    assert!(path.exists(), "{} missing: run scripts/eth-tools.sh", path.display());
+    assert!(
+        path.exists(),
+        "{} missing: run scripts/eth-tools.sh",
+        path.display()
+    );
     Anvil::at(path).spawn()
 }
 
@@ -35,18 +41,31 @@ pub struct Env {
 
 pub fn new_set(n: usize) -> (Vec<PrivateKeySigner>, BridgeSet) {
     let keys: Vec<PrivateKeySigner> = (0..n).map(|_| PrivateKeySigner::random()).collect();
-    let set = BridgeSet { validators: keys.iter().map(|k| k.address()).collect(), powers: vec![U256::from(10u64); n] };
+    let set = BridgeSet {
+        validators: keys.iter().map(|k| k.address()).collect(),
+        powers: vec![U256::from(10u64); n],
+    };
     (keys, set)
 }
 
 pub async fn setup(n: usize) -> Env {
     let anvil = spawn_anvil();
     let wallet: PrivateKeySigner = anvil.keys()[0].clone().into();
-    let provider = ProviderBuilder::new().wallet(wallet).connect_http(anvil.endpoint_url()).erased();
+    let provider = ProviderBuilder::new()
+        .wallet(wallet)
+        .connect_http(anvil.endpoint_url())
+        .erased();
     let (keys, set) = new_set(n);
     let contract = deploy_checkpoints(&provider, CHAIN, &set).await.unwrap();
     let eth_chain_id = provider.get_chain_id().await.unwrap();
-    Env { anvil, provider, contract, keys, set, eth_chain_id }
+    Env {
+        anvil,
+        provider,
+        contract,
+        keys,
+        set,
+        eth_chain_id,
+    }
 }
 
 impl Env {
@@ -57,15 +76,33 @@ impl Env {
     /// Signatures of `keys[i]` for the validators listed, empty for the others.
     pub fn sign(&self, keys: &[PrivateKeySigner], c: &Checkpoint, signers: &[usize]) -> Vec<Bytes> {
         let d = checkpoint_digest(CHAIN, self.eth_chain_id, self.contract, c);
-        (0..keys.len()).map(|i| if signers.contains(&i) { Bytes::from(sign_digest(&keys[i], &d).unwrap().to_vec()) } else { Bytes::new() }).collect()
+        (0..keys.len())
+            .map(|i| {
+                if signers.contains(&i) {
+                    Bytes::from(sign_digest(&keys[i], &d).unwrap().to_vec())
+                } else {
+                    Bytes::new()
+                }
+            })
+            .collect()
     }
 
-    pub async fn submit(&self, set: &BridgeSet, c: &Checkpoint, sigs: Vec<Bytes>) -> Result<alloy::rpc::types::TransactionReceipt, alloy::contract::Error> {
+    pub async fn submit(
+        &self,
+        set: &BridgeSet,
+        c: &Checkpoint,
+        sigs: Vec<Bytes>,
+    ) -> Result<alloy::rpc::types::TransactionReceipt, alloy::contract::Error> {
         let instance = self.instance();
-        let call = instance.submitCheckpoint(c.into(), set.validators.clone(), set.powers.clone(), sigs);
+        let call =
+            instance.submitCheckpoint(c.into(), set.validators.clone(), set.powers.clone(), sigs);
         // Dry-run first: a revert comes back decoded, without spending anything.
         call.call().await?;
-        call.send().await?.get_receipt().await.map_err(|e| alloy::contract::Error::TransportError(alloy::transports::RpcError::LocalUsageError(Box::new(e))))
+        call.send().await?.get_receipt().await.map_err(|e| {
+            alloy::contract::Error::TransportError(alloy::transports::RpcError::LocalUsageError(
+                Box::new(e),
+            ))
+        })
     }
 }
 

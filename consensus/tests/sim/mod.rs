@@ -25,7 +25,9 @@
 #![allow(dead_code)]
 
 use atonomi_consensus::context::ValidatorSet as ConsensusSet;
-use atonomi_consensus::engine::{timeout_key, Action, ConsensusTimeout, Engine, EngineConfig, PeerId, Step};
+use atonomi_consensus::engine::{
+    timeout_key, Action, ConsensusTimeout, Engine, EngineConfig, PeerId, Step,
+};
 use atonomi_consensus::message::{ConsensusMessage, ProposedBlock, WalRecord, MAX_MESSAGE_BYTES};
 use atonomi_consensus::{wal, CommitCertificate, SignGuard, VoteType};
 use atonomi_primitives::state::{Validator, ValidatorSet};
@@ -108,7 +110,11 @@ impl Scenario {
     pub fn random(seed: u64) -> Scenario {
         let mut rng = Rng::new(seed.wrapping_mul(31).wrapping_add(7));
         let validators = rng.range(4, 7) as usize;
-        let twins = if rng.below(3) == 0 { vec![rng.below(validators as u64) as usize] } else { vec![] };
+        let twins = if rng.below(3) == 0 {
+            vec![rng.below(validators as u64) as usize]
+        } else {
+            vec![]
+        };
         let gst = rng.range(1_000, 15_000);
         let instances = validators + twins.len();
         let mut partitions = Vec::new();
@@ -120,9 +126,17 @@ impl Scenario {
                 let mut a = Vec::new();
                 let mut b = Vec::new();
                 for i in 0..instances {
-                    if rng.below(2) == 0 { a.push(i) } else { b.push(i) }
+                    if rng.below(2) == 0 {
+                        a.push(i)
+                    } else {
+                        b.push(i)
+                    }
                 }
-                partitions.push(Partition { start: t, end: (t + len).min(gst), groups: vec![a, b] });
+                partitions.push(Partition {
+                    start: t,
+                    end: (t + len).min(gst),
+                    groups: vec![a, b],
+                });
                 t += len + rng.range(200, 3_000);
             }
         }
@@ -163,7 +177,11 @@ impl Scenario {
             delta_after_gst: 100,
             crash_per_mille: 0,
             allow_wipe: false,
-            partitions: vec![Partition { start: 0, end: 60_000, groups: vec![vec![0, 2, 3], vec![1, 4, 5]] }],
+            partitions: vec![Partition {
+                start: 0,
+                end: 60_000,
+                groups: vec![vec![0, 2, 3], vec![1, 4, 5]],
+            }],
             max_time: 120_000,
             liveness_bound: 60_000,
             invalid_proposals: false,
@@ -175,25 +193,59 @@ impl Scenario {
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Violation {
-    Agreement { height: Height, first: (usize, Hash), second: (usize, Hash) },
-    Validity { node: usize, height: Height, reason: String },
-    DoubleSign { key: usize, height: Height, round: u32, kind: &'static str },
-    Liveness { node: usize, height: Height, waited_ms: u64 },
+    Agreement {
+        height: Height,
+        first: (usize, Hash),
+        second: (usize, Hash),
+    },
+    Validity {
+        node: usize,
+        height: Height,
+        reason: String,
+    },
+    DoubleSign {
+        key: usize,
+        height: Height,
+        round: u32,
+        kind: &'static str,
+    },
+    Liveness {
+        node: usize,
+        height: Height,
+        waited_ms: u64,
+    },
 }
 
 impl fmt::Display for Violation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Violation::Agreement { height, first, second } => write!(
+            Violation::Agreement {
+                height,
+                first,
+                second,
+            } => write!(
                 f,
                 "agreement: at height {height} node {} decided {} and node {} decided {}",
                 first.0, first.1, second.0, second.1
             ),
-            Violation::Validity { node, height, reason } => write!(f, "validity: node {node} at height {height}: {reason}"),
-            Violation::DoubleSign { key, height, round, kind } => {
+            Violation::Validity {
+                node,
+                height,
+                reason,
+            } => write!(f, "validity: node {node} at height {height}: {reason}"),
+            Violation::DoubleSign {
+                key,
+                height,
+                round,
+                kind,
+            } => {
                 write!(f, "double sign: honest validator {key} sent two different {kind}s at {height}/{round}")
             }
-            Violation::Liveness { node, height, waited_ms } => {
+            Violation::Liveness {
+                node,
+                height,
+                waited_ms,
+            } => {
                 write!(f, "liveness: node {node} made no progress at height {height} for {waited_ms} ms after GST")
             }
         }
@@ -230,7 +282,11 @@ pub struct Failure {
 
 impl fmt::Display for Failure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "seed {} failed at {} ms: {}", self.seed, self.at_ms, self.violation)?;
+        writeln!(
+            f,
+            "seed {} failed at {} ms: {}",
+            self.seed, self.at_ms, self.violation
+        )?;
         writeln!(f, "scenario: {:?}", self.scenario)?;
         writeln!(f, "replay: ATONOMI_SIM_SEED={} ATONOMI_SIM_TRACE=1 cargo test -p atonomi-consensus --test simulation replay_one_seed -- --nocapture", self.seed)?;
         for line in self.trace.iter().rev().take(60).rev() {
@@ -269,10 +325,24 @@ enum Payload {
 
 #[derive(Clone, Debug)]
 enum Event {
-    Deliver { to: usize, from: usize, payload: Payload },
-    Timer { node: usize, incarnation: u32, timeout: ConsensusTimeout, generation: u64 },
-    Tick { node: usize, incarnation: u32 },
-    Restart { node: usize },
+    Deliver {
+        to: usize,
+        from: usize,
+        payload: Payload,
+    },
+    Timer {
+        node: usize,
+        incarnation: u32,
+        timeout: ConsensusTimeout,
+        generation: u64,
+    },
+    Tick {
+        node: usize,
+        incarnation: u32,
+    },
+    Restart {
+        node: usize,
+    },
 }
 
 /// What survives a crash.
@@ -381,11 +451,19 @@ fn node_of_peer(peer: &PeerId) -> Option<usize> {
 
 impl Sim {
     pub fn new(seed: u64, sc: Scenario) -> Sim {
-        let keys: Vec<Keypair> = (0..sc.validators).map(|i| Keypair::from_label(&format!("sim-validator-{i}"))).collect();
+        let keys: Vec<Keypair> = (0..sc.validators)
+            .map(|i| Keypair::from_label(&format!("sim-validator-{i}")))
+            .collect();
         let set = ValidatorSet {
             validators: keys
                 .iter()
-                .map(|k| Validator { consensus_key: k.account(), peer_id: vec![1], bridge_address: [0; 20], power: 10, operator: ManufacturerId::new(1) })
+                .map(|k| Validator {
+                    consensus_key: k.account(),
+                    peer_id: vec![1],
+                    bridge_address: [0; 20],
+                    power: 10,
+                    operator: ManufacturerId::new(1),
+                })
                 .collect(),
         };
         let cset = ConsensusSet::from_state(&set).unwrap_or_else(|| panic!("validator set"));
@@ -401,7 +479,10 @@ impl Sim {
                 honest: !sc.twins.contains(&key),
                 incarnation: 0,
                 engine: None,
-                disk: Disk { guard: Some(SignGuard::new().to_bytes()), ..Disk::default() },
+                disk: Disk {
+                    guard: Some(SignGuard::new().to_bytes()),
+                    ..Disk::default()
+                },
                 timers: BTreeMap::new(),
                 bodies: BTreeMap::new(),
                 proposals: BTreeMap::new(),
@@ -458,7 +539,9 @@ impl Sim {
             self.boot(i);
         }
         while self.violation.is_none() {
-            let Some(((at, _), event)) = self.queue.pop_first() else { break };
+            let Some(((at, _), event)) = self.queue.pop_first() else {
+                break;
+            };
             if at > self.sc.max_time {
                 break;
             }
@@ -475,8 +558,14 @@ impl Sim {
         if self.violation.is_none() && !self.done() {
             // Out of time with heights missing: the slowest honest node is stuck.
             let (node, h) = self.slowest();
-            let waited_ms = self.now.saturating_sub(self.nodes[node].last_progress.max(self.settle));
-            self.fail(Violation::Liveness { node, height: Height::new(h + 1), waited_ms });
+            let waited_ms = self
+                .now
+                .saturating_sub(self.nodes[node].last_progress.max(self.settle));
+            self.fail(Violation::Liveness {
+                node,
+                height: Height::new(h + 1),
+                waited_ms,
+            });
         }
         self.report.virtual_ms = self.now;
         self.report.decided = self.decisions.len() as u64;
@@ -512,10 +601,18 @@ impl Sim {
             return false;
         }
         let at_settle = *self.height_at_settle.get_or_insert_with(|| {
-            self.nodes.iter().filter(|n| n.honest).map(Node::committed).max().unwrap_or(0)
+            self.nodes
+                .iter()
+                .filter(|n| n.honest)
+                .map(Node::committed)
+                .max()
+                .unwrap_or(0)
         });
         let target = self.sc.heights.max(at_settle + 2);
-        self.nodes.iter().filter(|n| n.honest).all(|n| n.committed() >= target)
+        self.nodes
+            .iter()
+            .filter(|n| n.honest)
+            .all(|n| n.committed() >= target)
     }
 
     fn check_liveness(&mut self) {
@@ -531,7 +628,11 @@ impl Sim {
             let waited_ms = self.now - since;
             if waited_ms > self.sc.liveness_bound {
                 let height = Height::new(n.committed() + 1);
-                self.fail(Violation::Liveness { node: i, height, waited_ms });
+                self.fail(Violation::Liveness {
+                    node: i,
+                    height,
+                    waited_ms,
+                });
                 return;
             }
         }
@@ -550,7 +651,8 @@ impl Sim {
         n.fed.clear();
         let height = Height::new(n.committed() + 1);
         let guard = match &n.disk.guard {
-            Some(bytes) => SignGuard::from_bytes(bytes).unwrap_or_else(|e| panic!("guard on disk does not decode: {e}")),
+            Some(bytes) => SignGuard::from_bytes(bytes)
+                .unwrap_or_else(|e| panic!("guard on disk does not decode: {e}")),
             // Every instance writes its guard when it is created, so a missing guard is
             // lost data: refuse the heights this node may have signed at.
             None => SignGuard::after_data_loss(Height::new(n.committed())),
@@ -558,7 +660,11 @@ impl Sim {
         // The torn tail, if any, is cut off as the node would truncate its file.
         let replay = wal::replay(&n.disk.wal, MAX_MESSAGE_BYTES + 64);
         n.disk.wal.truncate(replay.valid_len);
-        let records: Vec<WalRecord> = replay.records.iter().filter_map(|r| WalRecord::from_bytes(r).ok()).collect();
+        let records: Vec<WalRecord> = replay
+            .records
+            .iter()
+            .filter_map(|r| WalRecord::from_bytes(r).ok())
+            .collect();
         let restart = n.incarnation > 1;
         let mut config = EngineConfig::new(self.chain_id.clone());
         config.timeouts = timeouts();
@@ -574,7 +680,13 @@ impl Sim {
         let records_len = records.len();
         self.log(|| format!("node {i} boots at height {height} (incarnation {incarnation}, {records_len} WAL records)"));
         let first_tick = self.now + 1 + self.rng.below(STATUS_EVERY);
-        self.schedule(first_tick, Event::Tick { node: i, incarnation });
+        self.schedule(
+            first_tick,
+            Event::Tick {
+                node: i,
+                incarnation,
+            },
+        );
         self.apply(i, step);
     }
 
@@ -583,7 +695,8 @@ impl Sim {
         n.engine = None;
         n.timers.clear();
         self.report.crashes += 1;
-        let restart_at = (self.now + self.rng.range(100, 5_000)).min(self.sc.gst.max(self.now + 100));
+        let restart_at =
+            (self.now + self.rng.range(100, 5_000)).min(self.sc.gst.max(self.now + 100));
         self.settle = self.settle.max(restart_at);
         self.log(|| format!("node {i} crashes ({why}); restarts at {restart_at}"));
         self.schedule(restart_at, Event::Restart { node: i });
@@ -598,20 +711,30 @@ impl Sim {
         match event {
             Event::Restart { node } => self.boot(node),
             Event::Tick { node, incarnation } => {
-                if self.nodes[node].engine.is_none() || self.nodes[node].incarnation != incarnation {
+                if self.nodes[node].engine.is_none() || self.nodes[node].incarnation != incarnation
+                {
                     return;
                 }
                 let h = Height::new(self.nodes[node].committed());
                 self.broadcast(node, Payload::Status(h));
                 self.schedule(self.now + STATUS_EVERY, Event::Tick { node, incarnation });
             }
-            Event::Timer { node, incarnation, timeout, generation } => {
+            Event::Timer {
+                node,
+                incarnation,
+                timeout,
+                generation,
+            } => {
                 let n = &mut self.nodes[node];
-                if n.incarnation != incarnation || n.timers.get(&timeout_key(&timeout)) != Some(&generation) {
+                if n.incarnation != incarnation
+                    || n.timers.get(&timeout_key(&timeout)) != Some(&generation)
+                {
                     return;
                 }
                 n.timers.remove(&timeout_key(&timeout));
-                let Some(engine) = n.engine.as_mut() else { return };
+                let Some(engine) = n.engine.as_mut() else {
+                    return;
+                };
                 let step = engine.timeout_elapsed(timeout);
                 self.apply(node, step);
             }
@@ -628,7 +751,11 @@ impl Sim {
         match payload {
             Payload::Consensus(bytes) => {
                 let Ok(msg) = ConsensusMessage::from_bytes(&bytes) else {
-                    self.fail(Violation::Validity { node: to, height: Height::new(0), reason: "a consensus message did not decode".into() });
+                    self.fail(Violation::Validity {
+                        node: to,
+                        height: Height::new(0),
+                        reason: "a consensus message did not decode".into(),
+                    });
                     return;
                 };
                 if let ConsensusMessage::Proposal(p) = &msg {
@@ -637,7 +764,9 @@ impl Sim {
                         list.push((p.round, p.pol_round, p.proposer, p.block));
                     }
                 }
-                let Some(engine) = self.nodes[to].engine.as_mut() else { return };
+                let Some(engine) = self.nodes[to].engine.as_mut() else {
+                    return;
+                };
                 let step = engine.on_message(msg);
                 self.apply(to, step);
                 self.feed_values(to);
@@ -647,7 +776,9 @@ impl Sim {
                 self.feed_values(to);
             }
             Payload::Status(h) => {
-                let Some(engine) = self.nodes[to].engine.as_ref() else { return };
+                let Some(engine) = self.nodes[to].engine.as_ref() else {
+                    return;
+                };
                 if h >= engine.height() {
                     let want = engine.height();
                     self.send(to, from, Payload::SyncRequest(want));
@@ -660,7 +791,9 @@ impl Sim {
                 }
             }
             Payload::SyncResponse(block, cert) => {
-                let Some(engine) = self.nodes[to].engine.as_mut() else { return };
+                let Some(engine) = self.nodes[to].engine.as_mut() else {
+                    return;
+                };
                 if cert.height != engine.height() {
                     return;
                 }
@@ -674,20 +807,37 @@ impl Sim {
     /// Validates block bodies the node holds against the proposals it saw for its
     /// current height and tells the engine.
     fn feed_values(&mut self, i: usize) {
-        let Some(height) = self.nodes[i].engine.as_ref().map(Engine::height) else { return };
+        let Some(height) = self.nodes[i].engine.as_ref().map(Engine::height) else {
+            return;
+        };
         let parent = self.nodes[i].last_hash();
-        let candidates: Vec<SeenProposal> = self.nodes[i].proposals.get(&height).cloned().unwrap_or_default();
+        let candidates: Vec<SeenProposal> = self.nodes[i]
+            .proposals
+            .get(&height)
+            .cloned()
+            .unwrap_or_default();
         for (round, pol_round, proposer, block) in candidates {
             let n = &mut self.nodes[i];
-            let Some(body) = n.bodies.get(&block) else { continue };
+            let Some(body) = n.bodies.get(&block) else {
+                continue;
+            };
             if !n.fed.insert((height, round, block)) {
                 continue;
             }
             let valid = body.valid && body.height == height && body.parent == parent;
             let body = body.clone();
             n.disk.bodies.insert(block, body);
-            let value = ProposedBlock { height, round, pol_round, proposer, block, valid };
-            let Some(engine) = n.engine.as_mut() else { return };
+            let value = ProposedBlock {
+                height,
+                round,
+                pol_round,
+                proposer,
+                block,
+                valid,
+            };
+            let Some(engine) = n.engine.as_mut() else {
+                return;
+            };
             let step = engine.proposed_value(value, false);
             self.apply(i, step);
             if self.nodes[i].engine.is_none() {
@@ -716,14 +866,31 @@ impl Sim {
     fn send(&mut self, from: usize, to: usize, payload: Payload) {
         self.report.messages += 1;
         let before_gst = self.now < self.sc.gst;
-        if !self.connected(from, to, self.now) || (before_gst && self.rng.per_mille(self.sc.drop_per_mille)) {
+        if !self.connected(from, to, self.now)
+            || (before_gst && self.rng.per_mille(self.sc.drop_per_mille))
+        {
             self.report.dropped += 1;
             return;
         }
-        let copies = if before_gst && self.rng.per_mille(self.sc.dup_per_mille) { 2 } else { 1 };
+        let copies = if before_gst && self.rng.per_mille(self.sc.dup_per_mille) {
+            2
+        } else {
+            1
+        };
         for _ in 0..copies {
-            let delay = if before_gst { self.rng.range(1, self.sc.max_delay_before_gst) } else { self.rng.range(1, self.sc.delta_after_gst) };
-            self.schedule(self.now + delay, Event::Deliver { to, from, payload: payload.clone() });
+            let delay = if before_gst {
+                self.rng.range(1, self.sc.max_delay_before_gst)
+            } else {
+                self.rng.range(1, self.sc.delta_after_gst)
+            };
+            self.schedule(
+                self.now + delay,
+                Event::Deliver {
+                    to,
+                    from,
+                    payload: payload.clone(),
+                },
+            );
         }
     }
 
@@ -784,7 +951,11 @@ impl Sim {
                 self.nodes[i].start_next = false;
                 let next = Height::new(self.nodes[i].committed() + 1);
                 let cset = self.cset.clone();
-                if let Some(s) = self.nodes[i].engine.as_mut().map(|e| e.start_height(next, cset, false)) {
+                if let Some(s) = self.nodes[i]
+                    .engine
+                    .as_mut()
+                    .map(|e| e.start_height(next, cset, false))
+                {
                     queue.push_back(s);
                     started = true;
                 }
@@ -866,7 +1037,12 @@ impl Sim {
             _ => return,
         };
         match self.signed.get(&(key, h.get(), r, kind)) {
-            Some(prev) if *prev != value => self.fail(Violation::DoubleSign { key, height: h, round: r, kind: name }),
+            Some(prev) if *prev != value => self.fail(Violation::DoubleSign {
+                key,
+                height: h,
+                round: r,
+                kind: name,
+            }),
             Some(_) => {}
             None => {
                 self.signed.insert((key, h.get(), r, kind), value);
@@ -893,7 +1069,15 @@ impl Sim {
                 n.timers.insert(timeout_key(&timeout), generation);
                 let incarnation = n.incarnation;
                 let at = self.now + after.as_millis() as u64;
-                self.schedule(at, Event::Timer { node: i, incarnation, timeout, generation });
+                self.schedule(
+                    at,
+                    Event::Timer {
+                        node: i,
+                        incarnation,
+                        timeout,
+                        generation,
+                    },
+                );
                 None
             }
             Action::CancelTimeout(t) => {
@@ -905,14 +1089,26 @@ impl Sim {
                 None
             }
             Action::GetValue { height, round, .. } => {
-                let valid = !(self.sc.invalid_proposals && !self.nodes[i].honest && self.rng.below(3) == 0);
-                let block = SimBlock { height, parent: self.nodes[i].last_hash(), proposer: i as u32, salt: self.rng.next(), valid };
+                let valid =
+                    !(self.sc.invalid_proposals && !self.nodes[i].honest && self.rng.below(3) == 0);
+                let block = SimBlock {
+                    height,
+                    parent: self.nodes[i].last_hash(),
+                    proposer: i as u32,
+                    salt: self.rng.next(),
+                    valid,
+                };
                 let hash = block.hash();
                 self.built.insert(hash, block.clone());
                 self.nodes[i].disk.bodies.insert(hash, block.clone());
                 self.nodes[i].bodies.insert(hash, block);
-                self.log(|| format!("node {i} proposes {hash} at {height}/{round} (valid {valid})"));
-                self.nodes[i].engine.as_mut().map(|e| e.propose(height, round, hash))
+                self.log(|| {
+                    format!("node {i} proposes {hash} at {height}/{round} (valid {valid})")
+                });
+                self.nodes[i]
+                    .engine
+                    .as_mut()
+                    .map(|e| e.propose(height, round, hash))
             }
             Action::RestreamProposal { block, .. } => {
                 if let Some(body) = self.nodes[i].bodies.get(&block).cloned() {
@@ -920,18 +1116,45 @@ impl Sim {
                 }
                 None
             }
-            Action::SyncValue { height, round, proposer, block, block_bytes } => {
-                let Ok(body) = codec::decode::<SimBlock>(&block_bytes, 1024) else { return None };
+            Action::SyncValue {
+                height,
+                round,
+                proposer,
+                block,
+                block_bytes,
+            } => {
+                let Ok(body) = codec::decode::<SimBlock>(&block_bytes, 1024) else {
+                    return None;
+                };
                 let parent = self.nodes[i].last_hash();
-                let valid = body.hash() == block && body.valid && body.height == height && body.parent == parent;
+                let valid = body.hash() == block
+                    && body.valid
+                    && body.height == height
+                    && body.parent == parent;
                 self.nodes[i].disk.bodies.insert(body.hash(), body.clone());
                 self.nodes[i].bodies.insert(body.hash(), body);
-                let value = ProposedBlock { height, round, pol_round: None, proposer, block, valid };
-                self.nodes[i].engine.as_mut().map(|e| e.proposed_value(value, true))
+                let value = ProposedBlock {
+                    height,
+                    round,
+                    pol_round: None,
+                    proposer,
+                    block,
+                    valid,
+                };
+                self.nodes[i]
+                    .engine
+                    .as_mut()
+                    .map(|e| e.proposed_value(value, true))
             }
-            Action::SyncRejected { height, reason, peer } => {
+            Action::SyncRejected {
+                height,
+                reason,
+                peer,
+            } => {
                 let from = node_of_peer(&peer);
-                self.log(|| format!("node {i} rejected a synced block {height} from {from:?}: {reason}"));
+                self.log(|| {
+                    format!("node {i} rejected a synced block {height} from {from:?}: {reason}")
+                });
                 None
             }
             Action::RoundStarted { .. } => None,
@@ -940,7 +1163,10 @@ impl Sim {
                 self.log(|| format!("node {i} refused to sign: {e}"));
                 None
             }
-            Action::Decided { certificate, evidence } => {
+            Action::Decided {
+                certificate,
+                evidence,
+            } => {
                 if !evidence.is_empty() {
                     self.report.evidence += 1;
                 }
@@ -953,11 +1179,19 @@ impl Sim {
         let height = cert.height;
         let n = &self.nodes[i];
         if height.get() != n.committed() + 1 {
-            self.fail(Violation::Validity { node: i, height, reason: format!("decided height {height} while at {}", n.committed()) });
+            self.fail(Violation::Validity {
+                node: i,
+                height,
+                reason: format!("decided height {height} while at {}", n.committed()),
+            });
             return None;
         }
         let Some(body) = n.bodies.get(&cert.block).cloned() else {
-            self.fail(Violation::Validity { node: i, height, reason: format!("decided {} without its body", cert.block) });
+            self.fail(Violation::Validity {
+                node: i,
+                height,
+                reason: format!("decided {} without its body", cert.block),
+            });
             return None;
         };
         if n.honest {
@@ -973,12 +1207,20 @@ impl Sim {
                 None
             };
             if let Some(reason) = reason {
-                self.fail(Violation::Validity { node: i, height, reason });
+                self.fail(Violation::Validity {
+                    node: i,
+                    height,
+                    reason,
+                });
                 return None;
             }
             match self.decisions.get(&height.get()) {
                 Some((other, hash)) if *hash != cert.block => {
-                    let v = Violation::Agreement { height, first: (*other, *hash), second: (i, cert.block) };
+                    let v = Violation::Agreement {
+                        height,
+                        first: (*other, *hash),
+                        second: (i, cert.block),
+                    };
                     self.fail(v);
                     return None;
                 }
@@ -989,7 +1231,8 @@ impl Sim {
             }
             if self.now >= self.settle {
                 let since = n.last_progress.max(self.settle);
-                self.report.max_gap_after_gst_ms = self.report.max_gap_after_gst_ms.max(self.now - since);
+                self.report.max_gap_after_gst_ms =
+                    self.report.max_gap_after_gst_ms.max(self.now - since);
             }
         }
         let block_hash = cert.block;

@@ -125,7 +125,10 @@ pub struct ConsensusConfig {
 
 impl Default for ConsensusConfig {
     fn default() -> Self {
-        ConsensusConfig { heartbeat_ms: 10_000, propose_timeout_ms: 3_000 }
+        ConsensusConfig {
+            heartbeat_ms: 10_000,
+            propose_timeout_ms: 3_000,
+        }
     }
 }
 
@@ -186,15 +189,22 @@ impl Config {
             return Err(ConfigError::TooLarge(text.len()));
         }
         let config: Config = toml::from_str(text)?;
-        if config.consensus.propose_timeout_ms == 0 || config.consensus.propose_timeout_ms > 600_000 {
-            return Err(ConfigError::Invalid("consensus.propose_timeout_ms must be 1..=600000".into()));
+        if config.consensus.propose_timeout_ms == 0 || config.consensus.propose_timeout_ms > 600_000
+        {
+            return Err(ConfigError::Invalid(
+                "consensus.propose_timeout_ms must be 1..=600000".into(),
+            ));
         }
         if config.consensus.heartbeat_ms > 3_600_000 {
-            return Err(ConfigError::Invalid("consensus.heartbeat_ms must be at most 3600000 (one hour)".into()));
+            return Err(ConfigError::Invalid(
+                "consensus.heartbeat_ms must be at most 3600000 (one hour)".into(),
+            ));
         }
         if let Some(p) = &config.p2p {
             if p.max_connections == 0 {
-                return Err(ConfigError::Invalid("p2p.max_connections must be at least 1".into()));
+                return Err(ConfigError::Invalid(
+                    "p2p.max_connections must be at least 1".into(),
+                ));
             }
         }
         Ok(config)
@@ -216,8 +226,19 @@ mod tests {
 
     #[test]
     fn unknown_fields_bad_values_and_oversize_are_refused() {
-        assert!(matches!(Config::parse(&CONFIG_TEMPLATE.replace("[admin]", "[admin]\nlol = 1")), Err(ConfigError::Toml(_))));
-        assert!(matches!(Config::parse(&CONFIG_TEMPLATE.replace("propose_timeout_ms = 3000", "propose_timeout_ms = 0")), Err(ConfigError::Invalid(_))));
-        assert!(matches!(Config::parse(&" ".repeat(MAX_CONFIG_BYTES + 1)), Err(ConfigError::TooLarge(_))));
+        assert!(matches!(
+            Config::parse(&CONFIG_TEMPLATE.replace("[admin]", "[admin]\nlol = 1")),
+            Err(ConfigError::Toml(_))
+        ));
+        assert!(matches!(
+            Config::parse(
+                &CONFIG_TEMPLATE.replace("propose_timeout_ms = 3000", "propose_timeout_ms = 0")
+            ),
+            Err(ConfigError::Invalid(_))
+        ));
+        assert!(matches!(
+            Config::parse(&" ".repeat(MAX_CONFIG_BYTES + 1)),
+            Err(ConfigError::TooLarge(_))
+        ));
     }
 }

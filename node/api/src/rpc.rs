@@ -97,9 +97,15 @@ mod tests {
 
     #[test]
     fn block_id_is_a_number_or_a_hash() {
-        assert_eq!(serde_json::from_str::<BlockId>("7").unwrap(), BlockId::Height(7));
+        assert_eq!(
+            serde_json::from_str::<BlockId>("7").unwrap(),
+            BlockId::Height(7)
+        );
         let h = format!("\"{}\"", "ab".repeat(32));
-        assert!(matches!(serde_json::from_str::<BlockId>(&h).unwrap(), BlockId::Hash(_)));
+        assert!(matches!(
+            serde_json::from_str::<BlockId>(&h).unwrap(),
+            BlockId::Hash(_)
+        ));
         assert!(serde_json::from_str::<BlockId>("-1").is_err());
         assert!(serde_json::from_str::<BlockId>("\"xyz\"").is_err());
     }
@@ -114,7 +120,8 @@ mod tests {
 
     #[test]
     fn discover_limits() {
-        let p: DiscoverParams = serde_json::from_str(r#"{"service_type":"","limit":99999}"#).unwrap();
+        let p: DiscoverParams =
+            serde_json::from_str(r#"{"service_type":"","limit":99999}"#).unwrap();
         assert!(p.check().is_err());
         assert_eq!(p.limit(), MAX_DISCOVER);
     }

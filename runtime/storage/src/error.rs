@@ -6,7 +6,10 @@ pub enum StorageError {
     #[error("rocksdb: {0}")]
     Rocks(#[from] rocksdb::Error),
     #[error("corrupt record in column family {cf}: {source}")]
-    Corrupt { cf: &'static str, source: CodecError },
+    Corrupt {
+        cf: &'static str,
+        source: CodecError,
+    },
     #[error("authenticated tree: {0}")]
     Tree(String),
     #[error("state version {requested} is not available (latest is {latest:?})")]

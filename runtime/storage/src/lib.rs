@@ -4,7 +4,10 @@
 //! Merkle tree, versioned values and a flat latest-value index.
 //!
 //! Every effect of a block goes through one [`WriteBatch`], written atomically.
-#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
 
 mod error;
 mod kv;

@@ -53,7 +53,11 @@ impl KvStore for MemoryStore {
         start: &[u8],
         limit: usize,
     ) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
-        let from = if start.is_empty() { prefix.to_vec() } else { start.to_vec() };
+        let from = if start.is_empty() {
+            prefix.to_vec()
+        } else {
+            start.to_vec()
+        };
         Ok(self.read(|m| {
             m.get(&cf)
                 .map(|t| {

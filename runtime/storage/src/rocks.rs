@@ -59,13 +59,16 @@ impl RocksStore {
             ColumnFamilyDescriptor::new(cf.name(), o)
         });
         let db = DB::open_cf_descriptors(&db_opts, path, cfs)?;
-        Ok(RocksStore { db, sync: config.sync_writes })
+        Ok(RocksStore {
+            db,
+            sync: config.sync_writes,
+        })
     }
 
     fn cf(&self, cf: Cf) -> Result<&rocksdb::ColumnFamily> {
-        self.db
-            .cf_handle(cf.name())
-            .ok_or_else(|| crate::StorageError::Invalid(format!("missing column family {}", cf.name())))
+        self.db.cf_handle(cf.name()).ok_or_else(|| {
+            crate::StorageError::Invalid(format!("missing column family {}", cf.name()))
+        })
     }
 
     /// Approximate bytes on disk (live SST files plus memtables) of all column families.
@@ -122,7 +125,11 @@ impl KvStore for RocksStore {
         let from = if start.is_empty() { prefix } else { start };
         let mut ro = ReadOptions::default();
         ro.set_prefix_same_as_start(false);
-        let it = self.db.iterator_cf_opt(self.cf(cf)?, ro, IteratorMode::From(from, Direction::Forward));
+        let it = self.db.iterator_cf_opt(
+            self.cf(cf)?,
+            ro,
+            IteratorMode::From(from, Direction::Forward),
+        );
         let mut out = Vec::new();
         for item in it {
             let (k, v) = item?;

@@ -97,7 +97,10 @@ impl<S: KvStore> StateDb<S> {
     pub fn root_at(&self, version: u64) -> Result<Hash> {
         match self.kv.get(Cf::Meta, &root_key(version))? {
             Some(b) => decode(&b, Cf::Meta),
-            None => Err(StorageError::MissingVersion { requested: version, latest: self.version()? }),
+            None => Err(StorageError::MissingVersion {
+                requested: version,
+                latest: self.version()?,
+            }),
         }
     }
 
@@ -127,7 +130,12 @@ impl<S: KvStore> StateDb<S> {
     }
 
     /// Up to `limit` latest entries whose raw keys start with `prefix`, from `start`.
-    pub fn scan(&self, prefix: &[u8], start: &[u8], limit: usize) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+    pub fn scan(
+        &self,
+        prefix: &[u8],
+        start: &[u8],
+        limit: usize,
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
         self.kv.scan(Cf::State, prefix, start, limit)
     }
 
@@ -135,7 +143,10 @@ impl<S: KvStore> StateDb<S> {
         let latest = self.version()?;
         match latest {
             Some(l) if version <= l => Ok(()),
-            _ => Err(StorageError::MissingVersion { requested: version, latest }),
+            _ => Err(StorageError::MissingVersion {
+                requested: version,
+                latest,
+            }),
         }
     }
 
@@ -159,8 +170,10 @@ impl<S: KvStore> StateDb<S> {
             // One pass over the sorted keys, hashing each new internal node once:
             // several times faster than key-by-key updates for large blocks. jmt only
             // offers it for non-empty, insert-only sets.
-            let kvs: Vec<(KeyHash, OwnedValue)> =
-                diff.iter().filter_map(|(k, v)| v.clone().map(|v| (key_hash(k), v))).collect();
+            let kvs: Vec<(KeyHash, OwnedValue)> = diff
+                .iter()
+                .filter_map(|(k, v)| v.clone().map(|v| (key_hash(k), v)))
+                .collect();
             tree.batch_put_value_sets(vec![kvs], None, version)
                 .map(|(roots, batch)| (roots.first().copied(), batch))
                 .map_err(|e| StorageError::Tree(e.to_string()))?
@@ -176,7 +189,11 @@ impl<S: KvStore> StateDb<S> {
             batch.put(Cf::TreeNodes, codec::encode(node_key), codec::encode(node));
         }
         for ((v, kh), value) in update.node_batch.values() {
-            batch.put(Cf::TreeValues, value_key(kh, *v).to_vec(), codec::encode(value));
+            batch.put(
+                Cf::TreeValues,
+                value_key(kh, *v).to_vec(),
+                codec::encode(value),
+            );
         }
         for (k, v) in diff {
             match v {
@@ -199,7 +216,10 @@ impl<S: KvStore> StateDb<S> {
 }
 
 fn decode<T: borsh::BorshDeserialize>(bytes: &[u8], cf: Cf) -> Result<T> {
-    codec::decode(bytes, MAX_RECORD).map_err(|source| StorageError::Corrupt { cf: cf.name(), source })
+    codec::decode(bytes, MAX_RECORD).map_err(|source| StorageError::Corrupt {
+        cf: cf.name(),
+        source,
+    })
 }
 
 #[cfg(test)]
@@ -209,7 +229,10 @@ mod tests {
     use atonomi_primitives::proof::{empty_root, verify_raw};
 
     fn diff(pairs: &[(&[u8], Option<&[u8]>)]) -> StateDiff {
-        pairs.iter().map(|(k, v)| (k.to_vec(), v.map(|v| v.to_vec()))).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_vec(), v.map(|v| v.to_vec())))
+            .collect()
     }
 
     #[test]
@@ -218,8 +241,12 @@ mod tests {
         assert_eq!(db.version().unwrap(), None);
         let r0 = db.commit(&diff(&[]), 0).unwrap();
         assert_eq!(r0, empty_root());
-        let r1 = db.commit(&diff(&[(b"a", Some(b"1")), (b"b", Some(b"2"))]), 1).unwrap();
-        let r2 = db.commit(&diff(&[(b"a", Some(b"3")), (b"b", None)]), 2).unwrap();
+        let r1 = db
+            .commit(&diff(&[(b"a", Some(b"1")), (b"b", Some(b"2"))]), 1)
+            .unwrap();
+        let r2 = db
+            .commit(&diff(&[(b"a", Some(b"3")), (b"b", None)]), 2)
+            .unwrap();
         assert_ne!(r1, r2);
         assert_eq!(db.root_at(1).unwrap(), r1);
 
@@ -250,7 +277,10 @@ mod tests {
         assert!(db.commit(&diff(&[]), 1).is_err());
         db.commit(&diff(&[]), 0).unwrap();
         assert!(db.commit(&diff(&[]), 0).is_err());
-        assert!(matches!(db.prove(b"a", 5), Err(StorageError::MissingVersion { .. })));
+        assert!(matches!(
+            db.prove(b"a", 5),
+            Err(StorageError::MissingVersion { .. })
+        ));
     }
 
     #[test]

@@ -53,7 +53,10 @@ pub fn get<T: Table, S: KvStore + ?Sized>(kv: &S, key: &T::Key) -> Result<Option
         None => Ok(None),
         Some(bytes) => codec::decode(&bytes, MAX_VALUE)
             .map(Some)
-            .map_err(|source| StorageError::Corrupt { cf: T::CF.name(), source }),
+            .map_err(|source| StorageError::Corrupt {
+                cf: T::CF.name(),
+                source,
+            }),
     }
 }
 
@@ -81,9 +84,15 @@ mod tests {
         put::<Heights>(&mut b, &7, &"seven".to_string());
         b.put(Cf::Meta, 8u64.encode_key(), vec![0xff, 0xff, 0xff, 0xff]);
         kv.write(b).unwrap();
-        assert_eq!(get::<Heights, _>(&kv, &7).unwrap().as_deref(), Some("seven"));
+        assert_eq!(
+            get::<Heights, _>(&kv, &7).unwrap().as_deref(),
+            Some("seven")
+        );
         assert_eq!(get::<Heights, _>(&kv, &9).unwrap(), None);
-        assert!(matches!(get::<Heights, _>(&kv, &8), Err(StorageError::Corrupt { .. })));
+        assert!(matches!(
+            get::<Heights, _>(&kv, &8),
+            Err(StorageError::Corrupt { .. })
+        ));
         assert!(1u64.encode_key() < 256u64.encode_key());
     }
 }

@@ -3,7 +3,9 @@
 use atonomi_genesis::dev;
 use atonomi_primitives::event::{Event, Receipt, TxStatus};
 use atonomi_primitives::state::{Account, Device, Manufacturer, StateKey};
-use atonomi_primitives::tx::{sign_activation, Call, DeviceRegistration, GovAction, NewAuditor, NewManufacturer};
+use atonomi_primitives::tx::{
+    sign_activation, Call, DeviceRegistration, GovAction, NewAuditor, NewManufacturer,
+};
 use atonomi_primitives::{
     codec, AccountId, Amount, AuditorId, CallError, ChainId, DeviceId, Height, Keypair,
     ManufacturerId, Score, SignedTransaction, Timestamp, Transaction,
@@ -29,7 +31,12 @@ impl Chain {
         let g = dev::genesis();
         let mut state = MemoryState::default();
         state.apply(&genesis_diff(&g.state()).unwrap());
-        Chain { state, height: 0, time_ms: g.genesis_time_ms, chain_id: g.chain_id }
+        Chain {
+            state,
+            height: 0,
+            time_ms: g.genesis_time_ms,
+            chain_id: g.chain_id,
+        }
     }
 
     pub fn ctx(&self) -> BlockContext {
@@ -63,7 +70,14 @@ impl Chain {
     }
 
     pub fn tx(&self, key: &Keypair, call: Call) -> SignedTransaction {
-        Transaction { chain_id: self.chain_id.clone(), signer: key.account(), nonce: self.nonce(key.account()), max_fee: None, call }.sign(key)
+        Transaction {
+            chain_id: self.chain_id.clone(),
+            signer: key.account(),
+            nonce: self.nonce(key.account()),
+            max_fee: None,
+            call,
+        }
+        .sign(key)
     }
 
     /// Signs and executes `call` alone in a block.
@@ -84,16 +98,29 @@ impl Chain {
         let before_nonce = self.nonce(key.account());
         let before = self.state.clone();
         let r = self.send(key, call);
-        assert_eq!(r.status, TxStatus::Failed(err), "{name} should fail with {err:?}");
+        assert_eq!(
+            r.status,
+            TxStatus::Failed(err),
+            "{name} should fail with {err:?}"
+        );
         // Only the nonce changed.
         let mut expected = before;
-        let acct = Account { nonce: before_nonce + 1, ..self.account(key.account()) };
-        expected.0.insert(StateKey::Account(key.account()).to_bytes(), codec::encode(&acct));
+        let acct = Account {
+            nonce: before_nonce + 1,
+            ..self.account(key.account())
+        };
+        expected.0.insert(
+            StateKey::Account(key.account()).to_bytes(),
+            codec::encode(&acct),
+        );
         assert_eq!(self.state.0, expected.0, "{name} failed but changed state");
     }
 
     pub fn get<T: BorshDeserialize>(&self, key: StateKey) -> Option<T> {
-        self.state.0.get(&key.to_bytes()).map(|b| codec::decode(b, usize::MAX).unwrap())
+        self.state
+            .0
+            .get(&key.to_bytes())
+            .map(|b| codec::decode(b, usize::MAX).unwrap())
     }
 
     pub fn account(&self, a: AccountId) -> Account {
@@ -109,7 +136,8 @@ impl Chain {
     }
 
     pub fn manufacturer(&self, m: ManufacturerId) -> Manufacturer {
-        self.get(StateKey::Manufacturer(m)).expect("manufacturer exists")
+        self.get(StateKey::Manufacturer(m))
+            .expect("manufacturer exists")
     }
 
     /// Sum of all balances and manufacturer pools.
@@ -118,10 +146,16 @@ impl Chain {
         for (k, v) in &self.state.0 {
             match k[0] {
                 atonomi_primitives::state::tag::ACCOUNT => {
-                    sum += codec::decode::<Account>(v, usize::MAX).unwrap().balance.get()
+                    sum += codec::decode::<Account>(v, usize::MAX)
+                        .unwrap()
+                        .balance
+                        .get()
                 }
                 atonomi_primitives::state::tag::MANUFACTURER => {
-                    sum += codec::decode::<Manufacturer>(v, usize::MAX).unwrap().pool.get()
+                    sum += codec::decode::<Manufacturer>(v, usize::MAX)
+                        .unwrap()
+                        .pool
+                        .get()
                 }
                 _ => {}
             }
@@ -137,7 +171,13 @@ impl Chain {
     /// Runs a governance action through the dev admin (threshold 1).
     pub fn govern(&mut self, action: GovAction) -> Receipt {
         let r = self.ok(&dev::key("admin"), Call::Propose { action });
-        assert!(r.events.iter().any(|e| matches!(e, Event::ProposalExecuted { .. })), "action failed: {:?}", r.events);
+        assert!(
+            r.events
+                .iter()
+                .any(|e| matches!(e, Event::ProposalExecuted { .. })),
+            "action failed: {:?}",
+            r.events
+        );
         r
     }
 }
@@ -176,11 +216,19 @@ pub struct TestDevice {
 
 impl TestDevice {
     pub fn new(label: &str) -> TestDevice {
-        TestDevice { key: Keypair::from_label(&format!("device {label}")), id: DeviceId::derive(b"salt", label.as_bytes()) }
+        TestDevice {
+            key: Keypair::from_label(&format!("device {label}")),
+            id: DeviceId::derive(b"salt", label.as_bytes()),
+        }
     }
 
     pub fn registration(&self) -> DeviceRegistration {
-        DeviceRegistration { device_id: self.id, public_key: self.key.account(), protocols: vec!["mqtt".into()], metadata: vec![] }
+        DeviceRegistration {
+            device_id: self.id,
+            public_key: self.key.account(),
+            protocols: vec!["mqtt".into()],
+            metadata: vec![],
+        }
     }
 
     pub fn consent(&self, chain: &Chain, owner: AccountId) -> atonomi_primitives::Signature {
@@ -190,9 +238,21 @@ impl TestDevice {
 
 /// Registers `dev` with the demo manufacturer and activates it for `owner`.
 pub fn registered_active(chain: &mut Chain, a: &Actors, d: &TestDevice, owner: &Keypair) {
-    chain.ok(&a.maker, Call::RegisterDevices { manufacturer: M, devices: vec![d.registration()] });
+    chain.ok(
+        &a.maker,
+        Call::RegisterDevices {
+            manufacturer: M,
+            devices: vec![d.registration()],
+        },
+    );
     let sig = d.consent(chain, owner.account());
-    chain.ok(owner, Call::ActivateDevice { device: d.id, device_signature: sig });
+    chain.ok(
+        owner,
+        Call::ActivateDevice {
+            device: d.id,
+            device_signature: sig,
+        },
+    );
 }
 
 pub fn score(v: u32) -> Score {
@@ -212,5 +272,11 @@ pub fn new_manufacturer(id: u32, key: &Keypair) -> NewManufacturer {
 }
 
 pub fn new_auditor(id: u32, key: &Keypair) -> NewAuditor {
-    NewAuditor { id: AuditorId::new(id), name: format!("auditor {id}"), keys: vec![key.account()], reward_account: key.account(), metadata: vec![] }
+    NewAuditor {
+        id: AuditorId::new(id),
+        name: format!("auditor {id}"),
+        keys: vec![key.account()],
+        reward_account: key.account(),
+        metadata: vec![],
+    }
 }

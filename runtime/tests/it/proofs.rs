@@ -4,7 +4,9 @@
 use crate::fixture::*;
 use atonomi_genesis::dev;
 use atonomi_primitives::proof::{self, StateProof};
-use atonomi_primitives::state::{Device, DeviceStatus, Direction, ReputationAggregate, StateKey, Subject};
+use atonomi_primitives::state::{
+    Device, DeviceStatus, Direction, ReputationAggregate, StateKey, Subject,
+};
 use atonomi_primitives::tx::{Call, ReputationWrite};
 use atonomi_primitives::{DeviceId, Height, Timestamp};
 use atonomi_runtime::{execute_block, genesis_diff, BlockContext, SigCheck};
@@ -22,19 +24,46 @@ fn device_and_reputation_proofs_on_rocksdb() {
     let a = Actors::new();
     let d = TestDevice::new("proof");
     let mut blocks = Vec::new();
-    let reg = chain.tx(&a.maker, Call::RegisterDevices { manufacturer: M, devices: vec![d.registration()] });
+    let reg = chain.tx(
+        &a.maker,
+        Call::RegisterDevices {
+            manufacturer: M,
+            devices: vec![d.registration()],
+        },
+    );
     chain.block(vec![reg.clone()]);
     blocks.push(reg);
-    let act = chain.tx(&a.alice, Call::ActivateDevice { device: d.id, device_signature: d.consent(&chain, a.alice.account()) });
+    let act = chain.tx(
+        &a.alice,
+        Call::ActivateDevice {
+            device: d.id,
+            device_signature: d.consent(&chain, a.alice.account()),
+        },
+    );
     chain.block(vec![act.clone()]);
     blocks.push(act);
-    let w = ReputationWrite { subject: Subject::Device(d.id), rep_type: "trust".into(), score: score(7_777), direction: Direction::Up };
-    let rep = chain.tx(&a.auditor, Call::WriteReputation { auditor: A, entries: vec![w] });
+    let w = ReputationWrite {
+        subject: Subject::Device(d.id),
+        rep_type: "trust".into(),
+        score: score(7_777),
+        direction: Direction::Up,
+    };
+    let rep = chain.tx(
+        &a.auditor,
+        Call::WriteReputation {
+            auditor: A,
+            entries: vec![w],
+        },
+    );
     chain.block(vec![rep.clone()]);
     blocks.push(rep);
     for (i, tx) in blocks.iter().enumerate() {
         let h = i as u64 + 1;
-        let ctx = BlockContext { chain_id: g.chain_id.clone(), height: Height::new(h), timestamp: Timestamp::new(g.genesis_time_ms + h * 1_000) };
+        let ctx = BlockContext {
+            chain_id: g.chain_id.clone(),
+            height: Height::new(h),
+            timestamp: Timestamp::new(g.genesis_time_ms + h * 1_000),
+        };
         let reader = |k: &[u8]| db.get(k).map_err(|e| e.to_string());
         let out = execute_block(&reader, &ctx, &[tx.to_bytes()], SigCheck::Verify).unwrap();
         db.commit(&out.diff, h).unwrap();
@@ -45,8 +74,13 @@ fn device_and_reputation_proofs_on_rocksdb() {
     let (value, p) = db.prove(&key.to_bytes(), 3).unwrap();
     // The proof travels as bytes.
     let p = StateProof::from_bytes(&p.to_bytes()).unwrap();
-    let dev: Device = proof::verify(root3, &key, value.as_deref(), &p).unwrap().unwrap();
-    assert_eq!((dev.status, dev.owner), (DeviceStatus::Active, Some(a.alice.account())));
+    let dev: Device = proof::verify(root3, &key, value.as_deref(), &p)
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (dev.status, dev.owner),
+        (DeviceStatus::Active, Some(a.alice.account()))
+    );
 
     // Tampering with the value, the root or the key fails.
     let mut forged = value.clone().unwrap();
@@ -63,19 +97,28 @@ fn device_and_reputation_proofs_on_rocksdb() {
     let ghost = StateKey::Device(DeviceId::new([0xab; 32]));
     let (v, p) = db.prove(&ghost.to_bytes(), 3).unwrap();
     assert!(v.is_none());
-    assert!(proof::verify::<Device>(root3, &ghost, None, &p).unwrap().is_none());
+    assert!(proof::verify::<Device>(root3, &ghost, None, &p)
+        .unwrap()
+        .is_none());
     let (v, p) = db.prove(&key.to_bytes(), 0).unwrap();
     assert!(v.is_none());
     proof::verify::<Device>(db.root_at(0).unwrap(), &key, None, &p).unwrap();
     // At height 1 the device was registered but not yet active.
     let (v, p) = db.prove(&key.to_bytes(), 1).unwrap();
-    let at1: Device = proof::verify(db.root_at(1).unwrap(), &key, v.as_deref(), &p).unwrap().unwrap();
+    let at1: Device = proof::verify(db.root_at(1).unwrap(), &key, v.as_deref(), &p)
+        .unwrap()
+        .unwrap();
     assert_eq!(at1.status, DeviceStatus::Registered);
 
     // The reputation aggregate is provable too.
-    let agg_key = StateKey::ReputationAggregate { subject: Subject::Device(d.id), rep_type: "trust".into() };
+    let agg_key = StateKey::ReputationAggregate {
+        subject: Subject::Device(d.id),
+        rep_type: "trust".into(),
+    };
     let (v, p) = db.prove(&agg_key.to_bytes(), 3).unwrap();
-    let agg: ReputationAggregate = proof::verify(root3, &agg_key, v.as_deref(), &p).unwrap().unwrap();
+    let agg: ReputationAggregate = proof::verify(root3, &agg_key, v.as_deref(), &p)
+        .unwrap()
+        .unwrap();
     assert_eq!(agg.median, score(7_777));
 
     // Garbage proof bytes are an error, not a panic.

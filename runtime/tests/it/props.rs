@@ -6,7 +6,9 @@ use atonomi_genesis::dev;
 use atonomi_primitives::event::{Event, TxStatus};
 use atonomi_primitives::state::{Direction, Subject};
 use atonomi_primitives::tx::{Call, GovAction, PoolAccount, ReputationWrite};
-use atonomi_primitives::{Amount, DeviceId, Hash, Height, Keypair, SignedTransaction, Timestamp, Transaction};
+use atonomi_primitives::{
+    Amount, DeviceId, Hash, Height, Keypair, SignedTransaction, Timestamp, Transaction,
+};
 use atonomi_runtime::{execute_block, genesis_diff, BlockContext, SigCheck};
 use atonomi_storage::{KvStore, MemoryStore, RocksConfig, RocksStore, StateDb};
 use proptest::prelude::*;
@@ -25,8 +27,14 @@ impl Sim {
     fn new() -> Sim {
         let a = Actors::new();
         let keys = vec![a.admin, a.maker, a.auditor, a.alice, a.bob, a.stranger];
-        let devices = (0..6).map(|i| TestDevice::new(&format!("prop{i}"))).collect();
-        Sim { keys, devices, nonces: BTreeMap::new() }
+        let devices = (0..6)
+            .map(|i| TestDevice::new(&format!("prop{i}")))
+            .collect();
+        Sim {
+            keys,
+            devices,
+            nonces: BTreeMap::new(),
+        }
     }
 
     fn call(&self, chain: &Chain, (kind, actor, other, amount): Op) -> (usize, Call) {
@@ -37,27 +45,84 @@ impl Sim {
         let dev = &self.devices[other as usize % self.devices.len()];
         let call = match kind % 12 {
             0 => Call::Transfer { to, amount: amt },
-            1 => Call::Approve { spender: to, amount: amt },
-            2 => Call::TransferFrom { from: to, to: self.keys[who].account(), amount: amt },
+            1 => Call::Approve {
+                spender: to,
+                amount: amt,
+            },
+            2 => Call::TransferFrom {
+                from: to,
+                to: self.keys[who].account(),
+                amount: amt,
+            },
             3 => Call::Burn { amount: amt },
-            4 => Call::DepositToPool { manufacturer: M, amount: amt },
-            5 => return (1, Call::RegisterDevices { manufacturer: M, devices: vec![dev.registration()] }),
+            4 => Call::DepositToPool {
+                manufacturer: M,
+                amount: amt,
+            },
+            5 => {
+                return (
+                    1,
+                    Call::RegisterDevices {
+                        manufacturer: M,
+                        devices: vec![dev.registration()],
+                    },
+                )
+            }
             6 => {
                 let owner = self.keys[who].account();
-                return (who, Call::ActivateDevice { device: dev.id, device_signature: dev.consent(chain, owner) });
+                return (
+                    who,
+                    Call::ActivateDevice {
+                        device: dev.id,
+                        device_signature: dev.consent(chain, owner),
+                    },
+                );
             }
             7 => {
-                let w = ReputationWrite { subject: Subject::Device(dev.id), rep_type: "trust".into(), score: score(u32::from(amount)), direction: Direction::Up };
-                return (2, Call::WriteReputation { auditor: A, entries: vec![w] });
+                let w = ReputationWrite {
+                    subject: Subject::Device(dev.id),
+                    rep_type: "trust".into(),
+                    score: score(u32::from(amount)),
+                    direction: Direction::Up,
+                };
+                return (
+                    2,
+                    Call::WriteReputation {
+                        auditor: A,
+                        entries: vec![w],
+                    },
+                );
             }
             8 => {
                 // Devices pay each other (signed by the device key, index n + d).
                 let payee = &self.devices[actor as usize % self.devices.len()];
-                return (n + other as usize % self.devices.len(), Call::Pay { from_device: dev.id, to_device: payee.id, amount: amt, memo: vec![] });
+                return (
+                    n + other as usize % self.devices.len(),
+                    Call::Pay {
+                        from_device: dev.id,
+                        to_device: payee.id,
+                        amount: amt,
+                        memo: vec![],
+                    },
+                );
             }
             9 => return (1, Call::RevokeDevice { device: dev.id }),
-            10 => Call::Transfer { to: dev.key.account(), amount: amt },
-            _ => return (0, Call::Propose { action: GovAction::TreasuryPayout { from: PoolAccount::Treasury, to, amount: amt } }),
+            10 => Call::Transfer {
+                to: dev.key.account(),
+                amount: amt,
+            },
+            _ => {
+                return (
+                    0,
+                    Call::Propose {
+                        action: GovAction::TreasuryPayout {
+                            from: PoolAccount::Treasury,
+                            to,
+                            amount: amt,
+                        },
+                    },
+                )
+            }
         };
         (who, call)
     }
@@ -76,16 +141,31 @@ impl Sim {
         for op in ops {
             let (who, call) = self.call(chain, *op);
             let signer = self.key(who).account();
-            let nonce = *self.nonces.entry(signer).or_insert_with(|| chain.nonce(signer));
+            let nonce = *self
+                .nonces
+                .entry(signer)
+                .or_insert_with(|| chain.nonce(signer));
             self.nonces.insert(signer, nonce + 1);
-            out.push(Transaction { chain_id: chain.chain_id.clone(), signer, nonce, max_fee: None, call }.sign(self.key(who)));
+            out.push(
+                Transaction {
+                    chain_id: chain.chain_id.clone(),
+                    signer,
+                    nonce,
+                    max_fee: None,
+                    call,
+                }
+                .sign(self.key(who)),
+            );
         }
         out
     }
 }
 
 fn ops() -> impl Strategy<Value = Vec<Vec<Op>>> {
-    prop::collection::vec(prop::collection::vec((any::<u8>(), any::<u8>(), any::<u8>(), any::<u16>()), 1..8), 1..12)
+    prop::collection::vec(
+        prop::collection::vec((any::<u8>(), any::<u8>(), any::<u8>(), any::<u16>()), 1..8),
+        1..12,
+    )
 }
 
 proptest! {
@@ -139,7 +219,11 @@ fn run_on<S: KvStore>(db: &StateDb<S>, blocks: &[Vec<Vec<u8>>]) -> Vec<Hash> {
     let mut roots = vec![db.commit(&genesis_diff(&g.state()).unwrap(), 0).unwrap()];
     for (i, txs) in blocks.iter().enumerate() {
         let h = i as u64 + 1;
-        let ctx = BlockContext { chain_id: g.chain_id.clone(), height: Height::new(h), timestamp: Timestamp::new(g.genesis_time_ms + h * 1_000) };
+        let ctx = BlockContext {
+            chain_id: g.chain_id.clone(),
+            height: Height::new(h),
+            timestamp: Timestamp::new(g.genesis_time_ms + h * 1_000),
+        };
         let reader = |k: &[u8]| db.get(k).map_err(|e| e.to_string());
         let out = execute_block(&reader, &ctx, txs, SigCheck::Verify).unwrap();
         roots.push(db.commit(&out.diff, h).unwrap());
@@ -182,11 +266,20 @@ fn roots_change_with_state_and_only_with_state() {
     let mut chain = Chain::dev();
     let a = Actors::new();
     let mem = StateDb::new(MemoryStore::new());
-    let transfer = chain.tx(&a.alice, atonomi_primitives::tx::Call::Transfer { to: a.bob.account(), amount: atmi(1) });
+    let transfer = chain.tx(
+        &a.alice,
+        atonomi_primitives::tx::Call::Transfer {
+            to: a.bob.account(),
+            amount: atmi(1),
+        },
+    );
     chain.block(vec![transfer.clone()]);
     let bad = vec![0xffu8; 10];
     let roots = run_on(&mem, &[vec![bad], vec![transfer.to_bytes()]]);
-    assert_eq!(roots[0], roots[1], "a block of invalid transactions keeps the root");
+    assert_eq!(
+        roots[0], roots[1],
+        "a block of invalid transactions keeps the root"
+    );
     assert_ne!(roots[1], roots[2]);
     let _ = TxStatus::Success;
 }
