@@ -107,6 +107,9 @@ fn registrations(
     (txs, sample)
 }
 
+/// Submissions awaiting their answer at once.
+const MAX_IN_FLIGHT: usize = 64;
+
 /// Device ids of a whitelist run reported for later lookups.
 const SAMPLE_DEVICES: usize = 64;
 
@@ -290,26 +293,47 @@ pub async fn run(args: LoadArgs) -> Result<()> {
     });
     use jsonrpsee::core::client::ClientT;
     let interval = Duration::from_secs_f64(args.batch as f64 / args.rate as f64);
+    // Each batch is sent at its due time on its own task (up to MAX_IN_FLIGHT at once),
+    // so a slow answer does not hold back the batches after it: the offered rate holds
+    // until the generator itself runs out of CPU (submit_secs then exceeds the plan).
     let mut submitted: BTreeMap<Hash, Instant> = BTreeMap::new();
     let mut rejected = 0usize;
+    let mut in_flight = tokio::task::JoinSet::new();
+    let mut settle =
+        |res: Result<Result<(Vec<Hash>, Instant, Value)>, tokio::task::JoinError>| -> Result<()> {
+            let (hashes, at, res) = res.context("submit task")??;
+            for (hash, r) in hashes.iter().zip(res.as_array().into_iter().flatten()) {
+                if r.get("hash").is_some() {
+                    submitted.insert(*hash, at);
+                } else {
+                    rejected += 1;
+                }
+            }
+            Ok(())
+        };
     let started = Instant::now();
     for (i, chunk) in signed.chunks(args.batch).enumerate() {
         let due = started + interval * i as u32;
         tokio::time::sleep_until(due.into()).await;
-        let client = &clients[i % clients.len()];
-        let hexes: Vec<&String> = chunk.iter().map(|(_, h)| h).collect();
-        let now = Instant::now();
-        let res: Value = client
-            .request("atonomi_sendTransactionBatch", rpc_params![hexes])
-            .await
-            .context("submitting a batch")?;
-        for ((hash, _), r) in chunk.iter().zip(res.as_array().into_iter().flatten()) {
-            if r.get("hash").is_some() {
-                submitted.insert(*hash, now);
-            } else {
-                rejected += 1;
+        while in_flight.len() >= MAX_IN_FLIGHT {
+            if let Some(r) = in_flight.join_next().await {
+                settle(r)?;
             }
         }
+        let client = clients[i % clients.len()].clone();
+        let hashes: Vec<Hash> = chunk.iter().map(|(h, _)| *h).collect();
+        let hexes: Vec<String> = chunk.iter().map(|(_, h)| h.clone()).collect();
+        in_flight.spawn(async move {
+            let at = Instant::now();
+            let res: Value = client
+                .request("atonomi_sendTransactionBatch", rpc_params![hexes])
+                .await
+                .context("submitting a batch")?;
+            Ok((hashes, at, res))
+        });
+    }
+    while let Some(r) = in_flight.join_next().await {
+        settle(r)?;
     }
     let submit_secs = started.elapsed().as_secs_f64();
     let drain_deadline = Instant::now() + Duration::from_secs(args.drain_secs);

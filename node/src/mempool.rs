@@ -73,6 +73,21 @@ impl Mempool {
         self.by_hash.contains_key(hash)
     }
 
+    /// Whether a transaction from `signer` would be refused as things stand: the pool is
+    /// full and the signer already holds as many transactions as the busiest account
+    /// (so nobody would make room for it). Checked before the signature, so a flood
+    /// into a full pool costs no verification.
+    pub fn would_refuse(&self, signer: &AccountId) -> bool {
+        if self.by_sender.len() < self.config.max_txs && self.bytes < self.config.max_bytes {
+            return false;
+        }
+        let mine = self.per_sender.get(signer).copied().unwrap_or(0);
+        self.per_sender
+            .values()
+            .max()
+            .is_none_or(|busiest| *busiest <= mine + 1)
+    }
+
     /// Admits a transaction that passed `runtime::precheck`; `next_nonce` is the
     /// sender's next nonce in the committed state. A transaction with the same (sender,
     /// nonce) as a pooled one replaces it.
@@ -237,6 +252,14 @@ mod tests {
         m.admit(&s, bytes, 7).unwrap();
         assert_eq!(m.len(), 4);
         let (s, bytes) = tx(&b, 9);
+        assert!(
+            m.would_refuse(&b.account()),
+            "the pool is full and b is as busy as anyone"
+        );
+        assert!(
+            !m.would_refuse(&Keypair::from_label("c").account()),
+            "a newcomer would evict one of a or b"
+        );
         assert!(
             matches!(m.admit(&s, bytes, 7), Err(AdmitError::Full(4))),
             "two each: nobody has more"

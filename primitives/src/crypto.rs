@@ -93,7 +93,30 @@ pub fn verify(
     msg: &[u8],
     sig: &Signature,
 ) -> Result<(), SignatureError> {
-    PublicKey::from_account(signer)?.verify(domain, msg, sig)
+    signer_key(signer)?.verify(domain, msg, sig)
+}
+
+/// Decoded keys of recent signers. Decoding a key (point decompression, a field
+/// square root) is about a quarter of a verification, and the same accounts sign
+/// transaction after transaction. The cache only ever holds what decoding returned,
+/// so it cannot change an outcome; when full it starts over.
+static SIGNER_KEYS: std::sync::Mutex<std::collections::BTreeMap<[u8; 32], PublicKey>> =
+    std::sync::Mutex::new(std::collections::BTreeMap::new());
+const SIGNER_KEYS_MAX: usize = 16_384;
+
+fn signer_key(signer: &AccountId) -> Result<PublicKey, SignatureError> {
+    let bytes = *signer.as_bytes();
+    let lock = || SIGNER_KEYS.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(k) = lock().get(&bytes) {
+        return Ok(*k);
+    }
+    let key = PublicKey::from_bytes(&bytes)?;
+    let mut cache = lock();
+    if cache.len() >= SIGNER_KEYS_MAX {
+        cache.clear();
+    }
+    cache.insert(bytes, key);
+    Ok(key)
 }
 
 /// A signing key. The secret never leaves this type except through `to_seed` for key
