@@ -47,7 +47,8 @@ cleanup() {
 }
 trap cleanup EXIT
 last() { tail -1; }
-jget() { python3 -c "import json,sys; d=json.loads(sys.stdin.read().strip().splitlines()[-1]); print(d$1)"; }
+# One field of the last JSON line on stdin; floats rounded for the summary lines.
+jget() { python3 -c "import json,sys; v=json.loads(sys.stdin.read().strip().splitlines()[-1])$1; print(round(v, 1 if abs(v) < 100 else None) if isinstance(v, float) else v)"; }
 gt() { python3 -c "import sys; sys.exit(0 if $1 > $2 else 1)"; }
 "$A" keys dev alice --out "$dir/alice.json" > /dev/null
 "$A" keys dev manufacturer --out "$dir/maker.json" > /dev/null
@@ -82,7 +83,8 @@ line=$("$A" bench load --log warn --rpc "$rpcs" --funder "$dir/alice.json" --txs
 echo "$line" > "$out/transfers-half.json"
 half_p50=$(echo "$line" | jget '["p50_ms"]')
 echo "transfers at half of saturation ($half/s offered): $(echo "$line" | jget '["finalized_tps"]') finalized/s, p50 $half_p50 ms, p90 $(echo "$line" | jget '["p90_ms"]') ms, p99 $(echo "$line" | jget '["p99_ms"]') ms"
-echo "transfers saturation: $sat_tps finalized/s (p50 there $sat_p50 ms); verification share: $(python3 -c "print(round(100 * $sat_tps * 4 / $verify_all, 1))")% of the all-core ed25519 bound (4 validators each verify every transaction once)"
+what=$([ $quick = 1 ] && echo "highest finalized rate (quick profile: no saturation search)" || echo "saturation")
+echo "transfers $what: $sat_tps finalized/s (p50 there $sat_p50 ms); verification share: $(python3 -c "print(round(100 * $sat_tps * 4 / $verify_all, 1))")% of the all-core ed25519 bound (4 validators each verify every transaction once)"
 
 # Whitelist batches, stepped.
 samples=""

@@ -137,23 +137,25 @@ pub async fn run(args: EthArgs) -> Result<()> {
         .map(|_| PrivateKeySigner::random())
         .collect();
     let per = U256::from(10u128.pow(18)) * U256::from(args.devices / args.senders + 1);
+    // Fund everyone first, then send the token transfers and the approvals without
+    // waiting between them (a few blocks in all, not three per sender).
     for s in &senders {
         fund(&provider, s.address()).await?;
-        tok.transferFrom(deployer.address(), s.address(), per)
-            .send()
-            .await?
-            .get_receipt()
-            .await?;
-        let sp = ProviderBuilder::new()
-            .wallet(s.clone())
-            .connect_http(args.eth_rpc.parse()?)
-            .erased();
-        IBaselineToken::new(token, sp)
-            .approve(registry, U256::MAX)
-            .send()
-            .await?
-            .get_receipt()
-            .await?;
+    }
+    let mut pending = Vec::new();
+    for s in &senders {
+        pending.push(tok.transferFrom(deployer.address(), s.address(), per).send().await?);
+    }
+    for p in pending {
+        p.get_receipt().await?;
+    }
+    let mut pending = Vec::new();
+    for s in &senders {
+        let sp = ProviderBuilder::new().wallet(s.clone()).connect_http(args.eth_rpc.parse()?).erased();
+        pending.push(IBaselineToken::new(token, sp).approve(registry, U256::MAX).send().await?);
+    }
+    for p in pending {
+        p.get_receipt().await?;
     }
 
     // Pre-sign one registration per device, round-robin over the senders.
