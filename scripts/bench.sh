@@ -35,13 +35,12 @@ done
 anvil_bin=$(scripts/eth-tools.sh | tail -1)
 cargo build -q -p atonomi-node
 A="$CARGO_TARGET_DIR/debug/atonomi"
-out=bench-results; mkdir -p "$out"; rm -f "$out"/*.json "$out"/*.png
+out=bench-results; mkdir -p "$out"; rm -f "$out"/*.json "$out"/*.jsonl "$out"/*.png
 dir="$(mktemp -d /tmp/atonomi-bench.XXXX)"
 export RPC_BASE="${RPC_BASE:-18800}" P2P_BASE="${P2P_BASE:-26800}" METRICS_BASE="${METRICS_BASE:-19800}"
 anvil_pid=""
 cleanup() {
   scripts/testnet.sh down --dir "$dir/net" > /dev/null 2>&1 || true
-  scripts/testnet.sh down --dir "$dir/scale" > /dev/null 2>&1 || true
   [ -n "$anvil_pid" ] && kill "$anvil_pid" 2>/dev/null || true
   rm -rf "$dir"
 }
@@ -126,31 +125,9 @@ kill "$anvil_pid" 2>/dev/null || true; anvil_pid=""
 cargo run -q -p atonomi-bridge --example gas > "$out/eth-gas.jsonl"
 while read -r l; do echo "ethereum gas: $l"; done < "$out/eth-gas.jsonl"
 
-# 5. The scale run.
+# 5. The scale run (scripts/bench-scale.sh: one validator, 10M devices or N minutes).
 if [ $scale = 1 ]; then
-  ATONOMI_GENESIS_FUND_MAKER=1 scripts/testnet.sh up 1 --dir "$dir/scale" > "$dir/scale-up.log"
-  scale_rpc="http://127.0.0.1:$RPC_BASE"
-  start=$(date +%s); registered=0; seg=0; scale_samples=""
-  segment=500   # transactions of 1,000 devices per segment
-  while [ $registered -lt "$scale_devices" ] && [ $(( $(date +%s) - start )) -lt $((scale_minutes * 60)) ]; do
-    line=$("$A" bench load --log warn --rpc "$scale_rpc" --funder "$dir/maker.json" --devices-per-tx 1000 --txs $segment --rate 40 --batch 2 --drain-secs 300 | last)
-    seg=$((seg + 1)); registered=$((registered + $(echo "$line" | jget '["finalized"]') * 1000))
-    scale_samples+=$(echo "$line" | python3 -c "import json,sys; print(','.join(json.loads(sys.stdin.read())['sample_devices'][:16]))"),
-    lk=$("$A" bench lookups --log warn --rpc "$scale_rpc" --device "${scale_samples%,}" --lookups 20000 --batch 1 --concurrency 8 | last)
-    bytes=$(du -sb "$dir/scale/node0/data" | cut -f1)
-    python3 -c "import json,sys; l=json.loads(sys.argv[1]); k=json.loads(sys.argv[2]); print(json.dumps({'segment': $seg, 'devices': $registered, 'elapsed_s': $(date +%s) - $start, 'devices_per_s': l['finalized_devices_per_s'], 'lookup_p50_ms': k['request_p50_ms'], 'lookup_p99_ms': k['request_p99_ms'], 'lookups_per_s': k['lookups_per_s'], 'bytes_on_disk': $bytes, 'bytes_per_device': round($bytes / max(1, $registered))}))" "$line" "$lk" >> "$out/scale.jsonl"
-    echo "scale: $(tail -1 "$out/scale.jsonl")"
-  done
-  python3 - "$out/scale.jsonl" "$scale_minutes" "$scale_devices" <<'EOF'
-import json, sys
-rows = [json.loads(l) for l in open(sys.argv[1])]
-first, lastrow = rows[0], rows[-1]
-at100k = min(rows, key=lambda r: abs(r["devices"] - 100_000))
-why = "reached the device target" if lastrow["devices"] >= int(sys.argv[3]) else f"the {sys.argv[2]}-minute limit ran out"
-print(f"scale run: {lastrow['devices']} devices in {lastrow['elapsed_s']} s ({why}); registration {first['devices_per_s']:.0f} devices/s at the start, {lastrow['devices_per_s']:.0f} at the end; "
-      f"lookup p99 {at100k['lookup_p99_ms']:.2f} ms at {at100k['devices']} devices, {lastrow['lookup_p99_ms']:.2f} ms at the end; {lastrow['bytes_per_device']} bytes on disk per device")
-EOF
-  scripts/testnet.sh down --dir "$dir/scale" > /dev/null 2>&1 || true
+  scripts/bench-scale.sh --minutes "$scale_minutes" --devices "$scale_devices"
 fi
 
 # 6. Plots.

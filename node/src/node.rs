@@ -98,6 +98,9 @@ pub struct Launch {
     pub data: PathBuf,
     pub genesis: Genesis,
     pub key: Option<Keypair>,
+    /// Beside the validator key: present once the key has signed (see
+    /// `HostConfig::signed_marker`).
+    pub signed_marker: Option<PathBuf>,
     pub rpc: SocketAddr,
     pub consensus: ConsensusConfig,
     pub p2p: Option<(Keypair, P2pConfig)>,
@@ -186,10 +189,12 @@ impl Launch {
             }
             None => None,
         };
+        let signed_marker = config.validator_key.as_ref().map(|p| home.join(p).with_extension("signed"));
         Ok(Launch {
             data: home.join("data"),
             genesis,
             key,
+            signed_marker,
             rpc: rpc_override.unwrap_or(config.rpc.addr),
             consensus: config.consensus,
             p2p,
@@ -265,6 +270,7 @@ pub async fn run(launch: Launch, ready: impl FnOnce(SocketAddr)) -> Result<()> {
         heartbeat: Duration::from_millis(launch.consensus.heartbeat_ms.max(100)),
         byzantine: launch.byzantine,
         wait_for_peers: launch.p2p.is_some(),
+        signed_marker: launch.signed_marker.clone(),
     };
     let (inbound_tx, inbound_rx) = mpsc::channel(4096);
     let checkpoint_key = launch.key.as_ref().map(|k| Keypair::from_seed(k.to_seed()));
@@ -367,6 +373,7 @@ pub fn dev_launch(
         data: home.join("data"),
         genesis: dev::genesis(),
         key: Some(dev::key("validator")),
+        signed_marker: None,
         rpc,
         consensus: ConsensusConfig {
             heartbeat_ms: 10_000,

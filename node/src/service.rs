@@ -212,13 +212,37 @@ pub struct HostConfig {
     /// and proposal of ours, bypassing the double-sign guard (a byzantine validator for
     /// the fault tests).
     pub byzantine: bool,
-    /// On a network: a node whose guard never signed (new, or wiped) waits up to
-    /// `FRESH_WAIT` to hear the network's height before it may sign anything, so a wiped
-    /// validator refuses the heights it may have signed at before.
+    /// On a network: a validator whose guard is empty but whose key has signed before
+    /// (its data directory was wiped) waits up to `FRESH_WAIT` to hear the network's
+    /// height, then refuses every height it may have signed at before.
     pub wait_for_peers: bool,
+    /// A file beside the validator key, written (and synced) before the key's first
+    /// signature. It tells a wiped validator (guard empty, marker present: it may have
+    /// signed anything up to the network's height) from a new one (no marker: it never
+    /// signed, so it may join the current height at once). Without it (dev mode) an
+    /// empty guard is taken as possibly wiped.
+    pub signed_marker: Option<std::path::PathBuf>,
+}
+
+/// Writes the marker that the validator key has signed, durably, if it is missing.
+fn mark_signed(marker: &std::path::Path) -> Result<()> {
+    if marker.exists() {
+        return Ok(());
+    }
+    let f = std::fs::File::create(marker).with_context(|| format!("writing {}", marker.display()))?;
+    std::io::Write::write_all(&mut &f, b"this validator key has signed consensus messages: an empty guard beside it means lost data\n")?;
+    f.sync_all()?;
+    if let Some(dir) = marker.parent() {
+        std::fs::File::open(dir).and_then(|d| d.sync_all()).with_context(|| format!("syncing {}", dir.display()))?;
+    }
+    Ok(())
 }
 
 const FRESH_WAIT: Duration = Duration::from_secs(6);
+
+/// Transaction bytes in a block we propose: a gossip message with room to spare for the
+/// header and the encoding's length prefixes.
+const MAX_PROPOSED_TX_BYTES: usize = atonomi_consensus::net::MAX_GOSSIP_BYTES - (256 << 10);
 
 /// The consensus host: one task, the only writer of the chain.
 pub struct Host {
@@ -241,6 +265,8 @@ pub struct Host {
     booted: Instant,
     /// Whether a peer told us its height (see `HostConfig::wait_for_peers`).
     heard_peers: bool,
+    /// Whether the validator key may have signed before (see `HostConfig::signed_marker`).
+    key_has_signed: bool,
 }
 
 impl std::fmt::Debug for Host {
@@ -280,6 +306,12 @@ impl Host {
             )
         };
         let signer = key.as_ref().map(|k| Keypair::from_seed(k.to_seed()));
+        // A guard that has signed implies the marker (nodes from before the marker
+        // existed get it on their first start with their data intact).
+        if let (Some(m), false) = (&config.signed_marker, guard.is_fresh()) {
+            mark_signed(m)?;
+        }
+        let key_has_signed = config.signed_marker.as_ref().is_none_or(|m| m.exists());
         let mut engine = Engine::new(config.engine.clone(), signer, guard, height, set.clone());
         // A height in progress (WAL records exist) resumes at once; otherwise the height
         // waits for transactions like any other.
@@ -306,6 +338,7 @@ impl Host {
             height_started: Instant::now(),
             booted: Instant::now(),
             heard_peers: false,
+            key_has_signed,
         };
         Ok((host, step))
     }
@@ -382,6 +415,7 @@ impl Host {
     /// Whether signing must wait to hear the network's height first.
     fn gated(&self) -> bool {
         self.config.wait_for_peers
+            && self.key_has_signed
             && !self.heard_peers
             && self.engine.guard().is_fresh()
             && self.booted.elapsed() < FRESH_WAIT
@@ -389,7 +423,7 @@ impl Host {
 
     fn on_peer_height(&mut self, committed: Height) -> Result<()> {
         self.heard_peers = true;
-        if self.key.is_none() {
+        if self.key.is_none() || !self.key_has_signed {
             return Ok(());
         }
         if let Some(g) = self.engine.adopt_network_height(committed) {
@@ -530,6 +564,13 @@ impl Host {
                 tracing::debug!("consensus: {e}");
             }
             if step.needs_sync() {
+                if step.guard.is_some() && !self.key_has_signed {
+                    // Before the first signature leaves, the key is marked as having signed.
+                    if let Some(m) = &self.config.signed_marker {
+                        mark_signed(m)?;
+                    }
+                    self.key_has_signed = true;
+                }
                 read_chain(&self.shared).persist_consensus(&step.wal, step.guard.as_ref(), &[])?;
             }
             for action in step.actions {
@@ -738,9 +779,12 @@ impl Host {
                     Some(b) => codec::decode(&b, 1 << 20)?,
                     None => atonomi_primitives::Params::default(),
                 };
+            // A block must also fit one gossip message (the chain's max_block_bytes may be
+            // set above it): otherwise the proposal could never reach the other validators.
+            let max_bytes = (params.max_block_bytes as usize).min(MAX_PROPOSED_TX_BYTES);
             let txs = lock_mempool(&self.shared).select(
                 params.max_block_txs as usize,
-                params.max_block_bytes as usize,
+                max_bytes,
                 |a| next_nonce(&chain, a),
             );
             chain.build(

@@ -522,3 +522,43 @@ fn a_validator_sending_garbage_is_banned_and_the_others_keep_finalizing() {
         "no honest peer banned while finalizing"
     );
 }
+
+/// A validator that never signed (no marker beside its key) joins a running network
+/// and signs at once — with one of the first three stopped, the chain depends on it —
+/// while a validator whose data directory was wiped (marker kept beside its key)
+/// refuses every height the network had reached, since it may have signed there.
+#[test]
+fn a_new_validator_signs_at_once_and_a_wiped_one_refuses_what_it_may_have_signed() {
+    let dir = tempfile::tempdir().unwrap();
+    let vals = network(dir.path(), 4);
+    let marker = |n: &NodeDir| n.home.join("keys/validator.signed");
+    let mut procs: Vec<Proc> = vals[..3].iter().map(start).collect();
+    let first: Vec<&NodeDir> = vals[..3].iter().collect();
+    wait_height(&first, 4, 90);
+    assert!(first.iter().all(|n| marker(n).exists()), "validators that signed have the marker");
+    assert!(!marker(&vals[3]).exists(), "a validator that never ran has none");
+
+    // v1 stops: v0 and v2 alone are 2 of 4, so progress needs the new v3 to sign.
+    drop(procs.remove(1));
+    let h = vals.iter().map(height).max().unwrap();
+    let _v3 = start(&vals[3]);
+    let live = [&vals[0], &vals[2], &vals[3]];
+    wait_height(&live, h + 3, 90);
+    assert!(marker(&vals[3]).exists(), "the new validator marked its key before signing");
+
+    // v1's data is wiped, its keys (and marker) kept: it must not sign up to the height
+    // the network had reached, and says so.
+    std::fs::remove_dir_all(vals[1].home.join("data")).unwrap();
+    let reached = vals.iter().map(height).max().unwrap();
+    let _v1 = start(&vals[1]);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let log = std::fs::read_to_string(vals[1].home.join("node.log")).unwrap_or_default();
+        if log.contains("a wiped data directory may have signed there") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the wiped validator did not refuse the heights it may have signed:\n{log}");
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    wait_height(&[&vals[1]], reached, 90);
+}
