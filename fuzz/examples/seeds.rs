@@ -68,6 +68,8 @@ fn main() {
     write(dir, "net_message", "gossip_vote", &tagged(0, &Gossip::Consensus { msg: msg.clone(), nonce: 3 }.to_bytes()));
     write(dir, "net_message", "gossip_status", &tagged(0, &Gossip::Status { height: Height::new(9), seq: 1 }.to_bytes()));
     write(dir, "net_message", "vote", &tagged(1, &msg.to_bytes()));
+    let transfer = Transaction { chain_id: g.chain_id.clone(), signer: admin.account(), nonce: 0, max_fee: None, call: Call::Transfer { to: admin.account(), amount: Amount::new(1) } }.sign(&admin);
+    write(dir, "net_message", "tx_batch", &tagged(0, &atonomi_consensus::net::TxBatch { txs: vec![transfer.to_bytes(), vec![1, 2, 3]] }.to_bytes()));
     write(dir, "net_message", "sync_request", &tagged(2, &codec::encode(&SyncRequest { from: Height::new(1), max: 16 })));
     let cert = CommitCertificate { height: Height::new(1), round: 0, block: Hash([1; 32]), signatures: vec![(admin.account(), atonomi_primitives::Signature([0; 64]))] };
     write(dir, "net_message", "sync_response_empty", &tagged(3, &codec::encode(&SyncResponse { blocks: vec![] })));

@@ -1,5 +1,5 @@
 //! Every message a peer can send: consensus gossip (votes, proposals, certificates,
-//! blocks, status), block-sync requests and responses, and the WAL records a node
+//! blocks, status), transaction batches (the other gossip topic, tried on the same bytes), block-sync requests and responses, and the WAL records a node
 //! reads back from its own disk. The first byte picks the type, the rest is the
 //! message. Decoding is bounded; whatever decodes is checked the way the node checks it
 //! (signatures against the dev validator set, certificates, conversion into the
@@ -7,7 +7,7 @@
 #![no_main]
 
 use atonomi_consensus::message::{ConsensusMessage, WalRecord, MAX_MESSAGE_BYTES};
-use atonomi_consensus::net::{Gossip, SyncRequest, SyncResponse, MAX_SYNC_REQUEST, MAX_SYNC_RESPONSE};
+use atonomi_consensus::net::{Gossip, SyncRequest, SyncResponse, TxBatch, MAX_SYNC_REQUEST, MAX_SYNC_RESPONSE};
 use atonomi_consensus::CommitCertificate;
 use atonomi_primitives::block::Block;
 use atonomi_primitives::codec;
@@ -67,6 +67,15 @@ fuzz_target!(|data: &[u8]| {
                         let _ = b.hash();
                     }
                     Gossip::Status { .. } => {}
+                }
+            }
+            if let Ok(b) = TxBatch::from_bytes(body) {
+                roundtrip(&b, body);
+                for t in &b.txs {
+                    if let Ok(stx) = atonomi_primitives::SignedTransaction::from_bytes(t) {
+                        let _ = stx.verify_signature();
+                        assert_eq!(stx.hash(), atonomi_primitives::SignedTransaction::hash_of(t), "hash of the bytes is the hash of what they decode to");
+                    }
                 }
             }
         }

@@ -144,15 +144,27 @@ pub async fn run(args: EthArgs) -> Result<()> {
     }
     let mut pending = Vec::new();
     for s in &senders {
-        pending.push(tok.transferFrom(deployer.address(), s.address(), per).send().await?);
+        pending.push(
+            tok.transferFrom(deployer.address(), s.address(), per)
+                .send()
+                .await?,
+        );
     }
     for p in pending {
         p.get_receipt().await?;
     }
     let mut pending = Vec::new();
     for s in &senders {
-        let sp = ProviderBuilder::new().wallet(s.clone()).connect_http(args.eth_rpc.parse()?).erased();
-        pending.push(IBaselineToken::new(token, sp).approve(registry, U256::MAX).send().await?);
+        let sp = ProviderBuilder::new()
+            .wallet(s.clone())
+            .connect_http(args.eth_rpc.parse()?)
+            .erased();
+        pending.push(
+            IBaselineToken::new(token, sp)
+                .approve(registry, U256::MAX)
+                .send()
+                .await?,
+        );
     }
     for p in pending {
         p.get_receipt().await?;

@@ -189,7 +189,10 @@ impl Launch {
             }
             None => None,
         };
-        let signed_marker = config.validator_key.as_ref().map(|p| home.join(p).with_extension("signed"));
+        let signed_marker = config
+            .validator_key
+            .as_ref()
+            .map(|p| home.join(p).with_extension("signed"));
         Ok(Launch {
             data: home.join("data"),
             genesis,

@@ -229,11 +229,14 @@ fn mark_signed(marker: &std::path::Path) -> Result<()> {
     if marker.exists() {
         return Ok(());
     }
-    let f = std::fs::File::create(marker).with_context(|| format!("writing {}", marker.display()))?;
+    let f =
+        std::fs::File::create(marker).with_context(|| format!("writing {}", marker.display()))?;
     std::io::Write::write_all(&mut &f, b"this validator key has signed consensus messages: an empty guard beside it means lost data\n")?;
     f.sync_all()?;
     if let Some(dir) = marker.parent() {
-        std::fs::File::open(dir).and_then(|d| d.sync_all()).with_context(|| format!("syncing {}", dir.display()))?;
+        std::fs::File::open(dir)
+            .and_then(|d| d.sync_all())
+            .with_context(|| format!("syncing {}", dir.display()))?;
     }
     Ok(())
 }
@@ -782,11 +785,10 @@ impl Host {
             // A block must also fit one gossip message (the chain's max_block_bytes may be
             // set above it): otherwise the proposal could never reach the other validators.
             let max_bytes = (params.max_block_bytes as usize).min(MAX_PROPOSED_TX_BYTES);
-            let txs = lock_mempool(&self.shared).select(
-                params.max_block_txs as usize,
-                max_bytes,
-                |a| next_nonce(&chain, a),
-            );
+            let txs =
+                lock_mempool(&self.shared).select(params.max_block_txs as usize, max_bytes, |a| {
+                    next_nonce(&chain, a)
+                });
             chain.build(
                 txs,
                 key.account(),

@@ -535,8 +535,14 @@ fn a_new_validator_signs_at_once_and_a_wiped_one_refuses_what_it_may_have_signed
     let mut procs: Vec<Proc> = vals[..3].iter().map(start).collect();
     let first: Vec<&NodeDir> = vals[..3].iter().collect();
     wait_height(&first, 4, 90);
-    assert!(first.iter().all(|n| marker(n).exists()), "validators that signed have the marker");
-    assert!(!marker(&vals[3]).exists(), "a validator that never ran has none");
+    assert!(
+        first.iter().all(|n| marker(n).exists()),
+        "validators that signed have the marker"
+    );
+    assert!(
+        !marker(&vals[3]).exists(),
+        "a validator that never ran has none"
+    );
 
     // v1 stops: v0 and v2 alone are 2 of 4, so progress needs the new v3 to sign.
     drop(procs.remove(1));
@@ -544,7 +550,10 @@ fn a_new_validator_signs_at_once_and_a_wiped_one_refuses_what_it_may_have_signed
     let _v3 = start(&vals[3]);
     let live = [&vals[0], &vals[2], &vals[3]];
     wait_height(&live, h + 3, 90);
-    assert!(marker(&vals[3]).exists(), "the new validator marked its key before signing");
+    assert!(
+        marker(&vals[3]).exists(),
+        "the new validator marked its key before signing"
+    );
 
     // v1's data is wiped, its keys (and marker) kept: it must not sign up to the height
     // the network had reached, and says so.
@@ -557,7 +566,10 @@ fn a_new_validator_signs_at_once_and_a_wiped_one_refuses_what_it_may_have_signed
         if log.contains("a wiped data directory may have signed there") {
             break;
         }
-        assert!(Instant::now() < deadline, "the wiped validator did not refuse the heights it may have signed:\n{log}");
+        assert!(
+            Instant::now() < deadline,
+            "the wiped validator did not refuse the heights it may have signed:\n{log}"
+        );
         std::thread::sleep(Duration::from_millis(300));
     }
     wait_height(&[&vals[1]], reached, 90);

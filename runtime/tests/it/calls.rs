@@ -1514,3 +1514,67 @@ fn precheck_is_the_admission_check() {
     let err = precheck(&c.state, &c.chain_id, &tx.to_bytes(), SigCheck::Verify).unwrap_err();
     assert!(err.contains("already used"), "{err}");
 }
+
+/// Skipping the verification of pre-verified signatures changes nothing for honest
+/// callers: the outcome equals verifying all, and a transaction not marked verified
+/// is still checked (a bad signature stays `Invalid`).
+#[test]
+fn preverified_signatures_give_the_outcome_of_verifying_all() {
+    let c = Chain::dev();
+    let a = Actors::new();
+    let good = c.tx(
+        &a.alice,
+        Call::Transfer {
+            to: a.bob.account(),
+            amount: atmi(1),
+        },
+    );
+    let mut forged = c.tx(
+        &a.bob,
+        Call::Transfer {
+            to: a.alice.account(),
+            amount: atmi(1),
+        },
+    );
+    forged.signature.0[0] ^= 1;
+    let txs = vec![good.to_bytes(), forged.to_bytes()];
+    let ctx = c.ctx();
+    let all =
+        atonomi_runtime::execute_block(&c.state, &ctx, &txs, atonomi_runtime::SigCheck::Verify)
+            .unwrap();
+    let skip_good =
+        atonomi_runtime::execute_block_preverified(&c.state, &ctx, &txs, &[true, false]).unwrap();
+    assert_eq!(all, skip_good);
+    assert!(
+        matches!(skip_good.receipts[1].status, TxStatus::Invalid(ref r) if r.contains("signature"))
+    );
+    assert_eq!(skip_good.receipts[0].status, TxStatus::Success);
+    // Flags shorter than the block leave the rest to verify.
+    assert_eq!(
+        atonomi_runtime::execute_block_preverified(&c.state, &ctx, &txs, &[true]).unwrap(),
+        all
+    );
+    // Many transactions take the parallel path with gaps of pre-verified ones.
+    let many: Vec<Vec<u8>> = (0..200u64)
+        .map(|i| {
+            let mut t = c.tx(
+                &a.alice,
+                Call::Transfer {
+                    to: a.bob.account(),
+                    amount: atmi(1),
+                },
+            );
+            t.tx.nonce = i;
+            t = t.tx.sign(&a.alice);
+            if i % 7 == 3 {
+                t.signature.0[5] ^= 1;
+            }
+            t.to_bytes()
+        })
+        .collect();
+    let flags: Vec<bool> = (0..200u64).map(|i| i % 2 == 0 && i % 7 != 3).collect();
+    assert_eq!(
+        atonomi_runtime::verify_signatures_except(&many, &flags),
+        (0..200u64).map(|i| i % 7 != 3).collect::<Vec<_>>()
+    );
+}
