@@ -4,7 +4,8 @@
 #   2. a 4-validator cluster (scripts/testnet.sh) at stepped offered rates until
 #      saturation (CometBFT's method: raise the offered load until the finalized rate
 #      stops following it), for transfers and for whitelist batches of 1,000 devices,
-#      then transfers at half of saturation for the latency there;
+#      then transfers at half of saturation for the latency there; (full profile)
+#      reputation-write batches and device payments at two offered rates each;
 #   3. validate-device lookups against one node, single requests and batches of 100,
 #      over devices the whitelist steps registered;
 #   4. the Ethereum baseline: the original per-device registry on a real anvil (1-s
@@ -96,6 +97,21 @@ for r in $device_rates; do
   if gt "$d" "$sat_devices"; then sat_devices=$d; fi
   gt "$d" "0.85 * $r * 1000" || break
 done
+
+# Reputation writes and device payments (full profile: two offered rates each).
+if [ $quick = 0 ]; then
+  "$A" keys dev auditor --out "$dir/auditor.json" > /dev/null
+  for r in 10 40; do
+    line=$("$A" bench load --log warn --rpc "$rpcs" --funder "$dir/auditor.json" --maker "$dir/maker.json" --reputation-per-tx 100 --txs $((r*secs)) --rate "$r" --batch 2 | last)
+    echo "$line" > "$out/reputation-$((r*100)).json"
+    echo "reputation writes offered $((r*100))/s (batches of 100): $(python3 -c "print(round($(echo "$line" | jget '["finalized_tps"]') * 100))") finalized/s, p50 $(echo "$line" | jget '["p50_ms"]') ms, receipts $(echo "$line" | jget '["receipts_succeeded"]')/$(echo "$line" | jget '["receipts_sampled"]') succeeded"
+  done
+  for r in 1000 3000; do
+    line=$("$A" bench load --log warn --rpc "$rpcs" --funder "$dir/alice.json" --maker "$dir/maker.json" --auditor-key "$dir/auditor.json" --payers 200 --txs $((r*secs)) --rate "$r" --batch 100 | last)
+    echo "$line" > "$out/payments-$r.json"
+    echo "device payments offered $r/s: $(echo "$line" | jget '["finalized_tps"]') finalized/s, p50 $(echo "$line" | jget '["p50_ms"]') ms, p99 $(echo "$line" | jget '["p99_ms"]') ms, receipts $(echo "$line" | jget '["receipts_succeeded"]')/$(echo "$line" | jget '["receipts_sampled"]') succeeded"
+  done
+fi
 
 # 3. Lookups of registered devices against one node.
 n=$([ $quick = 1 ] && echo 50000 || echo 500000)

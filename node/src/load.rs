@@ -1,7 +1,9 @@
-//! `atonomi bench load`: an open-loop load generator against running nodes. It funds
-//! a set of accounts, pre-signs transfers from them, submits them in JSON-RPC batches
-//! at a fixed offered rate (spread over the given nodes), follows blocks to see each
-//! transaction final, and reports finalized tx/s and commit latency percentiles.
+//! `atonomi bench load`: an open-loop load generator against running nodes. It sets up
+//! and pre-signs one workload — transfers from funded accounts, `RegisterDevices`
+//! batches, `WriteReputation` batches, or `Pay` between registered, activated, funded
+//! and rated devices — submits it in JSON-RPC batches at a fixed offered rate (spread
+//! over the given nodes), follows finality through a block subscription, and reports
+//! finalized tx/s, commit latency percentiles and a sample of receipt outcomes.
 
 use crate::client::{call, connect};
 use anyhow::{bail, Context, Result};
@@ -41,6 +43,27 @@ pub struct LoadArgs {
     /// the registration fees). 0: transfers.
     #[arg(long, default_value_t = 0)]
     devices_per_tx: usize,
+    /// Reputation load instead of transfers: each transaction is a `WriteReputation`
+    /// batch of this many entries about devices registered for the run, signed by
+    /// --funder as a key of auditor --auditor (needs --maker). 0: off.
+    #[arg(long, default_value_t = 0)]
+    reputation_per_tx: usize,
+    /// Device-payment load: this many payer devices (and as many payees) are
+    /// registered (--maker), activated and funded by --funder as their owner, rated by
+    /// --auditor-key, then each transaction is a `Pay` signed by a payer device key.
+    /// 0: off.
+    #[arg(long, default_value_t = 0)]
+    payers: usize,
+    /// Key file of the manufacturer that registers the devices reputation and payment
+    /// loads need.
+    #[arg(long)]
+    maker: Option<PathBuf>,
+    /// Key file of the auditor that rates the payment load's devices.
+    #[arg(long)]
+    auditor_key: Option<PathBuf>,
+    /// The auditor writing reputation (with --reputation-per-tx).
+    #[arg(long, default_value_t = 1)]
+    auditor: u32,
     /// The manufacturer registering devices (with --devices-per-tx).
     #[arg(long, default_value_t = 1)]
     manufacturer: u32,
@@ -121,6 +144,267 @@ fn distribution(sorted: &[f64]) -> Value {
     points.insert(100, (99.9, percentile(sorted, 0.999)));
     json!(points)
 }
+
+/// Sends signed transactions in batches of 1,000 and waits until the last one is final.
+async fn send_and_wait(
+    client: &jsonrpsee::http_client::HttpClient,
+    txs: &[atonomi_primitives::SignedTransaction],
+    what: &str,
+) -> Result<()> {
+    let hexes: Vec<String> = txs.iter().map(|t| hex::encode(t.to_bytes())).collect();
+    for chunk in hexes.chunks(1000) {
+        let res = call(client, "atonomi_sendTransactionBatch", rpc_params![chunk]).await?;
+        if let Some(bad) = res
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|r| r.get("hash").is_none())
+        {
+            bail!("{what}: a transaction was refused: {bad}");
+        }
+    }
+    let Some(last) = txs.last().map(|t| t.hash()) else {
+        return Ok(());
+    };
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let r = call(client, "atonomi_getTransaction", rpc_params![last]).await?;
+        if r["status"] == "final" {
+            let status = &r["receipt"]["status"];
+            if status["status"] != "success" {
+                bail!("{what} did not succeed: {status}");
+            }
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            bail!("{what} not final in 120 s");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Registers `n` devices (keys from labels under `tag`) with the manufacturer key.
+async fn register_devices(
+    client: &jsonrpsee::http_client::HttpClient,
+    chain_id: &ChainId,
+    maker: &Keypair,
+    manufacturer: u32,
+    tag: &str,
+    n: usize,
+) -> Result<Vec<(Keypair, atonomi_primitives::DeviceId)>> {
+    let run = Keypair::generate().map(|k| k.to_seed()).unwrap_or_default();
+    let devices: Vec<(Keypair, atonomi_primitives::DeviceId)> = (0..n)
+        .map(|i| {
+            let key = Keypair::from_label(&format!("{tag} {} {i}", hex::encode(&run[..8])));
+            let id = atonomi_primitives::DeviceId::derive(&run, format!("{tag}-{i}").as_bytes());
+            (key, id)
+        })
+        .collect();
+    let (_, mut nonce) = chain_id_and_nonce(client, &maker.account().to_string()).await?;
+    let mut txs = Vec::new();
+    for chunk in devices.chunks(1000) {
+        let regs = chunk
+            .iter()
+            .map(|(k, id)| atonomi_primitives::tx::DeviceRegistration {
+                device_id: *id,
+                public_key: k.account(),
+                protocols: vec![],
+                metadata: vec![],
+            })
+            .collect();
+        let call = Call::RegisterDevices {
+            manufacturer: atonomi_primitives::ManufacturerId::new(manufacturer),
+            devices: regs,
+        };
+        txs.push(
+            Transaction {
+                chain_id: chain_id.clone(),
+                signer: maker.account(),
+                nonce,
+                max_fee: None,
+                call,
+            }
+            .sign(maker),
+        );
+        nonce += 1;
+    }
+    send_and_wait(client, &txs, "registering the run's devices").await?;
+    Ok(devices)
+}
+
+fn trust(
+    device: atonomi_primitives::DeviceId,
+    score: u32,
+) -> atonomi_primitives::tx::ReputationWrite {
+    atonomi_primitives::tx::ReputationWrite {
+        subject: atonomi_primitives::state::Subject::Device(device),
+        rep_type: "trust".into(),
+        score: atonomi_primitives::Score::new(score).unwrap_or_default(),
+        direction: atonomi_primitives::state::Direction::Up,
+    }
+}
+
+/// Pre-signed `WriteReputation` batches by the auditor key about 1,000 fresh devices.
+async fn presign_reputation(
+    args: &LoadArgs,
+    client: &jsonrpsee::http_client::HttpClient,
+    auditor: &Keypair,
+    chain_id: &ChainId,
+) -> Result<Vec<(Hash, String)>> {
+    let maker = crate::keys::read(
+        args.maker
+            .as_ref()
+            .context("--reputation-per-tx needs --maker (registers the devices rated)")?,
+    )?;
+    let devices = register_devices(
+        client,
+        chain_id,
+        &maker,
+        args.manufacturer,
+        "bench rated",
+        1000,
+    )
+    .await?;
+    let (_, mut nonce) = chain_id_and_nonce(client, &auditor.account().to_string()).await?;
+    Ok((0..args.txs)
+        .map(|i| {
+            let entries = (0..args.reputation_per_tx)
+                .map(|j| {
+                    trust(
+                        devices[(i * args.reputation_per_tx + j) % devices.len()].1,
+                        5_000 + ((i + j) % 4_000) as u32,
+                    )
+                })
+                .collect();
+            let call = Call::WriteReputation {
+                auditor: atonomi_primitives::AuditorId::new(args.auditor),
+                entries,
+            };
+            let tx = Transaction {
+                chain_id: chain_id.clone(),
+                signer: auditor.account(),
+                nonce,
+                max_fee: None,
+                call,
+            }
+            .sign(auditor);
+            nonce += 1;
+            (tx.hash(), hex::encode(tx.to_bytes()))
+        })
+        .collect())
+}
+
+/// Payer and payee devices, registered, activated and funded by the owner (--funder),
+/// rated above the payment threshold; then `Pay` transactions signed by the payers.
+async fn presign_payments(
+    args: &LoadArgs,
+    client: &jsonrpsee::http_client::HttpClient,
+    owner: &Keypair,
+    chain_id: &ChainId,
+) -> Result<Vec<(Hash, String)>> {
+    let maker = crate::keys::read(args.maker.as_ref().context("--payers needs --maker")?)?;
+    let auditor = crate::keys::read(
+        args.auditor_key
+            .as_ref()
+            .context("--payers needs --auditor-key")?,
+    )?;
+    let devices = register_devices(
+        client,
+        chain_id,
+        &maker,
+        args.manufacturer,
+        "bench payment",
+        2 * args.payers,
+    )
+    .await?;
+    let (_, mut nonce) = chain_id_and_nonce(client, &owner.account().to_string()).await?;
+    let per_payer = (args.txs / args.payers + 1) as u128;
+    let mut setup = Vec::new();
+    for (key, id) in &devices {
+        let device_signature =
+            atonomi_primitives::tx::sign_activation(key, chain_id, id, &owner.account());
+        setup.push(
+            Transaction {
+                chain_id: chain_id.clone(),
+                signer: owner.account(),
+                nonce,
+                max_fee: None,
+                call: Call::ActivateDevice {
+                    device: *id,
+                    device_signature,
+                },
+            }
+            .sign(owner),
+        );
+        nonce += 1;
+    }
+    for (key, _) in &devices[..args.payers] {
+        let call = Call::Transfer {
+            to: key.account(),
+            amount: Amount::new(per_payer * PAYMENT * 2),
+        };
+        setup.push(
+            Transaction {
+                chain_id: chain_id.clone(),
+                signer: owner.account(),
+                nonce,
+                max_fee: None,
+                call,
+            }
+            .sign(owner),
+        );
+        nonce += 1;
+    }
+    send_and_wait(client, &setup, "activating and funding the payment devices").await?;
+    let (_, mut anonce) = chain_id_and_nonce(client, &auditor.account().to_string()).await?;
+    let mut ratings = Vec::new();
+    for chunk in devices.chunks(1000) {
+        let entries = chunk.iter().map(|(_, id)| trust(*id, 8_000)).collect();
+        let call = Call::WriteReputation {
+            auditor: atonomi_primitives::AuditorId::new(args.auditor),
+            entries,
+        };
+        ratings.push(
+            Transaction {
+                chain_id: chain_id.clone(),
+                signer: auditor.account(),
+                nonce: anonce,
+                max_fee: None,
+                call,
+            }
+            .sign(&auditor),
+        );
+        anonce += 1;
+    }
+    send_and_wait(client, &ratings, "rating the payment devices").await?;
+    let (payers, payees) = devices.split_at(args.payers);
+    let mut nonces = vec![0u64; payers.len()];
+    Ok((0..args.txs)
+        .map(|i| {
+            let k = i % payers.len();
+            let call = Call::Pay {
+                from_device: payers[k].1,
+                to_device: payees[k].1,
+                amount: Amount::new(PAYMENT),
+                memo: vec![],
+            };
+            let tx = Transaction {
+                chain_id: chain_id.clone(),
+                signer: payers[k].0.account(),
+                nonce: nonces[k],
+                max_fee: None,
+                call,
+            }
+            .sign(&payers[k].0);
+            nonces[k] += 1;
+            (tx.hash(), hex::encode(tx.to_bytes()))
+        })
+        .collect())
+}
+
+/// One payment of the payment load (0.001 ATMI; the 1% fee is charged on top or within
+/// as the chain's parameters say).
+const PAYMENT: u128 = Amount::ONE_ATMI / 1000;
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
@@ -247,8 +531,29 @@ pub async fn run(args: LoadArgs) -> Result<()> {
     let clients: Vec<_> = args.rpc.iter().map(|u| connect(u)).collect::<Result<_>>()?;
     let funder = crate::keys::read(&args.funder)?;
     let (chain_id, nonce) = chain_id_and_nonce(&clients[0], &funder.account().to_string()).await?;
+    let modes = [
+        args.devices_per_tx > 0,
+        args.reputation_per_tx > 0,
+        args.payers > 0,
+    ]
+    .iter()
+    .filter(|m| **m)
+    .count();
+    if modes > 1 {
+        bail!("choose one of --devices-per-tx, --reputation-per-tx and --payers");
+    }
     let (signed, sample) = if args.devices_per_tx > 0 {
         registrations(&args, &funder, &chain_id, nonce)
+    } else if args.reputation_per_tx > 0 {
+        (
+            presign_reputation(&args, &clients[0], &funder, &chain_id).await?,
+            Vec::new(),
+        )
+    } else if args.payers > 0 {
+        (
+            presign_payments(&args, &clients[0], &funder, &chain_id).await?,
+            Vec::new(),
+        )
     } else {
         (
             presign_transfers(&args, &clients[0], &funder, &chain_id, nonce).await?,
@@ -258,35 +563,74 @@ pub async fn run(args: LoadArgs) -> Result<()> {
 
     // 3. Submit open loop at the offered rate while a follower watches blocks.
     let start_height = height(&clients[0]).await?;
+    // Finality is followed by a block subscription (WebSocket, same port) on the first
+    // node: each notification says a height is committed, whose transaction hashes are
+    // then read; heights a lagging subscription skipped are read too.
     let follower = clients[0].clone();
+    let ws_url = args.rpc[0]
+        .replacen("http://", "ws://", 1)
+        .replacen("https://", "wss://", 1);
+    let ws = jsonrpsee::ws_client::WsClientBuilder::default()
+        .build(&ws_url)
+        .await
+        .with_context(|| format!("WebSocket {ws_url}"))?;
+    let mut blocks_sub: jsonrpsee::core::client::Subscription<Value> = {
+        use jsonrpsee::core::client::SubscriptionClientT;
+        ws.subscribe(
+            "atonomi_subscribeBlocks",
+            rpc_params![],
+            "atonomi_unsubscribeBlocks",
+        )
+        .await
+        .context("atonomi_subscribeBlocks")?
+    };
     let (done_tx, mut done_rx) = tokio::sync::watch::channel(false);
     let watch = tokio::spawn(async move {
+        let _ws = ws;
         let mut seen: BTreeMap<Hash, Instant> = BTreeMap::new();
         let mut h = start_height + 1;
         let mut blocks = 0u64;
-        loop {
-            match follower
-                .request::<Value, _>("atonomi_getBlock", rpc_params![h])
-                .await
-            {
-                Ok(b) => {
-                    let now = Instant::now();
-                    for t in b["txs"].as_array().into_iter().flatten() {
-                        if let Ok(hash) = serde_json::from_value::<Hash>(t.clone()) {
-                            seen.insert(hash, now);
-                        }
+        // Reads committed blocks from `h` up to `top` (None: as far as they exist).
+        async fn read_up_to(
+            client: &jsonrpsee::http_client::HttpClient,
+            h: &mut u64,
+            top: Option<u64>,
+            seen: &mut BTreeMap<Hash, Instant>,
+            blocks: &mut u64,
+        ) {
+            while top.is_none_or(|t| *h <= t) {
+                let Ok(b) = client
+                    .request::<Value, _>("atonomi_getBlock", rpc_params![*h])
+                    .await
+                else {
+                    return;
+                };
+                let now = Instant::now();
+                for t in b["txs"].as_array().into_iter().flatten() {
+                    if let Ok(hash) = serde_json::from_value::<Hash>(t.clone()) {
+                        seen.entry(hash).or_insert(now);
                     }
-                    blocks += 1;
-                    h += 1;
                 }
-                Err(_) => {
-                    if *done_rx.borrow() {
-                        return (seen, blocks);
+                *blocks += 1;
+                *h += 1;
+            }
+        }
+        loop {
+            tokio::select! {
+                n = blocks_sub.next() => match n {
+                    Some(Ok(v)) => {
+                        let top = v["height"].as_u64().unwrap_or(h);
+                        read_up_to(&follower, &mut h, Some(top), &mut seen, &mut blocks).await;
                     }
-                    tokio::select! {
-                        _ = tokio::time::sleep(Duration::from_millis(10)) => {}
-                        _ = done_rx.changed() => {}
+                    // The subscription ended: poll instead.
+                    _ => {
+                        read_up_to(&follower, &mut h, None, &mut seen, &mut blocks).await;
+                        tokio::time::sleep(Duration::from_millis(20)).await;
                     }
+                },
+                _ = done_rx.changed() => {
+                    read_up_to(&follower, &mut h, None, &mut seen, &mut blocks).await;
+                    return (seen, blocks);
                 }
             }
         }
@@ -353,6 +697,21 @@ pub async fn run(args: LoadArgs) -> Result<()> {
     let _ = done_tx.send(true);
     let (seen, blocks) = watch.await.context("block follower")?;
 
+    // A sample of receipts: finalized is not succeeded (a failed call is included too).
+    let receipt_sample: Vec<Hash> = signed
+        .iter()
+        .step_by(signed.len().div_ceil(20).max(1))
+        .map(|(h, _)| *h)
+        .collect();
+    let mut succeeded = 0usize;
+    for h in &receipt_sample {
+        if let Ok(r) = call(&clients[0], "atonomi_getTransaction", rpc_params![h]).await {
+            if r["receipt"]["status"]["status"] == "success" {
+                succeeded += 1;
+            }
+        }
+    }
+
     // 4. Report.
     let mut latencies: Vec<f64> = Vec::new();
     let mut last_final = started;
@@ -382,6 +741,8 @@ pub async fn run(args: LoadArgs) -> Result<()> {
         "blocks": blocks,
         "txs_per_block": if blocks > 0 { finalized as f64 / blocks as f64 } else { 0.0 },
         "nodes": args.rpc.len(),
+        "receipts_sampled": receipt_sample.len(),
+        "receipts_succeeded": succeeded,
     });
     let mut report = report;
     if args.devices_per_tx > 0 {

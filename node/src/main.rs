@@ -377,9 +377,11 @@ enum BenchCommand {
     /// reputation writes), including state-root computation and commit, then bytes on
     /// disk per device and point-lookup latency at scale.
     Runtime(bench::RuntimeArgs),
-    /// Open-loop load against running nodes: funds sender accounts, submits pre-signed
-    /// transfers in JSON-RPC batches at --rate tx/s, follows blocks, and prints one JSON
-    /// line with finalized tx/s and commit latency p50/p90/p99.
+    /// Open-loop load against running nodes: pre-signs transfers (default), whitelist
+    /// batches (--devices-per-tx), reputation-write batches (--reputation-per-tx) or
+    /// device payments (--payers), submits them in JSON-RPC batches at --rate tx/s,
+    /// follows finality through a block subscription, and prints one JSON line with
+    /// finalized tx/s, commit latency p50/p90/p99 and a sample of receipt outcomes.
     Load(load::LoadArgs),
     /// Closed-loop atonomi_validateDevice lookups against one node (single requests or
     /// JSON-RPC batches, several connections); prints lookups/s and request p50/p99.
