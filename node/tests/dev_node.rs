@@ -712,3 +712,107 @@ fn the_auditor_downgrades_a_rogue_device_until_it_cannot_pay() {
         "the rogue was scored again for reports already counted"
     );
 }
+
+/// The load generator against a dev node, one small step of each workload: every
+/// offered transaction is seen final through the block subscription, none is lost,
+/// and the sampled receipts succeeded.
+#[test]
+fn the_load_generator_finalizes_every_workload_on_a_dev_node() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = start(&dir.path().join("home"), free_port());
+    let key = |name: &str| {
+        let p = dir.path().join(format!("{name}.json"));
+        assert!(run(&["keys", "dev", name, "--out", p.to_str().unwrap()])
+            .status
+            .success());
+        p.to_str().unwrap().to_string()
+    };
+    let (alice, maker, auditor) = (key("alice"), key("manufacturer"), key("auditor"));
+    let workloads: [(&str, Vec<&str>); 4] = [
+        (
+            "transfers",
+            vec![
+                "--funder",
+                &alice,
+                "--accounts",
+                "10",
+                "--txs",
+                "200",
+                "--rate",
+                "200",
+            ],
+        ),
+        (
+            "whitelist",
+            vec![
+                "--funder",
+                &maker,
+                "--devices-per-tx",
+                "100",
+                "--txs",
+                "6",
+                "--rate",
+                "6",
+                "--batch",
+                "2",
+            ],
+        ),
+        (
+            "reputation",
+            vec![
+                "--funder",
+                &auditor,
+                "--maker",
+                &maker,
+                "--reputation-per-tx",
+                "50",
+                "--txs",
+                "6",
+                "--rate",
+                "6",
+                "--batch",
+                "2",
+            ],
+        ),
+        (
+            "payments",
+            vec![
+                "--funder",
+                &alice,
+                "--maker",
+                &maker,
+                "--auditor-key",
+                &auditor,
+                "--payers",
+                "5",
+                "--txs",
+                "50",
+                "--rate",
+                "50",
+                "--batch",
+                "10",
+            ],
+        ),
+    ];
+    for (name, extra) in workloads {
+        let mut args = vec![
+            "bench",
+            "load",
+            "--log",
+            "warn",
+            "--rpc",
+            &node.url,
+            "--drain-secs",
+            "30",
+        ];
+        args.extend(extra);
+        let out = json_out(&run(&args)).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(out["finalized"], out["submitted"], "{name}: {out}");
+        assert_eq!(out["lost"], 0, "{name}: {out}");
+        assert!(out["submitted"].as_u64().unwrap() > 0, "{name}: {out}");
+        assert_eq!(
+            out["receipts_succeeded"], out["receipts_sampled"],
+            "{name}: {out}"
+        );
+    }
+}
