@@ -103,44 +103,29 @@ impl Shared {
     }
 
     fn admit_batch(&self, txs: Vec<Vec<u8>>) -> (Vec<Result<Hash, AdmitError>>, Vec<Vec<u8>>) {
-        // A full pool refuses before any signature is verified (overload costs no CPU).
-        let refused: Vec<bool> = {
+        // A full pool refuses before any signature is verified (overload costs no CPU):
+        // the verifier skips the refused ones.
+        let (refused, pooled): (Vec<bool>, usize) = {
             let pool = lock_mempool(self);
-            txs.iter()
+            let refused = txs
+                .iter()
                 .map(|b| {
                     atonomi_primitives::SignedTransaction::from_bytes(b)
                         .is_ok_and(|t| pool.would_refuse(&t.tx.signer))
                 })
-                .collect()
-        };
-        if refused.iter().any(|r| *r) {
-            let full = lock_mempool(self).len();
-            let (results, admitted) = self.admit_batch(
-                txs.into_iter()
-                    .zip(&refused)
-                    .filter(|(_, r)| !**r)
-                    .map(|(t, _)| t)
-                    .collect(),
-            );
-            let mut results = results.into_iter();
-            let merged = refused
-                .iter()
-                .map(|r| {
-                    if *r {
-                        Err(AdmitError::Full(full))
-                    } else {
-                        results.next().unwrap_or(Err(AdmitError::Full(full)))
-                    }
-                })
                 .collect();
-            return (merged, admitted);
-        }
-        let ok = atonomi_runtime::verify_signatures(&txs);
+            (refused, pool.len())
+        };
+        let sig_ok = atonomi_runtime::verify_signatures_except(&txs, &refused);
         let mut admitted = Vec::new();
         let results = txs
             .into_iter()
-            .zip(ok)
-            .map(|(bytes, sig_ok)| {
+            .zip(refused)
+            .zip(sig_ok)
+            .map(|((bytes, refused), sig_ok)| {
+                if refused {
+                    return Err(AdmitError::Full(pooled));
+                }
                 if !sig_ok {
                     return Err(AdmitError::BadSignature);
                 }
