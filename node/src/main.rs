@@ -4,6 +4,7 @@ use anyhow::Result;
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 
+mod admission;
 mod auditor;
 mod bench;
 mod bridge;

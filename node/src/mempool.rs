@@ -12,6 +12,8 @@ pub struct MempoolConfig {
     /// Nonces further than this ahead of the account's next nonce are refused, so one
     /// account cannot fill the pool with transactions that cannot run.
     pub max_nonce_gap: u64,
+    /// Most transactions one account may hold in the pool (`[admission]`).
+    pub max_per_account: usize,
 }
 
 impl Default for MempoolConfig {
@@ -20,6 +22,7 @@ impl Default for MempoolConfig {
             max_txs: 50_000,
             max_bytes: 128 << 20,
             max_nonce_gap: 1_000,
+            max_per_account: 1_000,
         }
     }
 }
@@ -36,6 +39,12 @@ pub enum AdmitError {
     Full(usize),
     #[error("nonce {nonce} is too far ahead of the account's next nonce {next}")]
     NonceGap { nonce: u64, next: u64 },
+    #[error("not admitted by this node: {0}")]
+    NotAdmitted(String),
+    #[error(
+        "not admitted by this node: the account has {0} transactions pending, the most it may"
+    )]
+    TooManyPending(usize),
 }
 
 #[derive(Debug)]
@@ -67,6 +76,19 @@ impl Mempool {
 
     pub fn is_empty(&self) -> bool {
         self.by_sender.is_empty()
+    }
+
+    /// Whether some pooled transaction can run in the next block: an account's lowest
+    /// pooled nonce is its next nonce. A pool holding only gapped transactions (a nonce
+    /// ahead of the account's) has nothing to propose, so it must not start a height.
+    pub fn has_executable(&self, next_nonce: impl Fn(&AccountId) -> u64) -> bool {
+        !self.is_empty()
+            && self.per_sender.keys().any(|sender| {
+                self.by_sender
+                    .range((*sender, 0)..=(*sender, u64::MAX))
+                    .next()
+                    .is_some_and(|((_, nonce), _)| *nonce == next_nonce(sender))
+            })
     }
 
     pub fn contains(&self, hash: &Hash) -> bool {
@@ -111,6 +133,11 @@ impl Mempool {
         let key = (stx.tx.signer, nonce);
         if self.by_sender.contains_key(&key) {
             self.remove(&key);
+        } else {
+            let pending = self.per_sender.get(&key.0).copied().unwrap_or(0);
+            if pending >= self.config.max_per_account {
+                return Err(AdmitError::TooManyPending(pending));
+            }
         }
         while self.by_sender.len() >= self.config.max_txs
             || self.bytes + bytes.len() > self.config.max_bytes
@@ -234,6 +261,7 @@ mod tests {
             max_txs: 4,
             max_bytes: 1 << 20,
             max_nonce_gap: 5,
+            max_per_account: 3,
         });
         for n in [1, 0, 3] {
             let (s, bytes) = tx(&a, n);
@@ -243,6 +271,14 @@ mod tests {
         m.admit(&s, bytes.clone(), 7).unwrap();
         assert_eq!(m.admit(&s, bytes, 7), Err(AdmitError::Duplicate));
         let (s, bytes) = tx(&b, 20);
+        let mut small = Mempool::new(MempoolConfig {
+            max_per_account: 1,
+            ..MempoolConfig::default()
+        });
+        let (s0, b0) = tx(&b, 7);
+        small.admit(&s0, b0, 7).unwrap();
+        let (s1, b1) = tx(&b, 8);
+        assert_eq!(small.admit(&s1, b1, 7), Err(AdmitError::TooManyPending(1)));
         assert!(matches!(
             m.admit(&s, bytes, 7),
             Err(AdmitError::NonceGap { .. })
@@ -265,6 +301,11 @@ mod tests {
             "two each: nobody has more"
         );
         let next = |acct: &AccountId| if *acct == a.account() { 0 } else { 7 };
+        assert!(m.has_executable(next));
+        assert!(
+            !m.has_executable(|_| 5),
+            "no account's lowest pooled nonce is its next one"
+        );
         // a:0, a:1 (a:3 was evicted), b:7, b:8
         assert_eq!(m.select(100, 1 << 20, next).len(), 4);
         assert_eq!(m.select(1, 1 << 20, next).len(), 1);

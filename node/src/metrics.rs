@@ -7,7 +7,6 @@ use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 #[derive(Debug)]
 pub struct Metrics {
@@ -113,38 +112,51 @@ impl Metrics {
     }
 }
 
-/// Serves `GET /metrics` (anything else: 404) until the task is dropped.
+/// Serves `GET /metrics` (anything else: 404) until the task is dropped, over hyper.
 pub async fn serve(addr: SocketAddr, metrics: Arc<Metrics>) -> anyhow::Result<SocketAddr> {
+    use hyper::{Method, Response, StatusCode};
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let bound = listener.local_addr()?;
     tokio::spawn(async move {
         loop {
-            let Ok((mut sock, _)) = listener.accept().await else {
-                continue;
+            let sock = match listener.accept().await {
+                Ok((sock, _)) => sock,
+                Err(e) => {
+                    tracing::warn!(target: "metrics", "accept failed: {e}");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                }
             };
             let metrics = metrics.clone();
             tokio::spawn(async move {
-                // Read the request head (it may arrive in several segments), bounded.
-                let mut buf = Vec::with_capacity(1024);
-                let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
-                while !buf.windows(4).any(|w| w == b"\r\n\r\n") && buf.len() < 8192 {
-                    let mut chunk = [0u8; 1024];
-                    match tokio::time::timeout_at(deadline, sock.read(&mut chunk)).await {
-                        Ok(Ok(0)) | Ok(Err(_)) | Err(_) => break,
-                        Ok(Ok(n)) => buf.extend_from_slice(&chunk[..n]),
-                    }
-                }
-                let req = String::from_utf8_lossy(&buf);
-                let (status, body) = if req.starts_with("GET /metrics") {
-                    ("200 OK", metrics.render())
-                } else {
-                    ("404 Not Found", "not found\n".to_string())
-                };
-                let resp = format!(
-                    "HTTP/1.1 {status}\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                    body.len()
+                let svc = hyper::service::service_fn(
+                    move |req: hyper::Request<hyper::body::Incoming>| {
+                        let metrics = metrics.clone();
+                        async move {
+                            let (status, body) =
+                                if req.method() == Method::GET && req.uri().path() == "/metrics" {
+                                    (StatusCode::OK, metrics.render())
+                                } else {
+                                    (StatusCode::NOT_FOUND, "not found\n".to_string())
+                                };
+                            let mut r =
+                                Response::new(http_body_util::Full::new(bytes::Bytes::from(body)));
+                            *r.status_mut() = status;
+                            r.headers_mut().insert(
+                                hyper::header::CONTENT_TYPE,
+                                hyper::header::HeaderValue::from_static(
+                                    "text/plain; version=0.0.4",
+                                ),
+                            );
+                            Ok::<_, std::convert::Infallible>(r)
+                        }
+                    },
                 );
-                let _ = sock.write_all(resp.as_bytes()).await;
+                let conn = hyper::server::conn::http1::Builder::new()
+                    .timer(hyper_util::rt::TokioTimer::new())
+                    .header_read_timeout(std::time::Duration::from_secs(5))
+                    .serve_connection(hyper_util::rt::TokioIo::new(sock), svc);
+                let _ = tokio::time::timeout(std::time::Duration::from_secs(60), conn).await;
             });
         }
     });

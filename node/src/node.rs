@@ -102,6 +102,10 @@ pub struct Launch {
     /// `HostConfig::signed_marker`).
     pub signed_marker: Option<PathBuf>,
     pub rpc: SocketAddr,
+    /// Connection limits of the RPC listener (`[rpc]`).
+    pub rpc_limits: atonomi_api::config::RpcConfig,
+    /// The mempool's admission policy (`[admission]`).
+    pub admission: atonomi_api::config::AdmissionSection,
     pub consensus: ConsensusConfig,
     pub p2p: Option<(Keypair, P2pConfig)>,
     pub metrics: Option<SocketAddr>,
@@ -199,6 +203,8 @@ impl Launch {
             key,
             signed_marker,
             rpc: rpc_override.unwrap_or(config.rpc.addr),
+            rpc_limits: config.rpc.clone(),
+            admission: config.admission.clone(),
             consensus: config.consensus,
             p2p,
             metrics: config.metrics.map(|m| m.addr),
@@ -233,7 +239,10 @@ pub async fn run(launch: Launch, ready: impl FnOnce(SocketAddr)) -> Result<()> {
     let (outbound, outbound_rx) = mpsc::unbounded_channel();
     let shared = Arc::new(Shared {
         chain: RwLock::new(chain),
-        mempool: Mutex::new(Mempool::new(MempoolConfig::default())),
+        mempool: Mutex::new(Mempool::new(MempoolConfig {
+            max_per_account: launch.admission.max_pending_per_account,
+            ..MempoolConfig::default()
+        })),
         tx_arrived: Notify::new(),
         events,
         validator,
@@ -243,6 +252,9 @@ pub async fn run(launch: Launch, ready: impl FnOnce(SocketAddr)) -> Result<()> {
         lookups: Mutex::new(crate::lookups::LookupLog::new(run_id())),
         bridge_status: Mutex::new(serde_json::Value::Null),
         bridge_config: launch.bridge.clone(),
+        admission: crate::admission::Policy {
+            min_balance: launch.admission.min_balance()?,
+        },
     });
     shared.metrics.height.set(
         shared
@@ -258,9 +270,10 @@ pub async fn run(launch: Launch, ready: impl FnOnce(SocketAddr)) -> Result<()> {
             .with_context(|| format!("starting the metrics endpoint on {addr}"))?;
         tracing::info!(%bound, "Prometheus metrics on /metrics");
     }
-    let (rpc_addr, rpc_handle) = crate::rpc::serve(launch.rpc, shared.clone(), launch.admin)
-        .await
-        .with_context(|| format!("starting JSON-RPC on {}", launch.rpc))?;
+    let (rpc_addr, rpc_handle) =
+        crate::rpc::serve(launch.rpc, shared.clone(), launch.admin, &launch.rpc_limits)
+            .await
+            .with_context(|| format!("starting JSON-RPC on {}", launch.rpc))?;
     let propose = Duration::from_millis(launch.consensus.propose_timeout_ms.max(100));
     let mut engine = EngineConfig::new(launch.genesis.chain_id.clone());
     engine.timeouts.propose = propose;
@@ -378,6 +391,8 @@ pub fn dev_launch(
         key: Some(dev::key("validator")),
         signed_marker: None,
         rpc,
+        rpc_limits: atonomi_api::config::RpcConfig::on(rpc),
+        admission: atonomi_api::config::AdmissionSection::default(),
         consensus: ConsensusConfig {
             heartbeat_ms: 10_000,
             propose_timeout_ms: 1_000,

@@ -52,6 +52,8 @@ pub struct Shared {
     /// The relayer's latest view (JSON), for `atonomi_getBridgeStatus`.
     pub bridge_status: Mutex<serde_json::Value>,
     pub bridge_config: Option<crate::bridge::BridgeConfig>,
+    /// Who may put transactions into the pool (`[admission]`).
+    pub admission: crate::admission::Policy,
 }
 
 impl std::fmt::Debug for Shared {
@@ -103,28 +105,31 @@ impl Shared {
     }
 
     fn admit_batch(&self, txs: Vec<Vec<u8>>) -> (Vec<Result<Hash, AdmitError>>, Vec<Vec<u8>>) {
-        // A full pool refuses before any signature is verified (overload costs no CPU):
-        // the verifier skips the refused ones.
-        let (refused, pooled): (Vec<bool>, usize) = {
+        // Refusals that need no signature come first (a full pool, the admission
+        // policy), so overload and floods cost no CPU: the verifier skips them.
+        let early: Vec<Option<AdmitError>> = {
+            let chain = read_chain(self);
             let pool = lock_mempool(self);
-            let refused = txs
-                .iter()
+            txs.iter()
                 .map(|b| {
-                    atonomi_primitives::SignedTransaction::from_bytes(b)
-                        .is_ok_and(|t| pool.would_refuse(&t.tx.signer))
+                    let stx = atonomi_primitives::SignedTransaction::from_bytes(b).ok()?;
+                    if pool.would_refuse(&stx.tx.signer) {
+                        return Some(AdmitError::Full(pool.len()));
+                    }
+                    self.admission_check(&chain, &stx).err()
                 })
-                .collect();
-            (refused, pool.len())
+                .collect()
         };
-        let sig_ok = atonomi_runtime::verify_signatures_except(&txs, &refused);
+        let skip: Vec<bool> = early.iter().map(Option::is_some).collect();
+        let sig_ok = atonomi_runtime::verify_signatures_except(&txs, &skip);
         let mut admitted = Vec::new();
         let results = txs
             .into_iter()
-            .zip(refused)
+            .zip(early)
             .zip(sig_ok)
-            .map(|((bytes, refused), sig_ok)| {
-                if refused {
-                    return Err(AdmitError::Full(pooled));
+            .map(|((bytes, early), sig_ok)| {
+                if let Some(e) = early {
+                    return Err(e);
                 }
                 if !sig_ok {
                     return Err(AdmitError::BadSignature);
@@ -135,6 +140,17 @@ impl Shared {
             })
             .collect();
         (results, admitted)
+    }
+
+    fn admission_check(
+        &self,
+        chain: &Chain,
+        stx: &atonomi_primitives::SignedTransaction,
+    ) -> Result<(), AdmitError> {
+        let read = |k: &StateKey| chain.db().get(&k.to_bytes()).ok().flatten();
+        self.admission
+            .check(&read, stx)
+            .map_err(AdmitError::NotAdmitted)
     }
 
     /// Of a block's transactions, those this node verified on admission (the mempool
@@ -151,8 +167,15 @@ impl Shared {
         let (stx, next) = {
             let chain = read_chain(self);
             let reader = |k: &[u8]| chain.db().get(k).map_err(|e| e.to_string());
-            let stx = atonomi_runtime::precheck(&reader, &chain.chain_id, &bytes, sig_check)
-                .map_err(AdmitError::Invalid)?;
+            let stx =
+                atonomi_runtime::precheck(&reader, &chain.chain_id, &bytes, SigCheck::Trusted)
+                    .map_err(AdmitError::Invalid)?;
+            // The policy before the signature: a refused flood costs no verification.
+            self.admission_check(&chain, &stx)?;
+            if sig_check == SigCheck::Verify {
+                stx.verify_signature()
+                    .map_err(|e| AdmitError::Invalid(e.to_string()))?;
+            }
             let next = next_nonce(&chain, &stx.tx.signer);
             (stx, next)
         };
@@ -428,7 +451,7 @@ impl Host {
         if self.gated() {
             return Ok(());
         }
-        if !force && lock_mempool(&self.shared).is_empty() {
+        if !force && !self.has_executable() {
             return Ok(());
         }
         self.waiting = None;
@@ -437,6 +460,13 @@ impl Host {
         let step = self.engine.start_height(height, set, false);
         self.perform(step)?;
         self.feed_values()
+    }
+
+    /// Whether the pool holds a transaction that can run at its sender's next nonce
+    /// (a gapped one alone must not start heights: it would make the chain spin).
+    fn has_executable(&self) -> bool {
+        let chain = read_chain(&self.shared);
+        lock_mempool(&self.shared).has_executable(|a| next_nonce(&chain, a))
     }
 
     fn on_consensus(&mut self, msg: ConsensusMessage) -> Result<()> {

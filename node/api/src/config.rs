@@ -39,6 +39,8 @@ pub struct Config {
     pub admin: AdminSection,
     #[serde(default)]
     pub bridge: Option<BridgeSection>,
+    #[serde(default)]
+    pub admission: AdmissionSection,
 }
 
 /// `[bridge]`: Ethereum checkpoints. A validator with `key` signs every checkpoint; a
@@ -112,6 +114,94 @@ fn default_max_connections() -> u32 {
 #[serde(deny_unknown_fields)]
 pub struct RpcConfig {
     pub addr: SocketAddr,
+    /// HTTP connections open at once, and from one remote address.
+    #[serde(default = "default_max_http")]
+    pub max_http_connections: usize,
+    #[serde(default = "default_max_http_per_ip")]
+    pub max_http_connections_per_ip: usize,
+    /// WebSocket connections open at once, and from one remote address (a budget
+    /// separate from HTTP's, so neither can starve the other).
+    #[serde(default = "default_max_ws")]
+    pub max_ws_connections: usize,
+    #[serde(default = "default_max_ws_per_ip")]
+    pub max_ws_connections_per_ip: usize,
+    /// Seconds an HTTP keep-alive connection may sit idle before it is closed.
+    #[serde(default = "default_idle")]
+    pub idle_timeout_secs: u64,
+}
+
+impl RpcConfig {
+    /// The defaults, listening on `addr`.
+    pub fn on(addr: SocketAddr) -> RpcConfig {
+        RpcConfig {
+            addr,
+            max_http_connections: default_max_http(),
+            max_http_connections_per_ip: default_max_http_per_ip(),
+            max_ws_connections: default_max_ws(),
+            max_ws_connections_per_ip: default_max_ws_per_ip(),
+            idle_timeout_secs: default_idle(),
+        }
+    }
+}
+
+fn default_max_http() -> usize {
+    512
+}
+fn default_max_http_per_ip() -> usize {
+    128
+}
+fn default_max_ws() -> usize {
+    256
+}
+fn default_max_ws_per_ip() -> usize {
+    32
+}
+fn default_idle() -> u64 {
+    10
+}
+
+/// `[admission]`: which transactions this node's mempool takes (a node-local policy,
+/// not a consensus rule: a block from another validator is judged by the chain's
+/// rules alone). With the default zero fee, it keeps fresh keys from flooding.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdmissionSection {
+    /// Least balance, in base units, a sender must hold unless it holds a role the
+    /// call needs (admin, manufacturer or auditor key, validator, the device's own
+    /// key for device calls). "0" admits anyone.
+    #[serde(default = "default_min_balance")]
+    pub min_balance: String,
+    /// Most transactions one account may have in the mempool.
+    #[serde(default = "default_max_pending")]
+    pub max_pending_per_account: usize,
+}
+
+impl Default for AdmissionSection {
+    fn default() -> Self {
+        AdmissionSection {
+            min_balance: default_min_balance(),
+            max_pending_per_account: default_max_pending(),
+        }
+    }
+}
+
+impl AdmissionSection {
+    /// The minimum balance as a number (checked by `Config::parse`).
+    pub fn min_balance(&self) -> Result<u128, ConfigError> {
+        self.min_balance.parse::<u128>().map_err(|_| {
+            ConfigError::Invalid(format!(
+                "admission.min_balance must be a whole number of base units, not {:?}",
+                self.min_balance
+            ))
+        })
+    }
+}
+
+fn default_min_balance() -> String {
+    "1".into()
+}
+fn default_max_pending() -> usize {
+    1_000
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -146,6 +236,22 @@ validator_key = "keys/validator.json"
 [rpc]
 # JSON-RPC over HTTP and WebSocket. Keep it on loopback unless a proxy guards it.
 addr = "127.0.0.1:8645"
+# Connections: HTTP and WebSocket have budgets of their own, in total and per remote
+# address, so one client cannot take every slot; idle keep-alive connections close.
+max_http_connections = 512
+max_http_connections_per_ip = 128
+max_ws_connections = 256
+max_ws_connections_per_ip = 32
+idle_timeout_secs = 10
+
+[admission]
+# Who may put transactions into this node's mempool (a local policy, not a consensus
+# rule). With the default zero fee, a sender needs at least this balance (base units)
+# unless it holds a role its call needs (admin, manufacturer or auditor key, validator,
+# the device's own key for device calls). "0" admits anyone.
+min_balance = "1"
+# Most pending transactions per account.
+max_pending_per_account = 1000
 
 [p2p]
 # libp2p (TCP + Noise + Yamux). Only validators of the chain and full nodes registered
@@ -198,6 +304,23 @@ impl Config {
         if config.consensus.heartbeat_ms > 3_600_000 {
             return Err(ConfigError::Invalid(
                 "consensus.heartbeat_ms must be at most 3600000 (one hour)".into(),
+            ));
+        }
+        config.admission.min_balance()?;
+        if config.admission.max_pending_per_account == 0 {
+            return Err(ConfigError::Invalid(
+                "admission.max_pending_per_account must be at least 1".into(),
+            ));
+        }
+        let r = &config.rpc;
+        if r.max_http_connections == 0
+            || r.max_http_connections_per_ip == 0
+            || r.max_ws_connections == 0
+            || r.max_ws_connections_per_ip == 0
+            || r.idle_timeout_secs == 0
+        {
+            return Err(ConfigError::Invalid(
+                "rpc connection limits and idle_timeout_secs must be at least 1".into(),
             ));
         }
         if let Some(p) = &config.p2p {

@@ -15,6 +15,23 @@ pub mod code {
     pub const MEMPOOL_FULL: i32 = 4003;
     pub const NONCE_GAP: i32 = 4004;
     pub const NOT_FOUND: i32 = 4040;
+    /// Refused by this node's admission policy (`[admission]`: no balance and no role,
+    /// or too many pending transactions from the account).
+    pub const NOT_ADMITTED: i32 = 4005;
+    /// A subscription method called over HTTP.
+    pub const NEEDS_WEBSOCKET: i32 = -32004;
+    /// Subscriptions per WebSocket connection exceeded (jsonrpsee's code).
+    pub const TOO_MANY_SUBSCRIPTIONS: i32 = -32006;
+    /// The request body is over the limit (HTTP 413).
+    pub const OVERSIZED_REQUEST: i32 = -32007;
+    /// The response would be over the limit.
+    pub const OVERSIZED_RESPONSE: i32 = -32008;
+    /// Too many connections from this address (HTTP 429), or too many calls in flight
+    /// on one WebSocket.
+    pub const SERVER_BUSY: i32 = -32009;
+    pub const TOO_MANY_CONNECTIONS: i32 = SERVER_BUSY;
+    /// A batch over the call limit.
+    pub const TOO_BIG_BATCH: i32 = -32010;
 }
 
 /// Largest hex-encoded transaction accepted by `atonomi_sendTransaction`.
@@ -36,6 +53,7 @@ pub enum BlockId {
 
 /// `atonomi_discover`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct DiscoverParams {
     pub service_type: String,
     #[serde(default)]
@@ -62,6 +80,7 @@ impl DiscoverParams {
 
 /// `atonomi_validateDevice`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ValidateParams {
     pub device: DeviceId,
     /// The device asking (it may be refused by the target's policy; the call is counted
@@ -75,6 +94,7 @@ pub struct ValidateParams {
 /// `atonomi_subscribeEvents`: which events a subscriber wants, by event name
 /// (`"device_activated"`, …) and/or naming a device or account anywhere in the event.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct EventFilter {
     #[serde(default)]
     pub events: Vec<String>,

@@ -35,3 +35,198 @@ pub fn json_out(o: &Output) -> Result<Value, String> {
     serde_json::from_slice(&o.stdout)
         .map_err(|e| format!("{e}: {}", String::from_utf8_lossy(&o.stdout)))
 }
+
+/// A dev node (`atonomi dev`) on free loopback ports, killed when dropped.
+pub struct DevNode {
+    pub child: std::process::Child,
+    pub rpc_port: u16,
+    pub metrics_port: u16,
+}
+
+impl Drop for DevNode {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl DevNode {
+    /// Starts a dev node with its home in `home` and waits until it answers.
+    pub fn start(home: &std::path::Path, extra: &[&str]) -> DevNode {
+        let (rpc_port, metrics_port) = (free_port(), free_port());
+        let mut args = vec![
+            "dev".to_string(),
+            "--home".into(),
+            home.to_str().unwrap().into(),
+            "--rpc-addr".into(),
+            format!("127.0.0.1:{rpc_port}"),
+            "--metrics-addr".into(),
+            format!("127.0.0.1:{metrics_port}"),
+        ];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let child = Command::new(BIN)
+            .args(&args)
+            .env("ATONOMI_LOG", "warn")
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let node = DevNode {
+            child,
+            rpc_port,
+            metrics_port,
+        };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while std::time::Instant::now() < deadline {
+            if std::net::TcpStream::connect(("127.0.0.1", rpc_port)).is_ok() {
+                if let Ok(v) = node.try_rpc("atonomi_status", serde_json::json!([])) {
+                    if v["result"]["chain_id"] == "atonomi-dev" {
+                        return node;
+                    }
+                }
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        panic!("the dev node did not answer on port {rpc_port}");
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.rpc_port)
+    }
+
+    /// One JSON-RPC call over a fresh HTTP connection; the whole response object.
+    pub fn try_rpc(&self, method: &str, params: Value) -> Result<Value, String> {
+        let body =
+            serde_json::json!({ "jsonrpc": "2.0", "id": 1, "method": method, "params": params });
+        let (status, _, text) =
+            http_post(("127.0.0.1", self.rpc_port), body.to_string().as_bytes());
+        serde_json::from_slice(&text)
+            .map_err(|e| format!("HTTP {status}: {e}: {}", String::from_utf8_lossy(&text)))
+    }
+
+    /// The `result` of a call, panicking with the error otherwise.
+    pub fn rpc(&self, method: &str, params: Value) -> Value {
+        let v = self.try_rpc(method, params).unwrap();
+        match v.get("result") {
+            Some(r) => r.clone(),
+            None => panic!("{method}: {v}"),
+        }
+    }
+
+    pub fn height(&self) -> u64 {
+        self.rpc("atonomi_status", serde_json::json!([]))["height"]
+            .as_u64()
+            .unwrap()
+    }
+}
+
+/// A raw HTTP/1.1 exchange on a new connection (`Connection: close`): the status, the
+/// head and the body as sent (a chunked body is not decoded).
+pub fn http_exchange(addr: impl std::net::ToSocketAddrs, request: &[u8]) -> (u16, String, Vec<u8>) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(30)))
+        .unwrap();
+    // The server may answer (413) before reading all of an oversized body.
+    let _ = s.write_all(request);
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    let split = out
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or(out.len());
+    let head = String::from_utf8_lossy(&out[..split]).into_owned();
+    let body = out.get(split + 4..).unwrap_or_default().to_vec();
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    (status, head, body)
+}
+
+/// POSTs a JSON body with a Content-Length.
+pub fn http_post(addr: impl std::net::ToSocketAddrs, body: &[u8]) -> (u16, String, Vec<u8>) {
+    let mut req = format!("POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len()).into_bytes();
+    req.extend_from_slice(body);
+    http_exchange(addr, &req)
+}
+
+/// A signed transfer's bytes as hex, for `atonomi_sendTransaction`.
+pub fn signed_transfer(
+    key: &atonomi_primitives::Keypair,
+    nonce: u64,
+    to: atonomi_primitives::AccountId,
+    amount: u128,
+) -> String {
+    use atonomi_primitives::tx::Call;
+    use atonomi_primitives::{Amount, ChainId, Transaction};
+    let stx = Transaction {
+        chain_id: ChainId::new("atonomi-dev").unwrap(),
+        signer: key.account(),
+        nonce,
+        max_fee: None,
+        call: Call::Transfer {
+            to,
+            amount: Amount::new(amount),
+        },
+    }
+    .sign(key);
+    hex::encode(stx.to_bytes())
+}
+
+/// A WebSocket client (soketto over tokio) for the process tests.
+pub mod ws {
+    use tokio::net::TcpSocket;
+    use tokio_util::compat::{Compat, TokioAsyncReadCompatExt};
+
+    pub type Sender = soketto::Sender<Compat<tokio::net::TcpStream>>;
+    pub type Receiver = soketto::Receiver<Compat<tokio::net::TcpStream>>;
+
+    /// Opens a WebSocket to `127.0.0.1:port` from the local address `from` (any
+    /// 127.x.y.z works on Linux: a distinct client address without a network).
+    /// `Err` carries the server's refusal.
+    pub async fn connect(port: u16, from: [u8; 4]) -> Result<(Sender, Receiver), String> {
+        let sock = TcpSocket::new_v4().map_err(|e| e.to_string())?;
+        sock.bind((std::net::Ipv4Addr::from(from), 0).into())
+            .map_err(|e| e.to_string())?;
+        let stream = sock
+            .connect(([127, 0, 0, 1], port).into())
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut client = soketto::handshake::Client::new(stream.compat(), "127.0.0.1", "/");
+        match client.handshake().await.map_err(|e| e.to_string())? {
+            soketto::handshake::ServerResponse::Accepted { .. } => {}
+            other => return Err(format!("{other:?}")),
+        }
+        Ok(client.into_builder().finish())
+    }
+
+    /// The next text message, or `None` after `secs` seconds of silence.
+    pub async fn next(rx: &mut Receiver, secs: u64) -> Option<String> {
+        let mut buf = Vec::new();
+        match tokio::time::timeout(
+            std::time::Duration::from_secs(secs),
+            rx.receive_data(&mut buf),
+        )
+        .await
+        {
+            Ok(Ok(_)) => Some(String::from_utf8_lossy(&buf).into_owned()),
+            _ => None,
+        }
+    }
+
+    pub async fn send(tx: &mut Sender, text: &str) {
+        tx.send_text(text).await.unwrap();
+        tx.flush().await.unwrap();
+    }
+}
+
+/// A child process killed (and reaped) when dropped.
+pub struct Killed(pub std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}

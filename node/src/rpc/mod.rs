@@ -1,6 +1,10 @@
 //! JSON-RPC over HTTP and WebSocket (jsonrpsee). Methods are namespaced `atonomi_*`;
-//! every error carries a stable code (see `docs/rpc.md`). Requests, batches and
-//! connections are bounded.
+//! every error carries a stable code (listed in `docs/openrpc.json`). Requests, batches
+//! and connections are bounded by the listener in [`server`], which also checks the
+//! JSON-RPC 2.0 envelope ([`envelope`]) before jsonrpsee sees a message.
+
+mod envelope;
+mod server;
 
 use crate::mempool::AdmitError;
 use crate::service::{next_nonce, NodeEvent, Shared};
@@ -10,7 +14,7 @@ use atonomi_primitives::state::{
     Account, Auditor, Device, Manufacturer, ReputationAggregate, StateKey, Subject,
 };
 use atonomi_primitives::{AccountId, AuditorId, DeviceId, Hash, Height, ManufacturerId};
-use jsonrpsee::server::{RpcModule, Server, ServerHandle};
+use jsonrpsee::server::{RpcModule, ServerHandle};
 use jsonrpsee::types::{ErrorObjectOwned, Params};
 use jsonrpsee::{PendingSubscriptionSink, SubscriptionMessage};
 use serde_json::{json, Value};
@@ -23,7 +27,6 @@ use atonomi_api::rpc::{BlockId, DiscoverParams, EventFilter, ValidateParams, MAX
 /// Limits applied by the server.
 pub const MAX_REQUEST_BYTES: u32 = 2 << 20;
 pub const MAX_RESPONSE_BYTES: u32 = 16 << 20;
-pub const MAX_CONNECTIONS: u32 = 256;
 pub const MAX_BATCH: u32 = 100;
 
 fn err(code: i32, msg: impl Into<String>) -> ErrorObjectOwned {
@@ -40,12 +43,55 @@ fn internal(e: impl std::fmt::Display) -> ErrorObjectOwned {
 
 type RpcResult = Result<Value, ErrorObjectOwned>;
 
+/// A method's positional parameters, strictly: an array (or none at all) of at most
+/// `max` values; anything else fails with -32602 naming the method's shape.
+fn positional(p: &Params, max: usize, shape: &str) -> Result<Vec<Value>, ErrorObjectOwned> {
+    let args = match p.as_str() {
+        None => Vec::new(),
+        Some(_) => match p.parse::<Value>()? {
+            Value::Array(a) => a,
+            _ => return Err(bad_params(format!("parameters are positional: {shape}"))),
+        },
+    };
+    if args.len() > max {
+        return Err(bad_params(format!(
+            "at most {max} parameter(s) ({shape}); got {}",
+            args.len()
+        )));
+    }
+    Ok(args)
+}
+
+/// Parameter `i` (named `name` in errors), absent or null for `None`.
+fn optional<T: serde::de::DeserializeOwned>(
+    args: &[Value],
+    i: usize,
+    name: &str,
+) -> Result<Option<T>, ErrorObjectOwned> {
+    match args.get(i) {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => serde_json::from_value(v.clone())
+            .map(Some)
+            .map_err(|e| bad_params(format!("{name}: {e}"))),
+    }
+}
+
+/// Parameter `i`, required.
+fn required<T: serde::de::DeserializeOwned>(
+    args: &[Value],
+    i: usize,
+    name: &str,
+) -> Result<T, ErrorObjectOwned> {
+    optional(args, i, name)?.ok_or_else(|| bad_params(format!("{name} is required")))
+}
+
 fn admit_error(e: AdmitError) -> ErrorObjectOwned {
     let c = match e {
         AdmitError::Invalid(_) | AdmitError::BadSignature => code::INVALID_TX,
         AdmitError::Duplicate => code::DUPLICATE_TX,
         AdmitError::Full(_) => code::MEMPOOL_FULL,
         AdmitError::NonceGap { .. } => code::NONCE_GAP,
+        AdmitError::NotAdmitted(_) | AdmitError::TooManyPending(_) => code::NOT_ADMITTED,
     };
     err(c, e.to_string())
 }
@@ -118,7 +164,8 @@ pub fn module(shared: Arc<Shared>, with_admin: bool) -> anyhow::Result<RpcModule
         admin(&mut m)?;
     }
 
-    m.register_method("atonomi_status", |_, s, _| -> RpcResult {
+    m.register_method("atonomi_status", |p: Params, s, _| -> RpcResult {
+        positional(&p, 0, "no parameters")?;
         let chain = s.chain.read().unwrap_or_else(|e| e.into_inner());
         let set = chain.next_validator_set().map_err(internal)?;
         let round = *s.round.lock().unwrap_or_else(|e| e.into_inner());
@@ -327,7 +374,9 @@ pub fn module(shared: Arc<Shared>, with_admin: bool) -> anyhow::Result<RpcModule
     })?;
 
     m.register_method("atonomi_getProof", |p: Params, s, _| -> RpcResult {
-        let (key, height): (StateKey, Option<u64>) = p.parse()?;
+        let args = positional(&p, 2, "[key, height?]")?;
+        let key: StateKey = required(&args, 0, "key")?;
+        let height: Option<u64> = optional(&args, 1, "height")?;
         let chain = s.chain.read().unwrap_or_else(|e| e.into_inner());
         let height = height.unwrap_or(chain.height().get());
         if height > chain.height().get() {
@@ -368,7 +417,8 @@ pub fn module(shared: Arc<Shared>, with_admin: bool) -> anyhow::Result<RpcModule
     })?;
 
     m.register_method("atonomi_getEvidence", |p: Params, s, _| -> RpcResult {
-        let from: u64 = p.parse::<(u64,)>().map(|(h,)| h).unwrap_or(0);
+        let args = positional(&p, 1, "[from_height?]")?;
+        let from: u64 = optional(&args, 0, "from_height")?.unwrap_or(0);
         let chain = s.chain.read().unwrap_or_else(|e| e.into_inner());
         let list = chain.evidence(Height::new(from), 100).map_err(internal)?;
         let out: Vec<Value> = list
@@ -391,7 +441,11 @@ pub fn module(shared: Arc<Shared>, with_admin: bool) -> anyhow::Result<RpcModule
     })?;
 
     m.register_method("atonomi_getLookupCounts", |p: Params, s, _| -> RpcResult {
-        let limit = p.parse::<(usize,)>().map(|(l,)| l).unwrap_or(1000).min(10_000);
+        let args = positional(&p, 1, "[limit?]")?;
+        let limit: usize = optional(&args, 0, "limit")?.unwrap_or(1000);
+        if !(1..=10_000).contains(&limit) {
+            return Err(bad_params(format!("limit is 1..=10000, not {limit}")));
+        }
         let log = s.lookups.lock().unwrap_or_else(|e| e.into_inner());
         let counts: Vec<Value> = log.top(limit).into_iter().map(|(d, c)| json!({ "device": d, "as_requester": c.as_requester, "as_target": c.as_target })).collect();
         Ok(json!({ "run": log.run.to_string(), "counts": counts }))
@@ -424,7 +478,8 @@ pub fn module(shared: Arc<Shared>, with_admin: bool) -> anyhow::Result<RpcModule
         Ok(json!({ "height": height, "events": events }))
     })?;
 
-    m.register_method("atonomi_getBridgeStatus", |_, s, _| -> RpcResult {
+    m.register_method("atonomi_getBridgeStatus", |p: Params, s, _| -> RpcResult {
+        positional(&p, 0, "no parameters")?;
         let chain = s.chain.read().unwrap_or_else(|e| e.into_inner());
         let cfg = s.bridge_config.as_ref();
         Ok(json!({
@@ -461,15 +516,20 @@ pub fn module(shared: Arc<Shared>, with_admin: bool) -> anyhow::Result<RpcModule
         Ok(json!({ "epoch": epoch, "height": height, "signatures": signatures }))
     })?;
 
-    m.register_method("rpc.discover", |_, _, _| -> RpcResult {
-        serde_json::from_str(include_str!("../../docs/openrpc.json")).map_err(internal)
+    m.register_method("rpc.discover", |p: Params, _, _| -> RpcResult {
+        positional(&p, 0, "no parameters")?;
+        serde_json::from_str(include_str!("../../../docs/openrpc.json")).map_err(internal)
     })?;
 
     m.register_subscription(
         "atonomi_subscribeBlocks",
         "atonomi_block",
         "atonomi_unsubscribeBlocks",
-        |_, pending: PendingSubscriptionSink, s, _| async move {
+        |p, pending: PendingSubscriptionSink, s, _| async move {
+            if let Err(e) = positional(&p, 0, "no parameters") {
+                pending.reject(e).await;
+                return Ok(());
+            }
             let mut rx = s.events.subscribe();
             let sink = pending.accept().await?;
             loop {
@@ -493,9 +553,15 @@ pub fn module(shared: Arc<Shared>, with_admin: bool) -> anyhow::Result<RpcModule
         "atonomi_event",
         "atonomi_unsubscribeEvents",
         |p, pending: PendingSubscriptionSink, s, _| async move {
-            let filter: EventFilter = match p.parse::<(EventFilter,)>() {
-                Ok((f,)) => f,
-                Err(_) => EventFilter::default(),
+            // A malformed filter is refused, never widened to every event.
+            let filter = match positional(&p, 1, "[filter?]")
+                .and_then(|a| optional::<EventFilter>(&a, 0, "filter"))
+            {
+                Ok(f) => f.unwrap_or_default(),
+                Err(e) => {
+                    pending.reject(e).await;
+                    return Ok(());
+                }
             };
             let mut rx = s.events.subscribe();
             let sink = pending.accept().await?;
@@ -559,15 +625,68 @@ pub async fn serve(
     addr: SocketAddr,
     shared: Arc<Shared>,
     with_admin: bool,
+    limits: &atonomi_api::config::RpcConfig,
 ) -> anyhow::Result<(SocketAddr, ServerHandle)> {
-    let config = jsonrpsee::server::ServerConfig::builder()
-        .max_request_body_size(MAX_REQUEST_BYTES)
-        .max_response_body_size(MAX_RESPONSE_BYTES)
-        .max_connections(MAX_CONNECTIONS)
-        .set_batch_request_config(jsonrpsee::server::BatchRequestConfig::Limit(MAX_BATCH))
-        .build();
-    let server = Server::builder().set_config(config).build(addr).await?;
-    let bound = server.local_addr()?;
-    let handle = server.start(module(shared, with_admin)?);
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let bound = listener.local_addr()?;
+    let (stop, handle) = jsonrpsee::server::stop_channel();
+    let methods = module(shared, with_admin)?;
+    server::spawn(
+        listener,
+        methods.into(),
+        server::Limits {
+            max_request_bytes: MAX_REQUEST_BYTES,
+            max_response_bytes: MAX_RESPONSE_BYTES,
+            max_batch: MAX_BATCH,
+            max_http: limits.max_http_connections,
+            max_http_per_ip: limits.max_http_connections_per_ip,
+            max_ws: limits.max_ws_connections,
+            max_ws_per_ip: limits.max_ws_connections_per_ip,
+            idle: std::time::Duration::from_secs(limits.idle_timeout_secs),
+        },
+        stop,
+    );
     Ok((bound, handle))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::code;
+
+    /// Every code the node can return is listed in the served OpenRPC document.
+    #[test]
+    fn every_error_code_is_documented() {
+        let doc: serde_json::Value =
+            serde_json::from_str(include_str!("../../../docs/openrpc.json")).unwrap();
+        let listed: Vec<i64> = doc["components"]["errors"]
+            .as_object()
+            .unwrap()
+            .values()
+            .map(|e| e["code"].as_i64().unwrap())
+            .collect();
+        for c in [
+            super::envelope::PARSE_ERROR,
+            super::envelope::INVALID_REQUEST,
+            -32601,
+            code::INVALID_PARAMS,
+            code::INTERNAL,
+            code::NEEDS_WEBSOCKET,
+            code::TOO_MANY_SUBSCRIPTIONS,
+            code::OVERSIZED_REQUEST,
+            code::OVERSIZED_RESPONSE,
+            code::SERVER_BUSY,
+            code::TOO_BIG_BATCH,
+            code::INVALID_TX,
+            code::DUPLICATE_TX,
+            code::MEMPOOL_FULL,
+            code::NONCE_GAP,
+            code::NOT_ADMITTED,
+            code::NOT_FOUND,
+        ] {
+            assert!(
+                listed.contains(&i64::from(c)),
+                "code {c} is not in docs/openrpc.json"
+            );
+        }
+    }
 }

@@ -12,6 +12,8 @@
 //!   it for blocks with their commit certificates; consensus verifies each certificate
 //!   against the validator set of that height before the block is executed.
 
+mod pending;
+
 use crate::chain::MAX_BLOCK_BYTES;
 use crate::service::{Inbound, Shared};
 use anyhow::{Context, Result};
@@ -121,8 +123,17 @@ impl request_response::Codec for SyncCodec {
     }
 }
 
+/// Inbound connections in their handshake at once from one address, and in total: a
+/// host that opens silent sockets holds at most its share, never every slot.
+const MAX_PENDING_PER_IP: usize = 8;
+const MAX_PENDING_INCOMING: u32 = 32;
+/// TCP accept to an upgraded (Noise + Yamux) connection: longer only on links that
+/// would not carry consensus anyway; a silent socket is dropped after it.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
+
 #[derive(NetworkBehaviour)]
 struct Behaviour {
+    pending: pending::Behaviour,
     allow: allow_block_list::Behaviour<allow_block_list::AllowedPeers>,
     limits: connection_limits::Behaviour,
     gossipsub: gossipsub::Behaviour,
@@ -299,7 +310,7 @@ impl Network {
         let limits = connection_limits::ConnectionLimits::default()
             .with_max_established(Some(config.max_connections))
             .with_max_established_per_peer(Some(2))
-            .with_max_pending_incoming(Some(32));
+            .with_max_pending_incoming(Some(MAX_PENDING_INCOMING));
         let mut swarm = libp2p::SwarmBuilder::with_existing_identity(id)
             .with_tokio()
             .with_tcp(
@@ -322,6 +333,7 @@ impl Network {
                             .with_request_timeout(Duration::from_secs(20)),
                     );
                     Ok(Behaviour {
+                        pending: pending::Behaviour::new(MAX_PENDING_PER_IP),
                         allow: Default::default(),
                         limits: connection_limits::Behaviour::new(limits),
                         gossipsub,
@@ -330,6 +342,7 @@ impl Network {
                 },
             )?
             .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(3600)))
+            .with_connection_timeout(HANDSHAKE_TIMEOUT)
             .build();
         let consensus_topic = gossipsub::IdentTopic::new(format!("atonomi/{chain_id}/consensus/1"));
         let tx_topic = gossipsub::IdentTopic::new(format!("atonomi/{chain_id}/tx/2"));
