@@ -495,7 +495,7 @@ impl Auditor {
             {
                 self.on_event(h, e).await?;
             }
-            if h % self.cfg.epoch_blocks == 0 {
+            if h.is_multiple_of(self.cfg.epoch_blocks) {
                 self.close_epoch(h).await?;
             }
             self.state.next_height = h + 1;

@@ -460,7 +460,7 @@ async fn presign_transfers(
             },
         };
         nonce += 1;
-        funding.push(hex::encode(tx.sign(&funder).to_bytes()));
+        funding.push(hex::encode(tx.sign(funder).to_bytes()));
     }
     for chunk in funding.chunks(1000) {
         call(client, "atonomi_sendTransactionBatch", rpc_params![chunk]).await?;

@@ -134,8 +134,7 @@ pub fn load_genesis(path: &Path) -> Result<Genesis> {
         );
     }
     let bytes = std::fs::read(path)?;
-    Ok(Genesis::from_json(&bytes)
-        .with_context(|| format!("{} is not a valid genesis", path.display()))?)
+    Genesis::from_json(&bytes).with_context(|| format!("{} is not a valid genesis", path.display()))
 }
 
 fn bridge_config(

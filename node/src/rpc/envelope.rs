@@ -62,9 +62,9 @@ fn valid_id(raw: &RawValue) -> bool {
 }
 
 /// One request object, checked; `Err` is the error response to send.
-fn check_request<'a>(
-    raw: &'a RawValue,
-) -> Result<(Option<&'a RawValue>, &'a RawValue, Option<&'a RawValue>), String> {
+type Checked<'a> = (Option<&'a RawValue>, &'a RawValue, Option<&'a RawValue>);
+
+fn check_request(raw: &RawValue) -> Result<Checked<'_>, String> {
     let invalid = |id: Option<&RawValue>, why: &str| {
         Err(error_object(
             id.filter(|i| valid_id(i)).map(RawValue::get),
