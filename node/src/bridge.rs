@@ -128,6 +128,7 @@ pub async fn run_signer(
     loop {
         match events.recv().await {
             Ok(NodeEvent::Committed { .. }) => {}
+            Ok(NodeEvent::Dropped(_)) => continue,
             Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
             Err(_) => return,
         }

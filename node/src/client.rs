@@ -37,6 +37,7 @@ pub async fn send(
     call_json: &str,
     device_key: Option<&Path>,
     wait: Duration,
+    nonce: Option<u64>,
 ) -> Result<()> {
     let key = crate::keys::read(key_file)?;
     let client = connect(url)?;
@@ -55,10 +56,12 @@ pub async fn send(
             *device_signature = sign_activation(&dkey, &chain_id, device, &key.account());
         }
     }
-    let account = call_account(&client, &key.account().to_string()).await?;
-    let nonce = account["next_nonce"]
-        .as_u64()
-        .context("account has no next_nonce")?;
+    let nonce = match nonce {
+        Some(n) => n,
+        None => call_account(&client, &key.account().to_string()).await?["next_nonce"]
+            .as_u64()
+            .context("account has no next_nonce")?,
+    };
     let stx = Transaction {
         chain_id,
         signer: key.account(),
@@ -81,6 +84,12 @@ pub async fn send(
             .request::<Value, _>("atonomi_getTransaction", rpc_params![hash])
             .await
         {
+            // Admitted, then dropped (its nonce went to another transaction, or it was
+            // replaced or evicted): waiting longer cannot help.
+            Ok(v) if v["status"] == "dropped" => bail!(
+                "transaction {hash} (nonce {nonce}) was dropped by the node: {}; run the command again to sign with the account's current nonce",
+                v["message"].as_str().unwrap_or("no reason given")
+            ),
             Ok(v) if v["status"] == "final" => {
                 println!("{}", serde_json::to_string_pretty(&v["receipt"])?);
                 let status: TxStatus = serde_json::from_value(v["receipt"]["status"].clone())

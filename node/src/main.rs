@@ -109,9 +109,13 @@ enum Command {
         /// device, signer) replaces device_signature.
         #[arg(long)]
         device_key: Option<PathBuf>,
-        /// Seconds to wait for finality.
+        /// Seconds to wait for finality. A transaction the node dropped (its nonce was
+        /// used by another one, or it was replaced) fails at once, saying why.
         #[arg(long, default_value_t = 60)]
         wait: u64,
+        /// Sign with this nonce instead of the account's next nonce read from the node.
+        #[arg(long)]
+        nonce: Option<u64>,
         call: String,
     },
     /// Read from a node over JSON-RPC and print JSON.
@@ -464,6 +468,7 @@ fn run(cli: Cli) -> Result<()> {
             key,
             device_key,
             wait,
+            nonce,
             call,
         } => runtime()?.block_on(client::send(
             &rpc,
@@ -471,6 +476,7 @@ fn run(cli: Cli) -> Result<()> {
             &call,
             device_key.as_deref(),
             std::time::Duration::from_secs(wait),
+            nonce,
         )),
         Command::Query(q) => runtime()?.block_on(query(q)),
         Command::DeviceId { salt, hardware_id } => {

@@ -3,7 +3,46 @@
 //! bounded in count and bytes, duplicates suppressed, pruned after every block.
 
 use atonomi_primitives::{AccountId, Hash, SignedTransaction};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+/// Dropped transactions remembered for `atonomi_getTransaction` (oldest forgotten first).
+const MAX_DROPPED: usize = 10_000;
+
+/// Why an admitted transaction left the pool without being committed.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "reason", rename_all = "snake_case")]
+pub enum DropReason {
+    /// Another transaction with the same sender and nonce took its place.
+    Replaced { by: Hash },
+    /// A committed block used its nonce for another transaction (typically: the client
+    /// read a nonce from a node that had not applied the previous block yet).
+    NonceUsed { nonce: u64, next_nonce: u64 },
+    /// The pool was full and the sender held more transactions than others.
+    Evicted,
+}
+
+impl DropReason {
+    /// One line for people.
+    pub fn explain(&self) -> String {
+        match self {
+            DropReason::Replaced { by } => format!("replaced by transaction {by} with the same sender and nonce"),
+            DropReason::NonceUsed { nonce, next_nonce } => format!(
+                "nonce {nonce} was used by another transaction (the account's next nonce is {next_nonce}); sign again with a fresh nonce"
+            ),
+            DropReason::Evicted => "evicted from a full mempool; submit it again later".into(),
+        }
+    }
+}
+
+/// A transaction that was admitted and then dropped.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Dropped {
+    pub hash: Hash,
+    pub signer: AccountId,
+    pub nonce: u64,
+    #[serde(flatten)]
+    pub reason: DropReason,
+}
 
 #[derive(Debug, Clone)]
 pub struct MempoolConfig {
@@ -53,6 +92,30 @@ struct Entry {
     hash: Hash,
 }
 
+/// Recently dropped transactions by hash, bounded, and those not yet announced.
+#[derive(Debug, Default)]
+struct DropLog {
+    by_hash: BTreeMap<Hash, Dropped>,
+    order: VecDeque<Hash>,
+    unannounced: Vec<Dropped>,
+}
+
+impl DropLog {
+    fn record(&mut self, d: Dropped) {
+        if self.by_hash.insert(d.hash, d.clone()).is_none() {
+            self.order.push_back(d.hash);
+        }
+        while self.order.len() > MAX_DROPPED {
+            if let Some(old) = self.order.pop_front() {
+                self.by_hash.remove(&old);
+            }
+        }
+        if self.unannounced.len() < MAX_DROPPED {
+            self.unannounced.push(d);
+        }
+    }
+}
+
 #[derive(Debug, Default)]
 pub struct Mempool {
     config: MempoolConfig,
@@ -60,6 +123,7 @@ pub struct Mempool {
     by_hash: BTreeMap<Hash, (AccountId, u64)>,
     per_sender: BTreeMap<AccountId, usize>,
     bytes: usize,
+    dropped: DropLog,
 }
 
 impl Mempool {
@@ -131,8 +195,9 @@ impl Mempool {
             });
         }
         let key = (stx.tx.signer, nonce);
-        if self.by_sender.contains_key(&key) {
+        if let Some(old) = self.by_sender.get(&key).map(|e| e.hash) {
             self.remove(&key);
+            self.drop_record(old, key, DropReason::Replaced { by: hash });
         } else {
             let pending = self.per_sender.get(&key.0).copied().unwrap_or(0);
             if pending >= self.config.max_per_account {
@@ -165,7 +230,14 @@ impl Mempool {
             else {
                 break;
             };
+            if let Some(h) = self.by_sender.get(&last).map(|e| e.hash) {
+                self.drop_record(h, last, DropReason::Evicted);
+            }
             self.remove(&last);
+        }
+        // Admitted again (a client resubmitting): no longer dropped.
+        if self.dropped.by_hash.remove(&hash).is_some() {
+            self.dropped.order.retain(|h| *h != hash);
         }
         self.bytes += bytes.len();
         self.by_hash.insert(hash, key);
@@ -217,17 +289,49 @@ impl Mempool {
         out
     }
 
-    /// Drops transactions whose nonce is used in the committed state.
-    pub fn prune(&mut self, next_nonce: impl Fn(&AccountId) -> u64) {
-        let stale: Vec<(AccountId, u64)> = self
+    /// Drops transactions whose nonce is used in the committed state; those that are not
+    /// among `committed` (the hashes of the block's transactions) are recorded as dropped.
+    pub fn prune(&mut self, next_nonce: impl Fn(&AccountId) -> u64, committed: &BTreeSet<Hash>) {
+        let stale: Vec<((AccountId, u64), Hash, u64)> = self
             .by_sender
-            .keys()
-            .filter(|(s, n)| *n < next_nonce(s))
-            .copied()
+            .iter()
+            .filter_map(|((s, n), e)| {
+                let next = next_nonce(s);
+                (*n < next).then_some(((*s, *n), e.hash, next))
+            })
             .collect();
-        for key in stale {
+        for (key, hash, next) in stale {
             self.remove(&key);
+            if !committed.contains(&hash) {
+                self.drop_record(
+                    hash,
+                    key,
+                    DropReason::NonceUsed {
+                        nonce: key.1,
+                        next_nonce: next,
+                    },
+                );
+            }
         }
+    }
+
+    fn drop_record(&mut self, hash: Hash, (signer, nonce): (AccountId, u64), reason: DropReason) {
+        self.dropped.record(Dropped {
+            hash,
+            signer,
+            nonce,
+            reason,
+        });
+    }
+
+    /// Why a transaction this pool admitted was dropped, if it was (recently).
+    pub fn dropped(&self, hash: &Hash) -> Option<&Dropped> {
+        self.dropped.by_hash.get(hash)
+    }
+
+    /// Drops since the last call, for the event subscriptions.
+    pub fn take_drops(&mut self) -> Vec<Dropped> {
+        std::mem::take(&mut self.dropped.unannounced)
     }
 }
 
@@ -279,6 +383,22 @@ mod tests {
         small.admit(&s0, b0, 7).unwrap();
         let (s1, b1) = tx(&b, 8);
         assert_eq!(small.admit(&s1, b1, 7), Err(AdmitError::TooManyPending(1)));
+        // The same sender and nonce with other bytes replaces, and says so.
+        let other = Transaction {
+            chain_id: ChainId::new("m").unwrap(),
+            signer: b.account(),
+            nonce: 7,
+            max_fee: None,
+            call: Call::Burn {
+                amount: Amount::new(1),
+            },
+        }
+        .sign(&b);
+        let new = small.admit(&other, other.to_bytes(), 7).unwrap();
+        assert_eq!(
+            small.dropped(&s0.hash()).map(|d| d.reason.clone()),
+            Some(DropReason::Replaced { by: new })
+        );
         assert!(matches!(
             m.admit(&s, bytes, 7),
             Err(AdmitError::NonceGap { .. })
@@ -309,7 +429,19 @@ mod tests {
         // a:0, a:1 (a:3 was evicted), b:7, b:8
         assert_eq!(m.select(100, 1 << 20, next).len(), 4);
         assert_eq!(m.select(1, 1 << 20, next).len(), 1);
-        m.prune(|acct| if *acct == a.account() { 1 } else { 9 });
+        let (a0, _) = tx(&a, 0);
+        let committed: BTreeSet<Hash> = [a0.hash()].into_iter().collect();
+        m.take_drops();
+        m.prune(|acct| if *acct == a.account() { 1 } else { 9 }, &committed);
         assert_eq!(m.len(), 1, "only a:1 is left");
+        // a:0 was committed itself; b:7 and b:8 lost their nonces to other transactions.
+        let drops = m.take_drops();
+        assert_eq!(drops.len(), 2, "{drops:?}");
+        assert!(drops.iter().all(|d| d.signer == b.account()
+            && matches!(d.reason, DropReason::NonceUsed { next_nonce: 9, .. })));
+        assert!(
+            m.dropped(&a0.hash()).is_none(),
+            "a committed transaction is not dropped"
+        );
     }
 }

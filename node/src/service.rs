@@ -34,6 +34,8 @@ pub enum NodeEvent {
         hash: Hash,
         txs: usize,
     },
+    /// An admitted transaction left the mempool without being committed.
+    Dropped(crate::mempool::Dropped),
 }
 
 /// State shared between the consensus host, the RPC server and the network.
@@ -179,14 +181,23 @@ impl Shared {
             let next = next_nonce(&chain, &stx.tx.signer);
             (stx, next)
         };
-        let hash = {
+        let (hash, drops) = {
             let mut pool = lock_mempool(self);
             let hash = pool.admit(&stx, bytes, next)?;
             self.metrics.mempool_txs.set(pool.len() as i64);
-            hash
+            (hash, pool.take_drops())
         };
+        self.announce_drops(drops);
         self.tx_arrived.notify_one();
         Ok(hash)
+    }
+
+    /// Tells subscribers about transactions that left the pool uncommitted.
+    pub fn announce_drops(&self, drops: Vec<crate::mempool::Dropped>) {
+        for d in drops {
+            tracing::debug!(tx = %d.hash, reason = d.reason.explain(), "dropped from the mempool");
+            let _ = self.events.send(NodeEvent::Dropped(d));
+        }
     }
 
     /// Admits a transaction from a client and gossips it to the peers.
@@ -839,11 +850,17 @@ impl Host {
         let txs = executed.block.txs.len();
         let height = certificate.height;
         let hash = certificate.block;
-        {
+        let in_block: std::collections::BTreeSet<Hash> = executed
+            .block
+            .txs
+            .iter()
+            .map(|t| atonomi_primitives::SignedTransaction::hash_of(t))
+            .collect();
+        let drops = {
             let mut chain = self.shared.chain.write().unwrap_or_else(|e| e.into_inner());
             chain.commit(executed, &certificate)?;
             let mut pool = lock_mempool(&self.shared);
-            pool.prune(|a| next_nonce(&chain, a));
+            pool.prune(|a| next_nonce(&chain, a), &in_block);
             let m = &self.shared.metrics;
             m.mempool_txs.set(pool.len() as i64);
             m.height.set(height.get() as i64);
@@ -851,12 +868,14 @@ impl Host {
             m.txs.inc_by(txs as u64);
             m.commit_seconds
                 .observe(self.height_started.elapsed().as_secs_f64());
-        }
+            pool.take_drops()
+        };
         tracing::info!(%height, block = %hash, txs, "committed");
         let _ = self
             .shared
             .events
             .send(NodeEvent::Committed { height, hash, txs });
+        self.shared.announce_drops(drops);
         self.executed.clear();
         self.bodies.retain(|_, b| b.header.height > height);
         self.proposals.retain(|p| p.height > height);

@@ -539,7 +539,7 @@ impl Network {
                     }
                 }
                 ev = events.recv() => {
-                    if ev.is_ok() {
+                    if matches!(ev, Ok(crate::service::NodeEvent::Committed { .. })) {
                         self.refresh_allowed();
                     }
                 }

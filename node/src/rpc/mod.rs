@@ -231,12 +231,18 @@ pub fn module(shared: Arc<Shared>, with_admin: bool) -> anyhow::Result<RpcModule
         if let Some(r) = chain.receipt(&hash).map_err(internal)? {
             return Ok(json!({ "status": "final", "receipt": r }));
         }
-        if s.mempool
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .contains(&hash)
         {
-            return Ok(json!({ "status": "pending" }));
+            let pool = s.mempool.lock().unwrap_or_else(|e| e.into_inner());
+            if pool.contains(&hash) {
+                return Ok(json!({ "status": "pending" }));
+            }
+            // Admitted, then dropped: say why, so a client need not wait for a timeout.
+            if let Some(d) = pool.dropped(&hash) {
+                let mut v = serde_json::to_value(d).map_err(internal)?;
+                v["status"] = json!("dropped");
+                v["message"] = json!(d.reason.explain());
+                return Ok(v);
+            }
         }
         Err(err(
             code::NOT_FOUND,
@@ -542,6 +548,7 @@ pub fn module(shared: Arc<Shared>, with_admin: bool) -> anyhow::Result<RpcModule
                             return Ok(());
                         }
                     }
+                    Ok(NodeEvent::Dropped(_)) => {}
                     Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
                     Err(_) => return Ok(()),
                 }
@@ -576,6 +583,15 @@ pub fn module(shared: Arc<Shared>, with_admin: bool) -> anyhow::Result<RpcModule
                             }
                         }
                     }
+                    Ok(NodeEvent::Dropped(d)) => {
+                        if let Some(ev) = dropped_event(&d, &filter) {
+                            let msg =
+                                SubscriptionMessage::from(serde_json::value::to_raw_value(&ev)?);
+                            if sink.send(msg).await.is_err() {
+                                return Ok(());
+                            }
+                        }
+                    }
                     Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
                     Err(_) => return Ok(()),
                 }
@@ -592,6 +608,17 @@ fn mentions(v: &Value, needle: &str) -> bool {
         Value::Object(o) => o.values().any(|x| mentions(x, needle)),
         _ => false,
     }
+}
+
+/// A dropped transaction as a subscription event (`"transaction_dropped"`, node-local:
+/// not in any block), if the filter wants it.
+fn dropped_event(d: &crate::mempool::Dropped, f: &EventFilter) -> Option<Value> {
+    let mut v = serde_json::to_value(d).ok()?;
+    v["event"] = json!("transaction_dropped");
+    v["message"] = json!(d.reason.explain());
+    let name_ok = f.events.is_empty() || f.events.iter().any(|w| w == "transaction_dropped");
+    let who_ok = f.involving.as_deref().is_none_or(|w| mentions(&v, w));
+    (name_ok && who_ok).then(|| json!({ "tx_hash": d.hash, "event": v }))
 }
 
 fn matching_events(s: &Shared, height: Height, f: &EventFilter) -> Vec<Value> {
