@@ -580,7 +580,24 @@ impl Host {
                 )?;
                 let signature =
                     message::sign_proposal(&chain_id, key, &proposal).ok_or(HostError::NilRound)?;
-                r.resume_with(mc::SignedMessage::new(proposal, signature))
+                let signed = mc::SignedMessage::new(proposal, signature);
+                // Our signed proposal goes into the WAL with the step that sends it, so a
+                // proposer restarted before (or after) sending finds the very proposal it
+                // signed and sends that again, never a second one (Malachite records
+                // only the proposed value).
+                if let Ok(wire) = WireProposal::from_mc(&signed) {
+                    let entry = WalEntry::Proposal(wire);
+                    if !self
+                        .replayed
+                        .contains(&atonomi_primitives::codec::encode(&entry))
+                    {
+                        self.out.wal.push(WalRecord {
+                            height: signed.height.0,
+                            entry,
+                        });
+                    }
+                }
+                r.resume_with(signed)
             }
             Effect::VerifySignature(msg, public_key, r) => r.resume_with(message::verify_message(
                 &self.chain_id,
@@ -974,6 +991,50 @@ mod tests {
                 _ => None,
             })
             .collect()
+    }
+
+    fn own_proposals(steps: &[Step], me: AccountId) -> Vec<WireProposal> {
+        steps
+            .iter()
+            .flat_map(|s| &s.actions)
+            .filter_map(|a| match a {
+                Action::Broadcast(ConsensusMessage::Proposal(p)) if p.proposer == me => {
+                    Some(p.clone())
+                }
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// A proposer that crashed after its proposal's step was durable but before it was
+    /// sent finds that signed proposal in the WAL (the host sends it again), replays
+    /// without signing anything new, and refuses to sign a different block for the round.
+    #[test]
+    fn a_restarted_proposer_finds_its_signed_proposal_in_the_wal_and_refuses_another() {
+        let net = Net::new();
+        let me = net.proposer_of(0);
+        let account = net.keys[me].account();
+        let mut e = net.engine(me, SignGuard::new());
+        let first = e.start_height(Height::new(1), net.set.clone(), false);
+        let block = Hash::of(b"first block");
+        let signed = e.propose(Height::new(1), 0, block);
+        let sent = own_proposals(std::slice::from_ref(&signed), account);
+        assert_eq!(sent.len(), 1);
+        // Crash: what is durable is the steps' WAL records and the guard.
+        let mut wal = first.wal.clone();
+        wal.extend(signed.wal.clone());
+        assert!(
+            wal.iter()
+                .any(|r| r.entry == WalEntry::Proposal(sent[0].clone())),
+            "the signed proposal is in the WAL of the step that sends it"
+        );
+        let guard = signed.guard.clone().unwrap();
+        let mut again = net.engine(me, guard);
+        again.start_height(Height::new(1), net.set.clone(), true);
+        let replayed = again.replay(&wal);
+        assert!(replayed.wal.is_empty(), "replay appends nothing twice");
+        let refused = again.propose(Height::new(1), 0, Hash::of(b"another block"));
+        assert!(own_proposals(std::slice::from_ref(&refused), account).is_empty());
     }
 
     #[test]

@@ -87,6 +87,10 @@ enum Command {
         /// transactions every two seconds (peers must penalise and ban this node).
         #[arg(long, hide = true)]
         byzantine_garbage: bool,
+        /// FOR FAULT TESTS ONLY: abort right after this validator's first proposal is
+        /// signed and durable, before it is sent.
+        #[arg(long, hide = true)]
+        crash_after_signing_proposal: bool,
     },
     /// Sign a transaction with a key file, submit it, wait until it is final and print
     /// its receipt (exit status 1 when it failed).
@@ -421,8 +425,10 @@ fn run(cli: Cli) -> Result<()> {
             .with_writer(std::io::stderr)
             .init();
     } else {
+        // Colours only for a person at a terminal, never into a log file or a pipe.
         tracing_subscriber::fmt()
             .with_env_filter(filter)
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
             .with_writer(std::io::stderr)
             .init();
     }
@@ -452,9 +458,11 @@ fn run(cli: Cli) -> Result<()> {
             rpc_addr,
             byzantine_equivocate,
             byzantine_garbage,
+            crash_after_signing_proposal,
         } => {
             let mut launch = node::Launch::from_home(&home, rpc_addr)?;
             launch.byzantine = byzantine_equivocate;
+            launch.crash_after_signing_proposal = crash_after_signing_proposal;
             if let Some((_, p2p)) = &mut launch.p2p {
                 p2p.garbage = byzantine_garbage;
             }

@@ -111,6 +111,8 @@ pub struct Launch {
     pub metrics: Option<SocketAddr>,
     /// Test only: equivocate (see `HostConfig::byzantine`).
     pub byzantine: bool,
+    /// Test only: see `HostConfig::crash_after_signing_proposal`.
+    pub crash_after_signing_proposal: bool,
     pub admin: bool,
     pub bridge: Option<crate::bridge::BridgeConfig>,
 }
@@ -208,6 +210,7 @@ impl Launch {
             p2p,
             metrics: config.metrics.map(|m| m.addr),
             byzantine: false,
+            crash_after_signing_proposal: false,
             admin: config.admin.enabled,
             bridge: match &config.bridge {
                 Some(b) => {
@@ -284,6 +287,7 @@ pub async fn run(launch: Launch, ready: impl FnOnce(SocketAddr)) -> Result<()> {
         engine,
         heartbeat: Duration::from_millis(launch.consensus.heartbeat_ms.max(100)),
         byzantine: launch.byzantine,
+        crash_after_signing_proposal: launch.crash_after_signing_proposal,
         wait_for_peers: launch.p2p.is_some(),
         signed_marker: launch.signed_marker.clone(),
     };
@@ -399,6 +403,7 @@ pub fn dev_launch(
         p2p: None,
         metrics,
         byzantine: false,
+        crash_after_signing_proposal: false,
         admin: false,
         bridge: None,
     })

@@ -231,6 +231,9 @@ pub struct HostConfig {
     /// and proposal of ours, bypassing the double-sign guard (a byzantine validator for
     /// the fault tests).
     pub byzantine: bool,
+    /// Test only: abort the process right after our proposal's step is durable, before
+    /// the proposal is sent (the crash window of a restarted proposer).
+    pub crash_after_signing_proposal: bool,
     /// On a network: a validator whose guard is empty but whose key has signed before
     /// (its data directory was wiped) waits up to `FRESH_WAIT` to hear the network's
     /// height, then refuses every height it may have signed at before.
@@ -289,6 +292,10 @@ pub struct Host {
     heard_peers: bool,
     /// Whether the validator key may have signed before (see `HostConfig::signed_marker`).
     key_has_signed: bool,
+    /// Our proposal at the height in progress and when it was last sent: sent again
+    /// while peers are still at this height (a restarted proposer's first send may
+    /// reach nobody).
+    own_proposal: Option<(WireProposal, Instant)>,
 }
 
 impl std::fmt::Debug for Host {
@@ -361,6 +368,7 @@ impl Host {
             booted: Instant::now(),
             heard_peers: false,
             key_has_signed,
+            own_proposal: None,
         };
         Ok((host, step))
     }
@@ -445,6 +453,18 @@ impl Host {
 
     fn on_peer_height(&mut self, committed: Height) -> Result<()> {
         self.heard_peers = true;
+        // A peer still deciding our height in progress may not have our proposal of the
+        // current round (sent before it connected): send it again, at most once a second.
+        let current = *self.shared.round.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((p, sent)) = self.own_proposal.clone() {
+            if committed.next() == p.height
+                && current == Some((p.height, p.round))
+                && sent.elapsed() >= Duration::from_secs(1)
+            {
+                tracing::debug!(height = %p.height, round = p.round, "sending our proposal again for a peer at this height");
+                self.send_own_proposal(&p);
+            }
+        }
         if self.key.is_none() || !self.key_has_signed {
             return Ok(());
         }
@@ -621,6 +641,17 @@ impl Host {
                 if self.config.byzantine {
                     self.equivocate(&msg)?;
                 }
+                let me = self.key.as_ref().map(Keypair::account);
+                if let ConsensusMessage::Proposal(p) = &msg {
+                    if Some(p.proposer) == me {
+                        if self.config.crash_after_signing_proposal {
+                            tracing::error!(height = %p.height, round = p.round, block = %p.block, "fault test: aborting after signing our proposal, before sending it");
+                            std::process::abort();
+                        }
+                        tracing::info!(height = %p.height, round = p.round, block = %p.block, "sending our proposal");
+                        self.own_proposal = Some((p.clone(), Instant::now()));
+                    }
+                }
                 if let ConsensusMessage::Proposal(p) = &msg {
                     if self.proposals.len() < 256 {
                         self.proposals.push(p.clone());
@@ -794,7 +825,53 @@ impl Host {
         Ok(())
     }
 
+    /// The proposal this validator signed at (height, round) before it restarted, from
+    /// the WAL (the engine records it in the step that sends it).
+    fn signed_before(&self, height: Height, round: u32) -> Result<Option<WireProposal>> {
+        let Some(me) = self.key.as_ref().map(Keypair::account) else {
+            return Ok(None);
+        };
+        let wal = read_chain(&self.shared).wal()?;
+        Ok(wal.into_iter().find_map(|r| match r.entry {
+            atonomi_consensus::message::WalEntry::Proposal(p)
+                if r.height == height
+                    && p.height == height
+                    && p.round == round
+                    && p.proposer == me =>
+            {
+                Some(p)
+            }
+            _ => None,
+        }))
+    }
+
+    /// Sends our proposal of the height in progress again, with its body.
+    fn send_own_proposal(&mut self, p: &WireProposal) {
+        if let Some(b) = self.bodies.get(&p.block) {
+            let _ = self.shared.outbound.send(Outbound::Block(b.clone()));
+        }
+        let _ = self
+            .shared
+            .outbound
+            .send(Outbound::Consensus(ConsensusMessage::Proposal(p.clone())));
+        self.own_proposal = Some((p.clone(), Instant::now()));
+    }
+
     fn build(&mut self, height: Height, round: u32) -> Result<Option<Step>> {
+        if self.key.is_none() {
+            return Ok(None);
+        }
+        // After a restart, never a second, different proposal for a (height, round) this
+        // validator already signed: it sends the one it signed (the engine, replayed,
+        // knows it too; the guard would refuse any other).
+        if let Some(p) = self.signed_before(height, round)? {
+            tracing::info!(%height, round, block = %p.block, "sending again the proposal this validator signed before it restarted");
+            if self.proposals.len() < 256 {
+                self.proposals.push(p.clone());
+            }
+            self.send_own_proposal(&p);
+            return Ok(None);
+        }
         let Some(key) = &self.key else {
             return Ok(None);
         };
@@ -880,6 +957,7 @@ impl Host {
         self.bodies.retain(|_, b| b.header.height > height);
         self.proposals.retain(|p| p.height > height);
         self.fed.clear();
+        self.own_proposal = None;
         // The next height starts after the rest of this step's actions (they belong to
         // the decided height: a late CancelTimeout must not hit the new height's timers);
         // `perform` does it once its queue is empty.

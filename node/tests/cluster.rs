@@ -574,3 +574,111 @@ fn a_new_validator_signs_at_once_and_a_wiped_one_refuses_what_it_may_have_signed
     }
     wait_height(&[&vals[1]], reached, 90);
 }
+
+/// The value of `name=` in a tracing log line.
+fn log_field<'a>(line: &'a str, name: &str) -> Option<&'a str> {
+    let start = line.find(&format!(" {name}="))? + name.len() + 2;
+    line[start..].split_whitespace().next()
+}
+
+/// A proposer killed after its proposal was signed and made durable, but before it was
+/// sent, proposes the very same block for that (height, round) after its restart —
+/// never a second one — and the round it proposed in commits it. (Before, it built a
+/// new block, the guard refused to sign it, and the round was lost.)
+#[test]
+fn a_restarted_proposer_proposes_the_block_it_signed_not_another() {
+    let dir = tempfile::tempdir().unwrap();
+    let vals = network(dir.path(), 4);
+    // A propose timeout long enough for the killed proposer to come back in its round.
+    for v in &vals {
+        let path = v.home.join("config.toml");
+        let c = std::fs::read_to_string(&path).unwrap();
+        std::fs::write(
+            &path,
+            c.replace("propose_timeout_ms = 2000", "propose_timeout_ms = 15000"),
+        )
+        .unwrap();
+    }
+    let mut procs: Vec<Proc> = vals
+        .iter()
+        .enumerate()
+        .map(|(i, v)| {
+            if i == 0 {
+                start_with(v, &["--crash-after-signing-proposal"])
+            } else {
+                start(v)
+            }
+        })
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        if procs[0].0.as_mut().unwrap().try_wait().unwrap().is_some() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "validator 0 never proposed");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let log = std::fs::read_to_string(vals[0].home.join("node.log")).unwrap();
+    let line = log
+        .lines()
+        .find(|l| l.contains("aborting after signing our proposal"))
+        .unwrap_or_else(|| panic!("no crash line in the log:\n{log}"));
+    let height: u64 = log_field(line, "height")
+        .unwrap_or_else(|| panic!("{line:?}"))
+        .parse()
+        .unwrap();
+    let round: u64 = log_field(line, "round").unwrap().parse().unwrap();
+    let block = log_field(line, "block").unwrap().to_string();
+    std::fs::rename(
+        vals[0].home.join("node.log"),
+        vals[0].home.join("crashed.log"),
+    )
+    .unwrap();
+
+    procs[0] = start(&vals[0]);
+    let all: Vec<&NodeDir> = vals.iter().collect();
+    wait_height(&all, height + 1, 120);
+    let relevant = |path: &Path| -> String {
+        std::fs::read_to_string(path)
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| {
+                l.contains("propos")
+                    || l.contains("refused")
+                    || l.contains("WAL")
+                    || l.contains("round")
+            })
+            .take(40)
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    eprintln!(
+        "restarted validator:\n{}",
+        relevant(&vals[0].home.join("node.log"))
+    );
+    eprintln!("validator 1:\n{}", relevant(&vals[1].home.join("node.log")));
+    let b = json_out(&run(&[
+        "query",
+        "block",
+        "--rpc",
+        &url(&vals[1]),
+        &height.to_string(),
+    ]))
+    .unwrap();
+    assert_eq!(
+        (b["hash"].as_str().unwrap(), b["commit"]["round"].as_u64().unwrap()),
+        (block.as_str(), round),
+        "height {height} committed another block or in another round than the one proposed before the crash"
+    );
+    let log = std::fs::read_to_string(vals[0].home.join("node.log")).unwrap();
+    assert!(
+        log.contains("sending again the proposal this validator signed before it restarted"),
+        "{log}"
+    );
+    assert!(!log.contains("refused to sign"), "{log}");
+    // Nobody saw two proposals of validator 0.
+    for n in &vals[1..] {
+        let ev = json_out(&run(&["query", "evidence", "--rpc", &url(n)])).unwrap();
+        assert_eq!(ev, serde_json::json!([]), "evidence on {}", url(n));
+    }
+}

@@ -28,7 +28,9 @@ use atonomi_consensus::context::ValidatorSet as ConsensusSet;
 use atonomi_consensus::engine::{
     timeout_key, Action, ConsensusTimeout, Engine, EngineConfig, PeerId, Step,
 };
-use atonomi_consensus::message::{ConsensusMessage, ProposedBlock, WalRecord, MAX_MESSAGE_BYTES};
+use atonomi_consensus::message::{
+    ConsensusMessage, ProposedBlock, WalEntry, WalRecord, MAX_MESSAGE_BYTES,
+};
 use atonomi_consensus::{wal, CommitCertificate, SignGuard, VoteType};
 use atonomi_primitives::state::{Validator, ValidatorSet};
 use atonomi_primitives::{codec, AccountId, ChainId, Hash, Height, Keypair, ManufacturerId};
@@ -1089,6 +1091,33 @@ impl Sim {
                 None
             }
             Action::GetValue { height, round, .. } => {
+                // The host's rule after a restart: a proposal this node signed for the
+                // (height, round) is in its WAL; it is sent again, never a new block.
+                let me = self.keys[self.nodes[i].key].account();
+                let signed_before = wal::replay(&self.nodes[i].disk.wal, MAX_MESSAGE_BYTES + 64)
+                    .records
+                    .iter()
+                    .filter_map(|r| WalRecord::from_bytes(r).ok())
+                    .find_map(|r| match r.entry {
+                        WalEntry::Proposal(p)
+                            if p.height == height && p.round == round && p.proposer == me =>
+                        {
+                            Some(p)
+                        }
+                        _ => None,
+                    });
+                if let Some(p) = signed_before {
+                    self.log(|| format!("node {i} sends again its proposal at {height}/{round}"));
+                    let msg = ConsensusMessage::Proposal(p);
+                    self.record_signed(i, &msg);
+                    if let ConsensusMessage::Proposal(p) = &msg {
+                        if let Some(body) = self.nodes[i].bodies.get(&p.block).cloned() {
+                            self.broadcast(i, Payload::Block(body));
+                        }
+                    }
+                    self.broadcast(i, Payload::Consensus(msg.to_bytes()));
+                    return None;
+                }
                 let valid =
                     !(self.sc.invalid_proposals && !self.nodes[i].honest && self.rng.below(3) == 0);
                 let block = SimBlock {
