@@ -18,6 +18,8 @@ pub struct Metrics {
     pub blocks: Counter,
     pub txs: Counter,
     pub sign_refused: Counter,
+    /// Proposed blocks this node judged invalid.
+    pub invalid_proposals: Counter,
     pub equivocations: Counter,
     /// Invalid messages and frames from peers.
     pub peer_penalties: Counter,
@@ -43,6 +45,7 @@ impl Default for Metrics {
             blocks: Counter::default(),
             txs: Counter::default(),
             sign_refused: Counter::default(),
+            invalid_proposals: Counter::default(),
             equivocations: Counter::default(),
             peer_penalties: Counter::default(),
             peer_bans: Counter::default(),
@@ -66,6 +69,11 @@ impl Default for Metrics {
             "sign_refused",
             "Signatures the double-sign guard refused",
             m.sign_refused.clone(),
+        );
+        registry.register(
+            "invalid_proposals",
+            "Proposed blocks this node judged invalid",
+            m.invalid_proposals.clone(),
         );
         registry.register(
             "equivocations",

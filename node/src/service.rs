@@ -500,13 +500,21 @@ impl Host {
         lock_mempool(&self.shared).has_executable(|a| next_nonce(&chain, a))
     }
 
+    /// The height this node decides next: the one in progress, or the one waiting to
+    /// start after a decision (the engine stays at the decided height until then).
+    fn undecided(&self) -> Height {
+        self.waiting.map_or(self.engine.height(), |(h, _)| h)
+    }
+
     fn on_consensus(&mut self, msg: ConsensusMessage) -> Result<()> {
         if matches!(self.waiting, Some((h, _)) if msg.height() >= h) {
             // Peers moved on: follow without waiting for the heartbeat.
             self.maybe_start_height(true)?;
         }
         if let ConsensusMessage::Proposal(p) = &msg {
-            if p.height >= self.engine.height() && self.proposals.len() < 256 {
+            // A decided height's proposals are dropped, never judged again (against the
+            // next height they would be "invalid" after having been valid).
+            if p.height >= self.undecided() && self.proposals.len() < 256 {
                 self.proposals.push(p.clone());
             }
         }
@@ -516,7 +524,7 @@ impl Host {
     }
 
     fn on_block(&mut self, block: Block) -> Result<()> {
-        if block.header.height >= self.engine.height() && self.bodies.len() < 64 {
+        if block.header.height >= self.undecided() && self.bodies.len() < 64 {
             self.bodies.insert(block.hash(), block);
         }
         self.feed_values()
@@ -544,6 +552,10 @@ impl Host {
     /// Validates bodies that match proposals of the current height and tells the engine.
     fn feed_values(&mut self) -> Result<()> {
         let height = self.engine.height();
+        if self.waiting.is_some() {
+            // The engine's height is decided: nothing of it is judged any more.
+            return Ok(());
+        }
         let candidates: Vec<WireProposal> = self
             .proposals
             .iter()
@@ -562,6 +574,7 @@ impl Host {
             self.fed.push((p.round, p.block));
             let valid = self.validate(&p, block.clone());
             if let Err(e) = &valid {
+                self.shared.metrics.invalid_proposals.inc();
                 tracing::warn!(%height, round = p.round, block = %p.block, "invalid proposed block: {e:#}");
             }
             read_chain(&self.shared).persist_consensus(&[], None, &[block])?;
@@ -963,5 +976,82 @@ impl Host {
         // `perform` does it once its queue is empty.
         self.waiting = Some((height.next(), Instant::now()));
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use atonomi_consensus::context::{Address, BlockValue, CHeight, ConsensusProposal};
+
+    fn shared(dir: &std::path::Path) -> Arc<Shared> {
+        let genesis = atonomi_genesis::dev::genesis();
+        let chain = Chain::open(
+            &dir.join("data"),
+            &genesis,
+            &atonomi_storage::RocksConfig::default(),
+        )
+        .unwrap();
+        let (events, _) = broadcast::channel(64);
+        let (outbound, _) = mpsc::unbounded_channel();
+        Arc::new(Shared {
+            chain: RwLock::new(chain),
+            mempool: Mutex::new(Mempool::new(crate::mempool::MempoolConfig::default())),
+            tx_arrived: Notify::new(),
+            events,
+            validator: None,
+            round: Mutex::new(None),
+            outbound,
+            metrics: Arc::new(crate::metrics::Metrics::default()),
+            lookups: Mutex::new(crate::lookups::LookupLog::new(1)),
+            bridge_status: Mutex::new(serde_json::Value::Null),
+            bridge_config: None,
+            admission: crate::admission::Policy::default(),
+        })
+    }
+
+    /// A proposal of a height this node already decided arrives late (re-streamed, or
+    /// the node decided by sync): it is dropped, not judged against the next height —
+    /// before, the node judged it invalid after having judged its round valid, and
+    /// Malachite logged "changed its mind" at ERROR.
+    #[test]
+    fn proposals_of_a_decided_height_are_dropped_not_judged_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let shared = shared(dir.path());
+        let key = atonomi_genesis::dev::key("validator");
+        let config = HostConfig {
+            engine: EngineConfig::new(read_chain(&shared).chain_id.clone()),
+            heartbeat: Duration::from_secs(3600),
+            byzantine: false,
+            crash_after_signing_proposal: false,
+            wait_for_peers: false,
+            signed_marker: None,
+        };
+        let (mut host, first) = Host::start(shared.clone(), Some(key), config).unwrap();
+        host.perform(first).unwrap();
+        // The single dev validator decides height 1 on its own.
+        host.maybe_start_height(true).unwrap();
+        assert_eq!(read_chain(&shared).height(), Height::new(1));
+        let block = read_chain(&shared).block(Height::new(1)).unwrap().unwrap();
+        let late = Keypair::from_label("a late proposer");
+        let chain_id = read_chain(&shared).chain_id.clone();
+        let proposal = ConsensusProposal {
+            height: CHeight(Height::new(1)),
+            round: malachitebft_core_types::Round::new(1),
+            value: BlockValue(block.hash()),
+            pol_round: malachitebft_core_types::Round::Nil,
+            proposer: Address(late.account()),
+        };
+        let sig = atonomi_consensus::message::sign_proposal(&chain_id, &late, &proposal).unwrap();
+        let wire =
+            WireProposal::from_mc(&malachitebft_core_types::SignedMessage::new(proposal, sig))
+                .unwrap();
+        host.on_block(block).unwrap();
+        host.on_consensus(ConsensusMessage::Proposal(wire)).unwrap();
+        assert_eq!(
+            shared.metrics.invalid_proposals.get(),
+            0,
+            "a proposal of the decided height was judged again"
+        );
     }
 }
