@@ -9,6 +9,9 @@
 #   restart SIGTERM (graceful), start again
 #   wipe    kill -9, delete the data directory (keys kept), start again: the node
 #           resyncs and refuses to sign up to the height after the network's
+#   serial  the pattern behind a 26-s stall of an outside run (issue 15): one validator
+#           paused 4.3 s, another killed and restarted 3.3 s later, the first paused
+#           again 3.3 s, the other killed again for 1.3 s — never more than one down
 #   part22 / part31  network partition 2–2 or 3–1 for 2–6 s through the nodes' admin
 #           fault-injection RPC (admin_setBlockedPeers: refuse and drop the other side's
 #           peers; [admin] enabled only in this test network), then heal
@@ -67,8 +70,10 @@ bob=$("$bin" keys show "$keys/bob.json" | python3 -c "import json,sys; print(jso
 ) &
 loadpid=$!
 
-declare -A count=([kill9]=0 [pause]=0 [restart]=0 [wipe]=0 [part22]=0 [part31]=0)
-max_recovery=0; violations=0; kinds=(kill9 pause restart wipe part22 part31)
+declare -A count=([kill9]=0 [pause]=0 [restart]=0 [wipe]=0 [part22]=0 [part31]=0 [serial]=0)
+max_recovery=0; violations=0
+# FAULT_KINDS="serial pause" narrows the kinds drawn (for measuring one pattern).
+read -r -a kinds <<< "${FAULT_KINDS:-kill9 pause restart wipe part22 part31 serial}"
 mapfile -t peer_ids < "$dir/peer_ids"
 # block NODE PEER_ID...: that node refuses and drops these peers (none: heal).
 block() {
@@ -96,9 +101,19 @@ partition() {
 }
 heal() { for i in $(seq 0 $((nodes - 1))); do block "$i" || true; done; }
 pid_of() { sed -n "$(( $1 + 1 ))p" "$dir/pids"; }
+# relaunch NODE: starts it again and records its pid.
+relaunch() {
+  nohup "$bin" run --home "$dir/node$1" >> "$dir/node$1.log" 2>&1 &
+  local newpid=$!; disown "$newpid"; sed -i "$(($1 + 1))s/.*/$newpid/" "$dir/pids"
+}
+# kill_for NODE SECONDS: kill -9, then start again after SECONDS.
+kill_for() { kill -9 "$(pid_of "$1")" 2>/dev/null || true; sleep "$2"; relaunch "$1"; }
+# pause_for NODE SECONDS
+pause_for() { local p; p=$(pid_of "$1"); kill -STOP "$p"; sleep "$2"; kill -CONT "$p"; }
 
 for r in $(seq 1 "$rounds"); do
-  kind=${kinds[$((RANDOM % 6))]}
+  kind=${kinds[$((RANDOM % ${#kinds[@]}))]}
+  [ "$r" -eq 1 ] && kind=serial  # the pattern of the 26-s stall runs in every run
   v=$((RANDOM % 4))
   count[$kind]=$((count[$kind] + 1))
   sleep "0.$((RANDOM % 9 + 1))"
@@ -120,6 +135,9 @@ for r in $(seq 1 "$rounds"); do
       partition "$v $other"; sleep "$((RANDOM % 5 + 2))"; heal ;;
     part31)
       partition "$v"; sleep "$((RANDOM % 5 + 2))"; heal ;;
+    serial)
+      other=$(( (v + 1 + RANDOM % 3) % 4 ))
+      pause_for "$v" 4.3; kill_for "$other" 3.3; pause_for "$v" 3.3; kill_for "$other" 1.3 ;;
     wipe)
       kill -9 "$pid" 2>/dev/null || true; sleep 0.2
       rm -rf "$dir/node$v/data"
@@ -154,10 +172,17 @@ def q(i, *a):
     out = subprocess.run([bin_, "query", *a, "--rpc", f"http://127.0.0.1:{base + i}"], capture_output=True, text=True)
     return json.loads(out.stdout) if out.returncode == 0 else None
 bad = 0
+stamps = []
 for h in range(1, top + 1):
-    hashes = {q(i, "block", str(h))["hash"] for i in range(nodes)}
+    blocks = [q(i, "block", str(h)) for i in range(nodes)]
+    hashes = {b["hash"] for b in blocks}
     if len(hashes) != 1:
         print(f"fork at height {h}: {hashes}", file=sys.stderr); bad += 1
+    stamps.append(int(blocks[0]["header"]["timestamp"]))
+# The longest time between two blocks under a steady load: how long the chain stalled.
+gaps = [(b - a, h + 2) for h, (a, b) in enumerate(zip(stamps, stamps[1:]))]
+longest, at = max(gaps) if gaps else (0, 0)
+open(sys.argv[5] + ".gap", "w").write(f"{longest / 1000:.1f}")
 txs = [l.strip() for l in open(acked) if l.strip()] if __import__("os").path.exists(acked) else []
 lost = 0
 for t in txs:
@@ -173,11 +198,12 @@ for i in range(nodes):
         evidence += len(e["double_votes"]) + len(e["double_proposals"])
 if evidence:
     print(f"{evidence} equivocations recorded", file=sys.stderr)
-print(json.dumps({"heights_checked": top, "acked": len(txs), "lost": lost, "equivocations": evidence}))
+print(json.dumps({"heights_checked": top, "acked": len(txs), "lost": lost, "equivocations": evidence, "longest_block_gap_s": longest / 1000, "gap_before_height": at}))
 sys.exit(1 if bad or lost or evidence else 0)
 EOF
 acked=$(wc -l < "$dir/acked.txt" 2>/dev/null || echo 0)
-printf '\n| rounds | kill9 | pause | restart | wipe | part 2-2 | part 3-1 | txs final | lost | max recovery s | violations |\n'
-printf '|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n'
-printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "$rounds" "${count[kill9]}" "${count[pause]}" "${count[restart]}" "${count[wipe]}" "${count[part22]}" "${count[part31]}" "$acked" "$([ $violations -eq 0 ] && echo 0 || echo "see above")" "$max_recovery" "$violations"
+gap=$(cat "$dir/acked.txt.gap" 2>/dev/null || echo "?")
+printf '\n| rounds | kill9 | pause | restart | wipe | part 2-2 | part 3-1 | serial | txs final | lost | max recovery s | longest block gap s | violations |\n'
+printf '|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n'
+printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "$rounds" "${count[kill9]}" "${count[pause]}" "${count[restart]}" "${count[wipe]}" "${count[part22]}" "${count[part31]}" "${count[serial]}" "$acked" "$([ $violations -eq 0 ] && echo 0 || echo "see above")" "$max_recovery" "$gap" "$violations"
 [ "$violations" -eq 0 ]

@@ -296,6 +296,8 @@ pub struct Host {
     /// while peers are still at this height (a restarted proposer's first send may
     /// reach nobody).
     own_proposal: Option<(WireProposal, Instant)>,
+    /// When our messages of the round in progress were last sent again for a peer.
+    resent_at: Option<Instant>,
 }
 
 impl std::fmt::Debug for Host {
@@ -369,6 +371,7 @@ impl Host {
             heard_peers: false,
             key_has_signed,
             own_proposal: None,
+            resent_at: None,
         };
         Ok((host, step))
     }
@@ -453,18 +456,7 @@ impl Host {
 
     fn on_peer_height(&mut self, committed: Height) -> Result<()> {
         self.heard_peers = true;
-        // A peer still deciding our height in progress may not have our proposal of the
-        // current round (sent before it connected): send it again, at most once a second.
-        let current = *self.shared.round.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((p, sent)) = self.own_proposal.clone() {
-            if committed.next() == p.height
-                && current == Some((p.height, p.round))
-                && sent.elapsed() >= Duration::from_secs(1)
-            {
-                tracing::debug!(height = %p.height, round = p.round, "sending our proposal again for a peer at this height");
-                self.send_own_proposal(&p);
-            }
-        }
+        self.resend_for_peer_at(committed.next())?;
         if self.key.is_none() || !self.key_has_signed {
             return Ok(());
         }
@@ -856,6 +848,48 @@ impl Host {
             }
             _ => None,
         }))
+    }
+
+    /// A peer announced it is still deciding `height`, ours in progress: it may have
+    /// missed what we sent while it was down or not yet connected (gossip reaches only
+    /// connected peers, and Malachite re-sends votes only every few seconds). Our
+    /// proposal and our votes of the current round go out again, at most once a second.
+    fn resend_for_peer_at(&mut self, height: Height) -> Result<()> {
+        let current = *self.shared.round.lock().unwrap_or_else(|e| e.into_inner());
+        let Some((h, round)) = current else {
+            return Ok(());
+        };
+        if self.waiting.is_some()
+            || h != height
+            || self.engine.height() != height
+            || self
+                .resent_at
+                .is_some_and(|t| t.elapsed() < Duration::from_secs(1))
+        {
+            return Ok(());
+        }
+        let Some(me) = self.key.as_ref().map(Keypair::account) else {
+            return Ok(());
+        };
+        self.resent_at = Some(Instant::now());
+        if let Some((p, _)) = self.own_proposal.clone() {
+            if p.height == height && p.round == round {
+                self.send_own_proposal(&p);
+            }
+        }
+        let wal = read_chain(&self.shared).wal()?;
+        for r in wal {
+            if let atonomi_consensus::message::WalEntry::Vote(v) = r.entry {
+                if v.validator == me && v.height == height && v.round == round {
+                    let _ = self
+                        .shared
+                        .outbound
+                        .send(Outbound::Consensus(ConsensusMessage::Vote(v)));
+                }
+            }
+        }
+        tracing::debug!(%height, round, "sent our proposal and votes of this round again for a peer at this height");
+        Ok(())
     }
 
     /// Sends our proposal of the height in progress again, with its body.
