@@ -296,6 +296,8 @@ pub struct Host {
     /// while peers are still at this height (a restarted proposer's first send may
     /// reach nobody).
     own_proposal: Option<(WireProposal, Instant)>,
+    /// Times the body of `own_proposal` was re-sent for peers (see `resend_for_peer_at`).
+    own_body_resends: u8,
     /// When our messages of the round in progress were last sent again for a peer.
     resent_at: Option<Instant>,
 }
@@ -371,6 +373,7 @@ impl Host {
             heard_peers: false,
             key_has_signed,
             own_proposal: None,
+            own_body_resends: 0,
             resent_at: None,
         };
         Ok((host, step))
@@ -655,6 +658,7 @@ impl Host {
                         }
                         tracing::info!(height = %p.height, round = p.round, block = %p.block, "sending our proposal");
                         self.own_proposal = Some((p.clone(), Instant::now()));
+                        self.own_body_resends = 0;
                     }
                 }
                 if let ConsensusMessage::Proposal(p) = &msg {
@@ -874,7 +878,12 @@ impl Host {
         self.resent_at = Some(Instant::now());
         if let Some((p, _)) = self.own_proposal.clone() {
             if p.height == height && p.round == round {
-                self.send_own_proposal(&p);
+                // The body too, twice: a first send may have reached nobody (a restarted
+                // node before its peers connected); after that gossipsub suppresses the
+                // same bytes as a duplicate anyway.
+                let with_body = self.own_body_resends < 2;
+                self.own_body_resends = self.own_body_resends.saturating_add(1);
+                self.send_own_proposal(&p, with_body);
             }
         }
         let wal = read_chain(&self.shared).wal()?;
@@ -892,9 +901,11 @@ impl Host {
         Ok(())
     }
 
-    /// Sends our proposal of the height in progress again, with its body.
-    fn send_own_proposal(&mut self, p: &WireProposal) {
-        if let Some(b) = self.bodies.get(&p.block) {
+    /// Sends our proposal of the height in progress again, with its body when
+    /// `with_body` (gossip carries a body once per process: the same bytes published
+    /// again are suppressed as a duplicate, so only a restarted node sends it again).
+    fn send_own_proposal(&mut self, p: &WireProposal, with_body: bool) {
+        if let (true, Some(b)) = (with_body, self.bodies.get(&p.block)) {
             let _ = self.shared.outbound.send(Outbound::Block(b.clone()));
         }
         let _ = self
@@ -916,7 +927,8 @@ impl Host {
             if self.proposals.len() < 256 {
                 self.proposals.push(p.clone());
             }
-            self.send_own_proposal(&p);
+            self.own_body_resends = 0;
+            self.send_own_proposal(&p, true);
             return Ok(None);
         }
         let Some(key) = &self.key else {
