@@ -1108,15 +1108,7 @@ impl Sim {
                     });
                 if let Some(p) = signed_before {
                     self.log(|| format!("node {i} sends again its proposal at {height}/{round}"));
-                    let msg = ConsensusMessage::Proposal(p);
-                    self.record_signed(i, &msg);
-                    if let ConsensusMessage::Proposal(p) = &msg {
-                        if let Some(body) = self.nodes[i].bodies.get(&p.block).cloned() {
-                            self.broadcast(i, Payload::Block(body));
-                        }
-                    }
-                    self.broadcast(i, Payload::Consensus(msg.to_bytes()));
-                    return None;
+                    return self.act(i, Action::Broadcast(ConsensusMessage::Proposal(p)));
                 }
                 let valid =
                     !(self.sc.invalid_proposals && !self.nodes[i].honest && self.rng.below(3) == 0);

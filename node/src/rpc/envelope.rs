@@ -43,6 +43,10 @@ pub enum Prepared {
     Answer(String),
     /// Forward `body` to the method table; `envelope` finishes its answer.
     Forward { body: String, envelope: Envelope },
+    /// Over HTTP, a message the method table handles exactly as the specification
+    /// says (every member a call with a u64 or plain-string id and nothing else):
+    /// forward `body` as it is and return the answer as it is.
+    PassThrough { body: String },
 }
 
 pub fn error_object(id: Option<&str>, code: i32, message: &str) -> String {
@@ -62,7 +66,24 @@ fn valid_id(raw: &RawValue) -> bool {
 }
 
 /// One request object, checked; `Err` is the error response to send.
-type Checked<'a> = (Option<&'a RawValue>, &'a RawValue, Option<&'a RawValue>);
+type Checked<'a> = (
+    Option<&'a RawValue>,
+    &'a RawValue,
+    Option<&'a RawValue>,
+    bool,
+);
+
+/// An id jsonrpsee returns exactly as sent: a u64 without leading zeros, or a string
+/// without escapes.
+fn plain_id(raw: &RawValue) -> bool {
+    let t = raw.get();
+    if let Some(inner) = t.strip_prefix('"') {
+        return !inner.contains('\\');
+    }
+    (t == "0" || !t.starts_with('0'))
+        && t.bytes().all(|b| b.is_ascii_digit())
+        && t.parse::<u64>().is_ok()
+}
 
 fn check_request(raw: &RawValue) -> Result<Checked<'_>, String> {
     let invalid = |id: Option<&RawValue>, why: &str| {
@@ -98,7 +119,11 @@ fn check_request(raw: &RawValue) -> Result<Checked<'_>, String> {
             return invalid(id, "\"params\" must be an array or an object");
         }
     }
-    Ok((id, method, params))
+    let plain = id.is_some_and(plain_id)
+        && fields
+            .keys()
+            .all(|k| matches!(k.as_str(), "jsonrpc" | "id" | "method" | "params"));
+    Ok((id, method, params, plain))
 }
 
 /// Checks a message (one request or a batch) and prepares what to forward. Internal
@@ -135,10 +160,13 @@ pub fn prepare(body: &[u8], max_batch: usize, next_id: &mut u64, websocket: bool
     }
     let mut entries = Vec::with_capacity(items.len());
     let mut forward = Vec::with_capacity(items.len());
+    // Whether the message may go to the method table untouched (HTTP only: over a
+    // WebSocket, answers arrive out of order and are matched by internal id).
+    let mut plain = !websocket;
     for raw in items {
         match check_request(raw) {
             Err(answer) => entries.push(Entry::Answered(answer)),
-            Ok((id, method, _))
+            Ok((id, method, _, _))
                 if !websocket
                     && serde_json::from_str::<String>(method.get()).is_ok_and(|m| {
                         m.starts_with("atonomi_subscribe") || m.starts_with("atonomi_unsubscribe")
@@ -150,7 +178,8 @@ pub fn prepare(body: &[u8], max_batch: usize, next_id: &mut u64, websocket: bool
                     "subscriptions need a WebSocket connection (ws://, the same address)",
                 )));
             }
-            Ok((id, method, params)) => {
+            Ok((id, method, params, is_plain)) => {
+                plain &= is_plain;
                 let internal = *next_id;
                 *next_id = next_id.wrapping_add(1);
                 let params = params.map_or(String::new(), |p| format!(r#","params":{}"#, p.get()));
@@ -170,6 +199,11 @@ pub fn prepare(body: &[u8], max_batch: usize, next_id: &mut u64, websocket: bool
         return match envelope.finish(&[]) {
             Some(answer) => Prepared::Answer(answer),
             None => parse_error(),
+        };
+    }
+    if plain && envelope.entries.iter().all(|e| matches!(e, Entry::Forwarded { .. })) {
+        return Prepared::PassThrough {
+            body: top.get().to_string(),
         };
     }
     let body = if batch {
@@ -258,7 +292,9 @@ mod tests {
         let mut n = 0;
         match prepare(body.as_bytes(), 100, &mut n, false) {
             Prepared::Answer(a) => serde_json::from_str(&a).unwrap(),
-            Prepared::Forward { body, .. } => panic!("forwarded {body}"),
+            Prepared::Forward { body, .. } | Prepared::PassThrough { body } => {
+                panic!("forwarded {body}")
+            }
         }
     }
 
@@ -339,6 +375,43 @@ mod tests {
     }
 
     #[test]
+    fn plain_calls_over_http_pass_through_untouched() {
+        let mut n = 0;
+        for body in [
+            r#"  {"jsonrpc":"2.0","id":7,"method":"m","params":[]}"#,
+            r#"[{"jsonrpc":"2.0","id":"a","method":"m"},{"jsonrpc":"2.0","id":0,"method":"m"}]"#,
+        ] {
+            match prepare(body.as_bytes(), 100, &mut n, false) {
+                Prepared::PassThrough { body: b } => assert_eq!(b, body.trim()),
+                other => panic!("{body}: {other:?}"),
+            }
+        }
+        for body in [
+            r#"{"jsonrpc":"2.0","id":-1,"method":"m"}"#,
+            r#"{"jsonrpc":"2.0","id":007,"method":"m"}"#,
+            r#"{"jsonrpc":"2.0","id":"a\u0041","method":"m"}"#,
+            r#"{"jsonrpc":"2.0","id":1,"method":"m","extra":1}"#,
+            r#"[{"jsonrpc":"2.0","id":1,"method":"m"},{"jsonrpc":"2.0","method":"n"}]"#,
+        ] {
+            assert!(
+                !matches!(
+                    prepare(body.as_bytes(), 100, &mut n, false),
+                    Prepared::PassThrough { .. }
+                ),
+                "{body} needs the envelope"
+            );
+        }
+        let plain = r#"{"jsonrpc":"2.0","id":7,"method":"m"}"#;
+        assert!(
+            matches!(
+                prepare(plain.as_bytes(), 100, &mut n, true),
+                Prepared::Forward { .. }
+            ),
+            "never over a WebSocket"
+        );
+    }
+
+    #[test]
     fn parse_errors_and_leading_whitespace() {
         assert_eq!(answer("{\"jsonrpc\":")["error"]["code"], PARSE_ERROR);
         assert_eq!(answer("[1,")["error"]["code"], PARSE_ERROR);
@@ -373,7 +446,9 @@ mod tests {
         );
         match prepare(big.as_bytes(), 100, &mut n, true) {
             Prepared::Answer(a) => assert!(a.contains(&TOO_BIG_BATCH.to_string())),
-            Prepared::Forward { .. } => panic!("an oversized batch was forwarded"),
+            Prepared::Forward { .. } | Prepared::PassThrough { .. } => {
+                panic!("an oversized batch was forwarded")
+            }
         }
     }
 }

@@ -407,7 +407,8 @@ async fn handle(ctx: &Arc<Ctx>, slot: &Arc<Slot>, req: Request<Incoming>) -> Res
     let (forward, env) =
         match envelope::prepare(&body, ctx.limits.max_batch as usize, &mut next_id, false) {
             Prepared::Answer(a) => return respond(StatusCode::OK, a),
-            Prepared::Forward { body, envelope } => (body, envelope),
+            Prepared::Forward { body, envelope } => (body, Some(envelope)),
+            Prepared::PassThrough { body } => (body, None),
         };
     let mut inner = Request::new(Full::new(Bytes::from(forward)));
     *inner.method_mut() = hyper::Method::POST;
@@ -422,6 +423,9 @@ async fn handle(ctx: &Arc<Ctx>, slot: &Arc<Slot>, req: Request<Incoming>) -> Res
     if parts.status != StatusCode::OK {
         return Response::from_parts(parts, Full::new(text));
     }
+    let Some(env) = env else {
+        return Response::from_parts(parts, Full::new(text));
+    };
     let text = String::from_utf8_lossy(&text);
     match env.finish(&envelope::responses(&text)) {
         Some(answer) => respond(StatusCode::OK, answer),
@@ -610,6 +614,14 @@ async fn relay(
                 envelope::prepare(&buf, max_batch, &mut next_id, true)
             };
             match prepared {
+                // Never produced for a WebSocket (see `envelope::prepare`).
+                Prepared::PassThrough { body } => {
+                    if inner_tx.send_text_owned(body).await.is_err()
+                        || inner_tx.flush().await.is_err()
+                    {
+                        break;
+                    }
+                }
                 Prepared::Answer(a) => {
                     if send_out(a).await.is_err() {
                         break;
