@@ -652,11 +652,6 @@ fn a_restarted_proposer_proposes_the_block_it_signed_not_another() {
             .collect::<Vec<_>>()
             .join("\n")
     };
-    eprintln!(
-        "restarted validator:\n{}",
-        relevant(&vals[0].home.join("node.log"))
-    );
-    eprintln!("validator 1:\n{}", relevant(&vals[1].home.join("node.log")));
     let b = json_out(&run(&[
         "query",
         "block",
@@ -668,7 +663,9 @@ fn a_restarted_proposer_proposes_the_block_it_signed_not_another() {
     assert_eq!(
         (b["hash"].as_str().unwrap(), b["commit"]["round"].as_u64().unwrap()),
         (block.as_str(), round),
-        "height {height} committed another block or in another round than the one proposed before the crash"
+        "height {height} committed another block or in another round than the one proposed before the crash\nrestarted validator:\n{}\nvalidator 1:\n{}",
+        relevant(&vals[0].home.join("node.log")),
+        relevant(&vals[1].home.join("node.log"))
     );
     let log = std::fs::read_to_string(vals[0].home.join("node.log")).unwrap();
     assert!(

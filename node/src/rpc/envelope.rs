@@ -201,7 +201,12 @@ pub fn prepare(body: &[u8], max_batch: usize, next_id: &mut u64, websocket: bool
             None => parse_error(),
         };
     }
-    if plain && envelope.entries.iter().all(|e| matches!(e, Entry::Forwarded { .. })) {
+    if plain
+        && envelope
+            .entries
+            .iter()
+            .all(|e| matches!(e, Entry::Forwarded { .. }))
+    {
         return Prepared::PassThrough {
             body: top.get().to_string(),
         };
