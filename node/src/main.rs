@@ -91,6 +91,11 @@ enum Command {
         /// signed and durable, before it is sent.
         #[arg(long, hide = true)]
         crash_after_signing_proposal: bool,
+        /// FOR FAULT TESTS ONLY: ignore all gossip (votes, proposals, status,
+        /// transactions), as if no peer published to this node; it can follow the
+        /// chain only through block sync.
+        #[arg(long, hide = true)]
+        deaf_to_gossip: bool,
     },
     /// Sign a transaction with a key file, submit it, wait until it is final and print
     /// its receipt (exit status 1 when it failed).
@@ -459,12 +464,14 @@ fn run(cli: Cli) -> Result<()> {
             byzantine_equivocate,
             byzantine_garbage,
             crash_after_signing_proposal,
+            deaf_to_gossip,
         } => {
             let mut launch = node::Launch::from_home(&home, rpc_addr)?;
             launch.byzantine = byzantine_equivocate;
             launch.crash_after_signing_proposal = crash_after_signing_proposal;
             if let Some((_, p2p)) = &mut launch.p2p {
                 p2p.garbage = byzantine_garbage;
+                p2p.deaf = deaf_to_gossip;
             }
             runtime()?.block_on(node::run(
                 launch,

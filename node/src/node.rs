@@ -189,6 +189,7 @@ impl Launch {
                         peers: p.peers,
                         max_connections: p.max_connections,
                         garbage: false,
+                        deaf: false,
                     },
                 ))
             }

@@ -679,3 +679,39 @@ fn a_restarted_proposer_proposes_the_block_it_signed_not_another() {
         assert_eq!(ev, serde_json::json!([]), "evidence on {}", url(n));
     }
 }
+
+/// A validator that receives no gossip while its connections stay up (as when its
+/// peers score it below their publish threshold) still follows the chain through
+/// block sync, within a couple of heights of the others — before, it waited for a
+/// peer's gossiped status that never came, and stayed behind until a peer
+/// reconnected.
+#[test]
+fn a_validator_deaf_to_gossip_follows_the_chain_by_sync() {
+    let dir = tempfile::tempdir().unwrap();
+    let vals = network(dir.path(), 4);
+    let _procs: Vec<Proc> = vals
+        .iter()
+        .enumerate()
+        .map(|(i, v)| {
+            if i == 3 {
+                start_with(v, &["--deaf-to-gossip"])
+            } else {
+                start(v)
+            }
+        })
+        .collect();
+    let hearing: Vec<&NodeDir> = vals[..3].iter().collect();
+    wait_height(&hearing, 3, 120);
+    let target = hearing.iter().map(|n| height(n)).max().unwrap() + 5;
+    wait_height(&hearing, target, 120);
+    // Ten seconds is many polls; the deaf validator has no other way to learn blocks.
+    wait_height(&[&vals[3]], target - 1, 10);
+    let top = height(&vals[3]);
+    for h in 1..=top {
+        assert_eq!(
+            block_hash(&vals[3], h),
+            block_hash(&vals[0], h),
+            "height {h}"
+        );
+    }
+}

@@ -148,6 +148,9 @@ pub struct P2pConfig {
     pub max_connections: u32,
     /// Test only: send garbage (see `atonomi run --byzantine-garbage`).
     pub garbage: bool,
+    /// Test only: ignore all gossip, as if no peer published to us (see
+    /// `atonomi run --deaf-to-gossip`).
+    pub deaf: bool,
 }
 
 fn proposal_msg(
@@ -262,6 +265,12 @@ pub struct Network {
     blocked: BTreeSet<PeerId>,
     /// Outstanding sync request per peer, to ask each at most once at a time.
     syncing: BTreeMap<PeerId, Height>,
+    /// The committed height each peer last showed us (its status or a sync response).
+    peer_heights: BTreeMap<PeerId, Height>,
+    /// Our committed height at the last sync poll (see [`Network::poll_sync`]) and
+    /// which connected peer the next blind poll asks.
+    polled_height: Height,
+    poll_cursor: usize,
     /// Peers banned for misbehaviour, until when.
     banned: BTreeMap<PeerId, tokio::time::Instant>,
     /// Application penalties per peer (fed into the gossipsub score).
@@ -282,6 +291,9 @@ pub struct Network {
 /// The outcome of checking a gossiped transaction batch.
 type Verdict = (gossipsub::MessageId, PeerId, gossipsub::MessageAcceptance);
 
+/// How often a node checks whether its height moved, and asks a peer for blocks when
+/// it did not (see [`Network::poll_sync`]).
+const SYNC_POLL: Duration = Duration::from_secs(1);
 /// How long admitted transactions wait to be gossiped with the ones after them.
 const TX_GOSSIP_DELAY: Duration = Duration::from_millis(2);
 /// Bytes of transactions per gossip batch (well under [`MAX_GOSSIP_BYTES`]).
@@ -369,6 +381,9 @@ impl Network {
             allowed: BTreeSet::new(),
             blocked: BTreeSet::new(),
             syncing: BTreeMap::new(),
+            peer_heights: BTreeMap::new(),
+            polled_height: Height::default(),
+            poll_cursor: 0,
             banned: BTreeMap::new(),
             app_penalty: BTreeMap::new(),
             tx_out: Vec::new(),
@@ -521,6 +536,8 @@ impl Network {
         tokio::pin!(shutdown);
         let mut redial = tokio::time::interval(Duration::from_secs(3));
         let mut status = tokio::time::interval(Duration::from_secs(2));
+        let mut sync_poll = tokio::time::interval(SYNC_POLL);
+        sync_poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut events = self.shared.events.subscribe();
         let mut seq = 0u64;
         loop {
@@ -530,6 +547,7 @@ impl Network {
                     self.expire_bans();
                     self.dial_missing();
                 }
+                _ = sync_poll.tick() => self.poll_sync(),
                 _ = status.tick() => {
                     let height = self.shared.chain.read().unwrap_or_else(|e| e.into_inner()).height();
                     seq += 1;
@@ -584,6 +602,9 @@ impl Network {
             }
             SwarmEvent::ConnectionClosed { peer_id, .. } => {
                 tracing::debug!(%peer_id, "peer disconnected");
+                if !self.swarm.is_connected(&peer_id) {
+                    self.peer_heights.remove(&peer_id);
+                }
                 self.shared
                     .metrics
                     .peers
@@ -594,7 +615,9 @@ impl Network {
                 message_id,
                 message,
             })) => {
-                if message.topic == self.tx_topic.hash() {
+                if self.config.deaf {
+                    self.report(&message_id, &propagation_source, gossipsub::MessageAcceptance::Ignore);
+                } else if message.topic == self.tx_topic.hash() {
                     self.on_tx_gossip(message_id, propagation_source, &message.data);
                 } else {
                     let verdict = self.on_gossip(&propagation_source, &message, inbound).await;
@@ -618,18 +641,14 @@ impl Network {
                 }
                 request_response::Message::Response { response, .. } => {
                     self.syncing.remove(&peer);
-                    // A full batch: the peer has more; ask for the next one right away.
-                    if response.blocks.len() == MAX_SYNC_BLOCKS as usize {
-                        if let Some((last, _)) = response.blocks.last() {
-                            let from = last.header.height.next();
-                            self.syncing.insert(peer, from);
-                            self.swarm.behaviour_mut().sync.send_request(
-                                &peer,
-                                SyncRequest {
-                                    from,
-                                    max: MAX_SYNC_BLOCKS,
-                                },
-                            );
+                    if let Some((last, _)) = response.blocks.last() {
+                        let last = last.header.height;
+                        let known = self.peer_heights.entry(peer).or_default();
+                        *known = (*known).max(last);
+                        // A full batch, or a peer known to have more (a batch is also cut
+                        // by bytes): ask for the next one right away.
+                        if response.blocks.len() == MAX_SYNC_BLOCKS as usize || *known > last {
+                            self.request_sync(peer, last.next());
                         }
                     }
                     if !response.blocks.is_empty() {
@@ -727,22 +746,10 @@ impl Network {
         match g {
             Gossip::Status { height: h, .. } => {
                 let _ = inbound.send(Inbound::PeerHeight(h)).await;
-                let mine = self
-                    .shared
-                    .chain
-                    .read()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .height();
-                if h > mine && !self.syncing.contains_key(from) {
-                    let from_height = mine.next();
-                    self.syncing.insert(*from, from_height);
-                    self.swarm.behaviour_mut().sync.send_request(
-                        from,
-                        SyncRequest {
-                            from: from_height,
-                            max: MAX_SYNC_BLOCKS,
-                        },
-                    );
+                self.peer_heights.insert(*from, h);
+                let mine = self.committed_height();
+                if h > mine {
+                    self.request_sync(*from, mine.next());
                 }
                 // Status is point to point in spirit: not relayed.
                 Ignore
@@ -802,6 +809,64 @@ impl Network {
             }
             _ => true,
         }
+    }
+
+    fn committed_height(&self) -> Height {
+        self.shared
+            .chain
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .height()
+    }
+
+    /// Asks `peer` for the blocks from `from` on, unless a request to it is in flight.
+    fn request_sync(&mut self, peer: PeerId, from: Height) {
+        if self.syncing.contains_key(&peer) {
+            return;
+        }
+        self.syncing.insert(peer, from);
+        self.swarm.behaviour_mut().sync.send_request(
+            &peer,
+            SyncRequest {
+                from,
+                max: MAX_SYNC_BLOCKS,
+            },
+        );
+    }
+
+    /// Called every [`SYNC_POLL`]: a node whose height has not moved since the last
+    /// poll asks a peer for what follows, without waiting to hear that anyone is ahead
+    /// — its peers' status and votes reach it by gossip, which can fail while the
+    /// connections stay up (a peer that scores us below its publish threshold sends
+    /// us nothing). A peer known to be ahead is asked first, else the connected ones
+    /// in turn; an empty answer costs a few bytes.
+    fn poll_sync(&mut self) {
+        let mine = self.committed_height();
+        let stalled = mine == self.polled_height;
+        self.polled_height = mine;
+        if !stalled {
+            return;
+        }
+        let idle: Vec<PeerId> = self
+            .swarm
+            .connected_peers()
+            .filter(|p| !self.syncing.contains_key(p))
+            .copied()
+            .collect();
+        let ahead = idle
+            .iter()
+            .filter_map(|p| Some((*self.peer_heights.get(p)?, *p)))
+            .filter(|(h, _)| *h > mine)
+            .max();
+        let peer = match ahead {
+            Some((_, p)) => p,
+            None if idle.is_empty() => return,
+            None => {
+                self.poll_cursor = self.poll_cursor.wrapping_add(1);
+                idle[self.poll_cursor % idle.len()]
+            }
+        };
+        self.request_sync(peer, mine.next());
     }
 
     fn serve_sync(&self, req: &SyncRequest) -> Vec<(Block, CommitCertificate)> {
