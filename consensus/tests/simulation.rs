@@ -144,6 +144,48 @@ fn sweep_seeds_750_to_1000() {
     );
 }
 
+/// Serial outages alone (issue 15, item 2): one validator at a time paused or killed
+/// on a synchronous network; every validator that is up sees a commit within ten
+/// seconds.
+#[test]
+fn serial_outages_keep_the_chain_moving() {
+    let next = AtomicU64::new(0);
+    let worst = AtomicU64::new(0);
+    let failures = Mutex::new(Vec::new());
+    let seeds = 400;
+    std::thread::scope(|s| {
+        for _ in 0..2 {
+            s.spawn(|| loop {
+                let seed = next.fetch_add(1, Ordering::Relaxed);
+                if seed >= seeds {
+                    break;
+                }
+                match run_scenario(seed, Scenario::serial(seed)) {
+                    Ok(r) => {
+                        worst.fetch_max(r.max_gap_after_gst_ms, Ordering::Relaxed);
+                    }
+                    Err(f) => failures
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .push(f.to_string()),
+                }
+            });
+        }
+    });
+    let failures = failures.into_inner().unwrap_or_else(|e| e.into_inner());
+    println!(
+        "{seeds} serial-outage seeds: {} failed; longest wait for a commit by a validator that was up {} ms",
+        failures.len(),
+        worst.load(Ordering::Relaxed)
+    );
+    assert!(
+        failures.is_empty(),
+        "{} of {seeds} seeds:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
 #[test]
 #[ignore = "long run: ATONOMI_SIM_SEEDS=100000 scripts/sim.sh"]
 fn sweep_from_env() {
@@ -165,15 +207,8 @@ fn replay_one_seed() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(42);
-    // ATONOMI_SIM_LOG=debug shows Malachite's own log lines, tagged with time and node.
-    if let Ok(filter) = std::env::var("ATONOMI_SIM_LOG") {
-        let _ = tracing_subscriber::fmt()
-            .with_env_filter(filter)
-            .without_time()
-            .with_target(false)
-            .try_init();
-    }
-    println!("{:?}", Scenario::random(seed));
+    log_from_env();
+    println!("{:?}", Scenario::of_seed(seed));
     match run_seed(seed) {
         Ok(mut report) => {
             for line in std::mem::take(&mut report.trace) {
@@ -227,5 +262,35 @@ fn one_twin_under_the_same_split_stays_safe() {
         if let Err(f) = run_scenario(seed, sc) {
             panic!("{f}");
         }
+    }
+}
+
+#[test]
+fn replay_one_serial_seed() {
+    let seed: u64 = std::env::var("ATONOMI_SIM_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(42);
+    log_from_env();
+    println!("{:?}", Scenario::serial(seed));
+    match run_scenario(seed, Scenario::serial(seed)) {
+        Ok(mut report) => {
+            for line in std::mem::take(&mut report.trace) {
+                println!("{line}");
+            }
+            println!("seed {seed}: {report:?}");
+        }
+        Err(failure) => panic!("{failure}"),
+    }
+}
+
+/// ATONOMI_SIM_LOG=debug shows Malachite's own log lines, tagged with time and node.
+fn log_from_env() {
+    if let Ok(filter) = std::env::var("ATONOMI_SIM_LOG") {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .without_time()
+            .with_target(false)
+            .try_init();
     }
 }
