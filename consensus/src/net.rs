@@ -30,7 +30,12 @@ pub enum Gossip {
         msg: ConsensusMessage,
         nonce: u64,
     },
-    Block(Block),
+    /// A proposed block's body; `nonce` as for votes (a proposer re-sends the body for
+    /// a peer that restarted, which gossipsub would drop as a duplicate).
+    Block {
+        block: Block,
+        nonce: u64,
+    },
     /// The sender's committed height, every few seconds: how lagging nodes learn to sync.
     /// `seq` makes each one a new message (ids are content hashes).
     Status {

@@ -63,7 +63,7 @@ fuzz_target!(|data: &[u8]| {
                 roundtrip(&g, body);
                 match &g {
                     Gossip::Consensus { msg, .. } => check_consensus(msg),
-                    Gossip::Block(b) => {
+                    Gossip::Block { block: b, .. } => {
                         let _ = b.hash();
                     }
                     Gossip::Status { .. } => {}

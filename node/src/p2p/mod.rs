@@ -539,7 +539,11 @@ impl Network {
         let mut sync_poll = tokio::time::interval(SYNC_POLL);
         sync_poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut events = self.shared.events.subscribe();
-        let mut seq = 0u64;
+        // Gossip nonces start from the clock, so a restarted node's re-sends are new
+        // messages to peers that cached its earlier ones (ids are content hashes).
+        let mut seq = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64);
         loop {
             tokio::select! {
                 _ = &mut shutdown => return,
@@ -566,7 +570,10 @@ impl Network {
                         seq += 1;
                         self.publish(true, codec::encode(&Gossip::Consensus { msg, nonce: seq }));
                     }
-                    Some(Outbound::Block(b)) => self.publish(true, codec::encode(&Gossip::Block(b))),
+                    Some(Outbound::Block(block)) => {
+                        seq += 1;
+                        self.publish(true, codec::encode(&Gossip::Block { block, nonce: seq }));
+                    }
                     Some(Outbound::Txs(t)) => self.queue_txs(t),
                     Some(Outbound::SetBlocked(peers)) => {
                         self.blocked = peers.into_iter().collect();
@@ -763,7 +770,7 @@ impl Network {
                 let _ = inbound.send(Inbound::Consensus(m)).await;
                 Accept
             }
-            Gossip::Block(b) => {
+            Gossip::Block { block: b, .. } => {
                 if codec::encode(&b).len() > MAX_BLOCK_BYTES {
                     return Reject;
                 }
