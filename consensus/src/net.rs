@@ -26,22 +26,13 @@ pub enum Gossip {
     /// round stalls) a new gossip message: ids are content hashes, and gossipsub would
     /// otherwise drop the repeat as a duplicate for minutes — exactly when a healed
     /// partition needs it.
-    Consensus {
-        msg: ConsensusMessage,
-        nonce: u64,
-    },
+    Consensus { msg: ConsensusMessage, nonce: u64 },
     /// A proposed block's body; `nonce` as for votes (a proposer re-sends the body for
     /// a peer that restarted, which gossipsub would drop as a duplicate).
-    Block {
-        block: Block,
-        nonce: u64,
-    },
+    Block { block: Block, nonce: u64 },
     /// The sender's committed height, every few seconds: how lagging nodes learn to sync.
     /// `seq` makes each one a new message (ids are content hashes).
-    Status {
-        height: Height,
-        seq: u64,
-    },
+    Status { height: Height, seq: u64 },
 }
 
 impl Gossip {

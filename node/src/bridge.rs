@@ -115,6 +115,9 @@ pub fn expected_checkpoint(
     Ok(Some((c, signing)))
 }
 
+/// How long the signer's transaction may wait in the pool before it is gossiped again.
+const REGOSSIP_AFTER: Duration = Duration::from_secs(3);
+
 /// The signer: signs each checkpoint epoch once, in order, recording it on chain.
 pub async fn run_signer(
     shared: Arc<Shared>,
@@ -124,7 +127,8 @@ pub async fn run_signer(
 ) {
     let me = consensus_key.account();
     let mut events = shared.events.subscribe();
-    let mut pending: Option<Hash> = None;
+    // Our signature transaction in the pool, and when it was last gossiped.
+    let mut pending: Option<(Hash, Vec<u8>, std::time::Instant)> = None;
     loop {
         match events.recv().await {
             Ok(NodeEvent::Committed { .. }) => {}
@@ -132,20 +136,28 @@ pub async fn run_signer(
             Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
             Err(_) => return,
         }
-        if let Some(h) = pending {
+        if let Some((h, bytes, sent)) = &mut pending {
             if shared
                 .mempool
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
-                .contains(&h)
+                .contains(h)
             {
+                // A validator that proposes no more (one leaving the set) depends on its
+                // peers' pools; a gossip lost to a reconnect would leave it waiting.
+                if sent.elapsed() > REGOSSIP_AFTER {
+                    let _ = shared
+                        .outbound
+                        .send(crate::p2p::Outbound::Txs(vec![bytes.clone()]));
+                    *sent = std::time::Instant::now();
+                }
                 continue;
             }
             pending = None;
         }
         match next_signature(&shared, &consensus_key, &key, &cfg) {
-            Ok(Some(bytes)) => match shared.submit_and_gossip(bytes) {
-                Ok(h) => pending = Some(h),
+            Ok(Some(bytes)) => match shared.submit_and_gossip(bytes.clone()) {
+                Ok(h) => pending = Some((h, bytes, std::time::Instant::now())),
                 Err(e) => tracing::warn!("checkpoint signature not admitted: {e}"),
             },
             Ok(None) => {}
@@ -318,6 +330,9 @@ pub struct RelayRecord {
     pub gas_limit: u64,
 }
 
+/// How long a needed epoch may lack a quorum before the relayer warns (and again).
+const SHORT_WARN_AFTER: Duration = Duration::from_secs(30);
+
 /// A pending submission is replaced (same nonce, fees raised by a quarter) after this.
 const STUCK_AFTER: Duration = Duration::from_secs(8);
 
@@ -377,8 +392,11 @@ pub async fn run_relayer(shared: Arc<Shared>, cfg: BridgeConfig) {
     let provider = ProviderBuilder::new().connect_http(url).erased();
     tracing::info!(contract = %cfg.contract, relayer = %r.key.address(), "bridge relayer started");
     let mut ready_since: std::collections::BTreeMap<u64, tokio::time::Instant> = Default::default();
+    let mut short: Option<(u64, tokio::time::Instant)> = None;
     loop {
-        if let Err(e) = relay_round(&shared, &cfg, &r, &provider, &mut ready_since).await {
+        if let Err(e) =
+            relay_round(&shared, &cfg, &r, &provider, &mut ready_since, &mut short).await
+        {
             tracing::warn!("bridge relayer: {e:#}");
             *shared
                 .bridge_status
@@ -396,6 +414,7 @@ async fn relay_round(
     r: &RelayerConfig,
     provider: &DynProvider,
     ready_since: &mut std::collections::BTreeMap<u64, tokio::time::Instant>,
+    short: &mut Option<(u64, tokio::time::Instant)>,
 ) -> Result<()> {
     let contract = IAtonomiCheckpoints::new(cfg.contract, provider.clone());
     let on_eth = contract
@@ -472,6 +491,29 @@ async fn relay_round(
         return Ok(());
     };
     if !sub.has_quorum() {
+        // Ethereum cannot move past this epoch until its set signs it: say so, once every
+        // half minute, when the quorum has been missing for that long.
+        let since = match short {
+            Some((e, t)) if *e == next => *t,
+            _ => {
+                let now = tokio::time::Instant::now();
+                *short = Some((next, now));
+                now
+            }
+        };
+        if since.elapsed() >= SHORT_WARN_AFTER {
+            let signed = sub.signatures.iter().filter(|s| !s.is_empty()).count();
+            tracing::warn!(
+                epoch = next,
+                height = sub.checkpoint.height,
+                signed,
+                of = sub.signing.validators.len(),
+                power = %sub.power,
+                total = %sub.set.total_power(),
+                "the checkpoint Ethereum needs next has no quorum of its set's signatures yet"
+            );
+            *short = Some((next, tokio::time::Instant::now()));
+        }
         return Ok(());
     }
     let since = *ready_since

@@ -475,10 +475,8 @@ impl Chain {
         bodies: &[Block],
     ) -> Result<()> {
         let mut batch = WriteBatch::new();
-        let mut seq = self.next_wal_seq()?;
-        for r in records {
+        for (seq, r) in (self.next_wal_seq()?..).zip(records) {
             batch.put(Cf::Consensus, wal_key(r.height, seq), r.to_bytes());
-            seq += 1;
         }
         if let Some(g) = guard {
             batch.put(Cf::Consensus, GUARD_KEY.to_vec(), g.to_bytes());

@@ -165,16 +165,18 @@ fn wait_verified(
     }
 }
 
-#[test]
-fn checkpoints_reach_ethereum_and_the_verifier_proves_a_device_and_its_revocation() {
-    let dir = tempfile::tempdir().unwrap();
-    let d = dir.path();
-    let (_anvil, eth) = spawn_anvil(&["--slots-in-an-epoch", "1"]);
-    let eth_key = d.join("eth.json");
-    std::fs::write(&eth_key, json!({ "secret_key": ANVIL_KEY }).to_string()).unwrap();
-
-    // Four validators with bridge keys; checkpoints every 5 blocks.
-    let vals: Vec<Val> = (0..4)
+/// `n` validators with bridge keys on one genesis (chain `atonomi-bridge-test`,
+/// checkpoints every 5 blocks), the contract deployed on `eth` with `eth_key`, and each
+/// home configured; `relayer(i)` gives validator i's Ethereum key and takeover seconds
+/// if it relays. Returns the validators and `bridge deploy`'s answer.
+fn bridge_net(
+    d: &Path,
+    eth: &str,
+    eth_key: &Path,
+    n: usize,
+    relayer: impl Fn(usize) -> Option<(&'static str, u64)>,
+) -> (Vec<Val>, Value) {
+    let vals: Vec<Val> = (0..n)
         .map(|i| {
             let home = d.join(format!("v{i}"));
             let init = json_out(&run(&["init", "--home", home.to_str().unwrap()])).unwrap();
@@ -212,7 +214,7 @@ fn checkpoints_reach_ethereum_and_the_verifier_proves_a_device_and_its_revocatio
         "bridge",
         "deploy",
         "--eth-rpc",
-        &eth,
+        eth,
         "--eth-key",
         eth_key.to_str().unwrap(),
         "--genesis",
@@ -220,18 +222,8 @@ fn checkpoints_reach_ethereum_and_the_verifier_proves_a_device_and_its_revocatio
     ]))
     .unwrap();
     let contract = deployed["contract"].as_str().unwrap().to_string();
-
     for (i, v) in vals.iter().enumerate() {
         std::fs::copy(&genesis, v.home.join("genesis.json")).unwrap();
-        if i == 1 {
-            std::fs::write(
-                v.home.join("keys/eth.json"),
-                json!({ "secret_key": ANVIL_KEY_1 }).to_string(),
-            )
-            .unwrap();
-        } else {
-            std::fs::copy(&eth_key, v.home.join("keys/eth.json")).unwrap();
-        }
         let peers: Vec<String> = vals
             .iter()
             .enumerate()
@@ -244,15 +236,19 @@ fn checkpoints_reach_ethereum_and_the_verifier_proves_a_device_and_its_revocatio
                 )
             })
             .collect();
-        // Two relayers (v0, v1): the designated one per epoch goes first, the other takes over
-        // after 3 s per rank.
-        let relayer = if i < 2 {
-            format!("eth_rpc = \"{eth}\"\nrelayer_key = \"keys/eth.json\"\nconfirmations = 1\ntakeover_secs = 3\n")
-        } else {
-            String::new()
+        let relay = match relayer(i) {
+            Some((key, takeover)) => {
+                std::fs::write(
+                    v.home.join("keys/eth.json"),
+                    json!({ "secret_key": key }).to_string(),
+                )
+                .unwrap();
+                format!("eth_rpc = \"{eth}\"\nrelayer_key = \"keys/eth.json\"\nconfirmations = 1\ntakeover_secs = {takeover}\n")
+            }
+            None => String::new(),
         };
         let config = format!(
-            "genesis = \"genesis.json\"\nvalidator_key = \"keys/validator.json\"\n[rpc]\naddr = \"127.0.0.1:{}\"\n[p2p]\nlisten = \"/ip4/127.0.0.1/tcp/{}\"\npeers = [{}]\nnode_key = \"keys/node.json\"\n[consensus]\nheartbeat_ms = 400\npropose_timeout_ms = 2000\n[bridge]\neth_chain_id = {}\ncontract = \"{contract}\"\nkey = \"keys/bridge.json\"\n{relayer}",
+            "genesis = \"genesis.json\"\nvalidator_key = \"keys/validator.json\"\n[rpc]\naddr = \"127.0.0.1:{}\"\n[p2p]\nlisten = \"/ip4/127.0.0.1/tcp/{}\"\npeers = [{}]\nnode_key = \"keys/node.json\"\n[consensus]\nheartbeat_ms = 400\npropose_timeout_ms = 2000\n[bridge]\neth_chain_id = {}\ncontract = \"{contract}\"\nkey = \"keys/bridge.json\"\n{relay}",
             v.rpc,
             v.p2p,
             peers.join(", "),
@@ -260,6 +256,24 @@ fn checkpoints_reach_ethereum_and_the_verifier_proves_a_device_and_its_revocatio
         );
         std::fs::write(v.home.join("config.toml"), config).unwrap();
     }
+    (vals, deployed)
+}
+
+#[test]
+fn checkpoints_reach_ethereum_and_the_verifier_proves_a_device_and_its_revocation() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (_anvil, eth) = spawn_anvil(&["--slots-in-an-epoch", "1"]);
+    let eth_key = d.join("eth.json");
+    std::fs::write(&eth_key, json!({ "secret_key": ANVIL_KEY }).to_string()).unwrap();
+
+    // Four validators with bridge keys; checkpoints every 5 blocks. Two relayers (v0,
+    // v1, each with its own Ethereum key): the designated one per epoch goes first, the
+    // other takes over after 3 s per rank.
+    let (vals, deployed) = bridge_net(d, &eth, &eth_key, 4, |i| {
+        (i < 2).then_some((if i == 1 { ANVIL_KEY_1 } else { ANVIL_KEY }, 3))
+    });
+    let contract = deployed["contract"].as_str().unwrap().to_string();
     let mut procs: Vec<Proc> = vals.iter().map(start).collect();
 
     // A device registered after genesis.
@@ -579,4 +593,104 @@ fn the_relayer_replaces_a_stuck_submission_and_resubmits_after_a_reorg() {
     let epoch = epoch_at(&block);
     let nonce = hex_u64(&post(&eth, "eth_getTransactionCount", json!([relayer, block]))["result"]);
     assert_eq!(nonce, 1 + epoch, "relayer sent {nonce} transactions for {epoch} epochs (+1 deployment); reorg dropped epoch {before} → {after_reorg}");
+}
+
+/// Issue 24, item 1: the set that signs a checkpoint is the one that voted on its
+/// height, so the checkpoint where the set rotates is the outgoing set's to sign —
+/// including the validators it removes. They used to be refused (only the current set
+/// could record signatures) and were cut off the network, so removing a third or more
+/// of the power left the rotation epoch short of a quorum and the bridge stuck for good
+/// (`InsufficientPower` on Ethereum). Each batch of removals is followed by a device
+/// registered after it and proven from Ethereum, which needs the rotation accepted.
+fn removals_keep_the_bridge_moving(n: usize, batches: &[&[usize]]) {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (_anvil, eth) = spawn_anvil(&["--slots-in-an-epoch", "1"]);
+    let eth_key = d.join("eth.json");
+    std::fs::write(&eth_key, json!({ "secret_key": ANVIL_KEY }).to_string()).unwrap();
+    // v0 relays (never removed) and submits every epoch at once.
+    let (vals, deployed) = bridge_net(d, &eth, &eth_key, n, |i| (i == 0).then_some((ANVIL_KEY, 0)));
+    let contract = deployed["contract"].as_str().unwrap().to_string();
+    let _procs: Vec<Proc> = vals.iter().map(start).collect();
+    let url = format!("http://127.0.0.1:{}", vals[0].rpc);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while post(&url, "atonomi_status", json!([]))["result"]["height"]
+        .as_u64()
+        .unwrap_or(0)
+        < 2
+    {
+        assert!(Instant::now() < deadline, "the cluster did not start");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let admin = write_dev_key(d, "admin");
+    let admin_account = atonomi_genesis::dev::key("admin").account();
+    let maker = write_dev_key(d, "manufacturer");
+    for (k, batch) in batches.iter().enumerate() {
+        // A batch's removals are submitted together (consecutive nonces), so they land
+        // in one validator-set change.
+        let nonce = post(&url, "atonomi_getAccount", json!([admin_account]))["result"]
+            ["next_nonce"]
+            .as_u64()
+            .unwrap();
+        let children: Vec<Child> = batch
+            .iter()
+            .enumerate()
+            .map(|(j, i)| {
+                let call = json!({ "propose": { "action": { "remove_validator": {
+                    "consensus_key": vals[*i].init["account"] } } } });
+                Command::new(BIN)
+                    .args(["tx", "--rpc", &url, "--key", admin.to_str().unwrap()])
+                    .args(["--nonce", &(nonce + j as u64).to_string()])
+                    .arg(call.to_string())
+                    .stdout(Stdio::piped())
+                    .stderr(Stdio::piped())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        for c in children {
+            let out = c.wait_with_output().unwrap();
+            assert!(
+                out.status.success(),
+                "removal: {}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        let device = json_out(&run(&["device-id", "salt-removal", &format!("RM-{k}")])).unwrap()
+            ["device_id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        tx(
+            vals[0].rpc,
+            &maker,
+            json!({ "register_devices": { "manufacturer": 1, "devices": [{ "device_id": device, "public_key": "33".repeat(32), "protocols": [], "metadata": [] }] } }),
+        );
+        let v = wait_verified(
+            &eth,
+            &contract,
+            &device,
+            vals[0].rpc,
+            120,
+            |v| v["registered"] == true,
+            d,
+        );
+        assert_eq!(v["verified"], true, "after removing {batch:?}: {v}");
+    }
+}
+
+#[test]
+fn removing_one_of_three_validators_keeps_the_bridge_moving() {
+    removals_keep_the_bridge_moving(3, &[&[2]]);
+}
+
+#[test]
+fn removing_two_of_four_validators_one_at_a_time_keeps_the_bridge_moving() {
+    removals_keep_the_bridge_moving(4, &[&[3], &[2]]);
+}
+
+#[test]
+fn removing_two_of_four_validators_at_once_keeps_the_bridge_moving() {
+    removals_keep_the_bridge_moving(4, &[&[2, 3]]);
 }

@@ -164,6 +164,23 @@ pub struct PendingValidatorSet {
     pub set: ValidatorSet,
 }
 
+/// A validator that a set change removed, kept so that it can still sign the bridge
+/// checkpoints of the heights its set voted on: the set that signs a checkpoint is the
+/// one that voted on its height, so the checkpoint where the set rotates — which the
+/// contract must accept before any later one — is the old set's to sign, after the old
+/// set has left. Without this, removing a third of the power stalled the bridge for good.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+pub struct RetiredValidator {
+    pub validator: Validator,
+    /// The last height whose voting set held it (the height before which the change
+    /// took effect).
+    pub last_height: Height,
+}
+
+/// How many heights after `last_height` a retired validator may still record checkpoint
+/// signatures (and its node stays an allowed peer, to follow the chain meanwhile).
+pub const RETIRED_SIGNING_WINDOW: u64 = 1_000;
+
 /// Validator-set changes decided in block `h` take effect at `h + VALIDATOR_SET_DELAY`,
 /// so that the set voting on any block is fixed before that block is proposed.
 pub const VALIDATOR_SET_DELAY: u64 = 2;
@@ -469,6 +486,8 @@ pub enum StateKey {
         epoch: u64,
         validator: AccountId,
     },
+    /// A validator removed from the set (see [`RetiredValidator`]).
+    RetiredValidator(AccountId),
 }
 
 /// Key tags, one byte each.
@@ -491,6 +510,7 @@ pub mod tag {
     pub const PROPOSAL: u8 = 0x60;
     pub const NODE_PEER: u8 = 0x70;
     pub const CHECKPOINT_SIGNATURE: u8 = 0x80;
+    pub const RETIRED_VALIDATOR: u8 = 0x81;
 }
 
 /// Type names (reputation, service) enter keys as their blake3 hash: fixed width, so
@@ -569,6 +589,10 @@ impl StateKey {
             StateKey::CheckpointSignature { epoch, validator } => {
                 out.extend_from_slice(&Self::checkpoint_prefix(*epoch));
                 out.extend_from_slice(&validator.0);
+            }
+            StateKey::RetiredValidator(a) => {
+                out.push(tag::RETIRED_VALIDATOR);
+                out.extend_from_slice(&a.0);
             }
         }
         out

@@ -175,6 +175,28 @@ fn begin_block<R: StateReader + ?Sized>(
         o.get(&StateKey::PendingValidatorSet).map_err(fatal)?;
     if let Some(p) = pending {
         if p.effective_height <= block.height {
+            let old: ValidatorSet = o
+                .get(&StateKey::ValidatorSet)
+                .map_err(fatal)?
+                .unwrap_or_default();
+            // Those leaving keep the right to sign the checkpoints their set voted on
+            // (up to this block, the last the old set votes on).
+            for v in &old.validators {
+                if p.set.get(&v.consensus_key).is_none() {
+                    o.put(
+                        &StateKey::RetiredValidator(v.consensus_key),
+                        &atonomi_primitives::state::RetiredValidator {
+                            validator: v.clone(),
+                            last_height: block.height,
+                        },
+                    );
+                }
+            }
+            for v in &p.set.validators {
+                if old.get(&v.consensus_key).is_none() {
+                    o.delete(&StateKey::RetiredValidator(v.consensus_key));
+                }
+            }
             o.put(&StateKey::ValidatorSet, &p.set);
             o.delete(&StateKey::PendingValidatorSet);
         }
@@ -206,12 +228,10 @@ pub fn precheck<R: StateReader + ?Sized>(
             stx.tx.nonce, acct.nonce
         ));
     }
-    if matches!(
-        stx.tx.call,
-        atonomi_primitives::tx::Call::SignCheckpoint { .. }
-    ) && !bridge::is_bridge_validator(&o, &stx.tx.signer)
-    {
-        return Err("only validators with a bridge address sign checkpoints".into());
+    if let atonomi_primitives::tx::Call::SignCheckpoint { height, .. } = &stx.tx.call {
+        if !bridge::may_sign_checkpoint(&o, &stx.tx.signer, *height, None) {
+            return Err("only validators with a bridge address sign checkpoints, of the heights their set voted on".into());
+        }
     }
     Ok(stx)
 }
@@ -311,14 +331,20 @@ fn execute_tx<R: StateReader + ?Sized>(
     }
     // Checkpoint signatures by validators are a duty and free; from anyone else they are
     // not executable at all (so they cannot be used for free spam).
-    let checkpoint = matches!(tx.call, atonomi_primitives::tx::Call::SignCheckpoint { .. });
-    if checkpoint && !bridge::is_bridge_validator(o, &tx.signer) {
-        return Ok((
-            tx_hash,
-            TxStatus::Invalid("only validators with a bridge address sign checkpoints".into()),
-            vec![],
-        ));
+    let checkpoint = match &tx.call {
+        atonomi_primitives::tx::Call::SignCheckpoint { height, .. } => Some(*height),
+        _ => None,
+    };
+    if let Some(h) = checkpoint {
+        if !bridge::may_sign_checkpoint(o, &tx.signer, h, Some(block.height)) {
+            return Ok((
+                tx_hash,
+                TxStatus::Invalid("only validators with a bridge address sign checkpoints, of the heights their set voted on".into()),
+                vec![],
+            ));
+        }
     }
+    let checkpoint = checkpoint.is_some();
     let fee = if checkpoint {
         atonomi_primitives::Amount::ZERO
     } else {

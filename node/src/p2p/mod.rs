@@ -170,8 +170,11 @@ pub fn identity(key: &Keypair) -> Result<libp2p::identity::Keypair> {
 fn allowed_peers(shared: &Shared) -> BTreeSet<PeerId> {
     let chain = shared.chain.read().unwrap_or_else(|e| e.into_inner());
     let mut out = BTreeSet::new();
-    let set: ValidatorSet = chain.next_validator_set().unwrap_or_default();
-    for v in &set.validators {
+    // The set of the next height, and the one that voted on the head (its members sign
+    // the head's checkpoint, which the rotation's may be, even when they are leaving).
+    let next: ValidatorSet = chain.next_validator_set().unwrap_or_default();
+    let head: ValidatorSet = chain.voting_set_at(chain.height()).unwrap_or_default();
+    for v in next.validators.iter().chain(&head.validators) {
         if let Ok(p) = PeerId::from_bytes(&v.peer_id) {
             out.insert(p);
         }
@@ -181,6 +184,27 @@ fn allowed_peers(shared: &Shared) -> BTreeSet<PeerId> {
         for (k, _) in entries {
             if let Ok(p) = PeerId::from_bytes(&k[1..]) {
                 out.insert(p);
+            }
+        }
+    }
+    // Validators removed lately still sign the checkpoints of their set's heights: their
+    // nodes keep following the chain for as long as they may.
+    let height = chain.height().get();
+    let retired = [atonomi_primitives::state::tag::RETIRED_VALIDATOR];
+    if let Ok(entries) = chain.db().scan(&retired, &[], 10_000) {
+        for (_, v) in entries {
+            let Ok(r) = codec::decode::<atonomi_primitives::state::RetiredValidator>(&v, 4096)
+            else {
+                continue;
+            };
+            let until = r
+                .last_height
+                .get()
+                .saturating_add(atonomi_primitives::state::RETIRED_SIGNING_WINDOW);
+            if height <= until {
+                if let Ok(p) = PeerId::from_bytes(&r.validator.peer_id) {
+                    out.insert(p);
+                }
             }
         }
     }
@@ -623,7 +647,11 @@ impl Network {
                 message,
             })) => {
                 if self.config.deaf {
-                    self.report(&message_id, &propagation_source, gossipsub::MessageAcceptance::Ignore);
+                    self.report(
+                        &message_id,
+                        &propagation_source,
+                        gossipsub::MessageAcceptance::Ignore,
+                    );
                 } else if message.topic == self.tx_topic.hash() {
                     self.on_tx_gossip(message_id, propagation_source, &message.data);
                 } else {
@@ -679,13 +707,13 @@ impl Network {
                 }
             }
             SwarmEvent::Behaviour(BehaviourEvent::Sync(
-                request_response::Event::InboundFailure { peer, error, .. },
-            )) => {
-                if let request_response::InboundFailure::Io(e) = &error {
-                    if e.kind() == std::io::ErrorKind::InvalidData {
-                        self.penalise(&peer, SYNC_PENALTY, &format!("sync request: {e}"));
-                    }
-                }
+                request_response::Event::InboundFailure {
+                    peer,
+                    error: request_response::InboundFailure::Io(e),
+                    ..
+                },
+            )) if e.kind() == std::io::ErrorKind::InvalidData => {
+                self.penalise(&peer, SYNC_PENALTY, &format!("sync request: {e}"));
             }
             _ => {}
         }

@@ -1578,3 +1578,68 @@ fn preverified_signatures_give_the_outcome_of_verifying_all() {
         (0..200u64).map(|i| i % 7 != 3).collect::<Vec<_>>()
     );
 }
+
+/// Issue 24, item 1: a validator removed from the set may still record its signature
+/// of the checkpoints its set voted on (the rotation checkpoint among them), for
+/// `RETIRED_SIGNING_WINDOW` heights; not of later heights, and not after the window.
+#[test]
+fn a_removed_validator_signs_the_checkpoints_of_its_set_only() {
+    let mut c = Chain::dev();
+    let a = Actors::new();
+    let vkey = Keypair::from_label("validator2");
+    c.govern(GovAction::AddValidator(Validator {
+        consensus_key: vkey.account(),
+        peer_id: vec![2],
+        bridge_address: [2; 20],
+        power: 5,
+        operator: ManufacturerId::new(1),
+    }));
+    let removed_at = c.height + 1 + VALIDATOR_SET_DELAY + 1;
+    while c.height + 1 < removed_at - VALIDATOR_SET_DELAY {
+        c.block(vec![]);
+    }
+    c.govern(GovAction::RemoveValidator {
+        consensus_key: vkey.account(),
+    });
+    while c.height < removed_at {
+        c.block(vec![]);
+    }
+    let set: ValidatorSet = c.get(StateKey::ValidatorSet).unwrap();
+    assert!(set.get(&vkey.account()).is_none(), "removed");
+    let retired: RetiredValidator = c.get(StateKey::RetiredValidator(vkey.account())).unwrap();
+    assert_eq!(retired.last_height, Height::new(removed_at));
+    let sign = |epoch: u64, height: u64| Call::SignCheckpoint {
+        epoch,
+        height: Height::new(height),
+        block_hash: Hash([1; 32]),
+        state_root: Hash([2; 32]),
+        next_set_hash: Hash([3; 32]),
+        signature: EthSignature([4; 65]),
+    };
+    // The rotation checkpoint (the last height its set voted on): recorded.
+    c.ok(&vkey, sign(1, removed_at));
+    // A height the new set voted on: not its to sign.
+    let r = c.send(&vkey, sign(2, removed_at + 1));
+    assert!(matches!(r.status, TxStatus::Invalid(_)), "{:?}", r.status);
+    // Past the window, not even its own heights.
+    while c.height <= removed_at + RETIRED_SIGNING_WINDOW {
+        c.block(vec![]);
+    }
+    let r = c.send(&vkey, sign(3, removed_at));
+    assert!(matches!(r.status, TxStatus::Invalid(_)), "{:?}", r.status);
+    // Added back, it is a member again and its retirement is forgotten.
+    c.govern(GovAction::AddValidator(Validator {
+        consensus_key: vkey.account(),
+        peer_id: vec![2],
+        bridge_address: [2; 20],
+        power: 5,
+        operator: ManufacturerId::new(1),
+    }));
+    for _ in 0..=VALIDATOR_SET_DELAY {
+        c.block(vec![]);
+    }
+    assert!(c
+        .get::<RetiredValidator>(StateKey::RetiredValidator(vkey.account()))
+        .is_none());
+    let _ = a;
+}
