@@ -130,8 +130,19 @@ enum Command {
     /// Read from a node over JSON-RPC and print JSON.
     #[command(subcommand)]
     Query(QueryCommand),
-    /// Print the device id of a (salt, hardware id) pair: blake3(salt ‖ hardware id).
-    DeviceId { salt: String, hardware_id: String },
+    /// Print the device id of a (salt, hardware id) pair.
+    ///
+    /// The id is blake3 in key-derivation mode with the context string
+    /// "atonomi 2026 device id v1", over the salt's length in bytes (u64,
+    /// little-endian), the salt, then the hardware id — all as UTF-8 bytes of the
+    /// arguments. The length prefix keeps ("ab", "c") and ("a", "bc") apart. The device
+    /// SDK and the client libraries derive the same id.
+    DeviceId {
+        /// The manufacturer's secret salt.
+        salt: String,
+        /// The device's hardware identifier (serial number, MAC, …).
+        hardware_id: String,
+    },
     /// Run the runtime on the embedded dev genesis, on RocksDB in --home: registers a
     /// device whitelist, activates a device with its key, writes reputation, validates
     /// the device, pays between devices, and proves the device record against the

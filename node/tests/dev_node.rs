@@ -816,3 +816,18 @@ fn the_load_generator_finalizes_every_workload_on_a_dev_node() {
         );
     }
 }
+
+/// `atonomi device-id --help` states the derivation; this recomputes it from that text:
+/// blake3 derive-key with the context, over len(salt) as u64 LE ‖ salt ‖ hardware id.
+#[test]
+fn device_id_is_the_derivation_its_help_describes() {
+    let help = String::from_utf8(run(&["device-id", "--help"]).stdout).unwrap();
+    assert!(help.contains("\"atonomi 2026 device id v1\""), "{help}");
+    assert!(help.contains("little-endian"), "{help}");
+    let out = json_out(&run(&["device-id", "my-salt", "SN-0001"])).unwrap();
+    let mut h = blake3::Hasher::new_derive_key("atonomi 2026 device id v1");
+    h.update(&7u64.to_le_bytes());
+    h.update(b"my-salt");
+    h.update(b"SN-0001");
+    assert_eq!(out["device_id"], h.finalize().to_hex().to_string());
+}

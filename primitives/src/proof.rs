@@ -1,8 +1,9 @@
 //! The authenticated-state hash function and the light-client proof verifier.
 //!
 //! State is a Jellyfish Merkle tree (the `jmt` crate) hashed with blake3. A leaf's key
-//! is `blake3(STATE_KEY domain, key bytes)` and its value hash is blake3 of the
-//! borsh-encoded record. [`verify`] checks a proof against a state root without any
+//! is plain `blake3(key bytes)` — no domain: every state key starts with its one-byte
+//! tag ([`crate::state::tag`]), and the tree hashes nothing else under that function —
+//! and its value hash is blake3 of the borsh-encoded record. [`verify`] checks a proof against a state root without any
 //! database: all a light client needs is a trusted root (a header with its commit, or
 //! an Ethereum checkpoint).
 
@@ -96,5 +97,17 @@ pub fn verify<T: BorshDeserialize>(
         Some(v) => codec::decode(v, usize::MAX)
             .map(Some)
             .map_err(ProofError::BadValue),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What the module docs say a leaf key is: plain blake3 of the key bytes.
+    #[test]
+    fn a_leaf_key_is_plain_blake3_of_the_state_key() {
+        let key = StateKey::Params.to_bytes();
+        assert_eq!(key_hash(&key).0, *blake3::hash(&key).as_bytes());
     }
 }
