@@ -232,6 +232,11 @@ enum VerifyCommand {
     /// reads the checkpoint from the contract (at the `finalized` tag by default),
     /// fetches the proof from any node, checks the header against the checkpoint's
     /// block hash and the record against its state root, and prints the verified record.
+    ///
+    /// "verified" means: this was the record as of the checkpoint's height, not
+    /// necessarily now — a device revoked after that height still shows as it was. Every
+    /// answer gives the checkpoint's height, its time (from the proven header) and its
+    /// age; --max-age refuses an answer from a checkpoint older than you accept.
     Device {
         /// Ethereum JSON-RPC URL.
         #[arg(long, env = "ATONOMI_ETH_RPC")]
@@ -248,6 +253,12 @@ enum VerifyCommand {
         /// Ethereum block tag to read the checkpoint at: finalized, safe or latest.
         #[arg(long, default_value = "finalized")]
         block: String,
+        /// Fail (exit 1, nothing printed as verified) when the checkpoint is older than
+        /// this: seconds with a unit (`90s`, `15m`, `2h`; measured from the proven
+        /// header's timestamp to this machine's clock) or a number of blocks (`300`;
+        /// behind the node's head, which the node reports and could understate).
+        #[arg(long)]
+        max_age: Option<String>,
     },
 }
 
@@ -560,7 +571,13 @@ fn run(cli: Cli) -> Result<()> {
             device,
             rpc,
             block,
-        }) => runtime()?.block_on(verify::device(&eth_rpc, &contract, &device, &rpc, &block)),
+            max_age,
+        }) => {
+            let max_age = max_age.as_deref().map(verify::MaxAge::parse).transpose()?;
+            runtime()?.block_on(verify::device(
+                &eth_rpc, &contract, &device, &rpc, &block, max_age,
+            ))
+        }
         Command::Bench(BenchCommand::Runtime(args)) => bench::runtime(args),
         Command::Bench(BenchCommand::Verify(args)) => bench::verify(args),
         Command::Bench(BenchCommand::Eth(args)) => runtime()?.block_on(eth_load::run(args)),

@@ -3,6 +3,9 @@
 //! node nothing is trusted but what the proof proves: the header must hash to the
 //! checkpoint's block hash and carry its state root, and the record must verify
 //! against that root.
+//!
+//! "Verified" means true as of the checkpoint's height: the answer names that height,
+//! its time and its age, and `--max-age` refuses one from too old a checkpoint.
 
 use alloy::eips::BlockId;
 use alloy::primitives::Address;
@@ -16,12 +19,40 @@ use atonomi_primitives::{codec, DeviceId, Hash};
 use jsonrpsee::rpc_params;
 use serde_json::{json, Value};
 
+/// How old a checkpoint an answer may come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MaxAge {
+    Seconds(u64),
+    Blocks(u64),
+}
+
+impl MaxAge {
+    /// `90s`, `15m`, `2h` (seconds) or `300` (blocks).
+    pub fn parse(s: &str) -> Result<MaxAge> {
+        let bad = || {
+            anyhow::anyhow!(
+                "--max-age {s}: use seconds with a unit (90s, 15m, 2h) or a number of blocks (300)"
+            )
+        };
+        let (digits, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+        let n: u64 = digits.parse().map_err(|_| bad())?;
+        Ok(match unit {
+            "" => MaxAge::Blocks(n),
+            "s" => MaxAge::Seconds(n),
+            "m" => MaxAge::Seconds(n.checked_mul(60).ok_or_else(bad)?),
+            "h" => MaxAge::Seconds(n.checked_mul(3600).ok_or_else(bad)?),
+            _ => return Err(bad()),
+        })
+    }
+}
+
 pub async fn device(
     eth_rpc: &str,
     contract: &str,
     device: &str,
     rpc: &str,
     block: &str,
+    max_age: Option<MaxAge>,
 ) -> Result<()> {
     let contract: Address = contract
         .parse()
@@ -74,6 +105,26 @@ pub async fn device(
     if header.state_root.0 != c.stateRoot.0 {
         bail!("the header's state root differs from the checkpoint's: not proven");
     }
+    // The header is proven (it hashes to the checkpoint's block hash), so its timestamp
+    // is the chain's; the head height is the node's word.
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    let age_seconds = now_ms.saturating_sub(header.timestamp.get()) / 1000;
+    let head: Value = crate::client::call(&client, "atonomi_status", rpc_params![]).await?;
+    let age_blocks = head["height"].as_u64().map(|h| h.saturating_sub(c.height));
+    match max_age {
+        Some(MaxAge::Seconds(max)) if age_seconds > max => bail!(
+            "the newest checkpoint on Ethereum is at height {} and {age_seconds} s old, more than --max-age {max}s: not verified",
+            c.height
+        ),
+        Some(MaxAge::Blocks(max)) if age_blocks.is_none_or(|a| a > max) => bail!(
+            "the newest checkpoint on Ethereum is at height {}, {} blocks behind the node's head, more than --max-age {max}: not verified",
+            c.height,
+            age_blocks.map_or("an unknown number of".to_string(), |a| a.to_string())
+        ),
+        _ => {}
+    }
     let proof = StateProof::from_bytes(
         &hex::decode(p["proof"].as_str().context("no proof")?).context("proof hex")?,
     )
@@ -100,7 +151,8 @@ pub async fn device(
         "{}",
         serde_json::to_string_pretty(&json!({
             "verified": true,
-            "checkpoint": { "epoch": c.epoch, "height": c.height, "block_hash": c.blockHash, "state_root": c.stateRoot, "contract": contract, "eth_chain_id": eth_chain_id },
+            "as_of_height": c.height,
+            "checkpoint": { "epoch": c.epoch, "height": c.height, "block_hash": c.blockHash, "state_root": c.stateRoot, "contract": contract, "eth_chain_id": eth_chain_id, "timestamp_ms": header.timestamp.get(), "age_seconds": age_seconds, "age_blocks": age_blocks },
             "device": device,
             "registered": record.is_some(),
             "record": record,
@@ -108,4 +160,20 @@ pub async fn device(
         }))?
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::MaxAge;
+
+    #[test]
+    fn max_age_reads_seconds_with_a_unit_or_blocks() {
+        assert_eq!(MaxAge::parse("90s").unwrap(), MaxAge::Seconds(90));
+        assert_eq!(MaxAge::parse("15m").unwrap(), MaxAge::Seconds(900));
+        assert_eq!(MaxAge::parse("2h").unwrap(), MaxAge::Seconds(7200));
+        assert_eq!(MaxAge::parse("300").unwrap(), MaxAge::Blocks(300));
+        for bad in ["", "s", "-1", "5d", "1.5h", "99999999999999999999h"] {
+            assert!(MaxAge::parse(bad).is_err(), "{bad}");
+        }
+    }
 }

@@ -432,6 +432,58 @@ fn checkpoints_reach_ethereum_and_the_verifier_proves_a_device_and_its_revocatio
         by0 > 0 && by1 > 0,
         "both relayers were designated for some epochs: {by0}, {by1}"
     );
+
+    // Issue 24, item 3: with the relayers stopped the chain moves on and Ethereum's
+    // checkpoint ages; every answer says how old it is, and --max-age refuses an old one.
+    let rpc2 = format!("http://127.0.0.1:{}", vals[2].rpc);
+    let with_age = |max: &str| {
+        json_out(&run(&[
+            "verify",
+            "device",
+            "--eth-rpc",
+            &eth,
+            "--contract",
+            &contract,
+            "--device",
+            &device,
+            "--rpc",
+            &rpc2,
+            "--max-age",
+            max,
+        ]))
+    };
+    let fresh = with_age("1h").unwrap();
+    let as_of = fresh["as_of_height"].as_u64().unwrap();
+    assert_eq!(
+        fresh["checkpoint"]["height"].as_u64(),
+        Some(as_of),
+        "{fresh}"
+    );
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while post(&rpc2, "atonomi_status", json!([]))["result"]["height"]
+        .as_u64()
+        .unwrap_or(0)
+        < as_of + 12
+    {
+        assert!(Instant::now() < deadline, "the chain did not move on");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let old = with_age("1h").unwrap();
+    assert!(
+        old["checkpoint"]["age_blocks"].as_u64().unwrap() >= 12,
+        "{old}"
+    );
+    assert!(old["checkpoint"]["age_seconds"].as_u64().is_some(), "{old}");
+    let refused = with_age("10").unwrap_err();
+    assert!(
+        refused.contains("blocks behind") && refused.contains("not verified"),
+        "{refused}"
+    );
+    let refused = with_age("1s").unwrap_err();
+    assert!(
+        refused.contains("s old") && refused.contains(&format!("height {as_of}")),
+        "{refused}"
+    );
 }
 
 fn hex_u64(v: &Value) -> u64 {
