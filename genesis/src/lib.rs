@@ -158,7 +158,14 @@ impl Genesis {
             return Err(field("validators", "at least one validator is required"));
         }
         let mut keys = BTreeSet::new();
+        let mut bridge = BTreeSet::new();
         for (i, v) in self.validators.iter().enumerate() {
+            if v.bridge_address != [0u8; 20] && !bridge.insert(v.bridge_address) {
+                return Err(field(
+                    format!("validators[{i}].bridge_address"),
+                    "another validator has this bridge address (one key would count twice on Ethereum)",
+                ));
+            }
             if v.power == 0 {
                 return Err(field(
                     format!("validators[{i}].power"),
@@ -417,6 +424,15 @@ mod tests {
         g.auditors[0].keys.push(k);
         assert!(
             matches!(g.validate(), Err(GenesisError::Field { field, .. }) if field == "auditors[0]")
+        );
+        let mut g = dev::genesis();
+        let mut twin = g.validators[0].clone();
+        g.validators[0].bridge_address = [7; 20];
+        twin.consensus_key = dev::key("alice").account();
+        twin.bridge_address = [7; 20];
+        g.validators.push(twin);
+        assert!(
+            matches!(g.validate(), Err(GenesisError::Field { field, .. }) if field == "validators[1].bridge_address")
         );
         let mut g = dev::genesis();
         g.version = 2;

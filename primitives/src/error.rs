@@ -50,6 +50,7 @@ call_errors! {
     ValidatorNotFound = 207, "no validator with this key";
     InvalidValidatorSet = 208, "the validator set would be empty, too large or have zero power";
     InvalidMember = 209, "the new member is invalid (no keys, duplicate keys, name too long)";
+    DuplicateBridgeAddress = 210, "another validator of the set has this bridge address";
     // Membership
     ManufacturerExists = 300, "a manufacturer with this id exists";
     ManufacturerNotFound = 301, "no such manufacturer";

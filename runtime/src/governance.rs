@@ -320,5 +320,13 @@ pub(crate) fn validate_set(set: &ValidatorSet) -> Result<(), CallError> {
     if set.total_power() > u128::from(u64::MAX / 4) {
         return Err(CallError::InvalidValidatorSet);
     }
+    // One bridge key counts once on Ethereum: a shared address would let one key's
+    // signature carry several validators' power. (Zero means no bridge key.)
+    let mut seen = std::collections::BTreeSet::new();
+    for v in &set.validators {
+        if v.bridge_address != [0u8; 20] && !seen.insert(v.bridge_address) {
+            return Err(CallError::DuplicateBridgeAddress);
+        }
+    }
     Ok(())
 }

@@ -338,6 +338,15 @@ fn governance_actions() {
     }
     let set: ValidatorSet = c.get(StateKey::ValidatorSet).unwrap();
     assert_eq!(set.validators.len(), 2);
+    // Another key with the same bridge address (issue 24, item 4).
+    govern_fails(
+        &mut c,
+        GovAction::AddValidator(Validator {
+            consensus_key: Keypair::from_label("validator3").account(),
+            ..v.clone()
+        }),
+        E::DuplicateBridgeAddress,
+    );
     c.govern(GovAction::SetValidatorPower {
         consensus_key: vkey.account(),
         power: 9,
