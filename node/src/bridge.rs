@@ -146,9 +146,7 @@ pub async fn run_signer(
                 // A validator that proposes no more (one leaving the set) depends on its
                 // peers' pools; a gossip lost to a reconnect would leave it waiting.
                 if sent.elapsed() > REGOSSIP_AFTER {
-                    let _ = shared
-                        .outbound
-                        .send(crate::p2p::Outbound::Txs(vec![bytes.clone()]));
+                    shared.gossip(bytes.clone());
                     *sent = std::time::Instant::now();
                 }
                 continue;

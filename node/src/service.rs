@@ -203,8 +203,13 @@ impl Shared {
     /// Admits a transaction from a client and gossips it to the peers.
     pub fn submit_and_gossip(&self, bytes: Vec<u8>) -> Result<Hash, AdmitError> {
         let hash = self.submit(bytes.clone())?;
-        let _ = self.outbound.send(Outbound::Txs(vec![bytes]));
+        self.gossip(bytes);
         Ok(hash)
+    }
+
+    /// Gossips a transaction already in the pool (again).
+    pub fn gossip(&self, bytes: Vec<u8>) {
+        let _ = self.outbound.send(Outbound::Txs(vec![bytes]));
     }
 }
 
