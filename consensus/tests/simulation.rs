@@ -4,8 +4,10 @@
 //!   the cores), 0 violations expected.
 //! - `negative_control_*`: two twinned keys out of four (byzantine power 1/2) must be
 //!   caught violating agreement — the checks can fail.
-//! - `replay_one_seed`: `ATONOMI_SIM_SEED=n ATONOMI_SIM_TRACE=1` replays one seed with a
-//!   trace of its events.
+//! - `serial_outages_keep_the_chain_moving`: 400 seeds of serial outages alone.
+//! - `replay_one_seed` / `replay_one_serial_seed`: `ATONOMI_SIM_SEED=n
+//!   ATONOMI_SIM_TRACE=1` replays one seed (of the sweep's mix / of serial outages) with
+//!   a trace of its events.
 //! - `sweep_from_env` (ignored): `ATONOMI_SIM_SEEDS=100000` runs that many seeds on all
 //!   cores; `scripts/sim.sh` calls it.
 
@@ -48,8 +50,9 @@ impl Totals {
     }
 }
 
-/// Runs `seeds` on `threads` threads; panics with every failing seed's report.
-fn sweep(seeds: std::ops::Range<u64>, threads: usize) -> Totals {
+/// Runs the scenario of each of `seeds` on `threads` threads; panics with every failing
+/// seed's report.
+fn sweep(seeds: std::ops::Range<u64>, threads: usize, scenario: fn(u64) -> Scenario) -> Totals {
     let next = AtomicU64::new(seeds.start);
     let totals = Mutex::new(Totals::default());
     let failures = Mutex::new(Vec::new());
@@ -61,7 +64,7 @@ fn sweep(seeds: std::ops::Range<u64>, threads: usize) -> Totals {
                 if seed >= seeds.end {
                     break;
                 }
-                match run_seed(seed) {
+                match run_scenario(seed, scenario(seed)) {
                     Ok(report) if report.max_gap_after_gst_ms > 30_000 => {
                         println!(
                             "seed {seed}: waited {} ms for a commit after GST",
@@ -117,7 +120,7 @@ fn sweep(seeds: std::ops::Range<u64>, threads: usize) -> Totals {
 
 #[test]
 fn sweep_seeds_0_to_250() {
-    let t = sweep(0..250, 1);
+    let t = sweep(0..250, 1, Scenario::of_seed);
     assert!(
         t.decided >= 250 * 3,
         "each seed decides at least three heights"
@@ -126,17 +129,17 @@ fn sweep_seeds_0_to_250() {
 
 #[test]
 fn sweep_seeds_250_to_500() {
-    sweep(250..500, 1);
+    sweep(250..500, 1, Scenario::of_seed);
 }
 
 #[test]
 fn sweep_seeds_500_to_750() {
-    sweep(500..750, 1);
+    sweep(500..750, 1, Scenario::of_seed);
 }
 
 #[test]
 fn sweep_seeds_750_to_1000() {
-    let t = sweep(750..1000, 1);
+    let t = sweep(750..1000, 1, Scenario::of_seed);
     // The mix really exercised the faults it claims to.
     assert!(
         t.crashes > 0 && t.torn_tails > 0 && t.syncs > 0 && t.dropped > 0,
@@ -149,41 +152,7 @@ fn sweep_seeds_750_to_1000() {
 /// seconds.
 #[test]
 fn serial_outages_keep_the_chain_moving() {
-    let next = AtomicU64::new(0);
-    let worst = AtomicU64::new(0);
-    let failures = Mutex::new(Vec::new());
-    let seeds = 400;
-    std::thread::scope(|s| {
-        for _ in 0..2 {
-            s.spawn(|| loop {
-                let seed = next.fetch_add(1, Ordering::Relaxed);
-                if seed >= seeds {
-                    break;
-                }
-                match run_scenario(seed, Scenario::serial(seed)) {
-                    Ok(r) => {
-                        worst.fetch_max(r.max_gap_after_gst_ms, Ordering::Relaxed);
-                    }
-                    Err(f) => failures
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .push(f.to_string()),
-                }
-            });
-        }
-    });
-    let failures = failures.into_inner().unwrap_or_else(|e| e.into_inner());
-    println!(
-        "{seeds} serial-outage seeds: {} failed; longest wait for a commit by a validator that was up {} ms",
-        failures.len(),
-        worst.load(Ordering::Relaxed)
-    );
-    assert!(
-        failures.is_empty(),
-        "{} of {seeds} seeds:\n{}",
-        failures.len(),
-        failures.join("\n")
-    );
+    sweep(0..400, 2, Scenario::serial);
 }
 
 #[test]
@@ -198,26 +167,12 @@ fn sweep_from_env() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(0);
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
-    sweep(start..start + n, threads);
+    sweep(start..start + n, threads, Scenario::of_seed);
 }
 
 #[test]
 fn replay_one_seed() {
-    let seed: u64 = std::env::var("ATONOMI_SIM_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(42);
-    log_from_env();
-    println!("{:?}", Scenario::of_seed(seed));
-    match run_seed(seed) {
-        Ok(mut report) => {
-            for line in std::mem::take(&mut report.trace) {
-                println!("{line}");
-            }
-            println!("seed {seed}: {report:?}");
-        }
-        Err(failure) => panic!("{failure}"),
-    }
+    replay(Scenario::of_seed);
 }
 
 #[test]
@@ -267,13 +222,20 @@ fn one_twin_under_the_same_split_stays_safe() {
 
 #[test]
 fn replay_one_serial_seed() {
+    replay(Scenario::serial);
+}
+
+/// Replays the seed `ATONOMI_SIM_SEED` (42 by default) of `scenario`, printing its
+/// scenario, trace and report; panics with the failure.
+fn replay(scenario: fn(u64) -> Scenario) {
     let seed: u64 = std::env::var("ATONOMI_SIM_SEED")
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(42);
     log_from_env();
-    println!("{:?}", Scenario::serial(seed));
-    match run_scenario(seed, Scenario::serial(seed)) {
+    let sc = scenario(seed);
+    println!("{sc:?}");
+    match run_scenario(seed, sc) {
         Ok(mut report) => {
             for line in std::mem::take(&mut report.trace) {
                 println!("{line}");

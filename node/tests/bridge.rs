@@ -121,6 +121,34 @@ fn tx(rpc: u16, key: &Path, call: Value) -> Value {
     r
 }
 
+/// Waits up to 60 s for the node on `rpc` to reach `height`; panics with `what`.
+fn wait_height(rpc: u16, height: u64, what: &str) {
+    let url = format!("http://127.0.0.1:{rpc}");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while post(&url, "atonomi_status", json!([]))["result"]["height"]
+        .as_u64()
+        .unwrap_or(0)
+        < height
+    {
+        assert!(Instant::now() < deadline, "{what}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// Registers the device of (salt, hardware id) with manufacturer 1; returns its id.
+fn register_device(rpc: u16, maker: &Path, salt: &str, hardware_id: &str) -> String {
+    let device = json_out(&run(&["device-id", salt, hardware_id])).unwrap()["device_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    tx(
+        rpc,
+        maker,
+        json!({ "register_devices": { "manufacturer": 1, "devices": [{ "device_id": device, "public_key": "33".repeat(32), "protocols": [], "metadata": [] }] } }),
+    );
+    device
+}
+
 fn verify(eth: &str, contract: &str, device: &str, rpc: u16) -> Result<Value, String> {
     json_out(&run(&[
         "verify",
@@ -278,28 +306,8 @@ fn checkpoints_reach_ethereum_and_the_verifier_proves_a_device_and_its_revocatio
 
     // A device registered after genesis.
     let maker = write_dev_key(d, "manufacturer");
-    let device = json_out(&run(&["device-id", "salt-bridge", "BR-1"])).unwrap()["device_id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while post(
-        &format!("http://127.0.0.1:{}", vals[1].rpc),
-        "atonomi_status",
-        json!([]),
-    )["result"]["height"]
-        .as_u64()
-        .unwrap_or(0)
-        < 2
-    {
-        assert!(Instant::now() < deadline, "the cluster did not start");
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    tx(
-        vals[1].rpc,
-        &maker,
-        json!({ "register_devices": { "manufacturer": 1, "devices": [{ "device_id": device, "public_key": "33".repeat(32), "protocols": [], "metadata": [] }] } }),
-    );
+    wait_height(vals[1].rpc, 2, "the cluster did not start");
+    let device = register_device(vals[1].rpc, &maker, "salt-bridge", "BR-1");
 
     // Proven from Ethereum's finalized checkpoint, through a node that is not the relayer.
     let v = wait_verified(
@@ -459,15 +467,7 @@ fn checkpoints_reach_ethereum_and_the_verifier_proves_a_device_and_its_revocatio
         Some(as_of),
         "{fresh}"
     );
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while post(&rpc2, "atonomi_status", json!([]))["result"]["height"]
-        .as_u64()
-        .unwrap_or(0)
-        < as_of + 12
-    {
-        assert!(Instant::now() < deadline, "the chain did not move on");
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    wait_height(vals[2].rpc, as_of + 12, "the chain did not move on");
     let old = with_age("1h").unwrap();
     assert!(
         old["checkpoint"]["age_blocks"].as_u64().unwrap() >= 12,
@@ -665,15 +665,7 @@ fn removals_keep_the_bridge_moving(n: usize, batches: &[&[usize]]) {
     let contract = deployed["contract"].as_str().unwrap().to_string();
     let _procs: Vec<Proc> = vals.iter().map(start).collect();
     let url = format!("http://127.0.0.1:{}", vals[0].rpc);
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while post(&url, "atonomi_status", json!([]))["result"]["height"]
-        .as_u64()
-        .unwrap_or(0)
-        < 2
-    {
-        assert!(Instant::now() < deadline, "the cluster did not start");
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    wait_height(vals[0].rpc, 2, "the cluster did not start");
     let admin = write_dev_key(d, "admin");
     let admin_account = atonomi_genesis::dev::key("admin").account();
     let maker = write_dev_key(d, "manufacturer");
@@ -709,16 +701,7 @@ fn removals_keep_the_bridge_moving(n: usize, batches: &[&[usize]]) {
                 String::from_utf8_lossy(&out.stderr)
             );
         }
-        let device = json_out(&run(&["device-id", "salt-removal", &format!("RM-{k}")])).unwrap()
-            ["device_id"]
-            .as_str()
-            .unwrap()
-            .to_string();
-        tx(
-            vals[0].rpc,
-            &maker,
-            json!({ "register_devices": { "manufacturer": 1, "devices": [{ "device_id": device, "public_key": "33".repeat(32), "protocols": [], "metadata": [] }] } }),
-        );
+        let device = register_device(vals[0].rpc, &maker, "salt-removal", &format!("RM-{k}"));
         let v = wait_verified(
             &eth,
             &contract,

@@ -83,6 +83,20 @@ fn start_with(n: &NodeDir, extra: &[&str]) -> Proc {
     Proc(Some(child))
 }
 
+/// Starts every node of `vals`, node `special` with the extra flags `extra`.
+fn start_all(vals: &[NodeDir], special: usize, extra: &[&str]) -> Vec<Proc> {
+    vals.iter()
+        .enumerate()
+        .map(|(i, v)| {
+            if i == special {
+                start_with(v, extra)
+            } else {
+                start(v)
+            }
+        })
+        .collect()
+}
+
 fn url(n: &NodeDir) -> String {
     format!("http://127.0.0.1:{}", n.rpc)
 }
@@ -408,17 +422,7 @@ fn a_byzantine_validator_cannot_fork_the_chain_and_is_reported() {
     let dir = tempfile::tempdir().unwrap();
     let vals = network(dir.path(), 4);
     let honest: Vec<&NodeDir> = vals[1..].iter().collect();
-    let _procs: Vec<Proc> = vals
-        .iter()
-        .enumerate()
-        .map(|(i, v)| {
-            if i == 0 {
-                start_with(v, &["--byzantine-equivocate"])
-            } else {
-                start(v)
-            }
-        })
-        .collect();
+    let _procs: Vec<Proc> = start_all(&vals, 0, &["--byzantine-equivocate"]);
     wait_height(&honest, 12, 120);
     let top = honest.iter().map(|n| height(n)).min().unwrap();
     for h in 1..=top {
@@ -468,17 +472,7 @@ fn a_validator_sending_garbage_is_banned_and_the_others_keep_finalizing() {
     let dir = tempfile::tempdir().unwrap();
     let vals = network(dir.path(), 4);
     let honest: Vec<&NodeDir> = vals[1..].iter().collect();
-    let _procs: Vec<Proc> = vals
-        .iter()
-        .enumerate()
-        .map(|(i, v)| {
-            if i == 0 {
-                start_with(v, &["--byzantine-garbage"])
-            } else {
-                start(v)
-            }
-        })
-        .collect();
+    let _procs: Vec<Proc> = start_all(&vals, 0, &["--byzantine-garbage"]);
     let deadline = Instant::now() + Duration::from_secs(90);
     loop {
         let statuses: Vec<Value> = honest
@@ -599,17 +593,7 @@ fn a_restarted_proposer_proposes_the_block_it_signed_not_another() {
         )
         .unwrap();
     }
-    let mut procs: Vec<Proc> = vals
-        .iter()
-        .enumerate()
-        .map(|(i, v)| {
-            if i == 0 {
-                start_with(v, &["--crash-after-signing-proposal"])
-            } else {
-                start(v)
-            }
-        })
-        .collect();
+    let mut procs: Vec<Proc> = start_all(&vals, 0, &["--crash-after-signing-proposal"]);
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
         if procs[0].0.as_mut().unwrap().try_wait().unwrap().is_some() {
@@ -689,17 +673,7 @@ fn a_restarted_proposer_proposes_the_block_it_signed_not_another() {
 fn a_validator_deaf_to_gossip_follows_the_chain_by_sync() {
     let dir = tempfile::tempdir().unwrap();
     let vals = network(dir.path(), 4);
-    let _procs: Vec<Proc> = vals
-        .iter()
-        .enumerate()
-        .map(|(i, v)| {
-            if i == 3 {
-                start_with(v, &["--deaf-to-gossip"])
-            } else {
-                start(v)
-            }
-        })
-        .collect();
+    let _procs: Vec<Proc> = start_all(&vals, 3, &["--deaf-to-gossip"]);
     let hearing: Vec<&NodeDir> = vals[..3].iter().collect();
     wait_height(&hearing, 3, 120);
     let target = hearing.iter().map(|n| height(n)).max().unwrap() + 5;

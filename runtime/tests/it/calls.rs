@@ -1594,22 +1594,29 @@ fn preverified_signatures_give_the_outcome_of_verifying_all() {
 #[test]
 fn a_removed_validator_signs_the_checkpoints_of_its_set_only() {
     let mut c = Chain::dev();
-    let a = Actors::new();
     let vkey = Keypair::from_label("validator2");
-    c.govern(GovAction::AddValidator(Validator {
+    let v = Validator {
         consensus_key: vkey.account(),
         peer_id: vec![2],
         bridge_address: [2; 20],
         power: 5,
         operator: ManufacturerId::new(1),
-    }));
-    let removed_at = c.height + 1 + VALIDATOR_SET_DELAY + 1;
-    while c.height + 1 < removed_at - VALIDATOR_SET_DELAY {
+    };
+    c.govern(GovAction::AddValidator(v.clone()));
+    let in_set = |c: &Chain| {
+        c.get::<ValidatorSet>(StateKey::ValidatorSet)
+            .unwrap()
+            .get(&vkey.account())
+            .is_some()
+    };
+    while !in_set(&c) {
         c.block(vec![]);
     }
     c.govern(GovAction::RemoveValidator {
         consensus_key: vkey.account(),
     });
+    let pending: PendingValidatorSet = c.get(StateKey::PendingValidatorSet).unwrap();
+    let removed_at = pending.effective_height.get();
     while c.height < removed_at {
         c.block(vec![]);
     }
@@ -1637,18 +1644,11 @@ fn a_removed_validator_signs_the_checkpoints_of_its_set_only() {
     let r = c.send(&vkey, sign(3, removed_at));
     assert!(matches!(r.status, TxStatus::Invalid(_)), "{:?}", r.status);
     // Added back, it is a member again and its retirement is forgotten.
-    c.govern(GovAction::AddValidator(Validator {
-        consensus_key: vkey.account(),
-        peer_id: vec![2],
-        bridge_address: [2; 20],
-        power: 5,
-        operator: ManufacturerId::new(1),
-    }));
-    for _ in 0..=VALIDATOR_SET_DELAY {
+    c.govern(GovAction::AddValidator(v));
+    while !in_set(&c) {
         c.block(vec![]);
     }
     assert!(c
         .get::<RetiredValidator>(StateKey::RetiredValidator(vkey.account()))
         .is_none());
-    let _ = a;
 }
