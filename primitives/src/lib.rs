@@ -20,6 +20,7 @@ pub mod ids;
 pub mod params;
 pub mod proof;
 pub mod state;
+pub mod statelog;
 pub mod tx;
 
 pub use block::{Block, BlockHeader};

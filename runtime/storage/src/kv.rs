@@ -25,10 +25,16 @@ pub enum Cf {
     TxIndex,
     /// Consensus metadata (WAL, double-sign guard).
     Consensus,
+    /// The state log's slots: serial (big-endian) → leaf hash ‖ key.
+    Log,
+    /// The state log's twigs: twig index (big-endian) → entries root ‖ active bitmap.
+    Twigs,
+    /// The state log's per-height records: height (big-endian) → what the block changed.
+    LogHistory,
 }
 
 impl Cf {
-    pub const ALL: [Cf; 10] = [
+    pub const ALL: [Cf; 13] = [
         Cf::Meta,
         Cf::State,
         Cf::TreeNodes,
@@ -39,6 +45,9 @@ impl Cf {
         Cf::Receipts,
         Cf::TxIndex,
         Cf::Consensus,
+        Cf::Log,
+        Cf::Twigs,
+        Cf::LogHistory,
     ];
 
     pub fn name(self) -> &'static str {
@@ -53,6 +62,9 @@ impl Cf {
             Cf::Receipts => "receipts",
             Cf::TxIndex => "tx_index",
             Cf::Consensus => "consensus",
+            Cf::Log => "log",
+            Cf::Twigs => "twigs",
+            Cf::LogHistory => "log_history",
         }
     }
 }
@@ -89,6 +101,9 @@ impl WriteBatch {
     }
 }
 
+/// One key and its value.
+pub type Entry = (Vec<u8>, Vec<u8>);
+
 /// What the node needs from a key-value store.
 pub trait KvStore: Send + Sync {
     fn get(&self, cf: Cf, key: &[u8]) -> Result<Option<Vec<u8>>>;
@@ -100,6 +115,10 @@ pub trait KvStore: Send + Sync {
         key: &[u8],
         prefix: &[u8],
     ) -> Result<Option<(Vec<u8>, Vec<u8>)>>;
+
+    /// For each key, the entry with the greatest key `<= key` (`< key` when `strict`),
+    /// over the whole column family. One iterator serves the whole batch.
+    fn floor_batch(&self, cf: Cf, keys: &[&[u8]], strict: bool) -> Result<Vec<Option<Entry>>>;
 
     /// Up to `limit` entries whose keys start with `prefix`, from `start` (inclusive,
     /// must itself start with `prefix`, or be empty for the beginning), in key order.

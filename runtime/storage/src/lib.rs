@@ -14,6 +14,7 @@ mod kv;
 mod memory;
 mod rocks;
 mod state_db;
+mod state_log;
 pub mod tables;
 
 pub use error::{Result, StorageError};
@@ -21,3 +22,4 @@ pub use kv::{Cf, KvStore, WriteBatch};
 pub use memory::MemoryStore;
 pub use rocks::{RocksConfig, RocksStore};
 pub use state_db::{StateDb, StateDiff};
+pub use state_log::{Staged, StateLog, WriteStats, FLUSH_EVERY};

@@ -46,6 +46,31 @@ impl KvStore for MemoryStore {
         }))
     }
 
+    fn floor_batch(
+        &self,
+        cf: Cf,
+        keys: &[&[u8]],
+        strict: bool,
+    ) -> Result<Vec<Option<crate::kv::Entry>>> {
+        use std::ops::Bound;
+        Ok(self.read(|m| {
+            keys.iter()
+                .map(|key| {
+                    let upper = if strict {
+                        Bound::Excluded(key.to_vec())
+                    } else {
+                        Bound::Included(key.to_vec())
+                    };
+                    m.get(&cf).and_then(|t| {
+                        t.range((Bound::Unbounded, upper))
+                            .next_back()
+                            .map(|(k, v)| (k.clone(), v.clone()))
+                    })
+                })
+                .collect()
+        }))
+    }
+
     fn scan(
         &self,
         cf: Cf,

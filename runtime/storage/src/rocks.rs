@@ -115,6 +115,32 @@ impl KvStore for RocksStore {
         }
     }
 
+    fn floor_batch(
+        &self,
+        cf: Cf,
+        keys: &[&[u8]],
+        strict: bool,
+    ) -> Result<Vec<Option<crate::kv::Entry>>> {
+        let mut it = self.db.raw_iterator_cf(self.cf(cf)?);
+        let mut out = Vec::with_capacity(keys.len());
+        for key in keys {
+            it.seek_for_prev(key);
+            if strict && it.valid() && it.key() == Some(*key) {
+                it.prev();
+            }
+            if !it.valid() {
+                it.status()?;
+                out.push(None);
+                continue;
+            }
+            out.push(match (it.key(), it.value()) {
+                (Some(k), Some(v)) => Some((k.to_vec(), v.to_vec())),
+                _ => None,
+            });
+        }
+        Ok(out)
+    }
+
     fn scan(
         &self,
         cf: Cf,
