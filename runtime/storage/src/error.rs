@@ -14,6 +14,14 @@ pub enum StorageError {
     Tree(String),
     #[error("state version {requested} is not available (latest is {latest:?})")]
     MissingVersion { requested: u64, latest: Option<u64> },
+    #[error(
+        "state version {requested} has been pruned: this node keeps versions {oldest} to {latest}"
+    )]
+    Pruned {
+        requested: u64,
+        oldest: u64,
+        latest: u64,
+    },
     #[error("{0}")]
     Invalid(String),
 }

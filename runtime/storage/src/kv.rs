@@ -25,16 +25,21 @@ pub enum Cf {
     TxIndex,
     /// Consensus metadata (WAL, double-sign guard).
     Consensus,
+    /// The state log's links: raw key → serial of its active entry ‖ value hash ‖ next key.
+    Links,
     /// The state log's slots: serial (big-endian) → leaf hash ‖ key.
     Log,
     /// The state log's twigs: twig index (big-endian) → entries root ‖ active bitmap.
     Twigs,
     /// The state log's per-height records: height (big-endian) → what the block changed.
     LogHistory,
+    /// The state log's undo records: height (big-endian) ‖ raw key → what the key was
+    /// before that height, for reads and proofs at retained heights.
+    Undo,
 }
 
 impl Cf {
-    pub const ALL: [Cf; 13] = [
+    pub const ALL: [Cf; 15] = [
         Cf::Meta,
         Cf::State,
         Cf::TreeNodes,
@@ -45,9 +50,11 @@ impl Cf {
         Cf::Receipts,
         Cf::TxIndex,
         Cf::Consensus,
+        Cf::Links,
         Cf::Log,
         Cf::Twigs,
         Cf::LogHistory,
+        Cf::Undo,
     ];
 
     pub fn name(self) -> &'static str {
@@ -62,9 +69,11 @@ impl Cf {
             Cf::Receipts => "receipts",
             Cf::TxIndex => "tx_index",
             Cf::Consensus => "consensus",
+            Cf::Links => "links",
             Cf::Log => "log",
             Cf::Twigs => "twigs",
             Cf::LogHistory => "log_history",
+            Cf::Undo => "undo",
         }
     }
 }
@@ -73,6 +82,8 @@ impl Cf {
 #[derive(Debug, Default, Clone)]
 pub struct WriteBatch {
     pub(crate) ops: Vec<(Cf, Vec<u8>, Option<Vec<u8>>)>,
+    /// Key ranges `[from, to)` deleted, after the other operations.
+    pub(crate) ranges: Vec<(Cf, Vec<u8>, Vec<u8>)>,
 }
 
 impl WriteBatch {
@@ -88,16 +99,31 @@ impl WriteBatch {
         self.ops.push((cf, key.into(), None));
     }
 
+    /// Deletes every key in `[from, to)` (a range tombstone: constant cost, the space
+    /// is reclaimed by background compaction).
+    pub fn delete_range(&mut self, cf: Cf, from: impl Into<Vec<u8>>, to: impl Into<Vec<u8>>) {
+        self.ranges.push((cf, from.into(), to.into()));
+    }
+
     pub fn extend(&mut self, other: WriteBatch) {
         self.ops.extend(other.ops);
+        self.ranges.extend(other.ranges);
     }
 
     pub fn len(&self) -> usize {
-        self.ops.len()
+        self.ops.len() + self.ranges.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.ops.is_empty()
+        self.ops.is_empty() && self.ranges.is_empty()
+    }
+
+    /// Bytes of keys and values the batch writes.
+    pub fn bytes(&self) -> usize {
+        self.ops
+            .iter()
+            .map(|(_, k, v)| k.len() + v.as_ref().map_or(0, Vec::len))
+            .sum()
     }
 }
 
@@ -116,9 +142,15 @@ pub trait KvStore: Send + Sync {
         prefix: &[u8],
     ) -> Result<Option<(Vec<u8>, Vec<u8>)>>;
 
+    /// The values of several keys, given in ascending order, in one batched read.
+    fn get_many(&self, cf: Cf, keys: &[&[u8]]) -> Result<Vec<Option<Vec<u8>>>>;
+
     /// For each key, the entry with the greatest key `<= key` (`< key` when `strict`),
     /// over the whole column family. One iterator serves the whole batch.
     fn floor_batch(&self, cf: Cf, keys: &[&[u8]], strict: bool) -> Result<Vec<Option<Entry>>>;
+
+    /// Every entry with `from <= key < to`, in key order.
+    fn range(&self, cf: Cf, from: &[u8], to: &[u8]) -> Result<Vec<Entry>>;
 
     /// Up to `limit` entries whose keys start with `prefix`, from `start` (inclusive,
     /// must itself start with `prefix`, or be empty for the beginning), in key order.

@@ -46,6 +46,10 @@ impl KvStore for MemoryStore {
         }))
     }
 
+    fn get_many(&self, cf: Cf, keys: &[&[u8]]) -> Result<Vec<Option<Vec<u8>>>> {
+        keys.iter().map(|k| self.get(cf, k)).collect()
+    }
+
     fn floor_batch(
         &self,
         cf: Cf,
@@ -68,6 +72,21 @@ impl KvStore for MemoryStore {
                     })
                 })
                 .collect()
+        }))
+    }
+
+    fn range(&self, cf: Cf, from: &[u8], to: &[u8]) -> Result<Vec<crate::kv::Entry>> {
+        if from >= to {
+            return Ok(Vec::new());
+        }
+        Ok(self.read(|m| {
+            m.get(&cf)
+                .map(|t| {
+                    t.range(from.to_vec()..to.to_vec())
+                        .map(|(k, v)| (k.clone(), v.clone()))
+                        .collect()
+                })
+                .unwrap_or_default()
         }))
     }
 
@@ -98,6 +117,7 @@ impl KvStore for MemoryStore {
 
     fn write(&self, batch: WriteBatch) -> Result<()> {
         let mut guard = self.cfs.write().unwrap_or_else(|e| e.into_inner());
+        let ranges = batch.ranges;
         for (cf, k, v) in batch.ops {
             let t = guard.entry(cf).or_default();
             match v {
@@ -105,6 +125,15 @@ impl KvStore for MemoryStore {
                     t.insert(k, v);
                 }
                 None => {
+                    t.remove(&k);
+                }
+            }
+        }
+        for (cf, from, to) in ranges {
+            if from < to {
+                let t = guard.entry(cf).or_default();
+                let doomed: Vec<Vec<u8>> = t.range(from..to).map(|(k, _)| k.clone()).collect();
+                for k in doomed {
                     t.remove(&k);
                 }
             }

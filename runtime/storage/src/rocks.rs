@@ -115,6 +115,15 @@ impl KvStore for RocksStore {
         }
     }
 
+    fn get_many(&self, cf: Cf, keys: &[&[u8]]) -> Result<Vec<Option<Vec<u8>>>> {
+        let h = self.cf(cf)?;
+        self.db
+            .batched_multi_get_cf(h, keys.iter().copied(), true)
+            .into_iter()
+            .map(|r| Ok(r?.map(|v| v.to_vec())))
+            .collect()
+    }
+
     fn floor_batch(
         &self,
         cf: Cf,
@@ -138,6 +147,22 @@ impl KvStore for RocksStore {
                 _ => None,
             });
         }
+        Ok(out)
+    }
+
+    fn range(&self, cf: Cf, from: &[u8], to: &[u8]) -> Result<Vec<crate::kv::Entry>> {
+        let mut ro = ReadOptions::default();
+        ro.set_iterate_upper_bound(to.to_vec());
+        let mut it = self.db.raw_iterator_cf_opt(self.cf(cf)?, ro);
+        it.seek(from);
+        let mut out = Vec::new();
+        while it.valid() {
+            if let (Some(k), Some(v)) = (it.key(), it.value()) {
+                out.push((k.to_vec(), v.to_vec()));
+            }
+            it.next();
+        }
+        it.status()?;
         Ok(out)
     }
 
@@ -175,6 +200,9 @@ impl KvStore for RocksStore {
                 Some(v) => wb.put_cf(h, k, v),
                 None => wb.delete_cf(h, k),
             }
+        }
+        for (cf, from, to) in &batch.ranges {
+            wb.delete_range_cf(self.cf(*cf)?, from, to);
         }
         let mut wo = rocksdb::WriteOptions::default();
         wo.set_sync(self.sync);

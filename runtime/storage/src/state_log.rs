@@ -4,8 +4,9 @@
 //! On disk, in one `WriteBatch` per block:
 //! - `state`: raw key → its latest record `serial ‖ next key ‖ value` (one read for a
 //!   point lookup, key order for prefix scans and for finding a key's neighbours);
-//! - `log`: serial → the entry's leaf hash ‖ key (what proofs of its twig neighbours and
-//!   the compaction of old twigs need; values live only in `state`);
+//! - `log`: the entries a block appended, one row per twig it wrote into, keyed by
+//!   the row's first serial: the entries' leaf hashes, then their keys (what proofs of its twig neighbours and the compaction of
+//!   old twigs need; values live only in `state`);
 //! - `twigs`: twig → entries root ‖ active bitmap, rewritten every [`FLUSH_EVERY`]
 //!   versions for the twigs that changed (a restart replays the blocks since);
 //! - `log_history`: version → the serials the block deactivated and its first serial.
@@ -27,7 +28,8 @@ use atonomi_primitives::statelog::{
 use atonomi_primitives::{codec, Hash};
 use borsh::{BorshDeserialize, BorshSerialize};
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::{RwLock, RwLockReadGuard};
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Mutex, RwLock, RwLockReadGuard};
 
 /// A block's effect on state: raw key → new value (`None` deletes).
 pub type Diff = BTreeMap<Vec<u8>, Option<Vec<u8>>>;
@@ -53,6 +55,10 @@ struct Head {
     /// The version whose twigs `twigs` holds, and the log's length then.
     flushed_version: u64,
     flushed_next_serial: u64,
+    /// Versions below this are pruned.
+    oldest: u64,
+    /// `log` rows below this serial are pruned.
+    log_pruned_below: u64,
 }
 
 /// What a block changed, kept per version (restart replay, historical proofs).
@@ -60,6 +66,10 @@ struct Head {
 struct History {
     first_serial: u64,
     deactivated: Vec<u64>,
+    /// Keys the block removed (historical absence proofs look for them).
+    deleted: Vec<Vec<u8>>,
+    /// The compaction tail after the block.
+    tail: u64,
 }
 
 #[derive(Clone, Debug)]
@@ -128,52 +138,100 @@ struct Mem {
     unflushed: BTreeSet<u64>,
 }
 
-/// A latest-value record in `state`.
+/// Consecutive log slots written by one block within one twig, one `log` row keyed by
+/// the first serial.
+#[derive(Debug)]
+struct Run {
+    first: u64,
+    slots: Vec<(Hash, Vec<u8>)>,
+}
+
+impl Run {
+    /// Encodes slots: u32le count ‖ the leaf hashes ‖ for each, u32le key length ‖ key.
+    fn encode(leaves: &[Hash], keys: &[&[u8]]) -> Vec<u8> {
+        let key_bytes: usize = keys.iter().map(|k| 4 + k.len()).sum();
+        let mut row = Vec::with_capacity(4 + 32 * leaves.len() + key_bytes);
+        row.extend_from_slice(&(leaves.len() as u32).to_le_bytes());
+        for l in leaves {
+            row.extend_from_slice(&l.0);
+        }
+        for k in keys {
+            row.extend_from_slice(&(k.len() as u32).to_le_bytes());
+            row.extend_from_slice(k);
+        }
+        row
+    }
+
+    /// The leaf hashes of a row, without reading its keys.
+    fn leaves(b: &[u8]) -> Result<impl Iterator<Item = Hash> + '_> {
+        let bad = || corrupt("log", "a truncated row");
+        let n =
+            u32::from_le_bytes(b.get(..4).ok_or_else(bad)?.try_into().map_err(|_| bad())?) as usize;
+        let hashes = b.get(4..4 + 32 * n).ok_or_else(bad)?;
+        Ok(hashes.chunks_exact(32).map(|c| {
+            let mut h = Hash::ZERO;
+            h.0.copy_from_slice(c);
+            h
+        }))
+    }
+
+    fn decode(first: u64, b: &[u8]) -> Result<Run> {
+        let bad = || corrupt("log", "a truncated row");
+        let leaves: Vec<Hash> = Run::leaves(b)?.collect();
+        let mut rest = b.get(4 + 32 * leaves.len()..).ok_or_else(bad)?;
+        let mut slots = Vec::with_capacity(leaves.len());
+        for leaf in leaves {
+            let n = u32::from_le_bytes(
+                rest.get(..4)
+                    .ok_or_else(bad)?
+                    .try_into()
+                    .map_err(|_| bad())?,
+            ) as usize;
+            let key = rest.get(4..4 + n).ok_or_else(bad)?.to_vec();
+            slots.push((leaf, key));
+            rest = rest.get(4 + n..).ok_or_else(bad)?;
+        }
+        if !rest.is_empty() {
+            return Err(corrupt("log", "trailing bytes in a row"));
+        }
+        Ok(Run { first, slots })
+    }
+
+    fn covers(&self, s: u64) -> bool {
+        s >= self.first && s < self.first + self.slots.len() as u64
+    }
+}
+
+/// A key's link record in `links`: where its active entry is and what it commits to.
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct Record {
     serial: u64,
+    value_hash: Hash,
     next: Vec<u8>,
-    value: Vec<u8>,
 }
 
 impl Record {
-    fn encode(serial: u64, next: &[u8], value: &[u8]) -> Vec<u8> {
-        let mut v = Vec::with_capacity(12 + next.len() + value.len());
+    fn encode(serial: u64, value_hash: &Hash, next: &[u8]) -> Vec<u8> {
+        let mut v = Vec::with_capacity(40 + next.len());
         v.extend_from_slice(&serial.to_be_bytes());
-        v.extend_from_slice(&(next.len() as u32).to_le_bytes());
+        v.extend_from_slice(&value_hash.0);
         v.extend_from_slice(next);
-        v.extend_from_slice(value);
         v
     }
 
     fn decode(b: &[u8]) -> Result<Record> {
-        let bad = || corrupt("state", "a record shorter than its header");
-        let serial = u64::from_be_bytes(b.get(..8).ok_or_else(bad)?.try_into().map_err(|_| bad())?);
-        let n = u32::from_le_bytes(
-            b.get(8..12)
-                .ok_or_else(bad)?
-                .try_into()
-                .map_err(|_| bad())?,
-        ) as usize;
-        let next = b.get(12..12 + n).ok_or_else(bad)?.to_vec();
-        let value = b.get(12 + n..).ok_or_else(bad)?.to_vec();
+        if b.len() < 40 {
+            return Err(corrupt("links", "a record shorter than its header"));
+        }
+        let mut serial = [0u8; 8];
+        serial.copy_from_slice(&b[..8]);
+        let mut value_hash = Hash::ZERO;
+        value_hash.0.copy_from_slice(&b[8..40]);
         Ok(Record {
-            serial,
-            next,
-            value,
+            serial: u64::from_be_bytes(serial),
+            value_hash,
+            next: b[40..].to_vec(),
         })
-    }
-
-    /// The value part of an encoded record, without copying the rest.
-    fn value_of(b: &[u8]) -> Result<&[u8]> {
-        let bad = || corrupt("state", "a record shorter than its header");
-        let n = u32::from_le_bytes(
-            b.get(8..12)
-                .ok_or_else(bad)?
-                .try_into()
-                .map_err(|_| bad())?,
-        ) as usize;
-        b.get(12 + n..).ok_or_else(bad)
     }
 }
 
@@ -249,6 +307,8 @@ pub struct Staged {
     leaves: Vec<Hash>,
     upper: Vec<BTreeMap<u64, Hash>>,
     flushed: bool,
+    /// Serials the block deactivates (cached historical views keep their old bits).
+    deactivated: Vec<u64>,
 }
 
 impl Staged {
@@ -266,12 +326,115 @@ pub struct WriteStats {
     pub moved: u64,
 }
 
+/// How much history the log keeps.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LogConfig {
+    /// Versions kept provable: the latest and the `retention - 1` before it. At least
+    /// [`MIN_RETENTION`].
+    pub retention: u64,
+}
+
+/// The default retention: 2,048 blocks, more than the bridge's signing window for
+/// retired validators (1,000 blocks) and twenty default checkpoint intervals.
+pub const DEFAULT_RETENTION: u64 = 2048;
+/// The least retention: a restart replays up to [`FLUSH_EVERY`] versions of history.
+pub const MIN_RETENTION: u64 = 2 * FLUSH_EVERY;
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            retention: DEFAULT_RETENTION,
+        }
+    }
+}
+
 /// The authenticated state over any [`KvStore`].
 #[derive(Debug)]
 pub struct StateLog<S> {
     kv: S,
     mem: RwLock<Mem>,
     stats: RwLock<WriteStats>,
+    retention: u64,
+    /// Recently built views of past versions, newest first.
+    views: Mutex<VecDeque<View>>,
+}
+
+/// How many past versions keep a built view in memory.
+const VIEWS: usize = 4;
+
+/// The tree at a past version: its length, the tree over its twig roots, and the
+/// bitmaps (as they were then) of every twig that changed since.
+#[derive(Debug)]
+struct View {
+    version: u64,
+    len: u64,
+    upper: Vec<Vec<Hash>>,
+    bits: HashMap<u64, [u8; BITMAP_BYTES]>,
+}
+
+/// What a key was before a version changed it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Undo {
+    /// Its link then (`None`: absent).
+    link: Option<Record>,
+    /// Its value then, when the version changed the value.
+    value: Option<Vec<u8>>,
+}
+
+impl Undo {
+    fn encode(&self) -> Vec<u8> {
+        let mut v = Vec::new();
+        match &self.link {
+            None => v.push(0),
+            Some(r) => {
+                v.push(1);
+                let rec = Record::encode(r.serial, &r.value_hash, &r.next);
+                v.extend_from_slice(&(rec.len() as u32).to_le_bytes());
+                v.extend_from_slice(&rec);
+                match &self.value {
+                    None => v.push(0),
+                    Some(val) => {
+                        v.push(1);
+                        v.extend_from_slice(val);
+                    }
+                }
+            }
+        }
+        v
+    }
+
+    fn decode(b: &[u8]) -> Result<Undo> {
+        let bad = || corrupt("undo", "a truncated record");
+        match b.first() {
+            Some(0) => Ok(Undo {
+                link: None,
+                value: None,
+            }),
+            Some(1) => {
+                let n =
+                    u32::from_le_bytes(b.get(1..5).ok_or_else(bad)?.try_into().map_err(|_| bad())?)
+                        as usize;
+                let link = Record::decode(b.get(5..5 + n).ok_or_else(bad)?)?;
+                let value = match b.get(5 + n) {
+                    Some(0) => None,
+                    Some(1) => Some(b.get(6 + n..).ok_or_else(bad)?.to_vec()),
+                    _ => return Err(bad()),
+                };
+                Ok(Undo {
+                    link: Some(link),
+                    value,
+                })
+            }
+            _ => Err(bad()),
+        }
+    }
+}
+
+fn undo_key(version: u64, key: &[u8]) -> Vec<u8> {
+    let mut k = Vec::with_capacity(8 + key.len());
+    k.extend_from_slice(&version.to_be_bytes());
+    k.extend_from_slice(key);
+    k
 }
 
 /// A key's neighbourhood while a block's links are worked out.
@@ -296,18 +459,36 @@ enum Link {
 #[derive(Debug)]
 struct Touch {
     next: Vec<u8>,
+    value_hash: Hash,
+    /// A new value for `state` (`None`: unchanged, the entry only moves or relinks).
     value: Option<Vec<u8>>,
+    deleted: bool,
     old: Option<u64>,
+    /// The key's link before the block (for its undo record).
+    pre: Option<Record>,
 }
 
 impl<S: KvStore> StateLog<S> {
     /// Opens the store, rebuilding its memory from disk and checking it against the
     /// recorded root.
     pub fn open(kv: S) -> Result<StateLog<S>> {
+        StateLog::open_with(kv, LogConfig::default())
+    }
+
+    /// Opens the store with a retention of its own.
+    pub fn open_with(kv: S, config: LogConfig) -> Result<StateLog<S>> {
+        if config.retention < MIN_RETENTION {
+            return Err(StorageError::Invalid(format!(
+                "a state retention of {} versions is below the least, {MIN_RETENTION}",
+                config.retention
+            )));
+        }
         let log = StateLog {
             kv,
             mem: RwLock::new(Mem::default()),
             stats: RwLock::new(WriteStats::default()),
+            retention: config.retention,
+            views: Mutex::new(VecDeque::new()),
         };
         let Some(bytes) = log.kv.get(Cf::Meta, META_HEAD)? else {
             return Ok(log);
@@ -335,7 +516,7 @@ impl<S: KvStore> StateLog<S> {
         // Entries appended since the flush: their twigs' leaves and bits from the log.
         let from_twig = head.flushed_next_serial >> TWIG_BITS;
         for t in from_twig..twig_count {
-            let leaves = self.twig_leaves(t)?;
+            let leaves = self.twig_leaves(t, head.next_serial)?;
             let first = t << TWIG_BITS;
             let twig = mem
                 .twigs
@@ -395,23 +576,43 @@ impl<S: KvStore> StateLog<S> {
         Ok(mem)
     }
 
-    fn twig_leaves(&self, t: u64) -> Result<Vec<Hash>> {
-        let start = serial_key(t << TWIG_BITS);
-        let rows = self.kv.scan(Cf::Log, b"", &start, TWIG_SIZE as usize)?;
-        let mut out = Vec::with_capacity(rows.len());
-        for (i, (k, v)) in rows.into_iter().enumerate() {
-            let s = u64::from_be_bytes(k.try_into().map_err(|_| corrupt("log", "a key"))?);
-            if s >> TWIG_BITS != t {
-                break;
-            }
-            if s != (t << TWIG_BITS) + i as u64 || v.len() < 32 {
+    /// The leaf hashes of twig `t`'s entries (the log holds `len` entries). Rows never
+    /// cross a twig's boundary, so the twig's rows are one range.
+    fn twig_leaves(&self, t: u64, len: u64) -> Result<Vec<Hash>> {
+        let from = t << TWIG_BITS;
+        let to = (from + TWIG_SIZE).min(len);
+        let mut out = Vec::with_capacity(to.saturating_sub(from) as usize);
+        for (k, v) in self
+            .kv
+            .range(Cf::Log, &serial_key(from), &serial_key(from + TWIG_SIZE))?
+        {
+            let first = u64::from_be_bytes(k.try_into().map_err(|_| corrupt("log", "a row key"))?);
+            if first != from + out.len() as u64 {
                 return Err(corrupt("log", "a gap in the log"));
             }
-            let mut h = Hash::ZERO;
-            h.0.copy_from_slice(&v[..32]);
-            out.push(h);
+            out.extend(Run::leaves(&v)?);
+        }
+        out.truncate(to.saturating_sub(from) as usize);
+        if out.len() as u64 != to.saturating_sub(from) {
+            return Err(corrupt("log", "a twig's entries are missing"));
         }
         Ok(out)
+    }
+
+    /// The `log` row holding serial `s`.
+    fn read_run(&self, s: u64) -> Result<Option<Run>> {
+        let Some((k, v)) = self
+            .kv
+            .floor_batch(Cf::Log, &[&serial_key(s)], false)?
+            .into_iter()
+            .next()
+            .flatten()
+        else {
+            return Ok(None);
+        };
+        let first = u64::from_be_bytes(k.try_into().map_err(|_| corrupt("log", "a row key"))?);
+        let run = Run::decode(first, &v)?;
+        Ok((s < first + run.slots.len() as u64).then_some(run))
     }
 
     fn mem(&self) -> RwLockReadGuard<'_, Mem> {
@@ -463,10 +664,7 @@ impl<S: KvStore> StateLog<S> {
         if key.is_empty() {
             return Ok(None);
         }
-        match self.kv.get(Cf::State, key)? {
-            None => Ok(None),
-            Some(b) => Ok(Some(Record::value_of(&b)?.to_vec())),
-        }
+        self.kv.get(Cf::State, key)
     }
 
     /// Up to `limit` latest entries whose keys start with `prefix`, from `start`.
@@ -476,20 +674,7 @@ impl<S: KvStore> StateLog<S> {
         start: &[u8],
         limit: usize,
     ) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
-        let mut out = Vec::new();
-        for (k, v) in self
-            .kv
-            .scan(Cf::State, prefix, start, limit.saturating_add(1))?
-        {
-            if k.is_empty() {
-                continue;
-            }
-            if out.len() == limit {
-                break;
-            }
-            out.push((k, Record::value_of(&v)?.to_vec()));
-        }
-        Ok(out)
+        self.kv.scan(Cf::State, prefix, start, limit)
     }
 
     /// The latest value of `key` with a proof of it, or of its absence, against the
@@ -501,46 +686,398 @@ impl<S: KvStore> StateLog<S> {
             ));
         }
         let mem = self.mem();
-        let found = self.kv.floor_batch(Cf::State, &[key], false)?;
+        let found = self.kv.floor_batch(Cf::Links, &[key], false)?;
         let (k, rec) = match found.into_iter().next().flatten() {
             Some((k, v)) => (k, Record::decode(&v)?),
             None => return Err(StorageError::Invalid("the state log is empty".into())),
         };
-        let value = (k == key).then(|| rec.value.clone());
+        let value = if k == key {
+            Some(
+                self.kv
+                    .get(Cf::State, key)?
+                    .ok_or_else(|| corrupt("state", "a linked key has no value"))?,
+            )
+        } else {
+            None
+        };
+        let proof = self.build_proof(&mem, None, k, rec)?;
+        Ok((value, proof))
+    }
+
+    /// The value of `key` at a retained `version` with a proof against that version's
+    /// root.
+    pub fn prove_at(&self, key: &[u8], version: u64) -> Result<(Option<Vec<u8>>, LogProof)> {
+        if key.is_empty() {
+            return Err(StorageError::Invalid(
+                "the empty key is the log's sentinel".into(),
+            ));
+        }
+        let mem = self.mem();
+        let head = self.check_version(&mem, version)?;
+        if version == head.version {
+            drop(mem);
+            return self.prove(key);
+        }
+        let (k, rec, value) = match self.record_at(key, version, head.version)? {
+            Some((rec, v)) => (key.to_vec(), rec, Some(v)),
+            None => {
+                let (k, rec) = self.predecessor_at(key, version, head.version)?;
+                (k, rec, None)
+            }
+        };
+        self.ensure_view(&mem, version)?;
+        let proof = self.build_proof(&mem, Some(version), k, rec)?;
+        Ok((value, proof))
+    }
+
+    /// The value of `key` at a retained `version`.
+    pub fn get_at(&self, key: &[u8], version: u64) -> Result<Option<Vec<u8>>> {
+        if key.is_empty() {
+            return Ok(None);
+        }
+        let mem = self.mem();
+        let head = self.check_version(&mem, version)?;
+        drop(mem);
+        Ok(self.record_at(key, version, head.version)?.map(|(_, v)| v))
+    }
+
+    /// The oldest version still provable.
+    pub fn oldest(&self) -> Option<u64> {
+        self.mem().head.map(|h| h.oldest)
+    }
+
+    fn check_version(&self, mem: &Mem, version: u64) -> Result<Head> {
+        let head = mem.head.ok_or(StorageError::MissingVersion {
+            requested: version,
+            latest: None,
+        })?;
+        if version > head.version {
+            return Err(StorageError::MissingVersion {
+                requested: version,
+                latest: Some(head.version),
+            });
+        }
+        if version < head.oldest {
+            return Err(StorageError::Pruned {
+                requested: version,
+                oldest: head.oldest,
+                latest: head.version,
+            });
+        }
+        Ok(head)
+    }
+
+    /// A key's link and value at `version` (`None`: absent then): the latest, unless
+    /// a later version changed it, in which case the first such version's undo
+    /// record says what it was.
+    fn record_at(
+        &self,
+        key: &[u8],
+        version: u64,
+        latest: u64,
+    ) -> Result<Option<(Record, Vec<u8>)>> {
+        let keys: Vec<Vec<u8>> = (version + 1..=latest).map(|v| undo_key(v, key)).collect();
+        let refs: Vec<&[u8]> = keys.iter().map(Vec::as_slice).collect();
+        let mut link: Option<Option<Record>> = None;
+        let mut value: Option<Vec<u8>> = None;
+        for u in self.kv.get_many(Cf::Undo, &refs)?.into_iter().flatten() {
+            let u = Undo::decode(&u)?;
+            if link.is_none() {
+                let absent = u.link.is_none();
+                link = Some(u.link);
+                if absent {
+                    break;
+                }
+            }
+            if u.value.is_some() {
+                value = u.value;
+                break;
+            }
+        }
+        let link = match link {
+            Some(l) => l,
+            None => self
+                .kv
+                .get(Cf::Links, key)?
+                .map(|b| Record::decode(&b))
+                .transpose()?,
+        };
+        let Some(link) = link else { return Ok(None) };
+        let value = match value {
+            Some(v) => v,
+            None if key.is_empty() => Vec::new(),
+            None => self
+                .kv
+                .get(Cf::State, key)?
+                .ok_or_else(|| corrupt("state", "a linked key has no value"))?,
+        };
+        Ok(Some((link, value)))
+    }
+
+    /// The key before `key` at `version`, with its link then: the nearest key below it
+    /// that is live now and was then, or a key removed since that lay between.
+    fn predecessor_at(&self, key: &[u8], version: u64, latest: u64) -> Result<(Vec<u8>, Record)> {
+        let mut cursor = key.to_vec();
+        let mut best = loop {
+            let (k, _) = self
+                .kv
+                .floor_batch(Cf::Links, &[&cursor], true)?
+                .into_iter()
+                .next()
+                .flatten()
+                .ok_or_else(|| corrupt("links", "the sentinel is missing"))?;
+            if let Some((rec, _)) = self.record_at(&k, version, latest)? {
+                break (k, rec);
+            }
+            if k.is_empty() {
+                return Err(corrupt("links", "the sentinel did not exist"));
+            }
+            cursor = k;
+        };
+        for v in version + 1..=latest {
+            for d in self.history(v)?.deleted {
+                if d.as_slice() > best.0.as_slice() && d.as_slice() < key {
+                    if let Some((rec, _)) = self.record_at(&d, version, latest)? {
+                        best = (d, rec);
+                    }
+                }
+            }
+        }
+        if !(best.1.next.is_empty() || key < best.1.next.as_slice()) {
+            return Err(corrupt(
+                "links",
+                "the chain of keys is broken at a past version",
+            ));
+        }
+        Ok(best)
+    }
+
+    fn history(&self, version: u64) -> Result<History> {
+        match self.kv.get(Cf::LogHistory, &version.to_be_bytes())? {
+            Some(b) => decode(&b),
+            None => Err(corrupt("log_history", "a retained version is missing")),
+        }
+    }
+
+    /// Builds (or finds) the view of a past version.
+    fn ensure_view(&self, mem: &Mem, version: u64) -> Result<()> {
+        let mut views = self.views.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(i) = views.iter().position(|v| v.version == version) {
+            let v = views.remove(i);
+            views.extend(v);
+            views.rotate_right(1);
+            return Ok(());
+        }
+        let head = mem.head.ok_or_else(|| corrupt("meta", "no head"))?;
+        let len = self.history(version + 1)?.first_serial;
+        let twig = |t: u64| {
+            mem.twigs
+                .get(t as usize)
+                .ok_or_else(|| corrupt("twigs", "a twig past the end"))
+        };
+        let mut bits: HashMap<u64, [u8; BITMAP_BYTES]> = HashMap::new();
+        for v in version + 1..=head.version {
+            for s in self.history(v)?.deactivated {
+                if s >= len {
+                    continue;
+                }
+                let t = s >> TWIG_BITS;
+                let b = match bits.entry(t) {
+                    std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+                    std::collections::hash_map::Entry::Vacant(e) => e.insert(twig(t)?.bits),
+                };
+                let pos = s & (TWIG_SIZE - 1);
+                b[(pos / 8) as usize] |= 1 << (pos % 8);
+            }
+        }
+        let count = level_len(len, TWIG_BITS);
+        let mut head_root = None;
+        if len % TWIG_SIZE != 0 {
+            let t0 = len >> TWIG_BITS;
+            let mut b = match bits.get(&t0) {
+                Some(b) => *b,
+                None => twig(t0)?.bits,
+            };
+            let mut tw = Twig::empty();
+            tw.bits = b;
+            for pos in len % TWIG_SIZE..TWIG_SIZE {
+                tw.set(pos, false);
+            }
+            b = tw.bits;
+            bits.insert(t0, b);
+            head_root = Some((t0, entries_root(&self.twig_leaves(t0, len)?)));
+        }
+        let mut changed: BTreeSet<u64> = bits.keys().copied().filter(|t| *t < count).collect();
+        if count > 0 {
+            changed.insert(count - 1);
+        }
+        let current = |l: u32, n: u64| -> Result<Vec<Hash>> {
+            mem.upper
+                .get(l as usize)
+                .and_then(|lv| lv.get(..n as usize))
+                .map(<[Hash]>::to_vec)
+                .ok_or_else(|| corrupt("twigs", "the upper tree is shorter than a past one"))
+        };
+        let mut level = current(0, count)?;
+        for &t in &changed {
+            let entries = match head_root {
+                Some((t0, r)) if t0 == t => r,
+                _ => twig(t)?.entries_root,
+            };
+            let b = match bits.get(&t) {
+                Some(b) => b,
+                None => &twig(t)?.bits,
+            };
+            if let Some(slot) = level.get_mut(t as usize) {
+                *slot = sl::twig_hash(&entries, b);
+            }
+        }
+        let mut upper = vec![level];
+        for l in 0..UPPER_DEPTH {
+            let n = level_len(count, l + 1);
+            let mut next = current(l + 1, n)?;
+            let mut parents: BTreeSet<u64> = changed.iter().map(|i| i >> 1).collect();
+            if n > 0 {
+                parents.insert(n - 1);
+            }
+            let below = &upper[l as usize];
+            let null = sl::null_upper_node(l);
+            for &p in &parents {
+                let left = below.get(2 * p as usize).unwrap_or(&null);
+                let right = below.get(2 * p as usize + 1).unwrap_or(&null);
+                if let Some(slot) = next.get_mut(p as usize) {
+                    *slot = sl::node_hash(left, right);
+                }
+            }
+            upper.push(next);
+            changed = parents;
+        }
+        let root = upper
+            .last()
+            .and_then(|l| l.first())
+            .copied()
+            .unwrap_or(sl::empty_log_root());
+        if root != self.root_at(version)? {
+            return Err(corrupt(
+                "log_history",
+                "a past version's tree does not match its root",
+            ));
+        }
+        views.push_front(View {
+            version,
+            len,
+            upper,
+            bits,
+        });
+        views.truncate(VIEWS);
+        Ok(())
+    }
+
+    /// The proof for the entry of `key` (its link given) at the latest version, or
+    /// at a past one whose view is built.
+    fn build_proof(
+        &self,
+        mem: &Mem,
+        past: Option<u64>,
+        key: Vec<u8>,
+        rec: Record,
+    ) -> Result<LogProof> {
         let t = rec.serial >> TWIG_BITS;
         let pos = rec.serial & (TWIG_SIZE - 1);
         let twig = mem
             .twigs
             .get(t as usize)
-            .ok_or_else(|| corrupt("state", "a record past the log's end"))?;
-        let leaves = if t + 1 == mem.twigs.len() as u64 && !mem.leaves.is_empty() {
-            mem.leaves.clone()
-        } else {
-            self.twig_leaves(t)?
-        };
+            .ok_or_else(|| corrupt("links", "a record past the log's end"))?;
         let mut upper = Vec::new();
         let mut null_upper = 0u32;
-        for l in 0..UPPER_DEPTH {
-            match mem
-                .upper
-                .get(l as usize)
-                .and_then(|lv| lv.get(((t >> l) ^ 1) as usize))
-            {
-                Some(h) => upper.push(*h),
-                None => null_upper |= 1 << l,
+        let (leaves, bits) = match past {
+            None => {
+                let leaves = if t + 1 == mem.twigs.len() as u64 && !mem.leaves.is_empty() {
+                    mem.leaves.clone()
+                } else {
+                    self.twig_leaves(t, mem.head.map_or(0, |h| h.next_serial))?
+                };
+                for l in 0..UPPER_DEPTH {
+                    match mem
+                        .upper
+                        .get(l as usize)
+                        .and_then(|lv| lv.get(((t >> l) ^ 1) as usize))
+                    {
+                        Some(h) => upper.push(*h),
+                        None => null_upper |= 1 << l,
+                    }
+                }
+                (leaves, twig.bits)
             }
-        }
-        let proof = LogProof {
+            Some(version) => {
+                let views = self.views.lock().unwrap_or_else(|e| e.into_inner());
+                let view = views
+                    .iter()
+                    .find(|v| v.version == version)
+                    .ok_or_else(|| StorageError::Invalid("a past view was dropped".into()))?;
+                if rec.serial >= view.len {
+                    return Err(corrupt("undo", "a past entry after the log's end then"));
+                }
+                for l in 0..UPPER_DEPTH {
+                    match view
+                        .upper
+                        .get(l as usize)
+                        .and_then(|lv| lv.get(((t >> l) ^ 1) as usize))
+                    {
+                        Some(h) => upper.push(*h),
+                        None => null_upper |= 1 << l,
+                    }
+                }
+                let bits = view.bits.get(&t).copied().unwrap_or(twig.bits);
+                let len = view.len;
+                drop(views);
+                (self.twig_leaves(t, len)?, bits)
+            }
+        };
+        Ok(LogProof {
             serial: rec.serial,
-            key: k,
+            key,
             next: rec.next,
-            value_hash: sl::value_hash(&rec.value),
+            value_hash: rec.value_hash,
             twig: twig_siblings(&leaves, pos),
-            bits: twig.bits,
+            bits,
             null_upper,
             upper,
-        };
-        Ok((value, proof))
+        })
+    }
+
+    /// Drops what the oldest kept version no longer needs: undo and history records,
+    /// old roots, and the log rows of twigs that were wholly inactive at every kept
+    /// version. Range deletes cost the commit nothing measurable; RocksDB reclaims the
+    /// space in its background compactions.
+    fn prune(&self, batch: &mut WriteBatch, head: &mut Head) -> Result<()> {
+        let oldest = (head.version + 1).saturating_sub(self.retention);
+        if oldest <= head.oldest {
+            return Ok(());
+        }
+        let tail_then = self.history(oldest)?.tail;
+        let below = (tail_then >> TWIG_BITS) << TWIG_BITS;
+        if below > head.log_pruned_below {
+            batch.delete_range(
+                Cf::Log,
+                serial_key(head.log_pruned_below).to_vec(),
+                serial_key(below).to_vec(),
+            );
+            head.log_pruned_below = below;
+        }
+        batch.delete_range(
+            Cf::Undo,
+            undo_key(head.oldest, &[]),
+            undo_key(oldest + 1, &[]),
+        );
+        batch.delete_range(
+            Cf::LogHistory,
+            head.oldest.to_be_bytes().to_vec(),
+            oldest.to_be_bytes().to_vec(),
+        );
+        batch.delete_range(Cf::Meta, root_key(head.oldest), root_key(oldest));
+        head.oldest = oldest;
+        Ok(())
     }
 
     /// Works out the block's root and every write it needs, as `version` (0 for
@@ -562,55 +1099,49 @@ impl<S: KvStore> StateLog<S> {
         let fresh = mem.head.is_none();
         let head = mem.head.unwrap_or_default();
 
-        // 1. Each key's record, or the record of the key before it.
-        let keys: Vec<&[u8]> = diff.keys().map(Vec::as_slice).collect();
-        let floors = self.kv.floor_batch(Cf::State, &keys, false)?;
         let sentinel = || Record {
             serial: u64::MAX,
+            value_hash: sl::value_hash(&[]),
             next: Vec::new(),
-            value: Vec::new(),
         };
+        // 1. Each key's record (one batched read), then the key before each key that
+        //    appears or disappears (a seek each).
+        let keys: Vec<&[u8]> = diff.keys().map(Vec::as_slice).collect();
+        let records = self.kv.get_many(Cf::Links, &keys)?;
         let mut near: BTreeMap<Vec<u8>, Near> = BTreeMap::new();
         let mut touched: BTreeMap<Vec<u8>, Touch> = BTreeMap::new();
-        let mut deletes: Vec<&[u8]> = Vec::new();
         let mut links: Vec<Link> = Vec::new();
-        for ((key, value), floor) in diff.iter().zip(floors) {
-            let floor = match floor {
-                Some((k, v)) => Some((k, Record::decode(&v)?)),
-                None if fresh => None,
-                None => return Err(corrupt("state", "the sentinel is missing")),
-            };
-            let (exists, pre) = match floor {
-                Some((k, rec)) if &k == key => (true, Some(rec)),
-                Some((k, rec)) => {
-                    links.push(Link::Before(k, rec));
-                    (false, None)
-                }
-                None => {
-                    links.push(Link::Before(Vec::new(), sentinel()));
-                    (false, None)
-                }
-            };
-            match (exists, value, pre) {
-                (true, Some(v), Some(rec)) => {
+        let mut changes: Vec<&[u8]> = Vec::new();
+        let mut deletes: Vec<&[u8]> = Vec::new();
+        for ((key, value), rec) in diff.iter().zip(records) {
+            let rec = rec.map(|b| Record::decode(&b)).transpose()?;
+            match (value, rec) {
+                (Some(v), Some(rec)) => {
                     touched.insert(
                         key.clone(),
                         Touch {
                             next: rec.next.clone(),
+                            value_hash: sl::value_hash(v),
                             value: Some(v.clone()),
+                            deleted: false,
                             old: Some(rec.serial),
+                            pre: Some(rec),
                         },
                     );
                 }
-                (true, None, Some(rec)) => {
+                (None, Some(rec)) => {
+                    changes.push(key);
                     deletes.push(key);
                     links.push(Link::After(rec.next.clone()));
                     touched.insert(
                         key.clone(),
                         Touch {
                             next: Vec::new(),
+                            value_hash: Hash::ZERO,
                             value: None,
+                            deleted: true,
                             old: Some(rec.serial),
+                            pre: Some(rec.clone()),
                         },
                     );
                     near.insert(
@@ -622,13 +1153,17 @@ impl<S: KvStore> StateLog<S> {
                         },
                     );
                 }
-                (false, Some(v), _) => {
+                (Some(v), None) => {
+                    changes.push(key);
                     touched.insert(
                         key.clone(),
                         Touch {
                             next: Vec::new(),
+                            value_hash: sl::value_hash(v),
                             value: Some(v.clone()),
+                            deleted: false,
                             old: None,
+                            pre: None,
                         },
                     );
                     near.insert(
@@ -640,16 +1175,16 @@ impl<S: KvStore> StateLog<S> {
                         },
                     );
                 }
-                _ => {}
+                (None, None) => {}
             }
         }
         if fresh {
             links.push(Link::Before(Vec::new(), sentinel()));
         }
-        // The key before each deleted key.
-        for floor in self.kv.floor_batch(Cf::State, &deletes, true)? {
+        for floor in self.kv.floor_batch(Cf::Links, &changes, true)? {
             match floor {
                 Some((k, v)) => links.push(Link::Before(k, Record::decode(&v)?)),
+                None if fresh => {}
                 None => return Err(corrupt("state", "the sentinel is missing")),
             }
         }
@@ -719,8 +1254,11 @@ impl<S: KvStore> StateLog<S> {
                         (*key).clone(),
                         Touch {
                             next: new_next,
-                            value: Some(pre.value.clone()),
+                            value_hash: pre.value_hash,
+                            value: None,
+                            deleted: false,
                             old: (pre.serial != u64::MAX).then_some(pre.serial),
+                            pre: (pre.serial != u64::MAX).then(|| pre.clone()),
                         },
                     );
                 }
@@ -731,6 +1269,7 @@ impl<S: KvStore> StateLog<S> {
         //    twice the live keys, a bounded number per block.
         let mut tail = head.tail;
         let mut moved = 0u64;
+        let mut run: Option<Run> = None;
         let live_after = head.active + touched.values().filter(|t| t.old.is_none()).count() as u64;
         let budget = touched.len() as u64 / 2 + 16;
         let bit = |s: u64| {
@@ -743,27 +1282,30 @@ impl<S: KvStore> StateLog<S> {
             && head.next_serial - tail > 2 * live_after + TWIG_SIZE
         {
             if bit(tail) {
-                let slot = self
-                    .kv
-                    .get(Cf::Log, &serial_key(tail))?
+                if !run.as_ref().is_some_and(|r| r.covers(tail)) {
+                    run = self.read_run(tail)?;
+                }
+                let key = run
+                    .as_ref()
+                    .and_then(|r| r.slots.get((tail - r.first) as usize))
+                    .map(|(_, k)| k.clone())
                     .ok_or_else(|| corrupt("log", "an active slot is missing"))?;
-                let key = slot
-                    .get(32..)
-                    .ok_or_else(|| corrupt("log", "a short slot"))?
-                    .to_vec();
                 if let std::collections::btree_map::Entry::Vacant(slot) = touched.entry(key) {
                     let rec = self
                         .kv
-                        .get(Cf::State, slot.key())?
-                        .ok_or_else(|| corrupt("state", "an active entry's key is missing"))?;
+                        .get(Cf::Links, slot.key())?
+                        .ok_or_else(|| corrupt("links", "an active entry's key is missing"))?;
                     let rec = Record::decode(&rec)?;
                     if rec.serial != tail {
                         return Err(corrupt("state", "an active slot's key points elsewhere"));
                     }
                     slot.insert(Touch {
-                        next: rec.next,
-                        value: Some(rec.value),
+                        next: rec.next.clone(),
+                        value_hash: rec.value_hash,
+                        value: None,
+                        deleted: false,
                         old: Some(tail),
+                        pre: Some(rec),
                     });
                     moved += 1;
                 }
@@ -780,13 +1322,35 @@ impl<S: KvStore> StateLog<S> {
             leaves: mem.leaves.clone(),
             upper: vec![BTreeMap::new(); UPPER_DEPTH as usize + 1],
             flushed: false,
+            deactivated: Vec::new(),
         };
         let mut serial = head.next_serial;
         let mut active = head.active;
         let mut history = History {
             first_serial: serial,
-            deactivated: Vec::new(),
+            ..History::default()
         };
+        // Undo records: each touched key as it was, with its old value when the block
+        // changes the value.
+        let value_changes: Vec<&[u8]> = touched
+            .iter()
+            .filter(|(_, t)| t.pre.is_some() && (t.deleted || t.value.is_some()))
+            .map(|(k, _)| k.as_slice())
+            .collect();
+        let old_values = self.kv.get_many(Cf::State, &value_changes)?;
+        let mut old_values: BTreeMap<&[u8], Option<Vec<u8>>> =
+            value_changes.into_iter().zip(old_values).collect();
+        for (key, t) in &touched {
+            let undo = Undo {
+                link: t.pre.clone(),
+                value: old_values.remove(key.as_slice()).flatten(),
+            };
+            batch.put(Cf::Undo, undo_key(version, key), undo.encode());
+            if t.deleted {
+                history.deleted.push(key.clone());
+            }
+        }
+        let (mut row_first, mut row_leaves, mut row_keys) = (serial, Vec::new(), Vec::new());
         for (key, t) in &touched {
             if let Some(old) = t.old {
                 twig_mut(&mut staged.twigs, &mem.twigs, old >> TWIG_BITS)
@@ -794,15 +1358,30 @@ impl<S: KvStore> StateLog<S> {
                 history.deactivated.push(old);
                 active = active.saturating_sub(1);
             }
-            match &t.value {
-                None => batch.delete(Cf::State, key.clone()),
-                Some(v) => {
-                    let leaf = sl::leaf_hash(key, &t.next, &sl::value_hash(v));
-                    batch.put(Cf::State, key.clone(), Record::encode(serial, &t.next, v));
-                    let mut slot = Vec::with_capacity(32 + key.len());
-                    slot.extend_from_slice(&leaf.0);
-                    slot.extend_from_slice(key);
-                    batch.put(Cf::Log, serial_key(serial).to_vec(), slot);
+            if t.deleted {
+                batch.delete(Cf::State, key.clone());
+                batch.delete(Cf::Links, key.clone());
+            } else {
+                {
+                    let leaf = sl::leaf_hash(key, &t.next, &t.value_hash);
+                    if let Some(v) = &t.value {
+                        batch.put(Cf::State, key.clone(), v.clone());
+                    }
+                    batch.put(
+                        Cf::Links,
+                        key.clone(),
+                        Record::encode(serial, &t.value_hash, &t.next),
+                    );
+                    if serial.is_multiple_of(TWIG_SIZE) && !row_leaves.is_empty() {
+                        batch.put(
+                            Cf::Log,
+                            serial_key(row_first).to_vec(),
+                            Run::encode(&row_leaves, &row_keys),
+                        );
+                        (row_first, row_leaves, row_keys) = (serial, Vec::new(), Vec::new());
+                    }
+                    row_leaves.push(leaf);
+                    row_keys.push(key.as_slice());
                     let tw = serial >> TWIG_BITS;
                     twig_mut(&mut staged.twigs, &mem.twigs, tw).set(serial & (TWIG_SIZE - 1), true);
                     staged.leaves.push(leaf);
@@ -815,6 +1394,13 @@ impl<S: KvStore> StateLog<S> {
                     active += 1;
                 }
             }
+        }
+        if !row_leaves.is_empty() {
+            batch.put(
+                Cf::Log,
+                serial_key(row_first).to_vec(),
+                Run::encode(&row_leaves, &row_keys),
+            );
         }
         if serial > sl::MAX_SERIAL {
             return Err(StorageError::Invalid("the state log is full".into()));
@@ -880,29 +1466,30 @@ impl<S: KvStore> StateLog<S> {
             staged.head.flushed_next_serial = serial;
             staged.flushed = true;
         }
+        history.tail = tail;
+        self.prune(&mut batch, &mut staged.head)?;
         batch.put(
             Cf::LogHistory,
             version.to_be_bytes().to_vec(),
             codec::encode(&history),
         );
+        staged.deactivated = history.deactivated;
         batch.put(Cf::Meta, META_HEAD, codec::encode(&staged.head));
         batch.put(Cf::Meta, root_key(version), codec::encode(&root));
         {
             let mut st = self.stats.write().unwrap_or_else(|e| e.into_inner());
             st.keys += batch.len() as u64;
-            st.bytes += batch
-                .ops
-                .iter()
-                .map(|(_, k, v)| (k.len() + v.as_ref().map_or(0, Vec::len)) as u64)
-                .sum::<u64>();
+            st.bytes += batch.bytes() as u64;
             st.appended += serial - head.next_serial;
             st.moved += moved;
         }
         Ok((staged, batch))
     }
 
-    /// Applies a prepared change after its batch was written.
-    pub fn apply(&self, staged: Staged) -> Result<()> {
+    /// Writes a prepared commit's batch (with whatever the caller added to it) and
+    /// applies its change, readers held off in between so that no proof mixes the two
+    /// versions.
+    pub fn write_and_apply(&self, batch: WriteBatch, staged: Staged) -> Result<()> {
         let mut mem = self.mem.write().unwrap_or_else(|e| e.into_inner());
         if mem.head.map(|h| h.version) != staged.base_version {
             return Err(StorageError::Invalid(format!(
@@ -910,6 +1497,38 @@ impl<S: KvStore> StateLog<S> {
                 staged.head.version,
                 mem.head.map(|h| h.version)
             )));
+        }
+        self.kv.write(batch)?;
+        self.apply_locked(&mut mem, staged)
+    }
+
+    /// Applies a prepared change after its batch was written.
+    pub fn apply(&self, staged: Staged) -> Result<()> {
+        let mut mem = self.mem.write().unwrap_or_else(|e| e.into_inner());
+        self.apply_locked(&mut mem, staged)
+    }
+
+    fn apply_locked(&self, mem: &mut Mem, staged: Staged) -> Result<()> {
+        if mem.head.map(|h| h.version) != staged.base_version {
+            return Err(StorageError::Invalid(format!(
+                "staged commit of version {} does not follow version {:?}",
+                staged.head.version,
+                mem.head.map(|h| h.version)
+            )));
+        }
+        // Views of past versions keep the bitmaps this block changes as they were.
+        {
+            let mut views = self.views.lock().unwrap_or_else(|e| e.into_inner());
+            for view in views.iter_mut() {
+                for &s in &staged.deactivated {
+                    let t = s >> TWIG_BITS;
+                    if s < view.len && !view.bits.contains_key(&t) {
+                        if let Some(tw) = mem.twigs.get(t as usize) {
+                            view.bits.insert(t, tw.bits);
+                        }
+                    }
+                }
+            }
         }
         for (t, twig) in staged.twigs {
             mem.unflushed.insert(t);
@@ -949,9 +1568,8 @@ impl<S: KvStore> StateLog<S> {
     /// Prepares, writes and applies a commit (tests, benchmarks, genesis).
     pub fn commit(&self, diff: &Diff, version: u64) -> Result<Hash> {
         let (staged, batch) = self.prepare(diff, version)?;
-        self.kv.write(batch)?;
         let root = staged.root();
-        self.apply(staged)?;
+        self.write_and_apply(batch, staged)?;
         Ok(root)
     }
 }
@@ -997,6 +1615,18 @@ mod tests {
         assert_eq!(scanned, expected);
     }
 
+    /// What `check_all` checks, at a past version.
+    fn check_at(log: &StateLog<impl KvStore>, version: u64, then: &BTreeMap<Vec<u8>, Vec<u8>>) {
+        let root = log.root_at(version).unwrap();
+        for i in 0..64u16 {
+            let k = key(i);
+            let (v, p) = log.prove_at(&k, version).unwrap();
+            assert_eq!(v.as_ref(), then.get(&k), "value of {k:?} at {version}");
+            assert_eq!(log.get_at(&k, version).unwrap().as_ref(), then.get(&k));
+            verify_log(root, &k, v.as_deref(), &p).unwrap();
+        }
+    }
+
     fn op() -> impl Strategy<Value = (u16, Option<u8>)> {
         (0..64u16, prop::option::weighted(0.8, any::<u8>()))
     }
@@ -1013,6 +1643,7 @@ mod tests {
             let mem = StateLog::open(MemoryStore::new()).unwrap();
             let mut rocks = StateLog::open(RocksStore::open(dir.path(), &cfg).unwrap()).unwrap();
             let mut model = BTreeMap::new();
+            let mut models = vec![model.clone()];
             mem.commit(&Diff::new(), 0).unwrap();
             rocks.commit(&Diff::new(), 0).unwrap();
             for (h, block) in blocks.iter().enumerate() {
@@ -1032,14 +1663,130 @@ mod tests {
                 prop_assert_eq!(a, b);
                 prop_assert_eq!(rocks.root_at(version).unwrap(), b);
                 check_all(&mem, &model);
+                models.push(model.clone());
             }
             check_all(&rocks, &model);
+            // Every past version proves what was true then.
+            for (v, then) in models.iter().enumerate() {
+                check_at(&rocks, v as u64, then);
+                check_at(&mem, v as u64, then);
+            }
             let root = rocks.root();
             drop(rocks);
             rocks = StateLog::open(RocksStore::open(dir.path(), &cfg).unwrap()).unwrap();
             prop_assert_eq!(rocks.root(), root);
             check_all(&rocks, &model);
         }
+    }
+
+    #[test]
+    fn pruning_keeps_every_retained_version_provable_and_drops_the_rest() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = RocksConfig {
+            sync_writes: false,
+            ..RocksConfig::default()
+        };
+        let config = LogConfig {
+            retention: MIN_RETENTION,
+        };
+        let log = StateLog::open_with(RocksStore::open(dir.path(), &cfg).unwrap(), config).unwrap();
+        log.commit(&Diff::new(), 0).unwrap();
+        // 400 keys rewritten over and over: compaction moves the tail, pruning drops
+        // what no kept version needs.
+        let mut models = vec![BTreeMap::new()];
+        let mut model = BTreeMap::new();
+        let rows =
+            |log: &StateLog<RocksStore>, cf| log.kv().range(cf, &[], &[0xff; 9]).unwrap().len();
+        let mut log_rows = Vec::new();
+        for v in 1..=600u64 {
+            let mut d = Diff::new();
+            if v == 1 {
+                // Keys never written again: compaction carries them along.
+                for i in 1000..4000u64 {
+                    model.insert(i.to_be_bytes().to_vec(), vec![1]);
+                    d.insert(i.to_be_bytes().to_vec(), Some(vec![1]));
+                }
+            }
+            for i in 0..40u64 {
+                let k = ((i * 13 + v * 7) % 400).to_be_bytes().to_vec();
+                let val = (v * 1000 + i).to_le_bytes().to_vec();
+                model.insert(k.clone(), val.clone());
+                d.insert(k, Some(val));
+            }
+            if v % 50 == 0 {
+                // A delete now and then.
+                let k = (v % 400).to_be_bytes().to_vec();
+                model.remove(&k);
+                d.insert(k, None);
+            }
+            log.commit(&d, v).unwrap();
+            models.push(model.clone());
+            log_rows.push(rows(&log, Cf::Log));
+        }
+        let oldest = log.oldest().unwrap();
+        assert_eq!(oldest, 601 - MIN_RETENTION);
+        for v in [0, 100, oldest - 1] {
+            assert!(matches!(
+                log.prove_at(b"k", v),
+                Err(StorageError::Pruned { requested, .. }) if requested == v
+            ));
+        }
+        for v in (oldest..=600).step_by(9).chain([oldest, 600]) {
+            let root = log.root_at(v).unwrap();
+            let then = &models[v as usize];
+            for i in (0..400u64).step_by(7).chain([0, 50]) {
+                let k = i.to_be_bytes();
+                let (got, p) = log.prove_at(&k, v).unwrap();
+                assert_eq!(got.as_ref(), then.get(&k[..]), "key {i} at {v}");
+                verify_log(root, &k, got.as_deref(), &p).unwrap();
+            }
+        }
+        // Old undo and history rows are gone; the log stopped growing with age.
+        let undo = log
+            .kv()
+            .range(Cf::Undo, &[], &oldest.to_be_bytes())
+            .unwrap();
+        assert!(undo.is_empty(), "undo rows of pruned versions remain");
+        let hist = log
+            .kv()
+            .range(Cf::LogHistory, &[], &(oldest - 1).to_be_bytes())
+            .unwrap();
+        assert!(hist.is_empty(), "history rows of pruned versions remain");
+        // A view built for a past version stays right while later blocks change the
+        // bitmaps it shares with the present.
+        let check = |log: &StateLog<RocksStore>, v: u64, then: &BTreeMap<Vec<u8>, Vec<u8>>| {
+            let root = log.root_at(v).unwrap();
+            for i in (0..400u64).chain((1000..4000).step_by(7)) {
+                let k = i.to_be_bytes();
+                let (got, p) = log.prove_at(&k, v).unwrap();
+                assert_eq!(got.as_ref(), then.get(&k[..]), "key {i} at {v}");
+                verify_log(root, &k, got.as_deref(), &p).unwrap();
+            }
+        };
+        let mut one = Diff::new();
+        one.insert(5u64.to_be_bytes().to_vec(), Some(vec![5]));
+        log.commit(&one, 601).unwrap();
+        check(&log, 600, &models[600]);
+        for v in 602..=611u64 {
+            let d: Diff = (0..400u64)
+                .map(|i| (i.to_be_bytes().to_vec(), Some(v.to_le_bytes().to_vec())))
+                .collect();
+            log.commit(&d, v).unwrap();
+        }
+        check(&log, 600, &models[600]);
+        let head = log.mem().head.unwrap();
+        assert!(head.log_pruned_below > 0, "no log row was pruned");
+        assert!(log
+            .kv()
+            .range(Cf::Log, &[], &serial_key(head.log_pruned_below))
+            .unwrap()
+            .is_empty());
+        assert!(
+            log_rows[599] <= log_rows[300],
+            "log rows {} at the end, {} midway",
+            log_rows[599],
+            log_rows[300]
+        );
     }
 
     #[test]
