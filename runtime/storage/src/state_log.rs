@@ -769,7 +769,8 @@ impl<S: KvStore> StateLog<S> {
 
     /// A key's link and value at `version` (`None`: absent then): the latest, unless
     /// a later version changed it, in which case the first such version's undo
-    /// record says what it was.
+    /// record says what it was. Keys that appear leave no undo record: a link whose
+    /// entry was appended after `version` means the key was absent then.
     fn record_at(
         &self,
         key: &[u8],
@@ -803,6 +804,10 @@ impl<S: KvStore> StateLog<S> {
                 .transpose()?,
         };
         let Some(link) = link else { return Ok(None) };
+        if version < latest && link.serial >= self.history(version + 1)?.first_serial {
+            // Appended after `version` with no change recorded since: it appeared then.
+            return Ok(None);
+        }
         let value = match value {
             Some(v) => v,
             None if key.is_empty() => Vec::new(),
@@ -1341,11 +1346,15 @@ impl<S: KvStore> StateLog<S> {
         let mut old_values: BTreeMap<&[u8], Option<Vec<u8>>> =
             value_changes.into_iter().zip(old_values).collect();
         for (key, t) in &touched {
-            let undo = Undo {
-                link: t.pre.clone(),
-                value: old_values.remove(key.as_slice()).flatten(),
-            };
-            batch.put(Cf::Undo, undo_key(version, key), undo.encode());
+            // A key that appears needs no record: its entry's serial, at or past the
+            // log's length at any earlier version, says it was absent then.
+            if t.pre.is_some() {
+                let undo = Undo {
+                    link: t.pre.clone(),
+                    value: old_values.remove(key.as_slice()).flatten(),
+                };
+                batch.put(Cf::Undo, undo_key(version, key), undo.encode());
+            }
             if t.deleted {
                 history.deleted.push(key.clone());
             }
