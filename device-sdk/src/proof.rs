@@ -1,19 +1,29 @@
 //! Light-client checks without an allocator: a block header against a trusted hash,
-//! and a device record's Jellyfish-Merkle proof against the header's state root.
+//! and a device record's state-log proof against the header's state root.
 //!
-//! The tree (the node's `jmt` with blake3): a key's path is `blake3(key)`, a value's
-//! hash `blake3(value)`, a leaf `blake3("JMT::LeafNode" ‖ key hash ‖ value hash)`, an
-//! inner node `blake3("JMT::IntrnalNode" ‖ left ‖ right)`, an empty subtree the
-//! placeholder `"SPARSE_MERKLE_PLACEHOLDER_HASH__"`. A proof (borsh) is an optional leaf
-//! and up to 256 siblings from the bottom up; sibling `i` pairs with bit `n-1-i` of the
-//! key path (most significant bit first).
+//! The state log (the node's `atonomi_primitives::statelog`): every state key has one
+//! active *entry* `(key, next key, blake3(value))` in an append-only log cut into
+//! twigs of 2,048 entries. Hashes are blake3 in keyed mode with keys derived from
+//! domain strings: a leaf `keyed(LEAF, u32le len key ‖ key ‖ u32le len next ‖ next ‖
+//! value hash)`, an inner node `keyed(NODE, left ‖ right)`, a twig root
+//! `keyed(TWIG, entries root ‖ keyed(BITS, 256-byte active bitmap))`; the root is a
+//! fixed-depth tree of 2^29 twig roots, empty subtrees built up from a zero leaf. A
+//! proof (borsh) is `serial u64 ‖ key ‖ next ‖ value hash ‖ 11 twig siblings ‖ bitmap ‖
+//! u32 null-sibling flags ‖ the other upper siblings`. An absent key is proven by the
+//! active entry whose key is below it and whose next key is above it (or none).
+//! The verifier streams the siblings and keeps a few hashes on the stack.
 
 use crate::{domain, Error};
 
-const LEAF: &[u8] = b"JMT::LeafNode";
-const INTERNAL: &[u8] = b"JMT::IntrnalNode";
-const PLACEHOLDER: [u8; 32] = *b"SPARSE_MERKLE_PLACEHOLDER_HASH__";
 const DEVICE_TAG: u8 = 0x30;
+const TWIG_BITS: u32 = 11;
+const UPPER_DEPTH: u32 = 29;
+const BITMAP_BYTES: usize = 256;
+const MAX_KEY: usize = 1024;
+const LEAF: &str = "atonomi 2026 state log leaf v1";
+const NODE: &str = "atonomi 2026 state log node v1";
+const BITS: &str = "atonomi 2026 state log bitmap v1";
+const TWIG: &str = "atonomi 2026 state log twig v1";
 
 /// A device's lifecycle status (the record's `status`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,6 +66,21 @@ impl<'a> Reader<'a> {
         Ok(*self.take(1)?.first().ok_or(Error::Malformed)?)
     }
 
+    fn u64(&mut self) -> Result<u64, Error> {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(self.take(8)?);
+        Ok(u64::from_le_bytes(b))
+    }
+
+    /// A length-prefixed byte string of at most `max` bytes.
+    fn bytes(&mut self, max: usize) -> Result<&'a [u8], Error> {
+        let n = self.u32()? as usize;
+        if n > max {
+            return Err(Error::Malformed);
+        }
+        self.take(n)
+    }
+
     fn u32(&mut self) -> Result<u32, Error> {
         let mut b = [0u8; 4];
         b.copy_from_slice(self.take(4)?);
@@ -74,6 +99,14 @@ impl<'a> Reader<'a> {
 
 fn hash(parts: &[&[u8]]) -> [u8; 32] {
     let mut h = blake3::Hasher::new();
+    for p in parts {
+        h.update(p);
+    }
+    *h.finalize().as_bytes()
+}
+
+fn keyed(key: &[u8; 32], parts: &[&[u8]]) -> [u8; 32] {
+    let mut h = blake3::Hasher::new_keyed(key);
     for p in parts {
         h.update(p);
     }
@@ -105,53 +138,81 @@ pub fn verify_device(
     let mut key = [0u8; 33];
     key[0] = DEVICE_TAG;
     key[1..].copy_from_slice(device_id);
-    let key_hash = hash(&[&key]);
+    let (leaf_key, node_key, bits_key, twig_key) = (
+        blake3::derive_key(LEAF, &[]),
+        blake3::derive_key(NODE, &[]),
+        blake3::derive_key(BITS, &[]),
+        blake3::derive_key(TWIG, &[]),
+    );
 
     let mut r = Reader(proof);
-    let leaf = match r.u8()? {
-        0 => None,
-        1 => Some((r.array()?, r.array()?)),
-        _ => return Err(Error::Malformed),
-    };
-    let siblings = r.u32()? as usize;
-    if siblings > 256 {
+    let serial = r.u64()?;
+    if serial >> (TWIG_BITS + UPPER_DEPTH) != 0 {
         return Err(Error::Malformed);
     }
-    let mut current = match (record, leaf) {
-        (Some(value), Some((leaf_key, leaf_value))) => {
-            if leaf_key != key_hash || leaf_value != hash(&[value]) {
-                return Err(Error::ProofMismatch);
-            }
-            hash(&[LEAF, &leaf_key, &leaf_value])
-        }
-        (Some(_), None) => return Err(Error::ProofMismatch),
-        (None, Some((leaf_key, leaf_value))) => {
-            // Absence: another key is alone in the subtree the device's key would be in.
-            if leaf_key == key_hash || common_prefix_bits(&leaf_key, &key_hash) < siblings {
-                return Err(Error::ProofMismatch);
-            }
-            hash(&[LEAF, &leaf_key, &leaf_value])
-        }
-        (None, None) => PLACEHOLDER,
+    let entry_key = r.bytes(MAX_KEY)?;
+    let next = r.bytes(MAX_KEY)?;
+    let value_hash = r.array()?;
+    // The entry must be the device's own, or the one whose link passes over it.
+    let fits = match record {
+        Some(v) => entry_key == key.as_slice() && value_hash == hash(&[v]),
+        None => entry_key < key.as_slice() && (next.is_empty() || key.as_slice() < next),
     };
-    for i in 0..siblings {
-        let sibling = match r.u8()? {
-            0 => PLACEHOLDER,
-            1 => {
-                let (left, right) = (r.array()?, r.array()?);
-                hash(&[INTERNAL, &left, &right])
-            }
-            2 => {
-                let (k, v) = (r.array()?, r.array()?);
-                hash(&[LEAF, &k, &v])
-            }
-            _ => return Err(Error::Malformed),
-        };
-        current = if bit(&key_hash, siblings - 1 - i) {
-            hash(&[INTERNAL, &sibling, &current])
+    if !fits {
+        return Err(Error::ProofMismatch);
+    }
+    let mut current = keyed(
+        &leaf_key,
+        &[
+            &(entry_key.len() as u32).to_le_bytes(),
+            entry_key,
+            &(next.len() as u32).to_le_bytes(),
+            next,
+            &value_hash,
+        ],
+    );
+    let pos = serial & ((1 << TWIG_BITS) - 1);
+    // The empty subtrees, built up alongside.
+    let mut null = [0u8; 32];
+    for i in 0..TWIG_BITS {
+        let sibling = r.array()?;
+        current = if pos >> i & 1 == 1 {
+            keyed(&node_key, &[&sibling, &current])
         } else {
-            hash(&[INTERNAL, &current, &sibling])
+            keyed(&node_key, &[&current, &sibling])
         };
+        null = keyed(&node_key, &[&null, &null]);
+    }
+    let bits = r.take(BITMAP_BYTES)?;
+    let active = bits
+        .get((pos / 8) as usize)
+        .is_some_and(|b| b >> (pos % 8) & 1 == 1);
+    if !active {
+        return Err(Error::ProofMismatch);
+    }
+    current = keyed(&twig_key, &[&current, &keyed(&bits_key, &[bits])]);
+    null = keyed(
+        &twig_key,
+        &[&null, &keyed(&bits_key, &[&[0u8; BITMAP_BYTES]])],
+    );
+    let null_flags = r.u32()?;
+    let given = r.u32()?;
+    if null_flags >> UPPER_DEPTH != 0 || given + null_flags.count_ones() != UPPER_DEPTH {
+        return Err(Error::Malformed);
+    }
+    let twig = serial >> TWIG_BITS;
+    for i in 0..UPPER_DEPTH {
+        let sibling = if null_flags >> i & 1 == 1 {
+            null
+        } else {
+            r.array()?
+        };
+        current = if twig >> i & 1 == 1 {
+            keyed(&node_key, &[&sibling, &current])
+        } else {
+            keyed(&node_key, &[&current, &sibling])
+        };
+        null = keyed(&node_key, &[&null, &null]);
     }
     if !r.0.is_empty() {
         return Err(Error::Malformed);
@@ -168,15 +229,6 @@ pub fn verify_device(
         }),
         Some(v) => parse_device(v),
     }
-}
-
-/// Bit `i` of a 256-bit path, most significant first.
-fn bit(path: &[u8; 32], i: usize) -> bool {
-    path.get(i / 8).is_some_and(|b| (b >> (7 - i % 8)) & 1 == 1)
-}
-
-fn common_prefix_bits(a: &[u8; 32], b: &[u8; 32]) -> usize {
-    (0..256).take_while(|&i| bit(a, i) == bit(b, i)).count()
 }
 
 /// The leading fields of a borsh `Device` record, up to its owner.

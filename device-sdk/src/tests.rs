@@ -4,14 +4,12 @@
 extern crate std;
 
 use super::*;
-use atonomi_primitives::proof::{key_hash, Blake3Hasher, StateProof};
 use atonomi_primitives::state::{Attributes, Device, DeviceStatus as NodeStatus, StateKey};
 use atonomi_primitives::tx::{self as ntx, Call, SignedTransaction, Transaction};
 use atonomi_primitives::{
     AccountId, Amount, ChainId, DeviceId, Hash, Height, Keypair, ManufacturerId, Timestamp,
 };
-use jmt::mock::MockTreeStore;
-use jmt::JellyfishMerkleTree;
+use atonomi_storage::{MemoryStore, StateDb, StateDiff};
 use std::vec::Vec;
 
 const CHAIN: &str = "atonomi-dev";
@@ -144,48 +142,53 @@ fn device(i: u8, status: NodeStatus, owner: Option<[u8; 32]>) -> Device {
     }
 }
 
-/// A tree of 60 devices (and a few other records), as the node builds it.
-fn tree() -> (MockTreeStore, [u8; 32]) {
-    let store = MockTreeStore::default();
-    let mut values = Vec::new();
-    for i in 0..60u8 {
-        let d = device(
-            i,
-            if i % 3 == 0 {
-                NodeStatus::Revoked
-            } else {
-                NodeStatus::Active
-            },
-            (i % 2 == 0).then_some([i; 32]),
-        );
-        values.push((
-            key_hash(&StateKey::Device(d.id).to_bytes()),
-            Some(borsh::to_vec(&d).unwrap()),
-        ));
-        values.push((
-            key_hash(&StateKey::Account(AccountId::new([i; 32])).to_bytes()),
-            Some(std::vec![i; 5]),
-        ));
+/// A state of 60 devices (and a few other records), as the node builds it, over three
+/// versions so that entries sit in the log at different places.
+fn tree() -> (StateDb<MemoryStore>, [u8; 32]) {
+    let db = StateDb::open(MemoryStore::new()).unwrap();
+    db.commit(&StateDiff::new(), 0).unwrap();
+    for version in 1..=3u8 {
+        let mut diff = StateDiff::new();
+        for i in 0..60u8 {
+            if i % 3 != version % 3 && version != 1 {
+                continue;
+            }
+            let d = device(
+                i,
+                if i % 3 == 0 {
+                    NodeStatus::Revoked
+                } else {
+                    NodeStatus::Active
+                },
+                (i % 2 == 0).then_some([i; 32]),
+            );
+            diff.insert(
+                StateKey::Device(d.id).to_bytes(),
+                Some(borsh::to_vec(&d).unwrap()),
+            );
+            diff.insert(
+                StateKey::Account(AccountId::new([i; 32])).to_bytes(),
+                Some(std::vec![i, version, 5]),
+            );
+        }
+        db.commit(&diff, version as u64).unwrap();
     }
-    let (root, batch) = JellyfishMerkleTree::<_, Blake3Hasher>::new(&store)
-        .put_value_set(values, 0)
-        .unwrap();
-    store.write_tree_update_batch(batch).unwrap();
-    (store, root.0)
+    let root = db.root_at(3).unwrap().0;
+    (db, root)
 }
 
-fn prove(store: &MockTreeStore, id: [u8; 32]) -> (Option<Vec<u8>>, Vec<u8>) {
-    let (v, p) = JellyfishMerkleTree::<_, Blake3Hasher>::new(store)
-        .get_with_proof(key_hash(&StateKey::Device(DeviceId::new(id)).to_bytes()), 0)
+fn prove(db: &StateDb<MemoryStore>, id: [u8; 32]) -> (Option<Vec<u8>>, Vec<u8>) {
+    let (v, p) = db
+        .prove(&StateKey::Device(DeviceId::new(id)).to_bytes(), 3)
         .unwrap();
-    (v, StateProof(p).to_bytes())
+    (v, p.to_bytes())
 }
 
 #[test]
 fn device_records_prove_and_tampering_is_caught() {
-    let (store, root) = tree();
+    let (db, root) = tree();
     for i in [0u8, 1, 2, 33, 59] {
-        let (v, p) = prove(&store, [i; 32]);
+        let (v, p) = prove(&db, [i; 32]);
         let v = v.unwrap();
         let view = verify_device(&root, &[i; 32], Some(&v), &p).unwrap();
         assert_eq!(
@@ -230,9 +233,9 @@ fn device_records_prove_and_tampering_is_caught() {
 
 #[test]
 fn absent_devices_prove_absent() {
-    let (store, root) = tree();
+    let (db, root) = tree();
     for i in [200u8, 201, 250] {
-        let (v, p) = prove(&store, [i; 32]);
+        let (v, p) = prove(&db, [i; 32]);
         assert!(v.is_none());
         assert_eq!(
             verify_device(&root, &[i; 32], None, &p).unwrap().status,

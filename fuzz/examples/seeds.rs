@@ -87,11 +87,24 @@ fn main() {
     write(dir, "rpc_params", "block", &tagged(3, b"[12]"));
     write(dir, "rpc_params", "state_key", &tagged(4, serde_json::to_string(&(atonomi_primitives::state::StateKey::Device(d1),)).expect("json").as_bytes()));
 
-    // Proofs: the empty tree's non-inclusion proof.
-    let mut p = atonomi_primitives::proof::empty_root().0.to_vec();
+    // Proofs: a genesis state with nothing but the sentinel proves any key absent.
+    use atonomi_primitives::statelog as sl;
+    let mut bits = [0u8; sl::BITMAP_BYTES];
+    bits[0] = 1;
+    let proof = sl::LogProof {
+        serial: 0,
+        key: Vec::new(),
+        next: Vec::new(),
+        value_hash: sl::value_hash(&[]),
+        twig: std::array::from_fn(|i| sl::null_twig_node(i as u32)),
+        bits,
+        null_upper: (1 << sl::UPPER_DEPTH) - 1,
+        upper: Vec::new(),
+    };
+    let mut p = proof.root().expect("a well-formed proof").0.to_vec();
     p.extend([3, b'k', b'e', b'y', 0, 0, 0]);
-    p.extend(codec::encode(&(None::<u8>, Vec::<u8>::new())));
-    write(dir, "state_proof", "empty", &p);
+    p.extend(proof.to_bytes());
+    write(dir, "state_proof", "sentinel", &p);
 }
 
 fn hex_of(b: &[u8]) -> String {

@@ -150,9 +150,9 @@ impl Bench {
         let reader = |k: &[u8]| self.db.get(k).map_err(|e| e.to_string());
         let out = execute_block(&reader, &ctx, txs, sig)?;
         let t1 = Instant::now();
-        let (_, batch) = self.db.prepare_commit(&out.diff, h)?;
+        let (staged, batch) = self.db.prepare_commit(&out.diff, h)?;
         let t2 = Instant::now();
-        atonomi_storage::KvStore::write(self.db.kv(), batch)?;
+        self.db.write_and_apply(batch, staged)?;
         let t3 = Instant::now();
         split.execute += t1 - t0;
         split.root += t2 - t1;
@@ -282,7 +282,7 @@ fn run(args: &RuntimeArgs, dir: &std::path::Path) -> Result<()> {
     );
 
     let store = RocksStore::open(dir, &RocksConfig::default())?;
-    let db = StateDb::new(store);
+    let db = StateDb::open(store)?;
     db.commit(&genesis_diff(&genesis.state())?, 0)?;
     let mut b = Bench {
         db,

@@ -15,7 +15,9 @@ use atonomi_primitives::state::{PendingValidatorSet, StateKey, ValidatorSet};
 use atonomi_primitives::{AccountId, ChainId, Hash, Height, Timestamp};
 use atonomi_runtime::{execute_block_preverified, genesis_diff, BlockContext, SigCheck};
 use atonomi_storage::tables::{self, Table};
-use atonomi_storage::{Cf, KvStore, RocksConfig, RocksStore, StateDb, WriteBatch};
+use atonomi_storage::{
+    Cf, KvStore, LogConfig, RocksConfig, RocksStore, Staged, StateDb, WriteBatch,
+};
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -145,8 +147,10 @@ pub struct StoredEvidence {
 pub struct Executed {
     pub block: Block,
     pub receipts: Vec<Receipt>,
-    /// State, tree and meta writes of the new version.
+    /// State, log and meta writes of the new version.
     pub batch: WriteBatch,
+    /// The state log's change in memory, applied once the batch is written.
+    pub staged: Staged,
 }
 
 pub struct Chain {
@@ -166,15 +170,34 @@ impl std::fmt::Debug for Chain {
     }
 }
 
+/// The meta key the Jellyfish-tree state of earlier versions wrote.
+const LEGACY_STATE_VERSION: &[u8] = b"state_version";
+
 impl Chain {
     /// Opens the data directory, writing the genesis state on first start and refusing
     /// a directory that belongs to another genesis.
     pub fn open(path: &Path, genesis: &Genesis, config: &RocksConfig) -> Result<Chain> {
+        Chain::open_with(path, genesis, config, LogConfig::default())
+    }
+
+    /// [`Chain::open`] with the state's retention given.
+    pub fn open_with(
+        path: &Path,
+        genesis: &Genesis,
+        config: &RocksConfig,
+        log: LogConfig,
+    ) -> Result<Chain> {
         std::fs::create_dir_all(path).with_context(|| format!("creating {}", path.display()))?;
-        let db = StateDb::new(
-            RocksStore::open(path, config)
-                .with_context(|| format!("opening RocksDB at {}", path.display()))?,
-        );
+        let kv = RocksStore::open(path, config)
+            .with_context(|| format!("opening RocksDB at {}", path.display()))?;
+        if kv.get(Cf::Meta, LEGACY_STATE_VERSION)?.is_some() {
+            bail!(
+                "{} was written by an older atonomi whose state was a Jellyfish Merkle tree; this version keeps state in the state log and cannot read it: start from a new --home (the chain replays from its peers) or import a snapshot",
+                path.display()
+            );
+        }
+        let db = StateDb::open_with(kv, log)
+            .with_context(|| format!("opening the state in {}", path.display()))?;
         let genesis_hash = Hash::of(genesis.to_json().as_bytes());
         match tables::get::<MetaHash, _>(db.kv(), &META_GENESIS_HASH)? {
             Some(h) if h != genesis_hash => bail!(
@@ -184,13 +207,13 @@ impl Chain {
             Some(_) => {}
             None => {
                 let diff = genesis_diff(&genesis.state()).context("building the genesis state")?;
-                let (_, mut batch) = db.prepare_commit(&diff, 0)?;
+                let (staged, mut batch) = db.prepare_commit(&diff, 0)?;
                 tables::put::<MetaHash>(&mut batch, &META_GENESIS_HASH, &genesis_hash);
                 tables::put::<MetaU64>(&mut batch, &META_HEIGHT, &0);
                 // A new node's guard exists from the start: a missing guard later
                 // means lost data, never a fresh node.
                 batch.put(Cf::Consensus, GUARD_KEY.to_vec(), SignGuard::new().to_bytes());
-                db.kv().write(batch)?;
+                db.write_and_apply(batch, staged)?;
             }
         }
         let height = Height::new(tables::get::<MetaU64, _>(db.kv(), &META_HEIGHT)?.unwrap_or(0));
@@ -271,14 +294,15 @@ impl Chain {
         };
         let preverified = vec![sig_check == SigCheck::Trusted; txs.len()];
         let mut block = Block { header, txs };
-        let (root, receipts, batch, next_set) = self.run(&block, &preverified)?;
-        block.header.state_root = root;
+        let (staged, receipts, batch, next_set) = self.run(&block, &preverified)?;
+        block.header.state_root = staged.root();
         block.header.receipts_root = receipts_root(&receipts);
         block.header.next_validator_set_hash = next_set;
         Ok(Executed {
             block,
             receipts,
             batch,
+            staged,
         })
     }
 
@@ -293,7 +317,8 @@ impl Chain {
                 self.height
             );
         }
-        let (root, receipts, batch, next_set) = self.run(&block, preverified)?;
+        let (staged, receipts, batch, next_set) = self.run(&block, preverified)?;
+        let root = staged.root();
         if root != block.header.state_root {
             bail!(
                 "state root {} differs from the header's {}",
@@ -311,6 +336,7 @@ impl Chain {
             block,
             receipts,
             batch,
+            staged,
         })
     }
 
@@ -318,7 +344,7 @@ impl Chain {
         &self,
         block: &Block,
         preverified: &[bool],
-    ) -> Result<(Hash, Vec<Receipt>, WriteBatch, Hash)> {
+    ) -> Result<(Staged, Vec<Receipt>, WriteBatch, Hash)> {
         let ctx = BlockContext {
             chain_id: self.chain_id.clone(),
             height: block.header.height,
@@ -336,10 +362,10 @@ impl Chain {
             }
         };
         let next_set = voting_set_in(block.header.height.next(), after)?.hash();
-        let (root, batch) = self
+        let (staged, batch) = self
             .db
             .prepare_commit(&out.diff, block.header.height.get())?;
-        Ok((root, out.receipts, batch, next_set))
+        Ok((staged, out.receipts, batch, next_set))
     }
 
     /// Commits an executed block with its certificate in one write batch, clearing the
@@ -349,6 +375,7 @@ impl Chain {
             block,
             receipts,
             mut batch,
+            staged,
         } = executed;
         let height = block.header.height;
         if height != self.height.next()
@@ -394,7 +421,7 @@ impl Chain {
         {
             batch.delete(Cf::Consensus, k);
         }
-        self.db.kv().write(batch)?;
+        self.db.write_and_apply(batch, staged)?;
         self.height = height;
         self.head = Some(block.header);
         Ok(())

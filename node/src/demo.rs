@@ -77,7 +77,7 @@ pub fn run(home: Option<PathBuf>) -> Result<()> {
         std::fs::remove_dir_all(&path).with_context(|| format!("clearing {}", path.display()))?;
     }
     std::fs::create_dir_all(&path)?;
-    let db = StateDb::new(RocksStore::open(&path, &RocksConfig::default())?);
+    let db = StateDb::open(RocksStore::open(&path, &RocksConfig::default())?)?;
     let genesis = dev::genesis();
     let root = db.commit(&genesis_diff(&genesis.state())?, 0)?;
     println!(

@@ -790,7 +790,7 @@ fn genesis_validate(file: &std::path::Path) -> Result<()> {
     let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
     let g = atonomi_genesis::Genesis::from_json(&bytes)?;
     let diff = atonomi_runtime::genesis_diff(&g.state())?;
-    let db = atonomi_storage::StateDb::new(atonomi_storage::MemoryStore::new());
+    let db = atonomi_storage::StateDb::open(atonomi_storage::MemoryStore::new())?;
     let root = db.commit(&diff, 0)?;
     println!(
         "{}",

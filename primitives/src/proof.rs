@@ -1,69 +1,33 @@
-//! The authenticated-state hash function and the light-client proof verifier.
+//! The light-client proof verifier: a state proof checked against a state root without
+//! any database. All a light client needs is a trusted root (a header with its commit,
+//! or an Ethereum checkpoint).
 //!
-//! State is a Jellyfish Merkle tree (the `jmt` crate) hashed with blake3. A leaf's key
-//! is plain `blake3(key bytes)` — no domain: every state key starts with its one-byte
-//! tag ([`crate::state::tag`]), and the tree hashes nothing else under that function —
-//! and its value hash is blake3 of the borsh-encoded record. [`verify`] checks a proof against a state root without any
-//! database: all a light client needs is a trusted root (a header with its commit, or
-//! an Ethereum checkpoint).
+//! State is the *state log* ([`crate::statelog`]): a proof carries one entry — the
+//! asked key with its value's hash, or, for an absent key, the key before it whose
+//! link to the next key passes over it — and the Merkle path from that entry to the
+//! root. A value's hash is blake3 of its borsh-encoded record.
 
 use crate::codec::{self, CodecError};
 use crate::hash::Hash;
 use crate::state::StateKey;
-use borsh::{BorshDeserialize, BorshSerialize};
-use jmt::proof::SparseMerkleProof;
-use jmt::{KeyHash, RootHash, SimpleHasher};
+use crate::statelog::{self, LogProof, LogProofError};
+use borsh::BorshDeserialize;
 
-/// blake3 as the tree's hash function.
-#[derive(Clone, Debug, Default)]
-pub struct Blake3Hasher(blake3::Hasher);
-
-impl SimpleHasher for Blake3Hasher {
-    fn new() -> Self {
-        Blake3Hasher(blake3::Hasher::new())
-    }
-
-    fn update(&mut self, data: &[u8]) {
-        self.0.update(data);
-    }
-
-    fn finalize(self) -> [u8; 32] {
-        *self.0.finalize().as_bytes()
-    }
-}
-
-/// The tree key of a raw state key.
-pub fn key_hash(key: &[u8]) -> KeyHash {
-    KeyHash::with::<Blake3Hasher>(key)
-}
-
-/// The root of an empty tree (jmt's placeholder: the bytes of "SPARSE_MERKLE_PLACEHOLDER_HASH").
-pub fn empty_root() -> Hash {
-    Hash(*b"SPARSE_MERKLE_PLACEHOLDER_HASH__")
-}
-
-/// Encoded proofs are bounded: at most 256 siblings of 33 bytes plus a leaf.
-pub const MAX_PROOF_BYTES: usize = 16 * 1024;
+pub use crate::statelog::MAX_LOG_PROOF_BYTES as MAX_PROOF_BYTES;
 
 /// A proof that a key has a given value (or none) under a state root.
-#[derive(Clone, Debug, BorshSerialize, BorshDeserialize)]
-pub struct StateProof(pub SparseMerkleProof<Blake3Hasher>);
+pub type StateProof = LogProof;
 
-impl StateProof {
-    pub fn to_bytes(&self) -> Vec<u8> {
-        codec::encode(self)
-    }
-
-    pub fn from_bytes(bytes: &[u8]) -> Result<StateProof, CodecError> {
-        codec::decode(bytes, MAX_PROOF_BYTES)
-    }
+/// The root of a state with no entries (before genesis).
+pub fn empty_root() -> Hash {
+    statelog::empty_log_root()
 }
 
 /// Why a proof was rejected.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ProofError {
     #[error("proof does not verify against root {root}: {reason}")]
-    Mismatch { root: Hash, reason: String },
+    Mismatch { root: Hash, reason: LogProofError },
     #[error("the proven value does not decode: {0}")]
     BadValue(CodecError),
 }
@@ -75,13 +39,8 @@ pub fn verify_raw(
     value: Option<&[u8]>,
     proof: &StateProof,
 ) -> Result<(), ProofError> {
-    proof
-        .0
-        .verify(RootHash(root.0), key_hash(key), value)
-        .map_err(|e| ProofError::Mismatch {
-            root,
-            reason: e.to_string(),
-        })
+    statelog::verify_log(root, key, value, proof)
+        .map_err(|reason| ProofError::Mismatch { root, reason })
 }
 
 /// Checks the proof for a typed key and decodes the proven record.
@@ -104,10 +63,10 @@ pub fn verify<T: BorshDeserialize>(
 mod tests {
     use super::*;
 
-    /// What the module docs say a leaf key is: plain blake3 of the key bytes.
+    /// A proof's bytes are bounded before they are decoded.
     #[test]
-    fn a_leaf_key_is_plain_blake3_of_the_state_key() {
-        let key = StateKey::Params.to_bytes();
-        assert_eq!(key_hash(&key).0, *blake3::hash(&key).as_bytes());
+    fn oversized_and_garbage_proofs_are_refused() {
+        assert!(StateProof::from_bytes(&[0xff; 40]).is_err());
+        assert!(StateProof::from_bytes(&vec![0u8; MAX_PROOF_BYTES + 1]).is_err());
     }
 }

@@ -15,6 +15,9 @@ pub mod code {
     pub const MEMPOOL_FULL: i32 = 4003;
     pub const NONCE_GAP: i32 = 4004;
     pub const NOT_FOUND: i32 = 4040;
+    /// The height asked for is older than this node keeps (`[storage] state_retention`);
+    /// the error's data holds `oldest` and `latest`.
+    pub const PRUNED: i32 = 4041;
     /// Refused by this node's admission policy (`[admission]`: no balance and no role,
     /// or too many pending transactions from the account).
     pub const NOT_ADMITTED: i32 = 4005;

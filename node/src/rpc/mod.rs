@@ -391,10 +391,23 @@ pub fn module(shared: Arc<Shared>, with_admin: bool) -> anyhow::Result<RpcModule
                 format!("height {height} is not committed yet"),
             ));
         }
-        let (value, proof) = chain
-            .db()
-            .prove(&key.to_bytes(), height)
-            .map_err(internal)?;
+        let (value, proof) = match chain.db().prove(&key.to_bytes(), height) {
+            Ok(p) => p,
+            Err(atonomi_storage::StorageError::Pruned {
+                requested,
+                oldest,
+                latest,
+            }) => {
+                return Err(ErrorObjectOwned::owned(
+                    code::PRUNED,
+                    format!(
+                        "height {requested} is pruned: this node keeps the state of heights {oldest} to {latest}"
+                    ),
+                    Some(serde_json::json!({ "oldest": oldest, "latest": latest })),
+                ))
+            }
+            Err(e) => return Err(internal(e)),
+        };
         let root = chain.db().root_at(height).map_err(internal)?;
         let header = if height == 0 {
             None

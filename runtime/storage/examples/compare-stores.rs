@@ -17,17 +17,17 @@
 //! rewritten), a third reputation writes (an entry and an aggregate), a third
 //! transfers (two of 100,000 accounts).
 //!
-//! Stores: `jmt` is the node's store today (`StateDb`: Jellyfish Merkle tree, every
-//! version kept, values twice); `jmt-pruned` is the same tree with the top three levels
-//! cached in memory, stale nodes deleted at once (no history kept: the most favourable
-//! case for it) and no versioned value copy; `log` is the state log (`StateLog`).
+//! Stores: `jmt` is the node's store before the state log (a Jellyfish Merkle tree,
+//! every version kept, values twice); `jmt-pruned` is the same tree with the top three
+//! levels cached in memory, stale nodes deleted at once (no history kept: the most
+//! favourable case for it) and no versioned value copy; `log` is the state log, the
+//! node's store (`StateDb`, its default retention of 2,048 versions).
 
-use atonomi_primitives::proof::{key_hash, Blake3Hasher};
 use atonomi_primitives::{codec, Hash};
-use atonomi_storage::{Cf, KvStore, RocksConfig, RocksStore, StateDb, StateLog, WriteBatch};
+use atonomi_storage::{Cf, KvStore, RocksConfig, RocksStore, StateDb, WriteBatch};
 use clap::{Parser, ValueEnum};
 use jmt::storage::{LeafNode, Node, NodeKey, TreeReader};
-use jmt::{JellyfishMerkleTree, KeyHash, OwnedValue, Version};
+use jmt::{JellyfishMerkleTree, KeyHash, OwnedValue, SimpleHasher, Version};
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -83,40 +83,32 @@ impl Written {
     }
 }
 
-struct Today {
-    db: StateDb<RocksStore>,
-    w: Written,
-}
+/// blake3 for the Jellyfish tree (as the node hashed it before the state log).
+#[derive(Clone, Debug, Default)]
+struct Blake3Hasher(blake3::Hasher);
 
-impl Store for Today {
-    fn commit(&mut self, diff: &Diff, version: u64) -> anyhow::Result<Hash> {
-        let (root, batch) = self.db.prepare_commit(diff, version)?;
-        self.w.add(&batch);
-        self.db.kv().write(batch)?;
-        Ok(root)
+impl SimpleHasher for Blake3Hasher {
+    fn new() -> Self {
+        Blake3Hasher(blake3::Hasher::new())
     }
-    fn get(&self, key: &[u8]) -> anyhow::Result<Option<Vec<u8>>> {
-        Ok(self.db.get(key)?)
+    fn update(&mut self, data: &[u8]) {
+        self.0.update(data);
     }
-    fn proof_len(&self, key: &[u8]) -> anyhow::Result<usize> {
-        let v = self.db.version()?.unwrap_or(0);
-        Ok(self.db.prove(key, v)?.1.to_bytes().len())
-    }
-    fn rocks(&self) -> &RocksStore {
-        self.db.kv()
-    }
-    fn written(&self) -> (u64, u64) {
-        (self.w.0, self.w.1)
-    }
-    fn memory(&self) -> usize {
-        0
+    fn finalize(self) -> [u8; 32] {
+        *self.0.finalize().as_bytes()
     }
 }
 
-/// The Jellyfish tree with its top levels cached, stale nodes pruned at once and values
-/// kept only in the flat `state` column.
-struct Pruned {
+fn key_hash(key: &[u8]) -> KeyHash {
+    KeyHash::with::<Blake3Hasher>(key)
+}
+
+/// The Jellyfish Merkle store. `pruned: false` is the node's store before the state
+/// log: every node version and every value version kept. `pruned: true` caches the
+/// top levels, deletes stale nodes at once and keeps values only in `state`.
+struct Jmt {
     kv: RocksStore,
+    pruned: bool,
     cache: Mutex<HashMap<NodeKey, Node>>,
     /// The raw key a proof is being made for (jmt asks for its value by hash).
     asking: Mutex<Option<(KeyHash, Vec<u8>)>>,
@@ -126,7 +118,13 @@ struct Pruned {
 
 const CACHED_NIBBLES: usize = 3;
 
-impl TreeReader for Pruned {
+fn value_key(kh: &KeyHash, version: Version) -> Vec<u8> {
+    let mut k = kh.0.to_vec();
+    k.extend_from_slice(&version.to_be_bytes());
+    k
+}
+
+impl TreeReader for Jmt {
     fn get_node_option(&self, node_key: &NodeKey) -> anyhow::Result<Option<Node>> {
         if let Some(n) = self.cache.lock().unwrap().get(node_key) {
             return Ok(Some(n.clone()));
@@ -136,7 +134,20 @@ impl TreeReader for Pruned {
             Some(b) => Ok(Some(codec::decode(&b, 64 << 20)?)),
         }
     }
-    fn get_value_option(&self, _v: Version, kh: KeyHash) -> anyhow::Result<Option<OwnedValue>> {
+    fn get_value_option(&self, v: Version, kh: KeyHash) -> anyhow::Result<Option<OwnedValue>> {
+        if !self.pruned {
+            return match self
+                .kv
+                .floor_batch(Cf::TreeValues, &[&value_key(&kh, v)], false)?
+                .pop()
+                .flatten()
+            {
+                Some((k, b)) if k.starts_with(&kh.0) => {
+                    Ok(codec::decode::<Option<Vec<u8>>>(&b, 64 << 20)?)
+                }
+                _ => Ok(None),
+            };
+        }
         match &*self.asking.lock().unwrap() {
             Some((h, raw)) if *h == kh => Ok(self.kv.get(Cf::State, raw)?),
             _ => anyhow::bail!("values are read from the state column"),
@@ -147,7 +158,7 @@ impl TreeReader for Pruned {
     }
 }
 
-impl Store for Pruned {
+impl Store for Jmt {
     fn commit(&mut self, diff: &Diff, version: u64) -> anyhow::Result<Hash> {
         let tree = JellyfishMerkleTree::<_, Blake3Hasher>::new(&*self);
         let (root, update) = if !diff.is_empty() && diff.values().all(Option::is_some) {
@@ -164,13 +175,19 @@ impl Store for Pruned {
         let mut cache = self.cache.lock().unwrap();
         for (k, n) in update.node_batch.nodes() {
             batch.put(Cf::TreeNodes, codec::encode(k), codec::encode(n));
-            if k.nibble_path().num_nibbles() < CACHED_NIBBLES {
+            if self.pruned && k.nibble_path().num_nibbles() < CACHED_NIBBLES {
                 cache.insert(k.clone(), n.clone());
             }
         }
-        for stale in &update.stale_node_index_batch {
-            batch.delete(Cf::TreeNodes, codec::encode(&stale.node_key));
-            cache.remove(&stale.node_key);
+        if self.pruned {
+            for stale in &update.stale_node_index_batch {
+                batch.delete(Cf::TreeNodes, codec::encode(&stale.node_key));
+                cache.remove(&stale.node_key);
+            }
+        } else {
+            for ((v, kh), value) in update.node_batch.values() {
+                batch.put(Cf::TreeValues, value_key(kh, *v), codec::encode(value));
+            }
         }
         drop(cache);
         for (k, v) in diff {
@@ -191,7 +208,7 @@ impl Store for Pruned {
         *self.asking.lock().unwrap() = Some((key_hash(key), key.to_vec()));
         let tree = JellyfishMerkleTree::<_, Blake3Hasher>::new(self);
         let (_, p) = tree.get_with_proof(key_hash(key), self.version.unwrap_or(0))?;
-        Ok(codec::encode(&atonomi_primitives::proof::StateProof(p)).len())
+        Ok(borsh::to_vec(&p)?.len())
     }
     fn rocks(&self) -> &RocksStore {
         &self.kv
@@ -205,7 +222,7 @@ impl Store for Pruned {
     }
 }
 
-struct Log(StateLog<RocksStore>);
+struct Log(StateDb<RocksStore>);
 
 impl Store for Log {
     fn commit(&mut self, diff: &Diff, version: u64) -> anyhow::Result<Hash> {
@@ -215,7 +232,7 @@ impl Store for Log {
         Ok(self.0.get(key)?)
     }
     fn proof_len(&self, key: &[u8]) -> anyhow::Result<usize> {
-        Ok(self.0.prove(key)?.1.to_bytes().len())
+        Ok(self.0.prove_latest(key)?.1.to_bytes().len())
     }
     fn rocks(&self) -> &RocksStore {
         self.0.kv()
@@ -372,18 +389,15 @@ fn main() -> anyhow::Result<()> {
     let cfg = RocksConfig::default();
     let rocks = RocksStore::open(&dir, &cfg)?;
     let mut store: Box<dyn Store> = match args.store {
-        Kind::Jmt => Box::new(Today {
-            db: StateDb::new(rocks),
-            w: Written(0, 0),
-        }),
-        Kind::JmtPruned => Box::new(Pruned {
+        Kind::Jmt | Kind::JmtPruned => Box::new(Jmt {
             kv: rocks,
+            pruned: args.store == Kind::JmtPruned,
             cache: Mutex::new(HashMap::new()),
             asking: Mutex::new(None),
             version: None,
             w: Written(0, 0),
         }),
-        Kind::Log => Box::new(Log(StateLog::open(rocks)?)),
+        Kind::Log => Box::new(Log(StateDb::open(rocks)?)),
     };
     println!(
         "{{\"store\": \"{:?}\", \"devices\": {}, \"dir\": \"{}\"}}",

@@ -9,9 +9,11 @@ pub enum Cf {
     Meta,
     /// Latest value of every state key (fast point reads and prefix scans).
     State,
-    /// Jellyfish Merkle tree nodes, by borsh-encoded node key.
+    /// Not written by the node: the Jellyfish Merkle store that the state log replaced
+    /// kept its nodes here. Kept so that the comparison benchmark
+    /// (`examples/compare-stores`) can run that design beside the log.
     TreeNodes,
-    /// Every version of every value: key hash ‖ version (big-endian) → Option<value>.
+    /// Not written by the node (see [`Cf::TreeNodes`]).
     TreeValues,
     /// Blocks by height (big-endian).
     Blocks,

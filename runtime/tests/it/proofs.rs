@@ -15,7 +15,7 @@ use atonomi_storage::{RocksConfig, RocksStore, StateDb};
 #[test]
 fn device_and_reputation_proofs_on_rocksdb() {
     let dir = tempfile::tempdir().unwrap();
-    let db = StateDb::new(RocksStore::open(dir.path(), &RocksConfig::default()).unwrap());
+    let db = StateDb::open(RocksStore::open(dir.path(), &RocksConfig::default()).unwrap()).unwrap();
     let g = dev::genesis();
     db.commit(&genesis_diff(&g.state()).unwrap(), 0).unwrap();
 

@@ -247,9 +247,9 @@ proptest! {
             raw.push(bytes);
             sim.nonces.clear();
         }
-        let mem = StateDb::new(MemoryStore::new());
+        let mem = StateDb::open(MemoryStore::new()).unwrap();
         let dir = tempfile::tempdir().unwrap();
-        let rocks = StateDb::new(RocksStore::open(dir.path(), &RocksConfig { sync_writes: false, ..RocksConfig::default() }).unwrap());
+        let rocks = StateDb::open(RocksStore::open(dir.path(), &RocksConfig { sync_writes: false, ..RocksConfig::default() }).unwrap()).unwrap();
         let a = run_on(&mem, &raw);
         let b = run_on(&rocks, &raw);
         prop_assert_eq!(&a, &b);
@@ -265,7 +265,7 @@ proptest! {
 fn roots_change_with_state_and_only_with_state() {
     let mut chain = Chain::dev();
     let a = Actors::new();
-    let mem = StateDb::new(MemoryStore::new());
+    let mem = StateDb::open(MemoryStore::new()).unwrap();
     let transfer = chain.tx(
         &a.alice,
         atonomi_primitives::tx::Call::Transfer {
