@@ -176,12 +176,7 @@ const LEGACY_STATE_VERSION: &[u8] = b"state_version";
 impl Chain {
     /// Opens the data directory, writing the genesis state on first start and refusing
     /// a directory that belongs to another genesis.
-    pub fn open(path: &Path, genesis: &Genesis, config: &RocksConfig) -> Result<Chain> {
-        Chain::open_with(path, genesis, config, LogConfig::default())
-    }
-
-    /// [`Chain::open`] with the state's retention given.
-    pub fn open_with(
+    pub fn open(
         path: &Path,
         genesis: &Genesis,
         config: &RocksConfig,

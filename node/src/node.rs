@@ -106,6 +106,8 @@ pub struct Launch {
     pub rpc_limits: atonomi_api::config::RpcConfig,
     /// The mempool's admission policy (`[admission]`).
     pub admission: atonomi_api::config::AdmissionSection,
+    /// Heights of state kept provable (`[storage] state_retention`).
+    pub state_retention: u64,
     pub consensus: ConsensusConfig,
     pub p2p: Option<(Keypair, P2pConfig)>,
     pub metrics: Option<SocketAddr>,
@@ -207,6 +209,7 @@ impl Launch {
             rpc: rpc_override.unwrap_or(config.rpc.addr),
             rpc_limits: config.rpc.clone(),
             admission: config.admission.clone(),
+            state_retention: config.storage.state_retention,
             consensus: config.consensus,
             p2p,
             metrics: config.metrics.map(|m| m.addr),
@@ -227,10 +230,20 @@ impl Launch {
     }
 }
 
+// The configuration's floor is the store's.
+const _: () = assert!(atonomi_api::config::MIN_STATE_RETENTION == atonomi_storage::MIN_RETENTION);
+
 /// Runs a node until SIGINT or SIGTERM. `ready` is called with the RPC address once it
 /// serves.
 pub async fn run(launch: Launch, ready: impl FnOnce(SocketAddr)) -> Result<()> {
-    let chain = Chain::open(&launch.data, &launch.genesis, &RocksConfig::default())?;
+    let chain = Chain::open(
+        &launch.data,
+        &launch.genesis,
+        &RocksConfig::default(),
+        atonomi_storage::LogConfig {
+            retention: launch.state_retention,
+        },
+    )?;
     let validator = launch.key.as_ref().map(Keypair::account);
     if let Some(v) = validator {
         let set = chain.next_validator_set()?;
@@ -397,6 +410,7 @@ pub fn dev_launch(
         rpc,
         rpc_limits: atonomi_api::config::RpcConfig::on(rpc),
         admission: atonomi_api::config::AdmissionSection::default(),
+        state_retention: atonomi_storage::DEFAULT_RETENTION,
         consensus: ConsensusConfig {
             heartbeat_ms: 10_000,
             propose_timeout_ms: 1_000,

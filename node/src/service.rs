@@ -1041,6 +1041,7 @@ mod tests {
             &dir.join("data"),
             &genesis,
             &atonomi_storage::RocksConfig::default(),
+            atonomi_storage::LogConfig::default(),
         )
         .unwrap();
         let (events, _) = broadcast::channel(64);

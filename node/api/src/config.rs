@@ -41,7 +41,37 @@ pub struct Config {
     pub bridge: Option<BridgeSection>,
     #[serde(default)]
     pub admission: AdmissionSection,
+    #[serde(default)]
+    pub storage: StorageSection,
 }
+
+/// `[storage]`: how much state history the node keeps.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StorageSection {
+    /// Heights whose state stays provable (`atonomi_getProof` at a height, the bridge's
+    /// verifier at a checkpoint): the latest and the `state_retention - 1` before it.
+    /// Older state is pruned in the background. At least 128.
+    #[serde(default = "default_state_retention")]
+    pub state_retention: u64,
+}
+
+impl Default for StorageSection {
+    fn default() -> Self {
+        StorageSection {
+            state_retention: default_state_retention(),
+        }
+    }
+}
+
+/// 2,048 heights: more than the bridge's signing window for retired validators (1,000
+/// blocks) and twenty default checkpoint intervals.
+fn default_state_retention() -> u64 {
+    2048
+}
+
+/// The least `state_retention` (a restart replays up to 64 heights of state history).
+pub const MIN_STATE_RETENTION: u64 = 128;
 
 /// `[bridge]`: Ethereum checkpoints. A validator with `key` signs every checkpoint; a
 /// node with `eth_rpc` and `relayer_key` also relays them to the contract.
@@ -281,6 +311,12 @@ enabled = false
 # confirmations = 2
 # takeover_secs = 30                  # a non-designated relayer waits this long per rank
 
+[storage]
+# Heights whose state stays provable (getProof at a height, the bridge's verifier at a
+# checkpoint); older state is pruned. At least 128; keep it above twice the chain's
+# checkpoint_interval so that every checkpoint on Ethereum stays provable for a while.
+state_retention = 2048
+
 [consensus]
 # No empty-block spin: a height without transactions starts after this long.
 heartbeat_ms = 10000
@@ -307,6 +343,11 @@ impl Config {
             ));
         }
         config.admission.min_balance()?;
+        if config.storage.state_retention < MIN_STATE_RETENTION {
+            return Err(ConfigError::Invalid(format!(
+                "storage.state_retention must be at least {MIN_STATE_RETENTION} heights"
+            )));
+        }
         if config.admission.max_pending_per_account == 0 {
             return Err(ConfigError::Invalid(
                 "admission.max_pending_per_account must be at least 1".into(),
@@ -344,6 +385,7 @@ mod tests {
         assert_eq!(c.rpc.addr.to_string(), DEFAULT_RPC);
         assert_eq!(c.consensus.heartbeat_ms, 10_000);
         assert!(!c.admin.enabled);
+        assert_eq!(c.storage.state_retention, 2048);
         assert_eq!(c.p2p.unwrap().max_connections, 64);
     }
 
@@ -352,6 +394,12 @@ mod tests {
         assert!(matches!(
             Config::parse(&CONFIG_TEMPLATE.replace("[admin]", "[admin]\nlol = 1")),
             Err(ConfigError::Toml(_))
+        ));
+        assert!(matches!(
+            Config::parse(
+                &CONFIG_TEMPLATE.replace("state_retention = 2048", "state_retention = 100")
+            ),
+            Err(ConfigError::Invalid(_))
         ));
         assert!(matches!(
             Config::parse(

@@ -230,3 +230,101 @@ impl Drop for Killed {
         let _ = self.0.wait();
     }
 }
+
+/// A one-validator chain run by `atonomi run` (not `dev`): `init`, `genesis new` with
+/// that validator, and a config.toml on free loopback ports with `extra` appended
+/// (more sections, e.g. `[storage]`). The heartbeat and propose timeout come first,
+/// as `[consensus]`.
+pub struct RunNode {
+    pub home: std::path::PathBuf,
+    pub rpc_port: u16,
+    pub p2p_port: u16,
+    pub child: Option<Killed>,
+}
+
+impl RunNode {
+    pub fn create(dir: &std::path::Path, heartbeat_ms: u64, extra: &str) -> RunNode {
+        let home = dir.join("v");
+        let v = json_out(&run(&["init", "--home", home.to_str().unwrap()])).unwrap();
+        let genesis = dir.join("genesis.json");
+        let validator = format!(
+            "{},{}",
+            v["account"].as_str().unwrap(),
+            v["peer_id_hex"].as_str().unwrap()
+        );
+        let out = run(&[
+            "genesis",
+            "new",
+            "--out",
+            genesis.to_str().unwrap(),
+            "--validator",
+            &validator,
+        ]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        std::fs::copy(&genesis, home.join("genesis.json")).unwrap();
+        let (rpc_port, p2p_port) = (free_port(), free_port());
+        std::fs::write(
+            home.join("config.toml"),
+            format!("genesis = \"genesis.json\"\nvalidator_key = \"keys/validator.json\"\n[rpc]\naddr = \"127.0.0.1:{rpc_port}\"\n[p2p]\nlisten = \"/ip4/127.0.0.1/tcp/{p2p_port}\"\npeers = []\nnode_key = \"keys/node.json\"\n[consensus]\nheartbeat_ms = {heartbeat_ms}\npropose_timeout_ms = 2000\n{extra}"),
+        )
+        .unwrap();
+        RunNode {
+            home,
+            rpc_port,
+            p2p_port,
+            child: None,
+        }
+    }
+
+    /// Starts (or restarts) the node and waits until its RPC answers.
+    pub fn start(&mut self) {
+        let child = Command::new(BIN)
+            .args(["run", "--home", self.home.to_str().unwrap()])
+            .env("ATONOMI_LOG", "warn")
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        self.child = Some(Killed(child));
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while self
+            .try_rpc("atonomi_status", serde_json::json!([]))
+            .is_err()
+        {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the node never answered on port {}",
+                self.rpc_port
+            );
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    }
+
+    /// `kill -9`.
+    pub fn kill(&mut self) {
+        if let Some(mut k) = self.child.take() {
+            let _ = k.0.kill();
+            let _ = k.0.wait();
+        }
+    }
+
+    pub fn try_rpc(&self, method: &str, params: Value) -> Result<Value, String> {
+        std::net::TcpStream::connect(("127.0.0.1", self.rpc_port)).map_err(|e| e.to_string())?;
+        let body =
+            serde_json::json!({ "jsonrpc": "2.0", "id": 1, "method": method, "params": params });
+        let (status, _, text) =
+            http_post(("127.0.0.1", self.rpc_port), body.to_string().as_bytes());
+        serde_json::from_slice(&text)
+            .map_err(|e| format!("HTTP {status}: {e}: {}", String::from_utf8_lossy(&text)))
+    }
+
+    pub fn height(&self) -> u64 {
+        self.try_rpc("atonomi_status", serde_json::json!([]))
+            .ok()
+            .and_then(|v| v["result"]["height"].as_u64())
+            .unwrap_or(0)
+    }
+}
