@@ -412,7 +412,7 @@ fn run(args: &RuntimeArgs, dir: &std::path::Path) -> Result<()> {
     b.db.kv().flush()?;
     let bytes = dir_size(dir);
     println!(
-        "bytes on disk: {} MiB for {} devices and {} blocks = {:.0} bytes per device (state, tree nodes, value history; flushed, before compaction)",
+        "bytes on disk: {} MiB for {} devices and {} blocks = {:.0} bytes per device (values, links, log, undo of the kept heights; flushed, before compaction)",
         bytes >> 20,
         args.devices,
         b.height,
