@@ -7,7 +7,7 @@ use atonomi_primitives::event::Event;
 use atonomi_primitives::state::{limits, Attributes, Device, DeviceStatus, Manufacturer, StateKey};
 use atonomi_primitives::tx::DeviceRegistration;
 use atonomi_primitives::{
-    AccountId, Amount, CallError, DeviceId, ManufacturerId, PublicKey, Signature, Timestamp,
+    AccountId, Amount, CallError, DeviceId, ManufacturerId, Signature, Timestamp,
 };
 use std::collections::BTreeSet;
 
@@ -54,11 +54,11 @@ impl<R: StateReader + ?Sized> Ctx<'_, '_, R> {
     }
 
     /// Writes a new device in the Registered state. An id is registered once, ever:
-    /// revoked devices keep their record, so their ids stay taken.
+    /// revoked devices keep their record, so their ids stay taken. The device key is
+    /// not decoded here (point decompression was most of a registration's cost): a key
+    /// that is not a valid ed25519 point is refused at activation, which checks the
+    /// device's signature under it anyway, and such a device can do nothing before.
     fn insert_device(&mut self, m: &Manufacturer, reg: DeviceRegistration) -> ExecResult<Device> {
-        if PublicKey::from_account(&reg.public_key).is_err() {
-            return Err(CallError::InvalidDeviceKey.into());
-        }
         if reg
             .protocols
             .iter()

@@ -10,7 +10,9 @@ use atonomi_primitives::state::{
     limits, Attributes, Device, DeviceStatus, GeoArea, MemberStatus, ServiceOffer, StateKey,
 };
 use atonomi_primitives::tx::activation_message;
-use atonomi_primitives::{crypto, AccountId, Amount, CallError, DeviceId, Height, Signature};
+use atonomi_primitives::{
+    crypto, AccountId, Amount, CallError, DeviceId, Height, PublicKey, Signature,
+};
 use std::collections::BTreeSet;
 
 impl<R: StateReader + ?Sized> Ctx<'_, '_, R> {
@@ -38,6 +40,11 @@ impl<R: StateReader + ?Sized> Ctx<'_, '_, R> {
         let mut m = self.manufacturer(d.manufacturer)?;
         if m.status == MemberStatus::Removed {
             return Err(CallError::ManufacturerNotActive.into());
+        }
+        // Registration takes any 32 bytes as the key; a key that is no valid ed25519
+        // point (or a weak one) stops here, with its own error.
+        if PublicKey::from_account(&d.public_key).is_err() {
+            return Err(CallError::InvalidDeviceKey.into());
         }
         let msg = activation_message(&self.block.chain_id, &d.id, &owner);
         crypto::verify(&d.public_key, domain::ACTIVATION, &msg, &device_signature)

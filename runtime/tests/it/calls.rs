@@ -478,17 +478,27 @@ fn register_devices() {
         },
         E::DuplicateInBatch,
     );
-    let mut weak = d.registration();
+    // A small-order key is taken at registration (decoding keys there was most of its
+    // cost) and refused at activation, which checks the device's signature under it.
+    let w = TestDevice::new("weak");
+    let mut weak = w.registration();
     weak.public_key = AccountId::new({
         let mut k = [0u8; 32];
         k[0] = 1;
         k
     });
-    c.fails(
+    c.ok(
         &a.maker,
         Call::RegisterDevices {
             manufacturer: M,
             devices: vec![weak],
+        },
+    );
+    c.fails(
+        &a.alice,
+        Call::ActivateDevice {
+            device: w.id,
+            device_signature: w.consent(&c, a.alice.account()),
         },
         E::InvalidDeviceKey,
     );
