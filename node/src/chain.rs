@@ -100,7 +100,7 @@ const EVIDENCE_PREFIX: &[u8] = b"evidence/";
 
 /// The validator set voting on `height`, from the state `read` sees (the set and the
 /// pending change as of the height before it).
-fn voting_set_in(
+pub(crate) fn voting_set_in(
     height: Height,
     read: impl Fn(&StateKey) -> Result<Option<Vec<u8>>>,
 ) -> Result<ValidatorSet> {
@@ -168,6 +168,43 @@ impl std::fmt::Debug for Chain {
             .field("height", &self.height)
             .finish_non_exhaustive()
     }
+}
+
+/// The node's records a data directory imported from a snapshot at `block`'s height
+/// starts with (the state itself comes from the snapshot): the genesis it belongs to,
+/// its height, the block and its certificate, the bridge's checkpoint count then, and
+/// a new double-sign guard.
+pub(crate) fn snapshot_records(
+    genesis: &Genesis,
+    block: &Block,
+    certificate: &CommitCertificate,
+    epoch: (u64, Option<Height>),
+) -> WriteBatch {
+    let mut batch = WriteBatch::new();
+    let h = block.header.height.get();
+    tables::put::<MetaHash>(
+        &mut batch,
+        &META_GENESIS_HASH,
+        &Hash::of(genesis.to_json().as_bytes()),
+    );
+    tables::put::<MetaU64>(&mut batch, &META_HEIGHT, &h);
+    tables::put::<Blocks>(&mut batch, &h, block);
+    tables::put::<BlockIndex>(&mut batch, &block.hash().0, &h);
+    tables::put::<Commits>(&mut batch, &h, certificate);
+    tables::put::<MetaU64>(&mut batch, &META_CHECKPOINT_LAST, &epoch.0);
+    if let Some(at) = epoch.1 {
+        batch.put(
+            Cf::Meta,
+            checkpoint_key(epoch.0),
+            at.get().to_be_bytes().to_vec(),
+        );
+    }
+    batch.put(
+        Cf::Consensus,
+        GUARD_KEY.to_vec(),
+        SignGuard::new().to_bytes(),
+    );
+    batch
 }
 
 /// The meta key the Jellyfish-tree state of earlier versions wrote.
@@ -425,6 +462,19 @@ impl Chain {
     /// The last checkpoint epoch (0: none yet).
     pub fn last_checkpoint_epoch(&self) -> Result<u64> {
         Ok(tables::get::<MetaU64, _>(self.db.kv(), &META_CHECKPOINT_LAST)?.unwrap_or(0))
+    }
+
+    /// The last checkpoint epoch at or below `height`, with its height (0 and `None`
+    /// before the first).
+    pub fn checkpoint_epoch_at(&self, height: Height) -> Result<(u64, Option<Height>)> {
+        let mut epoch = self.last_checkpoint_epoch()?;
+        while epoch > 0 {
+            match self.checkpoint_height(epoch)? {
+                Some(h) if h <= height => return Ok((epoch, Some(h))),
+                _ => epoch -= 1,
+            }
+        }
+        Ok((0, None))
     }
 
     /// The height of checkpoint `epoch`.

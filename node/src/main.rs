@@ -21,6 +21,7 @@ mod node;
 mod p2p;
 mod rpc;
 mod service;
+mod snapshot;
 mod verify;
 
 /// Atonomi ledger: immutable identity, reputation and payments for IoT devices.
@@ -167,6 +168,10 @@ enum Command {
     /// Ethereum bridge tools: deploy the checkpoint contract, print the genesis set.
     #[command(subcommand)]
     Bridge(BridgeCommand),
+    /// State snapshots: export the state of a kept height as verifiable chunks, or
+    /// restore a new node home from one.
+    #[command(subcommand)]
+    Snapshot(SnapshotCommand),
     /// Run the reference auditor: read events and the node's lookup log, score devices
     /// (anomalies divide a score by 4, steady activity adds 250) and write reputation
     /// once per epoch. Keeps its own state file; safe to kill and restart.
@@ -351,6 +356,35 @@ enum QueryCommand {
         device: String,
         #[arg(long)]
         height: Option<u64>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum SnapshotCommand {
+    /// Write the state of a kept height (default: the latest) of a stopped node as chunk
+    /// files, each with its blake3 hash in a manifest.json bound to that height's header
+    /// and commit certificate. Heights older than [storage] state_retention are pruned.
+    Export {
+        #[arg(long, env = "ATONOMI_HOME")]
+        home: PathBuf,
+        #[arg(long)]
+        height: Option<u64>,
+        /// A new or empty directory.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Restore a node home from a snapshot. The home comes from `atonomi init` with the
+    /// chain's genesis.json and has no data yet. Every chunk's hash, every entry, the
+    /// state root, the header and its commit certificate are checked before the data
+    /// directory appears; a refused snapshot leaves nothing behind. The node then
+    /// follows the chain from the snapshot's height. A validator must not import a
+    /// height below one it has signed: its double-sign guard starts anew.
+    Import {
+        #[arg(long, env = "ATONOMI_HOME")]
+        home: PathBuf,
+        /// The directory `snapshot export` wrote.
+        #[arg(long)]
+        from: PathBuf,
     },
 }
 
@@ -607,6 +641,14 @@ fn run(cli: Cli) -> Result<()> {
         Command::Keys(KeysCommand::Show { file }) => {
             let key = keys::read(&file)?;
             println!("{}", serde_json::json!({ "account": key.account() }));
+            Ok(())
+        }
+        Command::Snapshot(SnapshotCommand::Export { home, height, out }) => {
+            println!("{}", snapshot::export(&home, height, &out)?);
+            Ok(())
+        }
+        Command::Snapshot(SnapshotCommand::Import { home, from }) => {
+            println!("{}", snapshot::import(&home, &from)?);
             Ok(())
         }
         Command::Genesis(GenesisCommand::Validate { file }) => genesis_validate(&file),

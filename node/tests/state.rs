@@ -104,3 +104,141 @@ fn retained_heights_prove_pruned_ones_are_refused_and_kill_9_restarts_clean() {
         );
     }
 }
+
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &to.join(e.file_name()));
+        } else {
+            std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+        }
+    }
+}
+
+/// A home like `node`'s (genesis, config, keys) without its data.
+fn fresh_home_like(node: &RunNode, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for f in ["genesis.json", "config.toml"] {
+        std::fs::copy(node.home.join(f), to.join(f)).unwrap();
+    }
+    copy_dir(&node.home.join("keys"), &to.join("keys"));
+}
+
+#[test]
+fn a_snapshot_restores_a_home_that_goes_on_and_a_tampered_or_cut_chunk_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut node = RunNode::create(dir.path(), 1, "[storage]\nstate_retention = 128\n");
+    node.start();
+    // Past the retention, so that height 1 is pruned.
+    let latest = wait_height(&node, 150);
+    node.kill();
+    let home = node.home.to_str().unwrap().to_string();
+
+    // Export the latest height and one twenty heights back (from the undo history).
+    let (now_dir, past_dir) = (dir.path().join("snap-now"), dir.path().join("snap-past"));
+    let now = common::json_out(&common::run(&[
+        "snapshot",
+        "export",
+        "--home",
+        &home,
+        "--out",
+        now_dir.to_str().unwrap(),
+    ]))
+    .unwrap();
+    assert!(now["height"].as_u64().unwrap() >= latest, "{now}");
+    let past_height = now["height"].as_u64().unwrap() - 20;
+    let past = common::json_out(&common::run(&[
+        "snapshot",
+        "export",
+        "--home",
+        &home,
+        "--height",
+        &past_height.to_string(),
+        "--out",
+        past_dir.to_str().unwrap(),
+    ]))
+    .unwrap();
+    assert_eq!(past["height"], past_height);
+    // A pruned height is refused by name.
+    let out = common::run(&[
+        "snapshot",
+        "export",
+        "--home",
+        &home,
+        "--height",
+        "1",
+        "--out",
+        dir.path().join("x").to_str().unwrap(),
+    ]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("pruned"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // A flipped byte, then a cut file: refused, naming the chunk, and nothing imported.
+    for (case, damage) in [("flipped", 0u8), ("cut", 1)] {
+        let bad = dir.path().join(format!("snap-{case}"));
+        copy_dir(&past_dir, &bad);
+        let chunk = bad.join("chunk-000000.bin");
+        let mut bytes = std::fs::read(&chunk).unwrap();
+        if damage == 0 {
+            let mid = bytes.len() / 2;
+            bytes[mid] ^= 0x40;
+        } else {
+            bytes.truncate(bytes.len() - 7);
+        }
+        std::fs::write(&chunk, bytes).unwrap();
+        let target = dir.path().join(format!("home-{case}"));
+        fresh_home_like(&node, &target);
+        let out = common::run(&[
+            "snapshot",
+            "import",
+            "--home",
+            target.to_str().unwrap(),
+            "--from",
+            bad.to_str().unwrap(),
+        ]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !out.status.success(),
+            "{case}: a damaged snapshot was imported"
+        );
+        assert!(err.contains("chunk-000000.bin"), "{case}: {err}");
+        assert!(
+            !target.join("data").exists() && !target.join("data.importing").exists(),
+            "{case}: something was left"
+        );
+    }
+
+    // The good past snapshot restores a home whose node resumes from that height.
+    let mut restored = RunNode {
+        home: dir.path().join("home-restored"),
+        rpc_port: node.rpc_port,
+        p2p_port: node.p2p_port,
+        child: None,
+    };
+    fresh_home_like(&node, &restored.home);
+    let v = common::json_out(&common::run(&[
+        "snapshot",
+        "import",
+        "--home",
+        restored.home.to_str().unwrap(),
+        "--from",
+        past_dir.to_str().unwrap(),
+    ]))
+    .unwrap();
+    assert_eq!(v["height"], past_height, "{v}");
+    restored.start();
+    let h0 = restored.height();
+    assert!(
+        h0 >= past_height,
+        "restored at {h0}, snapshot at {past_height}"
+    );
+    let later = wait_height(&restored, h0 + 5);
+    check_proof(&restored, past_height);
+    check_proof(&restored, later);
+}

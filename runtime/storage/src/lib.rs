@@ -22,6 +22,6 @@ pub use kv::{Cf, KvStore, WriteBatch};
 pub use memory::MemoryStore;
 pub use rocks::{RocksConfig, RocksStore};
 pub use state_db::{
-    LogConfig, Staged, StateDb, StateDiff, WriteStats, DEFAULT_RETENTION, FLUSH_EVERY,
-    MIN_RETENTION,
+    LogConfig, SnapshotChunk, SnapshotEntry, SnapshotHead, SnapshotTwig, Staged, StateDb,
+    StateDiff, TwigBody, WriteStats, DEFAULT_RETENTION, FLUSH_EVERY, MIN_RETENTION,
 };
