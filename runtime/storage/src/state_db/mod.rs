@@ -1,0 +1,1216 @@
+//! The state store: the *state log*, an append-only authenticated store on RocksDB
+//! (hash rules and proof format in [`atonomi_primitives::statelog`]; the design and the
+//! measured comparison with the Jellyfish tree it replaced in ARCHITECTURE.md,
+//! *Authenticated state*).
+//!
+//! On disk, in one `WriteBatch` per block:
+//! - `state`: raw key → its latest value (one read for a point lookup, key order for
+//!   prefix scans);
+//! - `links`: raw key → serial of its active entry ‖ value hash ‖ next key (key order
+//!   finds a new key's neighbours);
+//! - `log`: the entries a block appended, one row per twig it wrote into, keyed by the
+//!   row's first serial: their leaf hashes, then their keys (proofs of twig neighbours
+//!   and compaction of old twigs need them);
+//! - `twigs`: twig → entries root ‖ active bitmap, rewritten every [`FLUSH_EVERY`]
+//!   versions for the twigs that changed (a restart replays the versions since);
+//! - `log_history`: version → first serial, serials deactivated, keys deleted, tail;
+//! - `undo`: version ‖ key → what the key was before that version ([`history`]).
+//!
+//! In memory: every twig's entries root and bitmap (288 bytes per 2,048 entries), the
+//! head twig's leaves and the tree over twig roots. A block's effect is first computed
+//! into a [`Staged`] change (several may be prepared for one height, as consensus
+//! executes proposals) and applied once its batch is written.
+//!
+//! *Compaction* keeps the log at most about twice the number of live keys: each block
+//! re-appends a bounded number of the oldest active entries so that whole twigs at the
+//! tail become inactive and can be pruned.
+
+use crate::kv::{Cf, KvStore, WriteBatch};
+use crate::{Result, StorageError};
+use atonomi_primitives::statelog::{
+    self as sl, LogProof, BITMAP_BYTES, TWIG_BITS, TWIG_SIZE, UPPER_DEPTH,
+};
+use atonomi_primitives::{codec, Hash};
+use borsh::{BorshDeserialize, BorshSerialize};
+use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Mutex, RwLock, RwLockReadGuard};
+
+mod history;
+mod snapshot;
+
+use history::{undo_key, Undo, View};
+pub use snapshot::{SnapshotChunk, SnapshotEntry, SnapshotHead, SnapshotTwig, TwigBody};
+
+/// A block's effect on state: raw key → new value (`None` deletes).
+pub type StateDiff = BTreeMap<Vec<u8>, Option<Vec<u8>>>;
+
+/// Twigs are written to `twigs` every this many versions.
+pub const FLUSH_EVERY: u64 = 64;
+
+const META_HEAD: &[u8] = b"log/head";
+const META_ROOT: &[u8] = b"log/root/";
+const MAX_RECORD: usize = 64 << 20;
+
+/// Where the log stands after a version.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+struct Head {
+    version: u64,
+    root: Hash,
+    /// Serial of the next entry appended.
+    next_serial: u64,
+    /// Oldest serial compaction has not passed yet.
+    tail: u64,
+    /// Active entries (live keys, the sentinel included).
+    active: u64,
+    /// The version whose twigs `twigs` holds, and the log's length then.
+    flushed_version: u64,
+    flushed_next_serial: u64,
+    /// Versions below this are pruned.
+    oldest: u64,
+    /// `log` rows below this serial are pruned.
+    log_pruned_below: u64,
+}
+
+/// What a block changed, kept per version (restart replay, historical proofs).
+#[derive(Clone, Debug, Default, BorshSerialize, BorshDeserialize)]
+struct History {
+    first_serial: u64,
+    deactivated: Vec<u64>,
+    /// Keys the block removed (historical absence proofs look for them).
+    deleted: Vec<Vec<u8>>,
+    /// The compaction tail after the block.
+    tail: u64,
+}
+
+#[derive(Clone, Debug)]
+struct Twig {
+    entries_root: Hash,
+    bits: [u8; BITMAP_BYTES],
+}
+
+impl Twig {
+    fn empty() -> Twig {
+        Twig {
+            entries_root: sl::null_twig_node(TWIG_BITS),
+            bits: [0; BITMAP_BYTES],
+        }
+    }
+
+    fn set(&mut self, pos: u64, on: bool) {
+        let (byte, bit) = ((pos / 8) as usize, pos % 8);
+        if let Some(b) = self.bits.get_mut(byte) {
+            if on {
+                *b |= 1 << bit;
+            } else {
+                *b &= !(1 << bit);
+            }
+        }
+    }
+
+    fn get(&self, pos: u64) -> bool {
+        self.bits
+            .get((pos / 8) as usize)
+            .is_some_and(|b| b >> (pos % 8) & 1 == 1)
+    }
+
+    fn root(&self) -> Hash {
+        sl::twig_hash(&self.entries_root, &self.bits)
+    }
+
+    fn encode(&self) -> Vec<u8> {
+        let mut v = Vec::with_capacity(32 + BITMAP_BYTES);
+        v.extend_from_slice(&self.entries_root.0);
+        v.extend_from_slice(&self.bits);
+        v
+    }
+
+    fn decode(b: &[u8]) -> Result<Twig> {
+        if b.len() != 32 + BITMAP_BYTES {
+            return Err(corrupt("twigs", "a twig row of the wrong length"));
+        }
+        let mut t = Twig::empty();
+        t.entries_root.0.copy_from_slice(&b[..32]);
+        t.bits.copy_from_slice(&b[32..]);
+        Ok(t)
+    }
+}
+
+#[derive(Debug, Default)]
+struct Mem {
+    head: Option<Head>,
+    /// One per twig holding at least one entry.
+    twigs: Vec<Twig>,
+    /// Leaves of the last twig when it is not full.
+    leaves: Vec<Hash>,
+    /// `upper[l][i]`: node `i` at level `l` above the twig roots (level 0: twig roots).
+    upper: Vec<Vec<Hash>>,
+    /// Twigs changed since the last flush.
+    unflushed: BTreeSet<u64>,
+}
+
+/// Consecutive log slots written by one block within one twig, one `log` row keyed by
+/// the first serial.
+#[derive(Debug)]
+struct Run {
+    first: u64,
+    slots: Vec<(Hash, Vec<u8>)>,
+}
+
+impl Run {
+    /// Encodes slots: u32le count ‖ the leaf hashes ‖ for each, u32le key length ‖ key.
+    fn encode(leaves: &[Hash], keys: &[&[u8]]) -> Vec<u8> {
+        let key_bytes: usize = keys.iter().map(|k| 4 + k.len()).sum();
+        let mut row = Vec::with_capacity(4 + 32 * leaves.len() + key_bytes);
+        row.extend_from_slice(&(leaves.len() as u32).to_le_bytes());
+        for l in leaves {
+            row.extend_from_slice(&l.0);
+        }
+        for k in keys {
+            row.extend_from_slice(&(k.len() as u32).to_le_bytes());
+            row.extend_from_slice(k);
+        }
+        row
+    }
+
+    /// The leaf hashes of a row, without reading its keys.
+    fn leaves(b: &[u8]) -> Result<impl Iterator<Item = Hash> + '_> {
+        let bad = || corrupt("log", "a truncated row");
+        let n =
+            u32::from_le_bytes(b.get(..4).ok_or_else(bad)?.try_into().map_err(|_| bad())?) as usize;
+        let hashes = b.get(4..4 + 32 * n).ok_or_else(bad)?;
+        Ok(hashes.chunks_exact(32).map(|c| {
+            let mut h = Hash::ZERO;
+            h.0.copy_from_slice(c);
+            h
+        }))
+    }
+
+    fn decode(first: u64, b: &[u8]) -> Result<Run> {
+        let bad = || corrupt("log", "a truncated row");
+        let leaves: Vec<Hash> = Run::leaves(b)?.collect();
+        let mut rest = b.get(4 + 32 * leaves.len()..).ok_or_else(bad)?;
+        let mut slots = Vec::with_capacity(leaves.len());
+        for leaf in leaves {
+            let n = u32::from_le_bytes(
+                rest.get(..4)
+                    .ok_or_else(bad)?
+                    .try_into()
+                    .map_err(|_| bad())?,
+            ) as usize;
+            let key = rest.get(4..4 + n).ok_or_else(bad)?.to_vec();
+            slots.push((leaf, key));
+            rest = rest.get(4 + n..).ok_or_else(bad)?;
+        }
+        if !rest.is_empty() {
+            return Err(corrupt("log", "trailing bytes in a row"));
+        }
+        Ok(Run { first, slots })
+    }
+
+    fn covers(&self, s: u64) -> bool {
+        s >= self.first && s < self.first + self.slots.len() as u64
+    }
+}
+
+/// A key's link record in `links`: where its active entry is and what it commits to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Record {
+    serial: u64,
+    value_hash: Hash,
+    next: Vec<u8>,
+}
+
+impl Record {
+    fn encode(serial: u64, value_hash: &Hash, next: &[u8]) -> Vec<u8> {
+        let mut v = Vec::with_capacity(40 + next.len());
+        v.extend_from_slice(&serial.to_be_bytes());
+        v.extend_from_slice(&value_hash.0);
+        v.extend_from_slice(next);
+        v
+    }
+
+    fn decode(b: &[u8]) -> Result<Record> {
+        if b.len() < 40 {
+            return Err(corrupt("links", "a record shorter than its header"));
+        }
+        let mut serial = [0u8; 8];
+        serial.copy_from_slice(&b[..8]);
+        let mut value_hash = Hash::ZERO;
+        value_hash.0.copy_from_slice(&b[8..40]);
+        Ok(Record {
+            serial: u64::from_be_bytes(serial),
+            value_hash,
+            next: b[40..].to_vec(),
+        })
+    }
+}
+
+fn corrupt(cf: &'static str, what: &str) -> StorageError {
+    StorageError::Invalid(format!("corrupt state log ({cf}): {what}"))
+}
+
+fn serial_key(s: u64) -> [u8; 8] {
+    s.to_be_bytes()
+}
+
+fn root_key(version: u64) -> Vec<u8> {
+    let mut k = META_ROOT.to_vec();
+    k.extend_from_slice(&version.to_be_bytes());
+    k
+}
+
+/// The Merkle root of a twig's leaves, the missing ones null.
+fn entries_root(leaves: &[Hash]) -> Hash {
+    let mut level: Vec<Hash> = leaves.to_vec();
+    for l in 0..TWIG_BITS {
+        let null = sl::null_twig_node(l);
+        level = level
+            .chunks(2)
+            .map(|p| sl::node_hash(&p[0], p.get(1).unwrap_or(&null)))
+            .collect();
+    }
+    level
+        .first()
+        .copied()
+        .unwrap_or(sl::null_twig_node(TWIG_BITS))
+}
+
+/// The sibling hashes of leaf `pos` in a twig with these leaves.
+fn twig_siblings(leaves: &[Hash], pos: u64) -> [Hash; TWIG_BITS as usize] {
+    let mut out = [Hash::ZERO; TWIG_BITS as usize];
+    let mut level: Vec<Hash> = leaves.to_vec();
+    let mut i = pos as usize;
+    for (l, slot) in out.iter_mut().enumerate() {
+        let null = sl::null_twig_node(l as u32);
+        *slot = *level.get(i ^ 1).unwrap_or(&null);
+        level = level
+            .chunks(2)
+            .map(|p| sl::node_hash(&p[0], p.get(1).unwrap_or(&null)))
+            .collect();
+        i >>= 1;
+    }
+    out
+}
+
+/// A twig as the block leaves it: copied from memory on first change.
+fn twig_mut<'a>(staged: &'a mut BTreeMap<u64, Twig>, base: &[Twig], t: u64) -> &'a mut Twig {
+    staged
+        .entry(t)
+        .or_insert_with(|| base.get(t as usize).cloned().unwrap_or_else(Twig::empty))
+}
+
+/// Nodes at `level` above the twig roots when there are `twigs` twigs.
+fn level_len(twigs: u64, level: u32) -> u64 {
+    if twigs == 0 {
+        0
+    } else {
+        ((twigs - 1) >> level) + 1
+    }
+}
+
+/// A prepared commit's change to memory.
+#[derive(Debug)]
+pub struct Staged {
+    head: Head,
+    base_version: Option<u64>,
+    twigs: BTreeMap<u64, Twig>,
+    leaves: Vec<Hash>,
+    upper: Vec<BTreeMap<u64, Hash>>,
+    flushed: bool,
+    /// Serials the block deactivates (cached historical views keep their old bits).
+    deactivated: Vec<u64>,
+}
+
+impl Staged {
+    pub fn root(&self) -> Hash {
+        self.head.root
+    }
+}
+
+/// Counters of what commits wrote (for benchmarks).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct WriteStats {
+    pub keys: u64,
+    pub bytes: u64,
+    pub appended: u64,
+    pub moved: u64,
+}
+
+/// How much history the log keeps.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LogConfig {
+    /// Versions kept provable: the latest and the `retention - 1` before it. At least
+    /// [`MIN_RETENTION`].
+    pub retention: u64,
+}
+
+/// The default retention: 2,048 blocks, more than the bridge's signing window for
+/// retired validators (1,000 blocks) and twenty default checkpoint intervals.
+pub const DEFAULT_RETENTION: u64 = 2048;
+/// The least retention: a restart replays up to [`FLUSH_EVERY`] versions of history.
+pub const MIN_RETENTION: u64 = 2 * FLUSH_EVERY;
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            retention: DEFAULT_RETENTION,
+        }
+    }
+}
+
+/// The authenticated state over any [`KvStore`].
+#[derive(Debug)]
+pub struct StateDb<S> {
+    kv: S,
+    mem: RwLock<Mem>,
+    stats: RwLock<WriteStats>,
+    retention: u64,
+    /// Recently built views of past versions, newest first.
+    views: Mutex<VecDeque<View>>,
+}
+
+/// A key's neighbourhood while a block's links are worked out.
+#[derive(Debug)]
+struct Near {
+    /// The key's record before the block, when it existed and was read.
+    pre: Option<Record>,
+    pre_exists: bool,
+    post_exists: bool,
+}
+
+/// A neighbour found while reading a block's keys.
+#[derive(Debug)]
+enum Link {
+    /// A live key (with its record) that comes before a key the block adds or removes.
+    Before(Vec<u8>, Record),
+    /// The key after a key the block removes.
+    After(Vec<u8>),
+}
+
+/// A key whose entry the block appends (or deletes).
+#[derive(Debug)]
+struct Touch {
+    next: Vec<u8>,
+    value_hash: Hash,
+    /// A new value for `state` (`None`: unchanged, the entry only moves or relinks).
+    value: Option<Vec<u8>>,
+    deleted: bool,
+    old: Option<u64>,
+    /// The key's link before the block (for its undo record).
+    pre: Option<Record>,
+}
+
+impl<S: KvStore> StateDb<S> {
+    /// Opens the store, rebuilding its memory from disk and checking it against the
+    /// recorded root.
+    pub fn open(kv: S) -> Result<StateDb<S>> {
+        StateDb::open_with(kv, LogConfig::default())
+    }
+
+    /// Opens the store with a retention of its own.
+    pub fn open_with(kv: S, config: LogConfig) -> Result<StateDb<S>> {
+        if config.retention < MIN_RETENTION {
+            return Err(StorageError::Invalid(format!(
+                "a state retention of {} versions is below the least, {MIN_RETENTION}",
+                config.retention
+            )));
+        }
+        let log = StateDb {
+            kv,
+            mem: RwLock::new(Mem::default()),
+            stats: RwLock::new(WriteStats::default()),
+            retention: config.retention,
+            views: Mutex::new(VecDeque::new()),
+        };
+        let Some(bytes) = log.kv.get(Cf::Meta, META_HEAD)? else {
+            return Ok(log);
+        };
+        let head: Head = decode(&bytes)?;
+        let mem = log.rebuild(head)?;
+        *log.mem.write().unwrap_or_else(|e| e.into_inner()) = mem;
+        Ok(log)
+    }
+
+    fn rebuild(&self, head: Head) -> Result<Mem> {
+        let mut mem = Mem {
+            head: Some(head),
+            ..Mem::default()
+        };
+        let twig_count = level_len(head.next_serial, TWIG_BITS);
+        for (k, v) in self.kv.scan(Cf::Twigs, b"", b"", usize::MAX)? {
+            let idx = u64::from_be_bytes(k.try_into().map_err(|_| corrupt("twigs", "a key"))?);
+            if idx != mem.twigs.len() as u64 || idx >= twig_count {
+                return Err(corrupt("twigs", "twigs out of order"));
+            }
+            mem.twigs.push(Twig::decode(&v)?);
+        }
+        mem.twigs.resize(twig_count as usize, Twig::empty());
+        // Entries appended since the flush: their twigs' leaves and bits from the log.
+        let from_twig = head.flushed_next_serial >> TWIG_BITS;
+        for t in from_twig..twig_count {
+            let leaves = self.twig_leaves(t, head.next_serial)?;
+            let first = t << TWIG_BITS;
+            let twig = mem
+                .twigs
+                .get_mut(t as usize)
+                .ok_or_else(|| corrupt("twigs", "missing twig"))?;
+            for s in first.max(head.flushed_next_serial)..(first + leaves.len() as u64) {
+                twig.set(s - first, true);
+            }
+            twig.entries_root = entries_root(&leaves);
+            if leaves.len() < TWIG_SIZE as usize {
+                mem.leaves = leaves;
+            }
+        }
+        for v in head.flushed_version + 1..=head.version {
+            let h: History = match self.kv.get(Cf::LogHistory, &v.to_be_bytes())? {
+                Some(b) => decode(&b)?,
+                None => {
+                    return Err(corrupt(
+                        "log_history",
+                        "a version since the flush is missing",
+                    ))
+                }
+            };
+            for s in h.deactivated {
+                if let Some(t) = mem.twigs.get_mut((s >> TWIG_BITS) as usize) {
+                    t.set(s & (TWIG_SIZE - 1), false);
+                    mem.unflushed.insert(s >> TWIG_BITS);
+                }
+            }
+        }
+        // Everything since the flush is unflushed (a superset is harmless).
+        mem.unflushed.extend(from_twig..twig_count);
+        let mut level: Vec<Hash> = mem.twigs.iter().map(Twig::root).collect();
+        for l in 0..=UPPER_DEPTH {
+            let next = level
+                .chunks(2)
+                .map(|p| sl::node_hash(&p[0], p.get(1).unwrap_or(&sl::null_upper_node(l))))
+                .collect();
+            mem.upper.push(level);
+            level = next;
+        }
+        let got = mem
+            .upper
+            .last()
+            .and_then(|l| l.first())
+            .copied()
+            .unwrap_or(sl::empty_log_root());
+        if got != head.root {
+            return Err(corrupt(
+                "twigs",
+                &format!(
+                    "rebuilt root {got} differs from the recorded root {} of version {}",
+                    head.root, head.version
+                ),
+            ));
+        }
+        Ok(mem)
+    }
+
+    /// The leaf hashes of twig `t`'s entries (the log holds `len` entries). Rows never
+    /// cross a twig's boundary, so the twig's rows are one range.
+    fn twig_leaves(&self, t: u64, len: u64) -> Result<Vec<Hash>> {
+        let from = t << TWIG_BITS;
+        let to = (from + TWIG_SIZE).min(len);
+        let mut out = Vec::with_capacity(to.saturating_sub(from) as usize);
+        for (k, v) in self
+            .kv
+            .range(Cf::Log, &serial_key(from), &serial_key(from + TWIG_SIZE))?
+        {
+            let first = u64::from_be_bytes(k.try_into().map_err(|_| corrupt("log", "a row key"))?);
+            if first != from + out.len() as u64 {
+                return Err(corrupt("log", "a gap in the log"));
+            }
+            out.extend(Run::leaves(&v)?);
+        }
+        out.truncate(to.saturating_sub(from) as usize);
+        if out.len() as u64 != to.saturating_sub(from) {
+            return Err(corrupt("log", "a twig's entries are missing"));
+        }
+        Ok(out)
+    }
+
+    /// The `log` row holding serial `s`.
+    fn read_run(&self, s: u64) -> Result<Option<Run>> {
+        let Some((k, v)) = self
+            .kv
+            .floor_batch(Cf::Log, &[&serial_key(s)], false)?
+            .into_iter()
+            .next()
+            .flatten()
+        else {
+            return Ok(None);
+        };
+        let first = u64::from_be_bytes(k.try_into().map_err(|_| corrupt("log", "a row key"))?);
+        let run = Run::decode(first, &v)?;
+        Ok((s < first + run.slots.len() as u64).then_some(run))
+    }
+
+    fn mem(&self) -> RwLockReadGuard<'_, Mem> {
+        self.mem.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn kv(&self) -> &S {
+        &self.kv
+    }
+
+    pub fn stats(&self) -> WriteStats {
+        *self.stats.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The latest version, `None` before genesis.
+    pub fn version(&self) -> Option<u64> {
+        self.mem().head.map(|h| h.version)
+    }
+
+    /// The latest root.
+    pub fn root(&self) -> Hash {
+        self.mem()
+            .head
+            .map(|h| h.root)
+            .unwrap_or(sl::empty_log_root())
+    }
+
+    /// The root at `version`.
+    pub fn root_at(&self, version: u64) -> Result<Hash> {
+        match self.kv.get(Cf::Meta, &root_key(version))? {
+            Some(b) => decode(&b),
+            None => Err(StorageError::MissingVersion {
+                requested: version,
+                latest: self.version(),
+            }),
+        }
+    }
+
+    /// Bytes of memory the log's summaries hold.
+    pub fn memory_bytes(&self) -> usize {
+        let m = self.mem();
+        m.twigs.len() * std::mem::size_of::<Twig>()
+            + m.leaves.len() * 32
+            + m.upper.iter().map(|l| l.len() * 32).sum::<usize>()
+    }
+
+    /// The latest value of a key.
+    pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        if key.is_empty() {
+            return Ok(None);
+        }
+        self.kv.get(Cf::State, key)
+    }
+
+    /// Up to `limit` latest entries whose keys start with `prefix`, from `start`.
+    pub fn scan(
+        &self,
+        prefix: &[u8],
+        start: &[u8],
+        limit: usize,
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        self.kv.scan(Cf::State, prefix, start, limit)
+    }
+
+    /// The latest value of `key` with a proof of it, or of its absence, against the
+    /// latest root.
+    pub fn prove_latest(&self, key: &[u8]) -> Result<(Option<Vec<u8>>, LogProof)> {
+        if key.is_empty() {
+            return Err(StorageError::Invalid(
+                "the empty key is the log's sentinel".into(),
+            ));
+        }
+        let mem = self.mem();
+        let found = self.kv.floor_batch(Cf::Links, &[key], false)?;
+        let (k, rec) = match found.into_iter().next().flatten() {
+            Some((k, v)) => (k, Record::decode(&v)?),
+            None => return Err(StorageError::Invalid("the state log is empty".into())),
+        };
+        let value = if k == key {
+            Some(
+                self.kv
+                    .get(Cf::State, key)?
+                    .ok_or_else(|| corrupt("state", "a linked key has no value"))?,
+            )
+        } else {
+            None
+        };
+        let proof = self.build_proof(&mem, None, k, rec)?;
+        Ok((value, proof))
+    }
+
+    /// The proof for the entry of `key` (its link given) at the latest version, or
+    /// at a past one whose view is built.
+    fn build_proof(
+        &self,
+        mem: &Mem,
+        past: Option<u64>,
+        key: Vec<u8>,
+        rec: Record,
+    ) -> Result<LogProof> {
+        let t = rec.serial >> TWIG_BITS;
+        let pos = rec.serial & (TWIG_SIZE - 1);
+        let twig = mem
+            .twigs
+            .get(t as usize)
+            .ok_or_else(|| corrupt("links", "a record past the log's end"))?;
+        let mut upper = Vec::new();
+        let mut null_upper = 0u32;
+        let (leaves, bits) = match past {
+            None => {
+                let leaves = if t + 1 == mem.twigs.len() as u64 && !mem.leaves.is_empty() {
+                    mem.leaves.clone()
+                } else {
+                    self.twig_leaves(t, mem.head.map_or(0, |h| h.next_serial))?
+                };
+                for l in 0..UPPER_DEPTH {
+                    match mem
+                        .upper
+                        .get(l as usize)
+                        .and_then(|lv| lv.get(((t >> l) ^ 1) as usize))
+                    {
+                        Some(h) => upper.push(*h),
+                        None => null_upper |= 1 << l,
+                    }
+                }
+                (leaves, twig.bits)
+            }
+            Some(version) => {
+                let views = self.views.lock().unwrap_or_else(|e| e.into_inner());
+                let view = views
+                    .iter()
+                    .find(|v| v.version == version)
+                    .ok_or_else(|| StorageError::Invalid("a past view was dropped".into()))?;
+                if rec.serial >= view.len {
+                    return Err(corrupt("undo", "a past entry after the log's end then"));
+                }
+                for l in 0..UPPER_DEPTH {
+                    match view
+                        .upper
+                        .get(l as usize)
+                        .and_then(|lv| lv.get(((t >> l) ^ 1) as usize))
+                    {
+                        Some(h) => upper.push(*h),
+                        None => null_upper |= 1 << l,
+                    }
+                }
+                let bits = view.bits.get(&t).copied().unwrap_or(twig.bits);
+                let len = view.len;
+                drop(views);
+                (self.twig_leaves(t, len)?, bits)
+            }
+        };
+        Ok(LogProof {
+            serial: rec.serial,
+            key,
+            next: rec.next,
+            value_hash: rec.value_hash,
+            twig: twig_siblings(&leaves, pos),
+            bits,
+            null_upper,
+            upper,
+        })
+    }
+
+    /// Works out the block's root and every write it needs, as `version` (0 for
+    /// genesis, then latest + 1). Nothing changes until the batch is written and the
+    /// staged change [`applied`](Self::apply).
+    pub fn prepare_commit(&self, diff: &StateDiff, version: u64) -> Result<(Staged, WriteBatch)> {
+        let mem = self.mem();
+        let expected = mem.head.map_or(0, |h| h.version + 1);
+        if version != expected {
+            return Err(StorageError::Invalid(format!(
+                "commit of state version {version}, expected {expected}"
+            )));
+        }
+        if diff.contains_key(&[][..]) {
+            return Err(StorageError::Invalid(
+                "the empty key is the log's sentinel".into(),
+            ));
+        }
+        let fresh = mem.head.is_none();
+        let head = mem.head.unwrap_or_default();
+
+        let sentinel = || Record {
+            serial: u64::MAX,
+            value_hash: sl::value_hash(&[]),
+            next: Vec::new(),
+        };
+        // 1. Each key's record (one batched read), then the key before each key that
+        //    appears or disappears (a seek each).
+        let keys: Vec<&[u8]> = diff.keys().map(Vec::as_slice).collect();
+        let records = self.kv.get_many(Cf::Links, &keys)?;
+        let mut near: BTreeMap<Vec<u8>, Near> = BTreeMap::new();
+        let mut touched: BTreeMap<Vec<u8>, Touch> = BTreeMap::new();
+        let mut links: Vec<Link> = Vec::new();
+        let mut changes: Vec<&[u8]> = Vec::new();
+        let mut deletes: Vec<&[u8]> = Vec::new();
+        for ((key, value), rec) in diff.iter().zip(records) {
+            let rec = rec.map(|b| Record::decode(&b)).transpose()?;
+            match (value, rec) {
+                (Some(v), Some(rec)) => {
+                    touched.insert(
+                        key.clone(),
+                        Touch {
+                            next: rec.next.clone(),
+                            value_hash: sl::value_hash(v),
+                            value: Some(v.clone()),
+                            deleted: false,
+                            old: Some(rec.serial),
+                            pre: Some(rec),
+                        },
+                    );
+                }
+                (None, Some(rec)) => {
+                    changes.push(key);
+                    deletes.push(key);
+                    links.push(Link::After(rec.next.clone()));
+                    touched.insert(
+                        key.clone(),
+                        Touch {
+                            next: Vec::new(),
+                            value_hash: Hash::ZERO,
+                            value: None,
+                            deleted: true,
+                            old: Some(rec.serial),
+                            pre: Some(rec.clone()),
+                        },
+                    );
+                    near.insert(
+                        key.clone(),
+                        Near {
+                            pre: Some(rec),
+                            pre_exists: true,
+                            post_exists: false,
+                        },
+                    );
+                }
+                (Some(v), None) => {
+                    changes.push(key);
+                    touched.insert(
+                        key.clone(),
+                        Touch {
+                            next: Vec::new(),
+                            value_hash: sl::value_hash(v),
+                            value: Some(v.clone()),
+                            deleted: false,
+                            old: None,
+                            pre: None,
+                        },
+                    );
+                    near.insert(
+                        key.clone(),
+                        Near {
+                            pre: None,
+                            pre_exists: false,
+                            post_exists: true,
+                        },
+                    );
+                }
+                (None, None) => {}
+            }
+        }
+        if fresh {
+            links.push(Link::Before(Vec::new(), sentinel()));
+        }
+        for floor in self.kv.floor_batch(Cf::Links, &changes, true)? {
+            match floor {
+                Some((k, v)) => links.push(Link::Before(k, Record::decode(&v)?)),
+                None if fresh => {}
+                None => return Err(corrupt("state", "the sentinel is missing")),
+            }
+        }
+        // 2. The neighbours: predecessors (with records) and the keys after them.
+        let deleted: BTreeSet<&[u8]> = deletes.iter().copied().collect();
+        let mut successors = Vec::new();
+        for link in links {
+            let (k, rec) = match link {
+                // The key after a deleted key: only its existence matters.
+                Link::After(k) => {
+                    if !k.is_empty() {
+                        successors.push(k);
+                    }
+                    continue;
+                }
+                Link::Before(k, rec) => (k, rec),
+            };
+            if !rec.next.is_empty() {
+                successors.push(rec.next.clone());
+            }
+            near.entry(k.clone()).or_insert(Near {
+                post_exists: !deleted.contains(k.as_slice()),
+                pre: Some(rec),
+                pre_exists: true,
+            });
+        }
+        for k in successors {
+            let post = !deleted.contains(k.as_slice());
+            near.entry(k).or_insert(Near {
+                pre: None,
+                pre_exists: true,
+                post_exists: post,
+            });
+        }
+        // 3. New links: each live key's next is the next live key among its neighbours.
+        let order: Vec<(&Vec<u8>, &Near)> = near.iter().collect();
+        let mut next_live: Vec<Option<&Vec<u8>>> = vec![None; order.len()];
+        let mut after: Option<&Vec<u8>> = None;
+        for i in (0..order.len()).rev() {
+            next_live[i] = after;
+            if order[i].1.post_exists {
+                after = Some(order[i].0);
+            }
+        }
+        for (i, (key, n)) in order.iter().enumerate() {
+            if !n.post_exists {
+                continue;
+            }
+            let new_next = next_live[i].cloned().unwrap_or_default();
+            if !n.pre_exists {
+                if let Some(t) = touched.get_mut(*key) {
+                    t.next = new_next;
+                }
+                continue;
+            }
+            let Some(pre) = &n.pre else { continue };
+            if !near.contains_key(&pre.next) && !pre.next.is_empty() {
+                continue;
+            }
+            if new_next == pre.next && pre.serial != u64::MAX {
+                continue;
+            }
+            match touched.get_mut(*key) {
+                Some(t) => t.next = new_next,
+                None => {
+                    touched.insert(
+                        (*key).clone(),
+                        Touch {
+                            next: new_next,
+                            value_hash: pre.value_hash,
+                            value: None,
+                            deleted: false,
+                            old: (pre.serial != u64::MAX).then_some(pre.serial),
+                            pre: (pre.serial != u64::MAX).then(|| pre.clone()),
+                        },
+                    );
+                }
+            }
+        }
+
+        // 4. Compaction: re-append the oldest active entries while the log is more than
+        //    twice the live keys, a bounded number per block.
+        let mut tail = head.tail;
+        let mut moved = 0u64;
+        let mut run: Option<Run> = None;
+        let live_after = head.active + touched.values().filter(|t| t.old.is_none()).count() as u64;
+        let budget = touched.len() as u64 / 2 + 16;
+        let bit = |s: u64| {
+            mem.twigs
+                .get((s >> TWIG_BITS) as usize)
+                .is_some_and(|t| t.get(s & (TWIG_SIZE - 1)))
+        };
+        while tail < head.next_serial
+            && moved < budget
+            && head.next_serial - tail > 2 * live_after + TWIG_SIZE
+        {
+            if bit(tail) {
+                if !run.as_ref().is_some_and(|r| r.covers(tail)) {
+                    run = self.read_run(tail)?;
+                }
+                let key = run
+                    .as_ref()
+                    .and_then(|r| r.slots.get((tail - r.first) as usize))
+                    .map(|(_, k)| k.clone())
+                    .ok_or_else(|| corrupt("log", "an active slot is missing"))?;
+                if let std::collections::btree_map::Entry::Vacant(slot) = touched.entry(key) {
+                    let rec = self
+                        .kv
+                        .get(Cf::Links, slot.key())?
+                        .ok_or_else(|| corrupt("links", "an active entry's key is missing"))?;
+                    let rec = Record::decode(&rec)?;
+                    if rec.serial != tail {
+                        return Err(corrupt("state", "an active slot's key points elsewhere"));
+                    }
+                    slot.insert(Touch {
+                        next: rec.next.clone(),
+                        value_hash: rec.value_hash,
+                        value: None,
+                        deleted: false,
+                        old: Some(tail),
+                        pre: Some(rec),
+                    });
+                    moved += 1;
+                }
+            }
+            tail += 1;
+        }
+
+        // 5. Append, in key order.
+        let mut batch = WriteBatch::new();
+        let mut staged = Staged {
+            head,
+            base_version: mem.head.map(|h| h.version),
+            twigs: BTreeMap::new(),
+            leaves: mem.leaves.clone(),
+            upper: vec![BTreeMap::new(); UPPER_DEPTH as usize + 1],
+            flushed: false,
+            deactivated: Vec::new(),
+        };
+        let mut serial = head.next_serial;
+        let mut active = head.active;
+        let mut history = History {
+            first_serial: serial,
+            ..History::default()
+        };
+        // Undo records: each touched key as it was, with its old value when the block
+        // changes the value.
+        let value_changes: Vec<&[u8]> = touched
+            .iter()
+            .filter(|(_, t)| t.pre.is_some() && (t.deleted || t.value.is_some()))
+            .map(|(k, _)| k.as_slice())
+            .collect();
+        let old_values = self.kv.get_many(Cf::State, &value_changes)?;
+        let mut old_values: BTreeMap<&[u8], Option<Vec<u8>>> =
+            value_changes.into_iter().zip(old_values).collect();
+        for (key, t) in &touched {
+            // A key that appears needs no record: its entry's serial, at or past the
+            // log's length at any earlier version, says it was absent then.
+            if t.pre.is_some() {
+                let undo = Undo {
+                    link: t.pre.clone(),
+                    value: old_values.remove(key.as_slice()).flatten(),
+                };
+                batch.put(Cf::Undo, undo_key(version, key), undo.encode());
+            }
+            if t.deleted {
+                history.deleted.push(key.clone());
+            }
+        }
+        let (mut row_first, mut row_leaves, mut row_keys) = (serial, Vec::new(), Vec::new());
+        for (key, t) in &touched {
+            if let Some(old) = t.old {
+                twig_mut(&mut staged.twigs, &mem.twigs, old >> TWIG_BITS)
+                    .set(old & (TWIG_SIZE - 1), false);
+                history.deactivated.push(old);
+                active = active.saturating_sub(1);
+            }
+            if t.deleted {
+                batch.delete(Cf::State, key.clone());
+                batch.delete(Cf::Links, key.clone());
+            } else {
+                {
+                    let leaf = sl::leaf_hash(key, &t.next, &t.value_hash);
+                    if let Some(v) = &t.value {
+                        batch.put(Cf::State, key.clone(), v.clone());
+                    }
+                    batch.put(
+                        Cf::Links,
+                        key.clone(),
+                        Record::encode(serial, &t.value_hash, &t.next),
+                    );
+                    if serial.is_multiple_of(TWIG_SIZE) && !row_leaves.is_empty() {
+                        batch.put(
+                            Cf::Log,
+                            serial_key(row_first).to_vec(),
+                            Run::encode(&row_leaves, &row_keys),
+                        );
+                        (row_first, row_leaves, row_keys) = (serial, Vec::new(), Vec::new());
+                    }
+                    row_leaves.push(leaf);
+                    row_keys.push(key.as_slice());
+                    let tw = serial >> TWIG_BITS;
+                    twig_mut(&mut staged.twigs, &mem.twigs, tw).set(serial & (TWIG_SIZE - 1), true);
+                    staged.leaves.push(leaf);
+                    if staged.leaves.len() == TWIG_SIZE as usize {
+                        twig_mut(&mut staged.twigs, &mem.twigs, tw).entries_root =
+                            entries_root(&staged.leaves);
+                        staged.leaves.clear();
+                    }
+                    serial += 1;
+                    active += 1;
+                }
+            }
+        }
+        if !row_leaves.is_empty() {
+            batch.put(
+                Cf::Log,
+                serial_key(row_first).to_vec(),
+                Run::encode(&row_leaves, &row_keys),
+            );
+        }
+        if serial > sl::MAX_SERIAL {
+            return Err(StorageError::Invalid("the state log is full".into()));
+        }
+        if !staged.leaves.is_empty() && serial > head.next_serial {
+            let tw = serial >> TWIG_BITS;
+            let root = entries_root(&staged.leaves);
+            twig_mut(&mut staged.twigs, &mem.twigs, tw).entries_root = root;
+        }
+
+        // 6. The tree over twig roots.
+        let twig_count = level_len(serial, TWIG_BITS);
+        let mut dirty: BTreeSet<u64> = staged.twigs.keys().copied().collect();
+        for (&t, twig) in &staged.twigs {
+            staged.upper[0].insert(t, twig.root());
+        }
+        for l in 0..UPPER_DEPTH {
+            let len = level_len(twig_count, l);
+            let parents: BTreeSet<u64> = dirty.iter().map(|i| i >> 1).collect();
+            for &p in &parents {
+                let get = |i: u64| -> Hash {
+                    if i >= len {
+                        return sl::null_upper_node(l);
+                    }
+                    staged.upper[l as usize]
+                        .get(&i)
+                        .or_else(|| mem.upper.get(l as usize).and_then(|v| v.get(i as usize)))
+                        .copied()
+                        .unwrap_or(sl::null_upper_node(l))
+                };
+                let h = sl::node_hash(&get(2 * p), &get(2 * p + 1));
+                staged.upper[l as usize + 1].insert(p, h);
+            }
+            dirty = parents;
+        }
+        let root = staged.upper[UPPER_DEPTH as usize]
+            .get(&0)
+            .copied()
+            .or_else(|| mem.upper.last().and_then(|l| l.first()).copied())
+            .unwrap_or(sl::empty_log_root());
+
+        // 7. Metadata, history and (every FLUSH_EVERY versions) the twigs.
+        staged.head = Head {
+            version,
+            root,
+            next_serial: serial,
+            tail,
+            active,
+            ..head
+        };
+        if version.is_multiple_of(FLUSH_EVERY) {
+            let mut all: BTreeSet<u64> = mem.unflushed.clone();
+            all.extend(staged.twigs.keys());
+            for t in all {
+                let tw = staged
+                    .twigs
+                    .get(&t)
+                    .or_else(|| mem.twigs.get(t as usize))
+                    .ok_or_else(|| corrupt("twigs", "a dirty twig is missing"))?;
+                batch.put(Cf::Twigs, t.to_be_bytes().to_vec(), tw.encode());
+            }
+            staged.head.flushed_version = version;
+            staged.head.flushed_next_serial = serial;
+            staged.flushed = true;
+        }
+        history.tail = tail;
+        self.prune(&mut batch, &mut staged.head)?;
+        batch.put(
+            Cf::LogHistory,
+            version.to_be_bytes().to_vec(),
+            codec::encode(&history),
+        );
+        staged.deactivated = history.deactivated;
+        batch.put(Cf::Meta, META_HEAD, codec::encode(&staged.head));
+        batch.put(Cf::Meta, root_key(version), codec::encode(&root));
+        {
+            let mut st = self.stats.write().unwrap_or_else(|e| e.into_inner());
+            st.keys += batch.len() as u64;
+            st.bytes += batch.bytes() as u64;
+            st.appended += serial - head.next_serial;
+            st.moved += moved;
+        }
+        Ok((staged, batch))
+    }
+
+    /// Writes a prepared commit's batch (with whatever the caller added to it) and
+    /// applies its change, readers held off in between so that no proof mixes the two
+    /// versions.
+    pub fn write_and_apply(&self, batch: WriteBatch, staged: Staged) -> Result<()> {
+        let mut mem = self.mem.write().unwrap_or_else(|e| e.into_inner());
+        if mem.head.map(|h| h.version) != staged.base_version {
+            return Err(StorageError::Invalid(format!(
+                "staged commit of version {} does not follow version {:?}",
+                staged.head.version,
+                mem.head.map(|h| h.version)
+            )));
+        }
+        self.kv.write(batch)?;
+        self.apply_locked(&mut mem, staged)
+    }
+
+    /// Applies a prepared change after its batch was written.
+    pub fn apply(&self, staged: Staged) -> Result<()> {
+        let mut mem = self.mem.write().unwrap_or_else(|e| e.into_inner());
+        self.apply_locked(&mut mem, staged)
+    }
+
+    fn apply_locked(&self, mem: &mut Mem, staged: Staged) -> Result<()> {
+        if mem.head.map(|h| h.version) != staged.base_version {
+            return Err(StorageError::Invalid(format!(
+                "staged commit of version {} does not follow version {:?}",
+                staged.head.version,
+                mem.head.map(|h| h.version)
+            )));
+        }
+        // Views of past versions keep the bitmaps this block changes as they were.
+        {
+            let mut views = self.views.lock().unwrap_or_else(|e| e.into_inner());
+            for view in views.iter_mut() {
+                for &s in &staged.deactivated {
+                    let t = s >> TWIG_BITS;
+                    if s < view.len && !view.bits.contains_key(&t) {
+                        if let Some(tw) = mem.twigs.get(t as usize) {
+                            view.bits.insert(t, tw.bits);
+                        }
+                    }
+                }
+            }
+        }
+        for (t, twig) in staged.twigs {
+            mem.unflushed.insert(t);
+            let i = t as usize;
+            if i < mem.twigs.len() {
+                mem.twigs[i] = twig;
+            } else if i == mem.twigs.len() {
+                mem.twigs.push(twig);
+            } else {
+                return Err(corrupt("twigs", "a twig beyond the end"));
+            }
+        }
+        if staged.flushed {
+            mem.unflushed.clear();
+        }
+        mem.leaves = staged.leaves;
+        if mem.upper.len() < staged.upper.len() {
+            mem.upper.resize(staged.upper.len(), Vec::new());
+        }
+        for (l, nodes) in staged.upper.into_iter().enumerate() {
+            let level = &mut mem.upper[l];
+            for (i, h) in nodes {
+                let i = i as usize;
+                if i < level.len() {
+                    level[i] = h;
+                } else if i == level.len() {
+                    level.push(h);
+                } else {
+                    return Err(corrupt("twigs", "an upper node beyond the end"));
+                }
+            }
+        }
+        mem.head = Some(staged.head);
+        Ok(())
+    }
+
+    /// Prepares, writes and applies a commit (tests, benchmarks, genesis).
+    pub fn commit(&self, diff: &StateDiff, version: u64) -> Result<Hash> {
+        let (staged, batch) = self.prepare_commit(diff, version)?;
+        let root = staged.root();
+        self.write_and_apply(batch, staged)?;
+        Ok(root)
+    }
+}
+
+fn decode<T: BorshDeserialize>(bytes: &[u8]) -> Result<T> {
+    codec::decode(bytes, MAX_RECORD).map_err(|source| StorageError::Corrupt { cf: "meta", source })
+}
+
+#[cfg(test)]
+mod tests;
