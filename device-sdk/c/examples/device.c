@@ -2,7 +2,7 @@
  * An Atonomi device in C: derives its public key from a 32-byte seed, signs its
  * activation for an owner, builds a signed ReportInteraction, verifies a device
  * record's proof against a trusted header hash, and measures the stack that signing
- * uses (by running it on a painted stack of its own).
+ * and proof verification use (by running each on a painted stack of its own).
  *
  *   device pubkey   SEED
  *   device activate SEED CHAIN_ID DEVICE_ID OWNER
@@ -72,6 +72,19 @@ static size_t run_on_painted_stack(void *(*fn)(void *), void *arg) {
 
 static void *idle_job(void *p) { (void)p; return NULL; }
 
+struct verify_job {
+  const uint8_t *trusted, *header, *device, *record, *proof;
+  size_t hl, rl, pl;
+  AtonomiDeviceView view;
+  AtonomiStatus st;
+};
+
+static void *verify_job(void *p) {
+  struct verify_job *j = p;
+  j->st = atonomi_verify_device(j->trusted, j->header, j->hl, j->device, j->record, j->rl, j->proof, j->pl, &j->view);
+  return NULL;
+}
+
 int main(int argc, char **argv) {
   if (argc < 3) { fprintf(stderr, "usage: see the comment at the top of device.c\n"); return 2; }
   uint8_t seed[32];
@@ -108,12 +121,14 @@ int main(int argc, char **argv) {
     size_t hl = unhex(argv[3], header, sizeof header);
     size_t rl = strcmp(argv[5], "-") ? unhex(argv[5], record, sizeof record) : 0;
     size_t pl = unhex(argv[6], proof, sizeof proof);
-    AtonomiDeviceView v;
-    check(atonomi_verify_device(trusted, header, hl, device, strcmp(argv[5], "-") ? record : NULL, rl, proof, pl, &v), "verify_device");
+    struct verify_job j = { trusted, header, device, strcmp(argv[5], "-") ? record : NULL, proof, hl, rl, pl, {0}, ATONOMI_OK };
+    size_t used = run_on_painted_stack(verify_job, &j);
+    check(j.st, "verify_device");
+    AtonomiDeviceView v = j.view;
     static const char *names[] = { "not_registered", "registered", "active", "suspended", "revoked" };
     printf("{\"status\":\"%s\",\"manufacturer\":%u,\"owner\":", names[v.status], v.manufacturer);
     if (v.has_owner) { printf("\""); hex(v.owner, 32); printf("\""); } else printf("null");
-    printf("}\n");
+    printf(",\"verify_stack_bytes\":%zu,\"thread_baseline_stack_bytes\":%zu}\n", used, run_on_painted_stack(idle_job, NULL));
     return 0;
   }
   fprintf(stderr, "usage: see the comment at the top of device.c\n");
