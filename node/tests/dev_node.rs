@@ -488,7 +488,10 @@ fn the_c_sdk_example_activates_a_device_and_verifies_its_proof() {
     let used = v["verify_stack_bytes"].as_u64().unwrap();
     let baseline = v["thread_baseline_stack_bytes"].as_u64().unwrap();
     assert!(used > baseline, "{v}");
-    eprintln!("proof verification stack: {} bytes ({used} minus a thread's {baseline})", used - baseline);
+    eprintln!(
+        "proof verification stack: {} bytes ({used} minus a thread's {baseline})",
+        used - baseline
+    );
     // Tampered record: refused. Absent device: proven absent.
     let mut record = p["value"].as_str().unwrap().to_string();
     record.replace_range(0..2, if &record[0..2] == "00" { "01" } else { "00" });

@@ -326,38 +326,9 @@ fn a_flood_from_fresh_keys_is_refused_and_honest_transfers_stay_fast() {
 fn silent_sockets_do_not_shut_out_inbound_peers() {
     use std::io::{Read, Write};
     let dir = tempfile::tempdir().unwrap();
-    let home = dir.path().join("v");
-    let v = common::json_out(&common::run(&["init", "--home", home.to_str().unwrap()])).unwrap();
-    let genesis = dir.path().join("genesis.json");
-    let validator = format!(
-        "{},{}",
-        v["account"].as_str().unwrap(),
-        v["peer_id_hex"].as_str().unwrap()
-    );
-    assert!(common::run(&[
-        "genesis",
-        "new",
-        "--out",
-        genesis.to_str().unwrap(),
-        "--validator",
-        &validator
-    ])
-    .status
-    .success());
-    std::fs::copy(&genesis, home.join("genesis.json")).unwrap();
-    let (rpc, p2p) = (common::free_port(), common::free_port());
-    std::fs::write(
-        home.join("config.toml"),
-        format!("genesis = \"genesis.json\"\nvalidator_key = \"keys/validator.json\"\n[rpc]\naddr = \"127.0.0.1:{rpc}\"\n[p2p]\nlisten = \"/ip4/127.0.0.1/tcp/{p2p}\"\npeers = []\nnode_key = \"keys/node.json\"\n[consensus]\nheartbeat_ms = 500\npropose_timeout_ms = 2000\n"),
-    )
-    .unwrap();
-    let child = std::process::Command::new(common::BIN)
-        .args(["run", "--home", home.to_str().unwrap()])
-        .env("ATONOMI_LOG", "warn")
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let _guard = common::Killed(child);
+    let mut node = common::RunNode::create(dir.path(), 500, "");
+    node.start();
+    let p2p = node.p2p_port;
     let deadline = Instant::now() + Duration::from_secs(30);
     while std::net::TcpStream::connect(("127.0.0.1", p2p)).is_err() {
         assert!(Instant::now() < deadline, "the node never listened on p2p");

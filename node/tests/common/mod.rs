@@ -95,12 +95,7 @@ impl DevNode {
 
     /// One JSON-RPC call over a fresh HTTP connection; the whole response object.
     pub fn try_rpc(&self, method: &str, params: Value) -> Result<Value, String> {
-        let body =
-            serde_json::json!({ "jsonrpc": "2.0", "id": 1, "method": method, "params": params });
-        let (status, _, text) =
-            http_post(("127.0.0.1", self.rpc_port), body.to_string().as_bytes());
-        serde_json::from_slice(&text)
-            .map_err(|e| format!("HTTP {status}: {e}: {}", String::from_utf8_lossy(&text)))
+        rpc_call(self.rpc_port, method, params)
     }
 
     /// The `result` of a call, panicking with the error otherwise.
@@ -117,6 +112,15 @@ impl DevNode {
             .as_u64()
             .unwrap()
     }
+}
+
+/// One JSON-RPC call to the node on loopback `port` over a fresh HTTP connection; the
+/// whole response object.
+pub fn rpc_call(port: u16, method: &str, params: Value) -> Result<Value, String> {
+    let body = serde_json::json!({ "jsonrpc": "2.0", "id": 1, "method": method, "params": params });
+    let (status, _, text) = http_post(("127.0.0.1", port), body.to_string().as_bytes());
+    serde_json::from_slice(&text)
+        .map_err(|e| format!("HTTP {status}: {e}: {}", String::from_utf8_lossy(&text)))
 }
 
 /// A raw HTTP/1.1 exchange on a new connection (`Connection: close`): the status, the
@@ -311,14 +315,10 @@ impl RunNode {
         }
     }
 
+    /// [`rpc_call`], or an error while nothing listens (the node is starting or killed).
     pub fn try_rpc(&self, method: &str, params: Value) -> Result<Value, String> {
         std::net::TcpStream::connect(("127.0.0.1", self.rpc_port)).map_err(|e| e.to_string())?;
-        let body =
-            serde_json::json!({ "jsonrpc": "2.0", "id": 1, "method": method, "params": params });
-        let (status, _, text) =
-            http_post(("127.0.0.1", self.rpc_port), body.to_string().as_bytes());
-        serde_json::from_slice(&text)
-            .map_err(|e| format!("HTTP {status}: {e}: {}", String::from_utf8_lossy(&text)))
+        rpc_call(self.rpc_port, method, params)
     }
 
     pub fn height(&self) -> u64 {

@@ -136,16 +136,13 @@ impl TreeReader for Jmt {
     }
     fn get_value_option(&self, v: Version, kh: KeyHash) -> anyhow::Result<Option<OwnedValue>> {
         if !self.pruned {
+            // As the node's Jellyfish store read it: the newest version at or before `v`.
             return match self
                 .kv
-                .floor_batch(Cf::TreeValues, &[&value_key(&kh, v)], false)?
-                .pop()
-                .flatten()
+                .get_at_or_before(Cf::TreeValues, &value_key(&kh, v), &kh.0)?
             {
-                Some((k, b)) if k.starts_with(&kh.0) => {
-                    Ok(codec::decode::<Option<Vec<u8>>>(&b, 64 << 20)?)
-                }
-                _ => Ok(None),
+                Some((_, b)) => Ok(codec::decode::<Option<Vec<u8>>>(&b, 64 << 20)?),
+                None => Ok(None),
             };
         }
         match &*self.asking.lock().unwrap() {

@@ -300,14 +300,7 @@ fn governance_actions() {
     );
 
     // Validator changes take effect VALIDATOR_SET_DELAY blocks later.
-    let vkey = Keypair::from_label("validator2");
-    let v = Validator {
-        consensus_key: vkey.account(),
-        peer_id: vec![2],
-        bridge_address: [2; 20],
-        power: 5,
-        operator: M,
-    };
+    let (vkey, v) = second_validator();
     let decided_at = c.height + 1;
     c.govern(GovAction::AddValidator(v.clone()));
     govern_fails(
@@ -1604,14 +1597,7 @@ fn preverified_signatures_give_the_outcome_of_verifying_all() {
 #[test]
 fn a_removed_validator_signs_the_checkpoints_of_its_set_only() {
     let mut c = Chain::dev();
-    let vkey = Keypair::from_label("validator2");
-    let v = Validator {
-        consensus_key: vkey.account(),
-        peer_id: vec![2],
-        bridge_address: [2; 20],
-        power: 5,
-        operator: ManufacturerId::new(1),
-    };
+    let (vkey, v) = second_validator();
     c.govern(GovAction::AddValidator(v.clone()));
     let in_set = |c: &Chain| {
         c.get::<ValidatorSet>(StateKey::ValidatorSet)

@@ -206,6 +206,20 @@ impl Actors {
 }
 
 pub const M: ManufacturerId = dev::MANUFACTURER;
+
+/// A validator to add to the dev set (power 5, operated by the dev manufacturer), with
+/// its consensus key.
+pub fn second_validator() -> (Keypair, atonomi_primitives::state::Validator) {
+    let vkey = Keypair::from_label("validator2");
+    let v = atonomi_primitives::state::Validator {
+        consensus_key: vkey.account(),
+        peer_id: vec![2],
+        bridge_address: [2; 20],
+        power: 5,
+        operator: M,
+    };
+    (vkey, v)
+}
 pub const A: AuditorId = dev::AUDITOR;
 
 /// A device with its key, derived from a label.

@@ -247,9 +247,10 @@ impl<S: KvStore> StateDb<S> {
     pub(super) fn ensure_view(&self, mem: &Mem, version: u64) -> Result<()> {
         let mut views = self.views.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(i) = views.iter().position(|v| v.version == version) {
-            let v = views.remove(i);
-            views.extend(v);
-            views.rotate_right(1);
+            // Most recently used first.
+            if let Some(v) = views.remove(i) {
+                views.push_front(v);
+            }
             return Ok(());
         }
         let head = mem.head.ok_or_else(|| corrupt("meta", "no head"))?;

@@ -293,6 +293,23 @@ fn twig_siblings(leaves: &[Hash], pos: u64) -> [Hash; TWIG_BITS as usize] {
     out
 }
 
+/// The upper siblings of twig `t` in a tree over twig roots: a flag per level whose
+/// sibling is the empty subtree, and the others, lowest level first.
+fn upper_siblings(upper: &[Vec<Hash>], t: u64) -> (u32, Vec<Hash>) {
+    let mut null = 0u32;
+    let mut given = Vec::new();
+    for l in 0..UPPER_DEPTH {
+        match upper
+            .get(l as usize)
+            .and_then(|lv| lv.get(((t >> l) ^ 1) as usize))
+        {
+            Some(h) => given.push(*h),
+            None => null |= 1 << l,
+        }
+    }
+    (null, given)
+}
+
 /// A twig as the block leaves it: copied from memory on first change.
 fn twig_mut<'a>(staged: &'a mut BTreeMap<u64, Twig>, base: &[Twig], t: u64) -> &'a mut Twig {
     staged
@@ -509,12 +526,28 @@ impl<S: KvStore> StateDb<S> {
         Ok(mem)
     }
 
-    /// The leaf hashes of twig `t`'s entries (the log holds `len` entries). Rows never
-    /// cross a twig's boundary, so the twig's rows are one range.
+    /// The leaf hashes of twig `t`'s entries (the log holds `len` entries).
     fn twig_leaves(&self, t: u64, len: u64) -> Result<Vec<Hash>> {
+        self.twig_rows(t, len, |_, row| Ok(Run::leaves(row)?.collect()))
+    }
+
+    /// The leaf hashes and keys of twig `t`'s entries (the log holds `len`).
+    fn twig_slots(&self, t: u64, len: u64) -> Result<Vec<(Hash, Vec<u8>)>> {
+        self.twig_rows(t, len, |first, row| Ok(Run::decode(first, row)?.slots))
+    }
+
+    /// Twig `t`'s entries (the log holds `len`), each `log` row read by `parse` (its
+    /// first serial and bytes). Rows never cross a twig's boundary, so the twig's rows
+    /// are one range.
+    fn twig_rows<T>(
+        &self,
+        t: u64,
+        len: u64,
+        parse: impl Fn(u64, &[u8]) -> Result<Vec<T>>,
+    ) -> Result<Vec<T>> {
         let from = t << TWIG_BITS;
-        let to = (from + TWIG_SIZE).min(len);
-        let mut out = Vec::with_capacity(to.saturating_sub(from) as usize);
+        let want = ((from + TWIG_SIZE).min(len)).saturating_sub(from) as usize;
+        let mut out = Vec::with_capacity(want);
         for (k, v) in self
             .kv
             .range(Cf::Log, &serial_key(from), &serial_key(from + TWIG_SIZE))?
@@ -523,10 +556,10 @@ impl<S: KvStore> StateDb<S> {
             if first != from + out.len() as u64 {
                 return Err(corrupt("log", "a gap in the log"));
             }
-            out.extend(Run::leaves(&v)?);
+            out.extend(parse(first, &v)?);
         }
-        out.truncate(to.saturating_sub(from) as usize);
-        if out.len() as u64 != to.saturating_sub(from) {
+        out.truncate(want);
+        if out.len() != want {
             return Err(corrupt("log", "a twig's entries are missing"));
         }
         Ok(out)
@@ -652,26 +685,14 @@ impl<S: KvStore> StateDb<S> {
             .twigs
             .get(t as usize)
             .ok_or_else(|| corrupt("links", "a record past the log's end"))?;
-        let mut upper = Vec::new();
-        let mut null_upper = 0u32;
-        let (leaves, bits) = match past {
+        let (leaves, bits, (null_upper, upper)) = match past {
             None => {
                 let leaves = if t + 1 == mem.twigs.len() as u64 && !mem.leaves.is_empty() {
                     mem.leaves.clone()
                 } else {
                     self.twig_leaves(t, mem.head.map_or(0, |h| h.next_serial))?
                 };
-                for l in 0..UPPER_DEPTH {
-                    match mem
-                        .upper
-                        .get(l as usize)
-                        .and_then(|lv| lv.get(((t >> l) ^ 1) as usize))
-                    {
-                        Some(h) => upper.push(*h),
-                        None => null_upper |= 1 << l,
-                    }
-                }
-                (leaves, twig.bits)
+                (leaves, twig.bits, upper_siblings(&mem.upper, t))
             }
             Some(version) => {
                 let views = self.views.lock().unwrap_or_else(|e| e.into_inner());
@@ -682,20 +703,11 @@ impl<S: KvStore> StateDb<S> {
                 if rec.serial >= view.len {
                     return Err(corrupt("undo", "a past entry after the log's end then"));
                 }
-                for l in 0..UPPER_DEPTH {
-                    match view
-                        .upper
-                        .get(l as usize)
-                        .and_then(|lv| lv.get(((t >> l) ^ 1) as usize))
-                    {
-                        Some(h) => upper.push(*h),
-                        None => null_upper |= 1 << l,
-                    }
-                }
+                let siblings = upper_siblings(&view.upper, t);
                 let bits = view.bits.get(&t).copied().unwrap_or(twig.bits);
                 let len = view.len;
                 drop(views);
-                (self.twig_leaves(t, len)?, bits)
+                (self.twig_leaves(t, len)?, bits, siblings)
             }
         };
         Ok(LogProof {
@@ -870,10 +882,9 @@ impl<S: KvStore> StateDb<S> {
                 }
                 continue;
             }
+            // Every key with a record here has its old next among the neighbours too
+            // (step 2), so the walk above saw whatever lies between.
             let Some(pre) = &n.pre else { continue };
-            if !near.contains_key(&pre.next) && !pre.next.is_empty() {
-                continue;
-            }
             if new_next == pre.next && pre.serial != u64::MAX {
                 continue;
             }

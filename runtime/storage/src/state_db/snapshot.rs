@@ -178,28 +178,6 @@ impl<S: KvStore> StateDb<S> {
         })
     }
 
-    /// The leaf hashes and keys of twig `t`'s entries (the log holds `len`).
-    fn twig_slots(&self, t: u64, len: u64) -> Result<Vec<(Hash, Vec<u8>)>> {
-        let from = t << TWIG_BITS;
-        let to = (from + TWIG_SIZE).min(len);
-        let mut out = Vec::new();
-        for (k, v) in self
-            .kv
-            .range(Cf::Log, &serial_key(from), &serial_key(from + TWIG_SIZE))?
-        {
-            let first = u64::from_be_bytes(k.try_into().map_err(|_| corrupt("log", "a row key"))?);
-            if first != from + out.len() as u64 {
-                return Err(corrupt("log", "a gap in the log"));
-            }
-            out.extend(Run::decode(first, &v)?.slots);
-        }
-        out.truncate(to.saturating_sub(from) as usize);
-        if out.len() as u64 != to.saturating_sub(from) {
-            return Err(corrupt("log", "a twig's entries are missing"));
-        }
-        Ok(out)
-    }
-
     /// Builds a store at the snapshot's version from its chunks, in order, checking
     /// each entry against its leaf and the whole against `head.root`: nothing is
     /// trusted but the root. `kv` must be empty. The head is written last, with
