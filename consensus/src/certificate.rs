@@ -2,10 +2,10 @@
 //! block at one (height, round). Any node verifies one with the validator set of that
 //! height alone.
 
-use crate::vote::{Round, Vote, VoteType};
+use crate::vote::{Round, VoteType};
 use atonomi_primitives::codec::bounded;
 use atonomi_primitives::state::{limits, ValidatorSet};
-use atonomi_primitives::{AccountId, ChainId, Hash, Height, Signature};
+use atonomi_primitives::{crypto, AccountId, ChainId, Hash, Height, Signature};
 use borsh::{BorshDeserialize, BorshSerialize};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
@@ -44,6 +44,7 @@ impl CommitCertificate {
     pub fn verify(&self, chain_id: &ChainId, set: &ValidatorSet) -> Result<u128, CertificateError> {
         let mut seen = BTreeSet::new();
         let mut signed = 0u128;
+        let mut checks = Vec::with_capacity(self.signatures.len());
         for (validator, signature) in &self.signatures {
             // Cheap checks first: membership and duplicates cost no curve arithmetic.
             let v = set
@@ -52,21 +53,20 @@ impl CommitCertificate {
             if !seen.insert(*validator) {
                 return Err(CertificateError::DuplicateSigner(*validator));
             }
-            let vote = Vote {
-                chain_id: chain_id.clone(),
-                height: self.height,
-                round: self.round,
-                vote_type: VoteType::Precommit,
-                block: Some(self.block),
-                validator: *validator,
-            };
-            let sv = crate::vote::SignedVote {
-                vote,
-                signature: *signature,
-            };
-            sv.verify()
-                .map_err(|_| CertificateError::BadSignature(*validator))?;
+            checks.push(crate::message::vote_check(
+                chain_id,
+                self.height,
+                self.round,
+                VoteType::Precommit,
+                Some(self.block),
+                validator,
+                signature,
+            ));
             signed += u128::from(v.power);
+        }
+        // All signatures in one batch.
+        if let Some(bad) = crypto::first_invalid(&checks) {
+            return Err(CertificateError::BadSignature(checks[bad].signer));
         }
         let total = set.total_power();
         if !is_quorum(signed, total) {
@@ -79,6 +79,7 @@ impl CommitCertificate {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::vote::Vote;
     use atonomi_primitives::state::Validator;
     use atonomi_primitives::Keypair;
 

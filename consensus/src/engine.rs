@@ -23,7 +23,7 @@ use crate::message::{
     WireProposal, WireRoundCertificate, WireVote,
 };
 use crate::vote::VoteType;
-use atonomi_primitives::{AccountId, ChainId, Hash, Height, Keypair, Signature};
+use atonomi_primitives::{crypto, AccountId, ChainId, Hash, Height, Keypair, Signature};
 use malachitebft_core_consensus::{
     self as mcc, process, Effect, Input, LivenessMsg, Resumable, Resume, SignedConsensusMsg,
 };
@@ -688,9 +688,10 @@ impl Host {
         let round = round_u32(round).ok_or(CertificateError::VerificationError(None))?;
         let mut seen = BTreeSet::new();
         let mut signed = 0u64;
+        let mut checks = Vec::with_capacity(signatures.len());
         for (address, signature) in signatures {
             let power = member_once(set, *address, &mut seen)?;
-            if !message::verify_vote_parts(
+            checks.push(message::vote_check(
                 &self.chain_id,
                 height.0,
                 round,
@@ -698,12 +699,14 @@ impl Host {
                 Some(block),
                 &address.0,
                 &Signature(*signature),
-            ) {
-                return Err(CertificateError::InvalidCommitSignature(
-                    mc::CommitSignature::new(*address, *signature),
-                ));
-            }
+            ));
             signed = signed.saturating_add(power);
+        }
+        if let Some(bad) = crypto::first_invalid(&checks) {
+            let (address, signature) = signatures[bad];
+            return Err(CertificateError::InvalidCommitSignature(
+                mc::CommitSignature::new(address, signature),
+            ));
         }
         check_power(signed, set.total_voting_power(), thresholds.quorum)
     }
@@ -718,9 +721,10 @@ impl Host {
         let round = round_u32(c.round).ok_or(CertificateError::VerificationError(None))?;
         let mut seen = BTreeSet::new();
         let mut signed = 0u64;
+        let mut checks = Vec::with_capacity(c.polka_signatures.len());
         for s in &c.polka_signatures {
             let power = member_once(set, s.address, &mut seen)?;
-            if !message::verify_vote_parts(
+            checks.push(message::vote_check(
                 &self.chain_id,
                 c.height.0,
                 round,
@@ -728,10 +732,13 @@ impl Host {
                 Some(c.value_id),
                 &s.address.0,
                 &Signature(s.signature),
-            ) {
-                return Err(CertificateError::InvalidPolkaSignature(s.clone()));
-            }
+            ));
             signed = signed.saturating_add(power);
+        }
+        if let Some(bad) = crypto::first_invalid(&checks) {
+            return Err(CertificateError::InvalidPolkaSignature(
+                c.polka_signatures[bad].clone(),
+            ));
         }
         check_power(signed, set.total_voting_power(), thresholds.quorum)
     }
@@ -746,6 +753,7 @@ impl Host {
         let round = round_u32(c.round).ok_or(CertificateError::VerificationError(None))?;
         let mut seen = BTreeSet::new();
         let mut signed = 0u64;
+        let mut checks = Vec::with_capacity(c.round_signatures.len());
         for s in &c.round_signatures {
             let power = member_once(set, s.address, &mut seen)?;
             if c.cert_type == mc::RoundCertificateType::Precommit
@@ -761,7 +769,7 @@ impl Host {
                 NilOrVal::Nil => None,
                 NilOrVal::Val(h) => Some(*h),
             };
-            if !message::verify_vote_parts(
+            checks.push(message::vote_check(
                 &self.chain_id,
                 c.height.0,
                 round,
@@ -769,10 +777,13 @@ impl Host {
                 block,
                 &s.address.0,
                 &Signature(s.signature),
-            ) {
-                return Err(CertificateError::InvalidRoundSignature(s.clone()));
-            }
+            ));
             signed = signed.saturating_add(power);
+        }
+        if let Some(bad) = crypto::first_invalid(&checks) {
+            return Err(CertificateError::InvalidRoundSignature(
+                c.round_signatures[bad].clone(),
+            ));
         }
         let threshold = match c.cert_type {
             mc::RoundCertificateType::Precommit => thresholds.quorum,

@@ -510,6 +510,22 @@ pub fn verify_vote_parts(
     validator: &AccountId,
     signature: &Signature,
 ) -> bool {
+    vote_check(
+        chain_id, height, round, vote_type, block, validator, signature,
+    )
+    .verify()
+}
+
+/// One vote signature as an item of a batch: certificates check all of theirs at once.
+pub fn vote_check(
+    chain_id: &ChainId,
+    height: Height,
+    round: u32,
+    vote_type: VoteType,
+    block: Option<Hash>,
+    validator: &AccountId,
+    signature: &Signature,
+) -> crypto::SignatureCheck {
     let vote = Vote {
         chain_id: chain_id.clone(),
         height,
@@ -518,7 +534,7 @@ pub fn verify_vote_parts(
         block,
         validator: *validator,
     };
-    crypto::verify(validator, VOTE_DOMAIN, &vote.signing_bytes(), signature).is_ok()
+    crypto::SignatureCheck::new(validator, VOTE_DOMAIN, &vote.signing_bytes(), signature)
 }
 
 #[cfg(test)]

@@ -75,6 +75,16 @@ impl SignedTransaction {
             &self.signature,
         )
     }
+
+    /// The signature as one item of a batch (see [`crypto::verify_each`]).
+    pub fn signature_check(&self) -> crypto::SignatureCheck {
+        crypto::SignatureCheck::new(
+            &self.tx.signer,
+            domain::TX_SIGN,
+            &self.tx.signing_bytes(),
+            &self.signature,
+        )
+    }
 }
 
 /// One device in a `RegisterDevices` whitelist.

@@ -257,9 +257,10 @@ fn decode_and_check(
     Ok(stx)
 }
 
-/// Verifies the signatures of a block's transactions on all cores. The answer for
-/// each transaction depends only on its bytes, so the thread count never changes a
-/// result.
+/// Verifies the signatures of a block's transactions on all cores, in batches (see
+/// [`atonomi_primitives::crypto::verify_each`]). The answer for each transaction
+/// depends only on its bytes, so neither the thread count nor the batching changes a
+/// result; bytes that do not decode answer `false`.
 pub fn verify_signatures(txs: &[Vec<u8>]) -> Vec<bool> {
     verify_signatures_except(txs, &[])
 }
@@ -270,31 +271,51 @@ pub fn verify_signatures_except(txs: &[Vec<u8>], skip: &[bool]) -> Vec<bool> {
     let mut out: Vec<bool> = (0..txs.len())
         .map(|i| skip.get(i).copied().unwrap_or(false))
         .collect();
-    let todo: Vec<usize> = (0..txs.len()).filter(|i| !out[*i]).collect();
-    let check =
-        |b: &Vec<u8>| SignedTransaction::from_bytes(b).is_ok_and(|t| t.verify_signature().is_ok());
+    let mut todo = Vec::new();
+    let mut checks = Vec::new();
+    for (i, bytes) in txs.iter().enumerate() {
+        if out[i] {
+            continue;
+        }
+        if let Ok(stx) = SignedTransaction::from_bytes(bytes) {
+            todo.push(i);
+            checks.push(stx.signature_check());
+        }
+    }
+    for (i, ok) in todo.into_iter().zip(verify_checks(&checks)) {
+        out[i] = ok;
+    }
+    out
+}
+
+/// [`crypto::verify_each`](atonomi_primitives::crypto::verify_each) split over up to
+/// eight cores, each settling its share as one batch.
+pub fn verify_checks(checks: &[atonomi_primitives::crypto::SignatureCheck]) -> Vec<bool> {
+    use atonomi_primitives::crypto::verify_each;
     let threads = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .min(8);
-    if threads < 2 || todo.len() < 64 {
-        for i in todo {
-            out[i] = check(&txs[i]);
-        }
-        return out;
+    if threads < 2 || checks.len() < 128 {
+        return verify_each(checks);
     }
-    let chunk = todo.len().div_ceil(threads);
-    let mut results = vec![false; todo.len()];
-    std::thread::scope(|s| {
-        for (idx, res) in todo.chunks(chunk).zip(results.chunks_mut(chunk)) {
-            s.spawn(move || {
-                for (i, ok) in idx.iter().zip(res) {
-                    *ok = check(&txs[*i]);
-                }
-            });
-        }
+    let chunk = checks.len().div_ceil(threads);
+    let parts: Vec<Vec<bool>> = std::thread::scope(|s| {
+        let handles: Vec<_> = checks
+            .chunks(chunk)
+            .map(|part| s.spawn(move || verify_each(part)))
+            .collect();
+        handles
+            .into_iter()
+            // A verifier thread cannot panic on any input; if one did, its share
+            // counts as unverified rather than taking the node down.
+            .map(|h| h.join().unwrap_or_default())
+            .collect()
     });
-    for (i, ok) in todo.into_iter().zip(results) {
-        out[i] = ok;
+    let mut out = Vec::with_capacity(checks.len());
+    for (part, want) in parts.into_iter().zip(checks.chunks(chunk)) {
+        let mut part = part;
+        part.resize(want.len(), false);
+        out.extend(part);
     }
     out
 }
