@@ -723,6 +723,27 @@ pub async fn run(args: LoadArgs) -> Result<()> {
     }
     latencies.sort_by(f64::total_cmp);
     let finalized = latencies.len();
+    // Accepted but not finalized: either the node said it dropped them (and why: a full
+    // pool, a gap behind a refused nonce) or they are lost, which must never happen.
+    let mut dropped = 0usize;
+    let unfinalized: Vec<Hash> = submitted
+        .keys()
+        .filter(|h| !seen.contains_key(*h))
+        .copied()
+        .collect();
+    for h in &unfinalized {
+        let mut found = false;
+        for c in &clients {
+            if call(c, "atonomi_getTransaction", rpc_params![h])
+                .await
+                .is_ok_and(|v| v["status"] == "dropped")
+            {
+                found = true;
+                break;
+            }
+        }
+        dropped += usize::from(found);
+    }
     let span = last_final
         .saturating_duration_since(started)
         .as_secs_f64()
@@ -732,7 +753,8 @@ pub async fn run(args: LoadArgs) -> Result<()> {
         "submitted": submitted.len(),
         "rejected": rejected,
         "finalized": finalized,
-        "lost": submitted.len() - finalized,
+        "dropped": dropped,
+        "lost": unfinalized.len() - dropped,
         "submit_secs": submit_secs,
         "finalized_tps": finalized as f64 / span,
         "p50_ms": percentile(&latencies, 0.50),

@@ -19,6 +19,9 @@ pub enum DropReason {
     NonceUsed { nonce: u64, next_nonce: u64 },
     /// The pool was full and the sender held more transactions than others.
     Evicted,
+    /// An earlier nonce of the sender never reached the pool (a full pool refused it,
+    /// or the pool filled while this one waited for it), so this one could not run.
+    Gapped { missing: u64 },
 }
 
 impl DropReason {
@@ -30,6 +33,9 @@ impl DropReason {
                 "nonce {nonce} was used by another transaction (the account's next nonce is {next_nonce}); sign again with a fresh nonce"
             ),
             DropReason::Evicted => "evicted from a full mempool; submit it again later".into(),
+            DropReason::Gapped { missing } => format!(
+                "nonce {missing} before it never reached the full mempool, so it could not run; resubmit from nonce {missing}"
+            ),
         }
     }
 }
@@ -74,8 +80,10 @@ pub enum AdmitError {
     BadSignature,
     #[error("transaction already known")]
     Duplicate,
-    #[error("the mempool is full ({0} transactions)")]
-    Full(usize),
+    #[error("the mempool is full ({len} transactions); resubmit from nonce {resubmit_from} later")]
+    Full { len: usize, resubmit_from: u64 },
+    #[error("the mempool is nearly full and nonce {nonce} cannot run before nonce {missing}, which this node does not hold: resubmit from nonce {missing}")]
+    Gapped { nonce: u64, missing: u64 },
     #[error("nonce {nonce} is too far ahead of the account's next nonce {next}")]
     NonceGap { nonce: u64, next: u64 },
     #[error("not admitted by this node: {0}")]
@@ -122,6 +130,8 @@ pub struct Mempool {
     by_sender: BTreeMap<(AccountId, u64), Entry>,
     by_hash: BTreeMap<Hash, (AccountId, u64)>,
     per_sender: BTreeMap<AccountId, usize>,
+    /// Each pooled sender's next nonce in the committed state, as last learned.
+    next: BTreeMap<AccountId, u64>,
     bytes: usize,
     dropped: DropLog,
 }
@@ -153,6 +163,48 @@ impl Mempool {
                     .next()
                     .is_some_and(|((_, nonce), _)| *nonce == next_nonce(sender))
             })
+    }
+
+    /// Under pressure (three quarters full by count or bytes) the pool keeps only what
+    /// can run: transactions waiting for a nonce it does not hold are refused or dropped.
+    fn under_pressure(&self) -> bool {
+        self.by_sender.len() * 4 >= self.config.max_txs * 3
+            || self.bytes * 4 >= self.config.max_bytes * 3
+    }
+
+    /// The first nonce from `next` on that `sender` has not pooled.
+    fn first_missing(&self, sender: &AccountId, next: u64) -> u64 {
+        let mut want = next;
+        for ((_, nonce), _) in self.by_sender.range((*sender, next)..=(*sender, u64::MAX)) {
+            if *nonce != want {
+                break;
+            }
+            want += 1;
+        }
+        want
+    }
+
+    /// Refuses `(signer, nonce)` for a full pool. The signer's pooled transactions after
+    /// that nonce can no longer run, so they go too (announced as dropped), and the
+    /// client learns where to resubmit from.
+    pub fn refuse_full(&mut self, signer: &AccountId, nonce: u64) -> AdmitError {
+        self.drop_after(signer, nonce);
+        AdmitError::Full {
+            len: self.by_sender.len(),
+            resubmit_from: nonce,
+        }
+    }
+
+    fn drop_after(&mut self, signer: &AccountId, missing: u64) {
+        let later: Vec<((AccountId, u64), Hash)> = self
+            .by_sender
+            .range((*signer, missing.saturating_add(1))..=(*signer, u64::MAX))
+            .map(|(k, e)| (*k, e.hash))
+            .collect();
+        for (key, hash) in later {
+            self.remove(&key);
+            self.drop_record(hash, key, DropReason::Gapped { missing });
+        }
     }
 
     pub fn contains(&self, hash: &Hash) -> bool {
@@ -195,6 +247,13 @@ impl Mempool {
             });
         }
         let key = (stx.tx.signer, nonce);
+        self.next.insert(key.0, next_nonce);
+        if self.under_pressure() && !self.by_sender.contains_key(&key) {
+            let missing = self.first_missing(&key.0, next_nonce);
+            if nonce > missing {
+                return Err(AdmitError::Gapped { nonce, missing });
+            }
+        }
         if let Some(old) = self.by_sender.get(&key).map(|e| e.hash) {
             self.remove(&key);
             self.drop_record(old, key, DropReason::Replaced { by: hash });
@@ -220,7 +279,7 @@ impl Mempool {
                 break;
             };
             if victim == stx.tx.signer || count <= mine + 1 {
-                return Err(AdmitError::Full(self.by_sender.len()));
+                return Err(self.refuse_full(&stx.tx.signer, nonce));
             }
             let Some(last) = self
                 .by_sender
@@ -254,6 +313,7 @@ impl Mempool {
                 *c -= 1;
                 if *c == 0 {
                     self.per_sender.remove(&key.0);
+                    self.next.remove(&key.0);
                 }
             }
         }
@@ -311,6 +371,20 @@ impl Mempool {
                         next_nonce: next,
                     },
                 );
+            }
+        }
+        let senders: Vec<AccountId> = self.per_sender.keys().copied().collect();
+        for s in &senders {
+            self.next.insert(*s, next_nonce(s));
+        }
+        // Under pressure, what waits for a nonce the pool does not hold makes room first
+        // (once per block: the scan is over the pool).
+        if self.under_pressure() {
+            for s in senders {
+                let next = self.next.get(&s).copied().unwrap_or(0);
+                // Nothing is pooled at `missing`, so everything after it is stuck.
+                let missing = self.first_missing(&s, next);
+                self.drop_after(&s, missing);
             }
         }
     }
@@ -417,7 +491,13 @@ mod tests {
             "a newcomer would evict one of a or b"
         );
         assert!(
-            matches!(m.admit(&s, bytes, 7), Err(AdmitError::Full(4))),
+            matches!(
+                m.admit(&s, bytes, 7),
+                Err(AdmitError::Full {
+                    len: 4,
+                    resubmit_from: 9
+                })
+            ),
             "two each: nobody has more"
         );
         let next = |acct: &AccountId| if *acct == a.account() { 0 } else { 7 };
@@ -443,5 +523,79 @@ mod tests {
             m.dropped(&a0.hash()).is_none(),
             "a committed transaction is not dropped"
         );
+    }
+
+    /// Overload: a full pool refuses a sender's nonce and drops its pooled later ones
+    /// (they could never run), names where to resubmit from, refuses new gapped
+    /// transactions under pressure, and after a block drops what still waits on a
+    /// nonce it does not hold.
+    #[test]
+    fn overload_drops_what_cannot_run_and_says_where_to_resubmit() {
+        let config = MempoolConfig {
+            max_txs: 4,
+            ..MempoolConfig::default()
+        };
+        let (a, b, c) = (
+            Keypair::from_label("a"),
+            Keypair::from_label("b"),
+            Keypair::from_label("c"),
+        );
+        let mut m = Mempool::new(config.clone());
+        // b:1 and b:2 arrive before b:0 (gossip reorders); the pool is not pressed yet.
+        for (k, n) in [(&b, 1), (&b, 2), (&a, 0), (&a, 1)] {
+            let (s, bytes) = tx(k, n);
+            m.admit(&s, bytes, 0).unwrap();
+        }
+        let (s, bytes) = tx(&b, 0);
+        assert_eq!(
+            m.admit(&s, bytes, 0),
+            Err(AdmitError::Full {
+                len: 2,
+                resubmit_from: 0
+            }),
+            "b is as busy as anyone: b:0 is refused and b:1, b:2 can no longer run"
+        );
+        let drops = m.take_drops();
+        assert_eq!(
+            drops
+                .iter()
+                .map(|d| (d.signer, d.nonce))
+                .collect::<Vec<_>>(),
+            vec![(b.account(), 1), (b.account(), 2)]
+        );
+        assert!(drops
+            .iter()
+            .all(|d| d.reason == DropReason::Gapped { missing: 0 }));
+        assert!(
+            m.dropped(&drops[0].hash).is_some(),
+            "getTransaction can say why"
+        );
+
+        // Three of four: pressed. A gapped newcomer is refused with the nonce it waits on.
+        let (s, bytes) = tx(&a, 2);
+        m.admit(&s, bytes, 0).unwrap();
+        let (s, bytes) = tx(&c, 5);
+        assert_eq!(
+            m.admit(&s, bytes, 3),
+            Err(AdmitError::Gapped {
+                nonce: 5,
+                missing: 3
+            })
+        );
+        let (s, bytes) = tx(&c, 3);
+        m.admit(&s, bytes, 3).unwrap(); // the next nonce itself is welcome
+
+        // A gapped one admitted before the pressure is dropped at the next block.
+        let mut m = Mempool::new(config);
+        for (k, n) in [(&c, 5), (&a, 0), (&a, 1), (&a, 2)] {
+            let (s, bytes) = tx(k, n);
+            m.admit(&s, bytes, 0).unwrap();
+        }
+        m.prune(|_| 0, &BTreeSet::new());
+        let drops = m.take_drops();
+        assert_eq!(drops.len(), 1);
+        assert_eq!((drops[0].signer, drops[0].nonce), (c.account(), 5));
+        assert_eq!(drops[0].reason, DropReason::Gapped { missing: 0 });
+        assert_eq!(m.len(), 3, "a's run stays");
     }
 }

@@ -15,7 +15,7 @@ use atonomi_consensus::validate::{check_proposed_block, Expected};
 use atonomi_consensus::CommitCertificate;
 use atonomi_primitives::block::Block;
 use atonomi_primitives::state::{Account, StateKey};
-use atonomi_primitives::{codec, AccountId, Hash, Height, Keypair, Timestamp};
+use atonomi_primitives::{codec, AccountId, Hash, Height, Keypair, SignedTransaction, Timestamp};
 use atonomi_runtime::SigCheck;
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex, RwLock};
@@ -80,6 +80,28 @@ pub fn next_nonce(chain: &Chain, account: &AccountId) -> u64 {
     }
 }
 
+/// The committed parameters (decoding bounds, fees); the defaults if unreadable.
+fn chain_params(chain: &Chain) -> atonomi_primitives::Params {
+    let reader = |k: &[u8]| chain.db().get(k).map_err(|e| e.to_string());
+    atonomi_runtime::read_params(&reader).unwrap_or_default()
+}
+
+/// Decodes a transaction for this chain: bytes that are not a transaction at all are
+/// [`AdmitError::BadSignature`] (no honest node relays them), the rest of what
+/// [`atonomi_runtime::decode_for_chain`] refuses is [`AdmitError::Invalid`].
+fn decode(
+    params: &atonomi_primitives::Params,
+    chain: &Chain,
+    bytes: &[u8],
+) -> Result<SignedTransaction, AdmitError> {
+    atonomi_runtime::decode_for_chain(params, &chain.chain_id, bytes, SigCheck::Trusted).map_err(
+        |e| match SignedTransaction::from_bytes(bytes) {
+            Err(_) => AdmitError::BadSignature,
+            Ok(_) => AdmitError::Invalid(e),
+        },
+    )
+}
+
 impl Shared {
     /// Mempool admission: the checks a block would make, then the pool's own bounds.
     pub fn submit(&self, bytes: Vec<u8>) -> Result<Hash, AdmitError> {
@@ -106,37 +128,43 @@ impl Shared {
             .any(|r| matches!(r, Err(AdmitError::BadSignature)))
     }
 
+    /// Each transaction is decoded once, refusals that need no signature (a full pool,
+    /// the admission policy) come first so overload and floods cost no CPU, the rest are
+    /// verified as batches on all cores, and each is then admitted like a single one.
     fn admit_batch(&self, txs: Vec<Vec<u8>>) -> (Vec<Result<Hash, AdmitError>>, Vec<Vec<u8>>) {
-        // Refusals that need no signature come first (a full pool, the admission
-        // policy), so overload and floods cost no CPU: the verifier skips them.
-        let early: Vec<Option<AdmitError>> = {
+        let (decoded, drops) = {
             let chain = read_chain(self);
-            let pool = lock_mempool(self);
-            txs.iter()
+            let params = chain_params(&chain);
+            let mut pool = lock_mempool(self);
+            let decoded: Vec<Result<SignedTransaction, AdmitError>> = txs
+                .iter()
                 .map(|b| {
-                    let stx = atonomi_primitives::SignedTransaction::from_bytes(b).ok()?;
+                    let stx = decode(&params, &chain, b)?;
                     if pool.would_refuse(&stx.tx.signer) {
-                        return Some(AdmitError::Full(pool.len()));
+                        return Err(pool.refuse_full(&stx.tx.signer, stx.tx.nonce));
                     }
-                    self.admission_check(&chain, &stx).err()
+                    self.admission_check(&chain, &stx)?;
+                    Ok(stx)
                 })
-                .collect()
+                .collect();
+            (decoded, pool.take_drops())
         };
-        let skip: Vec<bool> = early.iter().map(Option::is_some).collect();
-        let sig_ok = atonomi_runtime::verify_signatures_except(&txs, &skip);
+        self.announce_drops(drops);
+        let checks: Vec<_> = decoded
+            .iter()
+            .filter_map(|d| d.as_ref().ok().map(SignedTransaction::signature_check))
+            .collect();
+        let mut sig_ok = atonomi_runtime::verify_checks(&checks).into_iter();
         let mut admitted = Vec::new();
         let results = txs
             .into_iter()
-            .zip(early)
-            .zip(sig_ok)
-            .map(|((bytes, early), sig_ok)| {
-                if let Some(e) = early {
-                    return Err(e);
-                }
-                if !sig_ok {
+            .zip(decoded)
+            .map(|(bytes, stx)| {
+                let stx = stx?;
+                if !sig_ok.next().unwrap_or(false) {
                     return Err(AdmitError::BadSignature);
                 }
-                let hash = self.admit_checked(bytes.clone(), SigCheck::Trusted)?;
+                let hash = self.admit_decoded(&stx, bytes.clone())?;
                 admitted.push(bytes);
                 Ok(hash)
             })
@@ -166,24 +194,31 @@ impl Shared {
     }
 
     fn admit_checked(&self, bytes: Vec<u8>, sig_check: SigCheck) -> Result<Hash, AdmitError> {
-        let (stx, next) = {
+        let stx = {
             let chain = read_chain(self);
-            let reader = |k: &[u8]| chain.db().get(k).map_err(|e| e.to_string());
-            let stx =
-                atonomi_runtime::precheck(&reader, &chain.chain_id, &bytes, SigCheck::Trusted)
-                    .map_err(AdmitError::Invalid)?;
+            let stx = decode(&chain_params(&chain), &chain, &bytes)?;
             // The policy before the signature: a refused flood costs no verification.
             self.admission_check(&chain, &stx)?;
-            if sig_check == SigCheck::Verify {
-                stx.verify_signature()
-                    .map_err(|e| AdmitError::Invalid(e.to_string()))?;
-            }
-            let next = next_nonce(&chain, &stx.tx.signer);
-            (stx, next)
+            stx
+        };
+        if sig_check == SigCheck::Verify {
+            stx.verify_signature()
+                .map_err(|e| AdmitError::Invalid(e.to_string()))?;
+        }
+        self.admit_decoded(&stx, bytes)
+    }
+
+    /// The state checks of a block (nonce, checkpoint signer) on a decoded, verified
+    /// transaction, then the pool's own bounds.
+    fn admit_decoded(&self, stx: &SignedTransaction, bytes: Vec<u8>) -> Result<Hash, AdmitError> {
+        let next = {
+            let chain = read_chain(self);
+            let reader = |k: &[u8]| chain.db().get(k).map_err(|e| e.to_string());
+            atonomi_runtime::precheck_decoded(&reader, stx).map_err(AdmitError::Invalid)?
         };
         let (hash, drops) = {
             let mut pool = lock_mempool(self);
-            let hash = pool.admit(&stx, bytes, next)?;
+            let hash = pool.admit(stx, bytes, next)?;
             self.metrics.mempool_txs.set(pool.len() as i64);
             (hash, pool.take_drops())
         };

@@ -212,12 +212,27 @@ pub fn precheck<R: StateReader + ?Sized>(
     bytes: &[u8],
     sig_check: SigCheck,
 ) -> Result<SignedTransaction, String> {
-    let o = Overlay::new(state);
-    let params: Params = o
+    let stx = decode_for_chain(&read_params(state)?, chain_id, bytes, sig_check)?;
+    precheck_decoded(state, &stx)?;
+    Ok(stx)
+}
+
+/// The chain's parameters (the defaults before genesis wrote them).
+pub fn read_params<R: StateReader + ?Sized>(state: &R) -> Result<Params, String> {
+    Ok(Overlay::new(state)
         .get(&StateKey::Params)
         .map_err(|e| format!("{e:?}"))?
-        .unwrap_or_default();
-    let stx = decode_and_check(&params, chain_id, bytes, sig_check)?;
+        .unwrap_or_default())
+}
+
+/// The second half of [`precheck`], on a decoded transaction: its nonce is not used
+/// yet and a checkpoint signature comes from a validator who may sign it. Returns the
+/// signer's next nonce.
+pub fn precheck_decoded<R: StateReader + ?Sized>(
+    state: &R,
+    stx: &SignedTransaction,
+) -> Result<u64, String> {
+    let o = Overlay::new(state);
     let acct: Account = o
         .get(&StateKey::Account(stx.tx.signer))
         .map_err(|e| format!("{e:?}"))?
@@ -233,10 +248,13 @@ pub fn precheck<R: StateReader + ?Sized>(
             return Err("only validators with a bridge address sign checkpoints, of the heights their set voted on".into());
         }
     }
-    Ok(stx)
+    Ok(acct.nonce)
 }
 
-fn decode_and_check(
+/// The first half of [`precheck`]: decoding within the chain's size bound, the chain
+/// id and (unless trusted) the signature. For callers that decode a batch once and
+/// check the state for each transaction after.
+pub fn decode_for_chain(
     params: &Params,
     chain_id: &atonomi_primitives::ChainId,
     bytes: &[u8],
@@ -329,7 +347,7 @@ fn execute_tx<R: StateReader + ?Sized>(
     let tx_hash =
         atonomi_primitives::Hash::with_domain(atonomi_primitives::hash::domain::TX_HASH, bytes);
     let params: Params = o.get(&StateKey::Params).map_err(fatal)?.unwrap_or_default();
-    let stx = match decode_and_check(&params, &block.chain_id, bytes, SigCheck::Trusted) {
+    let stx = match decode_for_chain(&params, &block.chain_id, bytes, SigCheck::Trusted) {
         Ok(t) if sig_ok => t,
         Ok(_) => {
             return Ok((

@@ -310,6 +310,14 @@ pub struct Network {
         mpsc::UnboundedSender<Verdict>,
         mpsc::UnboundedReceiver<Verdict>,
     ),
+    /// The validators of the next height, for checking gossiped votes and proposals.
+    voting_set: Option<VotingSet>,
+}
+
+struct VotingSet {
+    height: Height,
+    chain_id: atonomi_primitives::ChainId,
+    set: ValidatorSet,
 }
 
 /// The outcome of checking a gossiped transaction batch.
@@ -415,6 +423,7 @@ impl Network {
             tx_flush_at: None,
             validating: 0,
             verdicts: mpsc::unbounded_channel(),
+            voting_set: None,
         };
         net.refresh_allowed();
         Ok(net)
@@ -811,20 +820,34 @@ impl Network {
     /// Votes and proposals must carry a valid signature of a member of the next
     /// height's validator set (messages for other heights are passed on unchecked:
     /// the engine drops or buffers them by height, and certificates are checked there).
-    fn signed_by_a_validator(&self, m: &ConsensusMessage) -> bool {
-        let (chain_id, set, height) = {
+    fn signed_by_a_validator(&mut self, m: &ConsensusMessage) -> bool {
+        {
             let chain = self.shared.chain.read().unwrap_or_else(|e| e.into_inner());
-            (
-                chain.chain_id.clone(),
-                chain.next_validator_set().unwrap_or_default(),
-                chain.height().next(),
-            )
+            let height = chain.height().next();
+            if self.voting_set.as_ref().map(|c| c.height) != Some(height) {
+                // Read and decoded once per height, not once per vote; a failed read
+                // is not cached (the next message tries again).
+                self.voting_set = chain.next_validator_set().ok().map(|set| VotingSet {
+                    height,
+                    chain_id: chain.chain_id.clone(),
+                    set,
+                });
+            }
+        }
+        let Some(VotingSet {
+            height,
+            chain_id,
+            set,
+        }) = &self.voting_set
+        else {
+            return false;
         };
+        let height = *height;
         match m {
             ConsensusMessage::Vote(v) if v.height == height => {
                 set.get(&v.validator).is_some()
                     && atonomi_consensus::message::verify_vote_parts(
-                        &chain_id,
+                        chain_id,
                         v.height,
                         v.round,
                         v.vote_type,
@@ -836,7 +859,7 @@ impl Network {
             ConsensusMessage::Proposal(p) if p.height == height => {
                 set.get(&p.proposer).is_some()
                     && atonomi_consensus::message::verify_message(
-                        &chain_id,
+                        chain_id,
                         &proposal_msg(p),
                         &p.signature.0,
                         &p.proposer,

@@ -89,7 +89,18 @@ fn admit_error(e: AdmitError) -> ErrorObjectOwned {
     let c = match e {
         AdmitError::Invalid(_) | AdmitError::BadSignature => code::INVALID_TX,
         AdmitError::Duplicate => code::DUPLICATE_TX,
-        AdmitError::Full(_) => code::MEMPOOL_FULL,
+        // Overload: the answer says where the client's stream must start again.
+        AdmitError::Full { resubmit_from, .. }
+        | AdmitError::Gapped {
+            missing: resubmit_from,
+            ..
+        } => {
+            return ErrorObjectOwned::owned(
+                code::MEMPOOL_FULL,
+                e.to_string(),
+                Some(json!({ "resubmit_from_nonce": resubmit_from })),
+            )
+        }
         AdmitError::NonceGap { .. } => code::NONCE_GAP,
         AdmitError::NotAdmitted(_) | AdmitError::TooManyPending(_) => code::NOT_ADMITTED,
     };
@@ -217,7 +228,14 @@ pub fn module(shared: Arc<Shared>, with_admin: bool) -> anyhow::Result<RpcModule
                             .map_err(admit_error)
                     }) {
                         Ok(h) => json!({ "hash": h }),
-                        Err(e) => json!({ "error": { "code": e.code(), "message": e.message() } }),
+                        Err(e) => {
+                            let mut error = json!({ "code": e.code(), "message": e.message() });
+                            if let Some(data) = e.data() {
+                                error["data"] =
+                                    serde_json::from_str(data.get()).unwrap_or_default();
+                            }
+                            json!({ "error": error })
+                        }
                     }
                 })
                 .collect();
