@@ -725,24 +725,24 @@ pub async fn run(args: LoadArgs) -> Result<()> {
     let finalized = latencies.len();
     // Accepted but not finalized: either the node said it dropped them (and why: a full
     // pool, a gap behind a refused nonce) or they are lost, which must never happen.
-    let mut dropped = 0usize;
+    let (mut dropped, mut pending) = (0usize, 0usize);
     let unfinalized: Vec<Hash> = submitted
         .keys()
         .filter(|h| !seen.contains_key(*h))
         .copied()
         .collect();
     for h in &unfinalized {
-        let mut found = false;
+        let mut statuses = Vec::new();
         for c in &clients {
-            if call(c, "atonomi_getTransaction", rpc_params![h])
-                .await
-                .is_ok_and(|v| v["status"] == "dropped")
-            {
-                found = true;
-                break;
+            if let Ok(v) = call(c, "atonomi_getTransaction", rpc_params![h]).await {
+                statuses.push(v["status"].as_str().unwrap_or_default().to_string());
             }
         }
-        dropped += usize::from(found);
+        if statuses.iter().any(|s| s == "dropped") {
+            dropped += 1;
+        } else if statuses.iter().any(|s| s == "pending") {
+            pending += 1;
+        }
     }
     let span = last_final
         .saturating_duration_since(started)
@@ -754,7 +754,8 @@ pub async fn run(args: LoadArgs) -> Result<()> {
         "rejected": rejected,
         "finalized": finalized,
         "dropped": dropped,
-        "lost": unfinalized.len() - dropped,
+        "pending": pending,
+        "lost": unfinalized.len() - dropped - pending,
         "submit_secs": submit_secs,
         "finalized_tps": finalized as f64 / span,
         "p50_ms": percentile(&latencies, 0.50),

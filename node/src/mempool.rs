@@ -5,8 +5,17 @@
 use atonomi_primitives::{AccountId, Hash, SignedTransaction};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
-/// Dropped transactions remembered for `atonomi_getTransaction` (oldest forgotten first).
-const MAX_DROPPED: usize = 10_000;
+/// Dropped transactions remembered for `atonomi_getTransaction` (oldest forgotten first):
+/// a few seconds of overload at 10,000 transactions per second, about 20 MB.
+const MAX_DROPPED: usize = 100_000;
+/// Blocks a transaction may wait in the pool behind a nonce the pool does not hold
+/// before it is dropped (reason `gapped`): long enough for gossip to deliver an
+/// out-of-order predecessor, short enough that a stream cut by a refusal is reported
+/// to its client instead of waiting forever.
+pub const GAP_TTL_BLOCKS: u64 = 20;
+/// The same from three quarters full: a block for gossip to catch up, then room for
+/// what can run.
+pub const GAP_TTL_BLOCKS_PRESSED: u64 = 2;
 
 /// Why an admitted transaction left the pool without being committed.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -82,8 +91,6 @@ pub enum AdmitError {
     Duplicate,
     #[error("the mempool is full ({len} transactions); resubmit from nonce {resubmit_from} later")]
     Full { len: usize, resubmit_from: u64 },
-    #[error("the mempool is nearly full and nonce {nonce} cannot run before nonce {missing}, which this node does not hold: resubmit from nonce {missing}")]
-    Gapped { nonce: u64, missing: u64 },
     #[error("nonce {nonce} is too far ahead of the account's next nonce {next}")]
     NonceGap { nonce: u64, next: u64 },
     #[error("not admitted by this node: {0}")]
@@ -98,29 +105,40 @@ pub enum AdmitError {
 struct Entry {
     bytes: Vec<u8>,
     hash: Hash,
+    /// The pool's block count when it was admitted (see [`GAP_TTL_BLOCKS`]).
+    admitted_at: u64,
 }
 
-/// Recently dropped transactions by hash, bounded, and those not yet announced.
+/// Recently dropped transactions by hash, bounded, and those not yet announced. Each
+/// record has a sequence number so that forgetting the oldest never removes a newer
+/// record of the same hash, and a re-admitted transaction leaves the log in O(log n).
 #[derive(Debug, Default)]
 struct DropLog {
-    by_hash: BTreeMap<Hash, Dropped>,
-    order: VecDeque<Hash>,
+    by_hash: BTreeMap<Hash, (u64, Dropped)>,
+    order: VecDeque<(u64, Hash)>,
+    seq: u64,
     unannounced: Vec<Dropped>,
 }
 
 impl DropLog {
     fn record(&mut self, d: Dropped) {
-        if self.by_hash.insert(d.hash, d.clone()).is_none() {
-            self.order.push_back(d.hash);
-        }
+        self.seq += 1;
+        self.by_hash.insert(d.hash, (self.seq, d.clone()));
+        self.order.push_back((self.seq, d.hash));
         while self.order.len() > MAX_DROPPED {
-            if let Some(old) = self.order.pop_front() {
-                self.by_hash.remove(&old);
+            if let Some((seq, old)) = self.order.pop_front() {
+                if self.by_hash.get(&old).is_some_and(|(s, _)| *s == seq) {
+                    self.by_hash.remove(&old);
+                }
             }
         }
         if self.unannounced.len() < MAX_DROPPED {
             self.unannounced.push(d);
         }
+    }
+
+    fn forget(&mut self, hash: &Hash) {
+        self.by_hash.remove(hash);
     }
 }
 
@@ -130,8 +148,13 @@ pub struct Mempool {
     by_sender: BTreeMap<(AccountId, u64), Entry>,
     by_hash: BTreeMap<Hash, (AccountId, u64)>,
     per_sender: BTreeMap<AccountId, usize>,
+    /// `per_sender` ordered by count: the busiest account in O(log n), asked for every
+    /// transaction that meets a full pool.
+    by_count: BTreeSet<(usize, AccountId)>,
     /// Each pooled sender's next nonce in the committed state, as last learned.
     next: BTreeMap<AccountId, u64>,
+    /// Blocks pruned so far (the pool's clock for [`GAP_TTL_BLOCKS`]).
+    blocks: u64,
     bytes: usize,
     dropped: DropLog,
 }
@@ -196,9 +219,16 @@ impl Mempool {
     }
 
     fn drop_after(&mut self, signer: &AccountId, missing: u64) {
+        self.drop_after_older(signer, missing, u64::MAX);
+    }
+
+    /// Drops `signer`'s pooled transactions after nonce `missing` that were admitted
+    /// before the pool's block `before`.
+    fn drop_after_older(&mut self, signer: &AccountId, missing: u64, before: u64) {
         let later: Vec<((AccountId, u64), Hash)> = self
             .by_sender
             .range((*signer, missing.saturating_add(1))..=(*signer, u64::MAX))
+            .filter(|(_, e)| e.admitted_at < before)
             .map(|(k, e)| (*k, e.hash))
             .collect();
         for (key, hash) in later {
@@ -220,10 +250,18 @@ impl Mempool {
             return false;
         }
         let mine = self.per_sender.get(signer).copied().unwrap_or(0);
-        self.per_sender
-            .values()
-            .max()
-            .is_none_or(|busiest| *busiest <= mine + 1)
+        self.by_count
+            .last()
+            .is_none_or(|(busiest, _)| *busiest <= mine + 1)
+    }
+
+    fn count_changed(&mut self, sender: AccountId, old: usize, new: usize) {
+        if old > 0 {
+            self.by_count.remove(&(old, sender));
+        }
+        if new > 0 {
+            self.by_count.insert((new, sender));
+        }
     }
 
     /// Admits a transaction that passed `runtime::precheck`; `next_nonce` is the
@@ -248,12 +286,6 @@ impl Mempool {
         }
         let key = (stx.tx.signer, nonce);
         self.next.insert(key.0, next_nonce);
-        if self.under_pressure() && !self.by_sender.contains_key(&key) {
-            let missing = self.first_missing(&key.0, next_nonce);
-            if nonce > missing {
-                return Err(AdmitError::Gapped { nonce, missing });
-            }
-        }
         if let Some(old) = self.by_sender.get(&key).map(|e| e.hash) {
             self.remove(&key);
             self.drop_record(old, key, DropReason::Replaced { by: hash });
@@ -270,12 +302,7 @@ impl Mempool {
             // one busy account cannot lock the others out; if that is the sender itself,
             // the new transaction is refused.
             let mine = self.per_sender.get(&stx.tx.signer).copied().unwrap_or(0);
-            let Some((victim, count)) = self
-                .per_sender
-                .iter()
-                .max_by_key(|(_, c)| **c)
-                .map(|(a, c)| (*a, *c))
-            else {
+            let Some((count, victim)) = self.by_count.last().copied() else {
                 break;
             };
             if victim == stx.tx.signer || count <= mine + 1 {
@@ -295,13 +322,21 @@ impl Mempool {
             self.remove(&last);
         }
         // Admitted again (a client resubmitting): no longer dropped.
-        if self.dropped.by_hash.remove(&hash).is_some() {
-            self.dropped.order.retain(|h| *h != hash);
-        }
+        self.dropped.forget(&hash);
         self.bytes += bytes.len();
         self.by_hash.insert(hash, key);
-        self.by_sender.insert(key, Entry { bytes, hash });
-        *self.per_sender.entry(key.0).or_default() += 1;
+        self.by_sender.insert(
+            key,
+            Entry {
+                bytes,
+                hash,
+                admitted_at: self.blocks,
+            },
+        );
+        let count = self.per_sender.entry(key.0).or_default();
+        *count += 1;
+        let new = *count;
+        self.count_changed(key.0, new - 1, new);
         Ok(hash)
     }
 
@@ -311,10 +346,12 @@ impl Mempool {
             self.by_hash.remove(&e.hash);
             if let Some(c) = self.per_sender.get_mut(&key.0) {
                 *c -= 1;
-                if *c == 0 {
+                let new = *c;
+                if new == 0 {
                     self.per_sender.remove(&key.0);
                     self.next.remove(&key.0);
                 }
+                self.count_changed(key.0, new + 1, new);
             }
         }
     }
@@ -377,15 +414,21 @@ impl Mempool {
         for s in &senders {
             self.next.insert(*s, next_nonce(s));
         }
-        // Under pressure, what waits for a nonce the pool does not hold makes room first
-        // (once per block: the scan is over the pool).
-        if self.under_pressure() {
-            for s in senders {
-                let next = self.next.get(&s).copied().unwrap_or(0);
-                // Nothing is pooled at `missing`, so everything after it is stuck.
-                let missing = self.first_missing(&s, next);
-                self.drop_after(&s, missing);
-            }
+        // What waits for a nonce the pool does not hold: under pressure it makes room at
+        // once, otherwise it may wait GAP_TTL_BLOCKS for its predecessor (once per
+        // block: the scan is over the pool's senders).
+        self.blocks += 1;
+        let ttl = if self.under_pressure() {
+            GAP_TTL_BLOCKS_PRESSED
+        } else {
+            GAP_TTL_BLOCKS
+        };
+        let before = self.blocks.saturating_sub(ttl);
+        for s in senders {
+            let next = self.next.get(&s).copied().unwrap_or(0);
+            // Nothing is pooled at `missing`, so everything after it is stuck.
+            let missing = self.first_missing(&s, next);
+            self.drop_after_older(&s, missing, before);
         }
     }
 
@@ -400,7 +443,7 @@ impl Mempool {
 
     /// Why a transaction this pool admitted was dropped, if it was (recently).
     pub fn dropped(&self, hash: &Hash) -> Option<&Dropped> {
-        self.dropped.by_hash.get(hash)
+        self.dropped.by_hash.get(hash).map(|(_, d)| d)
     }
 
     /// Drops since the last call, for the event subscriptions.
@@ -526,9 +569,8 @@ mod tests {
     }
 
     /// Overload: a full pool refuses a sender's nonce and drops its pooled later ones
-    /// (they could never run), names where to resubmit from, refuses new gapped
-    /// transactions under pressure, and after a block drops what still waits on a
-    /// nonce it does not hold.
+    /// (they could never run) and names where to resubmit from; what waits on a nonce
+    /// the pool does not hold is dropped after a few blocks (two when pressed).
     #[test]
     fn overload_drops_what_cannot_run_and_says_where_to_resubmit() {
         let config = MempoolConfig {
@@ -571,31 +613,40 @@ mod tests {
             "getTransaction can say why"
         );
 
-        // Three of four: pressed. A gapped newcomer is refused with the nonce it waits on.
-        let (s, bytes) = tx(&a, 2);
-        m.admit(&s, bytes, 0).unwrap();
-        let (s, bytes) = tx(&c, 5);
-        assert_eq!(
-            m.admit(&s, bytes, 3),
-            Err(AdmitError::Gapped {
-                nonce: 5,
-                missing: 3
-            })
-        );
-        let (s, bytes) = tx(&c, 3);
-        m.admit(&s, bytes, 3).unwrap(); // the next nonce itself is welcome
-
-        // A gapped one admitted before the pressure is dropped at the next block.
+        // Three of four full: pressed. A gapped one may wait GAP_TTL_BLOCKS_PRESSED
+        // blocks for gossip to deliver its predecessor, then makes room.
         let mut m = Mempool::new(config);
         for (k, n) in [(&c, 5), (&a, 0), (&a, 1), (&a, 2)] {
             let (s, bytes) = tx(k, n);
             m.admit(&s, bytes, 0).unwrap();
         }
+        for _ in 0..GAP_TTL_BLOCKS_PRESSED {
+            m.prune(|_| 0, &BTreeSet::new());
+        }
+        assert_eq!(m.len(), 4);
         m.prune(|_| 0, &BTreeSet::new());
         let drops = m.take_drops();
         assert_eq!(drops.len(), 1);
         assert_eq!((drops[0].signer, drops[0].nonce), (c.account(), 5));
         assert_eq!(drops[0].reason, DropReason::Gapped { missing: 0 });
         assert_eq!(m.len(), 3, "a's run stays");
+
+        // Without pressure a gapped one waits GAP_TTL_BLOCKS for its predecessor (gossip
+        // may deliver it late), then goes.
+        let mut m = Mempool::new(MempoolConfig::default());
+        let (s, bytes) = tx(&c, 5);
+        m.admit(&s, bytes, 0).unwrap();
+        for _ in 0..GAP_TTL_BLOCKS {
+            m.prune(|_| 0, &BTreeSet::new());
+        }
+        assert_eq!(m.len(), 1, "still waiting within the TTL");
+        m.prune(|_| 0, &BTreeSet::new());
+        assert!(m.is_empty(), "dropped after the TTL");
+        let drops = m.take_drops();
+        assert_eq!(drops[0].reason, DropReason::Gapped { missing: 0 });
+        // Re-admitted, it leaves the drop log.
+        let (s, bytes) = tx(&c, 5);
+        let h = m.admit(&s, bytes, 0).unwrap();
+        assert!(m.dropped(&h).is_none());
     }
 }

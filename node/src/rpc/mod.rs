@@ -90,11 +90,7 @@ fn admit_error(e: AdmitError) -> ErrorObjectOwned {
         AdmitError::Invalid(_) | AdmitError::BadSignature => code::INVALID_TX,
         AdmitError::Duplicate => code::DUPLICATE_TX,
         // Overload: the answer says where the client's stream must start again.
-        AdmitError::Full { resubmit_from, .. }
-        | AdmitError::Gapped {
-            missing: resubmit_from,
-            ..
-        } => {
+        AdmitError::Full { resubmit_from, .. } => {
             return ErrorObjectOwned::owned(
                 code::MEMPOOL_FULL,
                 e.to_string(),
