@@ -22,3 +22,15 @@ ensure_libclang() {
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/atonomi/target}"
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 ensure_libclang
+
+# Cargo copies a binary to $CARGO_TARGET_DIR/debug/ only when it compiles it, so after
+# another checkout built into the shared directory, this checkout's "fresh" build
+# would leave that checkout's `atonomi` there (tests would run the other sources, with
+# the other checkout's compiled-in paths). When the checkout changes, the crates whose
+# binaries are copied out are marked changed, so they are rebuilt and copied again.
+atonomi_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)"
+atonomi_marker="$CARGO_TARGET_DIR/.last-checkout"
+if [ "$(cat "$atonomi_marker" 2>/dev/null)" != "$atonomi_root" ]; then
+  touch "$atonomi_root/bridge/src/lib.rs" "$atonomi_root/node/src/main.rs"
+  mkdir -p "$CARGO_TARGET_DIR" && echo "$atonomi_root" > "$atonomi_marker"
+fi

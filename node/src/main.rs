@@ -461,7 +461,8 @@ enum BenchCommand {
     /// with devices/s, gas per device and inclusion latency.
     Eth(eth_load::EthArgs),
     /// The signature-verification bound of this machine: ed25519 verifications of
-    /// transaction signatures per second on one core and on all cores; one JSON line.
+    /// transaction signatures per second under the node's rule, one at a time on one
+    /// core, in batches on one core and in batches on all cores; one JSON line.
     Verify(bench::VerifyArgs),
 }
 
