@@ -174,6 +174,10 @@ impl PublicKey {
     }
 
     fn verify_digest(&self, digest: &Hash, sig: &Signature) -> Result<(), SignatureError> {
+        let id = verified_id(self.0.as_bytes(), digest, sig);
+        if cache_on() && lock_verified().contains(&id) {
+            return Ok(());
+        }
         if !signature_admissible(sig) {
             return Err(SignatureError::BadSignature);
         }
@@ -182,7 +186,9 @@ impl PublicKey {
                 &ed25519_consensus::Signature::from(sig.0),
                 digest.as_bytes(),
             )
-            .map_err(|_| SignatureError::BadSignature)
+            .map_err(|_| SignatureError::BadSignature)?;
+        remember_verified([id]);
+        Ok(())
     }
 }
 
@@ -219,6 +225,56 @@ fn signer_key(signer: &AccountId) -> Result<PublicKey, SignatureError> {
     Ok(key)
 }
 
+/// Signatures that passed the rule recently, by blake3 of (key, digest, signature). A
+/// vote is checked when gossip delivers it and again when the engine takes it, and a
+/// precommit once more inside a commit certificate; in the simulator every node checks
+/// every message. The set only ever holds signatures that verified, so it cannot change
+/// an answer; when full it starts over.
+static VERIFIED: std::sync::Mutex<std::collections::BTreeSet<[u8; 32]>> =
+    std::sync::Mutex::new(std::collections::BTreeSet::new());
+const VERIFIED_MAX: usize = 65_536;
+
+fn lock_verified() -> std::sync::MutexGuard<'static, std::collections::BTreeSet<[u8; 32]>> {
+    VERIFIED.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+thread_local! {
+    static BYPASS: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Whether this thread consults the set of verified signatures.
+fn cache_on() -> bool {
+    !BYPASS.with(std::cell::Cell::get)
+}
+
+/// Makes this thread check every signature from scratch (and remember none): for
+/// tests of the rule's paths, which a remembered answer would skip.
+#[doc(hidden)]
+pub fn bypass_verified_cache_on_this_thread() {
+    BYPASS.with(|b| b.set(true));
+}
+
+fn verified_id(key: &[u8; 32], digest: &Hash, sig: &Signature) -> [u8; 32] {
+    let mut h = blake3::Hasher::new_derive_key("atonomi 2026 verified signature v1");
+    h.update(key);
+    h.update(digest.as_bytes());
+    h.update(&sig.0);
+    *h.finalize().as_bytes()
+}
+
+fn remember_verified(ids: impl IntoIterator<Item = [u8; 32]>) {
+    if !cache_on() {
+        return;
+    }
+    let mut set = lock_verified();
+    for id in ids {
+        if set.len() >= VERIFIED_MAX {
+            set.clear();
+        }
+        set.insert(id);
+    }
+}
+
 /// One signature to check: signer, domain-separated digest, signature. Built once and
 /// handed to [`verify_each`] with many others.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -235,6 +291,10 @@ impl SignatureCheck {
             digest: Hash::with_domain(domain, msg),
             signature: *signature,
         }
+    }
+
+    fn id(&self) -> [u8; 32] {
+        verified_id(self.signer.as_bytes(), &self.digest, &self.signature)
     }
 
     /// The rule's byte checks (items 1–3), before any curve arithmetic.
@@ -260,22 +320,47 @@ const MIN_BATCH: usize = 4;
 /// equation); the batch's random coefficients only decide how fast that is found.
 pub fn verify_each(checks: &[SignatureCheck]) -> Vec<bool> {
     let mut out = vec![false; checks.len()];
-    let candidates: Vec<usize> = (0..checks.len())
-        .filter(|i| checks[*i].admissible())
-        .collect();
+    let ids: Vec<[u8; 32]> = checks.iter().map(SignatureCheck::id).collect();
+    let mut candidates = Vec::with_capacity(checks.len());
+    {
+        let known = lock_verified();
+        let cached = cache_on();
+        for (i, c) in checks.iter().enumerate() {
+            if cached && known.contains(&ids[i]) {
+                out[i] = true;
+            } else if c.admissible() {
+                candidates.push(i);
+            }
+        }
+    }
     settle(checks, &candidates, &mut out);
+    remember_verified(candidates.iter().filter(|i| out[**i]).map(|i| ids[*i]));
     out
 }
 
 /// Whether every signature passes (one batch; no bisection needed for a yes or no).
 pub fn verify_all(checks: &[SignatureCheck]) -> bool {
-    if !checks.iter().all(SignatureCheck::admissible) {
+    let unknown: Vec<(&SignatureCheck, [u8; 32])> = {
+        let known = lock_verified();
+        let cached = cache_on();
+        checks
+            .iter()
+            .map(|c| (c, c.id()))
+            .filter(|(_, id)| !(cached && known.contains(id)))
+            .collect()
+    };
+    if !unknown.iter().all(|(c, _)| c.admissible()) {
         return false;
     }
-    if checks.len() < MIN_BATCH {
-        return checks.iter().all(SignatureCheck::verify);
+    let holds = if unknown.len() < MIN_BATCH {
+        unknown.iter().all(|(c, _)| c.verify())
+    } else {
+        batch_holds(unknown.iter().map(|(c, _)| *c))
+    };
+    if holds {
+        remember_verified(unknown.iter().map(|(_, id)| *id));
     }
-    batch_holds(checks.iter())
+    holds
 }
 
 /// The first signature that fails, if any: one batch when all pass (the common case

@@ -265,6 +265,8 @@ fn honest_batch(n: usize, tag: &str) -> Vec<SignatureCheck> {
 
 #[test]
 fn edge_cases_get_the_rules_answer_on_the_single_and_the_batch_path() {
+    // Every path must decide for itself, not answer from what an earlier check saw.
+    crypto::bypass_verified_cache_on_this_thread();
     let cases = cases();
     assert!(cases.len() > 70);
     for c in &cases {
@@ -396,6 +398,35 @@ fn a_re_encoded_signature_does_not_make_a_second_transaction() {
     );
 }
 
+/// Remembering verified signatures changes no answer: a bad one is refused every time,
+/// also next to remembered good ones, and a remembered signature does not vouch for
+/// another message.
+#[test]
+fn remembered_signatures_change_no_answer() {
+    let mut batch = honest_batch(16, "remembered");
+    let mut fresh = batch.clone();
+    assert!(crypto::verify_all(&batch));
+    let started = std::time::Instant::now();
+    for _ in 0..50 {
+        assert!(crypto::verify_all(&batch));
+    }
+    // 50 × 16 signatures answered from memory take far less than verifying them once
+    // more would (one batch of 16 is ~0.5 ms); printed, not asserted.
+    println!("50 remembered batches of 16: {:?}", started.elapsed());
+    batch[3].digest = Hash::with_domain("other", b"x");
+    for _ in 0..3 {
+        let mut want = vec![true; 16];
+        want[3] = false;
+        assert_eq!(crypto::verify_each(&batch), want);
+        assert!(!crypto::verify_all(&batch));
+        assert_eq!(crypto::first_invalid(&batch), Some(3));
+        assert!(!batch[3].verify());
+    }
+    // The same signature over another message, and another signature: not remembered.
+    fresh[5].signature = fresh[6].signature;
+    assert_eq!(crypto::first_invalid(&fresh), Some(5));
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(48))]
 
@@ -403,6 +434,7 @@ proptest! {
     /// that one; without it, the batch passes whole.
     #[test]
     fn bisection_finds_exactly_the_bad_signature(n in 4usize..96, bad in any::<prop::sample::Index>(), how in 0u8..3) {
+        crypto::bypass_verified_cache_on_this_thread();
         let mut batch = honest_batch(n, "prop");
         prop_assert!(crypto::verify_all(&batch));
         prop_assert_eq!(crypto::verify_each(&batch), vec![true; n]);
