@@ -3,7 +3,8 @@
 //! - `sweep_*`: 1,000 seeds in all (four slices, so the test runner spreads them over
 //!   the cores), 0 violations expected.
 //! - `negative_control_*`: two twinned keys out of four (byzantine power 1/2) must be
-//!   caught violating agreement — the checks can fail.
+//!   caught violating agreement, and a long pause with every timer lost must be
+//!   caught stalling — the checks can fail.
 //! - `serial_outages_keep_the_chain_moving`: 400 seeds of serial outages alone.
 //! - `replay_one_seed` / `replay_one_serial_seed`: `ATONOMI_SIM_SEED=n
 //!   ATONOMI_SIM_TRACE=1` replays one seed (of the sweep's mix / of serial outages) with
@@ -13,7 +14,7 @@
 
 mod sim;
 
-use sim::{run_scenario, run_seed, Report, Scenario, Violation};
+use sim::{run_scenario, run_seed, Outage, OutageKind, Report, Scenario, Violation};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
@@ -216,6 +217,36 @@ fn one_twin_under_the_same_split_stays_safe() {
         sc.partitions[0].end = 10_000;
         if let Err(f) = run_scenario(seed, sc) {
             panic!("{f}");
+        }
+    }
+}
+
+/// The liveness oracle can fail. One validator of four paused for 40 s: its rounds
+/// time out and the others commit (it is excused for its timeouts). With every timer
+/// lost the first round it should propose never ends, and the same excuse must not
+/// cover the stall: the harness reports that the chain stopped.
+#[test]
+fn negative_control_lost_timers_stall_under_a_long_pause() {
+    for seed in 0..10 {
+        let mut sc = Scenario::serial(seed);
+        sc.validators = 4;
+        sc.outages = vec![Outage {
+            node: 1,
+            start: 2_000,
+            end: 42_000,
+            kind: OutageKind::Pause,
+        }];
+        if let Err(f) = run_scenario(seed, sc.clone()) {
+            panic!("seed {seed}: one validator paused of four must not stop the chain: {f}");
+        }
+        sc.lose_timers_from = Some(0);
+        match run_scenario(seed, sc) {
+            Err(f) if matches!(f.violation, Violation::Liveness { .. }) => {}
+            Err(f) => panic!(
+                "seed {seed}: expected a liveness failure, got {}",
+                f.violation
+            ),
+            Ok(r) => panic!("seed {seed}: a chain without timers went undetected: {r:?}"),
         }
     }
 }

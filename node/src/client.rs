@@ -26,7 +26,27 @@ pub async fn call(
     client
         .request(method, params)
         .await
-        .with_context(|| format!("{method} failed"))
+        .map_err(|e| readable(method, e))
+}
+
+/// One line a person can read: the node's message and code for an error it answered
+/// (`device not found (code 4040)`, with its data when it sent some), or what went wrong
+/// reaching it.
+pub fn readable(method: &str, e: jsonrpsee::core::ClientError) -> anyhow::Error {
+    use jsonrpsee::core::ClientError;
+    match e {
+        ClientError::Call(obj) => match obj.data() {
+            Some(data) => {
+                anyhow::anyhow!("{} (code {}; {})", obj.message(), obj.code(), data.get())
+            }
+            None => anyhow::anyhow!("{} (code {})", obj.message(), obj.code()),
+        },
+        ClientError::Transport(t) => anyhow::anyhow!("cannot reach the node ({method}): {t}"),
+        ClientError::RequestTimeout => {
+            anyhow::anyhow!("the node did not answer {method} in time")
+        }
+        other => anyhow::anyhow!("{method}: {other}"),
+    }
 }
 
 /// Signs `call` with the key file, submits it, waits until it is final and prints the

@@ -296,19 +296,26 @@ enum QueryCommand {
         rpc: RpcArg,
         account: String,
     },
+    /// A manufacturer's record: name, keys, status, fee pool, registration fee, reward
+    /// wallet and how many devices it has registered.
     Manufacturer {
         #[command(flatten)]
         rpc: RpcArg,
+        /// The manufacturer's number (as in genesis or its AddManufacturer proposal).
         id: u32,
     },
+    /// An auditor's record: name, keys, status and reward account.
     Auditor {
         #[command(flatten)]
         rpc: RpcArg,
+        /// The auditor's number.
         id: u32,
     },
+    /// A device's record: manufacturer, key, status, owner, wallet, attributes.
     Device {
         #[command(flatten)]
         rpc: RpcArg,
+        /// The device id (64 hex digits; `atonomi device-id SALT HARDWARE_ID`).
         id: String,
     },
     /// The aggregate reputation of a device of one type.

@@ -170,6 +170,9 @@ fn device_lifecycle_on_a_dev_node_survives_kill_9() {
     assert_eq!(r["status"]["status"], "success", "{r}");
     let v = query(&node, &["validate-device", &meter, "--requester", &sensor]).unwrap();
     assert_eq!(v["ok"], true, "{v}");
+    // An error the node answers is one line in words with its code (issue 18).
+    let missing = query(&node, &["device", &"ab".repeat(32)]).unwrap_err();
+    assert_eq!(missing, "error: device not found (code 4040)\n");
 
     // Fund the sensor and pay the meter 2 ATMI: the meter (no wallet set: its own
     // account) receives 2 ATMI, the sensor pays the 1% fee on top.

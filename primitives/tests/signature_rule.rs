@@ -403,6 +403,7 @@ fn a_re_encoded_signature_does_not_make_a_second_transaction() {
 /// another message.
 #[test]
 fn remembered_signatures_change_no_answer() {
+    crypto::remember_verified_signatures(true);
     let mut batch = honest_batch(16, "remembered");
     let mut fresh = batch.clone();
     assert!(crypto::verify_all(&batch));

@@ -31,10 +31,15 @@ impl<R: StateReader + ?Sized> Ctx<'_, '_, R> {
             }
         }
         let fee = self.registration_fee(&m, devices.len())?;
+        let n = devices.len() as u64;
         for reg in devices {
             self.insert_device(&m, reg)?;
         }
         self.collect_registration_fee(&mut m, fee)?;
+        m.devices_registered = m
+            .devices_registered
+            .checked_add(n)
+            .ok_or(CallError::Overflow)?;
         self.put_manufacturer(&m);
         Ok(())
     }
@@ -107,6 +112,10 @@ impl<R: StateReader + ?Sized> Ctx<'_, '_, R> {
         let fee = self.registration_fee(&m, 1)?;
         let d = self.insert_device(&m, reg)?;
         self.collect_registration_fee(&mut m, fee)?;
+        m.devices_registered = m
+            .devices_registered
+            .checked_add(1)
+            .ok_or(CallError::Overflow)?;
         self.put_manufacturer(&m);
         // The device consents to this owner exactly as in a normal activation, and the
         // manufacturer (the signer) pays the activation fee.

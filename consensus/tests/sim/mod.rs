@@ -21,6 +21,10 @@
 //! carries a certificate that verifies), no honest key signed two different messages
 //! for one (height, round, kind), and, once faults have stopped after GST, liveness
 //! (each honest node commits a new height within `liveness_bound` of virtual time).
+//! The liveness clock is Tendermint's claim: a round whose proposer is up and at the
+//! height, while a quorum is up and at the height, decides. A round that cannot (its
+//! proposer out, or too few validators in) is excused for its timeouts plus the time
+//! the quorum was missing — never for longer, so a round that fails to end is caught.
 
 #![allow(dead_code)]
 
@@ -128,6 +132,9 @@ pub struct Scenario {
     /// on a synchronous network, and liveness is checked throughout: a validator that
     /// is up must see commits within `liveness_bound` (counted from when it came back).
     pub outages: Vec<Outage>,
+    /// Sabotage for a negative control: from this virtual time on every timer is lost,
+    /// so a round that cannot decide never ends.
+    pub lose_timers_from: Option<u64>,
 }
 
 impl Scenario {
@@ -185,6 +192,7 @@ impl Scenario {
             liveness_bound: 120_000,
             invalid_proposals: true,
             outages: Vec::new(),
+            lose_timers_from: None,
         }
     }
 
@@ -193,7 +201,9 @@ impl Scenario {
     /// pattern of a 26-second stall seen on a real cluster (the proposer paused, another
     /// killed, the proposer paused again, the other killed). With one of 4–7 down, the
     /// others hold more than 2/3 of the power and must keep committing: a validator that
-    /// is up waits at most ten seconds for a commit (rounds here take 2–4 s).
+    /// is up waits at most ten seconds for a commit, not counting rounds that could not
+    /// decide (their proposer out, or a second validator still catching up), each
+    /// excused for its timeouts only.
     pub fn serial(seed: u64) -> Scenario {
         let mut rng = Rng::new(seed.wrapping_mul(131).wrapping_add(3));
         let validators = rng.range(4, 7) as usize;
@@ -241,6 +251,7 @@ impl Scenario {
             liveness_bound: 10_000,
             invalid_proposals: false,
             outages,
+            lose_timers_from: None,
         }
     }
 
@@ -282,6 +293,7 @@ impl Scenario {
             liveness_bound: 60_000,
             invalid_proposals: false,
             outages: Vec::new(),
+            lose_timers_from: None,
         }
     }
 }
@@ -474,6 +486,49 @@ struct Node {
     last_progress: u64,
     /// Decided; start the next height after the current step.
     start_next: bool,
+    /// The round this node is in, watched for whether it could decide.
+    round: Option<RoundWatch>,
+    /// Time excused since the last commit: rounds that could not decide.
+    excused_ms: u64,
+    /// When our messages of the round in progress were last sent again for a peer.
+    resent_at: Option<u64>,
+}
+
+/// A round as the liveness oracle sees it.
+#[derive(Clone, Debug)]
+struct RoundWatch {
+    height: u64,
+    round: u32,
+    /// Key index of the round's proposer.
+    proposer: usize,
+    start: u64,
+    /// The proposer was out (down, paused or behind) at some point of the round.
+    proposer_out: bool,
+    /// Since when fewer than a quorum are in, if they are now.
+    missing_since: Option<u64>,
+    /// Time the quorum was missing before `missing_since`.
+    missing_ms: u64,
+}
+
+impl RoundWatch {
+    /// How much of this round, up to `now`, is excused: nothing for a round that could
+    /// decide; for one that could not, its timeouts (with 500 ms for messages) plus the
+    /// time a quorum was missing, and never more than the round lasted.
+    fn excused(&self, now: u64, from: u64) -> u64 {
+        let missing = self.missing_ms + self.missing_since.map_or(0, |t| now.saturating_sub(t));
+        if !self.proposer_out && missing == 0 {
+            return 0;
+        }
+        let t = timeouts();
+        let r = self.round;
+        let ms = |base: Duration, delta: Duration| (base + delta * r).as_millis() as u64;
+        let timeouts = ms(t.propose, t.propose_delta)
+            + ms(t.prevote, t.prevote_delta)
+            + ms(t.precommit, t.precommit_delta)
+            + 500;
+        let lasted = now.saturating_sub(self.start.max(from));
+        lasted.min(missing + timeouts)
+    }
 }
 
 impl Node {
@@ -553,6 +608,9 @@ fn node_of_peer(peer: &PeerId) -> Option<usize> {
 
 impl Sim {
     pub fn new(seed: u64, sc: Scenario) -> Sim {
+        // Every simulated node checks every message in this one process: remember what
+        // verified (it changes no outcome; the statistics of a sweep are identical).
+        atonomi_primitives::crypto::remember_verified_signatures(true);
         let keys: Vec<Keypair> = (0..sc.validators)
             .map(|i| Keypair::from_label(&format!("sim-validator-{i}")))
             .collect();
@@ -591,6 +649,9 @@ impl Sim {
                 fed: BTreeSet::new(),
                 last_progress: 0,
                 start_next: false,
+                round: None,
+                excused_ms: 0,
+                resent_at: None,
             })
             .collect();
         let trace = std::env::var("ATONOMI_SIM_TRACE").ok().map(|_| Vec::new());
@@ -740,8 +801,11 @@ impl Sim {
             if n.engine.is_none() || self.paused_until(i).is_some() {
                 continue;
             }
-            let since = n.last_progress.max(self.settle).max(self.back_at(i));
-            let waited_ms = self.now - since;
+            self.watch_round(i);
+            let since = self.liveness_since(i);
+            let n = &self.nodes[i];
+            let excused = n.excused_ms + n.round.as_ref().map_or(0, |w| w.excused(self.now, since));
+            let waited_ms = (self.now - since).saturating_sub(excused);
             if waited_ms > self.sc.liveness_bound {
                 let height = Height::new(n.committed() + 1);
                 self.fail(Violation::Liveness {
@@ -750,6 +814,70 @@ impl Sim {
                     waited_ms,
                 });
                 return;
+            }
+        }
+    }
+
+    /// Since when node `i`'s wait for a commit counts.
+    fn liveness_since(&self, i: usize) -> u64 {
+        self.nodes[i]
+            .last_progress
+            .max(self.settle)
+            .max(self.back_at(i))
+    }
+
+    /// Whether validator `key` takes part in deciding `height` now: an honest instance
+    /// of it is running, not paused, and has decided every height below (or more).
+    fn is_in(&self, key: usize, height: u64) -> bool {
+        self.nodes.iter().enumerate().any(|(j, n)| {
+            n.key == key
+                && n.honest
+                && n.engine.is_some()
+                && self.paused_until(j).is_none()
+                && n.committed() + 1 >= height
+        })
+    }
+
+    /// The block validator `key` last precommitted at `height` before `round`, if any.
+    fn locked_on(&self, key: usize, height: u64, round: u32) -> Option<Hash> {
+        self.signed
+            .range((key, height, 0, 0)..(key, height, round, 0))
+            .rev()
+            .filter(|((_, _, _, kind), _)| *kind == 1)
+            .find_map(|(_, value)| *value)
+    }
+
+    /// Updates what node `i`'s current round could do: whether its proposer is out,
+    /// and whether a quorum (more than 2/3 of the equal powers) is in.
+    fn watch_round(&mut self, i: usize) {
+        let Some(w) = self.nodes[i].round.clone() else {
+            return;
+        };
+        let proposer_out = !self.is_in(w.proposer, w.height);
+        // A validator that precommitted a block in an earlier round of the height is
+        // locked on it, and prevotes a different proposal nil: it counts towards the
+        // quorum only when the proposer is locked on the same block (then it proposes
+        // it). Without slack in the quorum (one of 3f+1 out), one such lock suffices
+        // to make a round fail, as Tendermint allows.
+        let proposer_lock = self.locked_on(w.proposer, w.height, w.round);
+        let ins = (0..self.sc.validators)
+            .filter(|k| self.is_in(*k, w.height))
+            .filter(|k| {
+                let lock = self.locked_on(*k, w.height, w.round);
+                lock.is_none() || lock == proposer_lock
+            })
+            .count();
+        let quorum = 3 * ins > 2 * self.sc.validators;
+        let now = self.now;
+        if let Some(w) = self.nodes[i].round.as_mut() {
+            w.proposer_out |= proposer_out;
+            match (quorum, w.missing_since) {
+                (false, None) => w.missing_since = Some(now),
+                (true, Some(t)) => {
+                    w.missing_ms += now.saturating_sub(t);
+                    w.missing_since = None;
+                }
+                _ => {}
             }
         }
     }
@@ -817,6 +945,8 @@ impl Sim {
         }
         n.engine = Some(engine);
         n.last_progress = self.now;
+        n.round = None;
+        n.excused_ms = 0;
         let incarnation = n.incarnation;
         let records_len = records.len();
         self.log(|| format!("node {i} boots at height {height} (incarnation {incarnation}, {records_len} WAL records)"));
@@ -889,6 +1019,10 @@ impl Sim {
                     return;
                 }
                 n.timers.remove(&timeout_key(&timeout));
+                if self.sc.lose_timers_from.is_some_and(|t| self.now >= t) {
+                    return;
+                }
+                let n = &mut self.nodes[node];
                 let Some(engine) = n.engine.as_mut() else {
                     return;
                 };
@@ -939,6 +1073,8 @@ impl Sim {
                 if h >= engine.height() {
                     let want = engine.height();
                     self.send(to, from, Payload::SyncRequest(want));
+                } else if h.next() == engine.height() {
+                    self.resend_for_peer(to);
                 }
             }
             Payload::SyncRequest(h) => {
@@ -1063,6 +1199,52 @@ impl Sim {
             if to != from {
                 self.send(from, to, payload.clone());
             }
+        }
+    }
+
+    /// The host's rule for a peer at the height in progress (`resend_for_peer_at` in
+    /// the node): at most once a second, our proposal of the round in progress (with
+    /// its body) and our votes of that round are sent again, since a peer that was down
+    /// when they were first sent has no other way to get them.
+    fn resend_for_peer(&mut self, i: usize) {
+        let n = &self.nodes[i];
+        if !n.honest || n.resent_at.is_some_and(|t| self.now < t + 1_000) {
+            return;
+        }
+        let Some((height, round)) = n
+            .engine
+            .as_ref()
+            .and_then(|e| Some((e.height(), e.round()?)))
+        else {
+            return;
+        };
+        let me = self.keys[n.key].account();
+        let mine: Vec<ConsensusMessage> = wal::replay(&n.disk.wal, MAX_MESSAGE_BYTES + 64)
+            .records
+            .iter()
+            .filter_map(|r| WalRecord::from_bytes(r).ok())
+            .filter_map(|r| match r.entry {
+                WalEntry::Proposal(p)
+                    if p.proposer == me && p.height == height && p.round == round =>
+                {
+                    Some(ConsensusMessage::Proposal(p))
+                }
+                WalEntry::Vote(v)
+                    if v.validator == me && v.height == height && v.round == round =>
+                {
+                    Some(ConsensusMessage::Vote(v))
+                }
+                _ => None,
+            })
+            .collect();
+        self.nodes[i].resent_at = Some(self.now);
+        for msg in mine {
+            if let ConsensusMessage::Proposal(p) = &msg {
+                if let Some(body) = self.nodes[i].bodies.get(&p.block).cloned() {
+                    self.broadcast(i, Payload::Block(body));
+                }
+            }
+            self.broadcast(i, Payload::Consensus(msg.to_bytes()));
         }
     }
 
@@ -1340,7 +1522,33 @@ impl Sim {
                 });
                 None
             }
-            Action::RoundStarted { .. } => None,
+            Action::RoundStarted {
+                height,
+                round,
+                proposer,
+            } => {
+                let since = self.liveness_since(i);
+                let n = &mut self.nodes[i];
+                if let Some(w) = n.round.take() {
+                    n.excused_ms += w.excused(self.now, since);
+                }
+                let proposer = self
+                    .keys
+                    .iter()
+                    .position(|k| k.account() == proposer)
+                    .unwrap_or(usize::MAX);
+                self.nodes[i].round = Some(RoundWatch {
+                    height: height.get(),
+                    round,
+                    proposer,
+                    start: self.now,
+                    proposer_out: false,
+                    missing_since: None,
+                    missing_ms: 0,
+                });
+                self.watch_round(i);
+                None
+            }
             Action::SignRefused(e) => {
                 self.report.refused_signatures += 1;
                 self.log(|| format!("node {i} refused to sign: {e}"));
@@ -1424,6 +1632,8 @@ impl Sim {
         n.disk.wal.clear();
         n.disk.bodies.retain(|_, b| b.height > height);
         n.last_progress = self.now;
+        n.round = None;
+        n.excused_ms = 0;
         n.proposals.retain(|h, _| *h > height);
         n.fed.retain(|(h, _, _)| *h > height);
         self.log(|| format!("node {i} commits {height} {block_hash}"));

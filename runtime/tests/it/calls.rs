@@ -444,6 +444,11 @@ fn register_devices() {
         "1 ATMI per device"
     );
     assert_eq!(c.manufacturer(M).pool, atmi(5), "fees flow into the pool");
+    assert_eq!(
+        c.manufacturer(M).devices_registered,
+        5,
+        "the counter counts"
+    );
     assert_eq!(c.device(devs[0].id).status, DeviceStatus::Registered);
 
     c.fails(
@@ -494,6 +499,11 @@ fn register_devices() {
             device_signature: w.consent(&c, a.alice.account()),
         },
         E::InvalidDeviceKey,
+    );
+    assert_eq!(
+        c.manufacturer(M).devices_registered,
+        6,
+        "refused batches count nothing"
     );
     c.fails(
         &a.stranger,
@@ -810,6 +820,7 @@ fn activation_and_ownership() {
         },
         E::BadDeviceSignature,
     );
+    let registered = c.manufacturer(M).devices_registered;
     c.ok(
         &a.maker,
         Call::RegisterAndActivate {
@@ -820,6 +831,7 @@ fn activation_and_ownership() {
         },
     );
     assert_eq!(c.device(d2.id).owner, Some(a.bob.account()));
+    assert_eq!(c.manufacturer(M).devices_registered, registered + 1);
     c.fails(
         &a.maker,
         Call::RegisterAndActivate {
