@@ -80,6 +80,14 @@ enum Command {
         /// Overrides [rpc] addr of config.toml.
         #[arg(long, env = "ATONOMI_RPC_ADDR")]
         rpc_addr: Option<std::net::SocketAddr>,
+        /// Overrides [p2p] listen of config.toml (a libp2p address, e.g.
+        /// /ip4/127.0.0.1/tcp/26656).
+        #[arg(long, env = "ATONOMI_P2P_LISTEN")]
+        p2p_listen: Option<libp2p::Multiaddr>,
+        /// Overrides [metrics] addr of config.toml (Prometheus: GET http://ADDR/metrics);
+        /// serves metrics even when config.toml has no [metrics] section.
+        #[arg(long, env = "ATONOMI_METRICS_ADDR")]
+        metrics_addr: Option<std::net::SocketAddr>,
         /// FOR FAULT TESTS ONLY: make this validator equivocate (a conflicting second
         /// signature beside each of its votes and proposals). Never on a real network.
         #[arg(long, hide = true, env = "ATONOMI_BYZANTINE_TEST_MODE")]
@@ -425,17 +433,45 @@ enum GenesisCommand {
     Validate { file: PathBuf },
     /// Print the embedded dev genesis (JSON), a starting point for a real one.
     Dev,
-    /// Write a genesis for a test network: the dev genesis (its admin, demo
-    /// manufacturer, auditor and funded accounts) with your chain id, validators and
-    /// full-node peers. For a real network, edit admins and allocations afterwards and
-    /// check the result with `genesis validate`.
+    /// Write a genesis: your chain id and validators; governance admins and
+    /// threshold, manufacturers, auditors and allocations from the flags, each taken
+    /// from the dev genesis (its dev-key admin, demo manufacturer 1 and auditor 1,
+    /// funded dev accounts) when its flag is not given — fine for a test network, never
+    /// for real value. Check the result with `genesis validate`.
+    ///
+    /// A 2-of-3 network with its own admins, manufacturer, auditor and treasury:
+    ///
+    ///   atonomi genesis new --chain-id acme-1 --validator ACCT,PEER --admin A1 --admin A2
+    ///     --admin A3 --threshold 2 --manufacturer 1,"Acme Sensors",KEY
+    ///     --auditor 1,"Acme Audit",KEY --alloc A1,1000000 --out genesis.json
     New {
         #[arg(long, default_value = "atonomi-testnet")]
         chain_id: String,
         /// ACCOUNT,PEER_ID_HEX[,POWER[,BRIDGE_ADDRESS]] for each validator (as printed by
-        /// `atonomi init`; the bridge address is its Ethereum checkpoint key).
+        /// `atonomi init`; the bridge address is its Ethereum checkpoint key). Its
+        /// operator is the first manufacturer.
         #[arg(long = "validator", required = true)]
         validators: Vec<String>,
+        /// A governance admin's account (repeat for each; `atonomi keys show FILE`
+        /// prints it). Replaces the dev admin.
+        #[arg(long = "admin")]
+        admins: Vec<String>,
+        /// Admin approvals a proposal needs (k of the n admins; default 1).
+        #[arg(long)]
+        threshold: Option<u32>,
+        /// ID,NAME,KEY_ACCOUNT of a manufacturer (repeat for each; its key also
+        /// receives its rewards). Replaces the demo manufacturer.
+        #[arg(long = "manufacturer")]
+        manufacturers: Vec<String>,
+        /// ID,NAME,KEY_ACCOUNT of an auditor (repeat for each; its key also receives its
+        /// rewards). Replaces the demo auditor.
+        #[arg(long = "auditor")]
+        auditors: Vec<String>,
+        /// ACCOUNT,AMOUNT: tokens at genesis, in ATMI (up to 18 decimals, e.g. 1.5) or
+        /// base units with the suffix `base` (e.g. 15base). Replaces the dev
+        /// allocations; the total supply is their sum.
+        #[arg(long = "alloc")]
+        allocations: Vec<String>,
         /// PEER_ID_HEX of a full node allowed to connect.
         #[arg(long = "node-peer")]
         node_peers: Vec<String>,
@@ -525,12 +561,26 @@ fn run(cli: Cli) -> Result<()> {
         Command::Run {
             home,
             rpc_addr,
+            p2p_listen,
+            metrics_addr,
             byzantine_equivocate,
             byzantine_garbage,
             crash_after_signing_proposal,
             deaf_to_gossip,
         } => {
             let mut launch = node::Launch::from_home(&home, rpc_addr)?;
+            if let Some(listen) = p2p_listen {
+                match &mut launch.p2p {
+                    Some((_, p2p)) => p2p.listen = listen,
+                    None => anyhow::bail!(
+                        "--p2p-listen given, but {} has no [p2p] section (a node without it runs alone)",
+                        home.join("config.toml").display()
+                    ),
+                }
+            }
+            if metrics_addr.is_some() {
+                launch.metrics = metrics_addr;
+            }
             launch.byzantine = byzantine_equivocate;
             launch.crash_after_signing_proposal = crash_after_signing_proposal;
             if let Some((_, p2p)) = &mut launch.p2p {
@@ -663,12 +713,24 @@ fn run(cli: Cli) -> Result<()> {
         Command::Genesis(GenesisCommand::New {
             chain_id,
             validators,
+            admins,
+            threshold,
+            manufacturers,
+            auditors,
+            allocations,
             node_peers,
             checkpoint_interval,
             out,
         }) => genesis_new(
             &chain_id,
             &validators,
+            &Members {
+                admins,
+                threshold,
+                manufacturers,
+                auditors,
+                allocations,
+            },
             node_peers,
             checkpoint_interval,
             out.as_deref(),
@@ -680,9 +742,118 @@ fn run(cli: Cli) -> Result<()> {
     }
 }
 
+/// What `genesis new` takes from its flags instead of the dev genesis.
+struct Members {
+    admins: Vec<String>,
+    threshold: Option<u32>,
+    manufacturers: Vec<String>,
+    auditors: Vec<String>,
+    allocations: Vec<String>,
+}
+
+fn parse_account(flag: &str, s: &str) -> Result<atonomi_primitives::AccountId> {
+    use anyhow::Context;
+    serde_json::from_value(serde_json::json!(s.trim()))
+        .with_context(|| format!("{flag} {s}: not an account (64 hex digits)"))
+}
+
+/// `ID,NAME,KEY` of a manufacturer or auditor (the name may hold commas).
+fn parse_member(flag: &str, s: &str) -> Result<(u32, String, atonomi_primitives::AccountId)> {
+    use anyhow::Context;
+    let (id, rest) = s
+        .split_once(',')
+        .with_context(|| format!("{flag} {s}: expected ID,NAME,KEY_ACCOUNT"))?;
+    let (name, key) = rest
+        .rsplit_once(',')
+        .with_context(|| format!("{flag} {s}: expected ID,NAME,KEY_ACCOUNT"))?;
+    let id = id
+        .trim()
+        .parse()
+        .with_context(|| format!("{flag} {s}: the id is a number"))?;
+    Ok((id, name.trim().to_string(), parse_account(flag, key)?))
+}
+
+impl Members {
+    fn apply(&self, g: &mut atonomi_genesis::Genesis) -> Result<()> {
+        use anyhow::Context;
+        use atonomi_primitives::tx::{NewAuditor, NewManufacturer};
+        use atonomi_primitives::{Amount, AuditorId, ManufacturerId, Score};
+        if !self.admins.is_empty() {
+            g.governance.admins = self
+                .admins
+                .iter()
+                .map(|a| parse_account("--admin", a))
+                .collect::<Result<_>>()?;
+            g.governance.threshold = 1;
+        }
+        if let Some(k) = self.threshold {
+            g.governance.threshold = k;
+        }
+        if !self.manufacturers.is_empty() {
+            g.manufacturers = self
+                .manufacturers
+                .iter()
+                .map(|m| {
+                    let (id, name, key) = parse_member("--manufacturer", m)?;
+                    Ok(NewManufacturer {
+                        id: ManufacturerId::new(id),
+                        name,
+                        keys: vec![key],
+                        registration_fee: None,
+                        default_score: Score::new(5_000).unwrap_or_default(),
+                        reward_wallet: key,
+                        metadata: vec![],
+                    })
+                })
+                .collect::<Result<_>>()?;
+        }
+        if !self.auditors.is_empty() {
+            g.auditors = self
+                .auditors
+                .iter()
+                .map(|a| {
+                    let (id, name, key) = parse_member("--auditor", a)?;
+                    Ok(NewAuditor {
+                        id: AuditorId::new(id),
+                        name,
+                        keys: vec![key],
+                        reward_account: key,
+                        metadata: vec![],
+                    })
+                })
+                .collect::<Result<_>>()?;
+        }
+        if !self.allocations.is_empty() {
+            let mut total = Amount::ZERO;
+            g.allocations = self
+                .allocations
+                .iter()
+                .map(|a| {
+                    let (account, amount) = a
+                        .split_once(',')
+                        .with_context(|| format!("--alloc {a}: expected ACCOUNT,AMOUNT"))?;
+                    let amount = Amount::parse_atmi(amount.trim()).with_context(|| {
+                        format!("--alloc {a}: the amount is ATMI with up to 18 decimals, or base units ending in `base`")
+                    })?;
+                    total = total
+                        .checked_add(amount)
+                        .with_context(|| "--alloc: the allocations overflow".to_string())?;
+                    Ok(atonomi_genesis::Allocation {
+                        account: parse_account("--alloc", account)?,
+                        amount,
+                    })
+                })
+                .collect::<Result<_>>()?;
+            g.token.total_supply = total;
+        }
+        Ok(())
+    }
+}
+
 fn genesis_new(
     chain_id: &str,
     validators: &[String],
+    members: &Members,
     node_peers: Vec<String>,
     checkpoint_interval: Option<u64>,
     out: Option<&std::path::Path>,
@@ -691,6 +862,11 @@ fn genesis_new(
     let mut g = atonomi_genesis::dev::genesis();
     g.chain_id = atonomi_primitives::ChainId::new(chain_id)
         .map_err(|e| anyhow::anyhow!("--chain-id: {e}"))?;
+    members.apply(&mut g)?;
+    let operator = g
+        .manufacturers
+        .first()
+        .map_or(atonomi_genesis::dev::MANUFACTURER, |m| m.id);
     g.validators = validators
         .iter()
         .enumerate()
@@ -725,7 +901,7 @@ fn genesis_new(
                 peer_id,
                 bridge_address,
                 power,
-                operator: atonomi_genesis::dev::MANUFACTURER,
+                operator,
             })
         })
         .collect::<Result<_>>()?;

@@ -362,36 +362,3 @@ fn silent_sockets_do_not_shut_out_inbound_peers() {
         &buf[..n]
     );
 }
-
-/// A fresh `atonomi run` chain (init, genesis new, run) makes its first block as soon
-/// as a transaction waits, not after a heartbeat (issue 18). The heartbeat here is an
-/// hour, and `atonomi tx` gives up after 60 s: the transfer is final only if the
-/// waiting transaction started the height.
-#[test]
-fn a_fresh_run_node_makes_its_first_block_when_a_transaction_waits() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut node = common::RunNode::create(dir.path(), 3_600_000, "");
-    node.start();
-    assert_eq!(node.height(), 0, "no block before any transaction");
-    let alice = dir.path().join("alice.json");
-    let out = common::run(&["keys", "dev", "alice", "--out", alice.to_str().unwrap()]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let bob = atonomi_genesis::dev::key("bob").account().to_string();
-    let url = format!("http://127.0.0.1:{}", node.rpc_port);
-    let call = json!({ "transfer": { "to": bob, "amount": "1" } }).to_string();
-    let r = common::json_out(&common::run(&[
-        "tx",
-        "--rpc",
-        &url,
-        "--key",
-        alice.to_str().unwrap(),
-        &call,
-    ]))
-    .unwrap();
-    assert_eq!(r["status"]["status"], "success", "{r}");
-    assert_eq!(r["height"], 1, "the first block carries the transfer: {r}");
-}

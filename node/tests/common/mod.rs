@@ -286,8 +286,14 @@ impl RunNode {
 
     /// Starts (or restarts) the node and waits until its RPC answers.
     pub fn start(&mut self) {
+        self.start_with(&[]);
+    }
+
+    /// [`RunNode::start`] with more arguments for `atonomi run`.
+    pub fn start_with(&mut self, args: &[&str]) {
         let child = Command::new(BIN)
             .args(["run", "--home", self.home.to_str().unwrap()])
+            .args(args)
             .env("ATONOMI_LOG", "warn")
             .stdout(std::process::Stdio::null())
             .spawn()

@@ -1,0 +1,252 @@
+//! The CLI as a newcomer meets it (issue 18): a chain made with `init`, `genesis new`
+//! and `run` from flags alone, and the listeners `run` can move.
+
+use serde_json::{json, Value};
+use std::time::{Duration, Instant};
+
+mod common;
+
+/// A fresh `atonomi run` chain (init, genesis new, run) makes its first block as soon
+/// as a transaction waits, not after a heartbeat (issue 18). The heartbeat here is an
+/// hour, and `atonomi tx` gives up after 60 s: the transfer is final only if the
+/// waiting transaction started the height.
+#[test]
+fn a_fresh_run_node_makes_its_first_block_when_a_transaction_waits() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut node = common::RunNode::create(dir.path(), 3_600_000, "");
+    node.start();
+    assert_eq!(node.height(), 0, "no block before any transaction");
+    let alice = dir.path().join("alice.json");
+    let out = common::run(&["keys", "dev", "alice", "--out", alice.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let bob = atonomi_genesis::dev::key("bob").account().to_string();
+    let url = format!("http://127.0.0.1:{}", node.rpc_port);
+    let call = json!({ "transfer": { "to": bob, "amount": "1" } }).to_string();
+    let r = common::json_out(&common::run(&[
+        "tx",
+        "--rpc",
+        &url,
+        "--key",
+        alice.to_str().unwrap(),
+        &call,
+    ]))
+    .unwrap();
+    assert_eq!(r["status"]["status"], "success", "{r}");
+    assert_eq!(r["height"], 1, "the first block carries the transfer: {r}");
+}
+
+/// `atonomi run` moves every listener from the command line (issue 18): the p2p
+/// address and the metrics endpoint as well as the RPC, over what config.toml says.
+#[test]
+fn run_flags_move_the_p2p_and_metrics_listeners() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut node = common::RunNode::create(dir.path(), 500, "");
+    let (p2p, metrics) = (common::free_port(), common::free_port());
+    let listen = format!("/ip4/127.0.0.1/tcp/{p2p}");
+    let metrics_addr = format!("127.0.0.1:{metrics}");
+    node.start_with(&["--p2p-listen", &listen, "--metrics-addr", &metrics_addr]);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::net::TcpStream::connect(("127.0.0.1", p2p)).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "nothing listens on the --p2p-listen port"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(
+        std::net::TcpStream::connect(("127.0.0.1", node.p2p_port)).is_err(),
+        "the config.toml p2p port is not used when --p2p-listen is given"
+    );
+    while std::net::TcpStream::connect(("127.0.0.1", metrics)).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "nothing listens on the --metrics-addr port"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let (status, _, body) = common::http_exchange(
+        ("127.0.0.1", metrics),
+        format!("GET /metrics HTTP/1.1\r\nHost: {metrics_addr}\r\nConnection: close\r\n\r\n")
+            .as_bytes(),
+    );
+    assert_eq!(status, 200);
+    assert!(
+        String::from_utf8_lossy(&body).contains("atonomi_"),
+        "the metrics endpoint serves our metrics"
+    );
+}
+
+fn key(dir: &std::path::Path, name: &str) -> (std::path::PathBuf, String) {
+    let p = dir.join(format!("{name}.json"));
+    let v = common::json_out(&common::run(&["keys", "new", "--out", p.to_str().unwrap()])).unwrap();
+    let shown = common::json_out(&common::run(&["keys", "show", p.to_str().unwrap()])).unwrap();
+    assert_eq!(v["account"], shown["account"], "{v} {shown}");
+    (p, shown["account"].as_str().unwrap().to_string())
+}
+
+/// A 2-of-3 chain from flags alone: `init`, then `genesis new` with three admins,
+/// threshold 2, its own manufacturer, auditor and allocations, then `run`. The records
+/// are what the flags said, and a proposal takes effect at the second approval only.
+#[test]
+fn genesis_new_makes_a_two_of_three_chain_from_flags() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("v");
+    let v = common::json_out(&common::run(&["init", "--home", home.to_str().unwrap()])).unwrap();
+    let (a1, a1_acct) = key(dir.path(), "admin1");
+    let (a2, a2_acct) = key(dir.path(), "admin2");
+    let (_, a3_acct) = key(dir.path(), "admin3");
+    let (_, maker) = key(dir.path(), "maker");
+    let (_, auditor) = key(dir.path(), "auditor");
+    let validator = format!(
+        "{},{}",
+        v["account"].as_str().unwrap(),
+        v["peer_id_hex"].as_str().unwrap()
+    );
+    let genesis = home.join("genesis.json");
+    let m = format!("7,Acme, Sensors,{maker}");
+    let au = format!("3,Acme Audit,{auditor}");
+    let (alloc1, alloc2, alloc3) = (
+        format!("{a1_acct},1000"),
+        format!("{maker},10.5"),
+        format!("{auditor},25base"),
+    );
+    let out = common::run(&[
+        "genesis",
+        "new",
+        "--chain-id",
+        "acme-1",
+        "--validator",
+        &validator,
+        "--admin",
+        &a1_acct,
+        "--admin",
+        &a2_acct,
+        "--admin",
+        &a3_acct,
+        "--threshold",
+        "2",
+        "--manufacturer",
+        &m,
+        "--auditor",
+        &au,
+        "--alloc",
+        &alloc1,
+        "--alloc",
+        &alloc2,
+        "--alloc",
+        &alloc3,
+        "--out",
+        genesis.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let g: Value = serde_json::from_slice(&std::fs::read(&genesis).unwrap()).unwrap();
+    assert_eq!(g["governance"]["threshold"], 2, "{g}");
+    assert_eq!(
+        g["governance"]["admins"],
+        json!([a1_acct, a2_acct, a3_acct])
+    );
+    assert_eq!(g["manufacturers"][0]["id"], 7);
+    assert_eq!(g["manufacturers"][0]["name"], "Acme, Sensors");
+    assert_eq!(
+        g["validators"][0]["operator"], 7,
+        "the first manufacturer operates"
+    );
+    assert_eq!(g["auditors"][0]["id"], 3);
+    assert_eq!(
+        g["token"]["total_supply"], "1010500000000000000025",
+        "the supply is the sum of the allocations"
+    );
+    let checked = common::run(&["genesis", "validate", genesis.to_str().unwrap()]);
+    assert!(
+        checked.status.success(),
+        "{}",
+        String::from_utf8_lossy(&checked.stderr)
+    );
+    // A bad flag is refused with its name, and nothing is written.
+    let bad = dir.path().join("bad.json");
+    let refused = common::run(&[
+        "genesis",
+        "new",
+        "--validator",
+        &validator,
+        "--alloc",
+        "nobody,1",
+        "--out",
+        bad.to_str().unwrap(),
+    ]);
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("--alloc nobody: not an account"));
+    assert!(!bad.exists());
+
+    let (rpc_port, p2p_port) = (common::free_port(), common::free_port());
+    let config = std::fs::read_to_string(home.join("config.toml")).unwrap();
+    assert!(
+        config.contains("genesis"),
+        "init writes a config naming the genesis"
+    );
+    let mut node = common::RunNode {
+        home: home.clone(),
+        rpc_port,
+        p2p_port,
+        child: None,
+    };
+    node.start_with(&[
+        "--rpc-addr",
+        &format!("127.0.0.1:{rpc_port}"),
+        "--p2p-listen",
+        &format!("/ip4/127.0.0.1/tcp/{p2p_port}"),
+    ]);
+    let url = format!("http://127.0.0.1:{rpc_port}");
+    let q = |what: &[&str]| {
+        let mut args = vec!["query", what[0], "--rpc", &url];
+        args.extend_from_slice(&what[1..]);
+        common::json_out(&common::run(&args)).unwrap()
+    };
+    assert_eq!(q(&["status"])["chain_id"], "acme-1");
+    assert_eq!(q(&["manufacturer", "7"])["name"], "Acme, Sensors");
+    assert_eq!(q(&["account", &maker])["balance"], "10500000000000000000");
+
+    let tx = |k: &std::path::Path, call: Value| {
+        common::json_out(&common::run(&[
+            "tx",
+            "--rpc",
+            &url,
+            "--key",
+            k.to_str().unwrap(),
+            &call.to_string(),
+        ]))
+        .unwrap()
+    };
+    let r = tx(
+        &a1,
+        json!({ "propose": { "action": { "change_auditor": { "id": 3, "change": "suspend" } } } }),
+    );
+    assert_eq!(r["status"]["status"], "success", "{r}");
+    let id = r["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["event"] == "proposal_created")
+        .map(|e| e["id"].clone())
+        .unwrap_or_else(|| panic!("no proposal_created in {r}"));
+    assert_eq!(
+        q(&["auditor", "3"])["status"],
+        "active",
+        "one approval of two"
+    );
+    let r = tx(&a2, json!({ "approve_proposal": { "id": id } }));
+    assert_eq!(r["status"]["status"], "success", "{r}");
+    assert_eq!(
+        q(&["auditor", "3"])["status"],
+        "suspended",
+        "the second approval executes"
+    );
+}
