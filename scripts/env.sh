@@ -17,6 +17,17 @@ ensure_libclang() {
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq clang libclang-dev >/dev/null
 }
 
+# A command from Debian's packages, installed when missing: ensure_deb COMMAND PACKAGE WHY.
+ensure_deb() {
+  command -v "$1" >/dev/null 2>&1 && return 0
+  echo "==> installing $2 ($3)" >&2
+  local sudo=""
+  [ "$(id -u)" -ne 0 ] && sudo="sudo"
+  $sudo dpkg --configure -a >/dev/null 2>&1 || true
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "$2" >/dev/null
+}
+
 # One target directory for tests, binaries and benchmarks, outside the clone so that
 # every checkout on this machine reuses the (14-minute) RocksDB C++ build.
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/atonomi/target}"

@@ -9,6 +9,8 @@ cd "$(dirname "$0")/.."
 source scripts/env.sh
 # A real anvil and solc (npm, pinned) and the compiled contracts, for the bridge tests.
 scripts/eth-tools.sh > /dev/null
+# README's walkthrough, which a test runs as written, uses jq.
+ensure_deb jq jq "README's walkthrough uses it"
 
 if command -v cargo-nextest >/dev/null 2>&1; then
   cargo nextest run --workspace --no-fail-fast --status-level fail --final-status-level slow

@@ -61,19 +61,36 @@ pub async fn send(
 ) -> Result<()> {
     let key = crate::keys::read(key_file)?;
     let client = connect(url)?;
-    let mut the_call: Call = serde_json::from_str(call_json)
+    let mut json: Value = serde_json::from_str(call_json).context("the call is not valid JSON")?;
+    if device_key.is_some() {
+        leave_room_for_device_signature(&mut json);
+    }
+    let mut the_call: Call = serde_json::from_value(json)
         .context("the call is not valid JSON for any call (see `atonomi tx --help`)")?;
     let status = call_status(&client).await?;
     let chain_id: ChainId =
         serde_json::from_value(status["chain_id"].clone()).context("status has no chain id")?;
-    if let Call::ActivateDevice {
-        device,
-        device_signature,
-    } = &mut the_call
-    {
-        if let Some(dk) = device_key {
-            let dkey = crate::keys::read(dk)?;
-            *device_signature = sign_activation(&dkey, &chain_id, device, &key.account());
+    if let Some(dk) = device_key {
+        let dkey = crate::keys::read(dk)?;
+        // The device consents to its owner: the signer activating it, or the owner
+        // named in a manufacturer's register-and-activate.
+        match &mut the_call {
+            Call::ActivateDevice {
+                device,
+                device_signature,
+            } => *device_signature = sign_activation(&dkey, &chain_id, device, &key.account()),
+            Call::RegisterAndActivate {
+                device,
+                owner,
+                device_signature,
+                ..
+            } => {
+                *device_signature = sign_activation(&dkey, &chain_id, &device.device_id, owner)
+            }
+            other => bail!(
+                "--device-key signs a device's consent to its owner: only activate_device and register_and_activate take it, not {}",
+                other.name()
+            ),
         }
     }
     let nonce = match nonce {
@@ -128,6 +145,20 @@ pub async fn send(
             bail!("transaction {hash} is not final after {} s", wait.as_secs());
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// With `--device-key` the device's signature comes from its key, so the JSON of a
+/// call that carries one may leave it out: a placeholder is put in, to be replaced.
+pub fn leave_room_for_device_signature(json: &mut Value) {
+    let Some(obj) = json.as_object_mut() else {
+        return;
+    };
+    for name in ["activate_device", "register_and_activate"] {
+        if let Some(body) = obj.get_mut(name).and_then(Value::as_object_mut) {
+            body.entry("device_signature")
+                .or_insert_with(|| Value::String("0".repeat(128)));
+        }
     }
 }
 

@@ -107,15 +107,9 @@ enum Command {
         deaf_to_gossip: bool,
     },
     /// Sign a transaction with a key file, submit it, wait until it is final and print
-    /// its receipt (exit status 1 when it failed).
-    ///
-    /// CALL is the call as JSON, one of the 22 calls of the runtime, e.g.
-    ///   '{"transfer":{"to":"<account hex>","amount":"1000000000000000000"}}'
-    ///   '{"register_devices":{"manufacturer":1,"devices":[{"device_id":"<hex>","public_key":"<hex>","protocols":["mqtt"],"metadata":[]}]}}'
-    ///   '{"activate_device":{"device":"<hex>","device_signature":"00…"}}' with --device-key
-    ///   '{"write_reputation":{"auditor":1,"entries":[{"subject":{"device":"<hex>"},"rep_type":"trust","score":8000,"direction":"up"}]}}'
-    ///   '{"pay":{"from_device":"<hex>","to_device":"<hex>","amount":"2000000000000000000","memo":[]}}'
-    /// Amounts are base units (10^-18 ATMI) as decimal strings.
+    /// its receipt (exit status 1 when it failed). CALL is one of the 23 calls as JSON;
+    /// `--help` lists each with its shape.
+    #[command(after_long_help = CALL_SHAPES)]
     Tx {
         /// Node JSON-RPC URL.
         #[arg(long, env = "ATONOMI_RPC", default_value = "http://127.0.0.1:8645")]
@@ -123,8 +117,9 @@ enum Command {
         /// Key file of the signer.
         #[arg(long, env = "ATONOMI_KEY")]
         key: PathBuf,
-        /// For activate_device: the device's key file; its signature over (chain id,
-        /// device, signer) replaces device_signature.
+        /// For activate_device and register_and_activate: the device's key file. Its
+        /// signature of consent to the owner (the signer, or register_and_activate's
+        /// `owner`) fills device_signature, which the JSON may then leave out.
         #[arg(long)]
         device_key: Option<PathBuf>,
         /// Seconds to wait for finality. A transaction the node dropped (its nonce was
@@ -274,6 +269,48 @@ enum VerifyCommand {
         max_age: Option<String>,
     },
 }
+
+/// The shape of every call, as `atonomi tx --help` prints it (a test parses each).
+/// ACCOUNT, DEVICE and HASH stand for 64 hex digits, SIG for 128, ETH_SIG for 130.
+const CALL_SHAPES: &str = r#"The 23 calls (who signs; amounts are base units, 10^-18 ATMI, as decimal strings):
+
+Token (anyone)
+  {"transfer":{"to":"ACCOUNT","amount":"1000000000000000000"}}
+  {"approve":{"spender":"ACCOUNT","amount":"1000"}}
+  {"transfer_from":{"from":"ACCOUNT","to":"ACCOUNT","amount":"1000"}}
+  {"burn":{"amount":"1000"}}
+  {"deposit_to_pool":{"manufacturer":1,"amount":"1000"}}
+Governance (admins; the proposer's call counts as its approval)
+  {"propose":{"action":{"change_auditor":{"id":1,"change":"suspend"}}}}
+  {"approve_proposal":{"id":1}}
+  actions: add_manufacturer, change_manufacturer, add_auditor, change_auditor
+  (change: suspend|resume|remove), add_validator, remove_validator,
+  set_validator_power, set_params, treasury_payout, set_admins, set_node_peer
+  {"propose":{"action":{"set_admins":{"admins":["ACCOUNT"],"threshold":1}}}}
+  {"propose":{"action":{"treasury_payout":{"from":"treasury","to":"ACCOUNT","amount":"1000"}}}}
+Manufacturer (its key)
+  {"register_devices":{"manufacturer":1,"devices":[{"device_id":"DEVICE","public_key":"ACCOUNT","protocols":["mqtt"],"metadata":[]}]}}
+  {"register_and_activate":{"manufacturer":1,"device":{"device_id":"DEVICE","public_key":"ACCOUNT","protocols":["mqtt"],"metadata":[]},"owner":"ACCOUNT"}}   with --device-key
+  {"suspend_device":{"device":"DEVICE"}}
+  {"resume_device":{"device":"DEVICE"}}
+  {"revoke_device":{"device":"DEVICE"}}
+Owner
+  {"activate_device":{"device":"DEVICE"}}   with --device-key (the signer becomes the owner)
+  {"transfer_device":{"device":"DEVICE","to":"ACCOUNT","with_wallet":false}}
+  {"set_attributes":{"device":"DEVICE","attributes":{"per_tx_limit":"1000","data_policy":"any"}}}
+  {"set_wallet":{"device":"DEVICE","wallet":"ACCOUNT"}}
+  {"register_service":{"device":"DEVICE","service_type":"weather","price":"1000","unit":"reading","area":null,"metadata":[],"expiry":100000}}
+  {"withdraw_service":{"device":"DEVICE","service_type":"weather"}}
+Auditor (its key)
+  {"write_reputation":{"auditor":1,"entries":[{"subject":{"device":"DEVICE"},"rep_type":"trust","score":8000,"direction":"up"}]}}
+Device (the device's own key)
+  {"pay":{"from_device":"DEVICE","to_device":"DEVICE","amount":"2000000000000000000","memo":[]}}
+  {"anchor_log":{"device":"DEVICE","hash":"HASH","kind":"batch","parties":[]}}
+  {"report_interaction":{"device":"DEVICE","peer":"DEVICE","outcome":"success","receipt":"HASH"}}
+Validator (its consensus key; the node's relayer sends it)
+  {"sign_checkpoint":{"epoch":1,"height":100,"block_hash":"HASH","state_root":"HASH","next_set_hash":"HASH","signature":"ETH_SIG"}}
+
+ACCOUNT, DEVICE and HASH are 64 hex digits (`atonomi keys show FILE`, `atonomi device-id SALT HW_ID`)."#;
 
 #[derive(Debug, clap::Args)]
 struct RpcArg {
@@ -1034,4 +1071,43 @@ fn genesis_validate(file: &std::path::Path) -> Result<()> {
         })
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every shape `atonomi tx --help` prints parses as its call, and together they
+    /// cover all 23.
+    #[test]
+    fn every_call_shape_in_the_help_parses() {
+        let mut names = std::collections::BTreeSet::new();
+        for line in CALL_SHAPES
+            .lines()
+            .map(str::trim)
+            .filter(|l| l.starts_with('{'))
+        {
+            let shape = line.split("   ").next().unwrap_or(line);
+            let text = shape
+                .replace("ETH_SIG", &"11".repeat(65))
+                .replace("ACCOUNT", &"ab".repeat(32))
+                .replace("DEVICE", &"cd".repeat(32))
+                .replace("HASH", &"ef".repeat(32));
+            let mut json: serde_json::Value =
+                serde_json::from_str(&text).unwrap_or_else(|e| panic!("{shape}: {e}"));
+            if line.contains("--device-key") {
+                client::leave_room_for_device_signature(&mut json);
+            }
+            let call: atonomi_primitives::tx::Call =
+                serde_json::from_value(json).unwrap_or_else(|e| panic!("{shape}: {e}"));
+            names.insert(call.name());
+        }
+        assert_eq!(names.len(), 23, "{names:?}");
+    }
+
+    #[test]
+    fn the_cli_is_well_formed() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
 }

@@ -149,14 +149,27 @@ fn device_lifecycle_on_a_dev_node_survives_kill_9() {
     )
     .unwrap();
     assert_eq!(r["status"]["status"], "success", "{r}");
+    // With --device-key the JSON may leave the signature out.
     let r = tx(
         &node,
         &bob,
-        json!({ "activate_device": { "device": meter, "device_signature": zero_sig } }),
+        json!({ "activate_device": { "device": meter } }),
         &["--device-key", meter_key.to_str().unwrap()],
     )
     .unwrap();
     assert_eq!(r["status"]["status"], "success", "{r}");
+    // --device-key on a call that carries no device signature is refused, not ignored.
+    let refused = tx(
+        &node,
+        &bob,
+        json!({ "suspend_device": { "device": meter } }),
+        &["--device-key", meter_key.to_str().unwrap()],
+    )
+    .unwrap_err();
+    assert!(
+        refused.contains("only activate_device and register_and_activate take it"),
+        "{refused}"
+    );
     // Activation with someone else's device key fails with the typed error, non-zero exit.
     let wrong = tx(
         &node,
@@ -841,4 +854,45 @@ fn device_id_is_the_derivation_its_help_describes() {
     h.update(b"my-salt");
     h.update(b"SN-0001");
     assert_eq!(out["device_id"], h.finalize().to_hex().to_string());
+}
+
+/// README's *A device's life* block, run as it stands by bash from a directory that
+/// holds `.atonomi-dev` (a dev node's home), with `A` set to this build's binary and
+/// `ATONOMI_RPC` to the node: every command must succeed, and the meter ends up with
+/// the 1 ATMI the sensor paid it.
+#[test]
+fn the_readme_device_walkthrough_runs_as_written() {
+    if std::process::Command::new("jq")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        panic!("jq is needed by README's walkthrough: scripts/test.sh installs it (apt-get install jq)");
+    }
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
+    let section = &readme[readme
+        .find("## A device's life")
+        .expect("the walkthrough section")..];
+    let start = section.find("```sh\n").expect("its sh block") + "```sh\n".len();
+    let block = &section[start..start + section[start..].find("```").unwrap()];
+    let dir = tempfile::tempdir().unwrap();
+    let node = common::DevNode::start(&dir.path().join(".atonomi-dev"), &[]);
+    let out = Command::new("bash")
+        .args(["-euo", "pipefail", "-c", block])
+        .current_dir(dir.path())
+        .env("A", BIN)
+        .env("ATONOMI_RPC", format!("http://127.0.0.1:{}", node.rpc_port))
+        .env("ATONOMI_LOG", "warn")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "README's walkthrough failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let meter = account(&dir.path().join("meter.json"));
+    let balance = &node.rpc("atonomi_getAccount", json!([meter]))["balance"];
+    assert_eq!(balance, "1000000000000000000", "the meter was paid 1 ATMI");
 }
