@@ -341,6 +341,62 @@ enum QueryCommand {
         rpc: RpcArg,
         account: String,
     },
+    /// The token: name, symbol, decimals and total supply (base units).
+    Token(RpcArg),
+    /// How much SPENDER may move of OWNER's tokens (base units; 0 when none).
+    Allowance {
+        #[command(flatten)]
+        rpc: RpcArg,
+        owner: String,
+        spender: String,
+    },
+    /// The network parameters in force (fees, limits, reputation rules, bridge).
+    Params(RpcArg),
+    /// The governance council: admins, approvals needed (threshold) and the next
+    /// proposal id.
+    Governance(RpcArg),
+    /// A governance proposal: its action, proposer, approvals so far and status.
+    Proposal {
+        #[command(flatten)]
+        rpc: RpcArg,
+        id: u64,
+    },
+    /// Governance proposals by id, a page at a time (`next` is the id to go on from).
+    Proposals {
+        #[command(flatten)]
+        rpc: RpcArg,
+        /// Only pending, executed or failed ones.
+        #[arg(long, value_parser = ["pending", "executed", "failed"])]
+        status: Option<String>,
+        /// The first id to look at.
+        #[arg(long)]
+        from: Option<u64>,
+        /// At most this many (up to 100).
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+    },
+    /// The validator set in force, and the one a governance change has scheduled.
+    Validators(RpcArg),
+    /// Manufacturers by id, a page at a time (`next` is the id to go on from).
+    Manufacturers {
+        #[command(flatten)]
+        rpc: RpcArg,
+        #[arg(long)]
+        from: Option<u32>,
+        /// At most this many (up to 100).
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+    },
+    /// Auditors by id, a page at a time (`next` is the id to go on from).
+    Auditors {
+        #[command(flatten)]
+        rpc: RpcArg,
+        #[arg(long)]
+        from: Option<u32>,
+        /// At most this many (up to 100).
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+    },
     /// A manufacturer's record: name, keys, status, fee pool, registration fee, reward
     /// wallet and how many devices it has registered.
     Manufacturer {
@@ -1027,6 +1083,40 @@ async fn query(q: QueryCommand) -> Result<()> {
             )
         }
         QueryCommand::Evidence { rpc, from } => (rpc.rpc, "atonomi_getEvidence", vec![json!(from)]),
+        QueryCommand::Token(r) => (r.rpc, "atonomi_getToken", vec![]),
+        QueryCommand::Allowance {
+            rpc,
+            owner,
+            spender,
+        } => (
+            rpc.rpc,
+            "atonomi_getAllowance",
+            vec![json!(owner), json!(spender)],
+        ),
+        QueryCommand::Params(r) => (r.rpc, "atonomi_getParams", vec![]),
+        QueryCommand::Governance(r) => (r.rpc, "atonomi_getGovernance", vec![]),
+        QueryCommand::Proposal { rpc, id } => (rpc.rpc, "atonomi_getProposal", vec![json!(id)]),
+        QueryCommand::Proposals {
+            rpc,
+            status,
+            from,
+            limit,
+        } => (
+            rpc.rpc,
+            "atonomi_listProposals",
+            vec![json!({ "status": status, "from": from, "limit": limit })],
+        ),
+        QueryCommand::Validators(r) => (r.rpc, "atonomi_getValidators", vec![]),
+        QueryCommand::Manufacturers { rpc, from, limit } => (
+            rpc.rpc,
+            "atonomi_listManufacturers",
+            vec![json!({ "from": from, "limit": limit })],
+        ),
+        QueryCommand::Auditors { rpc, from, limit } => (
+            rpc.rpc,
+            "atonomi_listAuditors",
+            vec![json!({ "from": from, "limit": limit })],
+        ),
         QueryCommand::Proof {
             rpc,
             device,

@@ -242,11 +242,49 @@ fn genesis_new_makes_a_two_of_three_chain_from_flags() {
         "active",
         "one approval of two"
     );
+    // Every record reads without a raw state key (issue 18, reads).
+    let prop = q(&["proposal", &id.to_string()]);
+    assert_eq!(prop["approvals"], json!([a1_acct]), "{prop}");
+    assert_eq!(prop["status"], "pending", "{prop}");
+    let pending = q(&["proposals", "--status", "pending"]);
+    assert_eq!(pending["proposals"][0]["id"], id, "{pending}");
+    assert_eq!(pending["threshold"], 2);
+    let gov = q(&["governance"]);
+    assert_eq!(gov["threshold"], 2, "{gov}");
+    assert_eq!(gov["admins"], json!([a1_acct, a2_acct, a3_acct]));
+    let token = q(&["token"]);
+    assert_eq!(token["total_supply"], "1010500000000000000025", "{token}");
+    assert_eq!(token["symbol"], "ATMI");
+    let allowance = q(&["allowance", &a1_acct, &maker]);
+    assert_eq!(allowance["amount"], "0", "{allowance}");
+    assert!(q(&["params"])["checkpoint_interval"].is_u64());
+    let validators = q(&["validators"]);
+    assert_eq!(
+        validators["current"]["validators"][0]["consensus_key"], v["account"],
+        "{validators}"
+    );
+    let makers = q(&["manufacturers"]);
+    assert_eq!(makers["items"][0]["id"], 7, "{makers}");
+    assert!(makers["next"].is_null());
+    assert_eq!(
+        q(&["auditors", "--limit", "1"])["items"][0]["name"],
+        "Acme Audit"
+    );
     let r = tx(&a2, json!({ "approve_proposal": { "id": id } }));
     assert_eq!(r["status"]["status"], "success", "{r}");
     assert_eq!(
         q(&["auditor", "3"])["status"],
         "suspended",
         "the second approval executes"
+    );
+    let done = q(&["proposals", "--status", "executed"]);
+    assert_eq!(
+        done["proposals"][0]["approvals"],
+        json!([a1_acct, a2_acct]),
+        "{done}"
+    );
+    assert_eq!(
+        q(&["proposals", "--status", "pending"])["proposals"],
+        json!([])
     );
 }

@@ -10,10 +10,14 @@ use crate::mempool::AdmitError;
 use crate::service::{next_nonce, NodeEvent, Shared};
 use atonomi_primitives::block::Block;
 use atonomi_primitives::codec;
+use atonomi_primitives::params::Params as NetParams;
 use atonomi_primitives::state::{
-    Account, Auditor, Device, Manufacturer, ReputationAggregate, StateKey, Subject,
+    tag, Account, Auditor, Device, Governance, Manufacturer, PendingValidatorSet, Proposal,
+    ProposalStatus, ReputationAggregate, StateKey, Subject, TokenInfo, ValidatorSet,
 };
-use atonomi_primitives::{AccountId, AuditorId, DeviceId, Hash, Height, ManufacturerId};
+use atonomi_primitives::{
+    AccountId, Amount, AuditorId, DeviceId, Hash, Height, ManufacturerId, ProposalId,
+};
 use jsonrpsee::server::{RpcModule, ServerHandle};
 use jsonrpsee::types::{ErrorObjectOwned, Params};
 use jsonrpsee::{PendingSubscriptionSink, SubscriptionMessage};
@@ -116,6 +120,49 @@ fn state<T: borsh::BorshDeserialize>(
         Some(b) => codec::decode(&b, 16 << 20).map(Some).map_err(internal),
         None => Ok(None),
     }
+}
+
+/// `{ "from": N, "limit": N }`, both optional: a page of records by id.
+#[derive(serde::Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct ListPage {
+    from: Option<u32>,
+    limit: Option<usize>,
+}
+
+/// `{ "status": "pending"|"executed"|"failed", "from": ID, "limit": N }`, all optional.
+#[derive(serde::Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct ListProposals {
+    status: Option<String>,
+    from: Option<u64>,
+    limit: Option<usize>,
+}
+
+/// Up to `limit` (at most 100, default 20) records under `prefix` from `start`, with
+/// the id to ask for next when there are more.
+fn page<T: borsh::BorshDeserialize + serde::Serialize>(
+    shared: &Shared,
+    prefix: &[u8],
+    start: &[u8],
+    limit: Option<usize>,
+    id: impl Fn(&T) -> u64,
+) -> RpcResult {
+    let limit = limit.unwrap_or(20).clamp(1, 100);
+    let chain = shared.chain.read().unwrap_or_else(|e| e.into_inner());
+    let rows = chain
+        .db()
+        .scan(prefix, start, limit + 1)
+        .map_err(internal)?;
+    let mut items = Vec::new();
+    for (_, v) in rows.iter().take(limit) {
+        items.push(codec::decode::<T>(v, 16 << 20).map_err(internal)?);
+    }
+    let next = match rows.get(limit) {
+        Some((_, v)) => Some(id(&codec::decode::<T>(v, 16 << 20).map_err(internal)?)),
+        None => None,
+    };
+    Ok(json!({ "items": items, "next": next }))
 }
 
 fn found<T: serde::Serialize>(what: &str, v: Option<T>) -> RpcResult {
@@ -289,6 +336,91 @@ pub fn module(shared: Arc<Shared>, with_admin: bool) -> anyhow::Result<RpcModule
         v["account"] = json!(account);
         v["next_nonce"] = json!(next);
         Ok(v)
+    })?;
+
+    m.register_method("atonomi_getToken", |p: Params, s, _| -> RpcResult {
+        positional(&p, 0, "no parameters")?;
+        found("token", state::<TokenInfo>(s, &StateKey::Token)?)
+    })?;
+
+    m.register_method("atonomi_getAllowance", |p: Params, s, _| -> RpcResult {
+        let (owner, spender): (AccountId, AccountId) = p.parse()?;
+        let amount: Amount =
+            state(s, &StateKey::Allowance { owner, spender })?.unwrap_or(Amount::ZERO);
+        Ok(json!({ "owner": owner, "spender": spender, "amount": amount }))
+    })?;
+
+    m.register_method("atonomi_getParams", |p: Params, s, _| -> RpcResult {
+        positional(&p, 0, "no parameters")?;
+        found(
+            "network parameters",
+            state::<NetParams>(s, &StateKey::Params)?,
+        )
+    })?;
+
+    m.register_method("atonomi_getGovernance", |p: Params, s, _| -> RpcResult {
+        positional(&p, 0, "no parameters")?;
+        found("governance", state::<Governance>(s, &StateKey::Governance)?)
+    })?;
+
+    m.register_method("atonomi_getProposal", |p: Params, s, _| -> RpcResult {
+        let (id,): (u64,) = p.parse()?;
+        found(
+            "proposal",
+            state::<Proposal>(s, &StateKey::Proposal(ProposalId::new(id)))?,
+        )
+    })?;
+
+    m.register_method("atonomi_listProposals", |p: Params, s, _| -> RpcResult {
+        let (q,): (ListProposals,) = p.parse()?;
+        let limit = q.limit.unwrap_or(20).min(100);
+        let gov: Governance =
+            state(s, &StateKey::Governance)?.ok_or_else(|| internal("no governance record"))?;
+        let mut out = Vec::new();
+        let mut id = q.from.unwrap_or(1).max(1);
+        // Ids are sequential; a page reads at most `limit` matches, and at most
+        // 10,000 records to find them.
+        let mut read = 0;
+        while id < gov.next_proposal.get() && out.len() < limit && read < 10_000 {
+            if let Some(prop) = state::<Proposal>(s, &StateKey::Proposal(ProposalId::new(id)))? {
+                let status = match prop.status {
+                    ProposalStatus::Pending => "pending",
+                    ProposalStatus::Executed => "executed",
+                    ProposalStatus::Failed(_) => "failed",
+                };
+                if q.status.as_deref().is_none_or(|want| want == status) {
+                    out.push(prop);
+                }
+            }
+            id += 1;
+            read += 1;
+        }
+        let next = (id < gov.next_proposal.get()).then_some(id);
+        Ok(json!({ "proposals": out, "next": next, "threshold": gov.threshold }))
+    })?;
+
+    m.register_method("atonomi_getValidators", |p: Params, s, _| -> RpcResult {
+        positional(&p, 0, "no parameters")?;
+        let current: Option<ValidatorSet> = state(s, &StateKey::ValidatorSet)?;
+        let pending: Option<PendingValidatorSet> = state(s, &StateKey::PendingValidatorSet)?;
+        Ok(json!({ "current": current, "pending": pending }))
+    })?;
+
+    m.register_method(
+        "atonomi_listManufacturers",
+        |p: Params, s, _| -> RpcResult {
+            let (q,): (ListPage,) = p.parse()?;
+            let prefix = [tag::MANUFACTURER];
+            let start = StateKey::Manufacturer(ManufacturerId::new(q.from.unwrap_or(0))).to_bytes();
+            page::<Manufacturer>(s, &prefix, &start, q.limit, |m| u64::from(m.id.get()))
+        },
+    )?;
+
+    m.register_method("atonomi_listAuditors", |p: Params, s, _| -> RpcResult {
+        let (q,): (ListPage,) = p.parse()?;
+        let prefix = [tag::AUDITOR];
+        let start = StateKey::Auditor(AuditorId::new(q.from.unwrap_or(0))).to_bytes();
+        page::<Auditor>(s, &prefix, &start, q.limit, |a| u64::from(a.id.get()))
     })?;
 
     m.register_method("atonomi_getManufacturer", |p: Params, s, _| -> RpcResult {
