@@ -64,6 +64,7 @@ enum Command {
     /// Ethereum bridge key (keys/bridge.json); copies the
     /// genesis file when given.
     Init {
+        /// The node's home directory (created if missing).
         #[arg(long, env = "ATONOMI_HOME")]
         home: PathBuf,
         /// Genesis file to copy into the home as genesis.json.
@@ -75,6 +76,7 @@ enum Command {
     },
     /// Run a node from its home (config.toml, genesis.json, keys/).
     Run {
+        /// The node's home directory, as `atonomi init` made it.
         #[arg(long, env = "ATONOMI_HOME")]
         home: PathBuf,
         /// Overrides [rpc] addr of config.toml.
@@ -129,6 +131,7 @@ enum Command {
         /// Sign with this nonce instead of the account's next nonce read from the node.
         #[arg(long)]
         nonce: Option<u64>,
+        /// The call as JSON (`--help` lists all 23 shapes).
         call: String,
     },
     /// Read from a node over JSON-RPC and print JSON.
@@ -159,6 +162,13 @@ enum Command {
     /// Create and inspect key files (ed25519; JSON with the account and secret seed).
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Print a shell completion script, e.g. `atonomi completions bash >
+    /// ~/.local/share/bash-completion/completions/atonomi` (zsh: a file named _atonomi
+    /// in your $fpath; fish: ~/.config/fish/completions/atonomi.fish).
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
+    },
     /// Check a genesis file, or print the embedded dev genesis as a template.
     #[command(subcommand)]
     Genesis(GenesisCommand),
@@ -214,21 +224,25 @@ enum BridgeCommand {
     /// Deploy the checkpoint contract (bridge/eth/build, see scripts/eth-tools.sh)
     /// trusting the genesis validators' bridge keys; prints its address and chain id.
     Deploy {
+        /// Ethereum JSON-RPC URL.
         #[arg(long, env = "ATONOMI_ETH_RPC")]
         eth_rpc: String,
         /// Bridge key file (secp256k1) of a funded Ethereum account paying the deployment.
         #[arg(long)]
         eth_key: PathBuf,
+        /// The chain's genesis file: its validators' bridge keys become the contract's first set.
         #[arg(long)]
         genesis: PathBuf,
     },
     /// Print the genesis validators' bridge set (addresses, powers) and its hash.
     SetHash {
+        /// The chain's genesis file.
         #[arg(long)]
         genesis: PathBuf,
     },
     /// Write a new secp256k1 bridge key file (0600) and print its address.
     NewKey {
+        /// Where to write the key file.
         #[arg(long)]
         out: PathBuf,
     },
@@ -327,18 +341,21 @@ enum QueryCommand {
     Block {
         #[command(flatten)]
         rpc: RpcArg,
+        /// A height, or a block hash (64 hex digits).
         id: String,
     },
     /// A transaction's receipt (or "pending").
     Tx {
         #[command(flatten)]
         rpc: RpcArg,
+        /// The transaction hash `atonomi tx` or atonomi_sendTransaction returned.
         hash: String,
     },
     /// Balance and next nonce of an account.
     Account {
         #[command(flatten)]
         rpc: RpcArg,
+        /// The account (64 hex digits; `atonomi keys show FILE`).
         account: String,
     },
     /// The token: name, symbol, decimals and total supply (base units).
@@ -347,7 +364,9 @@ enum QueryCommand {
     Allowance {
         #[command(flatten)]
         rpc: RpcArg,
+        /// The account whose tokens may be spent.
         owner: String,
+        /// The account allowed to spend them.
         spender: String,
     },
     /// The network parameters in force (fees, limits, reputation rules, bridge).
@@ -359,6 +378,7 @@ enum QueryCommand {
     Proposal {
         #[command(flatten)]
         rpc: RpcArg,
+        /// The proposal id (from its proposal_created event or `query proposals`).
         id: u64,
     },
     /// Governance proposals by id, a page at a time (`next` is the id to go on from).
@@ -381,6 +401,7 @@ enum QueryCommand {
     Manufacturers {
         #[command(flatten)]
         rpc: RpcArg,
+        /// The first id to list (default: the lowest).
         #[arg(long)]
         from: Option<u32>,
         /// At most this many (up to 100).
@@ -391,6 +412,7 @@ enum QueryCommand {
     Auditors {
         #[command(flatten)]
         rpc: RpcArg,
+        /// The first id to list (default: the lowest).
         #[arg(long)]
         from: Option<u32>,
         /// At most this many (up to 100).
@@ -423,7 +445,9 @@ enum QueryCommand {
     Reputation {
         #[command(flatten)]
         rpc: RpcArg,
+        /// The device id (64 hex digits).
         device: String,
+        /// The reputation type (e.g. trust).
         #[arg(long, default_value = "trust")]
         rep_type: String,
     },
@@ -431,10 +455,12 @@ enum QueryCommand {
     ValidateDevice {
         #[command(flatten)]
         rpc: RpcArg,
+        /// The device to check (64 hex digits).
         device: String,
         /// The asking device (its data policy applies).
         #[arg(long)]
         requester: Option<String>,
+        /// Refuse below this score (0..=10000) on top of the network minimum.
         #[arg(long)]
         min_reputation: Option<u32>,
     },
@@ -443,9 +469,12 @@ enum QueryCommand {
     Discover {
         #[command(flatten)]
         rpc: RpcArg,
+        /// The service type offered (e.g. weather).
         service_type: String,
+        /// Only offers inside this area (JSON, see above).
         #[arg(long)]
         area: Option<String>,
+        /// Only devices with at least this score (0..=10000).
         #[arg(long)]
         min_reputation: Option<u32>,
     },
@@ -453,6 +482,7 @@ enum QueryCommand {
     Evidence {
         #[command(flatten)]
         rpc: RpcArg,
+        /// The first height to list evidence from.
         #[arg(long, default_value_t = 0)]
         from: u64,
     },
@@ -461,7 +491,9 @@ enum QueryCommand {
     Proof {
         #[command(flatten)]
         rpc: RpcArg,
+        /// The device id (64 hex digits) whose record, or absence, is proven.
         device: String,
+        /// A kept height to prove at (default: the latest).
         #[arg(long)]
         height: Option<u64>,
     },
@@ -473,8 +505,10 @@ enum SnapshotCommand {
     /// files, each with its blake3 hash in a manifest.json bound to that height's header
     /// and commit certificate. Heights older than [storage] state_retention are pruned.
     Export {
+        /// The stopped node's home directory.
         #[arg(long, env = "ATONOMI_HOME")]
         home: PathBuf,
+        /// The kept height to export (default: the latest).
         #[arg(long)]
         height: Option<u64>,
         /// A new or empty directory.
@@ -488,6 +522,7 @@ enum SnapshotCommand {
     /// follows the chain from the snapshot's height. A validator must not import a
     /// height below one it has signed: its double-sign guard starts anew.
     Import {
+        /// The new node's home (from `atonomi init`, no data yet).
         #[arg(long, env = "ATONOMI_HOME")]
         home: PathBuf,
         /// The directory `snapshot export` wrote.
@@ -501,6 +536,7 @@ enum KeysCommand {
     /// Generate a new key from the operating system's randomness and write it to --out
     /// (permissions 0600). Prints the account.
     New {
+        /// Where to write the key file.
         #[arg(long)]
         out: PathBuf,
         /// Overwrite an existing file.
@@ -508,12 +544,17 @@ enum KeysCommand {
         force: bool,
     },
     /// Print the account (public key, hex) of a key file.
-    Show { file: PathBuf },
+    Show {
+        /// The key file.
+        file: PathBuf,
+    },
     /// Write one of the dev genesis keys (admin, validator, manufacturer, auditor, alice,
     /// bob). They come from public labels: for dev chains and testnets made with
     /// `genesis new`, never for real value.
     Dev {
+        /// admin, validator, manufacturer, auditor, alice or bob.
         name: String,
+        /// Where to write the key file.
         #[arg(long)]
         out: PathBuf,
     },
@@ -523,7 +564,10 @@ enum KeysCommand {
 enum GenesisCommand {
     /// Validate a genesis file: schema, every rule the runtime relies on, and print
     /// its summary with the genesis state root (compare it with other operators').
-    Validate { file: PathBuf },
+    Validate {
+        /// The genesis file (JSON).
+        file: PathBuf,
+    },
     /// Print the embedded dev genesis (JSON), a starting point for a real one.
     Dev,
     /// Write a genesis: your chain id and validators; governance admins and
@@ -538,6 +582,7 @@ enum GenesisCommand {
     ///     --admin A3 --threshold 2 --manufacturer 1,"Acme Sensors",KEY
     ///     --auditor 1,"Acme Audit",KEY --alloc A1,1000000 --out genesis.json
     New {
+        /// The chain id every transaction signs over (letters, digits, - and _).
         #[arg(long, default_value = "atonomi-testnet")]
         chain_id: String,
         /// ACCOUNT,PEER_ID_HEX[,POWER[,BRIDGE_ADDRESS]] for each validator (as printed by
@@ -768,6 +813,16 @@ fn run(cli: Cli) -> Result<()> {
         Command::Bench(BenchCommand::Eth(args)) => runtime()?.block_on(eth_load::run(args)),
         Command::Bench(BenchCommand::Load(args)) => runtime()?.block_on(load::run(args)),
         Command::Bench(BenchCommand::Lookups(args)) => runtime()?.block_on(load::lookups(args)),
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "atonomi",
+                &mut std::io::stdout(),
+            );
+            Ok(())
+        }
         Command::Keys(KeysCommand::New { out, force }) => {
             let key = atonomi_primitives::Keypair::generate().map_err(anyhow::Error::msg)?;
             keys::write(&out, &key, force)?;
@@ -1199,5 +1254,46 @@ mod tests {
     fn the_cli_is_well_formed() {
         use clap::CommandFactory;
         Cli::command().debug_assert();
+    }
+}
+
+#[cfg(test)]
+mod help_tests {
+    use super::Cli;
+    use clap::CommandFactory;
+
+    fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+        for sub in cmd.get_subcommands() {
+            if sub.is_hide_set() || sub.get_name() == "help" {
+                continue;
+            }
+            let here = format!("{path} {}", sub.get_name());
+            if sub.get_about().is_none() {
+                missing.push(format!("{here}: no help"));
+            }
+            for arg in sub.get_arguments() {
+                let id = arg.get_id().as_str();
+                if arg.is_hide_set() || id == "help" || id == "version" {
+                    continue;
+                }
+                if arg.get_help().is_none() && arg.get_long_help().is_none() {
+                    missing.push(format!("{here} <{id}>: no help"));
+                }
+            }
+            walk(sub, &here, missing);
+        }
+    }
+
+    /// Every subcommand and every flag or argument a person can see says what it is.
+    #[test]
+    fn every_subcommand_and_argument_has_help() {
+        let mut missing = Vec::new();
+        walk(&Cli::command(), "atonomi", &mut missing);
+        assert!(
+            missing.is_empty(),
+            "{} without help:\n{}",
+            missing.len(),
+            missing.join("\n")
+        );
     }
 }

@@ -288,3 +288,37 @@ fn genesis_new_makes_a_two_of_three_chain_from_flags() {
         json!([])
     );
 }
+
+/// `atonomi completions SHELL` prints a script the shell accepts: bash registers a
+/// completion for `atonomi` from it, and every script names the subcommands.
+#[test]
+fn completions_load_in_bash_and_name_the_subcommands() {
+    for shell in ["bash", "zsh", "fish"] {
+        let out = common::run(&["completions", shell]);
+        assert!(
+            out.status.success(),
+            "{shell}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let script = String::from_utf8_lossy(&out.stdout);
+        for sub in ["query", "genesis", "validators"] {
+            assert!(script.contains(sub), "{shell}: no {sub} in the script");
+        }
+    }
+    let registered = std::process::Command::new("bash")
+        .args([
+            "-c",
+            &format!(
+                "source <(\"{}\" completions bash) && complete -p atonomi",
+                common::BIN
+            ),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        registered.status.success(),
+        "{}",
+        String::from_utf8_lossy(&registered.stderr)
+    );
+    assert!(String::from_utf8_lossy(&registered.stdout).contains("atonomi"));
+}
