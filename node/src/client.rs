@@ -148,6 +148,32 @@ pub async fn send(
     }
 }
 
+/// The parameters `current` (as atonomi_getParams returns them) with each NAME=VALUE
+/// of `changes` applied: only known names, each value of the type it replaces (a
+/// number, or a decimal string for amounts), and the result must decode as Params.
+pub fn change_params(mut current: Value, changes: &[String]) -> Result<Value> {
+    for change in changes {
+        let (name, value) = change
+            .split_once('=')
+            .with_context(|| format!("{change}: expected NAME=VALUE"))?;
+        let Some(slot) = current.get_mut(name) else {
+            bail!("{name} is not a network parameter (`atonomi query params` lists them)");
+        };
+        *slot = match slot {
+            Value::Number(_) => Value::Number(
+                value
+                    .parse::<u64>()
+                    .with_context(|| format!("{name}: a whole number"))?
+                    .into(),
+            ),
+            _ => Value::String(value.to_string()),
+        };
+    }
+    serde_json::from_value::<atonomi_primitives::params::Params>(current.clone())
+        .context("the changed parameters are not valid")?;
+    Ok(current)
+}
+
 /// With `--device-key` the device's signature comes from its key, so the JSON of a
 /// call that carries one may leave it out: a placeholder is put in, to be replaced.
 pub fn leave_room_for_device_signature(json: &mut Value) {

@@ -162,6 +162,9 @@ enum Command {
     /// Create and inspect key files (ed25519; JSON with the account and secret seed).
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Governance for admins: propose, approve, show; change named parameters only.
+    #[command(subcommand)]
+    Gov(GovCommand),
     /// Print a shell completion script, e.g. `atonomi completions bash >
     /// ~/.local/share/bash-completion/completions/atonomi` (zsh: a file named _atonomi
     /// in your $fpath; fish: ~/.config/fish/completions/atonomi.fish).
@@ -499,6 +502,59 @@ enum QueryCommand {
     },
 }
 
+/// What every governance transaction needs: the node and the admin's key.
+#[derive(Debug, clap::Args)]
+struct AdminArgs {
+    /// Node JSON-RPC URL.
+    #[arg(long, env = "ATONOMI_RPC", default_value = "http://127.0.0.1:8645")]
+    rpc: String,
+    /// The admin's key file.
+    #[arg(long, env = "ATONOMI_KEY")]
+    key: PathBuf,
+    /// Seconds to wait for finality.
+    #[arg(long, default_value_t = 60)]
+    wait: u64,
+}
+
+#[derive(Debug, Subcommand)]
+enum GovCommand {
+    /// Open a proposal; it counts as your approval, and the threshold-th approval
+    /// executes it. ACTION is JSON, e.g. '{"change_auditor":{"id":1,"change":"suspend"}}'
+    /// (the actions are listed in `atonomi tx --help`). Prints the receipt, whose
+    /// proposal_created event carries the proposal's id.
+    Propose {
+        #[command(flatten)]
+        admin: AdminArgs,
+        /// The governance action as JSON.
+        action: String,
+    },
+    /// Propose new network parameters that change only the named ones: reads those in
+    /// force, applies each NAME=VALUE (names as `atonomi query params` prints them;
+    /// amounts in base units) and proposes the result. Another set_params executed in
+    /// between is overwritten by this one, so check `gov show` before approving.
+    SetParams {
+        #[command(flatten)]
+        admin: AdminArgs,
+        /// NAME=VALUE, e.g. registration_fee=2000000000000000000 (repeat for more).
+        #[arg(required = true)]
+        changes: Vec<String>,
+    },
+    /// Approve a pending proposal (executes it when yours is the threshold-th approval).
+    Approve {
+        #[command(flatten)]
+        admin: AdminArgs,
+        /// The proposal id.
+        id: u64,
+    },
+    /// A proposal: its action, approvals so far, the threshold and its status.
+    Show {
+        #[command(flatten)]
+        rpc: RpcArg,
+        /// The proposal id.
+        id: u64,
+    },
+}
+
 #[derive(Debug, Subcommand)]
 enum SnapshotCommand {
     /// Write the state of a kept height (default: the latest) of a stopped node as chunk
@@ -746,6 +802,7 @@ fn run(cli: Cli) -> Result<()> {
             nonce,
         )),
         Command::Query(q) => runtime()?.block_on(query(q)),
+        Command::Gov(g) => runtime()?.block_on(gov(g)),
         Command::DeviceId { salt, hardware_id } => {
             println!(
                 "{}",
@@ -1183,6 +1240,54 @@ async fn query(q: QueryCommand) -> Result<()> {
         ),
     };
     client::query(&rpc, method, params).await
+}
+
+async fn gov(g: GovCommand) -> Result<()> {
+    use serde_json::json;
+    let tx = |admin: &AdminArgs, call: serde_json::Value| {
+        let (rpc, key, wait) = (admin.rpc.clone(), admin.key.clone(), admin.wait);
+        async move {
+            client::send(
+                &rpc,
+                &key,
+                &call.to_string(),
+                None,
+                std::time::Duration::from_secs(wait),
+                None,
+            )
+            .await
+        }
+    };
+    match g {
+        GovCommand::Propose { admin, action } => {
+            let action: serde_json::Value = serde_json::from_str(&action)
+                .map_err(|e| anyhow::anyhow!("the action is not JSON: {e}"))?;
+            tx(&admin, json!({ "propose": { "action": action } })).await
+        }
+        GovCommand::SetParams { admin, changes } => {
+            let node = client::connect(&admin.rpc)?;
+            let current =
+                client::call(&node, "atonomi_getParams", jsonrpsee::rpc_params![]).await?;
+            let params = client::change_params(current, &changes)?;
+            tx(
+                &admin,
+                json!({ "propose": { "action": { "set_params": params } } }),
+            )
+            .await
+        }
+        GovCommand::Approve { admin, id } => {
+            tx(&admin, json!({ "approve_proposal": { "id": id } })).await
+        }
+        GovCommand::Show { rpc, id } => {
+            let node = client::connect(&rpc.rpc)?;
+            let mut p =
+                client::call(&node, "atonomi_getProposal", jsonrpsee::rpc_params![id]).await?;
+            let g = client::call(&node, "atonomi_getGovernance", jsonrpsee::rpc_params![]).await?;
+            p["threshold"] = g["threshold"].clone();
+            println!("{}", serde_json::to_string_pretty(&p)?);
+            Ok(())
+        }
+    }
 }
 
 fn genesis_validate(file: &std::path::Path) -> Result<()> {

@@ -277,6 +277,48 @@ fn genesis_new_makes_a_two_of_three_chain_from_flags() {
         "suspended",
         "the second approval executes"
     );
+    // One fee changes without restating the other parameters (atonomi gov).
+    let before = q(&["params"]);
+    let gov = |args: &[&str]| {
+        let mut all = vec!["gov", args[0], "--rpc", &url];
+        all.extend_from_slice(&args[1..]);
+        common::run(&all)
+    };
+    let refused = gov(&["set-params", "--key", a1.to_str().unwrap(), "no_such_fee=1"]);
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("no_such_fee is not a network parameter")
+    );
+    let r = common::json_out(&gov(&[
+        "set-params",
+        "--key",
+        a1.to_str().unwrap(),
+        "registration_fee=2000",
+    ]))
+    .unwrap();
+    let fee_id = r["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["event"] == "proposal_created")
+        .map(|e| e["id"].clone())
+        .unwrap_or_else(|| panic!("no proposal_created in {r}"));
+    let shown = common::json_out(&gov(&["show", &fee_id.to_string()])).unwrap();
+    assert_eq!(shown["threshold"], 2, "{shown}");
+    assert_eq!(shown["approvals"], json!([a1_acct]), "{shown}");
+    let r = common::json_out(&gov(&[
+        "approve",
+        "--key",
+        a2.to_str().unwrap(),
+        &fee_id.to_string(),
+    ]))
+    .unwrap();
+    assert_eq!(r["status"]["status"], "success", "{r}");
+    let mut after = q(&["params"]);
+    assert_eq!(after["registration_fee"], "2000", "{after}");
+    after["registration_fee"] = before["registration_fee"].clone();
+    assert_eq!(after, before, "only the named parameter changed");
+
     let done = q(&["proposals", "--status", "executed"]);
     assert_eq!(
         done["proposals"][0]["approvals"],
