@@ -364,3 +364,50 @@ fn completions_load_in_bash_and_name_the_subcommands() {
     );
     assert!(String::from_utf8_lossy(&registered.stdout).contains("atonomi"));
 }
+
+/// README's *Governance on a 2-of-3 chain* block, run as it stands by bash with `A`
+/// set to this build's binary and the node's ports moved by environment variables:
+/// every command must succeed, the proposed auditor exists, and the fee changed.
+#[test]
+fn the_readme_governance_walkthrough_runs_as_written() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
+    let section = &readme[readme
+        .find("## Governance on a 2-of-3 chain")
+        .expect("the governance section")..];
+    let start = section.find("```sh\n").expect("its sh block") + "```sh\n".len();
+    let block = &section[start..start + section[start..].find("```").unwrap()];
+    let dir = tempfile::tempdir().unwrap();
+    let (rpc, p2p, metrics) = (
+        common::free_port(),
+        common::free_port(),
+        common::free_port(),
+    );
+    // A failing command must not leave the node behind.
+    let script = format!("trap 'kill $(jobs -p) 2>/dev/null || true' EXIT\n{block}");
+    let out = std::process::Command::new("bash")
+        .args(["-euo", "pipefail", "-c", &script])
+        .current_dir(dir.path())
+        .env("A", common::BIN)
+        .env("ATONOMI_RPC_ADDR", format!("127.0.0.1:{rpc}"))
+        .env("ATONOMI_P2P_LISTEN", format!("/ip4/127.0.0.1/tcp/{p2p}"))
+        .env("ATONOMI_METRICS_ADDR", format!("127.0.0.1:{metrics}"))
+        .env("ATONOMI_RPC", format!("http://127.0.0.1:{rpc}"))
+        .env("ATONOMI_LOG", "warn")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "README's governance walkthrough failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("\"Acme Audit\""),
+        "the auditor was added: {stdout}"
+    );
+    assert!(
+        stdout.trim_end().ends_with("\"2000000000000000000\""),
+        "the fee changed: {stdout}"
+    );
+}
