@@ -111,14 +111,22 @@ enum Command {
     /// Sign a transaction with a key file, submit it, wait until it is final and print
     /// its receipt (exit status 1 when it failed). CALL is one of the 23 calls as JSON;
     /// `--help` lists each with its shape.
+    ///
+    /// The token calls also come as subcommands with named flags and amounts in ATMI,
+    /// e.g. `atonomi tx transfer --key alice.json --to ACCOUNT --amount 1.5`.
     #[command(after_long_help = CALL_SHAPES)]
     Tx {
         /// Node JSON-RPC URL.
-        #[arg(long, env = "ATONOMI_RPC", default_value = "http://127.0.0.1:8645")]
+        #[arg(
+            long,
+            env = "ATONOMI_RPC",
+            default_value = "http://127.0.0.1:8645",
+            global = true
+        )]
         rpc: String,
         /// Key file of the signer.
-        #[arg(long, env = "ATONOMI_KEY")]
-        key: PathBuf,
+        #[arg(long, env = "ATONOMI_KEY", global = true)]
+        key: Option<PathBuf>,
         /// For activate_device and register_and_activate: the device's key file. Its
         /// signature of consent to the owner (the signer, or register_and_activate's
         /// `owner`) fills device_signature, which the JSON may then leave out.
@@ -129,10 +137,12 @@ enum Command {
         #[arg(long, default_value_t = 60)]
         wait: u64,
         /// Sign with this nonce instead of the account's next nonce read from the node.
-        #[arg(long)]
+        #[arg(long, global = true)]
         nonce: Option<u64>,
         /// The call as JSON (`--help` lists all 23 shapes).
-        call: String,
+        call: Option<String>,
+        #[command(subcommand)]
+        named: Option<TokenCall>,
     },
     /// Read from a node over JSON-RPC and print JSON.
     #[command(subcommand)]
@@ -502,6 +512,88 @@ enum QueryCommand {
     },
 }
 
+/// An amount in ATMI with up to 18 decimals (`1.5`), or in base units with the suffix
+/// `base` (`15base`).
+fn parse_amount(s: &str) -> Result<atonomi_primitives::Amount, String> {
+    atonomi_primitives::Amount::parse_atmi(s).ok_or_else(|| {
+        format!("{s}: ATMI with up to 18 decimals (1.5), or base units ending in `base` (15base)")
+    })
+}
+
+/// The token calls with named flags (`atonomi tx transfer --to … --amount 1.5`).
+#[derive(Debug, Subcommand)]
+enum TokenCall {
+    /// Move tokens from the signer to an account.
+    Transfer {
+        /// The receiving account (64 hex digits).
+        #[arg(long)]
+        to: String,
+        /// ATMI with up to 18 decimals (1.5), or base units ending in `base` (15base).
+        #[arg(long, value_parser = parse_amount)]
+        amount: atonomi_primitives::Amount,
+    },
+    /// Let SPENDER move up to this much of the signer's tokens (replaces any earlier
+    /// allowance; 0 removes it).
+    Approve {
+        /// The account allowed to spend (64 hex digits).
+        #[arg(long)]
+        spender: String,
+        /// ATMI with up to 18 decimals, or base units ending in `base`.
+        #[arg(long, value_parser = parse_amount)]
+        amount: atonomi_primitives::Amount,
+    },
+    /// As a spender: move an owner's tokens within the allowance it gave you.
+    TransferFrom {
+        /// The owner whose allowance is used.
+        #[arg(long)]
+        from: String,
+        /// The receiving account.
+        #[arg(long)]
+        to: String,
+        /// ATMI with up to 18 decimals, or base units ending in `base`.
+        #[arg(long, value_parser = parse_amount)]
+        amount: atonomi_primitives::Amount,
+    },
+    /// Destroy the signer's own tokens (the total supply falls by as much).
+    Burn {
+        /// ATMI with up to 18 decimals, or base units ending in `base`.
+        #[arg(long, value_parser = parse_amount)]
+        amount: atonomi_primitives::Amount,
+    },
+    /// Add tokens to a manufacturer's pool (it funds reputation rewards).
+    DepositToPool {
+        /// The manufacturer's number.
+        #[arg(long)]
+        manufacturer: u32,
+        /// ATMI with up to 18 decimals, or base units ending in `base`.
+        #[arg(long, value_parser = parse_amount)]
+        amount: atonomi_primitives::Amount,
+    },
+}
+
+impl TokenCall {
+    /// The call's JSON, as `atonomi tx CALL` takes it.
+    fn to_json(&self) -> serde_json::Value {
+        use serde_json::json;
+        match self {
+            TokenCall::Transfer { to, amount } => {
+                json!({ "transfer": { "to": to, "amount": amount } })
+            }
+            TokenCall::Approve { spender, amount } => {
+                json!({ "approve": { "spender": spender, "amount": amount } })
+            }
+            TokenCall::TransferFrom { from, to, amount } => {
+                json!({ "transfer_from": { "from": from, "to": to, "amount": amount } })
+            }
+            TokenCall::Burn { amount } => json!({ "burn": { "amount": amount } }),
+            TokenCall::DepositToPool {
+                manufacturer,
+                amount,
+            } => json!({ "deposit_to_pool": { "manufacturer": manufacturer, "amount": amount } }),
+        }
+    }
+}
+
 /// What every governance transaction needs: the node and the admin's key.
 #[derive(Debug, clap::Args)]
 struct AdminArgs {
@@ -793,14 +885,27 @@ fn run(cli: Cli) -> Result<()> {
             wait,
             nonce,
             call,
-        } => runtime()?.block_on(client::send(
-            &rpc,
-            &key,
-            &call,
-            device_key.as_deref(),
-            std::time::Duration::from_secs(wait),
-            nonce,
-        )),
+            named,
+        } => {
+            let key = key.ok_or_else(|| {
+                anyhow::anyhow!("--key FILE (or ATONOMI_KEY): the signer's key file is needed")
+            })?;
+            let call = match (call, named) {
+                (Some(json), None) => json,
+                (None, Some(named)) => named.to_json().to_string(),
+                _ => anyhow::bail!(
+                    "give the call as JSON or as a subcommand (see `atonomi tx --help`)"
+                ),
+            };
+            runtime()?.block_on(client::send(
+                &rpc,
+                &key,
+                &call,
+                device_key.as_deref(),
+                std::time::Duration::from_secs(wait),
+                nonce,
+            ))
+        }
         Command::Query(q) => runtime()?.block_on(query(q)),
         Command::Gov(g) => runtime()?.block_on(gov(g)),
         Command::DeviceId { salt, hardware_id } => {

@@ -37,6 +37,55 @@ fn a_fresh_run_node_makes_its_first_block_when_a_transaction_waits() {
     .unwrap();
     assert_eq!(r["status"]["status"], "success", "{r}");
     assert_eq!(r["height"], 1, "the first block carries the transfer: {r}");
+
+    // The token calls with named flags and amounts in ATMI (issue 18, writes).
+    let balance = || {
+        node.try_rpc("atonomi_getAccount", json!([bob])).unwrap()["result"]["balance"]
+            .as_str()
+            .unwrap()
+            .parse::<u128>()
+            .unwrap()
+    };
+    let before = balance();
+    let named = |args: &[&str]| {
+        let mut all = vec!["tx", "--rpc", &url];
+        all.extend_from_slice(args);
+        common::run(&all)
+    };
+    let r = common::json_out(&named(&[
+        "transfer",
+        "--key",
+        alice.to_str().unwrap(),
+        "--to",
+        &bob,
+        "--amount",
+        "1.5",
+    ]))
+    .unwrap();
+    assert_eq!(r["status"]["status"], "success", "{r}");
+    let r = common::json_out(&named(&[
+        "--key",
+        alice.to_str().unwrap(),
+        "transfer",
+        "--to",
+        &bob,
+        "--amount",
+        "7base",
+    ]))
+    .unwrap();
+    assert_eq!(r["status"]["status"], "success", "{r}");
+    assert_eq!(balance() - before, 1_500_000_000_000_000_007);
+    let refused = named(&[
+        "transfer",
+        "--key",
+        alice.to_str().unwrap(),
+        "--to",
+        &bob,
+        "--amount",
+        "0.0000000000000000001",
+    ]);
+    assert!(!refused.status.success(), "19 decimals are refused");
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("up to 18 decimals"));
 }
 
 /// `atonomi run` moves every listener from the command line (issue 18): the p2p
