@@ -8,9 +8,33 @@ use std::process::{Command, Output};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_atonomi");
 
-/// A port the kernel just handed out for listening (bind(0) prefers even ports and
-/// keeps odd ones for outgoing connections, so a neighbour `p + 1` is not safe).
+/// A port free for a node of this test to listen on. Ports come from below the
+/// kernel's ephemeral range (read from /proc; 32768 by default): a port that bind(0)
+/// handed out is released before the node binds it, and in between an outgoing
+/// connection of any test may take it as its source port (seen: a cluster validator
+/// refused to start with "Address already in use", and the test waited 120 s for a
+/// quorum it could not have). Each test process walks its own sequence (seeded by its
+/// pid) and checks each port binds; without a usable range, bind(0) as before.
 pub fn free_port() -> u16 {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let ephemeral_low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse::<u32>().ok())
+        .unwrap_or(0);
+    let low = 10_000;
+    if ephemeral_low >= low + 2_000 {
+        let span = ephemeral_low - low;
+        let seed = std::process::id().wrapping_mul(2_654_435_761);
+        for _ in 0..2_000 {
+            let n = NEXT.fetch_add(1, Ordering::Relaxed);
+            let port = low + seed.wrapping_add(n.wrapping_mul(7_919)) % span;
+            if let Ok(l) = TcpListener::bind(("127.0.0.1", port as u16)) {
+                drop(l);
+                return port as u16;
+            }
+        }
+    }
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
