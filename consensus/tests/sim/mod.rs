@@ -793,6 +793,7 @@ impl Sim {
         if self.now < self.settle {
             return;
         }
+        let status = self.validator_status();
         for i in 0..self.nodes.len() {
             let n = &self.nodes[i];
             if !n.honest {
@@ -801,7 +802,7 @@ impl Sim {
             if n.engine.is_none() || self.paused_until(i).is_some() {
                 continue;
             }
-            self.watch_round(i);
+            self.watch_round(i, &status);
             let since = self.liveness_since(i);
             let n = &self.nodes[i];
             let excused = n.excused_ms + n.round.as_ref().map_or(0, |w| w.excused(self.now, since));
@@ -826,16 +827,18 @@ impl Sim {
             .max(self.back_at(i))
     }
 
-    /// Whether validator `key` takes part in deciding `height` now: an honest instance
-    /// of it is running, not paused, and has decided every height below (or more).
-    fn is_in(&self, key: usize, height: u64) -> bool {
-        self.nodes.iter().enumerate().any(|(j, n)| {
-            n.key == key
-                && n.honest
-                && n.engine.is_some()
-                && self.paused_until(j).is_none()
-                && n.committed() + 1 >= height
-        })
+    /// Per validator key, the most heights an honest instance of it that is running
+    /// and not paused has decided (`None`: no such instance). Computed once per event
+    /// for every node's round watch.
+    fn validator_status(&self) -> Vec<Option<u64>> {
+        let mut status = vec![None; self.sc.validators];
+        for (j, n) in self.nodes.iter().enumerate() {
+            if n.honest && n.engine.is_some() && self.paused_until(j).is_none() {
+                let c = &mut status[n.key];
+                *c = Some(c.map_or(n.committed(), |c: u64| c.max(n.committed())));
+            }
+        }
+        status
     }
 
     /// The block validator `key` last precommitted at `height` before `round`, if any.
@@ -849,11 +852,20 @@ impl Sim {
 
     /// Updates what node `i`'s current round could do: whether its proposer is out,
     /// and whether a quorum (more than 2/3 of the equal powers) is in.
-    fn watch_round(&mut self, i: usize) {
+    fn watch_round(&mut self, i: usize, status: &[Option<u64>]) {
         let Some(w) = self.nodes[i].round.clone() else {
             return;
         };
-        let proposer_out = !self.is_in(w.proposer, w.height);
+        // Whether validator `key` takes part in deciding the height now: it is up and
+        // has decided every height below (or more).
+        let is_in = |key: usize| {
+            status
+                .get(key)
+                .copied()
+                .flatten()
+                .is_some_and(|c| c + 1 >= w.height)
+        };
+        let proposer_out = !is_in(w.proposer);
         // A validator that precommitted a block in an earlier round of the height is
         // locked on it, and prevotes a different proposal nil: it counts towards the
         // quorum only when the proposer is locked on the same block (then it proposes
@@ -861,7 +873,7 @@ impl Sim {
         // to make a round fail, as Tendermint allows.
         let proposer_lock = self.locked_on(w.proposer, w.height, w.round);
         let ins = (0..self.sc.validators)
-            .filter(|k| self.is_in(*k, w.height))
+            .filter(|k| is_in(*k))
             .filter(|k| {
                 let lock = self.locked_on(*k, w.height, w.round);
                 lock.is_none() || lock == proposer_lock
@@ -1219,10 +1231,8 @@ impl Sim {
             return;
         };
         let me = self.keys[n.key].account();
-        let mine: Vec<ConsensusMessage> = wal::replay(&n.disk.wal, MAX_MESSAGE_BYTES + 64)
-            .records
-            .iter()
-            .filter_map(|r| WalRecord::from_bytes(r).ok())
+        let mine: Vec<ConsensusMessage> = wal_records(&n.disk.wal)
+            .into_iter()
             .filter_map(|r| match r.entry {
                 WalEntry::Proposal(p)
                     if p.proposer == me && p.height == height && p.round == round =>
@@ -1438,18 +1448,17 @@ impl Sim {
                 // The host's rule after a restart: a proposal this node signed for the
                 // (height, round) is in its WAL; it is sent again, never a new block.
                 let me = self.keys[self.nodes[i].key].account();
-                let signed_before = wal::replay(&self.nodes[i].disk.wal, MAX_MESSAGE_BYTES + 64)
-                    .records
-                    .iter()
-                    .filter_map(|r| WalRecord::from_bytes(r).ok())
-                    .find_map(|r| match r.entry {
-                        WalEntry::Proposal(p)
-                            if p.height == height && p.round == round && p.proposer == me =>
-                        {
-                            Some(p)
-                        }
-                        _ => None,
-                    });
+                let signed_before =
+                    wal_records(&self.nodes[i].disk.wal)
+                        .into_iter()
+                        .find_map(|r| match r.entry {
+                            WalEntry::Proposal(p)
+                                if p.height == height && p.round == round && p.proposer == me =>
+                            {
+                                Some(p)
+                            }
+                            _ => None,
+                        });
                 if let Some(p) = signed_before {
                     self.log(|| format!("node {i} sends again its proposal at {height}/{round}"));
                     return self.act(i, Action::Broadcast(ConsensusMessage::Proposal(p)));
@@ -1546,7 +1555,8 @@ impl Sim {
                     missing_since: None,
                     missing_ms: 0,
                 });
-                self.watch_round(i);
+                let status = self.validator_status();
+                self.watch_round(i, &status);
                 None
             }
             Action::SignRefused(e) => {
@@ -1642,6 +1652,15 @@ impl Sim {
         self.nodes[i].start_next = true;
         None
     }
+}
+
+/// The records of a node's WAL that decode (a torn tail is left out).
+fn wal_records(wal: &[u8]) -> Vec<WalRecord> {
+    wal::replay(wal, MAX_MESSAGE_BYTES + 64)
+        .records
+        .iter()
+        .filter_map(|r| WalRecord::from_bytes(r).ok())
+        .collect()
 }
 
 /// Runs one seed of the random scenario mix.
