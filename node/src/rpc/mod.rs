@@ -134,9 +134,34 @@ struct ListPage {
 #[derive(serde::Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 struct ListProposals {
-    status: Option<String>,
+    status: Option<StatusFilter>,
     from: Option<u64>,
     limit: Option<usize>,
+}
+
+/// Which proposals `atonomi_listProposals` lists (a failed one whatever its code).
+#[derive(serde::Deserialize, Clone, Copy)]
+#[serde(rename_all = "snake_case")]
+enum StatusFilter {
+    Pending,
+    Executed,
+    Failed,
+}
+
+impl StatusFilter {
+    fn matches(self, status: &ProposalStatus) -> bool {
+        matches!(
+            (self, status),
+            (StatusFilter::Pending, ProposalStatus::Pending)
+                | (StatusFilter::Executed, ProposalStatus::Executed)
+                | (StatusFilter::Failed, ProposalStatus::Failed(_))
+        )
+    }
+}
+
+/// A page's size: `limit` clamped to 1..=100, 20 when not given.
+fn page_limit(limit: Option<usize>) -> usize {
+    limit.unwrap_or(20).clamp(1, 100)
 }
 
 /// Up to `limit` (at most 100, default 20) records under `prefix` from `start`, with
@@ -148,7 +173,7 @@ fn page<T: borsh::BorshDeserialize + serde::Serialize>(
     limit: Option<usize>,
     id: impl Fn(&T) -> u64,
 ) -> RpcResult {
-    let limit = limit.unwrap_or(20).clamp(1, 100);
+    let limit = page_limit(limit);
     let chain = shared.chain.read().unwrap_or_else(|e| e.into_inner());
     let rows = chain
         .db()
@@ -373,27 +398,21 @@ pub fn module(shared: Arc<Shared>, with_admin: bool) -> anyhow::Result<RpcModule
 
     m.register_method("atonomi_listProposals", |p: Params, s, _| -> RpcResult {
         let (q,): (ListProposals,) = p.parse()?;
-        let limit = q.limit.unwrap_or(20).min(100);
+        let limit = page_limit(q.limit);
         let gov: Governance =
             state(s, &StateKey::Governance)?.ok_or_else(|| internal("no governance record"))?;
         let mut out = Vec::new();
-        let mut id = q.from.unwrap_or(1).max(1);
+        let first = q.from.unwrap_or(1).max(1);
+        let mut id = first;
         // Ids are sequential; a page reads at most `limit` matches, and at most
         // 10,000 records to find them.
-        let mut read = 0;
-        while id < gov.next_proposal.get() && out.len() < limit && read < 10_000 {
+        while id < gov.next_proposal.get() && out.len() < limit && id - first < 10_000 {
             if let Some(prop) = state::<Proposal>(s, &StateKey::Proposal(ProposalId::new(id)))? {
-                let status = match prop.status {
-                    ProposalStatus::Pending => "pending",
-                    ProposalStatus::Executed => "executed",
-                    ProposalStatus::Failed(_) => "failed",
-                };
-                if q.status.as_deref().is_none_or(|want| want == status) {
+                if q.status.is_none_or(|want| want.matches(&prop.status)) {
                     out.push(prop);
                 }
             }
             id += 1;
-            read += 1;
         }
         let next = (id < gov.next_proposal.get()).then_some(id);
         Ok(json!({ "proposals": out, "next": next, "threshold": gov.threshold }))
