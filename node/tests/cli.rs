@@ -137,6 +137,17 @@ fn key(dir: &std::path::Path, name: &str) -> (std::path::PathBuf, String) {
     (p, shown["account"].as_str().unwrap().to_string())
 }
 
+/// The id in a receipt's proposal_created event.
+fn proposal_id(receipt: &Value) -> Value {
+    receipt["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["event"] == "proposal_created")
+        .map(|e| e["id"].clone())
+        .unwrap_or_else(|| panic!("no proposal_created in {receipt}"))
+}
+
 /// A 2-of-3 chain from flags alone: `init`, then `genesis new` with three admins,
 /// threshold 2, its own manufacturer, auditor and allocations, then `run`. The records
 /// are what the flags said, and a proposal takes effect at the second approval only.
@@ -279,13 +290,7 @@ fn genesis_new_makes_a_two_of_three_chain_from_flags() {
         json!({ "propose": { "action": { "change_auditor": { "id": 3, "change": "suspend" } } } }),
     );
     assert_eq!(r["status"]["status"], "success", "{r}");
-    let id = r["events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|e| e["event"] == "proposal_created")
-        .map(|e| e["id"].clone())
-        .unwrap_or_else(|| panic!("no proposal_created in {r}"));
+    let id = proposal_id(&r);
     assert_eq!(
         q(&["auditor", "3"])["status"],
         "active",
@@ -298,6 +303,13 @@ fn genesis_new_makes_a_two_of_three_chain_from_flags() {
     let pending = q(&["proposals", "--status", "pending"]);
     assert_eq!(pending["proposals"][0]["id"], id, "{pending}");
     assert_eq!(pending["threshold"], 2);
+    let bogus = node
+        .try_rpc("atonomi_listProposals", json!([{ "status": "bogus" }]))
+        .unwrap();
+    assert_eq!(
+        bogus["error"]["code"], -32602,
+        "an unknown status is refused: {bogus}"
+    );
     let gov = q(&["governance"]);
     assert_eq!(gov["threshold"], 2, "{gov}");
     assert_eq!(gov["admins"], json!([a1_acct, a2_acct, a3_acct]));
@@ -345,13 +357,7 @@ fn genesis_new_makes_a_two_of_three_chain_from_flags() {
         "registration_fee=2000",
     ]))
     .unwrap();
-    let fee_id = r["events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|e| e["event"] == "proposal_created")
-        .map(|e| e["id"].clone())
-        .unwrap_or_else(|| panic!("no proposal_created in {r}"));
+    let fee_id = proposal_id(&r);
     let shown = common::json_out(&gov(&["show", &fee_id.to_string()])).unwrap();
     assert_eq!(shown["threshold"], 2, "{shown}");
     assert_eq!(shown["approvals"], json!([a1_acct]), "{shown}");
@@ -419,37 +425,21 @@ fn completions_load_in_bash_and_name_the_subcommands() {
 /// every command must succeed, the proposed auditor exists, and the fee changed.
 #[test]
 fn the_readme_governance_walkthrough_runs_as_written() {
-    let readme =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
-    let section = &readme[readme
-        .find("## Governance on a 2-of-3 chain")
-        .expect("the governance section")..];
-    let start = section.find("```sh\n").expect("its sh block") + "```sh\n".len();
-    let block = &section[start..start + section[start..].find("```").unwrap()];
     let dir = tempfile::tempdir().unwrap();
     let (rpc, p2p, metrics) = (
         common::free_port(),
         common::free_port(),
         common::free_port(),
     );
-    // A failing command must not leave the node behind.
-    let script = format!("trap 'kill $(jobs -p) 2>/dev/null || true' EXIT\n{block}");
-    let out = std::process::Command::new("bash")
-        .args(["-euo", "pipefail", "-c", &script])
-        .current_dir(dir.path())
-        .env("A", common::BIN)
-        .env("ATONOMI_RPC_ADDR", format!("127.0.0.1:{rpc}"))
-        .env("ATONOMI_P2P_LISTEN", format!("/ip4/127.0.0.1/tcp/{p2p}"))
-        .env("ATONOMI_METRICS_ADDR", format!("127.0.0.1:{metrics}"))
-        .env("ATONOMI_RPC", format!("http://127.0.0.1:{rpc}"))
-        .env("ATONOMI_LOG", "warn")
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "README's governance walkthrough failed:\n{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
+    let stdout = common::run_readme_block(
+        "## Governance on a 2-of-3 chain",
+        dir.path(),
+        &[
+            ("ATONOMI_RPC_ADDR", format!("127.0.0.1:{rpc}")),
+            ("ATONOMI_P2P_LISTEN", format!("/ip4/127.0.0.1/tcp/{p2p}")),
+            ("ATONOMI_METRICS_ADDR", format!("127.0.0.1:{metrics}")),
+            ("ATONOMI_RPC", format!("http://127.0.0.1:{rpc}")),
+        ],
     );
     assert!(
         stdout.contains("\"Acme Audit\""),

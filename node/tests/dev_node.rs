@@ -862,35 +862,12 @@ fn device_id_is_the_derivation_its_help_describes() {
 /// the 1 ATMI the sensor paid it.
 #[test]
 fn the_readme_device_walkthrough_runs_as_written() {
-    if std::process::Command::new("jq")
-        .arg("--version")
-        .output()
-        .is_err()
-    {
-        panic!("jq is needed by README's walkthrough: scripts/test.sh installs it (apt-get install jq)");
-    }
-    let readme =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
-    let section = &readme[readme
-        .find("## A device's life")
-        .expect("the walkthrough section")..];
-    let start = section.find("```sh\n").expect("its sh block") + "```sh\n".len();
-    let block = &section[start..start + section[start..].find("```").unwrap()];
     let dir = tempfile::tempdir().unwrap();
     let node = common::DevNode::start(&dir.path().join(".atonomi-dev"), &[]);
-    let out = Command::new("bash")
-        .args(["-euo", "pipefail", "-c", block])
-        .current_dir(dir.path())
-        .env("A", BIN)
-        .env("ATONOMI_RPC", format!("http://127.0.0.1:{}", node.rpc_port))
-        .env("ATONOMI_LOG", "warn")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "README's walkthrough failed:\n{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
+    common::run_readme_block(
+        "## A device's life",
+        dir.path(),
+        &[("ATONOMI_RPC", format!("http://127.0.0.1:{}", node.rpc_port))],
     );
     let meter = account(&dir.path().join("meter.json"));
     let balance = &node.rpc("atonomi_getAccount", json!([meter]))["balance"];

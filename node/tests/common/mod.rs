@@ -42,6 +42,39 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// Runs the first sh block under README's `heading` as it stands: bash -euo pipefail
+/// in `dir`, with `A` set to this build's binary and `env` added; a background job it
+/// started is killed when it ends. Panics with its output when a command fails;
+/// returns its stdout.
+pub fn run_readme_block(heading: &str, dir: &std::path::Path, env: &[(&str, String)]) -> String {
+    if Command::new("jq").arg("--version").output().is_err() {
+        panic!("jq is needed by README's walkthroughs: scripts/test.sh installs it (apt-get install jq)");
+    }
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
+    let section = &readme[readme
+        .find(heading)
+        .unwrap_or_else(|| panic!("README has no {heading}"))..];
+    let start = section.find("```sh\n").expect("its sh block") + "```sh\n".len();
+    let block = &section[start..start + section[start..].find("```").unwrap()];
+    let script = format!("trap 'kill $(jobs -p) 2>/dev/null || true' EXIT\n{block}");
+    let out = Command::new("bash")
+        .args(["-euo", "pipefail", "-c", &script])
+        .current_dir(dir)
+        .env("A", BIN)
+        .env("ATONOMI_LOG", "warn")
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "README's {heading} failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
 /// Runs `atonomi ARGS` to completion (warnings only on stderr).
 pub fn run(args: &[&str]) -> Output {
     Command::new(BIN)
