@@ -1063,7 +1063,8 @@ struct Members {
 
 fn parse_account(flag: &str, s: &str) -> Result<atonomi_primitives::AccountId> {
     use anyhow::Context;
-    serde_json::from_value(serde_json::json!(s.trim()))
+    s.trim()
+        .parse()
         .with_context(|| format!("{flag} {s}: not an account (64 hex digits)"))
 }
 
@@ -1186,9 +1187,7 @@ fn genesis_new(
                 (2..=4).contains(&parts.len()),
                 "--validator {v}: expected ACCOUNT,PEER_ID_HEX[,POWER[,BRIDGE_ADDRESS]]"
             );
-            let consensus_key: atonomi_primitives::AccountId =
-                serde_json::from_value(serde_json::json!(parts[0]))
-                    .with_context(|| format!("--validator {i}: account"))?;
+            let consensus_key = parse_account("--validator", parts[0])?;
             let peer_id =
                 hex::decode(parts[1]).with_context(|| format!("--validator {i}: peer id hex"))?;
             let power = match parts.get(2) {
