@@ -299,6 +299,13 @@ impl Genesis {
     }
 }
 
+/// The score a manufacturer's devices have until an auditor writes one, when neither
+/// the dev genesis nor `atonomi genesis new --manufacturer` is told otherwise.
+pub const DEFAULT_MANUFACTURER_SCORE: Score = match Score::new(5_000) {
+    Some(s) => s,
+    None => panic!("5,000 is a score"), // evaluated at compile time
+};
+
 /// The accounts of the dev chain, derived from fixed labels so every dev node and
 /// every test agrees on them. Never use these keys on a real network.
 pub mod dev {
@@ -369,7 +376,7 @@ pub mod dev {
                 name: "Demo Devices Inc.".into(),
                 keys: vec![key("manufacturer").account()],
                 registration_fee: None,
-                default_score: Score::new(5_000).unwrap_or_default(),
+                default_score: DEFAULT_MANUFACTURER_SCORE,
                 reward_wallet: key("manufacturer").account(),
                 metadata: vec![],
             }],

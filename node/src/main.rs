@@ -1088,7 +1088,7 @@ impl Members {
     fn apply(&self, g: &mut atonomi_genesis::Genesis) -> Result<()> {
         use anyhow::Context;
         use atonomi_primitives::tx::{NewAuditor, NewManufacturer};
-        use atonomi_primitives::{Amount, AuditorId, ManufacturerId, Score};
+        use atonomi_primitives::{Amount, AuditorId, ManufacturerId};
         if !self.admins.is_empty() {
             g.governance.admins = self
                 .admins
@@ -1111,7 +1111,7 @@ impl Members {
                         name,
                         keys: vec![key],
                         registration_fee: None,
-                        default_score: Score::new(5_000).unwrap_or_default(),
+                        default_score: atonomi_genesis::DEFAULT_MANUFACTURER_SCORE,
                         reward_wallet: key,
                         metadata: vec![],
                     })
