@@ -5,11 +5,12 @@
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
+use atonomi_primitives::genesis::GenesisState;
+use atonomi_primitives::gov::{Governance, NewAuditor, NewManufacturer};
 use atonomi_primitives::state::{
-    valid_member, Auditor, ChainInfo, GenesisState, Governance, Manufacturer, MemberStatus,
-    TokenInfo, Validator, ValidatorSet,
+    valid_member, Auditor, ChainInfo, Manufacturer, MemberStatus, TokenInfo, Validator,
+    ValidatorSet,
 };
-use atonomi_primitives::tx::{NewAuditor, NewManufacturer};
 use atonomi_primitives::{
     AccountId, Amount, AuditorId, ChainId, Keypair, ManufacturerId, Params, ProposalId, Score,
     Timestamp,

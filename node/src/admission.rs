@@ -14,7 +14,8 @@
 //! device key itself often holds nothing). Validators' checkpoint signatures are
 //! checked by `runtime::precheck` already.
 
-use atonomi_primitives::state::{Account, Auditor, Device, Governance, Manufacturer, StateKey};
+use atonomi_primitives::gov::Governance;
+use atonomi_primitives::state::{Account, Auditor, Device, Manufacturer, StateKey};
 use atonomi_primitives::{codec, AccountId, Call, DeviceId, SignedTransaction};
 
 /// A state read: the committed value of a key, if any.

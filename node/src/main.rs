@@ -1087,7 +1087,7 @@ fn parse_member(flag: &str, s: &str) -> Result<(u32, String, atonomi_primitives:
 impl Members {
     fn apply(&self, g: &mut atonomi_genesis::Genesis) -> Result<()> {
         use anyhow::Context;
-        use atonomi_primitives::tx::{NewAuditor, NewManufacturer};
+        use atonomi_primitives::gov::{NewAuditor, NewManufacturer};
         use atonomi_primitives::{Amount, AuditorId, ManufacturerId};
         if !self.admins.is_empty() {
             g.governance.admins = self

@@ -1,12 +1,13 @@
 //! Events emitted by executed calls, and per-transaction receipts.
 
 use crate::error::CallError;
+use crate::gov::GovAction;
 use crate::hash::Hash;
 use crate::ids::{
     AccountId, Amount, AuditorId, DeviceId, Height, ManufacturerId, ProposalId, Score,
 };
 use crate::state::{DeviceStatus, Direction, MemberStatus, Subject};
-use crate::tx::{GovAction, Outcome};
+use crate::tx::Outcome;
 use borsh::{BorshDeserialize, BorshSerialize};
 use serde::{Deserialize, Serialize};
 

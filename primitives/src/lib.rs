@@ -15,6 +15,8 @@ pub mod codec;
 pub mod crypto;
 pub mod error;
 pub mod event;
+pub mod genesis;
+pub mod gov;
 pub mod hash;
 pub mod ids;
 pub mod params;

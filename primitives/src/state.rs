@@ -10,8 +10,6 @@ use crate::hash::Hash;
 use crate::ids::{
     AccountId, Amount, AuditorId, DeviceId, Height, ManufacturerId, ProposalId, Score, Timestamp,
 };
-use crate::params::Params;
-use crate::tx::GovAction;
 use borsh::{BorshDeserialize, BorshSerialize};
 use serde::{Deserialize, Serialize};
 
@@ -404,37 +402,6 @@ pub struct ServiceOffer {
     pub expiry: Height,
 }
 
-#[derive(
-    Clone, Copy, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize,
-)]
-#[serde(rename_all = "snake_case")]
-pub enum ProposalStatus {
-    Pending,
-    Executed,
-    /// The action was approved but failed when executed (error code).
-    Failed(u16),
-}
-
-#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
-pub struct Proposal {
-    pub id: ProposalId,
-    pub proposer: AccountId,
-    pub action: GovAction,
-    #[borsh(deserialize_with = "bounded::vec::<_, AccountId, { limits::ADMINS }>")]
-    pub approvals: Vec<AccountId>,
-    pub status: ProposalStatus,
-    pub created: Height,
-}
-
-/// The governance council: admins and the approval threshold k.
-#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
-pub struct Governance {
-    #[borsh(deserialize_with = "bounded::vec::<_, AccountId, { limits::ADMINS }>")]
-    pub admins: Vec<AccountId>,
-    pub threshold: u32,
-    pub next_proposal: ProposalId,
-}
-
 /// Chain-wide facts fixed at genesis.
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
 pub struct ChainInfo {
@@ -653,22 +620,6 @@ impl<'de> Deserialize<'de> for EthSignature {
             .map_err(|_| serde::de::Error::custom("an Ethereum signature is 65 bytes"))?;
         Ok(EthSignature(arr))
     }
-}
-
-/// The records of a genesis state, in the order the runtime writes them. Kept here so
-/// the genesis crate and the runtime agree on it.
-#[derive(Clone, Debug)]
-pub struct GenesisState {
-    pub chain: ChainInfo,
-    pub token: TokenInfo,
-    pub params: Params,
-    pub governance: Governance,
-    pub validators: ValidatorSet,
-    pub balances: Vec<(AccountId, Amount)>,
-    pub manufacturers: Vec<Manufacturer>,
-    pub auditors: Vec<Auditor>,
-    /// Peer ids (libp2p bytes) of full nodes allowed to connect to validators.
-    pub node_peers: Vec<Vec<u8>>,
 }
 
 mod hex_bytes {

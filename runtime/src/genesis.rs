@@ -3,7 +3,8 @@
 use crate::governance::validate_set;
 use crate::{Fatal, StateDiff};
 use atonomi_primitives::codec;
-use atonomi_primitives::state::{Account, GenesisState, StateKey};
+use atonomi_primitives::genesis::GenesisState;
+use atonomi_primitives::state::{Account, StateKey};
 use atonomi_primitives::Amount;
 use borsh::BorshSerialize;
 use std::collections::BTreeMap;

@@ -5,11 +5,13 @@ use crate::ctx::Ctx;
 use crate::error::{ExecError, ExecResult, Fatal};
 use crate::StateReader;
 use atonomi_primitives::event::Event;
-use atonomi_primitives::state::{
-    limits, valid_member, Auditor, Governance, Manufacturer, MemberStatus, PendingValidatorSet,
-    Proposal, ProposalStatus, StateKey, ValidatorSet, VALIDATOR_SET_DELAY,
+use atonomi_primitives::gov::{
+    GovAction, Governance, MemberChange, NewAuditor, NewManufacturer, Proposal, ProposalStatus,
 };
-use atonomi_primitives::tx::{GovAction, MemberChange, NewAuditor, NewManufacturer};
+use atonomi_primitives::state::{
+    limits, valid_member, Auditor, Manufacturer, MemberStatus, PendingValidatorSet, StateKey,
+    ValidatorSet, VALIDATOR_SET_DELAY,
+};
 use atonomi_primitives::{AccountId, AuditorId, CallError, Height, ManufacturerId, ProposalId};
 use std::collections::BTreeSet;
 

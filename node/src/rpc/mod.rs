@@ -10,10 +10,11 @@ use crate::mempool::AdmitError;
 use crate::service::{next_nonce, NodeEvent, Shared};
 use atonomi_primitives::block::Block;
 use atonomi_primitives::codec;
+use atonomi_primitives::gov::{Governance, Proposal, ProposalStatus};
 use atonomi_primitives::params::Params as NetParams;
 use atonomi_primitives::state::{
-    tag, Account, Auditor, Device, Governance, Manufacturer, PendingValidatorSet, Proposal,
-    ProposalStatus, ReputationAggregate, StateKey, Subject, TokenInfo, ValidatorSet,
+    tag, Account, Auditor, Device, Manufacturer, PendingValidatorSet, ReputationAggregate,
+    StateKey, Subject, TokenInfo, ValidatorSet,
 };
 use atonomi_primitives::{
     AccountId, Amount, AuditorId, DeviceId, Hash, Height, ManufacturerId, ProposalId,

@@ -2,6 +2,7 @@
 
 use crate::fixture::*;
 use atonomi_primitives::event::{Event, TxStatus};
+use atonomi_primitives::gov::*;
 use atonomi_primitives::state::*;
 use atonomi_primitives::tx::*;
 use atonomi_primitives::{

@@ -2,10 +2,9 @@
 
 use atonomi_genesis::dev;
 use atonomi_primitives::event::{Event, Receipt, TxStatus};
+use atonomi_primitives::gov::{GovAction, NewAuditor, NewManufacturer};
 use atonomi_primitives::state::{Account, Device, Manufacturer, StateKey};
-use atonomi_primitives::tx::{
-    sign_activation, Call, DeviceRegistration, GovAction, NewAuditor, NewManufacturer,
-};
+use atonomi_primitives::tx::{sign_activation, Call, DeviceRegistration};
 use atonomi_primitives::{
     codec, AccountId, Amount, AuditorId, CallError, ChainId, DeviceId, Height, Keypair,
     ManufacturerId, Score, SignedTransaction, Timestamp, Transaction,

@@ -2,8 +2,9 @@
 
 use crate::fixture::*;
 use atonomi_primitives::event::TxStatus;
+use atonomi_primitives::gov::GovAction;
 use atonomi_primitives::state::{Attributes, Direction, Subject};
-use atonomi_primitives::tx::{Call, GovAction, Outcome, ReputationWrite};
+use atonomi_primitives::tx::{Call, Outcome, ReputationWrite};
 use atonomi_primitives::{Hash, Height, Keypair, ProposalId};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -4,8 +4,9 @@
 use crate::fixture::*;
 use atonomi_genesis::dev;
 use atonomi_primitives::event::{Event, TxStatus};
+use atonomi_primitives::gov::{GovAction, PoolAccount};
 use atonomi_primitives::state::{Direction, Subject};
-use atonomi_primitives::tx::{Call, GovAction, PoolAccount, ReputationWrite};
+use atonomi_primitives::tx::{Call, ReputationWrite};
 use atonomi_primitives::{
     Amount, DeviceId, Hash, Height, Keypair, SignedTransaction, Timestamp, Transaction,
 };

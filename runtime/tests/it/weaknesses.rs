@@ -3,6 +3,7 @@
 
 use crate::fixture::*;
 use atonomi_primitives::event::Event;
+use atonomi_primitives::gov::*;
 use atonomi_primitives::state::*;
 use atonomi_primitives::tx::*;
 use atonomi_primitives::{codec, Amount, CallError as E, Keypair, Params, ProposalId};

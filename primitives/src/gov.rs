@@ -1,0 +1,169 @@
+//! Governance: the actions k admins can approve, the proposals that carry them and the
+//! council itself.
+
+use crate::codec::bounded;
+use crate::ids::{AccountId, Amount, AuditorId, Height, ManufacturerId, ProposalId, Score};
+use crate::params::Params;
+use crate::state::{limits, MemberStatus, Validator};
+use borsh::{BorshDeserialize, BorshSerialize};
+use serde::{Deserialize, Serialize};
+
+/// Member lifecycle changes made by governance.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum MemberChange {
+    Suspend,
+    Resume,
+    Remove,
+}
+
+impl MemberChange {
+    /// The status a change leads to from `from`, or `None` when not allowed (anything
+    /// from Removed; suspending a suspended member; resuming an active one).
+    pub fn apply(self, from: MemberStatus) -> Option<MemberStatus> {
+        match (self, from) {
+            (_, MemberStatus::Removed) => None,
+            (MemberChange::Suspend, MemberStatus::Active) => Some(MemberStatus::Suspended),
+            (MemberChange::Resume, MemberStatus::Suspended) => Some(MemberStatus::Active),
+            (MemberChange::Remove, _) => Some(MemberStatus::Removed),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+pub struct NewManufacturer {
+    pub id: ManufacturerId,
+    #[borsh(deserialize_with = "bounded::string::<_, { limits::NAME }>")]
+    pub name: String,
+    #[borsh(deserialize_with = "bounded::vec::<_, AccountId, { limits::KEYS }>")]
+    pub keys: Vec<AccountId>,
+    pub registration_fee: Option<Amount>,
+    pub default_score: Score,
+    pub reward_wallet: AccountId,
+    #[borsh(deserialize_with = "bounded::bytes::<_, { limits::METADATA }>")]
+    #[serde(default)]
+    pub metadata: Vec<u8>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+pub struct NewAuditor {
+    pub id: AuditorId,
+    #[borsh(deserialize_with = "bounded::string::<_, { limits::NAME }>")]
+    pub name: String,
+    #[borsh(deserialize_with = "bounded::vec::<_, AccountId, { limits::KEYS }>")]
+    pub keys: Vec<AccountId>,
+    pub reward_account: AccountId,
+    #[borsh(deserialize_with = "bounded::bytes::<_, { limits::METADATA }>")]
+    #[serde(default)]
+    pub metadata: Vec<u8>,
+}
+
+/// Module accounts governance can pay out of.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum PoolAccount {
+    Treasury,
+    AuditorPool,
+}
+
+impl PoolAccount {
+    pub fn account(self) -> AccountId {
+        match self {
+            PoolAccount::Treasury => AccountId::treasury(),
+            PoolAccount::AuditorPool => AccountId::auditor_pool(),
+        }
+    }
+}
+
+/// What a governance proposal does once k admins approved it.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GovAction {
+    AddManufacturer(NewManufacturer),
+    ChangeManufacturer {
+        id: ManufacturerId,
+        change: MemberChange,
+    },
+    AddAuditor(NewAuditor),
+    ChangeAuditor {
+        id: AuditorId,
+        change: MemberChange,
+    },
+    AddValidator(Validator),
+    RemoveValidator {
+        consensus_key: AccountId,
+    },
+    SetValidatorPower {
+        consensus_key: AccountId,
+        power: u64,
+    },
+    SetParams(Params),
+    TreasuryPayout {
+        from: PoolAccount,
+        to: AccountId,
+        amount: Amount,
+    },
+    SetAdmins {
+        #[borsh(deserialize_with = "bounded::vec::<_, AccountId, { limits::ADMINS }>")]
+        admins: Vec<AccountId>,
+        threshold: u32,
+    },
+    /// Allow or disallow a full node's libp2p peer id to connect to validators.
+    SetNodePeer {
+        #[borsh(deserialize_with = "bounded::bytes::<_, { limits::PEER_ID }>")]
+        peer_id: Vec<u8>,
+        allowed: bool,
+    },
+}
+
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum ProposalStatus {
+    Pending,
+    Executed,
+    /// The action was approved but failed when executed (error code).
+    Failed(u16),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+pub struct Proposal {
+    pub id: ProposalId,
+    pub proposer: AccountId,
+    pub action: GovAction,
+    #[borsh(deserialize_with = "bounded::vec::<_, AccountId, { limits::ADMINS }>")]
+    pub approvals: Vec<AccountId>,
+    pub status: ProposalStatus,
+    pub created: Height,
+}
+
+/// The governance council: admins and the approval threshold k.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+pub struct Governance {
+    #[borsh(deserialize_with = "bounded::vec::<_, AccountId, { limits::ADMINS }>")]
+    pub admins: Vec<AccountId>,
+    pub threshold: u32,
+    pub next_proposal: ProposalId,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn member_changes() {
+        use MemberStatus::*;
+        assert_eq!(MemberChange::Suspend.apply(Active), Some(Suspended));
+        assert_eq!(MemberChange::Resume.apply(Suspended), Some(Active));
+        assert_eq!(MemberChange::Resume.apply(Active), None);
+        assert_eq!(MemberChange::Remove.apply(Suspended), Some(Removed));
+        assert_eq!(MemberChange::Resume.apply(Removed), None);
+        assert_eq!(MemberChange::Remove.apply(Removed), None);
+    }
+}
