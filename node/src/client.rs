@@ -133,10 +133,7 @@ pub async fn send(
                     .context("receipt status")?;
                 return match status {
                     TxStatus::Success => Ok(()),
-                    other => bail!(
-                        "transaction {hash} is final but did not succeed: {}",
-                        serde_json::to_string(&other)?
-                    ),
+                    other => bail!("transaction {hash} is final but did not succeed: {other}"),
                 };
             }
             _ => {}

@@ -84,7 +84,14 @@ impl Default for MempoolConfig {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AdmitError {
     #[error("invalid transaction: {0}")]
-    Invalid(String),
+    Invalid(atonomi_primitives::InvalidTx),
+    #[error("invalid transaction: signed for chain {tx}, this chain is {chain}")]
+    WrongChain {
+        tx: atonomi_primitives::ChainId,
+        chain: atonomi_primitives::ChainId,
+    },
+    #[error("the node could not read its state: {0}")]
+    State(String),
     #[error("invalid transaction: undecodable or bad signature")]
     BadSignature,
     #[error("transaction already known")]

@@ -15,8 +15,10 @@ use atonomi_consensus::validate::{check_proposed_block, Expected};
 use atonomi_consensus::CommitCertificate;
 use atonomi_primitives::block::Block;
 use atonomi_primitives::state::{Account, StateKey};
-use atonomi_primitives::{codec, AccountId, Hash, Height, Keypair, SignedTransaction, Timestamp};
-use atonomi_runtime::SigCheck;
+use atonomi_primitives::{
+    codec, AccountId, Hash, Height, InvalidTx, Keypair, SignedTransaction, Timestamp,
+};
+use atonomi_runtime::{Refusal, SigCheck};
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
@@ -97,6 +99,10 @@ fn decode(
     atonomi_runtime::decode_for_chain(params, &chain.chain_id, bytes, SigCheck::Trusted).map_err(
         |e| match SignedTransaction::from_bytes(bytes) {
             Err(_) => AdmitError::BadSignature,
+            Ok(stx) if e == InvalidTx::WrongChain => AdmitError::WrongChain {
+                tx: stx.tx.chain_id,
+                chain: chain.chain_id.clone(),
+            },
             Ok(_) => AdmitError::Invalid(e),
         },
     )
@@ -203,7 +209,7 @@ impl Shared {
         };
         if sig_check == SigCheck::Verify {
             stx.verify_signature()
-                .map_err(|e| AdmitError::Invalid(e.to_string()))?;
+                .map_err(|_| AdmitError::Invalid(InvalidTx::BadSignature))?;
         }
         self.admit_decoded(&stx, bytes)
     }
@@ -214,7 +220,10 @@ impl Shared {
         let next = {
             let chain = read_chain(self);
             let reader = |k: &[u8]| chain.db().get(k).map_err(|e| e.to_string());
-            atonomi_runtime::precheck_decoded(&reader, stx).map_err(AdmitError::Invalid)?
+            atonomi_runtime::precheck_decoded(&reader, stx).map_err(|e| match e {
+                Refusal::Invalid(e) => AdmitError::Invalid(e),
+                Refusal::Fatal(e) => AdmitError::State(e.to_string()),
+            })?
         };
         let (hash, drops) = {
             let mut pool = lock_mempool(self);

@@ -284,7 +284,10 @@ fn device_lifecycle_on_a_dev_node_survives_kill_9() {
         let e = send(make("other-chain", next).to_bytes());
         assert_eq!(e["error"]["code"], 4001, "wrong chain: {e}");
         assert!(
-            e["error"]["message"].as_str().unwrap().contains("chain"),
+            e["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("signed for chain other-chain, this chain is atonomi-dev"),
             "{e}"
         );
         let e = send(make("atonomi-dev", next - 1).to_bytes());

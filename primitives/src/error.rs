@@ -98,6 +98,49 @@ call_errors! {
     InvalidCheckpoint = 802, "epoch and height must be at least 1";
 }
 
+/// Why a transaction is not executable at all: it changes nothing, not even the
+/// nonce. Receipts carry it (`TxStatus::Invalid`), so it is consensus data: a closed
+/// set of typed reasons with numbers only, never a library's error text. Append new
+/// variants at the end: the borsh tag is the position.
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    BorshSerialize,
+    BorshDeserialize,
+    Serialize,
+    Deserialize,
+    thiserror::Error,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum InvalidTx {
+    #[error("the transaction is {len} bytes, more than max_tx_bytes {max}")]
+    TooLarge { len: u64, max: u64 },
+    #[error("the bytes do not decode as a signed transaction")]
+    Undecodable,
+    #[error("the transaction is signed for another chain id")]
+    WrongChain,
+    #[error("the signature does not verify")]
+    BadSignature,
+    #[error("nonce {nonce} does not match the account nonce {expected}")]
+    WrongNonce { nonce: u64, expected: u64 },
+    #[error("nonce {nonce} already used (next is {next})")]
+    NonceUsed { nonce: u64, next: u64 },
+    #[error(
+        "only validators with a bridge address sign checkpoints, of the heights their set voted on"
+    )]
+    NotCheckpointSigner,
+    #[error("tx_fee {fee} exceeds max_fee {max}")]
+    FeeAboveMax {
+        fee: crate::ids::Amount,
+        max: crate::ids::Amount,
+    },
+    #[error("the signer cannot pay the transaction fee")]
+    CannotPayFee,
+}
+
 impl CallError {
     /// The `CallError` variant name in snake_case.
     pub fn name(self) -> String {
@@ -122,5 +165,33 @@ mod tests {
             assert!(!e.name().is_empty());
         }
         assert_eq!(CallError::from_code(9999), None);
+    }
+
+    /// Receipts are hashed into `receipts_root`: the bytes of a reason are fixed by
+    /// its position and its numbers, and its text is for display only.
+    #[test]
+    fn invalid_reasons_are_typed_and_their_bytes_fixed() {
+        use crate::codec::encode;
+        use crate::event::TxStatus;
+        assert_eq!(encode(&InvalidTx::Undecodable), [1]);
+        let mut nonce = vec![4];
+        nonce.extend_from_slice(&7u64.to_le_bytes());
+        nonce.extend_from_slice(&9u64.to_le_bytes());
+        assert_eq!(
+            encode(&InvalidTx::WrongNonce {
+                nonce: 7,
+                expected: 9
+            }),
+            nonce
+        );
+        assert_eq!(encode(&TxStatus::Invalid(InvalidTx::CannotPayFee)), [2, 8]);
+        assert_eq!(
+            TxStatus::Invalid(InvalidTx::BadSignature).to_string(),
+            "not executable: the signature does not verify"
+        );
+        assert_eq!(
+            serde_json::to_value(TxStatus::Invalid(InvalidTx::WrongChain)).unwrap(),
+            serde_json::json!({"status": "invalid", "error": "wrong_chain"})
+        );
     }
 }

@@ -1,6 +1,6 @@
 //! Events emitted by executed calls, and per-transaction receipts.
 
-use crate::error::CallError;
+use crate::error::{CallError, InvalidTx};
 use crate::gov::GovAction;
 use crate::hash::Hash;
 use crate::ids::{
@@ -175,7 +175,18 @@ pub enum TxStatus {
     Failed(CallError),
     /// Not executable (bad signature, chain id or nonce, undecodable, oversized): it
     /// changed nothing, not even the nonce. Honest proposers never include these.
-    Invalid(String),
+    Invalid(InvalidTx),
+}
+
+/// For people: `success`, or why not, with the code name of a failed call.
+impl std::fmt::Display for TxStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TxStatus::Success => f.write_str("success"),
+            TxStatus::Failed(e) => write!(f, "failed: {e} ({}, code {})", e.name(), e.code()),
+            TxStatus::Invalid(r) => write!(f, "not executable: {r}"),
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]

@@ -28,7 +28,7 @@ pub mod tx;
 pub use block::{Block, BlockHeader};
 pub use codec::{decode, encode, CodecError};
 pub use crypto::{Keypair, PublicKey, Signature};
-pub use error::CallError;
+pub use error::{CallError, InvalidTx};
 pub use event::{Event, Receipt, TxStatus};
 pub use hash::Hash;
 pub use ids::{

@@ -31,7 +31,7 @@ pub use genesis::genesis_diff;
 
 use atonomi_primitives::event::{Event, Receipt, TxStatus};
 use atonomi_primitives::state::{Account, PendingValidatorSet, StateKey, ValidatorSet};
-use atonomi_primitives::{CallError, Params, SignedTransaction};
+use atonomi_primitives::{CallError, InvalidTx, Params, SignedTransaction};
 use ctx::Ctx;
 use error::fatal;
 use overlay::Overlay;
@@ -211,17 +211,27 @@ pub fn precheck<R: StateReader + ?Sized>(
     chain_id: &atonomi_primitives::ChainId,
     bytes: &[u8],
     sig_check: SigCheck,
-) -> Result<SignedTransaction, String> {
+) -> Result<SignedTransaction, Refusal> {
     let stx = decode_for_chain(&read_params(state)?, chain_id, bytes, sig_check)?;
     precheck_decoded(state, &stx)?;
     Ok(stx)
 }
 
+/// Why [`precheck`] refused a transaction: the transaction's fault, or a state that
+/// could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    #[error(transparent)]
+    Invalid(#[from] InvalidTx),
+    #[error(transparent)]
+    Fatal(#[from] Fatal),
+}
+
 /// The chain's parameters (the defaults before genesis wrote them).
-pub fn read_params<R: StateReader + ?Sized>(state: &R) -> Result<Params, String> {
+pub fn read_params<R: StateReader + ?Sized>(state: &R) -> Result<Params, Fatal> {
     Ok(Overlay::new(state)
         .get(&StateKey::Params)
-        .map_err(|e| format!("{e:?}"))?
+        .map_err(fatal)?
         .unwrap_or_default())
 }
 
@@ -231,21 +241,22 @@ pub fn read_params<R: StateReader + ?Sized>(state: &R) -> Result<Params, String>
 pub fn precheck_decoded<R: StateReader + ?Sized>(
     state: &R,
     stx: &SignedTransaction,
-) -> Result<u64, String> {
+) -> Result<u64, Refusal> {
     let o = Overlay::new(state);
     let acct: Account = o
         .get(&StateKey::Account(stx.tx.signer))
-        .map_err(|e| format!("{e:?}"))?
+        .map_err(fatal)?
         .unwrap_or_default();
     if stx.tx.nonce < acct.nonce {
-        return Err(format!(
-            "nonce {} already used (next is {})",
-            stx.tx.nonce, acct.nonce
-        ));
+        return Err(InvalidTx::NonceUsed {
+            nonce: stx.tx.nonce,
+            next: acct.nonce,
+        }
+        .into());
     }
     if let atonomi_primitives::tx::Call::SignCheckpoint { height, .. } = &stx.tx.call {
         if !bridge::may_sign_checkpoint(&o, &stx.tx.signer, *height, None) {
-            return Err("only validators with a bridge address sign checkpoints, of the heights their set voted on".into());
+            return Err(InvalidTx::NotCheckpointSigner.into());
         }
     }
     Ok(acct.nonce)
@@ -259,18 +270,23 @@ pub fn decode_for_chain(
     chain_id: &atonomi_primitives::ChainId,
     bytes: &[u8],
     sig_check: SigCheck,
-) -> Result<SignedTransaction, String> {
+) -> Result<SignedTransaction, InvalidTx> {
     let stx: SignedTransaction =
-        atonomi_primitives::codec::decode(bytes, params.max_tx_bytes as usize)
-            .map_err(|e| e.to_string())?;
+        atonomi_primitives::codec::decode(bytes, params.max_tx_bytes as usize).map_err(
+            |e| match e {
+                atonomi_primitives::CodecError::TooLarge { len, max } => InvalidTx::TooLarge {
+                    len: len as u64,
+                    max: max as u64,
+                },
+                atonomi_primitives::CodecError::Malformed(_) => InvalidTx::Undecodable,
+            },
+        )?;
     if &stx.tx.chain_id != chain_id {
-        return Err(format!(
-            "wrong chain id {} (this chain is {chain_id})",
-            stx.tx.chain_id
-        ));
+        return Err(InvalidTx::WrongChain);
     }
     if sig_check == SigCheck::Verify {
-        stx.verify_signature().map_err(|e| e.to_string())?;
+        stx.verify_signature()
+            .map_err(|_| InvalidTx::BadSignature)?;
     }
     Ok(stx)
 }
@@ -349,23 +365,17 @@ fn execute_tx<R: StateReader + ?Sized>(
     let params: Params = o.get(&StateKey::Params).map_err(fatal)?.unwrap_or_default();
     let stx = match decode_for_chain(&params, &block.chain_id, bytes, SigCheck::Trusted) {
         Ok(t) if sig_ok => t,
-        Ok(_) => {
-            return Ok((
-                tx_hash,
-                TxStatus::Invalid("signature does not verify".into()),
-                vec![],
-            ))
-        }
+        Ok(_) => return Ok((tx_hash, TxStatus::Invalid(InvalidTx::BadSignature), vec![])),
         Err(reason) => return Ok((tx_hash, TxStatus::Invalid(reason), vec![])),
     };
     let tx = stx.tx;
     let acct_key = StateKey::Account(tx.signer);
     let mut acct: Account = o.get(&acct_key).map_err(fatal)?.unwrap_or_default();
     if tx.nonce != acct.nonce {
-        let reason = format!(
-            "nonce {} does not match the account nonce {}",
-            tx.nonce, acct.nonce
-        );
+        let reason = InvalidTx::WrongNonce {
+            nonce: tx.nonce,
+            expected: acct.nonce,
+        };
         return Ok((tx_hash, TxStatus::Invalid(reason), vec![]));
     }
     // Checkpoint signatures by validators are a duty and free; from anyone else they are
@@ -378,7 +388,7 @@ fn execute_tx<R: StateReader + ?Sized>(
         if !bridge::may_sign_checkpoint(o, &tx.signer, h, Some(block.height)) {
             return Ok((
                 tx_hash,
-                TxStatus::Invalid("only validators with a bridge address sign checkpoints, of the heights their set voted on".into()),
+                TxStatus::Invalid(InvalidTx::NotCheckpointSigner),
                 vec![],
             ));
         }
@@ -391,16 +401,12 @@ fn execute_tx<R: StateReader + ?Sized>(
     };
     if let Some(max) = tx.max_fee {
         if fee > max {
-            let reason = format!("tx_fee {fee} exceeds max_fee {max}");
+            let reason = InvalidTx::FeeAboveMax { fee, max };
             return Ok((tx_hash, TxStatus::Invalid(reason), vec![]));
         }
     }
     let Some(balance) = acct.balance.checked_sub(fee) else {
-        return Ok((
-            tx_hash,
-            TxStatus::Invalid("the signer cannot pay the transaction fee".into()),
-            vec![],
-        ));
+        return Ok((tx_hash, TxStatus::Invalid(InvalidTx::CannotPayFee), vec![]));
     };
 
     // From here the transaction is included: nonce and fee are consumed whatever the

@@ -92,7 +92,10 @@ fn required<T: serde::de::DeserializeOwned>(
 
 fn admit_error(e: AdmitError) -> ErrorObjectOwned {
     let c = match e {
-        AdmitError::Invalid(_) | AdmitError::BadSignature => code::INVALID_TX,
+        AdmitError::Invalid(_) | AdmitError::WrongChain { .. } | AdmitError::BadSignature => {
+            code::INVALID_TX
+        }
+        AdmitError::State(_) => code::INTERNAL,
         AdmitError::Duplicate => code::DUPLICATE_TX,
         // Overload: the answer says where the client's stream must start again.
         AdmitError::Full { resubmit_from, .. } => {
@@ -293,7 +296,9 @@ pub fn module(shared: Arc<Shared>, with_admin: bool) -> anyhow::Result<RpcModule
                     match d.and_then(|_| {
                         results
                             .next()
-                            .unwrap_or(Err(AdmitError::Invalid("missing".into())))
+                            .unwrap_or(Err(AdmitError::State(
+                                "no answer for this transaction".into(),
+                            )))
                             .map_err(admit_error)
                     }) {
                         Ok(h) => json!({ "hash": h }),
