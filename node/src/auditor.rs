@@ -510,7 +510,7 @@ pub async fn run(cfg: AuditorConfig) -> Result<()> {
     if cfg.epoch_blocks == 0 || cfg.window_blocks == 0 {
         bail!("--epoch-blocks and --window-blocks must be at least 1");
     }
-    let key = crate::keys::read(&cfg.key)?;
+    let key = atonomi_node::keys::read(&cfg.key)?;
     let client = connect(&cfg.rpc)?;
     let status = call(&client, "atonomi_status", rpc_params![]).await?;
     let chain_id: ChainId =
@@ -540,7 +540,7 @@ pub async fn run(cfg: AuditorConfig) -> Result<()> {
         defaults: BTreeMap::new(),
     };
     a.settle_pending().await?;
-    let shutdown = crate::node::shutdown_signal();
+    let shutdown = atonomi_node::launch::shutdown_signal();
     tokio::pin!(shutdown);
     loop {
         match a.step().await {

@@ -59,7 +59,7 @@ pub async fn send(
     wait: Duration,
     nonce: Option<u64>,
 ) -> Result<()> {
-    let key = crate::keys::read(key_file)?;
+    let key = atonomi_node::keys::read(key_file)?;
     let client = connect(url)?;
     let mut json: Value = serde_json::from_str(call_json).context("the call is not valid JSON")?;
     if device_key.is_some() {
@@ -71,7 +71,7 @@ pub async fn send(
     let chain_id: ChainId =
         serde_json::from_value(status["chain_id"].clone()).context("status has no chain id")?;
     if let Some(dk) = device_key {
-        let dkey = crate::keys::read(dk)?;
+        let dkey = atonomi_node::keys::read(dk)?;
         // The device consents to its owner: the signer activating it, or the owner
         // named in a manufacturer's register-and-activate.
         match &mut the_call {

@@ -251,7 +251,7 @@ async fn presign_reputation(
     auditor: &Keypair,
     chain_id: &ChainId,
 ) -> Result<Vec<(Hash, String)>> {
-    let maker = crate::keys::read(
+    let maker = atonomi_node::keys::read(
         args.maker
             .as_ref()
             .context("--reputation-per-tx needs --maker (registers the devices rated)")?,
@@ -302,8 +302,8 @@ async fn presign_payments(
     owner: &Keypair,
     chain_id: &ChainId,
 ) -> Result<Vec<(Hash, String)>> {
-    let maker = crate::keys::read(args.maker.as_ref().context("--payers needs --maker")?)?;
-    let auditor = crate::keys::read(
+    let maker = atonomi_node::keys::read(args.maker.as_ref().context("--payers needs --maker")?)?;
+    let auditor = atonomi_node::keys::read(
         args.auditor_key
             .as_ref()
             .context("--payers needs --auditor-key")?,
@@ -529,7 +529,7 @@ pub async fn run(args: LoadArgs) -> Result<()> {
         bail!("accounts, txs, rate, batch and rpc must be non-zero");
     }
     let clients: Vec<_> = args.rpc.iter().map(|u| connect(u)).collect::<Result<_>>()?;
-    let funder = crate::keys::read(&args.funder)?;
+    let funder = atonomi_node::keys::read(&args.funder)?;
     let (chain_id, nonce) = chain_id_and_nonce(&clients[0], &funder.account().to_string()).await?;
     let modes = [
         args.devices_per_tx > 0,

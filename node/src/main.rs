@@ -1,27 +1,17 @@
 //! `atonomi`: the Atonomi ledger's command-line tool.
 
 use anyhow::Result;
+use atonomi_node::launch as node;
+use atonomi_node::{bridge, keys, snapshot};
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 
-mod admission;
 mod auditor;
 mod bench;
-mod bridge;
-mod chain;
 mod client;
 mod demo;
 mod eth_load;
-mod keys;
 mod load;
-mod lookups;
-mod mempool;
-mod metrics;
-mod node;
-mod p2p;
-mod rpc;
-mod service;
-mod snapshot;
 mod verify;
 
 /// Atonomi ledger: immutable identity, reputation and payments for IoT devices.

@@ -3,8 +3,8 @@
 //! decisions — next to the mempool and the JSON-RPC server that share its chain.
 
 use crate::chain::{Chain, Executed};
-use crate::mempool::{AdmitError, Mempool};
-use crate::p2p::Outbound;
+use crate::ingress::{Inbound, NodeEvent, Outbound};
+use crate::shared::{lock_mempool, next_nonce, read_chain, Shared};
 use anyhow::{Context, Result};
 use atonomi_consensus::context::ValidatorSet as ConsensusSet;
 use atonomi_consensus::engine::{
@@ -14,262 +14,17 @@ use atonomi_consensus::message::{ConsensusMessage, ProposedBlock, WireProposal};
 use atonomi_consensus::validate::{check_proposed_block, Expected};
 use atonomi_consensus::CommitCertificate;
 use atonomi_primitives::block::Block;
-use atonomi_primitives::state::{Account, StateKey};
-use atonomi_primitives::{
-    codec, AccountId, Hash, Height, InvalidTx, Keypair, SignedTransaction, Timestamp,
-};
-use atonomi_runtime::{Refusal, SigCheck};
+use atonomi_primitives::state::StateKey;
+use atonomi_primitives::{codec, Hash, Height, Keypair, Timestamp};
+use atonomi_runtime::SigCheck;
 use std::collections::{BTreeMap, VecDeque};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{broadcast, mpsc, Notify};
+use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 /// How far ahead of the local clock a proposed block's timestamp may be.
 const MAX_CLOCK_DRIFT_MS: u64 = 10_000;
-
-/// What the rest of the node hears about.
-#[derive(Clone, Debug)]
-pub enum NodeEvent {
-    Committed {
-        height: Height,
-        hash: Hash,
-        txs: usize,
-    },
-    /// An admitted transaction left the mempool without being committed.
-    Dropped(crate::mempool::Dropped),
-}
-
-/// State shared between the consensus host, the RPC server and the network.
-pub struct Shared {
-    pub chain: RwLock<Chain>,
-    pub mempool: Mutex<Mempool>,
-    pub tx_arrived: Notify,
-    pub events: broadcast::Sender<NodeEvent>,
-    pub validator: Option<AccountId>,
-    pub round: Mutex<Option<(Height, u32)>>,
-    /// To the peer-to-peer layer (nobody listens on a network-less dev node).
-    pub outbound: mpsc::UnboundedSender<Outbound>,
-    pub metrics: Arc<crate::metrics::Metrics>,
-    /// validate-device calls per device (input of the auditor).
-    pub lookups: Mutex<crate::lookups::LookupLog>,
-    /// The relayer's latest view (JSON), for `atonomi_getBridgeStatus`.
-    pub bridge_status: Mutex<serde_json::Value>,
-    pub bridge_config: Option<crate::bridge::BridgeConfig>,
-    /// Who may put transactions into the pool (`[admission]`).
-    pub admission: crate::admission::Policy,
-}
-
-impl std::fmt::Debug for Shared {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Shared").finish_non_exhaustive()
-    }
-}
-
-pub(crate) fn read_chain(shared: &Shared) -> std::sync::RwLockReadGuard<'_, Chain> {
-    shared.chain.read().unwrap_or_else(|e| e.into_inner())
-}
-
-fn lock_mempool(shared: &Shared) -> std::sync::MutexGuard<'_, Mempool> {
-    shared.mempool.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// The sender's next nonce in the committed state.
-pub fn next_nonce(chain: &Chain, account: &AccountId) -> u64 {
-    match chain.db().get(&StateKey::Account(*account).to_bytes()) {
-        Ok(Some(b)) => codec::decode::<Account>(&b, 1 << 16).map_or(0, |a| a.nonce),
-        _ => 0,
-    }
-}
-
-/// The committed parameters (decoding bounds, fees); the defaults if unreadable.
-fn chain_params(chain: &Chain) -> atonomi_primitives::Params {
-    let reader = |k: &[u8]| chain.db().get(k).map_err(|e| e.to_string());
-    atonomi_runtime::read_params(&reader).unwrap_or_default()
-}
-
-/// Decodes a transaction for this chain: bytes that are not a transaction at all are
-/// [`AdmitError::BadSignature`] (no honest node relays them), the rest of what
-/// [`atonomi_runtime::decode_for_chain`] refuses is [`AdmitError::Invalid`].
-fn decode(
-    params: &atonomi_primitives::Params,
-    chain: &Chain,
-    bytes: &[u8],
-) -> Result<SignedTransaction, AdmitError> {
-    atonomi_runtime::decode_for_chain(params, &chain.chain_id, bytes, SigCheck::Trusted).map_err(
-        |e| match SignedTransaction::from_bytes(bytes) {
-            Err(_) => AdmitError::BadSignature,
-            Ok(stx) if e == InvalidTx::WrongChain => AdmitError::WrongChain {
-                tx: stx.tx.chain_id,
-                chain: chain.chain_id.clone(),
-            },
-            Ok(_) => AdmitError::Invalid(e),
-        },
-    )
-}
-
-impl Shared {
-    /// Mempool admission: the checks a block would make, then the pool's own bounds.
-    pub fn submit(&self, bytes: Vec<u8>) -> Result<Hash, AdmitError> {
-        self.admit_checked(bytes, SigCheck::Verify)
-    }
-
-    /// A batch from a client: signatures verified in parallel first, then each admitted
-    /// like a single one; the admitted ones are gossiped together.
-    pub fn submit_batch(&self, txs: Vec<Vec<u8>>) -> Vec<Result<Hash, AdmitError>> {
-        let (results, admitted) = self.admit_batch(txs);
-        if !admitted.is_empty() {
-            let _ = self.outbound.send(Outbound::Txs(admitted));
-        }
-        results
-    }
-
-    /// A batch gossiped by a peer (gossipsub relays it on if we accept it). Whether it
-    /// held bytes no honest node relays: a transaction that does not decode or whose
-    /// signature does not verify.
-    pub fn admit_gossip(&self, txs: Vec<Vec<u8>>) -> bool {
-        let (results, _) = self.admit_batch(txs);
-        results
-            .iter()
-            .any(|r| matches!(r, Err(AdmitError::BadSignature)))
-    }
-
-    /// Each transaction is decoded once, refusals that need no signature (a full pool,
-    /// the admission policy) come first so overload and floods cost no CPU, the rest are
-    /// verified as batches on all cores, and each is then admitted like a single one.
-    fn admit_batch(&self, txs: Vec<Vec<u8>>) -> (Vec<Result<Hash, AdmitError>>, Vec<Vec<u8>>) {
-        let (decoded, drops) = {
-            let chain = read_chain(self);
-            let params = chain_params(&chain);
-            let mut pool = lock_mempool(self);
-            let decoded: Vec<Result<SignedTransaction, AdmitError>> = txs
-                .iter()
-                .map(|b| {
-                    let stx = decode(&params, &chain, b)?;
-                    if pool.would_refuse(&stx.tx.signer) {
-                        return Err(pool.refuse_full(&stx.tx.signer, stx.tx.nonce));
-                    }
-                    self.admission_check(&chain, &stx)?;
-                    Ok(stx)
-                })
-                .collect();
-            (decoded, pool.take_drops())
-        };
-        self.announce_drops(drops);
-        let checks: Vec<_> = decoded
-            .iter()
-            .filter_map(|d| d.as_ref().ok().map(SignedTransaction::signature_check))
-            .collect();
-        let mut sig_ok = atonomi_runtime::verify_checks(&checks).into_iter();
-        let mut admitted = Vec::new();
-        let results = txs
-            .into_iter()
-            .zip(decoded)
-            .map(|(bytes, stx)| {
-                let stx = stx?;
-                if !sig_ok.next().unwrap_or(false) {
-                    return Err(AdmitError::BadSignature);
-                }
-                let hash = self.admit_decoded(&stx, bytes.clone())?;
-                admitted.push(bytes);
-                Ok(hash)
-            })
-            .collect();
-        (results, admitted)
-    }
-
-    fn admission_check(
-        &self,
-        chain: &Chain,
-        stx: &atonomi_primitives::SignedTransaction,
-    ) -> Result<(), AdmitError> {
-        let read = |k: &StateKey| chain.db().get(&k.to_bytes()).ok().flatten();
-        self.admission
-            .check(&read, stx)
-            .map_err(AdmitError::NotAdmitted)
-    }
-
-    /// Of a block's transactions, those this node verified on admission (the mempool
-    /// holds only transactions whose signature verified, keyed by the hash of their
-    /// exact bytes): block execution need not verify them again.
-    pub fn preverified(&self, txs: &[Vec<u8>]) -> Vec<bool> {
-        let pool = lock_mempool(self);
-        txs.iter()
-            .map(|b| pool.contains(&atonomi_primitives::SignedTransaction::hash_of(b)))
-            .collect()
-    }
-
-    fn admit_checked(&self, bytes: Vec<u8>, sig_check: SigCheck) -> Result<Hash, AdmitError> {
-        let stx = {
-            let chain = read_chain(self);
-            let stx = decode(&chain_params(&chain), &chain, &bytes)?;
-            // The policy before the signature: a refused flood costs no verification.
-            self.admission_check(&chain, &stx)?;
-            stx
-        };
-        if sig_check == SigCheck::Verify {
-            stx.verify_signature()
-                .map_err(|_| AdmitError::Invalid(InvalidTx::BadSignature))?;
-        }
-        self.admit_decoded(&stx, bytes)
-    }
-
-    /// The state checks of a block (nonce, checkpoint signer) on a decoded, verified
-    /// transaction, then the pool's own bounds.
-    fn admit_decoded(&self, stx: &SignedTransaction, bytes: Vec<u8>) -> Result<Hash, AdmitError> {
-        let next = {
-            let chain = read_chain(self);
-            let reader = |k: &[u8]| chain.db().get(k).map_err(|e| e.to_string());
-            atonomi_runtime::precheck_decoded(&reader, stx).map_err(|e| match e {
-                Refusal::Invalid(e) => AdmitError::Invalid(e),
-                Refusal::Fatal(e) => AdmitError::State(e.to_string()),
-            })?
-        };
-        let (hash, drops) = {
-            let mut pool = lock_mempool(self);
-            let hash = pool.admit(stx, bytes, next)?;
-            self.metrics.mempool_txs.set(pool.len() as i64);
-            (hash, pool.take_drops())
-        };
-        self.announce_drops(drops);
-        self.tx_arrived.notify_one();
-        Ok(hash)
-    }
-
-    /// Tells subscribers about transactions that left the pool uncommitted.
-    pub fn announce_drops(&self, drops: Vec<crate::mempool::Dropped>) {
-        for d in drops {
-            tracing::debug!(tx = %d.hash, reason = d.reason.explain(), "dropped from the mempool");
-            let _ = self.events.send(NodeEvent::Dropped(d));
-        }
-    }
-
-    /// Admits a transaction from a client and gossips it to the peers.
-    pub fn submit_and_gossip(&self, bytes: Vec<u8>) -> Result<Hash, AdmitError> {
-        let hash = self.submit(bytes.clone())?;
-        self.gossip(bytes);
-        Ok(hash)
-    }
-
-    /// Gossips a transaction already in the pool (again).
-    pub fn gossip(&self, bytes: Vec<u8>) {
-        let _ = self.outbound.send(Outbound::Txs(vec![bytes]));
-    }
-}
-
-/// Messages from the network to the consensus host.
-#[derive(Debug)]
-pub enum Inbound {
-    Consensus(ConsensusMessage),
-    Block(Block),
-    /// Decided blocks with their certificates from a peer (libp2p peer id bytes).
-    Synced {
-        peer: Vec<u8>,
-        blocks: Vec<(Block, CommitCertificate)>,
-    },
-    /// A peer's committed height (from its status announcements).
-    PeerHeight(Height),
-}
 
 #[derive(Debug, Clone)]
 pub struct HostConfig {
@@ -1077,7 +832,10 @@ impl Host {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::mempool::Mempool;
     use atonomi_consensus::context::{Address, BlockValue, CHeight, ConsensusProposal};
+    use std::sync::{Mutex, RwLock};
+    use tokio::sync::{broadcast, Notify};
 
     fn shared(dir: &std::path::Path) -> Arc<Shared> {
         let genesis = atonomi_genesis::dev::genesis();
@@ -1101,7 +859,7 @@ mod tests {
             metrics: Arc::new(crate::metrics::Metrics::default()),
             lookups: Mutex::new(crate::lookups::LookupLog::new(1)),
             bridge_status: Mutex::new(serde_json::Value::Null),
-            bridge_config: None,
+            bridge: None,
             admission: crate::admission::Policy::default(),
         })
     }

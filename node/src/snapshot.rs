@@ -8,7 +8,7 @@
 //! builds `data.importing` and renames it to `data` only when all of that holds.
 
 use crate::chain::{snapshot_records, voting_set_in, Chain};
-use crate::node::{load_config, load_genesis};
+use crate::launch::{load_config, load_genesis};
 use anyhow::{bail, ensure, Context, Result};
 use atonomi_consensus::CommitCertificate;
 use atonomi_primitives::block::Block;

@@ -15,7 +15,8 @@
 mod pending;
 
 use crate::chain::MAX_BLOCK_BYTES;
-use crate::service::{Inbound, Shared};
+use crate::ingress::{Inbound, NodeEvent, Outbound};
+use crate::shared::Shared;
 use anyhow::{Context, Result};
 use atonomi_consensus::message::ConsensusMessage;
 use atonomi_consensus::net::{
@@ -38,17 +39,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
-
-/// What the host and the RPC hand to the network.
-#[derive(Debug, Clone)]
-pub enum Outbound {
-    Consensus(ConsensusMessage),
-    Block(Block),
-    /// Transactions admitted to our mempool, to gossip as one batch.
-    Txs(Vec<Vec<u8>>),
-    /// Admin fault injection: refuse and drop these peers (empty: heal).
-    SetBlocked(Vec<PeerId>),
-}
 
 /// Length-prefixed borsh with a size bound per direction.
 #[derive(Debug, Clone, Default)]
@@ -594,7 +584,7 @@ impl Network {
                     }
                 }
                 ev = events.recv() => {
-                    if matches!(ev, Ok(crate::service::NodeEvent::Committed { .. })) {
+                    if matches!(ev, Ok(NodeEvent::Committed { .. })) {
                         self.refresh_allowed();
                     }
                 }

@@ -6,8 +6,9 @@
 mod envelope;
 mod server;
 
+use crate::ingress::{NodeEvent, Outbound};
 use crate::mempool::AdmitError;
-use crate::service::{next_nonce, NodeEvent, Shared};
+use crate::shared::{next_nonce, Shared};
 use atonomi_primitives::block::Block;
 use atonomi_primitives::codec;
 use atonomi_primitives::gov::{Governance, Proposal, ProposalStatus};
@@ -233,7 +234,7 @@ fn admin(m: &mut RpcModule<Arc<Shared>>) -> anyhow::Result<()> {
             .collect::<Result<Vec<_>, _>>()?;
         let n = ids.len();
         s.outbound
-            .send(crate::p2p::Outbound::SetBlocked(ids))
+            .send(Outbound::SetBlocked(ids))
             .map_err(internal)?;
         Ok(json!({ "blocked": n }))
     })?;
@@ -671,12 +672,12 @@ pub fn module(shared: Arc<Shared>, with_admin: bool) -> anyhow::Result<RpcModule
     m.register_method("atonomi_getBridgeStatus", |p: Params, s, _| -> RpcResult {
         positional(&p, 0, "no parameters")?;
         let chain = s.chain.read().unwrap_or_else(|e| e.into_inner());
-        let cfg = s.bridge_config.as_ref();
+        let cfg = s.bridge.as_ref();
         Ok(json!({
             "chain_epoch": chain.last_checkpoint_epoch().map_err(internal)?,
-            "contract": cfg.as_ref().map(|c| c.contract.to_string()),
-            "eth_chain_id": cfg.as_ref().map(|c| c.eth_chain_id),
-            "signer": cfg.as_ref().and_then(|c| c.signer.as_ref().map(|k| k.address().to_string())),
+            "contract": cfg.map(|c| c.contract.clone()),
+            "eth_chain_id": cfg.map(|c| c.eth_chain_id),
+            "signer": cfg.and_then(|c| c.signer.clone()),
             "relayer": s.bridge_status.lock().unwrap_or_else(|e| e.into_inner()).clone(),
             "submissions": crate::bridge::recent_records(&chain, 10).iter().map(|r| json!({ "epoch": r.epoch, "nonce": r.nonce, "tx_hash": r.tx_hash, "max_fee_per_gas": r.max_fee_per_gas.to_string(), "status": r.status, "replaced": r.replaced })).collect::<Vec<_>>(),
         }))

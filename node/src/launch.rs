@@ -3,7 +3,8 @@
 use crate::chain::Chain;
 use crate::mempool::{Mempool, MempoolConfig};
 use crate::p2p::P2pConfig;
-use crate::service::{Host, HostConfig, Shared};
+use crate::service::{Host, HostConfig};
+use crate::shared::Shared;
 use anyhow::{bail, Context, Result};
 use atonomi_api::config::CONFIG_TEMPLATE;
 pub use atonomi_api::config::{Config, ConsensusConfig, DEFAULT_RPC};
@@ -267,7 +268,10 @@ pub async fn run(launch: Launch, ready: impl FnOnce(SocketAddr)) -> Result<()> {
         metrics: Arc::new(crate::metrics::Metrics::default()),
         lookups: Mutex::new(crate::lookups::LookupLog::new(run_id())),
         bridge_status: Mutex::new(serde_json::Value::Null),
-        bridge_config: launch.bridge.clone(),
+        bridge: launch
+            .bridge
+            .as_ref()
+            .map(crate::bridge::BridgeConfig::info),
         admission: crate::admission::Policy {
             min_balance: launch.admission.min_balance()?,
         },

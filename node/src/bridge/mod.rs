@@ -19,8 +19,11 @@
 //!   re-broadcast from its recorded bytes, so a checkpoint is never submitted twice by
 //!   the same relayer.
 
+pub mod config;
+
 use crate::chain::Chain;
-use crate::service::{next_nonce, read_chain, NodeEvent, Shared};
+use crate::ingress::NodeEvent;
+use crate::shared::{next_nonce, read_chain, Shared};
 use alloy::eips::Encodable2718;
 use alloy::network::TransactionBuilder;
 use alloy::primitives::{Address, Bytes, B256, U256};
@@ -37,25 +40,7 @@ use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use std::time::Duration;
 
-#[derive(Debug, Clone)]
-pub struct BridgeConfig {
-    pub eth_chain_id: u64,
-    pub contract: Address,
-    pub signer: Option<PrivateKeySigner>,
-    pub relayer: Option<RelayerConfig>,
-}
-
-#[derive(Debug, Clone)]
-pub struct RelayerConfig {
-    pub eth_rpc: String,
-    pub key: PrivateKeySigner,
-    pub confirmations: u64,
-    /// This node's consensus key, if it is a validator (for the designated relayer).
-    pub validator: Option<atonomi_primitives::AccountId>,
-    /// A relayer that is not designated for an epoch waits this long per rank after the
-    /// checkpoint has its quorum before it takes over.
-    pub takeover: Duration,
-}
+pub use config::{BridgeConfig, RelayerConfig};
 
 /// How long this relayer waits before submitting epoch `epoch` signed by `signing`:
 /// the designated relayer — the validator at index `epoch mod n` of the signing set —

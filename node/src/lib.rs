@@ -1,0 +1,36 @@
+//! The Atonomi node as a library: what a running node is made of. The `atonomi`
+//! binary (`main.rs`: the command line, the JSON-RPC client, the auditor, the load
+//! generators and benchmarks) starts it through [`launch`].
+//!
+//! - [`launch`]: configuration, the `dev` home, and starting the tasks below.
+//! - [`service`]: the consensus host driving the sans-I/O engine, building,
+//!   executing and committing blocks.
+//! - [`shared`]: what those tasks share (the chain, the mempool, metrics).
+//! - [`admit`]: the mempool's entry point: the checks a block would make, the
+//!   operator's [`admission`] policy, then the [`mempool`]'s own bounds.
+//! - [`ingress`]: the messages between the host, the network and the RPC server.
+//! - [`chain`]: the chain store on RocksDB (blocks, receipts, state).
+//! - [`p2p`]: libp2p gossip, block sync and peer scoring.
+//! - [`rpc`]: the JSON-RPC server.
+//! - [`bridge`]: the Ethereum checkpoint signer and relayer.
+//! - [`snapshot`]: state snapshots for export and import.
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
+
+pub mod admission;
+pub mod admit;
+pub mod bridge;
+pub mod chain;
+pub mod ingress;
+pub mod keys;
+pub mod launch;
+pub mod lookups;
+pub mod mempool;
+pub mod metrics;
+pub mod p2p;
+pub mod rpc;
+pub mod service;
+pub mod shared;
+pub mod snapshot;

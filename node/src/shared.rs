@@ -1,0 +1,64 @@
+//! What the node's tasks share: the chain, the mempool, the event bus, metrics, and
+//! the configuration the RPC server reads. The mempool's entry point is
+//! [`crate::admit`].
+
+use crate::chain::Chain;
+use crate::ingress::{NodeEvent, Outbound};
+use crate::mempool::Mempool;
+use atonomi_primitives::state::{Account, StateKey};
+use atonomi_primitives::{codec, AccountId, Height};
+use std::sync::{Arc, Mutex, RwLock};
+use tokio::sync::{broadcast, mpsc, Notify};
+
+/// State shared between the consensus host, the RPC server and the network.
+pub struct Shared {
+    pub chain: RwLock<Chain>,
+    pub mempool: Mutex<Mempool>,
+    pub tx_arrived: Notify,
+    pub events: broadcast::Sender<NodeEvent>,
+    pub validator: Option<AccountId>,
+    pub round: Mutex<Option<(Height, u32)>>,
+    /// To the peer-to-peer layer (nobody listens on a network-less dev node).
+    pub outbound: mpsc::UnboundedSender<Outbound>,
+    pub metrics: Arc<crate::metrics::Metrics>,
+    /// validate-device calls per device (input of the auditor).
+    pub lookups: Mutex<crate::lookups::LookupLog>,
+    /// The relayer's latest view (JSON), for `atonomi_getBridgeStatus`.
+    pub bridge_status: Mutex<serde_json::Value>,
+    /// The public half of this node's bridge configuration (no keys: those stay
+    /// with the signer and relayer tasks).
+    pub bridge: Option<BridgeInfo>,
+    /// Who may put transactions into the pool (`[admission]`).
+    pub admission: crate::admission::Policy,
+}
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared").finish_non_exhaustive()
+    }
+}
+
+pub fn read_chain(shared: &Shared) -> std::sync::RwLockReadGuard<'_, Chain> {
+    shared.chain.read().unwrap_or_else(|e| e.into_inner())
+}
+
+pub fn lock_mempool(shared: &Shared) -> std::sync::MutexGuard<'_, Mempool> {
+    shared.mempool.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The sender's next nonce in the committed state.
+pub fn next_nonce(chain: &Chain, account: &AccountId) -> u64 {
+    match chain.db().get(&StateKey::Account(*account).to_bytes()) {
+        Ok(Some(b)) => codec::decode::<Account>(&b, 1 << 16).map_or(0, |a| a.nonce),
+        _ => 0,
+    }
+}
+
+/// What the RPC server tells about this node's part in the bridge.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BridgeInfo {
+    pub contract: String,
+    pub eth_chain_id: u64,
+    /// The checkpoint signer's Ethereum address, if this node signs.
+    pub signer: Option<String>,
+}
