@@ -112,10 +112,8 @@ pub struct Launch {
     pub consensus: ConsensusConfig,
     pub p2p: Option<(Keypair, P2pConfig)>,
     pub metrics: Option<SocketAddr>,
-    /// Test only: equivocate (see `HostConfig::byzantine`).
-    pub byzantine: bool,
-    /// Test only: see `HostConfig::crash_after_signing_proposal`.
-    pub crash_after_signing_proposal: bool,
+    /// Fault modes for the fault tests (see [`crate::faults`]).
+    pub faults: crate::faults::Faults,
     pub admin: bool,
     pub bridge: Option<crate::bridge::BridgeConfig>,
 }
@@ -191,8 +189,7 @@ impl Launch {
                         listen: p.listen,
                         peers: p.peers,
                         max_connections: p.max_connections,
-                        garbage: false,
-                        deaf: false,
+                        faults: Default::default(),
                     },
                 ))
             }
@@ -214,8 +211,7 @@ impl Launch {
             consensus: config.consensus,
             p2p,
             metrics: config.metrics.map(|m| m.addr),
-            byzantine: false,
-            crash_after_signing_proposal: false,
+            faults: Default::default(),
             admin: config.admin.enabled,
             bridge: match &config.bridge {
                 Some(b) => {
@@ -298,14 +294,14 @@ pub async fn run(launch: Launch, ready: impl FnOnce(SocketAddr)) -> Result<()> {
     let mut engine = EngineConfig::new(launch.genesis.chain_id.clone());
     engine.timeouts.propose = propose;
     engine.timeouts.propose_delta = propose / 2;
-    if launch.byzantine {
+    launch.faults.check()?;
+    if launch.faults.equivocate {
         tracing::warn!("BYZANTINE TEST MODE: this validator equivocates on purpose");
     }
     let config = HostConfig {
         engine,
         heartbeat: Duration::from_millis(launch.consensus.heartbeat_ms.max(100)),
-        byzantine: launch.byzantine,
-        crash_after_signing_proposal: launch.crash_after_signing_proposal,
+        faults: launch.faults,
         wait_for_peers: launch.p2p.is_some(),
         signed_marker: launch.signed_marker.clone(),
     };
@@ -421,8 +417,7 @@ pub fn dev_launch(
         },
         p2p: None,
         metrics,
-        byzantine: false,
-        crash_after_signing_proposal: false,
+        faults: Default::default(),
         admin: false,
         bridge: None,
     })

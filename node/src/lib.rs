@@ -14,6 +14,7 @@
 //! - [`rpc`]: the JSON-RPC server.
 //! - [`bridge`]: the Ethereum checkpoint signer and relayer.
 //! - [`snapshot`]: state snapshots for export and import.
+//! - [`faults`]: the fault modes of the fault tests (not in release builds).
 #![cfg_attr(
     not(test),
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
@@ -23,6 +24,7 @@ pub mod admission;
 pub mod admit;
 pub mod bridge;
 pub mod chain;
+pub mod faults;
 pub mod ingress;
 pub mod keys;
 pub mod launch;

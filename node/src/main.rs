@@ -857,11 +857,15 @@ fn run(cli: Cli) -> Result<()> {
             if metrics_addr.is_some() {
                 launch.metrics = metrics_addr;
             }
-            launch.byzantine = byzantine_equivocate;
-            launch.crash_after_signing_proposal = crash_after_signing_proposal;
+            launch.faults = atonomi_node::faults::Faults {
+                equivocate: byzantine_equivocate,
+                garbage: byzantine_garbage,
+                crash_after_signing_proposal,
+                deaf_to_gossip,
+            };
+            launch.faults.check()?;
             if let Some((_, p2p)) = &mut launch.p2p {
-                p2p.garbage = byzantine_garbage;
-                p2p.deaf = deaf_to_gossip;
+                p2p.faults = launch.faults;
             }
             runtime()?.block_on(node::run(
                 launch,

@@ -31,13 +31,8 @@ pub struct HostConfig {
     pub engine: EngineConfig,
     /// Start a height without transactions only after this long (no empty-block spin).
     pub heartbeat: Duration,
-    /// Test only: equivocate — send a second, conflicting signature beside every vote
-    /// and proposal of ours, bypassing the double-sign guard (a byzantine validator for
-    /// the fault tests).
-    pub byzantine: bool,
-    /// Test only: abort the process right after our proposal's step is durable, before
-    /// the proposal is sent (the crash window of a restarted proposer).
-    pub crash_after_signing_proposal: bool,
+    /// Fault modes for the fault tests (see [`crate::faults`]).
+    pub faults: crate::faults::Faults,
     /// On a network: a validator whose guard is empty but whose key has signed before
     /// (its data directory was wiped) waits up to `FRESH_WAIT` to hear the network's
     /// height, then refuses every height it may have signed at before.
@@ -450,13 +445,15 @@ impl Host {
     fn act(&mut self, action: Action) -> Result<Option<Step>> {
         match action {
             Action::Broadcast(msg) => {
-                if self.config.byzantine {
+                #[cfg(any(debug_assertions, feature = "fault-injection"))]
+                if self.config.faults.equivocate {
                     self.equivocate(&msg)?;
                 }
                 let me = self.key.as_ref().map(Keypair::account);
                 if let ConsensusMessage::Proposal(p) = &msg {
                     if Some(p.proposer) == me {
-                        if self.config.crash_after_signing_proposal {
+                        #[cfg(any(debug_assertions, feature = "fault-injection"))]
+                        if self.config.faults.crash_after_signing_proposal {
                             tracing::error!(height = %p.height, round = p.round, block = %p.block, "fault test: aborting after signing our proposal, before sending it");
                             std::process::abort();
                         }
@@ -579,61 +576,25 @@ impl Host {
         }
     }
 
-    /// Byzantine test mode: a conflicting twin of each of our messages.
+    /// Byzantine test mode: sends a conflicting twin of each of our messages.
+    #[cfg(any(debug_assertions, feature = "fault-injection"))]
     fn equivocate(&mut self, msg: &ConsensusMessage) -> Result<()> {
         let Some(key) = &self.key else { return Ok(()) };
-        let chain_id = self.config.engine.chain_id.clone();
-        match msg {
-            ConsensusMessage::Vote(v) if v.validator == key.account() => {
-                let mut other = v.to_mc();
-                other.message.value = match v.block {
-                    Some(_) => malachitebft_core_types::NilOrVal::Nil,
-                    None => {
-                        malachitebft_core_types::NilOrVal::Val(Hash::of(&v.round.to_be_bytes()))
-                    }
-                };
-                if let Some(sig) =
-                    atonomi_consensus::message::sign_vote(&chain_id, key, &other.message)
-                {
-                    other.signature = sig;
-                    if let Ok(w) = atonomi_consensus::message::WireVote::from_mc(&other) {
-                        tracing::warn!(height = %v.height, round = v.round, "byzantine test mode: sending a conflicting vote");
-                        let _ = self
-                            .shared
-                            .outbound
-                            .send(Outbound::Consensus(ConsensusMessage::Vote(w)));
-                    }
-                }
-            }
-            ConsensusMessage::Proposal(p) if p.proposer == key.account() => {
-                let other_block = {
-                    let chain = read_chain(&self.shared);
-                    chain
-                        .build(
-                            vec![],
-                            key.account(),
-                            Timestamp::new(now_ms() + 1),
-                            SigCheck::Trusted,
-                        )?
-                        .block
-                };
-                let mut other = p.to_mc();
-                other.message.value = atonomi_consensus::context::BlockValue(other_block.hash());
-                if let Some(sig) =
-                    atonomi_consensus::message::sign_proposal(&chain_id, key, &other.message)
-                {
-                    other.signature = sig;
-                    if let Ok(w) = WireProposal::from_mc(&other) {
-                        tracing::warn!(height = %p.height, round = p.round, "byzantine test mode: sending a conflicting proposal");
-                        let _ = self.shared.outbound.send(Outbound::Block(other_block));
-                        let _ = self
-                            .shared
-                            .outbound
-                            .send(Outbound::Consensus(ConsensusMessage::Proposal(w)));
-                    }
-                }
-            }
-            _ => {}
+        let shared = &self.shared;
+        let twins =
+            crate::faults::conflicting_twin(msg, key, &self.config.engine.chain_id, || {
+                let block = read_chain(shared)
+                    .build(
+                        vec![],
+                        key.account(),
+                        Timestamp::new(now_ms() + 1),
+                        SigCheck::Trusted,
+                    )?
+                    .block;
+                Ok(block)
+            })?;
+        for m in twins {
+            let _ = shared.outbound.send(m);
         }
         Ok(())
     }
@@ -876,8 +837,7 @@ mod tests {
         let config = HostConfig {
             engine: EngineConfig::new(read_chain(&shared).chain_id.clone()),
             heartbeat: Duration::from_secs(3600),
-            byzantine: false,
-            crash_after_signing_proposal: false,
+            faults: Default::default(),
             wait_for_peers: false,
             signed_marker: None,
         };

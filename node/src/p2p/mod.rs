@@ -136,11 +136,8 @@ pub struct P2pConfig {
     /// Peers to dial (and redial): multiaddrs ending in `/p2p/<peer id>`.
     pub peers: Vec<Multiaddr>,
     pub max_connections: u32,
-    /// Test only: send garbage (see `atonomi run --byzantine-garbage`).
-    pub garbage: bool,
-    /// Test only: ignore all gossip, as if no peer published to us (see
-    /// `atonomi run --deaf-to-gossip`).
-    pub deaf: bool,
+    /// Fault modes for the fault tests (garbage, deaf; see [`crate::faults`]).
+    pub faults: crate::faults::Faults,
 }
 
 fn proposal_msg(
@@ -489,17 +486,6 @@ impl Network {
         self.check_score(peer);
     }
 
-    /// Test mode: bytes that decode as no gossip message (an unknown variant tag) and a
-    /// transaction-shaped blob with a bad signature.
-    fn send_garbage(&mut self, seq: u64) {
-        tracing::warn!("byzantine test mode: sending garbage");
-        let mut junk = vec![0xEE];
-        junk.extend_from_slice(blake3::hash(&seq.to_le_bytes()).as_bytes());
-        self.publish(true, junk.clone());
-        junk[0] = 0xEF;
-        self.publish(false, TxBatch { txs: vec![junk] }.to_bytes());
-    }
-
     /// Lifts expired bans; the score of a lifted peer is what it earned since.
     fn expire_bans(&mut self) {
         let now = tokio::time::Instant::now();
@@ -579,8 +565,11 @@ impl Network {
                     let height = self.shared.chain.read().unwrap_or_else(|e| e.into_inner()).height();
                     seq += 1;
                     self.publish(true, codec::encode(&Gossip::Status { height, seq }));
-                    if self.config.garbage {
-                        self.send_garbage(seq);
+                    #[cfg(any(debug_assertions, feature = "fault-injection"))]
+                    if self.config.faults.garbage {
+                        for (consensus, bytes) in crate::faults::garbage(seq) {
+                            self.publish(consensus, bytes);
+                        }
                     }
                 }
                 ev = events.recv() => {
@@ -645,7 +634,7 @@ impl Network {
                 message_id,
                 message,
             })) => {
-                if self.config.deaf {
+                if crate::faults::COMPILED && self.config.faults.deaf_to_gossip {
                     self.report(
                         &message_id,
                         &propagation_source,
