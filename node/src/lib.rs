@@ -24,6 +24,7 @@ pub mod admission;
 pub mod admit;
 pub mod bridge;
 pub mod chain;
+pub mod clock;
 pub mod faults;
 pub mod ingress;
 pub mod keys;

@@ -406,13 +406,7 @@ async fn presign_payments(
 /// as the chain's parameters say).
 const PAYMENT: u128 = Amount::ONE_ATMI / 1000;
 
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i.min(sorted.len() - 1)]
-}
+use crate::bench::percentile;
 
 async fn chain_id_and_nonce(
     client: &jsonrpsee::http_client::HttpClient,

@@ -3,6 +3,7 @@
 //! decisions — next to the mempool and the JSON-RPC server that share its chain.
 
 use crate::chain::{Chain, Executed};
+use crate::clock::now_ms;
 use crate::ingress::{Inbound, NodeEvent, Outbound};
 use crate::shared::{lock_mempool, next_nonce, read_chain, Shared};
 use anyhow::{Context, Result};
@@ -107,12 +108,6 @@ impl std::fmt::Debug for Host {
             .field("engine", &self.engine)
             .finish_non_exhaustive()
     }
-}
-
-fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
 }
 
 fn consensus_set(chain: &Chain) -> Result<ConsensusSet> {

@@ -107,9 +107,7 @@ pub async fn device(
     }
     // The header is proven (it hashes to the checkpoint's block hash), so its timestamp
     // is the chain's; the head height is the node's word.
-    let now_ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64);
+    let now_ms = atonomi_node::clock::now_ms();
     let age_seconds = now_ms.saturating_sub(header.timestamp.get()) / 1000;
     let head: Value = crate::client::call(&client, "atonomi_status", rpc_params![]).await?;
     let age_blocks = head["height"].as_u64().map(|h| h.saturating_sub(c.height));

@@ -18,25 +18,11 @@ const ANVIL_KEY: &str = "ac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7
 const ANVIL_KEY_1: &str = "59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d";
 const ANVIL_ACCOUNT_1: &str = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8";
 
-struct Proc(Child);
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use common::Killed as Proc;
 
+/// A JSON-RPC call to `url` (`http://HOST:PORT`); null while nothing answers there.
 fn post(url: &str, method: &str, params: Value) -> Value {
-    use std::io::{Read, Write};
-    let addr = url.trim_start_matches("http://");
-    let body = json!({ "jsonrpc": "2.0", "id": 1, "method": method, "params": params }).to_string();
-    let Ok(mut s) = std::net::TcpStream::connect(addr) else {
-        return Value::Null;
-    };
-    let _ = write!(s, "POST / HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len());
-    let mut out = String::new();
-    let _ = s.read_to_string(&mut out);
-    serde_json::from_str(out.split("\r\n\r\n").nth(1).unwrap_or_default()).unwrap_or(Value::Null)
+    common::rpc_at(url.trim_start_matches("http://"), method, params).unwrap_or(Value::Null)
 }
 
 /// anvil (the npm package) on a free port, with `args`; waits until it answers.

@@ -3,7 +3,7 @@
 
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 mod common;
@@ -19,16 +19,7 @@ struct NodeDir {
     peer_hex: String,
 }
 
-struct Proc(Option<Child>);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        if let Some(c) = &mut self.0 {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
+use common::Killed as Proc;
 
 fn init(dir: &Path, name: &str) -> NodeDir {
     let home = dir.join(name);
@@ -80,7 +71,7 @@ fn start_with(n: &NodeDir, extra: &[&str]) -> Proc {
         .stderr(log)
         .spawn()
         .unwrap();
-    Proc(Some(child))
+    Proc(child)
 }
 
 /// Starts every node of `vals`, node `special` with the extra flags `extra`.
@@ -170,7 +161,7 @@ fn four_validators_and_a_full_node_agree_through_a_device_lifecycle_and_a_crash(
     // Dev key files (admin, manufacturer, auditor, alice, bob) via a short-lived dev node.
     {
         let port = free_port();
-        let mut dev = Proc(Some(
+        let mut dev = Proc(
             Command::new(BIN)
                 .args([
                     "dev",
@@ -183,15 +174,13 @@ fn four_validators_and_a_full_node_agree_through_a_device_lifecycle_and_a_crash(
                 .stdout(Stdio::null())
                 .spawn()
                 .unwrap(),
-        ));
+        );
         let deadline = Instant::now() + Duration::from_secs(20);
         while !d.join("devhome/keys/bob.json").exists() && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(50));
         }
         std::thread::sleep(Duration::from_millis(200));
-        if let Some(c) = &mut dev.0 {
-            let _ = c.kill();
-        }
+        let _ = dev.0.kill();
         std::fs::rename(d.join("devhome/keys"), d.join("devkeys")).unwrap();
     }
 
@@ -358,10 +347,8 @@ fn four_validators_and_a_full_node_agree_through_a_device_lifecycle_and_a_crash(
 
     // kill -9 one validator: the other three keep finalizing; it restarts and catches up.
     let before = height(&vals[1]);
-    if let Some(c) = &mut procs[3].0 {
-        c.kill().unwrap();
-        c.wait().unwrap();
-    }
+    procs[3].0.kill().unwrap();
+    procs[3].0.wait().unwrap();
     wait_height(&[&vals[0], &vals[1], &vals[2]], before + 3, 60);
     procs[3] = start(&vals[3]);
     let now = height(&vals[0]);
@@ -596,7 +583,7 @@ fn a_restarted_proposer_proposes_the_block_it_signed_not_another() {
     let mut procs: Vec<Proc> = start_all(&vals, 0, &["--crash-after-signing-proposal"]);
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
-        if procs[0].0.as_mut().unwrap().try_wait().unwrap().is_some() {
+        if procs[0].0.try_wait().unwrap().is_some() {
             break;
         }
         assert!(Instant::now() < deadline, "validator 0 never proposed");

@@ -3,7 +3,7 @@
 
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 mod common;
@@ -11,29 +11,16 @@ mod common;
 use common::{free_port, json_out, run, BIN};
 
 struct Node {
-    child: Child,
+    child: common::Killed,
     url: String,
     metrics: String,
 }
 
-impl Drop for Node {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
+/// The whole response (head and body) to a GET of `path`.
 fn http_get(addr: &str, path: &str) -> String {
-    use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect(addr).unwrap();
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
-    out
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    let (_, head, body) = common::http_exchange(addr, request.as_bytes());
+    format!("{head}\r\n\r\n{}", String::from_utf8_lossy(&body))
 }
 
 fn start(home: &Path, port: u16) -> Node {
@@ -54,7 +41,7 @@ fn start(home: &Path, port: u16) -> Node {
         .spawn()
         .unwrap();
     let node = Node {
-        child,
+        child: common::Killed(child),
         url: format!("http://127.0.0.1:{port}"),
         metrics: format!("127.0.0.1:{metrics}"),
     };
@@ -318,7 +305,7 @@ fn device_lifecycle_on_a_dev_node_survives_kill_9() {
 
     // kill -9, restart on the same home: the chain and its state are there, and it goes on.
     let alice_balance = query(&node, &["account", &account(&alice)]).unwrap()["balance"].clone();
-    let pid = node.child.id();
+    let pid = node.child.0.id();
     std::mem::forget(node);
     let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
     std::thread::sleep(Duration::from_millis(300));

@@ -59,7 +59,7 @@ impl Block {
 pub fn tx_root(txs: &[Vec<u8>]) -> Hash {
     let leaves: Vec<Hash> = txs
         .iter()
-        .map(|tx| Hash::with_domain(domain::TX_HASH, tx))
+        .map(|tx| crate::tx::SignedTransaction::hash_of(tx))
         .collect();
     merkle_root(&leaves)
 }

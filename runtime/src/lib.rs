@@ -360,8 +360,7 @@ fn execute_tx<R: StateReader + ?Sized>(
     bytes: &[u8],
     sig_ok: bool,
 ) -> Result<(atonomi_primitives::Hash, TxStatus, Vec<Event>), Fatal> {
-    let tx_hash =
-        atonomi_primitives::Hash::with_domain(atonomi_primitives::hash::domain::TX_HASH, bytes);
+    let tx_hash = SignedTransaction::hash_of(bytes);
     let params: Params = o.get(&StateKey::Params).map_err(fatal)?.unwrap_or_default();
     let stx = match decode_for_chain(&params, &block.chain_id, bytes, SigCheck::Trusted) {
         Ok(t) if sig_ok => t,

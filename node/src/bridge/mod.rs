@@ -22,6 +22,7 @@
 pub mod config;
 
 use crate::chain::Chain;
+use crate::clock::now_ms;
 use crate::ingress::NodeEvent;
 use crate::shared::{next_nonce, read_chain, Shared};
 use alloy::eips::Encodable2718;
@@ -318,12 +319,6 @@ const SHORT_WARN_AFTER: Duration = Duration::from_secs(30);
 
 /// A pending submission is replaced (same nonce, fees raised by a quarter) after this.
 const STUCK_AFTER: Duration = Duration::from_secs(8);
-
-fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
-}
 
 const RELAY_PREFIX: &[u8] = b"relay/";
 

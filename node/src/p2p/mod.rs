@@ -550,9 +550,7 @@ impl Network {
         let mut events = self.shared.events.subscribe();
         // Gossip nonces start from the clock, so a restarted node's re-sends are new
         // messages to peers that cached its earlier ones (ids are content hashes).
-        let mut seq = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos() as u64);
+        let mut seq = crate::clock::now_ns();
         loop {
             tokio::select! {
                 _ = &mut shutdown => return,

@@ -206,7 +206,7 @@ fn block_json(b: &Block, cert: Option<atonomi_consensus::CommitCertificate>) -> 
     let txs: Vec<Hash> = b
         .txs
         .iter()
-        .map(|t| Hash::with_domain(atonomi_primitives::hash::domain::TX_HASH, t))
+        .map(|t| atonomi_primitives::SignedTransaction::hash_of(t))
         .collect();
     json!({ "hash": b.hash(), "header": b.header, "txs": txs, "commit": cert })
 }

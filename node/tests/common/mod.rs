@@ -174,8 +174,14 @@ impl DevNode {
 /// One JSON-RPC call to the node on loopback `port` over a fresh HTTP connection; the
 /// whole response object.
 pub fn rpc_call(port: u16, method: &str, params: Value) -> Result<Value, String> {
+    rpc_at(&format!("127.0.0.1:{port}"), method, params)
+}
+
+/// [`rpc_call`] to any `HOST:PORT`; an error while nothing listens there.
+pub fn rpc_at(addr: &str, method: &str, params: Value) -> Result<Value, String> {
+    std::net::TcpStream::connect(addr).map_err(|e| format!("{addr}: {e}"))?;
     let body = serde_json::json!({ "jsonrpc": "2.0", "id": 1, "method": method, "params": params });
-    let (status, _, text) = http_post(("127.0.0.1", port), body.to_string().as_bytes());
+    let (status, _, text) = http_post(addr, body.to_string().as_bytes());
     serde_json::from_slice(&text)
         .map_err(|e| format!("HTTP {status}: {e}: {}", String::from_utf8_lossy(&text)))
 }
