@@ -123,11 +123,17 @@ pub fn execute_block_preverified<R: StateReader + ?Sized>(
     let mut overlay = Overlay::new(state);
     check_block_limits(&overlay, txs)?;
     begin_block(&mut overlay, block)?;
-    let signatures_ok = verify_signatures_except(txs, preverified);
+    // Each transaction is decoded once, here: the signature checks and execution use
+    // the same value.
+    let decoded: Vec<Option<SignedTransaction>> = txs
+        .iter()
+        .map(|b| SignedTransaction::from_bytes(b).ok())
+        .collect();
+    let signatures_ok = verify_decoded_except(&decoded, preverified);
     let mut receipts = Vec::with_capacity(txs.len());
-    for (index, (bytes, sig_ok)) in txs.iter().zip(signatures_ok).enumerate() {
+    for (index, ((bytes, stx), sig_ok)) in txs.iter().zip(decoded).zip(signatures_ok).enumerate() {
         let index = u32::try_from(index).map_err(|_| Fatal::InvalidBlock("too many txs".into()))?;
-        let (tx_hash, status, events) = execute_tx(&mut overlay, block, bytes, sig_ok)?;
+        let (tx_hash, status, events) = execute_tx(&mut overlay, block, bytes, stx, sig_ok)?;
         receipts.push(Receipt {
             tx_hash,
             height: block.height,
@@ -271,22 +277,37 @@ pub fn decode_for_chain(
     bytes: &[u8],
     sig_check: SigCheck,
 ) -> Result<SignedTransaction, InvalidTx> {
-    let stx: SignedTransaction =
-        atonomi_primitives::codec::decode(bytes, params.max_tx_bytes as usize).map_err(
-            |e| match e {
-                atonomi_primitives::CodecError::TooLarge { len, max } => InvalidTx::TooLarge {
-                    len: len as u64,
-                    max: max as u64,
-                },
-                atonomi_primitives::CodecError::Malformed(_) => InvalidTx::Undecodable,
-            },
-        )?;
-    if &stx.tx.chain_id != chain_id {
-        return Err(InvalidTx::WrongChain);
-    }
+    // Bytes over the chain's bound are not decoded at all.
+    let decoded = if bytes.len() > params.max_tx_bytes as usize {
+        None
+    } else {
+        SignedTransaction::from_bytes(bytes).ok()
+    };
+    let stx = check_for_chain(params, chain_id, bytes.len(), decoded)?;
     if sig_check == SigCheck::Verify {
         stx.verify_signature()
             .map_err(|_| InvalidTx::BadSignature)?;
+    }
+    Ok(stx)
+}
+
+/// The envelope checks on a transaction decoded already (`None`: its bytes did not
+/// decode): its size within the chain's bound, then its chain id.
+fn check_for_chain(
+    params: &Params,
+    chain_id: &atonomi_primitives::ChainId,
+    len: usize,
+    decoded: Option<SignedTransaction>,
+) -> Result<SignedTransaction, InvalidTx> {
+    if len > params.max_tx_bytes as usize {
+        return Err(InvalidTx::TooLarge {
+            len: len as u64,
+            max: u64::from(params.max_tx_bytes),
+        });
+    }
+    let stx = decoded.ok_or(InvalidTx::Undecodable)?;
+    if &stx.tx.chain_id != chain_id {
+        return Err(InvalidTx::WrongChain);
     }
     Ok(stx)
 }
@@ -302,16 +323,26 @@ pub fn verify_signatures(txs: &[Vec<u8>]) -> Vec<bool> {
 /// [`verify_signatures`], taking `skip[i] == true` as verified already (a `skip`
 /// shorter than `txs` leaves the rest to verify).
 pub fn verify_signatures_except(txs: &[Vec<u8>], skip: &[bool]) -> Vec<bool> {
-    let mut out: Vec<bool> = (0..txs.len())
+    let decoded: Vec<Option<SignedTransaction>> = txs
+        .iter()
+        .map(|b| SignedTransaction::from_bytes(b).ok())
+        .collect();
+    verify_decoded_except(&decoded, skip)
+}
+
+/// [`verify_signatures_except`] on transactions decoded already (`None`: did not
+/// decode, answers `false`).
+fn verify_decoded_except(decoded: &[Option<SignedTransaction>], skip: &[bool]) -> Vec<bool> {
+    let mut out: Vec<bool> = (0..decoded.len())
         .map(|i| skip.get(i).copied().unwrap_or(false))
         .collect();
     let mut todo = Vec::new();
     let mut checks = Vec::new();
-    for (i, bytes) in txs.iter().enumerate() {
+    for (i, stx) in decoded.iter().enumerate() {
         if out[i] {
             continue;
         }
-        if let Ok(stx) = SignedTransaction::from_bytes(bytes) {
+        if let Some(stx) = stx {
             todo.push(i);
             checks.push(stx.signature_check());
         }
@@ -358,11 +389,14 @@ fn execute_tx<R: StateReader + ?Sized>(
     o: &mut Overlay<R>,
     block: &BlockContext,
     bytes: &[u8],
+    decoded: Option<SignedTransaction>,
     sig_ok: bool,
 ) -> Result<(atonomi_primitives::Hash, TxStatus, Vec<Event>), Fatal> {
     let tx_hash = SignedTransaction::hash_of(bytes);
+    // The parameters as of this transaction: an earlier one of the block may have
+    // changed max_tx_bytes.
     let params: Params = o.get(&StateKey::Params).map_err(fatal)?.unwrap_or_default();
-    let stx = match decode_for_chain(&params, &block.chain_id, bytes, SigCheck::Trusted) {
+    let stx = match check_for_chain(&params, &block.chain_id, bytes.len(), decoded) {
         Ok(t) if sig_ok => t,
         Ok(_) => return Ok((tx_hash, TxStatus::Invalid(InvalidTx::BadSignature), vec![])),
         Err(reason) => return Ok((tx_hash, TxStatus::Invalid(reason), vec![])),
