@@ -86,7 +86,7 @@ impl Policy {
     }
 
     /// `Err` says why the sender is not admitted.
-    pub fn check(&self, read: &Read<'_>, stx: &SignedTransaction) -> Result<(), String> {
+    pub fn check(&self, read: &Read<'_>, stx: &SignedTransaction) -> Result<(), Refused> {
         if self.min_balance == 0 {
             return Ok(());
         }
@@ -95,11 +95,19 @@ impl Policy {
         if balance >= self.min_balance || Self::has_role(read, stx) {
             return Ok(());
         }
-        Err(format!(
-            "the sender holds {balance} base units, under this node's admission minimum of {}, and no role this call needs",
-            self.min_balance
-        ))
+        Err(Refused {
+            balance,
+            min_balance: self.min_balance,
+        })
     }
+}
+
+/// Why this node's policy does not admit a sender.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the sender holds {balance} base units, under this node's admission minimum of {min_balance}, and no role this call needs")]
+pub struct Refused {
+    pub balance: u128,
+    pub min_balance: u128,
 }
 
 #[cfg(test)]

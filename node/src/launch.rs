@@ -89,7 +89,7 @@ fn read_or_create_key(path: &Path) -> Result<Keypair> {
     if path.exists() {
         return crate::keys::read(path);
     }
-    let k = Keypair::generate().map_err(anyhow::Error::msg)?;
+    let k = Keypair::generate()?;
     crate::keys::write(path, &k, false)?;
     Ok(k)
 }

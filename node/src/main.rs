@@ -980,7 +980,7 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Keys(KeysCommand::New { out, force }) => {
-            let key = atonomi_primitives::Keypair::generate().map_err(anyhow::Error::msg)?;
+            let key = atonomi_primitives::Keypair::generate()?;
             keys::write(&out, &key, force)?;
             println!(
                 "{}",

@@ -101,7 +101,7 @@ pub enum AdmitError {
     #[error("nonce {nonce} is too far ahead of the account's next nonce {next}")]
     NonceGap { nonce: u64, next: u64 },
     #[error("not admitted by this node: {0}")]
-    NotAdmitted(String),
+    NotAdmitted(crate::admission::Refused),
     #[error(
         "not admitted by this node: the account has {0} transactions pending, the most it may"
     )]

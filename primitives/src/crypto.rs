@@ -462,17 +462,22 @@ impl fmt::Debug for Keypair {
     }
 }
 
+/// The operating system gave no randomness for a new key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("operating system randomness unavailable: no key can be generated")]
+pub struct NoRandomness;
+
 impl Keypair {
     pub fn from_seed(seed: [u8; 32]) -> Keypair {
         Keypair(SigningKey::from_bytes(&seed))
     }
 
     /// A fresh key from the operating system's randomness.
-    pub fn generate() -> Result<Keypair, String> {
+    pub fn generate() -> Result<Keypair, NoRandomness> {
         let mut seed = [0u8; 32];
         rand_core::OsRng
             .try_fill_bytes(&mut seed)
-            .map_err(|e| format!("operating system randomness unavailable: {e}"))?;
+            .map_err(|_| NoRandomness)?;
         Ok(Keypair::from_seed(seed))
     }
 

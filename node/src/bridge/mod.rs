@@ -301,8 +301,7 @@ pub struct RelayRecord {
     pub max_fee_per_gas: u128,
     pub max_priority_fee_per_gas: u128,
     pub raw: Bytes,
-    /// submitted → confirmed → final
-    pub status: String,
+    pub status: RelayStatus,
     /// When the current transaction was broadcast (ms since the Unix epoch; the relayer
     /// is not consensus code).
     #[serde(default)]
@@ -312,6 +311,26 @@ pub struct RelayRecord {
     pub replaced: Vec<B256>,
     #[serde(default)]
     pub gas_limit: u64,
+}
+
+/// Where a relayed submission stands on Ethereum: submitted → confirmed (enough
+/// confirmations) → final (its epoch is finalized on the contract).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RelayStatus {
+    Submitted,
+    Confirmed,
+    Final,
+}
+
+impl RelayStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RelayStatus::Submitted => "submitted",
+            RelayStatus::Confirmed => "confirmed",
+            RelayStatus::Final => "final",
+        }
+    }
 }
 
 /// How long a needed epoch may lack a quorum before the relayer warns (and again).
@@ -414,22 +433,22 @@ async fn relay_round(
         let Some(mut rec) = load_record(shared, epoch)? else {
             continue;
         };
-        if rec.status == "final" {
+        if rec.status == RelayStatus::Final {
             continue;
         }
         match provider.get_transaction_receipt(rec.tx_hash).await? {
             Some(receipt) => {
                 let at = receipt.block_number.unwrap_or(head);
                 let status = if epoch <= finalized_epoch && receipt.status() {
-                    "final"
+                    RelayStatus::Final
                 } else if head + 1 >= at + r.confirmations {
-                    "confirmed"
+                    RelayStatus::Confirmed
                 } else {
-                    "submitted"
+                    RelayStatus::Submitted
                 };
                 if rec.status != status {
-                    tracing::info!(epoch, tx = %rec.tx_hash, status, "checkpoint submission");
-                    rec.status = status.into();
+                    tracing::info!(epoch, tx = %rec.tx_hash, status = status.as_str(), "checkpoint submission");
+                    rec.status = status;
                     store_record(shared, &rec)?;
                 }
             }
@@ -578,7 +597,7 @@ async fn sign_submission(
         max_fee_per_gas: max_fee,
         max_priority_fee_per_gas: tip,
         raw: Bytes::from(envelope.encoded_2718()),
-        status: "submitted".into(),
+        status: RelayStatus::Submitted,
         sent_at_ms: now_ms(),
         replaced: Vec::new(),
         gas_limit,

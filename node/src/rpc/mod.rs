@@ -495,7 +495,7 @@ pub fn module(shared: Arc<Shared>, with_admin: bool) -> anyhow::Result<RpcModule
             v.requester,
             v.min_reputation,
         )
-        .map_err(|e| internal(format!("{e:?}")))?;
+        .map_err(internal)?;
         let mut out = serde_json::to_value(answer).map_err(internal)?;
         out["height"] = json!(chain.height());
         Ok(out)
@@ -531,7 +531,7 @@ pub fn module(shared: Arc<Shared>, with_admin: bool) -> anyhow::Result<RpcModule
                     None,
                     q.min_reputation,
                 )
-                .map_err(|e| internal(format!("{e:?}")))?;
+                .map_err(internal)?;
                 if !v.ok {
                     continue;
                 }
@@ -618,7 +618,7 @@ pub fn module(shared: Arc<Shared>, with_admin: bool) -> anyhow::Result<RpcModule
                 let votes: Vec<Value> = e
                     .double_votes
                     .iter()
-                    .map(|(a, b)| json!({ "validator": a.validator, "height": a.height, "round": a.round, "vote_type": format!("{:?}", a.vote_type), "first": a.block, "second": b.block }))
+                    .map(|(a, b)| json!({ "validator": a.validator, "height": a.height, "round": a.round, "vote_type": vote_type_name(a.vote_type), "first": a.block, "second": b.block }))
                     .collect();
                 let proposals: Vec<Value> = e
                     .double_proposals
@@ -784,6 +784,14 @@ pub fn module(shared: Arc<Shared>, with_admin: bool) -> anyhow::Result<RpcModule
         },
     )?;
     Ok(m)
+}
+
+/// The vote type as evidence reports it.
+fn vote_type_name(t: atonomi_consensus::VoteType) -> &'static str {
+    match t {
+        atonomi_consensus::VoteType::Prevote => "Prevote",
+        atonomi_consensus::VoteType::Precommit => "Precommit",
+    }
 }
 
 fn mentions(v: &Value, needle: &str) -> bool {
