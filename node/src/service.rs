@@ -788,36 +788,10 @@ impl Host {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::mempool::Mempool;
     use atonomi_consensus::context::{Address, BlockValue, CHeight, ConsensusProposal};
-    use std::sync::{Mutex, RwLock};
-    use tokio::sync::{broadcast, Notify};
 
     fn shared(dir: &std::path::Path) -> Arc<Shared> {
-        let genesis = atonomi_genesis::dev::genesis();
-        let chain = Chain::open(
-            &dir.join("data"),
-            &genesis,
-            &atonomi_storage::RocksConfig::default(),
-            atonomi_storage::LogConfig::default(),
-        )
-        .unwrap();
-        let (events, _) = broadcast::channel(64);
-        let (outbound, _) = mpsc::unbounded_channel();
-        Arc::new(Shared {
-            chain: RwLock::new(chain),
-            mempool: Mutex::new(Mempool::new(crate::mempool::MempoolConfig::default())),
-            tx_arrived: Notify::new(),
-            events,
-            validator: None,
-            round: Mutex::new(None),
-            outbound,
-            metrics: Arc::new(crate::metrics::Metrics::default()),
-            lookups: Mutex::new(crate::lookups::LookupLog::new(1)),
-            bridge_status: Mutex::new(serde_json::Value::Null),
-            bridge: None,
-            admission: crate::admission::Policy::default(),
-        })
+        crate::shared::for_tests(dir)
     }
 
     /// A proposal of a height this node already decided arrives late (re-streamed, or

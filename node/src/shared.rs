@@ -62,3 +62,32 @@ pub struct BridgeInfo {
     /// The checkpoint signer's Ethereum address, if this node signs.
     pub signer: Option<String>,
 }
+
+/// A dev chain in `dir` with an empty pool and nobody listening, for unit tests.
+#[cfg(test)]
+pub(crate) fn for_tests(dir: &std::path::Path) -> Arc<Shared> {
+    let genesis = atonomi_genesis::dev::genesis();
+    let chain = Chain::open(
+        &dir.join("data"),
+        &genesis,
+        &atonomi_storage::RocksConfig::default(),
+        atonomi_storage::LogConfig::default(),
+    )
+    .unwrap();
+    let (events, _) = broadcast::channel(64);
+    let (outbound, _) = mpsc::unbounded_channel();
+    Arc::new(Shared {
+        chain: RwLock::new(chain),
+        mempool: Mutex::new(Mempool::new(crate::mempool::MempoolConfig::default())),
+        tx_arrived: Notify::new(),
+        events,
+        validator: None,
+        round: Mutex::new(None),
+        outbound,
+        metrics: Arc::new(crate::metrics::Metrics::default()),
+        lookups: Mutex::new(crate::lookups::LookupLog::new(1)),
+        bridge_status: Mutex::new(serde_json::Value::Null),
+        bridge: None,
+        admission: crate::admission::Policy::default(),
+    })
+}

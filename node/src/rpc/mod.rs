@@ -872,6 +872,45 @@ pub async fn serve(
 #[cfg(test)]
 mod tests {
     use super::code;
+    use std::collections::BTreeSet;
+
+    fn documented_methods() -> BTreeSet<String> {
+        let doc: serde_json::Value =
+            serde_json::from_str(include_str!("../../../docs/openrpc.json")).unwrap();
+        doc["methods"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["name"].as_str().unwrap().to_string())
+            .collect()
+    }
+
+    /// The served document cannot drift from the server: every method registered
+    /// (subscriptions and their unsubscribe methods too) is documented and every
+    /// documented one is served; the admin switch adds only `admin_` methods.
+    #[test]
+    fn the_served_methods_are_exactly_the_documented_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let shared = crate::shared::for_tests(dir.path());
+        let served = |admin: bool| -> BTreeSet<String> {
+            super::module(shared.clone(), admin)
+                .unwrap()
+                .method_names()
+                .map(str::to_string)
+                .collect()
+        };
+        let public = served(false);
+        let documented = documented_methods();
+        let undocumented: Vec<_> = public.difference(&documented).collect();
+        let unserved: Vec<_> = documented.difference(&public).collect();
+        assert!(
+            undocumented.is_empty() && unserved.is_empty(),
+            "served but not in docs/openrpc.json: {undocumented:?}; documented but not served: {unserved:?}"
+        );
+        let admin: Vec<_> = served(true).difference(&public).cloned().collect();
+        assert!(!admin.is_empty());
+        assert!(admin.iter().all(|m| m.starts_with("admin_")), "{admin:?}");
+    }
 
     /// Every code the node can return is listed in the served OpenRPC document.
     #[test]
