@@ -20,7 +20,7 @@ while [ $# -gt 0 ]; do
     *) echo "unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
 done
-cargo build -q -p atonomi-node
+cargo build -q -p atonomi-cli
 A="$CARGO_TARGET_DIR/debug/atonomi"
 out=bench-results; mkdir -p "$out"; rm -f "$out/scale.jsonl"
 dir="$(mktemp -d /tmp/atonomi-scale.XXXX)"

@@ -34,7 +34,7 @@ while [ $# -gt 0 ]; do
   esac
 done
 anvil_bin=$(scripts/eth-tools.sh | tail -1)
-cargo build -q -p atonomi-node
+cargo build -q -p atonomi-cli
 A="$CARGO_TARGET_DIR/debug/atonomi"
 out=bench-results; mkdir -p "$out"; rm -f "$out"/*.json "$out"/*.jsonl "$out"/*.png
 dir="$(mktemp -d /tmp/atonomi-bench.XXXX)"

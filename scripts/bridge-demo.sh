@@ -12,7 +12,7 @@ source scripts/env.sh
 keep=0; [ "${1:-}" = "--keep" ] && keep=1
 anvil="$(scripts/eth-tools.sh)"
 echo "==> building the node" >&2
-cargo build -q -p atonomi-node
+cargo build -q -p atonomi-cli
 A="$CARGO_TARGET_DIR/debug/atonomi"
 dir="$(mktemp -d /tmp/atonomi-bridge-demo.XXXX)"
 pids=()

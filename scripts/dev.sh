@@ -5,5 +5,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh
-cargo build -p atonomi-node --bin atonomi
+cargo build -p atonomi-cli --bin atonomi
 exec "$CARGO_TARGET_DIR/debug/atonomi" dev --home "${ATONOMI_HOME:-.atonomi-dev}" "$@"

@@ -42,6 +42,6 @@ ensure_libclang
 atonomi_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)"
 atonomi_marker="$CARGO_TARGET_DIR/.last-checkout"
 if [ "$(cat "$atonomi_marker" 2>/dev/null)" != "$atonomi_root" ]; then
-  touch "$atonomi_root/bridge/src/lib.rs" "$atonomi_root/node/src/main.rs"
+  touch "$atonomi_root/bridge/src/lib.rs" "$atonomi_root/cli/src/main.rs"
   mkdir -p "$CARGO_TARGET_DIR" && echo "$atonomi_root" > "$atonomi_marker"
 fi

@@ -61,7 +61,7 @@ start_node() {
 up() {
   [ -f "$dir/pids" ] && down >/dev/null
   rm -rf "$dir"; mkdir -p "$dir"
-  if [ -z "${ATONOMI_BIN:-}" ]; then cargo build -p atonomi-node --bin atonomi >&2; fi
+  if [ -z "${ATONOMI_BIN:-}" ]; then cargo build -p atonomi-cli --bin atonomi >&2; fi
   local total=$((n + m)) validators=() peers_hex=() ids=()
   for i in $(seq 0 $((total - 1))); do
     local out; out=$("$bin" init --home "$dir/node$i")

@@ -1,6 +1,6 @@
 //! The Atonomi node as a library: what a running node is made of. The `atonomi`
-//! binary (`main.rs`: the command line, the JSON-RPC client, the auditor, the load
-//! generators and benchmarks) starts it through [`launch`].
+//! binary (the `atonomi-cli` crate: the command line, the JSON-RPC client, the
+//! auditor, the load generators and benchmarks) starts it through [`launch`].
 //!
 //! - [`launch`]: configuration, the `dev` home, and starting the tasks below.
 //! - [`service`]: the consensus host driving the sans-I/O engine, building,
