@@ -1,9 +1,17 @@
 //! Consensus for the Atonomi ledger.
 //!
-//! The BFT algorithm itself is Tendermint from Malachite's sans-I/O core crates (to be
-//! wired in `driver`, see issue 3). This crate holds what we own around it, all pure
-//! (no I/O, no clock, no randomness):
+//! The BFT algorithm itself is Tendermint from Malachite's sans-I/O core crates,
+//! driven by [`engine::Engine`]: the node feeds it messages, timeouts and block
+//! values, and performs the durable steps and actions it returns. This crate holds
+//! what we own around Malachite, all pure (no I/O, no clock, no randomness):
 //!
+//! - [`engine`]: the sans-I/O engine (one height at a time, WAL records and guard
+//!   updates in each step, sync of decided blocks with certificates);
+//! - [`context`]: Malachite's `Context` for our types (blocks as values by hash,
+//!   ed25519, power-weighted proposer selection);
+//! - [`message`] and [`net`]: the wire formats of consensus gossip, transaction
+//!   batches and block sync, each decoded under a size bound;
+//! - [`validate`]: the chain-side checks of a proposed block's header;
 //! - [`vote`]: signed prevotes/precommits with domain-separated signing bytes;
 //! - [`certificate`]: commit certificates any node verifies with the validator set of
 //!   that height (more than 2/3 of the voting power, distinct signers, valid

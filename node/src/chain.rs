@@ -400,8 +400,10 @@ impl Chain {
         Ok((staged, out.receipts, batch, next_set))
     }
 
-    /// Commits an executed block with its certificate in one write batch, clearing the
-    /// consensus WAL and block bodies of that height.
+    /// Commits an executed block with its certificate in one write batch, with the
+    /// state changes, receipts, transaction index, new height and checkpoint epoch, and
+    /// the deletion of every WAL record and pending block body (the WAL only ever holds
+    /// the height in progress, which this decides).
     pub fn commit(&mut self, executed: Executed, certificate: &CommitCertificate) -> Result<()> {
         let Executed {
             block,

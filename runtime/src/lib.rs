@@ -31,7 +31,7 @@ pub use genesis::genesis_diff;
 
 use atonomi_primitives::event::{Event, Receipt, TxStatus};
 use atonomi_primitives::state::{Account, PendingValidatorSet, StateKey, ValidatorSet};
-use atonomi_primitives::{CallError, InvalidTx, Params, SignedTransaction};
+use atonomi_primitives::{InvalidTx, Params, SignedTransaction};
 use ctx::Ctx;
 use error::fatal;
 use overlay::Overlay;
@@ -485,14 +485,3 @@ fn execute_tx<R: StateReader + ?Sized>(
         Err(ExecError::Fatal(f)) => Err(f),
     }
 }
-
-/// The current validator set (for consensus) as of the given state.
-pub fn validator_set<R: StateReader + ?Sized>(state: &R) -> Result<ValidatorSet, Fatal> {
-    Overlay::new(state)
-        .get(&StateKey::ValidatorSet)
-        .map_err(fatal)
-        .map(Option::unwrap_or_default)
-}
-
-/// Keeps `CallError` in the public API for receipts.
-pub type CallResult = Result<(), CallError>;
