@@ -249,23 +249,55 @@ pub fn precheck_decoded<R: StateReader + ?Sized>(
     stx: &SignedTransaction,
 ) -> Result<u64, Refusal> {
     let o = Overlay::new(state);
+    let acct = signer_rules(&o, &stx.tx, Stage::Admission)??;
+    Ok(acct.nonce)
+}
+
+/// Where [`signer_rules`] apply: on admission (a later nonce waits in the pool) or in
+/// the block at a height (the nonce must be the account's next).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stage {
+    Admission,
+    Block(atonomi_primitives::Height),
+}
+
+/// The state rules of a transaction's envelope, stated once for the mempool and for
+/// blocks: its nonce, and that a checkpoint signature (free of fees, so a duty only)
+/// comes from a validator who may sign that height. Returns the signer's account.
+fn signer_rules<R: StateReader + ?Sized>(
+    o: &Overlay<R>,
+    tx: &atonomi_primitives::Transaction,
+    stage: Stage,
+) -> Result<Result<Account, InvalidTx>, Fatal> {
     let acct: Account = o
-        .get(&StateKey::Account(stx.tx.signer))
+        .get(&StateKey::Account(tx.signer))
         .map_err(fatal)?
         .unwrap_or_default();
-    if stx.tx.nonce < acct.nonce {
-        return Err(InvalidTx::NonceUsed {
-            nonce: stx.tx.nonce,
-            next: acct.nonce,
+    match stage {
+        Stage::Admission if tx.nonce < acct.nonce => {
+            return Ok(Err(InvalidTx::NonceUsed {
+                nonce: tx.nonce,
+                next: acct.nonce,
+            }))
         }
-        .into());
+        Stage::Block(_) if tx.nonce != acct.nonce => {
+            return Ok(Err(InvalidTx::WrongNonce {
+                nonce: tx.nonce,
+                expected: acct.nonce,
+            }))
+        }
+        _ => {}
     }
-    if let atonomi_primitives::tx::Call::SignCheckpoint { height, .. } = &stx.tx.call {
-        if !bridge::may_sign_checkpoint(&o, &stx.tx.signer, *height, None) {
-            return Err(InvalidTx::NotCheckpointSigner.into());
+    if let atonomi_primitives::tx::Call::SignCheckpoint { height, .. } = &tx.call {
+        let now = match stage {
+            Stage::Admission => None,
+            Stage::Block(h) => Some(h),
+        };
+        if !bridge::may_sign_checkpoint(o, &tx.signer, *height, now) {
+            return Ok(Err(InvalidTx::NotCheckpointSigner));
         }
     }
-    Ok(acct.nonce)
+    Ok(Ok(acct))
 }
 
 /// The first half of [`precheck`]: decoding within the chain's size bound, the chain
@@ -403,30 +435,13 @@ fn execute_tx<R: StateReader + ?Sized>(
     };
     let tx = stx.tx;
     let acct_key = StateKey::Account(tx.signer);
-    let mut acct: Account = o.get(&acct_key).map_err(fatal)?.unwrap_or_default();
-    if tx.nonce != acct.nonce {
-        let reason = InvalidTx::WrongNonce {
-            nonce: tx.nonce,
-            expected: acct.nonce,
-        };
-        return Ok((tx_hash, TxStatus::Invalid(reason), vec![]));
-    }
-    // Checkpoint signatures by validators are a duty and free; from anyone else they are
-    // not executable at all (so they cannot be used for free spam).
-    let checkpoint = match &tx.call {
-        atonomi_primitives::tx::Call::SignCheckpoint { height, .. } => Some(*height),
-        _ => None,
+    let mut acct = match signer_rules(o, &tx, Stage::Block(block.height))? {
+        Ok(acct) => acct,
+        Err(reason) => return Ok((tx_hash, TxStatus::Invalid(reason), vec![])),
     };
-    if let Some(h) = checkpoint {
-        if !bridge::may_sign_checkpoint(o, &tx.signer, h, Some(block.height)) {
-            return Ok((
-                tx_hash,
-                TxStatus::Invalid(InvalidTx::NotCheckpointSigner),
-                vec![],
-            ));
-        }
-    }
-    let checkpoint = checkpoint.is_some();
+    // Checkpoint signatures by validators are a duty and free (signer_rules refused
+    // them from anyone else, so they cannot be used for free spam).
+    let checkpoint = matches!(tx.call, atonomi_primitives::tx::Call::SignCheckpoint { .. });
     let fee = if checkpoint {
         atonomi_primitives::Amount::ZERO
     } else {
