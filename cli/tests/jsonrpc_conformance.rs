@@ -232,6 +232,34 @@ fn parameters_are_decoded_strictly() {
     ] {
         assert!(names.contains(&m), "{m} is missing from rpc.discover");
     }
+    // Every method that takes parameters refuses a malformed first one (an object
+    // with a field no parameter has: not a number, not hex, not a known query) with
+    // -32602 and a message, never a default.
+    let methods = doc["methods"].as_array().unwrap();
+    let mut checked = 0;
+    for m in methods {
+        let name = m["name"].as_str().unwrap();
+        let takes = m["params"].as_array().is_some_and(|p| !p.is_empty());
+        if !takes || name.contains("subscribe") {
+            continue;
+        }
+        let v = call(name, json!([{ "no_such_field": 1 }]));
+        assert_eq!(
+            v["error"]["code"], -32602,
+            "{name} with a malformed parameter: {v}"
+        );
+        assert!(
+            v["error"]["message"]
+                .as_str()
+                .is_some_and(|t| !t.is_empty()),
+            "{name}: {v}"
+        );
+        checked += 1;
+    }
+    assert!(
+        checked >= 20,
+        "only {checked} methods with parameters were checked"
+    );
     // Every method refuses parameters it does not take (too many, of any type) with
     // -32602; subscriptions say over HTTP that they need a WebSocket.
     for m in &names {
