@@ -863,10 +863,6 @@ fn run(cli: Cli) -> Result<()> {
                 crash_after_signing_proposal,
                 deaf_to_gossip,
             };
-            launch.faults.check()?;
-            if let Some((_, p2p)) = &mut launch.p2p {
-                p2p.faults = launch.faults;
-            }
             runtime()?.block_on(node::run(
                 launch,
                 |addr| tracing::info!(%addr, "JSON-RPC listening"),

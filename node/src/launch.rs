@@ -233,6 +233,8 @@ const _: () = assert!(atonomi_api::config::MIN_STATE_RETENTION == atonomi_storag
 /// Runs a node until SIGINT or SIGTERM. `ready` is called with the RPC address once it
 /// serves.
 pub async fn run(launch: Launch, ready: impl FnOnce(SocketAddr)) -> Result<()> {
+    // Before anything opens: a build without fault modes refuses them.
+    launch.faults.check()?;
     let chain = Chain::open(
         &launch.data,
         &launch.genesis,
@@ -294,7 +296,6 @@ pub async fn run(launch: Launch, ready: impl FnOnce(SocketAddr)) -> Result<()> {
     let mut engine = EngineConfig::new(launch.genesis.chain_id.clone());
     engine.timeouts.propose = propose;
     engine.timeouts.propose_delta = propose / 2;
-    launch.faults.check()?;
     if launch.faults.equivocate {
         tracing::warn!("BYZANTINE TEST MODE: this validator equivocates on purpose");
     }
@@ -310,7 +311,8 @@ pub async fn run(launch: Launch, ready: impl FnOnce(SocketAddr)) -> Result<()> {
     let (host, first) = Host::start(shared.clone(), launch.key, config)?;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let net_task = match launch.p2p {
-        Some((node_key, p2p)) => {
+        Some((node_key, mut p2p)) => {
+            p2p.faults = launch.faults;
             let net = crate::p2p::Network::new(&node_key, p2p, shared.clone())?;
             tracing::info!(peer_id = %net.peer_id(), "p2p identity");
             let mut stop = stop_rx.clone();

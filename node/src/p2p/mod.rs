@@ -136,7 +136,8 @@ pub struct P2pConfig {
     /// Peers to dial (and redial): multiaddrs ending in `/p2p/<peer id>`.
     pub peers: Vec<Multiaddr>,
     pub max_connections: u32,
-    /// Fault modes for the fault tests (garbage, deaf; see [`crate::faults`]).
+    /// Fault modes for the fault tests (garbage, deaf; see [`crate::faults`]); `run`
+    /// sets them from `Launch::faults`.
     pub faults: crate::faults::Faults,
 }
 
