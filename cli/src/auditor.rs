@@ -29,15 +29,16 @@
 //! never written twice. Memory is bounded: at most 100,000 devices are modelled; the
 //! least recently active are dropped first.
 
-use crate::client::{call, connect};
+use crate::client::connect;
 use anyhow::{bail, Context, Result};
+use atonomi_client::views::{TxEvent, TxLookup};
+use atonomi_client::{Answered, AtonomiApiClient, Node};
 use atonomi_primitives::state::Subject;
-use atonomi_primitives::tx::{Call, ReputationWrite};
-use atonomi_primitives::{AuditorId, ChainId, DeviceId, Hash, Keypair, Score, Transaction};
-use jsonrpsee::http_client::HttpClient;
-use jsonrpsee::rpc_params;
+use atonomi_primitives::tx::{Call, Outcome, ReputationWrite};
+use atonomi_primitives::{
+    AuditorId, ChainId, DeviceId, Event, Hash, Keypair, Score, Transaction, TxStatus,
+};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -155,7 +156,7 @@ fn push_bounded<T>(v: &mut Vec<T>, x: T) {
 struct Auditor {
     cfg: AuditorConfig,
     key: Keypair,
-    client: HttpClient,
+    node: Node,
     chain_id: ChainId,
     state: State,
     defaults: BTreeMap<u32, u32>,
@@ -190,10 +191,6 @@ fn save_state(path: &Path, state: &State) -> Result<()> {
     Ok(())
 }
 
-fn device_of(v: &Value, field: &str) -> Option<DeviceId> {
-    serde_json::from_value(v.get(field)?.clone()).ok()
-}
-
 impl Auditor {
     async fn model(&mut self, device: DeviceId, height: u64) -> Result<&mut Model> {
         if !self.state.devices.contains_key(&device) {
@@ -208,24 +205,18 @@ impl Auditor {
                     self.state.devices.remove(&d);
                 }
             }
-            let d = call(&self.client, "atonomi_getDevice", rpc_params![device]).await?;
-            let manufacturer = d["manufacturer"]
-                .as_u64()
-                .context("device record without manufacturer")?
-                as u32;
+            let node = &self.node;
+            let d = node.rpc().get_device(device).await.or_node(node)?;
+            let manufacturer = d.manufacturer.get();
             let score = match self.defaults.get(&manufacturer) {
                 Some(s) => *s,
                 None => {
-                    let m = call(
-                        &self.client,
-                        "atonomi_getManufacturer",
-                        rpc_params![manufacturer],
-                    )
-                    .await?;
-                    let s = m["default_score"]
-                        .as_u64()
-                        .context("manufacturer without default_score")?
-                        as u32;
+                    let m = node
+                        .rpc()
+                        .get_manufacturer(manufacturer)
+                        .await
+                        .or_node(node)?;
+                    let s = m.default_score.get();
                     self.defaults.insert(manufacturer, s);
                     s
                 }
@@ -248,48 +239,47 @@ impl Auditor {
         Ok(m)
     }
 
-    async fn on_event(&mut self, height: u64, e: &Value) -> Result<()> {
-        if let Some(f) = e.get("failed") {
-            if let Some(pay) = f["call"].get("pay") {
-                if let Some(from) = device_of(pay, "from_device") {
-                    push_bounded(&mut self.model(from, height).await?.refused, height);
+    async fn on_event(&mut self, height: u64, e: &TxEvent) -> Result<()> {
+        let event = match e {
+            TxEvent::Failed { failed, .. } => {
+                if let Call::Pay { from_device, .. } = &failed.call {
+                    push_bounded(&mut self.model(*from_device, height).await?.refused, height);
+                }
+                return Ok(());
+            }
+            TxEvent::Event { event, .. } => event,
+        };
+        match event {
+            Event::DeviceRegistered { device, .. } => {
+                self.model(*device, height).await?;
+            }
+            Event::Paid {
+                from_device,
+                to_device,
+                ..
+            } => {
+                for d in [from_device, to_device] {
+                    self.model(*d, height).await?.epoch_active = true;
                 }
             }
-            return Ok(());
-        }
-        let ev = &e["event"];
-        match ev["event"].as_str().unwrap_or_default() {
-            "device_registered" => {
-                if let Some(d) = device_of(ev, "device") {
-                    self.model(d, height).await?;
-                }
-            }
-            "paid" => {
-                for field in ["from_device", "to_device"] {
-                    if let Some(d) = device_of(ev, field) {
-                        self.model(d, height).await?.epoch_active = true;
-                    }
-                }
-            }
-            "interaction_reported" => {
-                let (Some(reporter), Some(peer)) = (device_of(ev, "device"), device_of(ev, "peer"))
-                else {
-                    return Ok(());
-                };
-                if ev["outcome"] == "failure" {
+            Event::InteractionReported {
+                device,
+                peer,
+                outcome,
+                ..
+            } => {
+                if *outcome == Outcome::Failure {
                     push_bounded(
-                        &mut self.model(peer, height).await?.failure_reports,
-                        (reporter, height),
+                        &mut self.model(*peer, height).await?.failure_reports,
+                        (*device, height),
                     );
                 } else {
-                    self.model(peer, height).await?.epoch_active = true;
-                    self.model(reporter, height).await?.epoch_active = true;
+                    self.model(*peer, height).await?.epoch_active = true;
+                    self.model(*device, height).await?.epoch_active = true;
                 }
             }
-            "device_transferred" => {
-                if let Some(d) = device_of(ev, "device") {
-                    push_bounded(&mut self.model(d, height).await?.transfers, height);
-                }
+            Event::DeviceTransferred { device, .. } => {
+                push_bounded(&mut self.model(*device, height).await?.transfers, height);
             }
             _ => {}
         }
@@ -298,20 +288,18 @@ impl Auditor {
 
     /// Adds the lookups made since the last poll to the epoch's counts.
     async fn poll_lookups(&mut self, height: u64) -> Result<()> {
-        let v = call(&self.client, "atonomi_getLookupCounts", rpc_params![10_000]).await?;
-        let run = v["run"].as_str().unwrap_or_default().to_string();
-        if run != self.state.lookup_run {
-            self.state.lookup_run = run;
+        let v = self
+            .node
+            .rpc()
+            .get_lookup_counts(Some(10_000))
+            .await
+            .or_node(&self.node)?;
+        if v.run != self.state.lookup_run {
+            self.state.lookup_run = v.run;
             self.state.lookups_seen.clear();
         }
-        for c in v["counts"]
-            .as_array()
-            .map(Vec::as_slice)
-            .unwrap_or_default()
-        {
-            let (Some(d), Some(n)) = (device_of(c, "device"), c["as_requester"].as_u64()) else {
-                continue;
-            };
+        for c in v.counts {
+            let (d, n) = (c.device, c.as_requester);
             let seen = self.state.lookups_seen.insert(d, n).unwrap_or(0);
             let delta = n.saturating_sub(seen);
             if delta > 0 && self.state.devices.contains_key(&d) {
@@ -390,15 +378,7 @@ impl Auditor {
                 })
             })
             .collect();
-        let account = call(
-            &self.client,
-            "atonomi_getAccount",
-            rpc_params![self.key.account()],
-        )
-        .await?;
-        let nonce = account["next_nonce"]
-            .as_u64()
-            .context("account without next_nonce")?;
+        let nonce = self.node.next_nonce(self.key.account()).await?;
         let tx = Transaction {
             chain_id: self.chain_id.clone(),
             signer: self.key.account(),
@@ -429,15 +409,11 @@ impl Auditor {
         let mut sent = false;
         let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
         loop {
-            if let Ok(v) = call(
-                &self.client,
-                "atonomi_getTransaction",
-                rpc_params![p.tx_hash],
-            )
-            .await
+            if let Ok(TxLookup::Final { receipt }) =
+                self.node.rpc().get_transaction(p.tx_hash).await
             {
-                if v["status"] == "final" {
-                    if v["receipt"]["status"]["status"] == "success" {
+                {
+                    if receipt.status == TxStatus::Success {
                         for (d, s) in &p.scores {
                             if let Some(m) = self.state.devices.get_mut(d) {
                                 m.score = *s;
@@ -446,19 +422,19 @@ impl Auditor {
                         self.state.writes += 1;
                         tracing::info!(tx = %p.tx_hash, entries = p.scores.len(), "reputation written");
                     } else {
-                        tracing::warn!(tx = %p.tx_hash, receipt = %v["receipt"], "reputation write failed on chain");
+                        tracing::warn!(tx = %p.tx_hash, status = %receipt.status, "reputation write failed on chain");
                     }
                     self.state.pending = None;
                     return save_state(&self.cfg.state, &self.state);
                 }
             }
             if !sent {
-                if let Err(e) = call(
-                    &self.client,
-                    "atonomi_sendTransaction",
-                    rpc_params![p.tx_hex.clone()],
-                )
-                .await
+                if let Err(e) = self
+                    .node
+                    .rpc()
+                    .send_transaction(p.tx_hex.clone())
+                    .await
+                    .or_node(&self.node)
                 {
                     // "duplicate" (already in the mempool) is fine; a used nonce means another
                     // transaction of ours took it: the write is lost, the next epoch redoes it.
@@ -480,19 +456,21 @@ impl Auditor {
     }
 
     async fn step(&mut self) -> Result<bool> {
-        let status = call(&self.client, "atonomi_status", rpc_params![]).await?;
-        let head = status["height"].as_u64().context("status without height")?;
+        let head = self
+            .node
+            .rpc()
+            .status()
+            .await
+            .or_node(&self.node)?
+            .height
+            .get();
         if self.state.next_height > head {
             return Ok(false);
         }
         while self.state.next_height <= head {
             let h = self.state.next_height;
-            let v = call(&self.client, "atonomi_getEvents", rpc_params![h]).await?;
-            for e in v["events"]
-                .as_array()
-                .map(Vec::as_slice)
-                .unwrap_or_default()
-            {
+            let v = self.node.rpc().get_events(h).await.or_node(&self.node)?;
+            for e in &v.events {
                 self.on_event(h, e).await?;
             }
             if h.is_multiple_of(self.cfg.epoch_blocks) {
@@ -511,22 +489,15 @@ pub async fn run(cfg: AuditorConfig) -> Result<()> {
         bail!("--epoch-blocks and --window-blocks must be at least 1");
     }
     let key = atonomi_node::keys::read(&cfg.key)?;
-    let client = connect(&cfg.rpc)?;
-    let status = call(&client, "atonomi_status", rpc_params![]).await?;
-    let chain_id: ChainId =
-        serde_json::from_value(status["chain_id"].clone()).context("status has no chain id")?;
-    let auditor = call(
-        &client,
-        "atonomi_getAuditor",
-        rpc_params![cfg.auditor.get()],
-    )
-    .await
-    .with_context(|| format!("auditor {} is not registered on this chain", cfg.auditor))?;
-    let key_hex = key.account().to_string();
-    if !auditor["keys"]
-        .as_array()
-        .is_some_and(|ks| ks.iter().any(|k| k.as_str() == Some(key_hex.as_str())))
-    {
+    let node = connect(&cfg.rpc)?;
+    let chain_id: ChainId = node.chain_id().await?;
+    let auditor = node
+        .rpc()
+        .get_auditor(cfg.auditor.get())
+        .await
+        .or_node(&node)
+        .with_context(|| format!("auditor {} is not registered on this chain", cfg.auditor))?;
+    if !auditor.keys.contains(&key.account()) {
         bail!("{} is not a key of auditor {}", key.account(), cfg.auditor);
     }
     let state = load_state(&cfg.state)?;
@@ -534,7 +505,7 @@ pub async fn run(cfg: AuditorConfig) -> Result<()> {
     let mut a = Auditor {
         cfg,
         key,
-        client,
+        node,
         chain_id,
         state,
         defaults: BTreeMap::new(),

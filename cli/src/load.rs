@@ -5,10 +5,13 @@
 //! over the given nodes), follows finality through a block subscription, and reports
 //! finalized tx/s, commit latency percentiles and a sample of receipt outcomes.
 
-use crate::client::{call, connect};
+use crate::client::connect;
 use anyhow::{bail, Context, Result};
+use atonomi_api::rpc::ValidateParams;
+use atonomi_client::views::{BatchAnswer, TxLookup, ValidationAt};
+use atonomi_client::{Answered, AtonomiApiClient, Node};
 use atonomi_primitives::tx::Call;
-use atonomi_primitives::{Amount, ChainId, Hash, Keypair, Transaction};
+use atonomi_primitives::{Amount, ChainId, Hash, Keypair, Transaction, TxStatus};
 use jsonrpsee::rpc_params;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -147,45 +150,44 @@ fn distribution(sorted: &[f64]) -> Value {
 
 /// Sends signed transactions in batches of 1,000 and waits until the last one is final.
 async fn send_and_wait(
-    client: &jsonrpsee::http_client::HttpClient,
+    node: &Node,
     txs: &[atonomi_primitives::SignedTransaction],
     what: &str,
 ) -> Result<()> {
     let hexes: Vec<String> = txs.iter().map(|t| hex::encode(t.to_bytes())).collect();
     for chunk in hexes.chunks(1000) {
-        let res = call(client, "atonomi_sendTransactionBatch", rpc_params![chunk]).await?;
-        if let Some(bad) = res
-            .as_array()
-            .into_iter()
-            .flatten()
-            .find(|r| r.get("hash").is_none())
+        let res = node
+            .rpc()
+            .send_transaction_batch(chunk.to_vec())
+            .await
+            .or_node(node)?;
+        if let Some(BatchAnswer::Refused { error }) = res
+            .iter()
+            .find(|r| matches!(r, BatchAnswer::Refused { .. }))
         {
-            bail!("{what}: a transaction was refused: {bad}");
+            bail!(
+                "{what}: a transaction was refused: {} (code {})",
+                error.message,
+                error.code
+            );
         }
     }
     let Some(last) = txs.last().map(|t| t.hash()) else {
         return Ok(());
     };
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        let r = call(client, "atonomi_getTransaction", rpc_params![last]).await?;
-        if r["status"] == "final" {
-            let status = &r["receipt"]["status"];
-            if status["status"] != "success" {
-                bail!("{what} did not succeed: {status}");
-            }
-            return Ok(());
-        }
-        if Instant::now() > deadline {
-            bail!("{what} not final in 120 s");
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+    let receipt = node
+        .wait_final(last, Duration::from_secs(120))
+        .await
+        .with_context(|| what.to_string())?;
+    if receipt.status != TxStatus::Success {
+        bail!("{what} did not succeed: {}", receipt.status);
     }
+    Ok(())
 }
 
 /// Registers `n` devices (keys from labels under `tag`) with the manufacturer key.
 async fn register_devices(
-    client: &jsonrpsee::http_client::HttpClient,
+    node: &Node,
     chain_id: &ChainId,
     maker: &Keypair,
     manufacturer: u32,
@@ -200,7 +202,7 @@ async fn register_devices(
             (key, id)
         })
         .collect();
-    let (_, mut nonce) = chain_id_and_nonce(client, &maker.account().to_string()).await?;
+    let (_, mut nonce) = chain_id_and_nonce(node, maker.account()).await?;
     let mut txs = Vec::new();
     for chunk in devices.chunks(1000) {
         let regs = chunk
@@ -228,7 +230,7 @@ async fn register_devices(
         );
         nonce += 1;
     }
-    send_and_wait(client, &txs, "registering the run's devices").await?;
+    send_and_wait(node, &txs, "registering the run's devices").await?;
     Ok(devices)
 }
 
@@ -247,7 +249,7 @@ fn trust(
 /// Pre-signed `WriteReputation` batches by the auditor key about 1,000 fresh devices.
 async fn presign_reputation(
     args: &LoadArgs,
-    client: &jsonrpsee::http_client::HttpClient,
+    node: &Node,
     auditor: &Keypair,
     chain_id: &ChainId,
 ) -> Result<Vec<(Hash, String)>> {
@@ -257,7 +259,7 @@ async fn presign_reputation(
             .context("--reputation-per-tx needs --maker (registers the devices rated)")?,
     )?;
     let devices = register_devices(
-        client,
+        node,
         chain_id,
         &maker,
         args.manufacturer,
@@ -265,7 +267,7 @@ async fn presign_reputation(
         1000,
     )
     .await?;
-    let (_, mut nonce) = chain_id_and_nonce(client, &auditor.account().to_string()).await?;
+    let (_, mut nonce) = chain_id_and_nonce(node, auditor.account()).await?;
     Ok((0..args.txs)
         .map(|i| {
             let entries = (0..args.reputation_per_tx)
@@ -298,7 +300,7 @@ async fn presign_reputation(
 /// rated above the payment threshold; then `Pay` transactions signed by the payers.
 async fn presign_payments(
     args: &LoadArgs,
-    client: &jsonrpsee::http_client::HttpClient,
+    node: &Node,
     owner: &Keypair,
     chain_id: &ChainId,
 ) -> Result<Vec<(Hash, String)>> {
@@ -309,7 +311,7 @@ async fn presign_payments(
             .context("--payers needs --auditor-key")?,
     )?;
     let devices = register_devices(
-        client,
+        node,
         chain_id,
         &maker,
         args.manufacturer,
@@ -317,7 +319,7 @@ async fn presign_payments(
         2 * args.payers,
     )
     .await?;
-    let (_, mut nonce) = chain_id_and_nonce(client, &owner.account().to_string()).await?;
+    let (_, mut nonce) = chain_id_and_nonce(node, owner.account()).await?;
     let per_payer = (args.txs / args.payers + 1) as u128;
     let mut setup = Vec::new();
     for (key, id) in &devices {
@@ -355,8 +357,8 @@ async fn presign_payments(
         );
         nonce += 1;
     }
-    send_and_wait(client, &setup, "activating and funding the payment devices").await?;
-    let (_, mut anonce) = chain_id_and_nonce(client, &auditor.account().to_string()).await?;
+    send_and_wait(node, &setup, "activating and funding the payment devices").await?;
+    let (_, mut anonce) = chain_id_and_nonce(node, auditor.account()).await?;
     let mut ratings = Vec::new();
     for chunk in devices.chunks(1000) {
         let entries = chunk.iter().map(|(_, id)| trust(*id, 8_000)).collect();
@@ -376,7 +378,7 @@ async fn presign_payments(
         );
         anonce += 1;
     }
-    send_and_wait(client, &ratings, "rating the payment devices").await?;
+    send_and_wait(node, &ratings, "rating the payment devices").await?;
     let (payers, payees) = devices.split_at(args.payers);
     let mut nonces = vec![0u64; payers.len()];
     Ok((0..args.txs)
@@ -402,6 +404,9 @@ async fn presign_payments(
         .collect())
 }
 
+/// A submitted batch: its hashes, when it was sent, and the node's answers.
+type Sent = (Vec<Hash>, Instant, Vec<BatchAnswer>);
+
 /// One payment of the payment load (0.001 ATMI; the 1% fee is charged on top or within
 /// as the chain's parameters say).
 const PAYMENT: u128 = Amount::ONE_ATMI / 1000;
@@ -409,27 +414,20 @@ const PAYMENT: u128 = Amount::ONE_ATMI / 1000;
 use crate::bench::percentile;
 
 async fn chain_id_and_nonce(
-    client: &jsonrpsee::http_client::HttpClient,
-    account: &str,
+    node: &Node,
+    account: atonomi_primitives::AccountId,
 ) -> Result<(ChainId, u64)> {
-    let status = call(client, "atonomi_status", rpc_params![]).await?;
-    let chain_id: ChainId = serde_json::from_value(status["chain_id"].clone())?;
-    let acct = call(client, "atonomi_getAccount", rpc_params![account]).await?;
-    Ok((chain_id, acct["next_nonce"].as_u64().context("next_nonce")?))
+    Ok((node.chain_id().await?, node.next_nonce(account).await?))
 }
 
-async fn height(client: &jsonrpsee::http_client::HttpClient) -> Result<u64> {
-    Ok(
-        call(client, "atonomi_status", rpc_params![]).await?["height"]
-            .as_u64()
-            .unwrap_or(0),
-    )
+async fn height(node: &Node) -> Result<u64> {
+    Ok(node.rpc().status().await.or_node(node)?.height.get())
 }
 
 /// Funds the sender accounts, then pre-signs transfers round-robin over them.
 async fn presign_transfers(
     args: &LoadArgs,
-    client: &jsonrpsee::http_client::HttpClient,
+    node: &Node,
     funder: &Keypair,
     chain_id: &ChainId,
     mut nonce: u64,
@@ -457,21 +455,16 @@ async fn presign_transfers(
         funding.push(hex::encode(tx.sign(funder).to_bytes()));
     }
     for chunk in funding.chunks(1000) {
-        call(client, "atonomi_sendTransactionBatch", rpc_params![chunk]).await?;
+        node.rpc()
+            .send_transaction_batch(chunk.to_vec())
+            .await
+            .or_node(node)?;
     }
-    let last_sender = senders
-        .last()
-        .map(|k| k.account().to_string())
-        .unwrap_or_default();
+    let last_sender = senders.last().map(|k| k.account()).context("no senders")?;
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
-        let a = call(
-            client,
-            "atonomi_getAccount",
-            rpc_params![last_sender.clone()],
-        )
-        .await?;
-        if a["balance"].as_str().is_some_and(|b| b != "0") {
+        let a = node.rpc().get_account(last_sender).await.or_node(node)?;
+        if a.record.balance != Amount::ZERO {
             break;
         }
         if Instant::now() > deadline {
@@ -484,13 +477,7 @@ async fn presign_transfers(
     // each sender's next nonce (earlier runs used the same accounts).
     let mut next_nonce = Vec::with_capacity(senders.len());
     for s in &senders {
-        let a = call(
-            client,
-            "atonomi_getAccount",
-            rpc_params![s.account().to_string()],
-        )
-        .await?;
-        next_nonce.push(a["next_nonce"].as_u64().unwrap_or(0));
+        next_nonce.push(node.next_nonce(s.account()).await?);
     }
     let mut signed: Vec<(Hash, String)> = Vec::with_capacity(args.txs);
     for i in 0..args.txs {
@@ -524,7 +511,7 @@ pub async fn run(args: LoadArgs) -> Result<()> {
     }
     let clients: Vec<_> = args.rpc.iter().map(|u| connect(u)).collect::<Result<_>>()?;
     let funder = atonomi_node::keys::read(&args.funder)?;
-    let (chain_id, nonce) = chain_id_and_nonce(&clients[0], &funder.account().to_string()).await?;
+    let (chain_id, nonce) = chain_id_and_nonce(&clients[0], funder.account()).await?;
     let modes = [
         args.devices_per_tx > 0,
         args.reputation_per_tx > 0,
@@ -568,16 +555,9 @@ pub async fn run(args: LoadArgs) -> Result<()> {
         .build(&ws_url)
         .await
         .with_context(|| format!("WebSocket {ws_url}"))?;
-    let mut blocks_sub: jsonrpsee::core::client::Subscription<Value> = {
-        use jsonrpsee::core::client::SubscriptionClientT;
-        ws.subscribe(
-            "atonomi_subscribeBlocks",
-            rpc_params![],
-            "atonomi_unsubscribeBlocks",
-        )
+    let mut blocks_sub = atonomi_client::AtonomiBlocksClient::open(&ws)
         .await
-        .context("atonomi_subscribeBlocks")?
-    };
+        .context("atonomi_subscribeBlocks")?;
     let (done_tx, mut done_rx) = tokio::sync::watch::channel(false);
     let watch = tokio::spawn(async move {
         let _ws = ws;
@@ -586,24 +566,23 @@ pub async fn run(args: LoadArgs) -> Result<()> {
         let mut blocks = 0u64;
         // Reads committed blocks from `h` up to `top` (None: as far as they exist).
         async fn read_up_to(
-            client: &jsonrpsee::http_client::HttpClient,
+            node: &Node,
             h: &mut u64,
             top: Option<u64>,
             seen: &mut BTreeMap<Hash, Instant>,
             blocks: &mut u64,
         ) {
             while top.is_none_or(|t| *h <= t) {
-                let Ok(b) = client
-                    .request::<Value, _>("atonomi_getBlock", rpc_params![*h])
+                let Ok(b) = node
+                    .rpc()
+                    .get_block(atonomi_api::rpc::BlockId::Height(*h))
                     .await
                 else {
                     return;
                 };
                 let now = Instant::now();
-                for t in b["txs"].as_array().into_iter().flatten() {
-                    if let Ok(hash) = serde_json::from_value::<Hash>(t.clone()) {
-                        seen.entry(hash).or_insert(now);
-                    }
+                for hash in b.txs {
+                    seen.entry(hash).or_insert(now);
                 }
                 *blocks += 1;
                 *h += 1;
@@ -613,7 +592,7 @@ pub async fn run(args: LoadArgs) -> Result<()> {
             tokio::select! {
                 n = blocks_sub.next() => match n {
                     Some(Ok(v)) => {
-                        let top = v["height"].as_u64().unwrap_or(h);
+                        let top = v.height.get();
                         read_up_to(&follower, &mut h, Some(top), &mut seen, &mut blocks).await;
                     }
                     // The subscription ended: poll instead.
@@ -629,7 +608,6 @@ pub async fn run(args: LoadArgs) -> Result<()> {
             }
         }
     });
-    use jsonrpsee::core::client::ClientT;
     let interval = Duration::from_secs_f64(args.batch as f64 / args.rate as f64);
     // Each batch is sent at its due time on its own task (up to MAX_IN_FLIGHT at once),
     // so a slow answer does not hold back the batches after it: the offered rate holds
@@ -637,18 +615,17 @@ pub async fn run(args: LoadArgs) -> Result<()> {
     let mut submitted: BTreeMap<Hash, Instant> = BTreeMap::new();
     let mut rejected = 0usize;
     let mut in_flight = tokio::task::JoinSet::new();
-    let mut settle =
-        |res: Result<Result<(Vec<Hash>, Instant, Value)>, tokio::task::JoinError>| -> Result<()> {
-            let (hashes, at, res) = res.context("submit task")??;
-            for (hash, r) in hashes.iter().zip(res.as_array().into_iter().flatten()) {
-                if r.get("hash").is_some() {
-                    submitted.insert(*hash, at);
-                } else {
-                    rejected += 1;
-                }
+    let mut settle = |res: Result<Result<Sent>, tokio::task::JoinError>| -> Result<()> {
+        let (hashes, at, res) = res.context("submit task")??;
+        for (hash, r) in hashes.iter().zip(&res) {
+            if matches!(r, BatchAnswer::Admitted { .. }) {
+                submitted.insert(*hash, at);
+            } else {
+                rejected += 1;
             }
-            Ok(())
-        };
+        }
+        Ok(())
+    };
     let started = Instant::now();
     for (i, chunk) in signed.chunks(args.batch).enumerate() {
         let due = started + interval * i as u32;
@@ -658,14 +635,16 @@ pub async fn run(args: LoadArgs) -> Result<()> {
                 settle(r)?;
             }
         }
-        let client = clients[i % clients.len()].clone();
+        let node = clients[i % clients.len()].clone();
         let hashes: Vec<Hash> = chunk.iter().map(|(h, _)| *h).collect();
         let hexes: Vec<String> = chunk.iter().map(|(_, h)| h.clone()).collect();
         in_flight.spawn(async move {
             let at = Instant::now();
-            let res: Value = client
-                .request("atonomi_sendTransactionBatch", rpc_params![hexes])
+            let res = node
+                .rpc()
+                .send_transaction_batch(hexes)
                 .await
+                .or_node(&node)
                 .context("submitting a batch")?;
             Ok((hashes, at, res))
         });
@@ -678,9 +657,11 @@ pub async fn run(args: LoadArgs) -> Result<()> {
     let last = signed.last().map(|(h, _)| *h);
     while Instant::now() < drain_deadline {
         if let Some(h) = last {
-            if call(&clients[0], "atonomi_getTransaction", rpc_params![h])
+            if clients[0]
+                .rpc()
+                .get_transaction(h)
                 .await
-                .is_ok_and(|v| v["status"] == "final")
+                .is_ok_and(|v| matches!(v, TxLookup::Final { .. }))
             {
                 break;
             }
@@ -699,8 +680,8 @@ pub async fn run(args: LoadArgs) -> Result<()> {
         .collect();
     let mut succeeded = 0usize;
     for h in &receipt_sample {
-        if let Ok(r) = call(&clients[0], "atonomi_getTransaction", rpc_params![h]).await {
-            if r["receipt"]["status"]["status"] == "success" {
+        if let Ok(TxLookup::Final { receipt }) = clients[0].rpc().get_transaction(*h).await {
+            if receipt.status == TxStatus::Success {
                 succeeded += 1;
             }
         }
@@ -728,13 +709,16 @@ pub async fn run(args: LoadArgs) -> Result<()> {
     for h in &unfinalized {
         let mut statuses = Vec::new();
         for c in &clients {
-            if let Ok(v) = call(c, "atonomi_getTransaction", rpc_params![h]).await {
-                statuses.push(v["status"].as_str().unwrap_or_default().to_string());
+            if let Ok(v) = c.rpc().get_transaction(*h).await {
+                statuses.push(v);
             }
         }
-        if statuses.iter().any(|s| s == "dropped") {
+        if statuses
+            .iter()
+            .any(|s| matches!(s, TxLookup::Dropped { .. }))
+        {
             dropped += 1;
-        } else if statuses.iter().any(|s| s == "pending") {
+        } else if statuses.iter().any(|s| matches!(s, TxLookup::Pending)) {
             pending += 1;
         }
     }
@@ -809,13 +793,24 @@ pub async fn lookups(args: LookupArgs) -> Result<()> {
             "lookups, batch (1..=100, the server's batch limit) and concurrency must be non-zero"
         );
     }
-    let devices: Vec<Value> = args.device.iter().map(|d| json!({ "device": d })).collect();
+    let devices: Vec<ValidateParams> = args
+        .device
+        .iter()
+        .map(|d| {
+            Ok(ValidateParams {
+                device: serde_json::from_value(Value::String(d.clone()))
+                    .with_context(|| format!("--device {d}"))?,
+                requester: None,
+                min_reputation: None,
+            })
+        })
+        .collect::<Result<_>>()?;
     let requests = args.lookups.div_ceil(args.batch);
     let per_worker = requests.div_ceil(args.concurrency);
     let started = Instant::now();
     let mut tasks = Vec::new();
     for w in 0..args.concurrency {
-        let client = connect(&args.rpc)?;
+        let node = connect(&args.rpc)?;
         let devices = devices.clone();
         let batch = args.batch;
         tasks.push(tokio::spawn(async move {
@@ -825,9 +820,7 @@ pub async fn lookups(args: LookupArgs) -> Result<()> {
                 let t = Instant::now();
                 if batch == 1 {
                     let d = &devices[(w + r) % devices.len()];
-                    let _: Value = client
-                        .request("atonomi_validateDevice", rpc_params![d])
-                        .await?;
+                    node.rpc().validate_device(d.clone()).await.or_node(&node)?;
                 } else {
                     let mut b = BatchRequestBuilder::new();
                     for i in 0..batch {
@@ -836,7 +829,7 @@ pub async fn lookups(args: LookupArgs) -> Result<()> {
                             rpc_params![&devices[(w + r + i) % devices.len()]],
                         )?;
                     }
-                    let res = client.batch_request::<Value>(b).await?;
+                    let res = node.rpc().batch_request::<ValidationAt>(b).await?;
                     if res.num_failed_calls() > 0 {
                         bail!("{} lookups of a batch failed", res.num_failed_calls());
                     }

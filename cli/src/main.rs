@@ -1223,117 +1223,187 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
         .build()?)
 }
 
+/// A command-line value as the type a method takes (ids are hex, as in JSON).
+fn arg<T: serde::de::DeserializeOwned>(name: &str, value: &str) -> Result<T> {
+    let v = serde_json::from_value(serde_json::Value::String(value.to_string()));
+    v.map_err(|e| anyhow::anyhow!("{name} {value:?}: {e}"))
+}
+
+fn score(name: &str, v: Option<u32>) -> Result<Option<atonomi_primitives::Score>> {
+    v.map(|v| {
+        atonomi_primitives::Score::new(v)
+            .ok_or_else(|| anyhow::anyhow!("{name}: at most {}", atonomi_primitives::Score::MAX))
+    })
+    .transpose()
+}
+
 async fn query(q: QueryCommand) -> Result<()> {
-    use serde_json::{json, Value};
-    let (rpc, method, params): (String, &str, Vec<Value>) = match q {
-        QueryCommand::Status(r) => (r.rpc, "atonomi_status", vec![]),
-        QueryCommand::Block { rpc, id } => {
-            let id = match id.parse::<u64>() {
-                Ok(h) => json!(h),
-                Err(_) => json!(id),
-            };
-            (rpc.rpc, "atonomi_getBlock", vec![id])
+    use atonomi_api::rpc::{
+        BlockId, DiscoverParams, ListPage, ListProposals, StatusFilter, ValidateParams,
+    };
+    use atonomi_client::{Answered, AtonomiApiClient};
+    use atonomi_primitives::state::{StateKey, Subject};
+    use client::print;
+    let node = |r: &str| client::connect(r);
+    match q {
+        QueryCommand::Status(r) => {
+            let n = node(&r.rpc)?;
+            print(&n.rpc().status().await.or_node(&n)?)
         }
-        QueryCommand::Tx { rpc, hash } => (
-            rpc.rpc,
-            "atonomi_getTransaction",
-            vec![json!(client::parse_hash(&hash)?)],
-        ),
+        QueryCommand::Block { rpc, id } => {
+            let n = node(&rpc.rpc)?;
+            let id = match id.parse::<u64>() {
+                Ok(h) => BlockId::Height(h),
+                Err(_) => BlockId::Hash(client::parse_hash(&id)?),
+            };
+            print(&n.rpc().get_block(id).await.or_node(&n)?)
+        }
+        QueryCommand::Tx { rpc, hash } => {
+            let n = node(&rpc.rpc)?;
+            let hash = client::parse_hash(&hash)?;
+            print(&n.rpc().get_transaction(hash).await.or_node(&n)?)
+        }
         QueryCommand::Account { rpc, account } => {
-            (rpc.rpc, "atonomi_getAccount", vec![json!(account)])
+            let n = node(&rpc.rpc)?;
+            let account = arg("account", &account)?;
+            print(&n.rpc().get_account(account).await.or_node(&n)?)
         }
         QueryCommand::Manufacturer { rpc, id } => {
-            (rpc.rpc, "atonomi_getManufacturer", vec![json!(id)])
+            let n = node(&rpc.rpc)?;
+            print(&n.rpc().get_manufacturer(id).await.or_node(&n)?)
         }
-        QueryCommand::Auditor { rpc, id } => (rpc.rpc, "atonomi_getAuditor", vec![json!(id)]),
-        QueryCommand::Device { rpc, id } => (rpc.rpc, "atonomi_getDevice", vec![json!(id)]),
+        QueryCommand::Auditor { rpc, id } => {
+            let n = node(&rpc.rpc)?;
+            print(&n.rpc().get_auditor(id).await.or_node(&n)?)
+        }
+        QueryCommand::Device { rpc, id } => {
+            let n = node(&rpc.rpc)?;
+            let device = arg("device", &id)?;
+            print(&n.rpc().get_device(device).await.or_node(&n)?)
+        }
         QueryCommand::Reputation {
             rpc,
             device,
             rep_type,
-        } => (
-            rpc.rpc,
-            "atonomi_getReputation",
-            vec![json!({ "device": device }), json!(rep_type)],
-        ),
+        } => {
+            let n = node(&rpc.rpc)?;
+            let subject = Subject::Device(arg("device", &device)?);
+            print(
+                &n.rpc()
+                    .get_reputation(subject, rep_type)
+                    .await
+                    .or_node(&n)?,
+            )
+        }
         QueryCommand::ValidateDevice {
             rpc,
             device,
             requester,
             min_reputation,
-        } => (
-            rpc.rpc,
-            "atonomi_validateDevice",
-            vec![
-                json!({ "device": device, "requester": requester, "min_reputation": min_reputation }),
-            ],
-        ),
+        } => {
+            let n = node(&rpc.rpc)?;
+            let query = ValidateParams {
+                device: arg("device", &device)?,
+                requester: requester.map(|r| arg("--requester", &r)).transpose()?,
+                min_reputation: score("--min-reputation", min_reputation)?,
+            };
+            print(&n.rpc().validate_device(query).await.or_node(&n)?)
+        }
         QueryCommand::Discover {
             rpc,
             service_type,
             area,
             min_reputation,
         } => {
-            let area: Option<Value> = match area {
+            let n = node(&rpc.rpc)?;
+            let area = match area {
                 Some(a) => {
                     Some(serde_json::from_str(&a).map_err(|e| anyhow::anyhow!("--area: {e}"))?)
                 }
                 None => None,
             };
-            (
-                rpc.rpc,
-                "atonomi_discover",
-                vec![
-                    json!({ "service_type": service_type, "area": area, "min_reputation": min_reputation }),
-                ],
-            )
+            let query = DiscoverParams {
+                service_type,
+                area,
+                min_reputation: score("--min-reputation", min_reputation)?,
+                limit: None,
+            };
+            print(&n.rpc().discover(query).await.or_node(&n)?)
         }
-        QueryCommand::Evidence { rpc, from } => (rpc.rpc, "atonomi_getEvidence", vec![json!(from)]),
-        QueryCommand::Token(r) => (r.rpc, "atonomi_getToken", vec![]),
+        QueryCommand::Evidence { rpc, from } => {
+            let n = node(&rpc.rpc)?;
+            print(&n.rpc().get_evidence(Some(from)).await.or_node(&n)?)
+        }
+        QueryCommand::Token(r) => {
+            let n = node(&r.rpc)?;
+            print(&n.rpc().get_token().await.or_node(&n)?)
+        }
         QueryCommand::Allowance {
             rpc,
             owner,
             spender,
-        } => (
-            rpc.rpc,
-            "atonomi_getAllowance",
-            vec![json!(owner), json!(spender)],
-        ),
-        QueryCommand::Params(r) => (r.rpc, "atonomi_getParams", vec![]),
-        QueryCommand::Governance(r) => (r.rpc, "atonomi_getGovernance", vec![]),
-        QueryCommand::Proposal { rpc, id } => (rpc.rpc, "atonomi_getProposal", vec![json!(id)]),
+        } => {
+            let n = node(&rpc.rpc)?;
+            let (owner, spender) = (arg("owner", &owner)?, arg("spender", &spender)?);
+            print(&n.rpc().get_allowance(owner, spender).await.or_node(&n)?)
+        }
+        QueryCommand::Params(r) => {
+            let n = node(&r.rpc)?;
+            print(&n.rpc().get_params().await.or_node(&n)?)
+        }
+        QueryCommand::Governance(r) => {
+            let n = node(&r.rpc)?;
+            print(&n.rpc().get_governance().await.or_node(&n)?)
+        }
+        QueryCommand::Proposal { rpc, id } => {
+            let n = node(&rpc.rpc)?;
+            print(&n.rpc().get_proposal(id).await.or_node(&n)?)
+        }
         QueryCommand::Proposals {
             rpc,
             status,
             from,
             limit,
-        } => (
-            rpc.rpc,
-            "atonomi_listProposals",
-            vec![json!({ "status": status, "from": from, "limit": limit })],
-        ),
-        QueryCommand::Validators(r) => (r.rpc, "atonomi_getValidators", vec![]),
-        QueryCommand::Manufacturers { rpc, from, limit } => (
-            rpc.rpc,
-            "atonomi_listManufacturers",
-            vec![json!({ "from": from, "limit": limit })],
-        ),
-        QueryCommand::Auditors { rpc, from, limit } => (
-            rpc.rpc,
-            "atonomi_listAuditors",
-            vec![json!({ "from": from, "limit": limit })],
-        ),
+        } => {
+            let n = node(&rpc.rpc)?;
+            let status: Option<StatusFilter> = status.map(|s| arg("--status", &s)).transpose()?;
+            let filter = ListProposals {
+                status,
+                from,
+                limit: Some(limit),
+            };
+            print(&n.rpc().list_proposals(filter).await.or_node(&n)?)
+        }
+        QueryCommand::Validators(r) => {
+            let n = node(&r.rpc)?;
+            print(&n.rpc().get_validators().await.or_node(&n)?)
+        }
+        QueryCommand::Manufacturers { rpc, from, limit } => {
+            let n = node(&rpc.rpc)?;
+            let page = ListPage {
+                from,
+                limit: Some(limit),
+            };
+            print(&n.rpc().list_manufacturers(page).await.or_node(&n)?)
+        }
+        QueryCommand::Auditors { rpc, from, limit } => {
+            let n = node(&rpc.rpc)?;
+            let page = ListPage {
+                from,
+                limit: Some(limit),
+            };
+            print(&n.rpc().list_auditors(page).await.or_node(&n)?)
+        }
         QueryCommand::Proof {
             rpc,
             device,
             height,
-        } => (
-            rpc.rpc,
-            "atonomi_getProof",
-            vec![json!({ "device": device }), json!(height)],
-        ),
-    };
-    client::query(&rpc, method, params).await
+        } => {
+            let n = node(&rpc.rpc)?;
+            let key = StateKey::Device(arg("device", &device)?);
+            print(&n.rpc().get_proof(key, height).await.or_node(&n)?)
+        }
+    }
 }
 
 async fn gov(g: GovCommand) -> Result<()> {
@@ -1360,9 +1430,7 @@ async fn gov(g: GovCommand) -> Result<()> {
         }
         GovCommand::SetParams { admin, changes } => {
             let node = client::connect(&admin.rpc)?;
-            let current =
-                client::call(&node, "atonomi_getParams", jsonrpsee::rpc_params![]).await?;
-            let params = client::change_params(current, &changes)?;
+            let params = client::params_changed(&node, &changes).await?;
             tx(
                 &admin,
                 json!({ "propose": { "action": { "set_params": params } } }),
@@ -1373,13 +1441,13 @@ async fn gov(g: GovCommand) -> Result<()> {
             tx(&admin, json!({ "approve_proposal": { "id": id } })).await
         }
         GovCommand::Show { rpc, id } => {
+            use atonomi_client::{Answered, AtonomiApiClient};
             let node = client::connect(&rpc.rpc)?;
-            let mut p =
-                client::call(&node, "atonomi_getProposal", jsonrpsee::rpc_params![id]).await?;
-            let g = client::call(&node, "atonomi_getGovernance", jsonrpsee::rpc_params![]).await?;
-            p["threshold"] = g["threshold"].clone();
-            println!("{}", serde_json::to_string_pretty(&p)?);
-            Ok(())
+            let p = node.rpc().get_proposal(id).await.or_node(&node)?;
+            let g = node.rpc().get_governance().await.or_node(&node)?;
+            let mut p = serde_json::to_value(p)?;
+            p["threshold"] = g.threshold.into();
+            client::print(&p)
         }
     }
 }

@@ -12,12 +12,12 @@ use alloy::primitives::Address;
 use alloy::providers::{Provider, ProviderBuilder};
 use anyhow::{bail, Context, Result};
 use atonomi_bridge::contract::IAtonomiCheckpoints;
+use atonomi_client::{Answered, AtonomiApiClient};
 use atonomi_primitives::block::BlockHeader;
 use atonomi_primitives::proof::{verify, StateProof};
-use atonomi_primitives::state::{Device, StateKey};
+use atonomi_primitives::state::{Device, StateKey, Subject};
 use atonomi_primitives::{codec, DeviceId, Hash};
-use jsonrpsee::rpc_params;
-use serde_json::{json, Value};
+use serde_json::json;
 
 /// How old a checkpoint an answer may come from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,15 +81,15 @@ pub async fn device(
         .await
         .context("reading the latest checkpoint from the contract (none at that block tag yet?)")?;
 
-    let client = crate::client::connect(rpc)?;
-    let p: Value = crate::client::call(
-        &client,
-        "atonomi_getProof",
-        rpc_params![json!({ "device": device }), c.height],
-    )
-    .await?;
-    let header_hex = p["header_bytes"]
-        .as_str()
+    let node = crate::client::connect(rpc)?;
+    let p = node
+        .rpc()
+        .get_proof(StateKey::Device(device), Some(c.height))
+        .await
+        .or_node(&node)?;
+    let header_hex = p
+        .header_bytes
+        .as_deref()
         .context("the node returned no header for the checkpoint height")?;
     let header: BlockHeader =
         codec::decode(&hex::decode(header_hex).context("header_bytes")?, 64 * 1024)
@@ -109,8 +109,8 @@ pub async fn device(
     // is the chain's; the head height is the node's word.
     let now_ms = atonomi_node::clock::now_ms();
     let age_seconds = now_ms.saturating_sub(header.timestamp.get()) / 1000;
-    let head: Value = crate::client::call(&client, "atonomi_status", rpc_params![]).await?;
-    let age_blocks = head["height"].as_u64().map(|h| h.saturating_sub(c.height));
+    let head = node.rpc().status().await.or_node(&node)?;
+    let age_blocks = Some(head.height.get().saturating_sub(c.height));
     match max_age {
         Some(MaxAge::Seconds(max)) if age_seconds > max => bail!(
             "the newest checkpoint on Ethereum is at height {} and {age_seconds} s old, more than --max-age {max}s: not verified",
@@ -123,11 +123,9 @@ pub async fn device(
         ),
         _ => {}
     }
-    let proof = StateProof::from_bytes(
-        &hex::decode(p["proof"].as_str().context("no proof")?).context("proof hex")?,
-    )
-    .context("proof bytes")?;
-    let value = match p["value"].as_str() {
+    let proof = StateProof::from_bytes(&hex::decode(&p.proof).context("proof hex")?)
+        .context("proof bytes")?;
+    let value = match p.value.as_deref() {
         Some(v) => Some(hex::decode(v).context("value hex")?),
         None => None,
     };
@@ -138,13 +136,11 @@ pub async fn device(
         &proof,
     )
     .context("the proof does not verify against the checkpoint's state root")?;
-    let reputation: Value = crate::client::call(
-        &client,
-        "atonomi_getReputation",
-        rpc_params![json!({ "device": device }), "trust"],
-    )
-    .await
-    .unwrap_or(Value::Null);
+    let reputation = node
+        .rpc()
+        .get_reputation(Subject::Device(device), "trust".into())
+        .await
+        .ok();
     println!(
         "{}",
         serde_json::to_string_pretty(&json!({

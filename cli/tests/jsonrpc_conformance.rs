@@ -232,34 +232,51 @@ fn parameters_are_decoded_strictly() {
     ] {
         assert!(names.contains(&m), "{m} is missing from rpc.discover");
     }
-    // Every method that takes parameters refuses a malformed first one (an object
-    // with a field no parameter has: not a number, not hex, not a known query) with
-    // -32602 and a message, never a default.
+    // Every method refuses a malformed parameter at every position (an object with a
+    // field no parameter has: not a number, not hex, not a known query; the ones
+    // before it from the documented example) with -32602 and a message naming it,
+    // never a default.
     let methods = doc["methods"].as_array().unwrap();
     let mut checked = 0;
     for m in methods {
         let name = m["name"].as_str().unwrap();
-        let takes = m["params"].as_array().is_some_and(|p| !p.is_empty());
-        if !takes || name.contains("subscribe") {
+        let params = m["params"].as_array().cloned().unwrap_or_default();
+        if params.is_empty() || name.contains("subscribe") {
             continue;
         }
-        let v = call(name, json!([{ "no_such_field": 1 }]));
-        assert_eq!(
-            v["error"]["code"], -32602,
-            "{name} with a malformed parameter: {v}"
-        );
+        let example: Vec<Value> = m["examples"][0]["params"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{name} has no example"))
+            .iter()
+            .map(|p| p["value"].clone())
+            .collect();
+        for (i, p) in params.iter().enumerate() {
+            let param = p["name"].as_str().unwrap();
+            let mut args: Vec<Value> = example[..i].to_vec();
+            args.push(json!({ "no_such_field": 1 }));
+            let v = call(name, Value::Array(args.clone()));
+            assert_eq!(
+                v["error"]["code"], -32602,
+                "{name} with a malformed {param}: {v}"
+            );
+            let message = v["error"]["message"].as_str().unwrap_or_default();
+            assert!(
+                message.contains(&format!("{param}: ")),
+                "{name} {args:?}: the message does not name {param}: {v}"
+            );
+            checked += 1;
+        }
+        // The same by name: an unknown name is refused, naming it.
+        let v = call(name, json!({ "no_such_param": 1 }));
+        assert_eq!(v["error"]["code"], -32602, "{name} by an unknown name: {v}");
         assert!(
             v["error"]["message"]
                 .as_str()
-                .is_some_and(|t| !t.is_empty()),
+                .is_some_and(|t| t.contains("no_such_param")),
             "{name}: {v}"
         );
-        checked += 1;
     }
-    assert!(
-        checked >= 20,
-        "only {checked} methods with parameters were checked"
-    );
+    assert!(checked >= 24, "only {checked} parameters were checked");
     // Every method refuses parameters it does not take (too many, of any type) with
     // -32602; subscriptions say over HTTP that they need a WebSocket.
     for m in &names {

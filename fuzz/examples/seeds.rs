@@ -85,6 +85,9 @@ fn main() {
     write(dir, "rpc_params", "discover", &tagged(1, br#"[{"service_type":"charging","area":{"min":{"lat_e6":1,"lon_e6":2},"max":{"lat_e6":3,"lon_e6":4}},"limit":5}]"#));
     write(dir, "rpc_params", "filter", &tagged(2, br#"[{"events":["device_activated"],"involving":"ab"}]"#));
     write(dir, "rpc_params", "block", &tagged(3, b"[12]"));
+    // The declared-parameter check: method 5 with a good and a bad account.
+    write(dir, "rpc_params", "check-good", &tagged(10, &[&[5u8][..], format!("[\"{dev_hex}\"]").as_bytes()].concat()));
+    write(dir, "rpc_params", "check-bad", &tagged(10, &[&[7u8][..], br#"{"owner":1,"x":[]}"#].concat()));
     write(dir, "rpc_params", "state_key", &tagged(4, serde_json::to_string(&(atonomi_primitives::state::StateKey::Device(d1),)).expect("json").as_bytes()));
 
     // Proofs: a genesis state with nothing but the sentinel proves any key absent.

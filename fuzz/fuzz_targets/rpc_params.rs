@@ -1,5 +1,6 @@
-//! JSON-RPC parameters as the server decodes them: each method's positional parameters
-//! through serde into our types, and hex transactions. The first byte picks the method.
+//! JSON-RPC parameters as the server decodes them: every declared method's parameter
+//! check (`check_params`, which runs before any method), each parameter type through
+//! serde, and hex transactions. The first byte picks the case.
 #![no_main]
 
 use atonomi_api::rpc::{tx_bytes, BlockId, DiscoverParams, EventFilter, ValidateParams};
@@ -9,7 +10,19 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     let Some((&kind, body)) = data.split_first() else { return };
-    match kind % 10 {
+    match kind % 11 {
+        10 => {
+            // The check the server runs on every call: any method, any parameters.
+            let methods = atonomi_api::rpc::METHODS;
+            let Some((&m, params)) = body.split_first() else { return };
+            let name = methods[usize::from(m) % methods.len()].name;
+            if let Ok(text) = std::str::from_utf8(params) {
+                if let Ok(raw) = serde_json::from_str::<&serde_json::value::RawValue>(text) {
+                    assert!(atonomi_api::rpc::check_params(name, Some(raw)).is_some());
+                }
+            }
+            assert!(atonomi_api::rpc::check_params(name, None).is_some());
+        }
         0 => {
             if let Ok((p,)) = serde_json::from_slice::<(ValidateParams,)>(body) {
                 let _ = serde_json::to_string(&p);

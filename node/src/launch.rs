@@ -265,7 +265,7 @@ pub async fn run(launch: Launch, ready: impl FnOnce(SocketAddr)) -> Result<()> {
         outbound,
         metrics: Arc::new(crate::metrics::Metrics::default()),
         lookups: Mutex::new(crate::lookups::LookupLog::new(run_id())),
-        bridge_status: Mutex::new(serde_json::Value::Null),
+        bridge_status: Mutex::new(None),
         bridge: launch
             .bridge
             .as_ref()

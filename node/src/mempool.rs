@@ -17,47 +17,7 @@ pub const GAP_TTL_BLOCKS: u64 = 20;
 /// what can run.
 pub const GAP_TTL_BLOCKS_PRESSED: u64 = 2;
 
-/// Why an admitted transaction left the pool without being committed.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-#[serde(tag = "reason", rename_all = "snake_case")]
-pub enum DropReason {
-    /// Another transaction with the same sender and nonce took its place.
-    Replaced { by: Hash },
-    /// A committed block used its nonce for another transaction (typically: the client
-    /// read a nonce from a node that had not applied the previous block yet).
-    NonceUsed { nonce: u64, next_nonce: u64 },
-    /// The pool was full and the sender held more transactions than others.
-    Evicted,
-    /// An earlier nonce of the sender never reached the pool (a full pool refused it,
-    /// or the pool filled while this one waited for it), so this one could not run.
-    Gapped { missing: u64 },
-}
-
-impl DropReason {
-    /// One line for people.
-    pub fn explain(&self) -> String {
-        match self {
-            DropReason::Replaced { by } => format!("replaced by transaction {by} with the same sender and nonce"),
-            DropReason::NonceUsed { nonce, next_nonce } => format!(
-                "nonce {nonce} was used by another transaction (the account's next nonce is {next_nonce}); sign again with a fresh nonce"
-            ),
-            DropReason::Evicted => "evicted from a full mempool; submit it again later".into(),
-            DropReason::Gapped { missing } => format!(
-                "nonce {missing} before it never reached the full mempool, so it could not run; resubmit from nonce {missing}"
-            ),
-        }
-    }
-}
-
-/// A transaction that was admitted and then dropped.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct Dropped {
-    pub hash: Hash,
-    pub signer: AccountId,
-    pub nonce: u64,
-    #[serde(flatten)]
-    pub reason: DropReason,
-}
+pub use atonomi_api::rpc::views::{DropReason, Dropped};
 
 #[derive(Debug, Clone)]
 pub struct MempoolConfig {

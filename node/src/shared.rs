@@ -23,8 +23,8 @@ pub struct Shared {
     pub metrics: Arc<crate::metrics::Metrics>,
     /// validate-device calls per device (input of the auditor).
     pub lookups: Mutex<crate::lookups::LookupLog>,
-    /// The relayer's latest view (JSON), for `atonomi_getBridgeStatus`.
-    pub bridge_status: Mutex<serde_json::Value>,
+    /// The relayer's latest view, for `atonomi_getBridgeStatus`.
+    pub bridge_status: Mutex<Option<atonomi_api::rpc::views::RelayerView>>,
     /// The public half of this node's bridge configuration (no keys: those stay
     /// with the signer and relayer tasks).
     pub bridge: Option<BridgeInfo>,
@@ -86,7 +86,7 @@ pub(crate) fn for_tests(dir: &std::path::Path) -> Arc<Shared> {
         outbound,
         metrics: Arc::new(crate::metrics::Metrics::default()),
         lookups: Mutex::new(crate::lookups::LookupLog::new(1)),
-        bridge_status: Mutex::new(serde_json::Value::Null),
+        bridge_status: Mutex::new(None),
         bridge: None,
         admission: crate::admission::Policy::default(),
     })

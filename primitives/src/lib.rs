@@ -21,6 +21,7 @@ pub mod hash;
 pub mod ids;
 pub mod params;
 pub mod proof;
+pub mod query;
 pub mod state;
 pub mod statelog;
 pub mod tx;

@@ -5,12 +5,12 @@
 use crate::error::{fatal, ExecError};
 use crate::overlay::Overlay;
 use crate::{Fatal, StateReader};
+pub use atonomi_primitives::query::Validation;
 use atonomi_primitives::state::{
     DataPolicy, Device, DeviceStatus, Manufacturer, MemberStatus, ReputationAggregate, StateKey,
     Subject,
 };
 use atonomi_primitives::{DeviceId, Params, Score};
-use serde::Serialize;
 
 pub(crate) fn device_reputation_in<R: StateReader + ?Sized>(
     o: &Overlay<R>,
@@ -26,28 +26,6 @@ pub(crate) fn device_reputation_in<R: StateReader + ?Sized>(
     }
     let m: Option<Manufacturer> = o.get(&StateKey::Manufacturer(d.manufacturer))?;
     Ok(m.map(|m| m.default_score).unwrap_or_default())
-}
-
-/// The answer to "may I trade with this peer?".
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Validation {
-    pub device: DeviceId,
-    pub registered: bool,
-    pub status: Option<DeviceStatus>,
-    pub active: bool,
-    /// Reputation of the payment type (aggregate, or the manufacturer default).
-    pub reputation: Option<Score>,
-    /// The threshold applied: the larger of the network minimum, the caller's and the
-    /// requester's counterparty minimum.
-    pub threshold: Score,
-    pub meets_threshold: bool,
-    /// The requester's data-exchange policy allows this peer (true without requester).
-    pub policy_allows: bool,
-    pub manufacturer_active: bool,
-    /// `registered && active && meets_threshold && policy_allows && manufacturer_active`.
-    pub ok: bool,
-    /// Why not, in words, when not ok.
-    pub reasons: Vec<String>,
 }
 
 /// Validates `peer` for `requester` (the asking device, whose policy applies) with an

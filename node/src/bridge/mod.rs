@@ -313,25 +313,8 @@ pub struct RelayRecord {
     pub gas_limit: u64,
 }
 
-/// Where a relayed submission stands on Ethereum: submitted → confirmed (enough
-/// confirmations) → final (its epoch is finalized on the contract).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum RelayStatus {
-    Submitted,
-    Confirmed,
-    Final,
-}
-
-impl RelayStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RelayStatus::Submitted => "submitted",
-            RelayStatus::Confirmed => "confirmed",
-            RelayStatus::Final => "final",
-        }
-    }
-}
+pub use atonomi_api::rpc::views::RelayStatus;
+use atonomi_api::rpc::views::RelayerView;
 
 /// How long a needed epoch may lack a quorum before the relayer warns (and again).
 const SHORT_WARN_AFTER: Duration = Duration::from_secs(30);
@@ -398,8 +381,9 @@ pub async fn run_relayer(shared: Arc<Shared>, cfg: BridgeConfig) {
             *shared
                 .bridge_status
                 .lock()
-                .unwrap_or_else(|e| e.into_inner()) =
-                serde_json::json!({ "error": format!("{e:#}") });
+                .unwrap_or_else(|e| e.into_inner()) = Some(RelayerView::Failed {
+                error: format!("{e:#}"),
+            });
         }
         tokio::time::sleep(Duration::from_millis(1000)).await;
     }
@@ -476,8 +460,12 @@ async fn relay_round(
     *shared
         .bridge_status
         .lock()
-        .unwrap_or_else(|e| e.into_inner()) = serde_json::json!({
-        "contract": cfg.contract, "eth_epoch": on_eth, "eth_finalized_epoch": finalized_epoch, "chain_epoch": chain_epoch, "relayer": r.key.address(),
+        .unwrap_or_else(|e| e.into_inner()) = Some(RelayerView::Running {
+        contract: cfg.contract.to_string(),
+        eth_epoch: on_eth,
+        eth_finalized_epoch: finalized_epoch,
+        chain_epoch,
+        relayer: r.key.address().to_string(),
     });
     if let Some(rec) = load_record(shared, next)? {
         // Sent already: wait for it (above), never send a second one for this epoch.

@@ -17,6 +17,7 @@ pub const INVALID_REQUEST: i32 = -32600;
 pub const TOO_BIG_BATCH: i32 = -32010;
 /// A subscription asked for over HTTP.
 pub const NEEDS_WEBSOCKET: i32 = atonomi_api::rpc::code::NEEDS_WEBSOCKET;
+pub const INVALID_PARAMS: i32 = atonomi_api::rpc::code::INVALID_PARAMS;
 
 /// What becomes of one request of a message.
 #[derive(Debug)]
@@ -26,6 +27,8 @@ enum Entry {
     /// Forwarded with internal id `internal`; `id` is the client's raw id, `None` for a
     /// notification (executed, never answered).
     Forwarded { internal: u64, id: Option<String> },
+    /// A notification whose parameters do not fit the method: not run, not answered.
+    Refused,
 }
 
 /// A prepared message: what to forward, and how to turn the answers back.
@@ -38,9 +41,11 @@ pub struct Envelope {
 /// The result of [`prepare`].
 #[derive(Debug)]
 pub enum Prepared {
-    /// Nothing to forward; answer this (or nothing: a batch of invalid notifications
-    /// cannot exist, so `None` never happens for an answer).
+    /// Nothing to forward; answer this.
     Answer(String),
+    /// Nothing to forward and nothing to answer: notifications only, each refused for
+    /// its parameters (JSON-RPC 2.0 answers no notification).
+    Silent,
     /// Forward `body` to the method table; `envelope` finishes its answer.
     Forward { body: String, envelope: Envelope },
     /// Over HTTP, a message the method table handles exactly as the specification
@@ -179,6 +184,20 @@ pub fn prepare(body: &[u8], max_batch: usize, next_id: &mut u64, websocket: bool
                 )));
             }
             Ok((id, method, params, is_plain)) => {
+                // The declared parameters, checked here so that every method refuses a
+                // malformed or extra one with a message naming it.
+                let name = serde_json::from_str::<String>(method.get()).unwrap_or_default();
+                if let Some(Err(why)) = atonomi_api::rpc::check_params(&name, params) {
+                    entries.push(match id {
+                        Some(id) => Entry::Answered(error_object(
+                            Some(id.get()),
+                            INVALID_PARAMS,
+                            &format!("Invalid params of {name}: {why}"),
+                        )),
+                        None => Entry::Refused,
+                    });
+                    continue;
+                }
                 plain &= is_plain;
                 let internal = *next_id;
                 *next_id = next_id.wrapping_add(1);
@@ -198,7 +217,7 @@ pub fn prepare(body: &[u8], max_batch: usize, next_id: &mut u64, websocket: bool
     if forward.is_empty() {
         return match envelope.finish(&[]) {
             Some(answer) => Prepared::Answer(answer),
-            None => parse_error(),
+            None => Prepared::Silent,
         };
     }
     if plain
@@ -241,7 +260,7 @@ impl Envelope {
     pub fn internal_ids(&self) -> impl Iterator<Item = u64> + '_ {
         self.entries.iter().filter_map(|e| match e {
             Entry::Forwarded { internal, .. } => Some(*internal),
-            Entry::Answered(_) => None,
+            Entry::Answered(_) | Entry::Refused => None,
         })
     }
 
@@ -257,7 +276,7 @@ impl Envelope {
         for e in &self.entries {
             match e {
                 Entry::Answered(a) => out.push(a.clone()),
-                Entry::Forwarded { id: None, .. } => {}
+                Entry::Forwarded { id: None, .. } | Entry::Refused => {}
                 Entry::Forwarded {
                     internal,
                     id: Some(id),
@@ -300,7 +319,57 @@ mod tests {
             Prepared::Forward { body, .. } | Prepared::PassThrough { body } => {
                 panic!("forwarded {body}")
             }
+            Prepared::Silent => panic!("no answer"),
         }
+    }
+
+    /// A declared method's parameters are checked here: a malformed, missing or extra
+    /// one is answered with -32602 naming it; a notification with one is neither run
+    /// nor answered; good calls beside it in a batch still go through.
+    #[test]
+    fn declared_parameters_are_checked_before_forwarding() {
+        let a = answer(r#"{"jsonrpc":"2.0","id":3,"method":"atonomi_getAccount","params":["zz"]}"#);
+        assert_eq!(a["error"]["code"], INVALID_PARAMS, "{a}");
+        assert!(
+            a["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("account: "),
+            "{a}"
+        );
+        assert_eq!(a["id"], 3);
+        let a = answer(r#"{"jsonrpc":"2.0","id":4,"method":"atonomi_getAccount"}"#);
+        assert!(
+            a["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("account is required"),
+            "{a}"
+        );
+        let a = answer(r#"{"jsonrpc":"2.0","id":5,"method":"atonomi_status","params":[1]}"#);
+        assert_eq!(a["error"]["code"], INVALID_PARAMS, "{a}");
+        let mut n = 0;
+        let quiet = r#"{"jsonrpc":"2.0","method":"atonomi_getBlock","params":[{"x":1}]}"#;
+        assert!(matches!(
+            prepare(quiet.as_bytes(), 100, &mut n, false),
+            Prepared::Silent
+        ));
+        let mixed = format!(
+            r#"[{quiet},{{"jsonrpc":"2.0","id":1,"method":"atonomi_getBlock","params":[2]}},{{"jsonrpc":"2.0","id":2,"method":"atonomi_getBlock","params":[-2]}}]"#
+        );
+        let Prepared::Forward { body, envelope } = prepare(mixed.as_bytes(), 100, &mut n, false)
+        else {
+            panic!("the good call was not forwarded");
+        };
+        let fwd: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(fwd.as_array().unwrap().len(), 1, "{fwd}");
+        assert_eq!(envelope.internal_ids().count(), 1);
+        // Methods not declared here (jsonrpsee answers -32601) are forwarded untouched.
+        let other = r#"{"jsonrpc":"2.0","id":1,"method":"no_such","params":[1,2,3]}"#;
+        assert!(!matches!(
+            prepare(other.as_bytes(), 100, &mut n, false),
+            Prepared::Answer(_)
+        ));
     }
 
     /// Forwards, answers each forwarded call with `{"result": <internal id>}` and
@@ -451,7 +520,7 @@ mod tests {
         );
         match prepare(big.as_bytes(), 100, &mut n, true) {
             Prepared::Answer(a) => assert!(a.contains(&TOO_BIG_BATCH.to_string())),
-            Prepared::Forward { .. } | Prepared::PassThrough { .. } => {
+            Prepared::Forward { .. } | Prepared::PassThrough { .. } | Prepared::Silent => {
                 panic!("an oversized batch was forwarded")
             }
         }

@@ -407,6 +407,7 @@ async fn handle(ctx: &Arc<Ctx>, slot: &Arc<Slot>, req: Request<Incoming>) -> Res
     let (forward, env) =
         match envelope::prepare(&body, ctx.limits.max_batch as usize, &mut next_id, false) {
             Prepared::Answer(a) => return respond(StatusCode::OK, a),
+            Prepared::Silent => return no_content(),
             Prepared::Forward { body, envelope } => (body, Some(envelope)),
             Prepared::PassThrough { body } => (body, None),
         };
@@ -430,12 +431,14 @@ async fn handle(ctx: &Arc<Ctx>, slot: &Arc<Slot>, req: Request<Incoming>) -> Res
     match env.finish(&envelope::responses(&text)) {
         Some(answer) => respond(StatusCode::OK, answer),
         // Notifications only: executed, and nothing to say (JSON-RPC 2.0, section 4.1).
-        None => {
-            let mut r = Response::new(Full::new(Bytes::new()));
-            *r.status_mut() = StatusCode::NO_CONTENT;
-            r
-        }
+        None => no_content(),
     }
+}
+
+fn no_content() -> Response<Body> {
+    let mut r = Response::new(Full::new(Bytes::new()));
+    *r.status_mut() = StatusCode::NO_CONTENT;
+    r
 }
 
 enum BodyError {
@@ -627,6 +630,7 @@ async fn relay(
                         break;
                     }
                 }
+                Prepared::Silent => {}
                 Prepared::Forward { body, envelope } => {
                     let envelope = Arc::new(envelope);
                     {

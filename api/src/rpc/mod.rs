@@ -1,7 +1,16 @@
-//! JSON-RPC parameter types and error codes (the method list is `docs/openrpc.json`).
-//! Every parameter decodes with serde into these types or fails with
-//! [`code::INVALID_PARAMS`]; size rules beyond the types are in [`check`] methods.
+//! The JSON-RPC interface: the methods ([`methods`]: one declaration yields the server
+//! trait, the client and the parameter check), their parameter types (here) and result
+//! types ([`views`]), and the error codes. Every parameter decodes with serde into its
+//! declared type or fails with [`code::INVALID_PARAMS`] naming it; size rules beyond
+//! the types are in `check` methods.
 
+pub mod declare;
+pub mod methods;
+pub mod views;
+
+pub use methods::*;
+
+use atonomi_primitives::gov::ProposalStatus;
 use atonomi_primitives::state::GeoArea;
 use atonomi_primitives::{DeviceId, Hash, Score};
 use serde::{Deserialize, Serialize};
@@ -103,6 +112,55 @@ pub struct EventFilter {
     pub events: Vec<String>,
     #[serde(default)]
     pub involving: Option<String>,
+}
+
+/// `atonomi_listManufacturers`, `atonomi_listAuditors`: `{ "from": ID, "limit": N }`,
+/// both optional.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListPage {
+    #[serde(default)]
+    pub from: Option<u32>,
+    #[serde(default)]
+    pub limit: Option<usize>,
+}
+
+/// `atonomi_listProposals`: `{ "status": "pending"|"executed"|"failed", "from": ID,
+/// "limit": N }`, all optional.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListProposals {
+    #[serde(default)]
+    pub status: Option<StatusFilter>,
+    #[serde(default)]
+    pub from: Option<u64>,
+    #[serde(default)]
+    pub limit: Option<usize>,
+}
+
+/// Which proposals `atonomi_listProposals` lists (a failed one whatever its code).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StatusFilter {
+    Pending,
+    Executed,
+    Failed,
+}
+
+impl StatusFilter {
+    pub fn matches(self, status: &ProposalStatus) -> bool {
+        matches!(
+            (self, status),
+            (StatusFilter::Pending, ProposalStatus::Pending)
+                | (StatusFilter::Executed, ProposalStatus::Executed)
+                | (StatusFilter::Failed, ProposalStatus::Failed(_))
+        )
+    }
+}
+
+/// A page's size: `limit` clamped to 1..=100, 20 when not given.
+pub fn page_limit(limit: Option<usize>) -> usize {
+    limit.unwrap_or(20).clamp(1, 100)
 }
 
 /// Decodes a hex transaction parameter with its size bound.

@@ -1,0 +1,782 @@
+//! The node's side of the interface declared in `atonomi_api::rpc`: each method reads
+//! the chain (or admits into the pool) and answers its declared result type. Parameters
+//! arrive decoded and checked (see [`super::envelope`]); rules beyond their types are
+//! checked here, with -32602 naming the parameter.
+
+use super::{bad_params, err, internal};
+use crate::ingress::{NodeEvent, Outbound};
+use crate::mempool::{AdmitError, Dropped};
+use crate::shared::{lock_mempool, next_nonce, read_chain, Shared};
+use atonomi_api::rpc::views::*;
+use atonomi_api::rpc::{
+    code, page_limit, AdminApiServer, AtonomiApiServer, AtonomiBlocksServer, AtonomiEventsServer,
+    BlockId, DiscoverApiServer, DiscoverParams, EventFilter, ListPage, ListProposals,
+    ValidateParams, MAX_TX_BATCH, MAX_TYPE_BYTES,
+};
+use atonomi_primitives::codec;
+use atonomi_primitives::gov::{Governance, Proposal};
+use atonomi_primitives::state::{
+    tag, Auditor, CheckpointSignature, Device, GeoArea, Manufacturer, PendingValidatorSet,
+    ReputationAggregate, ServiceOffer, StateKey, Subject, TokenInfo, ValidatorSet,
+};
+use atonomi_primitives::{
+    AccountId, Amount, AuditorId, DeviceId, Hash, Height, ManufacturerId, Params, ProposalId,
+    SignedTransaction, TxStatus,
+};
+use jsonrpsee::core::{RpcResult, SubscriptionResult};
+use jsonrpsee::types::ErrorObjectOwned;
+use jsonrpsee::{PendingSubscriptionSink, SubscriptionMessage};
+use std::sync::Arc;
+
+/// The RPC methods' view of the node.
+#[derive(Debug, Clone)]
+pub struct Rpc {
+    shared: Arc<Shared>,
+}
+
+impl Rpc {
+    pub fn new(shared: Arc<Shared>) -> Self {
+        Rpc { shared }
+    }
+
+    /// A state record, decoded.
+    fn state<T: borsh::BorshDeserialize>(&self, key: &StateKey) -> RpcResult<Option<T>> {
+        let chain = read_chain(&self.shared);
+        match chain.db().get(&key.to_bytes()).map_err(internal)? {
+            Some(b) => codec::decode(&b, 16 << 20).map(Some).map_err(internal),
+            None => Ok(None),
+        }
+    }
+
+    /// A state record that must exist: 4040 naming `what` when it does not.
+    fn found<T: borsh::BorshDeserialize>(&self, what: &str, key: &StateKey) -> RpcResult<T> {
+        self.state(key)?
+            .ok_or_else(|| err(code::NOT_FOUND, format!("{what} not found")))
+    }
+
+    /// Up to `limit` (at most 100, default 20) records under `prefix` from `start`,
+    /// with the id to ask for next when there are more.
+    fn page<T: borsh::BorshDeserialize>(
+        &self,
+        prefix: &[u8],
+        start: &[u8],
+        limit: Option<usize>,
+        id: impl Fn(&T) -> u64,
+    ) -> RpcResult<Page<T>> {
+        let limit = page_limit(limit);
+        let chain = read_chain(&self.shared);
+        let rows = chain
+            .db()
+            .scan(prefix, start, limit + 1)
+            .map_err(internal)?;
+        let mut items = Vec::new();
+        for (_, v) in rows.iter().take(limit) {
+            items.push(codec::decode::<T>(v, 16 << 20).map_err(internal)?);
+        }
+        let next = match rows.get(limit) {
+            Some((_, v)) => Some(id(&codec::decode::<T>(v, 16 << 20).map_err(internal)?)),
+            None => None,
+        };
+        Ok(Page { items, next })
+    }
+}
+
+/// An admission refusal as the client sees it: the code says what to do next.
+pub(super) fn admit_error(e: AdmitError) -> ErrorObjectOwned {
+    let c = match e {
+        AdmitError::Invalid(_) | AdmitError::WrongChain { .. } | AdmitError::BadSignature => {
+            code::INVALID_TX
+        }
+        AdmitError::State(_) => code::INTERNAL,
+        AdmitError::Duplicate => code::DUPLICATE_TX,
+        // Overload: the answer says where the client's stream must start again.
+        AdmitError::Full { resubmit_from, .. } => {
+            return ErrorObjectOwned::owned(
+                code::MEMPOOL_FULL,
+                e.to_string(),
+                Some(serde_json::json!({ "resubmit_from_nonce": resubmit_from })),
+            )
+        }
+        AdmitError::NonceGap { .. } => code::NONCE_GAP,
+        AdmitError::NotAdmitted(_) | AdmitError::TooManyPending(_) => code::NOT_ADMITTED,
+    };
+    err(c, e.to_string())
+}
+
+fn error_body(e: ErrorObjectOwned) -> ErrorBody {
+    ErrorBody {
+        code: e.code(),
+        message: e.message().to_string(),
+        data: e.data().and_then(|d| serde_json::from_str(d.get()).ok()),
+    }
+}
+
+fn hex_bytes(name: &str, s: &str) -> RpcResult<Vec<u8>> {
+    atonomi_api::rpc::tx_bytes(s).map_err(|e| bad_params(format!("{name}: {e}")))
+}
+
+fn overlaps(a: &GeoArea, b: &GeoArea) -> bool {
+    a.min.lat_e6 <= b.max.lat_e6
+        && b.min.lat_e6 <= a.max.lat_e6
+        && a.min.lon_e6 <= b.max.lon_e6
+        && b.min.lon_e6 <= a.max.lon_e6
+}
+
+impl AtonomiApiServer for Rpc {
+    fn status(&self) -> RpcResult<Status> {
+        let s = &self.shared;
+        let chain = read_chain(s);
+        let set = chain.next_validator_set().map_err(internal)?;
+        let round = *s.round.lock().unwrap_or_else(|e| e.into_inner());
+        Ok(Status {
+            chain_id: chain.chain_id.clone(),
+            height: chain.height(),
+            latest_block_hash: chain.head_hash(),
+            latest_block_time: chain.head_timestamp(),
+            state_root: chain.state_root().map_err(internal)?,
+            validator: s.validator,
+            validators: set
+                .validators
+                .iter()
+                .map(|v| ValidatorPower {
+                    key: v.consensus_key,
+                    power: v.power.to_string(),
+                })
+                .collect(),
+            round: round.map(|(height, round)| RoundPosition { height, round }),
+            mempool: lock_mempool(s).len(),
+            peers: s.metrics.peers.get(),
+            banned_peers: s.metrics.banned_peers.get(),
+            peer_penalties: s.metrics.peer_penalties.get(),
+        })
+    }
+
+    fn send_transaction(&self, tx: String) -> RpcResult<Submitted> {
+        let hash = self
+            .shared
+            .submit_and_gossip(hex_bytes("tx", &tx)?)
+            .map_err(admit_error)?;
+        Ok(Submitted { hash })
+    }
+
+    fn send_transaction_batch(&self, txs: Vec<String>) -> RpcResult<Vec<BatchAnswer>> {
+        if txs.len() > MAX_TX_BATCH {
+            return Err(bad_params(format!(
+                "txs: at most {MAX_TX_BATCH} transactions per batch, not {}",
+                txs.len()
+            )));
+        }
+        let decoded: Vec<RpcResult<Vec<u8>>> = txs.iter().map(|t| hex_bytes("txs", t)).collect();
+        let good: Vec<Vec<u8>> = decoded
+            .iter()
+            .filter_map(|d| d.as_ref().ok().cloned())
+            .collect();
+        let mut results = self.shared.submit_batch(good).into_iter();
+        Ok(decoded
+            .into_iter()
+            .map(|d| {
+                let answer = d.and_then(|_| {
+                    results
+                        .next()
+                        .unwrap_or(Err(AdmitError::State(
+                            "no answer for this transaction".into(),
+                        )))
+                        .map_err(admit_error)
+                });
+                match answer {
+                    Ok(hash) => BatchAnswer::Admitted { hash },
+                    Err(e) => BatchAnswer::Refused {
+                        error: error_body(e),
+                    },
+                }
+            })
+            .collect())
+    }
+
+    fn get_transaction(&self, hash: Hash) -> RpcResult<TxLookup> {
+        let chain = read_chain(&self.shared);
+        if let Some(receipt) = chain.receipt(&hash).map_err(internal)? {
+            return Ok(TxLookup::Final { receipt });
+        }
+        let pool = lock_mempool(&self.shared);
+        if pool.contains(&hash) {
+            return Ok(TxLookup::Pending);
+        }
+        // Admitted, then dropped: say why, so a client need not wait for a timeout.
+        if let Some(d) = pool.dropped(&hash) {
+            return Ok(TxLookup::Dropped {
+                dropped: d.clone(),
+                message: d.reason.explain(),
+            });
+        }
+        Err(err(
+            code::NOT_FOUND,
+            format!("transaction {hash} not found"),
+        ))
+    }
+
+    fn get_block(&self, id: BlockId) -> RpcResult<BlockView> {
+        let chain = read_chain(&self.shared);
+        let block = match id {
+            BlockId::Height(h) => chain.block(Height::new(h)),
+            BlockId::Hash(h) => chain.block_by_hash(&h),
+        }
+        .map_err(internal)?
+        .ok_or_else(|| err(code::NOT_FOUND, "block not found"))?;
+        let commit = chain.certificate(block.header.height).map_err(internal)?;
+        Ok(BlockView {
+            hash: block.hash(),
+            txs: block
+                .txs
+                .iter()
+                .map(|t| SignedTransaction::hash_of(t))
+                .collect(),
+            header: block.header,
+            commit,
+        })
+    }
+
+    fn get_account(&self, account: AccountId) -> RpcResult<AccountView> {
+        let record = self.state(&StateKey::Account(account))?.unwrap_or_default();
+        let next = next_nonce(&read_chain(&self.shared), &account);
+        Ok(AccountView {
+            record,
+            account,
+            next_nonce: next,
+        })
+    }
+
+    fn get_token(&self) -> RpcResult<TokenInfo> {
+        self.found("token", &StateKey::Token)
+    }
+
+    fn get_allowance(&self, owner: AccountId, spender: AccountId) -> RpcResult<Allowance> {
+        let amount = self
+            .state(&StateKey::Allowance { owner, spender })?
+            .unwrap_or(Amount::ZERO);
+        Ok(Allowance {
+            owner,
+            spender,
+            amount,
+        })
+    }
+
+    fn get_params(&self) -> RpcResult<Params> {
+        self.found("network parameters", &StateKey::Params)
+    }
+
+    fn get_governance(&self) -> RpcResult<Governance> {
+        self.found("governance", &StateKey::Governance)
+    }
+
+    fn get_proposal(&self, id: u64) -> RpcResult<Proposal> {
+        self.found("proposal", &StateKey::Proposal(ProposalId::new(id)))
+    }
+
+    fn list_proposals(&self, filter: ListProposals) -> RpcResult<ProposalPage> {
+        let limit = page_limit(filter.limit);
+        let gov: Governance = self
+            .state(&StateKey::Governance)?
+            .ok_or_else(|| internal("no governance record"))?;
+        let mut proposals = Vec::new();
+        let first = filter.from.unwrap_or(1).max(1);
+        let mut id = first;
+        // Ids are sequential; a page reads at most `limit` matches, and at most
+        // 10,000 records to find them.
+        while id < gov.next_proposal.get() && proposals.len() < limit && id - first < 10_000 {
+            if let Some(prop) = self.state::<Proposal>(&StateKey::Proposal(ProposalId::new(id)))? {
+                if filter.status.is_none_or(|want| want.matches(&prop.status)) {
+                    proposals.push(prop);
+                }
+            }
+            id += 1;
+        }
+        Ok(ProposalPage {
+            proposals,
+            next: (id < gov.next_proposal.get()).then_some(id),
+            threshold: gov.threshold,
+        })
+    }
+
+    fn get_validators(&self) -> RpcResult<Validators> {
+        Ok(Validators {
+            current: self.state::<ValidatorSet>(&StateKey::ValidatorSet)?,
+            pending: self.state::<PendingValidatorSet>(&StateKey::PendingValidatorSet)?,
+        })
+    }
+
+    fn list_manufacturers(&self, page: ListPage) -> RpcResult<Page<Manufacturer>> {
+        let start = StateKey::Manufacturer(ManufacturerId::new(page.from.unwrap_or(0))).to_bytes();
+        self.page(
+            &[tag::MANUFACTURER],
+            &start,
+            page.limit,
+            |m: &Manufacturer| u64::from(m.id.get()),
+        )
+    }
+
+    fn list_auditors(&self, page: ListPage) -> RpcResult<Page<Auditor>> {
+        let start = StateKey::Auditor(AuditorId::new(page.from.unwrap_or(0))).to_bytes();
+        self.page(&[tag::AUDITOR], &start, page.limit, |a: &Auditor| {
+            u64::from(a.id.get())
+        })
+    }
+
+    fn get_manufacturer(&self, id: u32) -> RpcResult<Manufacturer> {
+        self.found(
+            "manufacturer",
+            &StateKey::Manufacturer(ManufacturerId::new(id)),
+        )
+    }
+
+    fn get_auditor(&self, id: u32) -> RpcResult<Auditor> {
+        self.found("auditor", &StateKey::Auditor(AuditorId::new(id)))
+    }
+
+    fn get_device(&self, device: DeviceId) -> RpcResult<Device> {
+        self.found("device", &StateKey::Device(device))
+    }
+
+    fn get_reputation(&self, subject: Subject, rep_type: String) -> RpcResult<ReputationAggregate> {
+        if rep_type.len() > MAX_TYPE_BYTES {
+            return Err(bad_params(format!(
+                "rep_type: at most {MAX_TYPE_BYTES} bytes"
+            )));
+        }
+        self.found(
+            "reputation",
+            &StateKey::ReputationAggregate { subject, rep_type },
+        )
+    }
+
+    fn validate_device(&self, query: ValidateParams) -> RpcResult<ValidationAt> {
+        self.shared
+            .lookups
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .record(query.device, query.requester);
+        let chain = read_chain(&self.shared);
+        let reader = |k: &[u8]| chain.db().get(k).map_err(|e| e.to_string());
+        let validation = atonomi_runtime::query::validate_device(
+            &reader,
+            query.device,
+            query.requester,
+            query.min_reputation,
+        )
+        .map_err(internal)?;
+        Ok(ValidationAt {
+            validation,
+            height: chain.height(),
+        })
+    }
+
+    fn get_proof(&self, key: StateKey, height: Option<u64>) -> RpcResult<ProofView> {
+        let chain = read_chain(&self.shared);
+        let height = height.unwrap_or(chain.height().get());
+        if height > chain.height().get() {
+            return Err(err(
+                code::NOT_FOUND,
+                format!("height {height} is not committed yet"),
+            ));
+        }
+        let (value, proof) = match chain.db().prove(&key.to_bytes(), height) {
+            Ok(p) => p,
+            Err(atonomi_storage::StorageError::Pruned {
+                requested,
+                oldest,
+                latest,
+            }) => {
+                return Err(ErrorObjectOwned::owned(
+                    code::PRUNED,
+                    format!(
+                        "height {requested} is pruned: this node keeps the state of heights {oldest} to {latest}"
+                    ),
+                    Some(serde_json::json!({ "oldest": oldest, "latest": latest })),
+                ))
+            }
+            Err(e) => return Err(internal(e)),
+        };
+        let state_root = chain.db().root_at(height).map_err(internal)?;
+        let (header, commit) = if height == 0 {
+            (None, None)
+        } else {
+            let h = Height::new(height);
+            (
+                chain.block(h).map_err(internal)?.map(|b| b.header),
+                chain.certificate(h).map_err(internal)?,
+            )
+        };
+        Ok(ProofView {
+            height,
+            key: hex::encode(key.to_bytes()),
+            value: value.map(hex::encode),
+            proof: hex::encode(proof.to_bytes()),
+            state_root,
+            header_bytes: header.as_ref().map(|h| hex::encode(codec::encode(h))),
+            header_hash: header.as_ref().map(|h| h.hash()),
+            header,
+            commit,
+        })
+    }
+
+    fn discover(&self, query: DiscoverParams) -> RpcResult<Discovered> {
+        query
+            .check()
+            .map_err(|e| bad_params(format!("query: {e}")))?;
+        let limit = query.limit();
+        let chain = read_chain(&self.shared);
+        let height = chain.height();
+        let prefix = StateKey::service_prefix(&query.service_type);
+        let reader = |k: &[u8]| chain.db().get(k).map_err(|e| e.to_string());
+        let mut offers = Vec::new();
+        let mut start = Vec::new();
+        'scan: loop {
+            let page = chain.db().scan(&prefix, &start, 256).map_err(internal)?;
+            let last = page.last().map(|(k, _)| k.clone());
+            for (_, v) in &page {
+                let offer: ServiceOffer = codec::decode(v, 1 << 16).map_err(internal)?;
+                if offer.expiry <= height {
+                    continue;
+                }
+                if let (Some(want), Some(have)) = (&query.area, &offer.area) {
+                    if !overlaps(want, have) {
+                        continue;
+                    }
+                }
+                let v = atonomi_runtime::query::validate_device(
+                    &reader,
+                    offer.device,
+                    None,
+                    query.min_reputation,
+                )
+                .map_err(internal)?;
+                if !v.ok {
+                    continue;
+                }
+                offers.push(OfferView {
+                    offer,
+                    reputation: v.reputation,
+                });
+                if offers.len() >= limit {
+                    break 'scan;
+                }
+            }
+            match last {
+                Some(mut k) if page.len() == 256 => {
+                    k.push(0);
+                    start = k;
+                }
+                _ => break,
+            }
+        }
+        Ok(Discovered { height, offers })
+    }
+
+    fn get_evidence(&self, from: Option<u64>) -> RpcResult<Vec<EvidenceView>> {
+        let chain = read_chain(&self.shared);
+        let list = chain
+            .evidence(Height::new(from.unwrap_or(0)), 100)
+            .map_err(internal)?;
+        Ok(list
+            .into_iter()
+            .map(|(height, e)| EvidenceView {
+                height,
+                double_votes: e
+                    .double_votes
+                    .iter()
+                    .map(|(a, b)| DoubleVote {
+                        validator: a.validator,
+                        height: a.height,
+                        round: a.round,
+                        vote_type: a.vote_type,
+                        first: a.block,
+                        second: b.block,
+                    })
+                    .collect(),
+                double_proposals: e
+                    .double_proposals
+                    .iter()
+                    .map(|(a, b)| DoubleProposal {
+                        proposer: a.proposer,
+                        height: a.height,
+                        round: a.round,
+                        first: a.block,
+                        second: b.block,
+                    })
+                    .collect(),
+            })
+            .collect())
+    }
+
+    fn get_lookup_counts(&self, limit: Option<usize>) -> RpcResult<LookupCounts> {
+        let limit = limit.unwrap_or(1000);
+        if !(1..=10_000).contains(&limit) {
+            return Err(bad_params(format!("limit: 1..=10000, not {limit}")));
+        }
+        let log = self
+            .shared
+            .lookups
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        Ok(LookupCounts {
+            run: log.run.to_string(),
+            counts: log
+                .top(limit)
+                .into_iter()
+                .map(|(device, c)| LookupCount {
+                    device,
+                    as_requester: c.as_requester,
+                    as_target: c.as_target,
+                })
+                .collect(),
+        })
+    }
+
+    fn get_events(&self, height: u64) -> RpcResult<BlockEvents> {
+        let chain = read_chain(&self.shared);
+        if height == 0 || height > chain.height().get() {
+            return Err(err(
+                code::NOT_FOUND,
+                format!("height {height} is not committed"),
+            ));
+        }
+        let h = Height::new(height);
+        let receipts = chain.receipts(h).map_err(internal)?;
+        let block = chain.block(h).map_err(internal)?;
+        drop(chain);
+        let mut events = Vec::new();
+        for (i, r) in receipts.into_iter().enumerate() {
+            // A failed call has no events; say what failed, with who sent it, so that an
+            // auditor sees refused payments.
+            if let TxStatus::Failed(error) = r.status {
+                let tx = block
+                    .as_ref()
+                    .and_then(|b| b.txs.get(i))
+                    .and_then(|t| SignedTransaction::from_bytes(t).ok());
+                if let Some(tx) = tx {
+                    events.push(TxEvent::Failed {
+                        tx_hash: r.tx_hash,
+                        failed: FailedCall {
+                            call: tx.tx.call,
+                            signer: tx.tx.signer,
+                            error,
+                        },
+                    });
+                }
+                continue;
+            }
+            for event in r.events {
+                events.push(TxEvent::Event {
+                    tx_hash: r.tx_hash,
+                    event,
+                });
+            }
+        }
+        Ok(BlockEvents { height, events })
+    }
+
+    fn get_bridge_status(&self) -> RpcResult<BridgeStatus> {
+        let chain = read_chain(&self.shared);
+        let cfg = self.shared.bridge.as_ref();
+        Ok(BridgeStatus {
+            chain_epoch: chain.last_checkpoint_epoch().map_err(internal)?,
+            contract: cfg.map(|c| c.contract.clone()),
+            eth_chain_id: cfg.map(|c| c.eth_chain_id),
+            signer: cfg.and_then(|c| c.signer.clone()),
+            relayer: self
+                .shared
+                .bridge_status
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone(),
+            submissions: crate::bridge::recent_records(&chain, 10)
+                .iter()
+                .map(|r| SubmissionView {
+                    epoch: r.epoch,
+                    nonce: r.nonce,
+                    tx_hash: r.tx_hash.to_string(),
+                    max_fee_per_gas: r.max_fee_per_gas.to_string(),
+                    status: r.status,
+                    replaced: r.replaced.iter().map(ToString::to_string).collect(),
+                })
+                .collect(),
+        })
+    }
+
+    fn get_checkpoint(&self, epoch: u64) -> RpcResult<Checkpoint> {
+        let chain = read_chain(&self.shared);
+        let height = chain
+            .checkpoint_height(epoch)
+            .map_err(internal)?
+            .ok_or_else(|| err(code::NOT_FOUND, format!("no checkpoint epoch {epoch} yet")))?;
+        let prefix = StateKey::checkpoint_prefix(epoch);
+        let signatures = chain
+            .db()
+            .scan(&prefix, &[], 256)
+            .map_err(internal)?
+            .into_iter()
+            .filter_map(|(k, v)| {
+                let record: CheckpointSignature = codec::decode(&v, 1024).ok()?;
+                Some(CheckpointSigned {
+                    validator: hex::encode(k.get(prefix.len()..)?),
+                    record,
+                })
+            })
+            .collect();
+        Ok(Checkpoint {
+            epoch,
+            height,
+            signatures,
+        })
+    }
+}
+
+#[jsonrpsee::core::async_trait]
+impl AtonomiBlocksServer for Rpc {
+    async fn open(&self, pending: PendingSubscriptionSink) -> SubscriptionResult {
+        let mut rx = self.shared.events.subscribe();
+        let sink = pending.accept().await?;
+        loop {
+            match rx.recv().await {
+                Ok(NodeEvent::Committed { height, hash, txs }) => {
+                    let msg =
+                        SubscriptionMessage::from(serde_json::value::to_raw_value(&BlockNotice {
+                            height,
+                            hash,
+                            txs,
+                        })?);
+                    if sink.send(msg).await.is_err() {
+                        return Ok(());
+                    }
+                }
+                Ok(NodeEvent::Dropped(_)) => {}
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(_) => return Ok(()),
+            }
+        }
+    }
+}
+
+#[jsonrpsee::core::async_trait]
+impl AtonomiEventsServer for Rpc {
+    async fn open(
+        &self,
+        pending: PendingSubscriptionSink,
+        filter: Option<EventFilter>,
+    ) -> SubscriptionResult {
+        // A malformed filter was refused before this ran, never widened to every event.
+        let filter = filter.unwrap_or_default();
+        let mut rx = self.shared.events.subscribe();
+        let sink = pending.accept().await?;
+        loop {
+            let notices = match rx.recv().await {
+                Ok(NodeEvent::Committed { height, .. }) => {
+                    matching_events(&self.shared, height, &filter)
+                }
+                Ok(NodeEvent::Dropped(d)) => dropped_event(&d, &filter).into_iter().collect(),
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(_) => return Ok(()),
+            };
+            for notice in notices {
+                let msg = SubscriptionMessage::from(serde_json::value::to_raw_value(&notice)?);
+                if sink.send(msg).await.is_err() {
+                    return Ok(());
+                }
+            }
+        }
+    }
+}
+
+fn mentions(v: &serde_json::Value, needle: &str) -> bool {
+    use serde_json::Value;
+    match v {
+        Value::String(s) => s == needle,
+        Value::Array(a) => a.iter().any(|x| mentions(x, needle)),
+        Value::Object(o) => o.values().any(|x| mentions(x, needle)),
+        _ => false,
+    }
+}
+
+/// A dropped transaction as a subscription event, if the filter wants it.
+fn dropped_event(d: &Dropped, f: &EventFilter) -> Option<EventNotice> {
+    let notice = DroppedNotice {
+        dropped: d.clone(),
+        event: DroppedTag::TransactionDropped,
+        message: d.reason.explain(),
+    };
+    let name_ok = f.events.is_empty() || f.events.iter().any(|w| w == "transaction_dropped");
+    let who_ok = f
+        .involving
+        .as_deref()
+        .is_none_or(|w| serde_json::to_value(&notice).is_ok_and(|v| mentions(&v, w)));
+    (name_ok && who_ok).then_some(EventNotice::Dropped {
+        tx_hash: d.hash,
+        event: notice,
+    })
+}
+
+/// The events of the block at `height` that the filter wants.
+fn matching_events(s: &Shared, height: Height, f: &EventFilter) -> Vec<EventNotice> {
+    let receipts = read_chain(s).receipts(height).unwrap_or_default();
+    let mut out = Vec::new();
+    for r in receipts {
+        for event in r.events {
+            let Ok(v) = serde_json::to_value(&event) else {
+                continue;
+            };
+            let name_ok = f.events.is_empty()
+                || v["event"]
+                    .as_str()
+                    .is_some_and(|n| f.events.iter().any(|w| w == n));
+            let who_ok = f.involving.as_deref().is_none_or(|w| mentions(&v, w));
+            if name_ok && who_ok {
+                out.push(EventNotice::Committed {
+                    height,
+                    tx_hash: r.tx_hash,
+                    event,
+                });
+            }
+        }
+    }
+    out
+}
+
+/// `rpc.discover`: the served OpenRPC document.
+#[derive(Debug, Clone, Copy)]
+pub struct Discover;
+
+impl DiscoverApiServer for Discover {
+    fn discover(&self) -> RpcResult<serde_json::Value> {
+        serde_json::from_str(super::OPENRPC).map_err(internal)
+    }
+}
+
+/// Test-only fault injection (`[admin] enabled = true`).
+#[derive(Debug, Clone)]
+pub struct Admin {
+    shared: Arc<Shared>,
+}
+
+impl Admin {
+    pub fn new(shared: Arc<Shared>) -> Self {
+        Admin { shared }
+    }
+}
+
+impl AdminApiServer for Admin {
+    fn set_blocked_peers(&self, peers: Vec<String>) -> RpcResult<Blocked> {
+        let ids = peers
+            .iter()
+            .map(|p| {
+                p.parse::<libp2p::PeerId>()
+                    .map_err(|e| bad_params(format!("peers: {p}: {e}")))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let blocked = ids.len();
+        self.shared
+            .outbound
+            .send(Outbound::SetBlocked(ids))
+            .map_err(internal)?;
+        Ok(Blocked { blocked })
+    }
+}
