@@ -7,12 +7,17 @@
 //! Parameters are positional (or by name, as an object); those after `;` are optional.
 
 use super::declare::declare_rpc;
+// Results appear only in the traits (left out without the `jsonrpsee` feature).
+#[cfg_attr(not(feature = "jsonrpsee"), allow(unused_imports))]
 use super::views::*;
 use super::{BlockId, DiscoverParams, EventFilter, ListPage, ListProposals, ValidateParams};
+#[cfg_attr(not(feature = "jsonrpsee"), allow(unused_imports))]
 use atonomi_primitives::gov::{Governance, Proposal};
+#[cfg_attr(not(feature = "jsonrpsee"), allow(unused_imports))]
 use atonomi_primitives::state::{
     Auditor, Device, Manufacturer, ReputationAggregate, StateKey, Subject, TokenInfo,
 };
+#[cfg_attr(not(feature = "jsonrpsee"), allow(unused_imports))]
 use atonomi_primitives::{AccountId, DeviceId, Hash, Params};
 
 declare_rpc! {
