@@ -6,7 +6,6 @@ use atonomi_node::{bridge, keys, snapshot};
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 
-mod auditor;
 mod bench;
 mod client;
 mod demo;
@@ -915,16 +914,19 @@ fn run(cli: Cli) -> Result<()> {
             window_blocks,
             rep_type,
             poll_ms,
-        } => runtime()?.block_on(auditor::run(auditor::AuditorConfig {
-            rpc,
-            key,
-            auditor: atonomi_primitives::AuditorId::new(auditor_id),
-            state,
-            epoch_blocks,
-            window_blocks,
-            rep_type,
-            poll: std::time::Duration::from_millis(poll_ms.max(10)),
-        })),
+        } => runtime()?.block_on(atonomi_auditor::run(
+            atonomi_auditor::AuditorConfig {
+                rpc,
+                key,
+                auditor: atonomi_primitives::AuditorId::new(auditor_id),
+                state,
+                epoch_blocks,
+                window_blocks,
+                rep_type,
+                poll: std::time::Duration::from_millis(poll_ms.max(10)),
+            },
+            atonomi_node::launch::shutdown_signal(),
+        )),
         Command::Bridge(BridgeCommand::Deploy {
             eth_rpc,
             eth_key,

@@ -87,7 +87,7 @@ pub fn init(home: &Path, genesis: Option<&Path>, force: bool) -> Result<()> {
 
 fn read_or_create_key(path: &Path) -> Result<Keypair> {
     if path.exists() {
-        return crate::keys::read(path);
+        return Ok(crate::keys::read(path)?);
     }
     let k = Keypair::generate()?;
     crate::keys::write(path, &k, false)?;

@@ -1,4 +1,4 @@
-//! `atonomi auditor`: the network's reference auditor, an ordinary client of a node.
+//! The network's reference auditor (`atonomi auditor`), an ordinary client of a node.
 //!
 //! It reads every committed height's events (`atonomi_getEvents`: registrations,
 //! payments, interaction reports, ownership transfers, refused calls) and the node's
@@ -29,7 +29,6 @@
 //! never written twice. Memory is bounded: at most 100,000 devices are modelled; the
 //! least recently active are dropped first.
 
-use crate::client::connect;
 use anyhow::{bail, Context, Result};
 use atonomi_client::views::{TxEvent, TxLookup};
 use atonomi_client::{Answered, AtonomiApiClient, Node};
@@ -483,13 +482,16 @@ impl Auditor {
     }
 }
 
-/// Runs the auditor until SIGINT/SIGTERM.
-pub async fn run(cfg: AuditorConfig) -> Result<()> {
+/// Runs the auditor until `shutdown` completes (the command passes SIGINT/SIGTERM).
+pub async fn run(
+    cfg: AuditorConfig,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> Result<()> {
     if cfg.epoch_blocks == 0 || cfg.window_blocks == 0 {
         bail!("--epoch-blocks and --window-blocks must be at least 1");
     }
-    let key = atonomi_node::keys::read(&cfg.key)?;
-    let node = connect(&cfg.rpc)?;
+    let key = atonomi_api::keyfile::read(&cfg.key)?;
+    let node = Node::connect(&cfg.rpc)?;
     let chain_id: ChainId = node.chain_id().await?;
     let auditor = node
         .rpc()
@@ -511,7 +513,6 @@ pub async fn run(cfg: AuditorConfig) -> Result<()> {
         defaults: BTreeMap::new(),
     };
     a.settle_pending().await?;
-    let shutdown = atonomi_node::launch::shutdown_signal();
     tokio::pin!(shutdown);
     loop {
         match a.step().await {
