@@ -6,11 +6,7 @@ use atonomi_node::{bridge, keys, snapshot};
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 
-mod bench;
 mod client;
-mod demo;
-mod eth_load;
-mod load;
 mod verify;
 
 /// Atonomi ledger: immutable identity, reputation and payments for IoT devices.
@@ -764,24 +760,24 @@ enum BenchCommand {
     /// Runtime execution throughput on RocksDB (transfers, whitelist batches,
     /// reputation writes), including state-root computation and commit, then bytes on
     /// disk per device and point-lookup latency at scale.
-    Runtime(bench::RuntimeArgs),
+    Runtime(atonomi_tools::bench::RuntimeArgs),
     /// Open-loop load against running nodes: pre-signs transfers (default), whitelist
     /// batches (--devices-per-tx), reputation-write batches (--reputation-per-tx) or
     /// device payments (--payers), submits them in JSON-RPC batches at --rate tx/s,
     /// follows finality through a block subscription, and prints one JSON line with
     /// finalized tx/s, commit latency p50/p90/p99 and a sample of receipt outcomes.
-    Load(load::LoadArgs),
+    Load(atonomi_tools::load::LoadArgs),
     /// Closed-loop atonomi_validateDevice lookups against one node (single requests or
     /// JSON-RPC batches, several connections); prints lookups/s and request p50/p99.
-    Lookups(load::LookupArgs),
+    Lookups(atonomi_tools::load::LookupArgs),
     /// The Ethereum baseline under the same open-loop method: the original per-device
     /// registry on a running anvil, one transaction per device at --rate; one JSON line
     /// with devices/s, gas per device and inclusion latency.
-    Eth(eth_load::EthArgs),
+    Eth(atonomi_tools::eth_load::EthArgs),
     /// The signature-verification bound of this machine: ed25519 verifications of
     /// transaction signatures per second under the node's rule, one at a time on one
     /// core, in batches on one core and in batches on all cores; one JSON line.
-    Verify(bench::VerifyArgs),
+    Verify(atonomi_tools::bench::VerifyArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -904,7 +900,7 @@ fn run(cli: Cli) -> Result<()> {
             );
             Ok(())
         }
-        Command::Demo { home } => demo::run(home),
+        Command::Demo { home } => atonomi_tools::demo::run(home),
         Command::Auditor {
             rpc,
             key,
@@ -962,11 +958,17 @@ fn run(cli: Cli) -> Result<()> {
                 &eth_rpc, &contract, &device, &rpc, &block, max_age,
             ))
         }
-        Command::Bench(BenchCommand::Runtime(args)) => bench::runtime(args),
-        Command::Bench(BenchCommand::Verify(args)) => bench::verify(args),
-        Command::Bench(BenchCommand::Eth(args)) => runtime()?.block_on(eth_load::run(args)),
-        Command::Bench(BenchCommand::Load(args)) => runtime()?.block_on(load::run(args)),
-        Command::Bench(BenchCommand::Lookups(args)) => runtime()?.block_on(load::lookups(args)),
+        Command::Bench(BenchCommand::Runtime(args)) => atonomi_tools::bench::runtime(args),
+        Command::Bench(BenchCommand::Verify(args)) => atonomi_tools::bench::verify(args),
+        Command::Bench(BenchCommand::Eth(args)) => {
+            runtime()?.block_on(atonomi_tools::eth_load::run(args))
+        }
+        Command::Bench(BenchCommand::Load(args)) => {
+            runtime()?.block_on(atonomi_tools::load::run(args))
+        }
+        Command::Bench(BenchCommand::Lookups(args)) => {
+            runtime()?.block_on(atonomi_tools::load::lookups(args))
+        }
         Command::Completions { shell } => {
             use clap::CommandFactory;
             clap_complete::generate(

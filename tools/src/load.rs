@@ -5,7 +5,6 @@
 //! over the given nodes), follows finality through a block subscription, and reports
 //! finalized tx/s, commit latency percentiles and a sample of receipt outcomes.
 
-use crate::client::connect;
 use anyhow::{bail, Context, Result};
 use atonomi_api::rpc::ValidateParams;
 use atonomi_client::views::{BatchAnswer, TxLookup, ValidationAt};
@@ -253,7 +252,7 @@ async fn presign_reputation(
     auditor: &Keypair,
     chain_id: &ChainId,
 ) -> Result<Vec<(Hash, String)>> {
-    let maker = atonomi_node::keys::read(
+    let maker = atonomi_api::keyfile::read(
         args.maker
             .as_ref()
             .context("--reputation-per-tx needs --maker (registers the devices rated)")?,
@@ -304,8 +303,8 @@ async fn presign_payments(
     owner: &Keypair,
     chain_id: &ChainId,
 ) -> Result<Vec<(Hash, String)>> {
-    let maker = atonomi_node::keys::read(args.maker.as_ref().context("--payers needs --maker")?)?;
-    let auditor = atonomi_node::keys::read(
+    let maker = atonomi_api::keyfile::read(args.maker.as_ref().context("--payers needs --maker")?)?;
+    let auditor = atonomi_api::keyfile::read(
         args.auditor_key
             .as_ref()
             .context("--payers needs --auditor-key")?,
@@ -509,8 +508,12 @@ pub async fn run(args: LoadArgs) -> Result<()> {
     {
         bail!("accounts, txs, rate, batch and rpc must be non-zero");
     }
-    let clients: Vec<_> = args.rpc.iter().map(|u| connect(u)).collect::<Result<_>>()?;
-    let funder = atonomi_node::keys::read(&args.funder)?;
+    let clients: Vec<_> = args
+        .rpc
+        .iter()
+        .map(|u| Ok(Node::connect(u)?))
+        .collect::<Result<_>>()?;
+    let funder = atonomi_api::keyfile::read(&args.funder)?;
     let (chain_id, nonce) = chain_id_and_nonce(&clients[0], funder.account()).await?;
     let modes = [
         args.devices_per_tx > 0,
@@ -810,7 +813,7 @@ pub async fn lookups(args: LookupArgs) -> Result<()> {
     let started = Instant::now();
     let mut tasks = Vec::new();
     for w in 0..args.concurrency {
-        let node = connect(&args.rpc)?;
+        let node = Node::connect(&args.rpc)?;
         let devices = devices.clone();
         let batch = args.batch;
         tasks.push(tokio::spawn(async move {
