@@ -411,21 +411,19 @@ impl Auditor {
             if let Ok(TxLookup::Final { receipt }) =
                 self.node.rpc().get_transaction(p.tx_hash).await
             {
-                {
-                    if receipt.status == TxStatus::Success {
-                        for (d, s) in &p.scores {
-                            if let Some(m) = self.state.devices.get_mut(d) {
-                                m.score = *s;
-                            }
+                if receipt.status == TxStatus::Success {
+                    for (d, s) in &p.scores {
+                        if let Some(m) = self.state.devices.get_mut(d) {
+                            m.score = *s;
                         }
-                        self.state.writes += 1;
-                        tracing::info!(tx = %p.tx_hash, entries = p.scores.len(), "reputation written");
-                    } else {
-                        tracing::warn!(tx = %p.tx_hash, status = %receipt.status, "reputation write failed on chain");
                     }
-                    self.state.pending = None;
-                    return save_state(&self.cfg.state, &self.state);
+                    self.state.writes += 1;
+                    tracing::info!(tx = %p.tx_hash, entries = p.scores.len(), "reputation written");
+                } else {
+                    tracing::warn!(tx = %p.tx_hash, status = %receipt.status, "reputation write failed on chain");
                 }
+                self.state.pending = None;
+                return save_state(&self.cfg.state, &self.state);
             }
             if !sent {
                 if let Err(e) = self

@@ -9,11 +9,6 @@ use serde_json::Value;
 use std::path::Path;
 use std::time::Duration;
 
-/// A client of the node at `url`.
-pub fn connect(url: &str) -> Result<Node> {
-    Ok(Node::connect(url)?)
-}
-
 /// Prints an answer as the node sent it (pretty JSON).
 pub fn print<T: serde::Serialize>(answer: &T) -> Result<()> {
     println!("{}", serde_json::to_string_pretty(answer)?);
@@ -31,7 +26,7 @@ pub async fn send(
     nonce: Option<u64>,
 ) -> Result<()> {
     let key = atonomi_node::keys::read(key_file)?;
-    let node = connect(url)?;
+    let node = Node::connect(url)?;
     let mut json: Value = serde_json::from_str(call_json).context("the call is not valid JSON")?;
     if device_key.is_some() {
         leave_room_for_device_signature(&mut json);

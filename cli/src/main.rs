@@ -1248,7 +1248,7 @@ async fn query(q: QueryCommand) -> Result<()> {
     use atonomi_client::{Answered, AtonomiApiClient};
     use atonomi_primitives::state::{StateKey, Subject};
     use client::print;
-    let node = |r: &str| client::connect(r);
+    let node = |url: &str| atonomi_client::Node::connect(url);
     match q {
         QueryCommand::Status(r) => {
             let n = node(&r.rpc)?;
@@ -1433,7 +1433,7 @@ async fn gov(g: GovCommand) -> Result<()> {
             tx(&admin, json!({ "propose": { "action": action } })).await
         }
         GovCommand::SetParams { admin, changes } => {
-            let node = client::connect(&admin.rpc)?;
+            let node = atonomi_client::Node::connect(&admin.rpc)?;
             let params = client::params_changed(&node, &changes).await?;
             tx(
                 &admin,
@@ -1446,7 +1446,7 @@ async fn gov(g: GovCommand) -> Result<()> {
         }
         GovCommand::Show { rpc, id } => {
             use atonomi_client::{Answered, AtonomiApiClient};
-            let node = client::connect(&rpc.rpc)?;
+            let node = atonomi_client::Node::connect(&rpc.rpc)?;
             let p = node.rpc().get_proposal(id).await.or_node(&node)?;
             let g = node.rpc().get_governance().await.or_node(&node)?;
             let mut p = serde_json::to_value(p)?;

@@ -81,7 +81,7 @@ pub async fn device(
         .await
         .context("reading the latest checkpoint from the contract (none at that block tag yet?)")?;
 
-    let node = crate::client::connect(rpc)?;
+    let node = atonomi_client::Node::connect(rpc)?;
     let p = node
         .rpc()
         .get_proof(StateKey::Device(device), Some(c.height))

@@ -2,8 +2,8 @@
 //! declares, generated for any jsonrpsee client ([`AtonomiApiClient`] on [`Node::rpc`]);
 //! their answers are the declared result types, so nothing here indexes JSON. On top:
 //! errors a person can read ([`Error`]), and the steps every writer repeats — the
-//! chain id, the next nonce, submitting a signed transaction and waiting for it to be
-//! final ([`Node::submit_and_wait`]).
+//! chain id, the next nonce, submitting a signed transaction ([`Node::submit`]) and
+//! waiting for it to be final ([`Node::wait_final`]).
 #![cfg_attr(
     not(test),
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
@@ -167,16 +167,6 @@ impl Node {
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-    }
-
-    /// [`Node::submit`], then [`Node::wait_final`].
-    pub async fn submit_and_wait(
-        &self,
-        tx: &SignedTransaction,
-        wait: Duration,
-    ) -> Result<Receipt, Error> {
-        let hash = self.submit(tx).await?;
-        self.wait_final(hash, wait).await
     }
 }
 

@@ -70,13 +70,17 @@ fn valid_id(raw: &RawValue) -> bool {
     )
 }
 
-/// One request object, checked; `Err` is the error response to send.
-type Checked<'a> = (
-    Option<&'a RawValue>,
-    &'a RawValue,
-    Option<&'a RawValue>,
-    bool,
-);
+/// One request object, checked (`Err` from [`check_request`] is the error response
+/// to send).
+struct Checked<'a> {
+    id: Option<&'a RawValue>,
+    /// The method as sent (raw JSON string) and decoded.
+    method: &'a RawValue,
+    name: String,
+    params: Option<&'a RawValue>,
+    /// Nothing but `jsonrpc`, a plain id, `method` and `params`.
+    plain: bool,
+}
 
 /// An id jsonrpsee returns exactly as sent: a u64 without leading zeros, or a string
 /// without escapes.
@@ -114,9 +118,12 @@ fn check_request(raw: &RawValue) -> Result<Checked<'_>, String> {
         Some(v) if serde_json::from_str::<String>(v.get()).is_ok_and(|s| s == "2.0") => {}
         _ => return invalid(id, "\"jsonrpc\" must be \"2.0\""),
     }
-    let method = match fields.get("method") {
-        Some(m) if serde_json::from_str::<String>(m.get()).is_ok() => *m,
-        _ => return invalid(id, "\"method\" must be a string"),
+    let (method, name) = match fields.get("method") {
+        Some(m) => match serde_json::from_str::<String>(m.get()) {
+            Ok(name) => (*m, name),
+            Err(_) => return invalid(id, "\"method\" must be a string"),
+        },
+        None => return invalid(id, "\"method\" must be a string"),
     };
     let params = fields.get("params").copied();
     if let Some(p) = params {
@@ -128,7 +135,13 @@ fn check_request(raw: &RawValue) -> Result<Checked<'_>, String> {
         && fields
             .keys()
             .all(|k| matches!(k.as_str(), "jsonrpc" | "id" | "method" | "params"));
-    Ok((id, method, params, plain))
+    Ok(Checked {
+        id,
+        method,
+        name,
+        params,
+        plain,
+    })
 }
 
 /// Checks a message (one request or a batch) and prepares what to forward. Internal
@@ -171,22 +184,26 @@ pub fn prepare(body: &[u8], max_batch: usize, next_id: &mut u64, websocket: bool
     for raw in items {
         match check_request(raw) {
             Err(answer) => entries.push(Entry::Answered(answer)),
-            Ok((id, method, _, _))
+            Ok(r)
                 if !websocket
-                    && serde_json::from_str::<String>(method.get()).is_ok_and(|m| {
-                        m.starts_with("atonomi_subscribe") || m.starts_with("atonomi_unsubscribe")
-                    }) =>
+                    && (r.name.starts_with("atonomi_subscribe")
+                        || r.name.starts_with("atonomi_unsubscribe")) =>
             {
                 entries.push(Entry::Answered(error_object(
-                    id.map(RawValue::get),
+                    r.id.map(RawValue::get),
                     NEEDS_WEBSOCKET,
                     "subscriptions need a WebSocket connection (ws://, the same address)",
                 )));
             }
-            Ok((id, method, params, is_plain)) => {
+            Ok(Checked {
+                id,
+                method,
+                name,
+                params,
+                plain: is_plain,
+            }) => {
                 // The declared parameters, checked here so that every method refuses a
                 // malformed or extra one with a message naming it.
-                let name = serde_json::from_str::<String>(method.get()).unwrap_or_default();
                 if let Some(Err(why)) = atonomi_api::rpc::check_params(&name, params) {
                     entries.push(match id {
                         Some(id) => Entry::Answered(error_object(

@@ -6,7 +6,7 @@
 use super::{bad_params, err, internal};
 use crate::ingress::{NodeEvent, Outbound};
 use crate::mempool::{AdmitError, Dropped};
-use crate::shared::{lock_mempool, next_nonce, read_chain, Shared};
+use crate::shared::{lock_mempool, read_chain, Shared};
 use atonomi_api::rpc::views::*;
 use atonomi_api::rpc::{
     code, page_limit, AdminApiServer, AtonomiApiServer, AtonomiBlocksServer, AtonomiEventsServer,
@@ -16,7 +16,7 @@ use atonomi_api::rpc::{
 use atonomi_primitives::codec;
 use atonomi_primitives::gov::{Governance, Proposal};
 use atonomi_primitives::state::{
-    tag, Auditor, CheckpointSignature, Device, GeoArea, Manufacturer, PendingValidatorSet,
+    tag, Account, Auditor, CheckpointSignature, Device, GeoArea, Manufacturer, PendingValidatorSet,
     ReputationAggregate, ServiceOffer, StateKey, Subject, TokenInfo, ValidatorSet,
 };
 use atonomi_primitives::{
@@ -237,12 +237,12 @@ impl AtonomiApiServer for Rpc {
     }
 
     fn get_account(&self, account: AccountId) -> RpcResult<AccountView> {
-        let record = self.state(&StateKey::Account(account))?.unwrap_or_default();
-        let next = next_nonce(&read_chain(&self.shared), &account);
+        let record: Account = self.state(&StateKey::Account(account))?.unwrap_or_default();
+        // The committed nonce is the next one to sign with (as `shared::next_nonce`).
         Ok(AccountView {
+            next_nonce: record.nonce,
             record,
             account,
-            next_nonce: next,
         })
     }
 
