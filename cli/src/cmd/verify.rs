@@ -17,7 +17,60 @@ use atonomi_primitives::block::BlockHeader;
 use atonomi_primitives::proof::{verify, StateProof};
 use atonomi_primitives::state::{Device, StateKey, Subject};
 use atonomi_primitives::{codec, DeviceId, Hash};
+use clap::Subcommand;
 use serde_json::json;
+
+#[derive(Debug, Subcommand)]
+pub enum VerifyCommand {
+    /// Prove a device's record (or its absence) at the latest checkpoint on Ethereum:
+    /// reads the checkpoint from the contract (at the `finalized` tag by default),
+    /// fetches the proof from any node, checks the header against the checkpoint's
+    /// block hash and the record against its state root, and prints the verified record.
+    ///
+    /// "verified" means: this was the record as of the checkpoint's height, not
+    /// necessarily now — a device revoked after that height still shows as it was. Every
+    /// answer gives the checkpoint's height, its time (from the proven header) and its
+    /// age; --max-age refuses an answer from a checkpoint older than you accept.
+    Device {
+        /// Ethereum JSON-RPC URL.
+        #[arg(long, env = "ATONOMI_ETH_RPC")]
+        eth_rpc: String,
+        /// The checkpoint contract's address.
+        #[arg(long, env = "ATONOMI_BRIDGE_CONTRACT")]
+        contract: String,
+        /// The device id (64 hex characters).
+        #[arg(long)]
+        device: String,
+        /// Any Atonomi node's JSON-RPC URL (not trusted).
+        #[arg(long, default_value = "http://127.0.0.1:8645")]
+        rpc: String,
+        /// Ethereum block tag to read the checkpoint at: finalized, safe or latest.
+        #[arg(long, default_value = "finalized")]
+        block: String,
+        /// Fail (exit 1, nothing printed as verified) when the checkpoint is older than
+        /// this: seconds with a unit (`90s`, `15m`, `2h`; measured from the proven
+        /// header's timestamp to this machine's clock) or a number of blocks (`300`;
+        /// behind the node's head, which the node reports and could understate).
+        #[arg(long)]
+        max_age: Option<String>,
+    },
+}
+
+pub fn run(cmd: VerifyCommand) -> Result<()> {
+    match cmd {
+        VerifyCommand::Device {
+            eth_rpc,
+            contract,
+            device: id,
+            rpc,
+            block,
+            max_age,
+        } => {
+            let max_age = max_age.as_deref().map(MaxAge::parse).transpose()?;
+            super::runtime()?.block_on(device(&eth_rpc, &contract, &id, &rpc, &block, max_age))
+        }
+    }
+}
 
 /// How old a checkpoint an answer may come from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

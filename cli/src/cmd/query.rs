@@ -1,0 +1,348 @@
+//! `atonomi query`: read any record from a node over JSON-RPC and print it as JSON.
+
+use super::{arg, print, RpcArg};
+use anyhow::Result;
+use clap::Subcommand;
+
+#[derive(Debug, Subcommand)]
+pub enum QueryCommand {
+    /// Chain id, height, latest block, state root, validators, mempool size.
+    Status(RpcArg),
+    /// A block (header, transaction hashes, commit certificate) by height or hash.
+    Block {
+        #[command(flatten)]
+        rpc: RpcArg,
+        /// A height, or a block hash (64 hex digits).
+        id: String,
+    },
+    /// A transaction's receipt (or "pending").
+    Tx {
+        #[command(flatten)]
+        rpc: RpcArg,
+        /// The transaction hash `atonomi tx` or atonomi_sendTransaction returned.
+        hash: String,
+    },
+    /// Balance and next nonce of an account.
+    Account {
+        #[command(flatten)]
+        rpc: RpcArg,
+        /// The account (64 hex digits; `atonomi keys show FILE`).
+        account: String,
+    },
+    /// The token: name, symbol, decimals and total supply (base units).
+    Token(RpcArg),
+    /// How much SPENDER may move of OWNER's tokens (base units; 0 when none).
+    Allowance {
+        #[command(flatten)]
+        rpc: RpcArg,
+        /// The account whose tokens may be spent.
+        owner: String,
+        /// The account allowed to spend them.
+        spender: String,
+    },
+    /// The network parameters in force (fees, limits, reputation rules, bridge).
+    Params(RpcArg),
+    /// The governance council: admins, approvals needed (threshold) and the next
+    /// proposal id.
+    Governance(RpcArg),
+    /// A governance proposal: its action, proposer, approvals so far and status.
+    Proposal {
+        #[command(flatten)]
+        rpc: RpcArg,
+        /// The proposal id (from its proposal_created event or `query proposals`).
+        id: u64,
+    },
+    /// Governance proposals by id, a page at a time (`next` is the id to go on from).
+    Proposals {
+        #[command(flatten)]
+        rpc: RpcArg,
+        /// Only pending, executed or failed ones.
+        #[arg(long, value_parser = ["pending", "executed", "failed"])]
+        status: Option<String>,
+        /// The first id to look at.
+        #[arg(long)]
+        from: Option<u64>,
+        /// At most this many (up to 100).
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+    },
+    /// The validator set in force, and the one a governance change has scheduled.
+    Validators(RpcArg),
+    /// Manufacturers by id, a page at a time (`next` is the id to go on from).
+    Manufacturers {
+        #[command(flatten)]
+        rpc: RpcArg,
+        /// The first id to list (default: the lowest).
+        #[arg(long)]
+        from: Option<u32>,
+        /// At most this many (up to 100).
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+    },
+    /// Auditors by id, a page at a time (`next` is the id to go on from).
+    Auditors {
+        #[command(flatten)]
+        rpc: RpcArg,
+        /// The first id to list (default: the lowest).
+        #[arg(long)]
+        from: Option<u32>,
+        /// At most this many (up to 100).
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+    },
+    /// A manufacturer's record: name, keys, status, fee pool, registration fee, reward
+    /// wallet and how many devices it has registered.
+    Manufacturer {
+        #[command(flatten)]
+        rpc: RpcArg,
+        /// The manufacturer's number (as in genesis or its AddManufacturer proposal).
+        id: u32,
+    },
+    /// An auditor's record: name, keys, status and reward account.
+    Auditor {
+        #[command(flatten)]
+        rpc: RpcArg,
+        /// The auditor's number.
+        id: u32,
+    },
+    /// A device's record: manufacturer, key, status, owner, wallet, attributes.
+    Device {
+        #[command(flatten)]
+        rpc: RpcArg,
+        /// The device id (64 hex digits; `atonomi device-id SALT HARDWARE_ID`).
+        id: String,
+    },
+    /// The aggregate reputation of a device of one type.
+    Reputation {
+        #[command(flatten)]
+        rpc: RpcArg,
+        /// The device id (64 hex digits).
+        device: String,
+        /// The reputation type (e.g. trust).
+        #[arg(long, default_value = "trust")]
+        rep_type: String,
+    },
+    /// May I trade with this device? (registered, active, reputation, policy)
+    ValidateDevice {
+        #[command(flatten)]
+        rpc: RpcArg,
+        /// The device to check (64 hex digits).
+        device: String,
+        /// The asking device (its data policy applies).
+        #[arg(long)]
+        requester: Option<String>,
+        /// Refuse below this score (0..=10000) on top of the network minimum.
+        #[arg(long)]
+        min_reputation: Option<u32>,
+    },
+    /// Active devices offering a service type, optionally in an area and above a
+    /// reputation (JSON area: {"min":{"lat_e6":..,"lon_e6":..},"max":{..}}).
+    Discover {
+        #[command(flatten)]
+        rpc: RpcArg,
+        /// The service type offered (e.g. weather).
+        service_type: String,
+        /// Only offers inside this area (JSON, see above).
+        #[arg(long)]
+        area: Option<String>,
+        /// Only devices with at least this score (0..=10000).
+        #[arg(long)]
+        min_reputation: Option<u32>,
+    },
+    /// Equivocation evidence recorded by this node (from height --from on).
+    Evidence {
+        #[command(flatten)]
+        rpc: RpcArg,
+        /// The first height to list evidence from.
+        #[arg(long, default_value_t = 0)]
+        from: u64,
+    },
+    /// Inclusion or non-inclusion proof of a device record, with the header and commit
+    /// it is proven against.
+    Proof {
+        #[command(flatten)]
+        rpc: RpcArg,
+        /// The device id (64 hex digits) whose record, or absence, is proven.
+        device: String,
+        /// A kept height to prove at (default: the latest).
+        #[arg(long)]
+        height: Option<u64>,
+    },
+}
+
+fn score(name: &str, v: Option<u32>) -> Result<Option<atonomi_primitives::Score>> {
+    v.map(|v| {
+        atonomi_primitives::Score::new(v)
+            .ok_or_else(|| anyhow::anyhow!("{name}: at most {}", atonomi_primitives::Score::MAX))
+    })
+    .transpose()
+}
+
+/// `atonomi query …`: one read, printed as the node answered it.
+pub async fn run(q: QueryCommand) -> Result<()> {
+    use atonomi_api::rpc::{
+        BlockId, DiscoverParams, ListPage, ListProposals, StatusFilter, ValidateParams,
+    };
+    use atonomi_client::{Answered, AtonomiApiClient};
+    use atonomi_primitives::state::{StateKey, Subject};
+    let node = |url: &str| atonomi_client::Node::connect(url);
+    match q {
+        QueryCommand::Status(r) => {
+            let n = node(&r.rpc)?;
+            print(&n.rpc().status().await.or_node(&n)?)
+        }
+        QueryCommand::Block { rpc, id } => {
+            let n = node(&rpc.rpc)?;
+            let id = match id.parse::<u64>() {
+                Ok(h) => BlockId::Height(h),
+                Err(_) => BlockId::Hash(arg("block hash", &id)?),
+            };
+            print(&n.rpc().get_block(id).await.or_node(&n)?)
+        }
+        QueryCommand::Tx { rpc, hash } => {
+            let n = node(&rpc.rpc)?;
+            let hash = arg("hash", &hash)?;
+            print(&n.rpc().get_transaction(hash).await.or_node(&n)?)
+        }
+        QueryCommand::Account { rpc, account } => {
+            let n = node(&rpc.rpc)?;
+            let account = arg("account", &account)?;
+            print(&n.rpc().get_account(account).await.or_node(&n)?)
+        }
+        QueryCommand::Manufacturer { rpc, id } => {
+            let n = node(&rpc.rpc)?;
+            print(&n.rpc().get_manufacturer(id).await.or_node(&n)?)
+        }
+        QueryCommand::Auditor { rpc, id } => {
+            let n = node(&rpc.rpc)?;
+            print(&n.rpc().get_auditor(id).await.or_node(&n)?)
+        }
+        QueryCommand::Device { rpc, id } => {
+            let n = node(&rpc.rpc)?;
+            let device = arg("device", &id)?;
+            print(&n.rpc().get_device(device).await.or_node(&n)?)
+        }
+        QueryCommand::Reputation {
+            rpc,
+            device,
+            rep_type,
+        } => {
+            let n = node(&rpc.rpc)?;
+            let subject = Subject::Device(arg("device", &device)?);
+            print(
+                &n.rpc()
+                    .get_reputation(subject, rep_type)
+                    .await
+                    .or_node(&n)?,
+            )
+        }
+        QueryCommand::ValidateDevice {
+            rpc,
+            device,
+            requester,
+            min_reputation,
+        } => {
+            let n = node(&rpc.rpc)?;
+            let query = ValidateParams {
+                device: arg("device", &device)?,
+                requester: requester.map(|r| arg("--requester", &r)).transpose()?,
+                min_reputation: score("--min-reputation", min_reputation)?,
+            };
+            print(&n.rpc().validate_device(query).await.or_node(&n)?)
+        }
+        QueryCommand::Discover {
+            rpc,
+            service_type,
+            area,
+            min_reputation,
+        } => {
+            let n = node(&rpc.rpc)?;
+            let area = match area {
+                Some(a) => {
+                    Some(serde_json::from_str(&a).map_err(|e| anyhow::anyhow!("--area: {e}"))?)
+                }
+                None => None,
+            };
+            let query = DiscoverParams {
+                service_type,
+                area,
+                min_reputation: score("--min-reputation", min_reputation)?,
+                limit: None,
+            };
+            print(&n.rpc().discover(query).await.or_node(&n)?)
+        }
+        QueryCommand::Evidence { rpc, from } => {
+            let n = node(&rpc.rpc)?;
+            print(&n.rpc().get_evidence(Some(from)).await.or_node(&n)?)
+        }
+        QueryCommand::Token(r) => {
+            let n = node(&r.rpc)?;
+            print(&n.rpc().get_token().await.or_node(&n)?)
+        }
+        QueryCommand::Allowance {
+            rpc,
+            owner,
+            spender,
+        } => {
+            let n = node(&rpc.rpc)?;
+            let (owner, spender) = (arg("owner", &owner)?, arg("spender", &spender)?);
+            print(&n.rpc().get_allowance(owner, spender).await.or_node(&n)?)
+        }
+        QueryCommand::Params(r) => {
+            let n = node(&r.rpc)?;
+            print(&n.rpc().get_params().await.or_node(&n)?)
+        }
+        QueryCommand::Governance(r) => {
+            let n = node(&r.rpc)?;
+            print(&n.rpc().get_governance().await.or_node(&n)?)
+        }
+        QueryCommand::Proposal { rpc, id } => {
+            let n = node(&rpc.rpc)?;
+            print(&n.rpc().get_proposal(id).await.or_node(&n)?)
+        }
+        QueryCommand::Proposals {
+            rpc,
+            status,
+            from,
+            limit,
+        } => {
+            let n = node(&rpc.rpc)?;
+            let status: Option<StatusFilter> = status.map(|s| arg("--status", &s)).transpose()?;
+            let filter = ListProposals {
+                status,
+                from,
+                limit: Some(limit),
+            };
+            print(&n.rpc().list_proposals(filter).await.or_node(&n)?)
+        }
+        QueryCommand::Validators(r) => {
+            let n = node(&r.rpc)?;
+            print(&n.rpc().get_validators().await.or_node(&n)?)
+        }
+        QueryCommand::Manufacturers { rpc, from, limit } => {
+            let n = node(&rpc.rpc)?;
+            let page = ListPage {
+                from,
+                limit: Some(limit),
+            };
+            print(&n.rpc().list_manufacturers(page).await.or_node(&n)?)
+        }
+        QueryCommand::Auditors { rpc, from, limit } => {
+            let n = node(&rpc.rpc)?;
+            let page = ListPage {
+                from,
+                limit: Some(limit),
+            };
+            print(&n.rpc().list_auditors(page).await.or_node(&n)?)
+        }
+        QueryCommand::Proof {
+            rpc,
+            device,
+            height,
+        } => {
+            let n = node(&rpc.rpc)?;
+            let key = StateKey::Device(arg("device", &device)?);
+            print(&n.rpc().get_proof(key, height).await.or_node(&n)?)
+        }
+    }
+}

@@ -1,0 +1,306 @@
+//! `atonomi tx`: sign a call with a key file, submit it, wait for finality and print
+//! the receipt. The call is JSON (its 23 shapes are in `--help`) or, for the token
+//! calls, a subcommand with named flags.
+
+use anyhow::{bail, Context, Result};
+use clap::Subcommand;
+use atonomi_api::keyfile as keys;
+use atonomi_client::{Error, Node};
+use atonomi_primitives::event::TxStatus;
+use atonomi_primitives::tx::{sign_activation, Call};
+use atonomi_primitives::Transaction;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+#[derive(Debug, clap::Args)]
+pub struct TxArgs {
+    /// Node JSON-RPC URL.
+    #[arg(
+        long,
+        env = "ATONOMI_RPC",
+        default_value = "http://127.0.0.1:8645",
+        global = true
+    )]
+    rpc: String,
+    /// Key file of the signer.
+    #[arg(long, env = "ATONOMI_KEY", global = true)]
+    key: Option<PathBuf>,
+    /// For activate_device and register_and_activate: the device's key file. Its
+    /// signature of consent to the owner (the signer, or register_and_activate's
+    /// `owner`) fills device_signature, which the JSON may then leave out.
+    #[arg(long)]
+    device_key: Option<PathBuf>,
+    /// Seconds to wait for finality. A transaction the node dropped (its nonce was
+    /// used by another one, or it was replaced) fails at once, saying why.
+    #[arg(long, default_value_t = 60)]
+    wait: u64,
+    /// Sign with this nonce instead of the account's next nonce read from the node.
+    #[arg(long, global = true)]
+    nonce: Option<u64>,
+    /// The call as JSON (`--help` lists all 23 shapes).
+    call: Option<String>,
+    #[command(subcommand)]
+    named: Option<TokenCall>,
+}
+
+/// The shape of every call, as `atonomi tx --help` prints it (a test parses each).
+/// ACCOUNT, DEVICE and HASH stand for 64 hex digits, SIG for 128, ETH_SIG for 130.
+pub const CALL_SHAPES: &str = r#"The 23 calls (who signs; amounts are base units, 10^-18 ATMI, as decimal strings):
+
+Token (anyone)
+  {"transfer":{"to":"ACCOUNT","amount":"1000000000000000000"}}
+  {"approve":{"spender":"ACCOUNT","amount":"1000"}}
+  {"transfer_from":{"from":"ACCOUNT","to":"ACCOUNT","amount":"1000"}}
+  {"burn":{"amount":"1000"}}
+  {"deposit_to_pool":{"manufacturer":1,"amount":"1000"}}
+Governance (admins; the proposer's call counts as its approval)
+  {"propose":{"action":{"change_auditor":{"id":1,"change":"suspend"}}}}
+  {"approve_proposal":{"id":1}}
+  actions: add_manufacturer, change_manufacturer, add_auditor, change_auditor
+  (change: suspend|resume|remove), add_validator, remove_validator,
+  set_validator_power, set_params, treasury_payout, set_admins, set_node_peer
+  {"propose":{"action":{"set_admins":{"admins":["ACCOUNT"],"threshold":1}}}}
+  {"propose":{"action":{"treasury_payout":{"from":"treasury","to":"ACCOUNT","amount":"1000"}}}}
+Manufacturer (its key)
+  {"register_devices":{"manufacturer":1,"devices":[{"device_id":"DEVICE","public_key":"ACCOUNT","protocols":["mqtt"],"metadata":[]}]}}
+  {"register_and_activate":{"manufacturer":1,"device":{"device_id":"DEVICE","public_key":"ACCOUNT","protocols":["mqtt"],"metadata":[]},"owner":"ACCOUNT"}}   with --device-key
+  {"suspend_device":{"device":"DEVICE"}}
+  {"resume_device":{"device":"DEVICE"}}
+  {"revoke_device":{"device":"DEVICE"}}
+Owner
+  {"activate_device":{"device":"DEVICE"}}   with --device-key (the signer becomes the owner)
+  {"transfer_device":{"device":"DEVICE","to":"ACCOUNT","with_wallet":false}}
+  {"set_attributes":{"device":"DEVICE","attributes":{"per_tx_limit":"1000","data_policy":"any"}}}
+  {"set_wallet":{"device":"DEVICE","wallet":"ACCOUNT"}}
+  {"register_service":{"device":"DEVICE","service_type":"weather","price":"1000","unit":"reading","area":null,"metadata":[],"expiry":100000}}
+  {"withdraw_service":{"device":"DEVICE","service_type":"weather"}}
+Auditor (its key)
+  {"write_reputation":{"auditor":1,"entries":[{"subject":{"device":"DEVICE"},"rep_type":"trust","score":8000,"direction":"up"}]}}
+Device (the device's own key)
+  {"pay":{"from_device":"DEVICE","to_device":"DEVICE","amount":"2000000000000000000","memo":[]}}
+  {"anchor_log":{"device":"DEVICE","hash":"HASH","kind":"batch","parties":[]}}
+  {"report_interaction":{"device":"DEVICE","peer":"DEVICE","outcome":"success","receipt":"HASH"}}
+Validator (its consensus key; the node's relayer sends it)
+  {"sign_checkpoint":{"epoch":1,"height":100,"block_hash":"HASH","state_root":"HASH","next_set_hash":"HASH","signature":"ETH_SIG"}}
+
+ACCOUNT, DEVICE and HASH are 64 hex digits (`atonomi keys show FILE`, `atonomi device-id SALT HW_ID`)."#;
+
+/// An amount in ATMI with up to 18 decimals (`1.5`), or in base units with the suffix
+/// `base` (`15base`).
+fn parse_amount(s: &str) -> Result<atonomi_primitives::Amount, String> {
+    atonomi_primitives::Amount::parse_atmi(s).ok_or_else(|| {
+        format!("{s}: ATMI with up to 18 decimals (1.5), or base units ending in `base` (15base)")
+    })
+}
+
+/// The token calls with named flags (`atonomi tx transfer --to … --amount 1.5`).
+#[derive(Debug, Subcommand)]
+pub enum TokenCall {
+    /// Move tokens from the signer to an account.
+    Transfer {
+        /// The receiving account (64 hex digits).
+        #[arg(long)]
+        to: String,
+        /// ATMI with up to 18 decimals (1.5), or base units ending in `base` (15base).
+        #[arg(long, value_parser = parse_amount)]
+        amount: atonomi_primitives::Amount,
+    },
+    /// Let SPENDER move up to this much of the signer's tokens (replaces any earlier
+    /// allowance; 0 removes it).
+    Approve {
+        /// The account allowed to spend (64 hex digits).
+        #[arg(long)]
+        spender: String,
+        /// ATMI with up to 18 decimals, or base units ending in `base`.
+        #[arg(long, value_parser = parse_amount)]
+        amount: atonomi_primitives::Amount,
+    },
+    /// As a spender: move an owner's tokens within the allowance it gave you.
+    TransferFrom {
+        /// The owner whose allowance is used.
+        #[arg(long)]
+        from: String,
+        /// The receiving account.
+        #[arg(long)]
+        to: String,
+        /// ATMI with up to 18 decimals, or base units ending in `base`.
+        #[arg(long, value_parser = parse_amount)]
+        amount: atonomi_primitives::Amount,
+    },
+    /// Destroy the signer's own tokens (the total supply falls by as much).
+    Burn {
+        /// ATMI with up to 18 decimals, or base units ending in `base`.
+        #[arg(long, value_parser = parse_amount)]
+        amount: atonomi_primitives::Amount,
+    },
+    /// Add tokens to a manufacturer's pool (it funds reputation rewards).
+    DepositToPool {
+        /// The manufacturer's number.
+        #[arg(long)]
+        manufacturer: u32,
+        /// ATMI with up to 18 decimals, or base units ending in `base`.
+        #[arg(long, value_parser = parse_amount)]
+        amount: atonomi_primitives::Amount,
+    },
+}
+
+impl TokenCall {
+    /// The call's JSON, as `atonomi tx CALL` takes it.
+    pub fn to_json(&self) -> serde_json::Value {
+        use serde_json::json;
+        match self {
+            TokenCall::Transfer { to, amount } => {
+                json!({ "transfer": { "to": to, "amount": amount } })
+            }
+            TokenCall::Approve { spender, amount } => {
+                json!({ "approve": { "spender": spender, "amount": amount } })
+            }
+            TokenCall::TransferFrom { from, to, amount } => {
+                json!({ "transfer_from": { "from": from, "to": to, "amount": amount } })
+            }
+            TokenCall::Burn { amount } => json!({ "burn": { "amount": amount } }),
+            TokenCall::DepositToPool {
+                manufacturer,
+                amount,
+            } => json!({ "deposit_to_pool": { "manufacturer": manufacturer, "amount": amount } }),
+        }
+    }
+}
+
+/// `atonomi tx`: the call from JSON or from a named subcommand.
+pub fn run(args: TxArgs) -> Result<()> {
+    let key = args.key.ok_or_else(|| {
+        anyhow::anyhow!("--key FILE (or ATONOMI_KEY): the signer's key file is needed")
+    })?;
+    let call = match (args.call, args.named) {
+        (Some(json), None) => json,
+        (None, Some(named)) => named.to_json().to_string(),
+        _ => bail!("give the call as JSON or as a subcommand (see `atonomi tx --help`)"),
+    };
+    super::runtime()?.block_on(send(
+        &args.rpc,
+        &key,
+        &call,
+        args.device_key.as_deref(),
+        Duration::from_secs(args.wait),
+        args.nonce,
+    ))
+}
+
+/// Signs `call` with the key file, submits it, waits until it is final and prints the
+/// receipt. Fails (non-zero exit) when the call failed or the transaction was invalid.
+pub async fn send(
+    url: &str,
+    key_file: &Path,
+    call_json: &str,
+    device_key: Option<&Path>,
+    wait: Duration,
+    nonce: Option<u64>,
+) -> Result<()> {
+    let key = keys::read(key_file)?;
+    let node = Node::connect(url)?;
+    let mut json: Value = serde_json::from_str(call_json).context("the call is not valid JSON")?;
+    if device_key.is_some() {
+        leave_room_for_device_signature(&mut json);
+    }
+    let mut the_call: Call = serde_json::from_value(json)
+        .context("the call is not valid JSON for any call (see `atonomi tx --help`)")?;
+    let chain_id = node.chain_id().await?;
+    if let Some(dk) = device_key {
+        let dkey = keys::read(dk)?;
+        // The device consents to its owner: the signer activating it, or the owner
+        // named in a manufacturer's register-and-activate.
+        match &mut the_call {
+            Call::ActivateDevice {
+                device,
+                device_signature,
+            } => *device_signature = sign_activation(&dkey, &chain_id, device, &key.account()),
+            Call::RegisterAndActivate {
+                device,
+                owner,
+                device_signature,
+                ..
+            } => {
+                *device_signature = sign_activation(&dkey, &chain_id, &device.device_id, owner)
+            }
+            other => bail!(
+                "--device-key signs a device's consent to its owner: only activate_device and register_and_activate take it, not {}",
+                other.name()
+            ),
+        }
+    }
+    let nonce = match nonce {
+        Some(n) => n,
+        None => node.next_nonce(key.account()).await?,
+    };
+    let stx = Transaction {
+        chain_id,
+        signer: key.account(),
+        nonce,
+        max_fee: None,
+        call: the_call,
+    }
+    .sign(&key);
+    let hash = node.submit(&stx).await?;
+    tracing::debug!(%hash, "submitted");
+    let receipt = match node.wait_final(hash, wait).await {
+        Ok(r) => r,
+        Err(Error::Dropped { reason, .. }) => bail!(
+            "transaction {hash} (nonce {nonce}) was dropped by the node: {reason}; run the command again to sign with the account's current nonce"
+        ),
+        Err(e) => return Err(e.into()),
+    };
+    super::print(&receipt)?;
+    match receipt.status {
+        TxStatus::Success => Ok(()),
+        other => bail!("transaction {hash} is final but did not succeed: {other}"),
+    }
+}
+
+/// With `--device-key` the device's signature comes from its key, so the JSON of a
+/// call that carries one may leave it out: a placeholder is put in, to be replaced.
+pub fn leave_room_for_device_signature(json: &mut Value) {
+    let Some(obj) = json.as_object_mut() else {
+        return;
+    };
+    for name in ["activate_device", "register_and_activate"] {
+        if let Some(body) = obj.get_mut(name).and_then(Value::as_object_mut) {
+            body.entry("device_signature")
+                .or_insert_with(|| Value::String("0".repeat(128)));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every shape `atonomi tx --help` prints parses as its call, and together they
+    /// cover all 23.
+    #[test]
+    fn every_call_shape_in_the_help_parses() {
+        let mut names = std::collections::BTreeSet::new();
+        for line in CALL_SHAPES
+            .lines()
+            .map(str::trim)
+            .filter(|l| l.starts_with('{'))
+        {
+            let shape = line.split("   ").next().unwrap_or(line);
+            let text = shape
+                .replace("ETH_SIG", &"11".repeat(65))
+                .replace("ACCOUNT", &"ab".repeat(32))
+                .replace("DEVICE", &"cd".repeat(32))
+                .replace("HASH", &"ef".repeat(32));
+            let mut json: serde_json::Value =
+                serde_json::from_str(&text).unwrap_or_else(|e| panic!("{shape}: {e}"));
+            if line.contains("--device-key") {
+                leave_room_for_device_signature(&mut json);
+            }
+            let call: atonomi_primitives::tx::Call =
+                serde_json::from_value(json).unwrap_or_else(|e| panic!("{shape}: {e}"));
+            names.insert(call.name());
+        }
+        assert_eq!(names.len(), 23, "{names:?}");
+    }
+}
