@@ -252,7 +252,9 @@ impl Default for ConsensusConfig {
     }
 }
 
-pub const DEFAULT_RPC: &str = "127.0.0.1:8645";
+pub const DEFAULT_RPC: std::net::SocketAddr = std::net::SocketAddr::V4(
+    std::net::SocketAddrV4::new(std::net::Ipv4Addr::new(127, 0, 0, 1), 8645),
+);
 
 pub const CONFIG_TEMPLATE: &str = r#"# Atonomi node configuration. Paths are relative to this file's directory.
 
@@ -382,7 +384,7 @@ mod tests {
     #[test]
     fn the_template_parses_with_its_documented_defaults() {
         let c = Config::parse(CONFIG_TEMPLATE).unwrap();
-        assert_eq!(c.rpc.addr.to_string(), DEFAULT_RPC);
+        assert_eq!(c.rpc.addr, DEFAULT_RPC);
         assert_eq!(c.consensus.heartbeat_ms, 10_000);
         assert!(!c.admin.enabled);
         assert_eq!(c.storage.state_retention, 2048);

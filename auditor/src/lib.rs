@@ -29,7 +29,6 @@
 //! never written twice. Memory is bounded: at most 100,000 devices are modelled; the
 //! least recently active are dropped first.
 
-use anyhow::{bail, Context, Result};
 use atonomi_client::views::{TxEvent, TxLookup};
 use atonomi_client::{Answered, AtonomiApiClient, Node};
 use atonomi_primitives::state::Subject;
@@ -41,6 +40,51 @@ use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+
+/// Why the auditor stopped, or why one of its steps failed (it retries those).
+#[derive(Debug, thiserror::Error)]
+pub enum AuditorError {
+    #[error(transparent)]
+    Node(#[from] atonomi_client::Error),
+    #[error(transparent)]
+    Key(#[from] atonomi_api::keyfile::KeyFileError),
+    #[error("{} is not an auditor state file: {error}", path.display())]
+    StateFile {
+        path: PathBuf,
+        error: serde_json::Error,
+    },
+    #[error("{action} {}: {error}", path.display())]
+    File {
+        action: &'static str,
+        path: PathBuf,
+        error: std::io::Error,
+    },
+    #[error("reputation write {0} not final after 60 s")]
+    NotFinal(atonomi_primitives::Hash),
+    #[error("--epoch-blocks and --window-blocks must be at least 1")]
+    Windows,
+    #[error("auditor {id} is not registered on this chain: {error}")]
+    NotRegistered {
+        id: AuditorId,
+        error: atonomi_client::Error,
+    },
+    #[error("{key} is not a key of auditor {id}")]
+    NotItsKey {
+        key: atonomi_primitives::AccountId,
+        id: AuditorId,
+    },
+}
+
+type Result<T, E = AuditorError> = std::result::Result<T, E>;
+
+fn file_error(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> AuditorError {
+    let path = path.to_path_buf();
+    move |error| AuditorError::File {
+        action,
+        path,
+        error,
+    }
+}
 
 const MAX_MODEL: usize = 100_000;
 const FLOOD_FLOOR: u64 = 100;
@@ -163,13 +207,15 @@ struct Auditor {
 
 fn load_state(path: &Path) -> Result<State> {
     match std::fs::read(path) {
-        Ok(bytes) => serde_json::from_slice(&bytes)
-            .with_context(|| format!("{} is not an auditor state file", path.display())),
+        Ok(bytes) => serde_json::from_slice(&bytes).map_err(|error| AuditorError::StateFile {
+            path: path.to_path_buf(),
+            error,
+        }),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(State {
             next_height: 1,
             ..State::default()
         }),
-        Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
+        Err(e) => Err(file_error("reading", path)(e)),
     }
 }
 
@@ -177,11 +223,14 @@ fn load_state(path: &Path) -> Result<State> {
 fn save_state(path: &Path, state: &State) -> Result<()> {
     use std::io::Write;
     let tmp = path.with_extension("tmp");
-    let mut f =
-        std::fs::File::create(&tmp).with_context(|| format!("writing {}", tmp.display()))?;
-    f.write_all(&serde_json::to_vec(state)?)?;
-    f.sync_all()?;
-    std::fs::rename(&tmp, path).with_context(|| format!("replacing {}", path.display()))?;
+    let json = serde_json::to_vec(state).map_err(|error| AuditorError::StateFile {
+        path: path.to_path_buf(),
+        error,
+    })?;
+    std::fs::File::create(&tmp)
+        .and_then(|mut f| f.write_all(&json).and_then(|()| f.sync_all()))
+        .map_err(file_error("writing", &tmp))?;
+    std::fs::rename(&tmp, path).map_err(file_error("replacing", path))?;
     if let Some(dir) = path.parent() {
         if let Ok(d) = std::fs::File::open(dir) {
             let _ = d.sync_all();
@@ -193,6 +242,7 @@ fn save_state(path: &Path, state: &State) -> Result<()> {
 impl Auditor {
     async fn model(&mut self, device: DeviceId, height: u64) -> Result<&mut Model> {
         if !self.state.devices.contains_key(&device) {
+            let model = self.new_model(device).await?;
             if self.state.devices.len() >= MAX_MODEL {
                 let oldest = self
                     .state
@@ -204,38 +254,36 @@ impl Auditor {
                     self.state.devices.remove(&d);
                 }
             }
-            let node = &self.node;
-            let d = node.rpc().get_device(device).await.or_node(node)?;
-            let manufacturer = d.manufacturer.get();
-            let score = match self.defaults.get(&manufacturer) {
-                Some(s) => *s,
-                None => {
-                    let m = node
-                        .rpc()
-                        .get_manufacturer(manufacturer)
-                        .await
-                        .or_node(node)?;
-                    let s = m.default_score.get();
-                    self.defaults.insert(manufacturer, s);
-                    s
-                }
-            };
-            self.state.devices.insert(
-                device,
-                Model {
-                    manufacturer,
-                    score,
-                    ..Model::default()
-                },
-            );
+            self.state.devices.insert(device, model);
         }
-        let m = self
-            .state
-            .devices
-            .get_mut(&device)
-            .context("model just inserted")?;
+        let m = self.state.devices.entry(device).or_default();
         m.last_seen = height;
         Ok(m)
+    }
+
+    /// A device seen for the first time starts at its manufacturer's default score.
+    async fn new_model(&mut self, device: DeviceId) -> Result<Model> {
+        let node = &self.node;
+        let d = node.rpc().get_device(device).await.or_node(node)?;
+        let manufacturer = d.manufacturer.get();
+        let score = match self.defaults.get(&manufacturer) {
+            Some(s) => *s,
+            None => {
+                let m = node
+                    .rpc()
+                    .get_manufacturer(manufacturer)
+                    .await
+                    .or_node(node)?;
+                let s = m.default_score.get();
+                self.defaults.insert(manufacturer, s);
+                s
+            }
+        };
+        Ok(Model {
+            manufacturer,
+            score,
+            ..Model::default()
+        })
     }
 
     async fn on_event(&mut self, height: u64, e: &TxEvent) -> Result<()> {
@@ -435,7 +483,7 @@ impl Auditor {
                 {
                     // "duplicate" (already in the mempool) is fine; a used nonce means another
                     // transaction of ours took it: the write is lost, the next epoch redoes it.
-                    let msg = format!("{e:#}");
+                    let msg = e.to_string();
                     if msg.contains("nonce") && msg.contains("used") {
                         tracing::warn!(tx = %p.tx_hash, "pending write superseded: {msg}");
                         self.state.pending = None;
@@ -446,7 +494,7 @@ impl Auditor {
                 sent = true;
             }
             if tokio::time::Instant::now() > deadline {
-                bail!("reputation write {} not final after 60 s", p.tx_hash);
+                return Err(AuditorError::NotFinal(p.tx_hash));
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
@@ -486,7 +534,7 @@ pub async fn run(
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<()> {
     if cfg.epoch_blocks == 0 || cfg.window_blocks == 0 {
-        bail!("--epoch-blocks and --window-blocks must be at least 1");
+        return Err(AuditorError::Windows);
     }
     let key = atonomi_api::keyfile::read(&cfg.key)?;
     let node = Node::connect(&cfg.rpc)?;
@@ -496,9 +544,15 @@ pub async fn run(
         .get_auditor(cfg.auditor.get())
         .await
         .or_node(&node)
-        .with_context(|| format!("auditor {} is not registered on this chain", cfg.auditor))?;
+        .map_err(|error| AuditorError::NotRegistered {
+            id: cfg.auditor,
+            error,
+        })?;
     if !auditor.keys.contains(&key.account()) {
-        bail!("{} is not a key of auditor {}", key.account(), cfg.auditor);
+        return Err(AuditorError::NotItsKey {
+            key: key.account(),
+            id: cfg.auditor,
+        });
     }
     let state = load_state(&cfg.state)?;
     tracing::info!(auditor = %cfg.auditor, from = state.next_height, devices = state.devices.len(), "auditor starting");
@@ -516,7 +570,7 @@ pub async fn run(
         match a.step().await {
             Ok(true) => continue,
             Ok(false) => {}
-            Err(e) => tracing::warn!("auditor step: {e:#} (retrying)"),
+            Err(e) => tracing::warn!("auditor step: {e} (retrying)"),
         }
         tokio::select! {
             _ = &mut shutdown => {

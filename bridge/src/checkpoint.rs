@@ -66,7 +66,10 @@ pub fn checkpoint_digest(
 
 /// A 65-byte `(r, s, v)` signature of `digest` with `v` ∈ {27, 28} and low `s` (the
 /// contract refuses the malleable high-s twin).
-pub fn sign_digest(key: &PrivateKeySigner, digest: &B256) -> anyhow::Result<[u8; 65]> {
+pub fn sign_digest(
+    key: &PrivateKeySigner,
+    digest: &B256,
+) -> Result<[u8; 65], alloy::signers::Error> {
     let sig = key.sign_hash_sync(digest)?;
     let mut out = [0u8; 65];
     out[..32].copy_from_slice(&sig.r().to_be_bytes::<32>());

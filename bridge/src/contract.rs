@@ -7,7 +7,6 @@ use alloy::primitives::{Address, Bytes, B256};
 use alloy::providers::Provider;
 use alloy::rpc::types::TransactionRequest;
 use alloy::sol_types::SolValue;
-use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
 
 alloy::sol! {
@@ -84,19 +83,42 @@ pub fn build_dir() -> PathBuf {
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("eth/build"))
 }
 
+/// Why a contract could not be deployed.
+#[derive(Debug, thiserror::Error)]
+pub enum DeployError {
+    #[error("reading {} (run scripts/eth-tools.sh to compile the contracts): {error}", path.display())]
+    Artifact {
+        path: PathBuf,
+        error: std::io::Error,
+    },
+    #[error("{} is not hex", .0.display())]
+    NotHex(PathBuf),
+    #[error("{} is empty", .0.display())]
+    Empty(PathBuf),
+    #[error("Ethereum RPC: {0}")]
+    Rpc(#[from] alloy::transports::TransportError),
+    #[error("waiting for the deployment: {0}")]
+    Pending(#[from] alloy::providers::PendingTransactionError),
+    #[error("deploying {0} reverted")]
+    Reverted(String),
+    #[error("no contract address in the deployment receipt")]
+    NoAddress,
+}
+
+type Result<T, E = DeployError> = std::result::Result<T, E>;
+
 /// The creation bytecode of `name` (e.g. `AtonomiCheckpoints`).
 pub fn bytecode(name: &str) -> Result<Bytes> {
     let path = build_dir().join(format!("{name}.bin"));
-    let hex = std::fs::read_to_string(&path).with_context(|| {
-        format!(
-            "reading {} (run scripts/eth-tools.sh to compile the contracts)",
-            path.display()
-        )
-    })?;
-    let bytes =
-        alloy::hex::decode(hex.trim()).with_context(|| format!("{} is not hex", path.display()))?;
+    let hex = match std::fs::read_to_string(&path) {
+        Ok(hex) => hex,
+        Err(error) => return Err(DeployError::Artifact { path, error }),
+    };
+    let Ok(bytes) = alloy::hex::decode(hex.trim()) else {
+        return Err(DeployError::NotHex(path));
+    };
     if bytes.is_empty() {
-        bail!("{} is empty", path.display());
+        return Err(DeployError::Empty(path));
     }
     Ok(bytes.into())
 }
@@ -108,11 +130,9 @@ pub async fn deploy<P: Provider>(provider: &P, name: &str, args: Vec<u8>) -> Res
     let tx = TransactionRequest::default().with_deploy_code(code);
     let receipt = provider.send_transaction(tx).await?.get_receipt().await?;
     if !receipt.status() {
-        bail!("deploying {name} reverted");
+        return Err(DeployError::Reverted(name.to_string()));
     }
-    receipt
-        .contract_address
-        .context("no contract address in the deployment receipt")
+    receipt.contract_address.ok_or(DeployError::NoAddress)
 }
 
 /// Deploys the checkpoint contract trusting `genesis_set`.

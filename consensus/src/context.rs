@@ -64,27 +64,39 @@ impl mc::Value for BlockValue {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Ed25519;
 
+/// Bytes that are not an ed25519 signature or public key.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum KeyDecodingError {
+    #[error("a signature is 64 bytes, got {0}")]
+    SignatureLength(usize),
+    #[error("a public key is 32 bytes, got {0}")]
+    PublicKeyLength(usize),
+    #[error("32 bytes that are not an ed25519 public key")]
+    NotAPublicKey,
+}
+
 impl mc::SigningScheme for Ed25519 {
-    type DecodingError = String;
+    type DecodingError = KeyDecodingError;
     type Signature = [u8; 64];
     type PublicKey = AccountId;
     type PrivateKey = [u8; 32];
 
-    fn decode_signature(bytes: &[u8]) -> Result<[u8; 64], String> {
+    fn decode_signature(bytes: &[u8]) -> Result<[u8; 64], KeyDecodingError> {
         bytes
             .try_into()
-            .map_err(|_| format!("a signature is 64 bytes, got {}", bytes.len()))
+            .map_err(|_| KeyDecodingError::SignatureLength(bytes.len()))
     }
 
     fn encode_signature(signature: &[u8; 64]) -> Vec<u8> {
         signature.to_vec()
     }
 
-    fn decode_public_key(bytes: &[u8]) -> Result<AccountId, String> {
+    fn decode_public_key(bytes: &[u8]) -> Result<AccountId, KeyDecodingError> {
         let raw: [u8; 32] = bytes
             .try_into()
-            .map_err(|_| format!("a public key is 32 bytes, got {}", bytes.len()))?;
-        atonomi_primitives::PublicKey::from_bytes(&raw).map_err(|e| e.to_string())?;
+            .map_err(|_| KeyDecodingError::PublicKeyLength(bytes.len()))?;
+        atonomi_primitives::PublicKey::from_bytes(&raw)
+            .map_err(|_| KeyDecodingError::NotAPublicKey)?;
         Ok(AccountId::new(raw))
     }
 

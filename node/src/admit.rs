@@ -12,7 +12,7 @@ use atonomi_runtime::{Refusal, SigCheck};
 
 /// The committed parameters (decoding bounds, fees); the defaults if unreadable.
 fn chain_params(chain: &Chain) -> atonomi_primitives::Params {
-    let reader = |k: &[u8]| chain.db().get(k).map_err(|e| e.to_string());
+    let reader = |k: &[u8]| chain.db().get(k);
     atonomi_runtime::read_params(&reader).unwrap_or_default()
 }
 
@@ -147,7 +147,7 @@ impl Shared {
     fn admit_decoded(&self, stx: &SignedTransaction, bytes: Vec<u8>) -> Result<Hash, AdmitError> {
         let next = {
             let chain = read_chain(self);
-            let reader = |k: &[u8]| chain.db().get(k).map_err(|e| e.to_string());
+            let reader = |k: &[u8]| chain.db().get(k);
             atonomi_runtime::precheck_decoded(&reader, stx).map_err(|e| match e {
                 Refusal::Invalid(e) => AdmitError::Invalid(e),
                 Refusal::Fatal(e) => AdmitError::State(e.to_string()),

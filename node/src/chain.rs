@@ -3,7 +3,6 @@
 //! executing and committing blocks. A block, its certificate, its state changes, its
 //! receipts and the consensus clean-up go to disk in **one** write batch.
 
-use anyhow::{bail, Context, Result};
 use atonomi_consensus::message::WalRecord;
 use atonomi_consensus::validate::voting_set;
 use atonomi_consensus::{CommitCertificate, SignGuard};
@@ -19,7 +18,66 @@ use atonomi_storage::{
     Cf, KvStore, LogConfig, RocksConfig, RocksStore, Staged, StateDb, WriteBatch,
 };
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+/// What can go wrong in the chain store. Every variant says what, and where on disk
+/// when it is about a data directory.
+#[derive(Debug, thiserror::Error)]
+pub enum ChainError {
+    #[error(transparent)]
+    Storage(#[from] atonomi_storage::StorageError),
+    #[error("creating {}: {error}", path.display())]
+    CreateDir {
+        path: PathBuf,
+        error: std::io::Error,
+    },
+    #[error("opening RocksDB at {}: {error}", path.display())]
+    Open {
+        path: PathBuf,
+        error: atonomi_storage::StorageError,
+    },
+    #[error("{} was written by an older atonomi whose state was a Jellyfish Merkle tree; this version keeps state in the state log and cannot read it: start from a new --home (the chain replays from its peers) or import a snapshot", path.display())]
+    LegacyState { path: PathBuf },
+    #[error("{} holds a chain with another genesis (hash {stored}, this genesis {genesis}); use another --home or remove it", path.display())]
+    OtherGenesis {
+        path: PathBuf,
+        stored: Hash,
+        genesis: Hash,
+    },
+    #[error("building the genesis state: {0}")]
+    GenesisState(atonomi_runtime::Fatal),
+    #[error("the last committed block (height {0}) is missing")]
+    HeadMissing(Height),
+    #[error("{what} is corrupt: {error}")]
+    Corrupt {
+        what: String,
+        error: atonomi_primitives::codec::CodecError,
+    },
+    #[error("executing block {height}: {error}")]
+    Execution {
+        height: Height,
+        error: atonomi_runtime::Fatal,
+    },
+    #[error("block {block} does not follow height {head}")]
+    NotNext { block: Height, head: Height },
+    #[error("block {height}: its {what} differs from the header's")]
+    HeaderMismatch { height: Height, what: &'static str },
+    #[error("commit of block {block} at height {height} does not follow {head}")]
+    CommitMismatch {
+        block: Hash,
+        height: Height,
+        head: Height,
+    },
+}
+
+type Result<T, E = ChainError> = std::result::Result<T, E>;
+
+fn corrupt(
+    what: impl Into<String>,
+) -> impl FnOnce(atonomi_primitives::codec::CodecError) -> ChainError {
+    let what = what.into();
+    move |error| ChainError::Corrupt { what, error }
+}
 
 /// Largest block accepted from disk or the network.
 pub const MAX_BLOCK_BYTES: usize = 32 << 20;
@@ -105,11 +163,13 @@ pub(crate) fn voting_set_in(
     read: impl Fn(&StateKey) -> Result<Option<Vec<u8>>>,
 ) -> Result<ValidatorSet> {
     let current: ValidatorSet = match read(&StateKey::ValidatorSet)? {
-        Some(b) => codec::decode(&b, 16 << 20).context("validator set record")?,
+        Some(b) => codec::decode(&b, 16 << 20).map_err(corrupt("the validator set record"))?,
         None => ValidatorSet::default(),
     };
     let pending: Option<PendingValidatorSet> = match read(&StateKey::PendingValidatorSet)? {
-        Some(b) => Some(codec::decode(&b, 16 << 20).context("pending validator set record")?),
+        Some(b) => {
+            Some(codec::decode(&b, 16 << 20).map_err(corrupt("the pending validator set record"))?)
+        }
         None => None,
     };
     Ok(voting_set(height, &current, pending.as_ref()).clone())
@@ -219,32 +279,45 @@ impl Chain {
         config: &RocksConfig,
         log: LogConfig,
     ) -> Result<Chain> {
-        std::fs::create_dir_all(path).with_context(|| format!("creating {}", path.display()))?;
-        let kv = RocksStore::open(path, config)
-            .with_context(|| format!("opening RocksDB at {}", path.display()))?;
+        std::fs::create_dir_all(path).map_err(|error| ChainError::CreateDir {
+            path: path.to_path_buf(),
+            error,
+        })?;
+        let kv = RocksStore::open(path, config).map_err(|error| ChainError::Open {
+            path: path.to_path_buf(),
+            error,
+        })?;
         if kv.get(Cf::Meta, LEGACY_STATE_VERSION)?.is_some() {
-            bail!(
-                "{} was written by an older atonomi whose state was a Jellyfish Merkle tree; this version keeps state in the state log and cannot read it: start from a new --home (the chain replays from its peers) or import a snapshot",
-                path.display()
-            );
+            return Err(ChainError::LegacyState {
+                path: path.to_path_buf(),
+            });
         }
-        let db = StateDb::open_with(kv, log)
-            .with_context(|| format!("opening the state in {}", path.display()))?;
+        let db = StateDb::open_with(kv, log).map_err(|error| ChainError::Open {
+            path: path.to_path_buf(),
+            error,
+        })?;
         let genesis_hash = Hash::of(genesis.to_json().as_bytes());
         match tables::get::<MetaHash, _>(db.kv(), &META_GENESIS_HASH)? {
-            Some(h) if h != genesis_hash => bail!(
-                "{} holds a chain with another genesis (hash {h}, this genesis {genesis_hash}); use another --home or remove it",
-                path.display()
-            ),
+            Some(stored) if stored != genesis_hash => {
+                return Err(ChainError::OtherGenesis {
+                    path: path.to_path_buf(),
+                    stored,
+                    genesis: genesis_hash,
+                })
+            }
             Some(_) => {}
             None => {
-                let diff = genesis_diff(&genesis.state()).context("building the genesis state")?;
+                let diff = genesis_diff(&genesis.state()).map_err(ChainError::GenesisState)?;
                 let (staged, mut batch) = db.prepare_commit(&diff, 0)?;
                 tables::put::<MetaHash>(&mut batch, &META_GENESIS_HASH, &genesis_hash);
                 tables::put::<MetaU64>(&mut batch, &META_HEIGHT, &0);
                 // A new node's guard exists from the start: a missing guard later
                 // means lost data, never a fresh node.
-                batch.put(Cf::Consensus, GUARD_KEY.to_vec(), SignGuard::new().to_bytes());
+                batch.put(
+                    Cf::Consensus,
+                    GUARD_KEY.to_vec(),
+                    SignGuard::new().to_bytes(),
+                );
                 db.write_and_apply(batch, staged)?;
             }
         }
@@ -254,7 +327,7 @@ impl Chain {
         } else {
             Some(
                 tables::get::<Blocks, _>(db.kv(), &height.get())?
-                    .context("the last committed block is missing")?
+                    .ok_or(ChainError::HeadMissing(height))?
                     .header,
             )
         };
@@ -290,9 +363,8 @@ impl Chain {
         match self.db.get(&key.to_bytes())? {
             None => Ok(None),
             Some(b) => {
-                Ok(Some(codec::decode(&b, 16 << 20).with_context(|| {
-                    format!("state record {key:?} is corrupt")
-                })?))
+                let what = format!("state record {key:?}");
+                Ok(Some(codec::decode(&b, 16 << 20).map_err(corrupt(what))?))
             }
         }
     }
@@ -343,26 +415,24 @@ impl Chain {
     /// `block.txs[i]` (see `Shared::preverified`), the others are verified here.
     pub fn execute(&self, block: Block, preverified: &[bool]) -> Result<Executed> {
         if block.header.height != self.height.next() {
-            bail!(
-                "block {} does not follow height {}",
-                block.header.height,
-                self.height
-            );
+            return Err(ChainError::NotNext {
+                block: block.header.height,
+                head: self.height,
+            });
         }
         let (staged, receipts, batch, next_set) = self.run(&block, preverified)?;
-        let root = staged.root();
-        if root != block.header.state_root {
-            bail!(
-                "state root {} differs from the header's {}",
-                root,
-                block.header.state_root
-            );
+        let mismatch = |what| ChainError::HeaderMismatch {
+            height: block.header.height,
+            what,
+        };
+        if staged.root() != block.header.state_root {
+            return Err(mismatch("state root"));
         }
         if receipts_root(&receipts) != block.header.receipts_root {
-            bail!("receipts root differs from the header's");
+            return Err(mismatch("receipts root"));
         }
         if next_set != block.header.next_validator_set_hash {
-            bail!("next validator-set hash differs from the header's");
+            return Err(mismatch("next validator-set hash"));
         }
         Ok(Executed {
             block,
@@ -382,9 +452,14 @@ impl Chain {
             height: block.header.height,
             timestamp: block.header.timestamp,
         };
-        let reader = |k: &[u8]| self.db.get(k).map_err(|e| e.to_string());
-        let out = execute_block_preverified(&reader, &ctx, &block.txs, preverified)
-            .map_err(|e| anyhow::anyhow!("executing block {}: {e:?}", block.header.height))?;
+        let reader = |k: &[u8]| self.db.get(k);
+        let out =
+            execute_block_preverified(&reader, &ctx, &block.txs, preverified).map_err(|error| {
+                ChainError::Execution {
+                    height: block.header.height,
+                    error,
+                }
+            })?;
         // The set voting on the next height, from the state after this block.
         let after = |key: &StateKey| -> Result<Option<Vec<u8>>> {
             let raw = key.to_bytes();
@@ -416,12 +491,11 @@ impl Chain {
             || certificate.height != height
             || certificate.block != block.hash()
         {
-            bail!(
-                "commit of block {} at height {} does not follow {}",
-                certificate.block,
+            return Err(ChainError::CommitMismatch {
+                block: certificate.block,
                 height,
-                self.height
-            );
+                head: self.height,
+            });
         }
         let h = height.get();
         tables::put::<Blocks>(&mut batch, &h, &block);
@@ -484,10 +558,13 @@ impl Chain {
         let Some(v) = self.db.kv().get(Cf::Meta, &checkpoint_key(epoch))? else {
             return Ok(None);
         };
-        let b: [u8; 8] = v
-            .as_slice()
-            .try_into()
-            .map_err(|_| anyhow::anyhow!("checkpoint record of epoch {epoch} is corrupt"))?;
+        let b: [u8; 8] = v.as_slice().try_into().map_err(|_| ChainError::Corrupt {
+            what: format!("the checkpoint record of epoch {epoch}"),
+            error: atonomi_primitives::codec::CodecError::Malformed(format!(
+                "{} bytes, not 8",
+                v.len()
+            )),
+        })?;
         Ok(Some(Height::new(u64::from_be_bytes(b))))
     }
 
@@ -533,7 +610,7 @@ impl Chain {
             };
             out.push((
                 Height::new(u64::from_be_bytes(h)),
-                codec::decode(&v, tables::MAX_VALUE)?,
+                codec::decode(&v, tables::MAX_VALUE).map_err(corrupt("an evidence record"))?,
             ));
         }
         Ok(out)
@@ -581,9 +658,9 @@ impl Chain {
     /// The stored guard, or the data-loss guard when it is missing.
     pub fn guard(&self) -> Result<SignGuard> {
         match self.db.kv().get(Cf::Consensus, GUARD_KEY)? {
-            Some(b) => Ok(
-                SignGuard::from_bytes(&b).context("the double-sign guard on disk is corrupt")?
-            ),
+            Some(b) => {
+                Ok(SignGuard::from_bytes(&b).map_err(corrupt("the double-sign guard on disk"))?)
+            }
             None => {
                 tracing::warn!(height = %self.height, "double-sign guard missing: refusing to sign up to the next height");
                 Ok(SignGuard::after_data_loss(self.height))
@@ -655,7 +732,7 @@ impl Chain {
         let prefix = height.get().to_be_bytes();
         let mut out = Vec::new();
         for (_, v) in self.db.kv().scan(Cf::Receipts, &prefix, &[], usize::MAX)? {
-            out.push(codec::decode(&v, tables::MAX_VALUE)?);
+            out.push(codec::decode(&v, tables::MAX_VALUE).map_err(corrupt("a receipt"))?);
         }
         Ok(out)
     }

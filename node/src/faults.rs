@@ -54,12 +54,12 @@ mod modes {
     /// The conflicting twin of a message `key` signed: a vote for the other choice (nil
     /// for a block, a made-up block for nil), or a proposal of `other_block` with its
     /// body. Empty for messages of other validators.
-    pub fn conflicting_twin(
+    pub fn conflicting_twin<E>(
         msg: &ConsensusMessage,
         key: &Keypair,
         chain_id: &ChainId,
-        other_block: impl FnOnce() -> anyhow::Result<Block>,
-    ) -> anyhow::Result<Vec<Outbound>> {
+        other_block: impl FnOnce() -> Result<Block, E>,
+    ) -> Result<Vec<Outbound>, E> {
         use atonomi_consensus::message::{sign_proposal, sign_vote};
         use malachitebft_core_types::NilOrVal;
         let mut out = Vec::new();

@@ -2,43 +2,71 @@
 //! `atonomi_api::keyfile`; the node adds its secp256k1 bridge key files.
 
 pub use atonomi_api::keyfile::{read, write, KeyFileError};
+pub use bridge::BridgeKeyError;
 
 /// A secp256k1 bridge key file (a validator's checkpoint key, or a relayer's funded
 /// Ethereum key): JSON with the address and the 32-byte secret, owner-only.
 pub mod bridge {
     use alloy::signers::local::PrivateKeySigner;
-    use anyhow::{bail, Context, Result};
-    use std::path::Path;
+    use atonomi_api::keyfile::KeyFileError;
+    use std::path::{Path, PathBuf};
 
-    pub fn write(path: &Path, key: &PrivateKeySigner, force: bool) -> Result<()> {
-        Ok(atonomi_api::keyfile::write_owner_only(
-            path,
-            &serde_json::json!({ "address": key.address().to_string(), "secret_key": alloy::hex::encode(key.to_bytes()) }),
-            force,
-        )?)
+    /// Why a bridge key file could not be read or written.
+    #[derive(Debug, thiserror::Error)]
+    pub enum BridgeKeyError {
+        #[error(transparent)]
+        File(#[from] KeyFileError),
+        #[error("{}: not a bridge key file: {error}", path.display())]
+        Format {
+            path: PathBuf,
+            error: serde_json::Error,
+        },
+        #[error("{}: not a secp256k1 secret key", .0.display())]
+        Secret(PathBuf),
+        #[error("{}: the address does not match the secret key", .0.display())]
+        Address(PathBuf),
     }
 
-    pub fn read(path: &Path) -> Result<PrivateKeySigner> {
+    #[derive(serde::Serialize, serde::Deserialize)]
+    struct BridgeKeyFile {
+        #[serde(default)]
+        address: Option<String>,
+        secret_key: String,
+    }
+
+    pub fn write(path: &Path, key: &PrivateKeySigner, force: bool) -> Result<(), BridgeKeyError> {
+        let file = BridgeKeyFile {
+            address: Some(key.address().to_string()),
+            secret_key: alloy::hex::encode(key.to_bytes()),
+        };
+        let json = serde_json::to_value(&file).map_err(|error| BridgeKeyError::Format {
+            path: path.to_path_buf(),
+            error,
+        })?;
+        Ok(atonomi_api::keyfile::write_owner_only(path, &json, force)?)
+    }
+
+    pub fn read(path: &Path) -> Result<PrivateKeySigner, BridgeKeyError> {
         let v = atonomi_api::keyfile::read_json(path)?;
-        let secret = v["secret_key"]
-            .as_str()
-            .with_context(|| format!("{}: no secret_key", path.display()))?;
-        let key: PrivateKeySigner = secret
+        let file: BridgeKeyFile =
+            serde_json::from_value(v).map_err(|error| BridgeKeyError::Format {
+                path: path.to_path_buf(),
+                error,
+            })?;
+        let key: PrivateKeySigner = file
+            .secret_key
             .trim_start_matches("0x")
             .parse()
-            .with_context(|| format!("{}: not a secp256k1 secret key", path.display()))?;
-        if let Some(a) = v["address"].as_str() {
+            .map_err(|_| BridgeKeyError::Secret(path.to_path_buf()))?;
+        if let Some(a) = &file.address {
             if !a.eq_ignore_ascii_case(&key.address().to_string()) {
-                bail!(
-                    "{}: the address does not match the secret key",
-                    path.display()
-                );
+                return Err(BridgeKeyError::Address(path.to_path_buf()));
             }
         }
         Ok(key)
     }
 
-    pub fn read_or_create(path: &Path) -> Result<PrivateKeySigner> {
+    pub fn read_or_create(path: &Path) -> Result<PrivateKeySigner, BridgeKeyError> {
         if path.exists() {
             return read(path);
         }

@@ -5,7 +5,6 @@ use crate::mempool::{Mempool, MempoolConfig};
 use crate::p2p::P2pConfig;
 use crate::service::{Host, HostConfig};
 use crate::shared::Shared;
-use anyhow::{bail, Context, Result};
 use atonomi_api::config::CONFIG_TEMPLATE;
 pub use atonomi_api::config::{Config, ConsensusConfig, DEFAULT_RPC};
 use atonomi_consensus::engine::EngineConfig;
@@ -17,6 +16,82 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 use tokio::sync::{broadcast, mpsc, Notify};
+
+/// Why a node, or one of its set-up commands, could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum LaunchError {
+    #[error("reading {} (run `atonomi init --home {}` first): {error}", path.display(), home.display())]
+    NoConfig {
+        path: PathBuf,
+        home: PathBuf,
+        error: std::io::Error,
+    },
+    #[error("{action} {}: {error}", path.display())]
+    File {
+        action: &'static str,
+        path: PathBuf,
+        error: std::io::Error,
+    },
+    #[error("{} is {size} bytes; at most {limit} are accepted", path.display())]
+    TooLarge {
+        path: PathBuf,
+        size: u64,
+        limit: usize,
+    },
+    #[error("{} is not a valid configuration: {error}", path.display())]
+    Config {
+        path: PathBuf,
+        error: atonomi_api::config::ConfigError,
+    },
+    #[error("[admission] {0}")]
+    Admission(atonomi_api::config::ConfigError),
+    #[error("{} exists; pass --force to overwrite it", .0.display())]
+    ConfigExists(PathBuf),
+    #[error("{} is not a valid genesis: {error}", path.display())]
+    Genesis {
+        path: PathBuf,
+        error: atonomi_genesis::GenesisError,
+    },
+    #[error(transparent)]
+    KeyFile(#[from] crate::keys::KeyFileError),
+    #[error(transparent)]
+    BridgeKey(#[from] crate::keys::BridgeKeyError),
+    #[error(transparent)]
+    Entropy(#[from] atonomi_primitives::crypto::NoRandomness),
+    #[error("[bridge] contract {0:?} is not an address")]
+    BridgeContract(String),
+    #[error("[bridge] a relayer needs both eth_rpc and relayer_key")]
+    RelayerHalf,
+    #[error(transparent)]
+    Faults(#[from] crate::faults::CompiledOut),
+    #[error(transparent)]
+    Chain(#[from] crate::chain::ChainError),
+    #[error(transparent)]
+    Host(#[from] crate::service::HostError),
+    #[error(transparent)]
+    P2p(#[from] crate::p2p::P2pError),
+    #[error("starting the metrics endpoint on {addr}: {error}")]
+    Metrics {
+        addr: SocketAddr,
+        error: std::io::Error,
+    },
+    #[error("starting JSON-RPC on {addr}: {error}")]
+    Rpc {
+        addr: SocketAddr,
+        error: crate::rpc::ServeError,
+    },
+}
+
+type Result<T, E = LaunchError> = std::result::Result<T, E>;
+
+fn file_error(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> LaunchError {
+    let path = path.to_path_buf();
+    move |error| LaunchError::File {
+        action,
+        path,
+        error,
+    }
+}
 
 /// A random id per process start (the lookup log's counts restart with it).
 fn run_id() -> u64 {
@@ -31,43 +106,43 @@ fn run_id() -> u64 {
 /// Reads and checks `config.toml` in a node's home.
 pub fn load_config(home: &Path) -> Result<Config> {
     let path = home.join("config.toml");
-    let size = std::fs::metadata(&path)
-        .with_context(|| {
-            format!(
-                "reading {} (run `atonomi init --home {}` first)",
-                path.display(),
-                home.display()
-            )
-        })?
-        .len();
+    let size = match std::fs::metadata(&path) {
+        Ok(m) => m.len(),
+        Err(error) => {
+            return Err(LaunchError::NoConfig {
+                path,
+                home: home.to_path_buf(),
+                error,
+            })
+        }
+    };
     if size > atonomi_api::config::MAX_CONFIG_BYTES as u64 {
-        bail!(
-            "{} is {size} bytes; at most {} are accepted",
-            path.display(),
-            atonomi_api::config::MAX_CONFIG_BYTES
-        );
+        return Err(LaunchError::TooLarge {
+            path,
+            size,
+            limit: atonomi_api::config::MAX_CONFIG_BYTES,
+        });
     }
-    let text =
-        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
-    Config::parse(&text).with_context(|| format!("{} is not a valid configuration", path.display()))
+    let text = std::fs::read_to_string(&path).map_err(file_error("reading", &path))?;
+    Config::parse(&text).map_err(|error| LaunchError::Config { path, error })
 }
 
 /// `atonomi init`: a commented config, a validator key and, when given, the genesis.
 pub fn init(home: &Path, genesis: Option<&Path>, force: bool) -> Result<()> {
     let config = home.join("config.toml");
     if config.exists() && !force {
-        bail!("{} exists; pass --force to overwrite it", config.display());
+        return Err(LaunchError::ConfigExists(config));
     }
-    std::fs::create_dir_all(home.join("keys"))?;
-    std::fs::write(&config, CONFIG_TEMPLATE)?;
+    let keys = home.join("keys");
+    std::fs::create_dir_all(&keys).map_err(file_error("creating", &keys))?;
+    std::fs::write(&config, CONFIG_TEMPLATE).map_err(file_error("writing", &config))?;
     let key_path = home.join("keys/validator.json");
     let key = read_or_create_key(&key_path)?;
     let node_key = read_or_create_key(&home.join("keys/node.json"))?;
     let bridge_key = crate::keys::bridge::read_or_create(&home.join("keys/bridge.json"))?;
     let peer_id = crate::p2p::identity(&node_key)?.public().to_peer_id();
     if let Some(g) = genesis {
-        std::fs::copy(g, home.join("genesis.json"))
-            .with_context(|| format!("copying {}", g.display()))?;
+        std::fs::copy(g, home.join("genesis.json")).map_err(file_error("copying", g))?;
     }
     println!(
         "{}",
@@ -128,16 +203,19 @@ impl std::fmt::Debug for Launch {
 }
 
 pub fn load_genesis(path: &Path) -> Result<Genesis> {
-    let meta = std::fs::metadata(path).with_context(|| format!("reading {}", path.display()))?;
+    let meta = std::fs::metadata(path).map_err(file_error("reading", path))?;
     if meta.len() > atonomi_genesis::MAX_GENESIS_BYTES as u64 {
-        bail!(
-            "{} is larger than {} bytes",
-            path.display(),
-            atonomi_genesis::MAX_GENESIS_BYTES
-        );
+        return Err(LaunchError::TooLarge {
+            path: path.to_path_buf(),
+            size: meta.len(),
+            limit: atonomi_genesis::MAX_GENESIS_BYTES,
+        });
     }
-    let bytes = std::fs::read(path)?;
-    Genesis::from_json(&bytes).with_context(|| format!("{} is not a valid genesis", path.display()))
+    let bytes = std::fs::read(path).map_err(file_error("reading", path))?;
+    Genesis::from_json(&bytes).map_err(|error| LaunchError::Genesis {
+        path: path.to_path_buf(),
+        error,
+    })
 }
 
 fn bridge_config(
@@ -147,7 +225,7 @@ fn bridge_config(
     let contract: alloy::primitives::Address = b
         .contract
         .parse()
-        .with_context(|| format!("[bridge] contract {:?} is not an address", b.contract))?;
+        .map_err(|_| LaunchError::BridgeContract(b.contract.clone()))?;
     let signer = match &b.key {
         Some(p) => Some(crate::keys::bridge::read(&home.join(p))?),
         None => None,
@@ -161,7 +239,7 @@ fn bridge_config(
             takeover: Duration::from_secs(b.takeover_secs),
         }),
         (None, None) => None,
-        _ => bail!("[bridge] a relayer needs both eth_rpc and relayer_key"),
+        _ => return Err(LaunchError::RelayerHalf),
     };
     Ok(crate::bridge::BridgeConfig {
         eth_chain_id: b.eth_chain_id,
@@ -271,7 +349,10 @@ pub async fn run(launch: Launch, ready: impl FnOnce(SocketAddr)) -> Result<()> {
             .as_ref()
             .map(crate::bridge::BridgeConfig::info),
         admission: crate::admission::Policy {
-            min_balance: launch.admission.min_balance()?,
+            min_balance: launch
+                .admission
+                .min_balance()
+                .map_err(LaunchError::Admission)?,
         },
     });
     shared.metrics.height.set(
@@ -285,13 +366,16 @@ pub async fn run(launch: Launch, ready: impl FnOnce(SocketAddr)) -> Result<()> {
     if let Some(addr) = launch.metrics {
         let bound = crate::metrics::serve(addr, shared.metrics.clone())
             .await
-            .with_context(|| format!("starting the metrics endpoint on {addr}"))?;
+            .map_err(|error| LaunchError::Metrics { addr, error })?;
         tracing::info!(%bound, "Prometheus metrics on /metrics");
     }
     let (rpc_addr, rpc_handle) =
         crate::rpc::serve(launch.rpc, shared.clone(), launch.admin, &launch.rpc_limits)
             .await
-            .with_context(|| format!("starting JSON-RPC on {}", launch.rpc))?;
+            .map_err(|error| LaunchError::Rpc {
+                addr: launch.rpc,
+                error,
+            })?;
     let propose = Duration::from_millis(launch.consensus.propose_timeout_ms.max(100));
     let mut engine = EngineConfig::new(launch.genesis.chain_id.clone());
     engine.timeouts.propose = propose;
@@ -348,7 +432,10 @@ pub async fn run(launch: Launch, ready: impl FnOnce(SocketAddr)) -> Result<()> {
         }
     }
     ready(rpc_addr);
-    let result = host.run(first, inbound_rx, shutdown_signal()).await;
+    let result = host
+        .run(first, inbound_rx, shutdown_signal())
+        .await
+        .map_err(LaunchError::from);
     let _ = stop_tx.send(true);
     for t in bridge_tasks {
         t.abort();
@@ -393,17 +480,14 @@ pub fn dev_launch(
 ) -> Result<Launch> {
     use atonomi_genesis::dev;
     let keys = home.join("keys");
-    std::fs::create_dir_all(&keys).with_context(|| format!("creating {}", keys.display()))?;
+    std::fs::create_dir_all(&keys).map_err(file_error("creating", &keys))?;
     for name in dev::NAMES {
         let path = keys.join(format!("{name}.json"));
         if !path.exists() {
             crate::keys::write(&path, &dev::key(name), false)?;
         }
     }
-    let rpc = match rpc {
-        Some(a) => a,
-        None => DEFAULT_RPC.parse()?,
-    };
+    let rpc = rpc.unwrap_or(DEFAULT_RPC);
     Ok(Launch {
         data: home.join("data"),
         genesis: dev::genesis(),

@@ -121,7 +121,7 @@ impl Metrics {
 }
 
 /// Serves `GET /metrics` (anything else: 404) until the task is dropped, over hyper.
-pub async fn serve(addr: SocketAddr, metrics: Arc<Metrics>) -> anyhow::Result<SocketAddr> {
+pub async fn serve(addr: SocketAddr, metrics: Arc<Metrics>) -> std::io::Result<SocketAddr> {
     use hyper::{Method, Response, StatusCode};
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let bound = listener.local_addr()?;

@@ -2,11 +2,10 @@
 //! each step durable before acting on it, building and executing blocks, committing
 //! decisions — next to the mempool and the JSON-RPC server that share its chain.
 
-use crate::chain::{Chain, Executed};
+use crate::chain::{Chain, ChainError, Executed};
 use crate::clock::now_ms;
 use crate::ingress::{Inbound, NodeEvent, Outbound};
 use crate::shared::{lock_mempool, next_nonce, read_chain, Shared};
-use anyhow::{Context, Result};
 use atonomi_consensus::context::ValidatorSet as ConsensusSet;
 use atonomi_consensus::engine::{
     timeout_key, Action, ConsensusTimeout, Engine, EngineConfig, Step,
@@ -46,19 +45,62 @@ pub struct HostConfig {
     pub signed_marker: Option<std::path::PathBuf>,
 }
 
+/// Why the consensus host stopped. Each is fatal: the node must not go on deciding
+/// with state it cannot read or write.
+#[derive(Debug, thiserror::Error)]
+pub enum HostError {
+    #[error(transparent)]
+    Chain(#[from] ChainError),
+    #[error(transparent)]
+    Storage(#[from] atonomi_storage::StorageError),
+    #[error("{action} {}: {error}", path.display())]
+    File {
+        action: &'static str,
+        path: std::path::PathBuf,
+        error: std::io::Error,
+    },
+    #[error("the validator set of height {0} is empty")]
+    EmptySet(Height),
+    #[error("decided block {0}, whose body is unknown")]
+    UnknownBody(Hash),
+    #[error("the network parameters in the state are corrupt: {0}")]
+    Params(atonomi_primitives::codec::CodecError),
+}
+
+type Result<T, E = HostError> = std::result::Result<T, E>;
+
+/// Why a proposed block is refused (the engine is told it is invalid).
+#[derive(Debug, thiserror::Error)]
+enum Rejected {
+    #[error(transparent)]
+    Proposal(#[from] atonomi_consensus::validate::ProposalError),
+    #[error(transparent)]
+    Chain(#[from] ChainError),
+    #[error("the validator set of height {0} is empty")]
+    EmptySet(Height),
+}
+
 /// Writes the marker that the validator key has signed, durably, if it is missing.
 fn mark_signed(marker: &std::path::Path) -> Result<()> {
     if marker.exists() {
         return Ok(());
     }
-    let f =
-        std::fs::File::create(marker).with_context(|| format!("writing {}", marker.display()))?;
-    std::io::Write::write_all(&mut &f, b"this validator key has signed consensus messages: an empty guard beside it means lost data\n")?;
-    f.sync_all()?;
+    let failed = |action: &'static str, path: &std::path::Path| {
+        let path = path.to_path_buf();
+        move |error| HostError::File {
+            action,
+            path,
+            error,
+        }
+    };
+    let f = std::fs::File::create(marker).map_err(failed("writing", marker))?;
+    std::io::Write::write_all(&mut &f, b"this validator key has signed consensus messages: an empty guard beside it means lost data\n")
+        .and_then(|()| f.sync_all())
+        .map_err(failed("writing", marker))?;
     if let Some(dir) = marker.parent() {
         std::fs::File::open(dir)
             .and_then(|d| d.sync_all())
-            .with_context(|| format!("syncing {}", dir.display()))?;
+            .map_err(failed("syncing", dir))?;
     }
     Ok(())
 }
@@ -112,7 +154,7 @@ impl std::fmt::Debug for Host {
 
 fn consensus_set(chain: &Chain) -> Result<ConsensusSet> {
     let set = chain.next_validator_set()?;
-    ConsensusSet::from_state(&set).context("the validator set of the next height is empty")
+    ConsensusSet::from_state(&set).ok_or(HostError::EmptySet(chain.height().next()))
 }
 
 impl Host {
@@ -364,7 +406,7 @@ impl Host {
             let valid = self.validate(&p, block.clone());
             if let Err(e) = &valid {
                 self.shared.metrics.invalid_proposals.inc();
-                tracing::warn!(%height, round = p.round, block = %p.block, "invalid proposed block: {e:#}");
+                tracing::warn!(%height, round = p.round, block = %p.block, "invalid proposed block: {e}");
             }
             read_chain(&self.shared).persist_consensus(&[], None, &[block])?;
             let value = ProposedBlock {
@@ -381,14 +423,15 @@ impl Host {
         Ok(())
     }
 
-    fn validate(&mut self, p: &WireProposal, block: Block) -> Result<()> {
+    fn validate(&mut self, p: &WireProposal, block: Block) -> Result<(), Rejected> {
         if self.executed.contains_key(&p.block) {
             return Ok(());
         }
         let executed = {
             let chain = read_chain(&self.shared);
             let set = chain.next_validator_set()?;
-            let cset = ConsensusSet::from_state(&set).context("empty validator set")?;
+            let cset =
+                ConsensusSet::from_state(&set).ok_or(Rejected::EmptySet(chain.height().next()))?;
             let expected = Expected {
                 chain_id: &chain.chain_id,
                 height: chain.height().next(),
@@ -513,7 +556,7 @@ impl Host {
                                 true
                             }
                             Err(e) => {
-                                tracing::warn!(%height, "synced block does not execute: {e:#}");
+                                tracing::warn!(%height, "synced block does not execute: {e}");
                                 false
                             }
                         }
@@ -586,7 +629,7 @@ impl Host {
                         SigCheck::Trusted,
                     )?
                     .block;
-                Ok(block)
+                Ok::<_, HostError>(block)
             })?;
         for m in twins {
             let _ = shared.outbound.send(m);
@@ -701,7 +744,7 @@ impl Host {
             }
             let params: atonomi_primitives::Params =
                 match chain.db().get(&StateKey::Params.to_bytes())? {
-                    Some(b) => codec::decode(&b, 1 << 20)?,
+                    Some(b) => codec::decode(&b, 1 << 20).map_err(HostError::Params)?,
                     None => atonomi_primitives::Params::default(),
                 };
             // A block must also fit one gossip message (the chain's max_block_bytes may be
@@ -738,7 +781,7 @@ impl Host {
                     .bodies
                     .get(&certificate.block)
                     .cloned()
-                    .context("decided a block whose body is unknown")?;
+                    .ok_or(HostError::UnknownBody(certificate.block))?;
                 let preverified = self.shared.preverified(&block.txs);
                 read_chain(&self.shared).execute(block, &preverified)?
             }

@@ -9,7 +9,6 @@
 
 use crate::chain::{snapshot_records, voting_set_in, Chain};
 use crate::launch::{load_config, load_genesis};
-use anyhow::{bail, ensure, Context, Result};
 use atonomi_consensus::CommitCertificate;
 use atonomi_primitives::block::Block;
 use atonomi_primitives::{codec, Hash, Height};
@@ -17,7 +16,125 @@ use atonomi_storage::{
     LogConfig, RocksConfig, RocksStore, SnapshotChunk, SnapshotHead, StateDb, StorageError,
 };
 use serde::{Deserialize, Serialize};
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+/// Why a snapshot could not be written or read. A refused import leaves nothing
+/// behind.
+#[derive(Debug, thiserror::Error)]
+pub enum SnapshotError {
+    #[error(transparent)]
+    Launch(#[from] crate::launch::LaunchError),
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    #[error(transparent)]
+    Chain(#[from] crate::chain::ChainError),
+    #[error("{action} {}: {error}", path.display())]
+    File {
+        action: &'static str,
+        path: PathBuf,
+        error: std::io::Error,
+    },
+    #[error("{} has no data directory", .0.display())]
+    NoData(PathBuf),
+    #[error("opening {} (is the node still running? stop it first): {error}", path.display())]
+    Busy {
+        path: PathBuf,
+        error: crate::chain::ChainError,
+    },
+    #[error("height 0 is the genesis: every node has it from genesis.json")]
+    Genesis,
+    #[error("no {what} at height {height}")]
+    Missing { what: &'static str, height: u64 },
+    #[error("{} is not empty", .0.display())]
+    OutNotEmpty(PathBuf),
+    #[error("height {height} is pruned: this node keeps heights {oldest} to {latest} ([storage] state_retention)")]
+    Pruned {
+        height: u64,
+        oldest: u64,
+        latest: u64,
+    },
+    #[error("the state of height {0} does not lead to its header's root")]
+    RootMismatch(u64),
+    #[error("{} already has a data directory: import into a new home", .0.display())]
+    HasData(PathBuf),
+    #[error("{} is too large", .0.display())]
+    ManifestTooLarge(PathBuf),
+    #[error("{} is not a snapshot manifest: {error}", path.display())]
+    NotAManifest {
+        path: PathBuf,
+        error: serde_json::Error,
+    },
+    #[error("snapshot format {0:?}, this atonomi reads {FORMAT:?}")]
+    Format(String),
+    #[error(
+        "the snapshot is of chain {chain_id} (genesis {snapshot}), this home's genesis is {home}"
+    )]
+    OtherChain {
+        chain_id: String,
+        snapshot: Hash,
+        home: Hash,
+    },
+    #[error("the manifest's {what} does not decode: {reason}")]
+    ManifestField { what: &'static str, reason: String },
+    #[error("{0}")]
+    Inconsistent(Inconsistency),
+    #[error("chunk name {0:?} is not a plain file name")]
+    ChunkName(String),
+    #[error("chunk {0} is missing")]
+    ChunkMissing(String),
+    #[error("chunk {file} is {len} bytes, the manifest says {expected}: truncated or replaced")]
+    ChunkLength {
+        file: String,
+        len: u64,
+        expected: u64,
+    },
+    #[error("chunk {file} does not hash to {expected} (tampered or corrupt)")]
+    ChunkHash { file: String, expected: Hash },
+    #[error("the commit certificate does not verify: {0}")]
+    Certificate(atonomi_consensus::CertificateError),
+    #[error("the commit certificate carries {signed} of {total} voting power, not two thirds")]
+    Quorum { signed: u128, total: u128 },
+    #[error("importing {}: nothing was imported: {error}", from.display())]
+    Import {
+        from: PathBuf,
+        error: Box<SnapshotError>,
+    },
+}
+
+/// Parts of a snapshot that contradict each other.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Inconsistency {
+    #[error("the manifest's height, head, block and certificate disagree")]
+    Heights,
+    #[error("the certificate is not for the manifest's block")]
+    Block,
+    #[error("the snapshot's root is not the header's state root")]
+    Root,
+    #[error("the validator set in the snapshot's state is not the one the header names")]
+    ValidatorSet,
+}
+
+type Result<T, E = SnapshotError> = std::result::Result<T, E>;
+
+fn file_error(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> SnapshotError {
+    let path = path.to_path_buf();
+    move |error| SnapshotError::File {
+        action,
+        path,
+        error,
+    }
+}
+
+/// Decodes one hex-and-borsh field of the manifest.
+fn manifest_field<T: borsh::BorshDeserialize>(
+    what: &'static str,
+    hex_text: &str,
+    max: usize,
+) -> Result<T> {
+    let bad = |reason: String| SnapshotError::ManifestField { what, reason };
+    let bytes = hex::decode(hex_text).map_err(|e| bad(e.to_string()))?;
+    codec::decode(&bytes, max).map_err(|e| bad(e.to_string()))
+}
 
 pub const FORMAT: &str = "atonomi-snapshot/1";
 /// Twigs (2,048 log entries each) per chunk file.
@@ -57,7 +174,9 @@ pub fn export(home: &Path, height: Option<u64>, out: &Path) -> Result<serde_json
     let config = load_config(home)?;
     let genesis = load_genesis(&home.join(&config.genesis))?;
     let data = home.join("data");
-    ensure!(data.exists(), "{} has no data directory", home.display());
+    if !data.exists() {
+        return Err(SnapshotError::NoData(home.to_path_buf()));
+    }
     let chain = Chain::open(
         &data,
         &genesis,
@@ -66,28 +185,31 @@ pub fn export(home: &Path, height: Option<u64>, out: &Path) -> Result<serde_json
             retention: config.storage.state_retention,
         },
     )
-    .with_context(|| {
-        format!(
-            "opening {} (is the node still running? stop it first)",
-            data.display()
-        )
+    .map_err(|error| SnapshotError::Busy {
+        path: data.clone(),
+        error,
     })?;
     let height = height.unwrap_or(chain.height().get());
-    ensure!(
-        height > 0,
-        "height 0 is the genesis: every node has it from genesis.json"
-    );
+    if height == 0 {
+        return Err(SnapshotError::Genesis);
+    }
+    let missing = |what| SnapshotError::Missing { what, height };
     let block = chain
         .block(Height::new(height))?
-        .with_context(|| format!("no block at height {height}"))?;
+        .ok_or_else(|| missing("block"))?;
     let commit = chain
         .certificate(Height::new(height))?
-        .with_context(|| format!("no commit certificate at height {height}"))?;
+        .ok_or_else(|| missing("commit certificate"))?;
     let epoch = chain.checkpoint_epoch_at(Height::new(height))?;
-    if out.exists() && std::fs::read_dir(out)?.next().is_some() {
-        bail!("{} is not empty", out.display());
+    if out.exists()
+        && std::fs::read_dir(out)
+            .map_err(file_error("reading", out))?
+            .next()
+            .is_some()
+    {
+        return Err(SnapshotError::OutNotEmpty(out.to_path_buf()));
     }
-    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    std::fs::create_dir_all(out).map_err(file_error("creating", out))?;
     let mut chunks = Vec::new();
     let head = chain.db().snapshot(height, TWIGS_PER_CHUNK, |chunk| {
         let bytes = codec::encode(&chunk);
@@ -102,15 +224,18 @@ pub fn export(home: &Path, height: Option<u64>, out: &Path) -> Result<serde_json
         Ok(())
     });
     let head = match head {
-        Err(StorageError::Pruned { oldest, latest, .. }) => bail!(
-            "height {height} is pruned: this node keeps heights {oldest} to {latest} ([storage] state_retention)"
-        ),
+        Err(StorageError::Pruned { oldest, latest, .. }) => {
+            return Err(SnapshotError::Pruned {
+                height,
+                oldest,
+                latest,
+            })
+        }
         other => other?,
     };
-    ensure!(
-        head.root == block.header.state_root,
-        "the state of height {height} does not lead to its header's root"
-    );
+    if head.root != block.header.state_root {
+        return Err(SnapshotError::RootMismatch(height));
+    }
     let manifest = Manifest {
         format: FORMAT.into(),
         chain_id: genesis.chain_id.to_string(),
@@ -125,10 +250,13 @@ pub fn export(home: &Path, height: Option<u64>, out: &Path) -> Result<serde_json
         checkpoint_height: epoch.1.map(Height::get),
         chunks,
     };
-    std::fs::write(
-        out.join("manifest.json"),
-        serde_json::to_vec_pretty(&manifest)?,
-    )?;
+    let mpath = out.join("manifest.json");
+    let text =
+        serde_json::to_vec_pretty(&manifest).map_err(|error| SnapshotError::NotAManifest {
+            path: mpath.clone(),
+            error,
+        })?;
+    std::fs::write(&mpath, text).map_err(file_error("writing", &mpath))?;
     Ok(serde_json::json!({
         "height": height,
         "state_root": head.root,
@@ -142,27 +270,26 @@ pub fn export(home: &Path, height: Option<u64>, out: &Path) -> Result<serde_json
 
 fn read_chunk(dir: &Path, c: &ChunkFile) -> Result<Vec<u8>> {
     let path = dir.join(&c.file);
-    ensure!(
-        Path::new(&c.file).file_name() == Some(std::ffi::OsStr::new(&c.file)),
-        "chunk name {:?} is not a plain file name",
-        c.file
-    );
+    if Path::new(&c.file).file_name() != Some(std::ffi::OsStr::new(&c.file)) {
+        return Err(SnapshotError::ChunkName(c.file.clone()));
+    }
     let len = std::fs::metadata(&path)
-        .with_context(|| format!("chunk {} is missing", c.file))?
+        .map_err(|_| SnapshotError::ChunkMissing(c.file.clone()))?
         .len();
-    ensure!(
-        len == c.bytes && len <= MAX_CHUNK_BYTES,
-        "chunk {} is {len} bytes, the manifest says {}: truncated or replaced",
-        c.file,
-        c.bytes
-    );
-    let bytes = std::fs::read(&path).with_context(|| format!("reading chunk {}", c.file))?;
-    ensure!(
-        Hash::of(&bytes) == c.blake3,
-        "chunk {} does not hash to {} (tampered or corrupt)",
-        c.file,
-        c.blake3
-    );
+    if len != c.bytes || len > MAX_CHUNK_BYTES {
+        return Err(SnapshotError::ChunkLength {
+            file: c.file.clone(),
+            len,
+            expected: c.bytes,
+        });
+    }
+    let bytes = std::fs::read(&path).map_err(file_error("reading", &path))?;
+    if Hash::of(&bytes) != c.blake3 {
+        return Err(SnapshotError::ChunkHash {
+            file: c.file.clone(),
+            expected: c.blake3,
+        });
+    }
     Ok(bytes)
 }
 
@@ -172,53 +299,48 @@ pub fn import(home: &Path, from: &Path) -> Result<serde_json::Value> {
     let config = load_config(home)?;
     let genesis = load_genesis(&home.join(&config.genesis))?;
     let data = home.join("data");
-    ensure!(
-        !data.exists(),
-        "{} already has a data directory: import into a new home",
-        home.display()
-    );
+    if data.exists() {
+        return Err(SnapshotError::HasData(home.to_path_buf()));
+    }
     let mpath = from.join("manifest.json");
     let mlen = std::fs::metadata(&mpath)
-        .with_context(|| format!("reading {}", mpath.display()))?
+        .map_err(file_error("reading", &mpath))?
         .len();
-    ensure!(
-        mlen <= MAX_MANIFEST_BYTES,
-        "{} is too large",
-        mpath.display()
-    );
-    let manifest: Manifest = serde_json::from_slice(&std::fs::read(&mpath)?)
-        .with_context(|| format!("{} is not a snapshot manifest", mpath.display()))?;
-    ensure!(
-        manifest.format == FORMAT,
-        "snapshot format {:?}, this atonomi reads {FORMAT:?}",
-        manifest.format
-    );
+    if mlen > MAX_MANIFEST_BYTES {
+        return Err(SnapshotError::ManifestTooLarge(mpath));
+    }
+    let text = std::fs::read(&mpath).map_err(file_error("reading", &mpath))?;
+    let manifest: Manifest =
+        serde_json::from_slice(&text).map_err(|error| SnapshotError::NotAManifest {
+            path: mpath.clone(),
+            error,
+        })?;
+    if manifest.format != FORMAT {
+        return Err(SnapshotError::Format(manifest.format));
+    }
     let genesis_hash = Hash::of(genesis.to_json().as_bytes());
-    ensure!(
-        manifest.genesis_hash == genesis_hash,
-        "the snapshot is of chain {} (genesis {}), this home's genesis is {genesis_hash}",
-        manifest.chain_id,
-        manifest.genesis_hash
-    );
-    let head: SnapshotHead =
-        codec::decode(&hex::decode(&manifest.head)?, 1 << 10).context("the manifest's head")?;
-    let block: Block =
-        codec::decode(&hex::decode(&manifest.block)?, 64 << 20).context("the manifest's block")?;
-    let commit: CommitCertificate = codec::decode(&hex::decode(&manifest.commit)?, 16 << 20)
-        .context("the manifest's commit certificate")?;
+    if manifest.genesis_hash != genesis_hash {
+        return Err(SnapshotError::OtherChain {
+            chain_id: manifest.chain_id,
+            snapshot: manifest.genesis_hash,
+            home: genesis_hash,
+        });
+    }
+    let head: SnapshotHead = manifest_field("head", &manifest.head, 1 << 10)?;
+    let block: Block = manifest_field("block", &manifest.block, 64 << 20)?;
+    let commit: CommitCertificate =
+        manifest_field("commit certificate", &manifest.commit, 16 << 20)?;
     let height = block.header.height.get();
-    ensure!(
-        height == manifest.height && head.version == height && commit.height == block.header.height,
-        "the manifest's height, head, block and certificate disagree"
-    );
-    ensure!(
-        block.hash() == commit.block && block.hash() == manifest.block_hash,
-        "the certificate is not for the manifest's block"
-    );
-    ensure!(
-        block.header.state_root == head.root && head.root == manifest.state_root,
-        "the snapshot's root is not the header's state root"
-    );
+    let inconsistent = |i| Err(SnapshotError::Inconsistent(i));
+    if height != manifest.height || head.version != height || commit.height != block.header.height {
+        return inconsistent(Inconsistency::Heights);
+    }
+    if block.hash() != commit.block || block.hash() != manifest.block_hash {
+        return inconsistent(Inconsistency::Block);
+    }
+    if block.header.state_root != head.root || head.root != manifest.state_root {
+        return inconsistent(Inconsistency::Root);
+    }
     // Every chunk is read and hashed before anything is written.
     for c in &manifest.chunks {
         read_chunk(from, c)?;
@@ -226,12 +348,12 @@ pub fn import(home: &Path, from: &Path) -> Result<serde_json::Value> {
 
     let staging = home.join("data.importing");
     if staging.exists() {
-        std::fs::remove_dir_all(&staging)?;
+        std::fs::remove_dir_all(&staging).map_err(file_error("removing", &staging))?;
     }
     let result = (|| -> Result<serde_json::Value> {
         let kv = RocksStore::open(&staging, &RocksConfig::default())?;
         let chunks = manifest.chunks.iter().map(|c| {
-            let bytes = read_chunk(from, c).map_err(|e| StorageError::Invalid(format!("{e:#}")))?;
+            let bytes = read_chunk(from, c).map_err(|e| StorageError::Invalid(e.to_string()))?;
             codec::decode::<SnapshotChunk>(&bytes, MAX_CHUNK_BYTES as usize).map_err(|e| {
                 StorageError::Invalid(format!("chunk {} does not decode: {e}", c.file))
             })
@@ -257,18 +379,18 @@ pub fn import(home: &Path, from: &Path) -> Result<serde_json::Value> {
         // The certificate must carry two thirds of the set that voted at this height,
         // the one in the imported state whose hash the header names.
         let set = voting_set_in(block.header.height, |k| Ok(db.get(&k.to_bytes())?))?;
-        ensure!(
-            set.hash() == block.header.validator_set_hash,
-            "the validator set in the snapshot's state is not the one the header names"
-        );
+        if set.hash() != block.header.validator_set_hash {
+            return inconsistent(Inconsistency::ValidatorSet);
+        }
         let signed = commit
             .verify(&genesis.chain_id, &set)
-            .map_err(|e| anyhow::anyhow!("the commit certificate does not verify: {e}"))?;
-        ensure!(
-            signed.saturating_mul(3) > set.total_power().saturating_mul(2),
-            "the commit certificate carries {signed} of {} voting power, not two thirds",
-            set.total_power()
-        );
+            .map_err(SnapshotError::Certificate)?;
+        if signed.saturating_mul(3) <= set.total_power().saturating_mul(2) {
+            return Err(SnapshotError::Quorum {
+                signed,
+                total: set.total_power(),
+            });
+        }
         Ok(serde_json::json!({
             "height": height,
             "state_root": head.root,
@@ -279,16 +401,15 @@ pub fn import(home: &Path, from: &Path) -> Result<serde_json::Value> {
     })();
     match result {
         Ok(v) => {
-            std::fs::rename(&staging, &data)
-                .with_context(|| format!("moving {} to {}", staging.display(), data.display()))?;
+            std::fs::rename(&staging, &data).map_err(file_error("moving the import to", &data))?;
             Ok(v)
         }
         Err(e) => {
             let _ = std::fs::remove_dir_all(&staging);
-            Err(e.context(format!(
-                "importing {}: nothing was imported",
-                from.display()
-            )))
+            Err(SnapshotError::Import {
+                from: from.to_path_buf(),
+                error: Box::new(e),
+            })
         }
     }
 }

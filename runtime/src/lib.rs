@@ -37,16 +37,20 @@ use error::fatal;
 use overlay::Overlay;
 use std::collections::BTreeMap;
 
-/// Read access to committed state by raw key.
+/// Read access to committed state by raw key. `Error` is the storage engine's own: the
+/// runtime does not look into it, it stops the block with [`Fatal::Read`].
 pub trait StateReader {
-    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, String>;
+    type Error: std::fmt::Display;
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, Self::Error>;
 }
 
-impl<F> StateReader for F
+impl<F, E> StateReader for F
 where
-    F: Fn(&[u8]) -> Result<Option<Vec<u8>>, String>,
+    F: Fn(&[u8]) -> Result<Option<Vec<u8>>, E>,
+    E: std::fmt::Display,
 {
-    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, String> {
+    type Error = E;
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, E> {
         self(key)
     }
 }
@@ -56,7 +60,8 @@ where
 pub struct MemoryState(pub BTreeMap<Vec<u8>, Vec<u8>>);
 
 impl StateReader for MemoryState {
-    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, String> {
+    type Error = std::convert::Infallible;
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, Self::Error> {
         Ok(self.0.get(key).cloned())
     }
 }

@@ -37,7 +37,7 @@ impl<'r, R: StateReader + ?Sized> Overlay<'r, R> {
                 return Ok(v.clone());
             }
         }
-        self.reader.get(key).map_err(Fatal::Read)
+        self.reader.get(key).map_err(|e| Fatal::Read(e.to_string()))
     }
 
     pub fn get<T: BorshDeserialize>(&self, key: &StateKey) -> Result<Option<T>, ExecError> {

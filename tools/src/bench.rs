@@ -174,7 +174,7 @@ impl Bench {
             timestamp: Timestamp::new(self.genesis.genesis_time_ms + h * 1_000),
         };
         let t0 = Instant::now();
-        let reader = |k: &[u8]| self.db.get(k).map_err(|e| e.to_string());
+        let reader = |k: &[u8]| self.db.get(k);
         let out = execute_block(&reader, &ctx, txs, sig)?;
         let t1 = Instant::now();
         let (staged, batch) = self.db.prepare_commit(&out.diff, h)?;

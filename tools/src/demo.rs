@@ -8,7 +8,7 @@ use atonomi_primitives::state::{Attributes, Device, Direction, StateKey, Subject
 use atonomi_primitives::tx::{sign_activation, Call, DeviceRegistration, ReputationWrite};
 use atonomi_primitives::{Amount, DeviceId, Height, Keypair, Score, Timestamp, Transaction};
 use atonomi_runtime::{execute_block, genesis_diff, query, BlockContext, SigCheck};
-use atonomi_storage::{RocksConfig, RocksStore, StateDb};
+use atonomi_storage::{RocksConfig, RocksStore, StateDb, StorageError};
 use serde_json::json;
 use std::path::PathBuf;
 
@@ -19,8 +19,8 @@ struct DemoChain {
 }
 
 impl DemoChain {
-    fn reader(&self) -> impl Fn(&[u8]) -> Result<Option<Vec<u8>>, String> + '_ {
-        |k: &[u8]| self.db.get(k).map_err(|e| e.to_string())
+    fn reader(&self) -> impl Fn(&[u8]) -> Result<Option<Vec<u8>>, StorageError> + '_ {
+        |k: &[u8]| self.db.get(k)
     }
 
     fn nonce(&self, key: &Keypair) -> Result<u64> {

@@ -38,6 +38,42 @@ pub struct Method {
     pub result: &'static str,
 }
 
+/// Why a request's parameters were refused; the JSON-RPC error (-32602) says it in
+/// words, after the method's name.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ParamError {
+    #[error("parameters are not a JSON {kind}: {reason}")]
+    Syntax { kind: &'static str, reason: String },
+    #[error("{given} parameter(s) given, at most {max}: {shape}")]
+    TooMany {
+        given: usize,
+        max: usize,
+        shape: Shape,
+    },
+    #[error("no parameter is named {name:?}: {shape}")]
+    UnknownName { name: String, shape: Shape },
+    #[error("parameters are a JSON array or object: {shape}")]
+    NotArrayOrObject { shape: Shape },
+    #[error("{param} is required")]
+    Missing { param: String },
+    #[error("{param}: {reason}")]
+    Invalid { param: String, reason: String },
+}
+
+/// The parameters a method takes, as a refusal names them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Shape(Vec<String>);
+
+impl std::fmt::Display for Shape {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.0.is_empty() {
+            f.write_str("it takes no parameters")
+        } else {
+            write!(f, "its parameters are [{}]", self.0.join(", "))
+        }
+    }
+}
+
 /// A request's parameters, by position.
 #[derive(Debug)]
 pub struct Args<'a> {
@@ -48,14 +84,8 @@ impl<'a> Args<'a> {
     /// Splits `params` (absent, a positional array or an object by name) for a method
     /// whose parameters are `names`: too many, unknown names or another JSON type are
     /// refused.
-    pub fn split(params: Option<&'a RawValue>, names: &[&str]) -> Result<Self, String> {
-        let shape = || {
-            if names.is_empty() {
-                "it takes no parameters".to_string()
-            } else {
-                format!("its parameters are [{}]", names.join(", "))
-            }
-        };
+    pub fn split(params: Option<&'a RawValue>, names: &[&str]) -> Result<Self, ParamError> {
+        let shape = || Shape(names.iter().map(|n| n.to_string()).collect());
         let Some(raw) = params else {
             return Ok(Args {
                 values: vec![None; names.len()],
@@ -63,32 +93,37 @@ impl<'a> Args<'a> {
         };
         let text = raw.get().trim_start();
         if text.starts_with('[') {
-            let items: Vec<&'a RawValue> = serde_json::from_str(raw.get())
-                .map_err(|e| format!("parameters are not a JSON array: {e}"))?;
+            let items: Vec<&'a RawValue> =
+                serde_json::from_str(raw.get()).map_err(|e| ParamError::Syntax {
+                    kind: "array",
+                    reason: e.to_string(),
+                })?;
             if items.len() > names.len() {
-                return Err(format!(
-                    "{} parameter(s) given, at most {}: {}",
-                    items.len(),
-                    names.len(),
-                    shape()
-                ));
+                return Err(ParamError::TooMany {
+                    given: items.len(),
+                    max: names.len(),
+                    shape: shape(),
+                });
             }
             let mut values: Vec<Option<&'a RawValue>> = items.into_iter().map(Some).collect();
             values.resize(names.len(), None);
             Ok(Args { values })
         } else if text.starts_with('{') {
             let mut by_name: BTreeMap<String, &'a RawValue> = serde_json::from_str(raw.get())
-                .map_err(|e| format!("parameters are not a JSON object: {e}"))?;
+                .map_err(|e| ParamError::Syntax {
+                    kind: "object",
+                    reason: e.to_string(),
+                })?;
             let values = names.iter().map(|n| by_name.remove(*n)).collect();
-            if let Some(unknown) = by_name.keys().next() {
-                return Err(format!("no parameter is named {unknown:?}: {}", shape()));
+            if let Some(unknown) = by_name.into_keys().next() {
+                return Err(ParamError::UnknownName {
+                    name: unknown,
+                    shape: shape(),
+                });
             }
             Ok(Args { values })
         } else {
-            Err(format!(
-                "parameters are a JSON array or object: {}",
-                shape()
-            ))
+            Err(ParamError::NotArrayOrObject { shape: shape() })
         }
     }
 
@@ -98,12 +133,19 @@ impl<'a> Args<'a> {
         i: usize,
         name: &str,
         required: bool,
-    ) -> Result<(), String> {
+    ) -> Result<(), ParamError> {
         match self.values.get(i).copied().flatten() {
-            Some(v) if v.get() != "null" => serde_json::from_str::<T>(v.get())
-                .map(drop)
-                .map_err(|e| format!("{name}: {e}")),
-            _ if required => Err(format!("{name} is required")),
+            Some(v) if v.get() != "null" => {
+                serde_json::from_str::<T>(v.get())
+                    .map(drop)
+                    .map_err(|e| ParamError::Invalid {
+                        param: name.to_string(),
+                        reason: e.to_string(),
+                    })
+            }
+            _ if required => Err(ParamError::Missing {
+                param: name.to_string(),
+            }),
             _ => Ok(()),
         }
     }
@@ -196,7 +238,7 @@ macro_rules! declare_rpc {
         pub fn check_params(
             method: &str,
             params: Option<&serde_json::value::RawValue>,
-        ) -> Option<Result<(), String>> {
+        ) -> Option<Result<(), $crate::rpc::declare::ParamError>> {
             use $crate::rpc::declare::Args;
             $(
                 $(
@@ -250,7 +292,9 @@ mod tests {
         args.check::<u64>(1, "height", false).unwrap();
         let args = Args::split(None, &names).unwrap();
         assert_eq!(
-            args.check::<String>(0, "key", true).unwrap_err(),
+            args.check::<String>(0, "key", true)
+                .unwrap_err()
+                .to_string(),
             "key is required"
         );
         args.check::<u64>(1, "height", false).unwrap();
@@ -260,10 +304,12 @@ mod tests {
     fn refusals_name_what_is_wrong() {
         let names = ["limit"];
         let too_many = raw("[1, 2]");
-        let e = Args::split(Some(&too_many), &names).unwrap_err();
+        let e = Args::split(Some(&too_many), &names)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("at most 1") && e.contains("[limit]"), "{e}");
         let unknown = raw(r#"{"limt": 1}"#);
-        let e = Args::split(Some(&unknown), &names).unwrap_err();
+        let e = Args::split(Some(&unknown), &names).unwrap_err().to_string();
         assert!(e.contains("\"limt\""), "{e}");
         let scalar = raw("7");
         assert!(Args::split(Some(&scalar), &names).is_err());
@@ -271,10 +317,13 @@ mod tests {
         let e = Args::split(Some(&wrong), &names)
             .unwrap()
             .check::<u64>(0, "limit", false)
-            .unwrap_err();
+            .unwrap_err()
+            .to_string();
         assert!(e.starts_with("limit: "), "{e}");
         let none: [&str; 0] = [];
-        let e = Args::split(Some(&raw("[1]")), &none).unwrap_err();
+        let e = Args::split(Some(&raw("[1]")), &none)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("no parameters"), "{e}");
         Args::split(Some(&raw("[]")), &none).unwrap();
     }

@@ -77,9 +77,12 @@ pub struct DiscoverParams {
 }
 
 impl DiscoverParams {
-    pub fn check(&self) -> Result<(), String> {
+    pub fn check(&self) -> Result<(), declare::ParamError> {
         if self.service_type.is_empty() || self.service_type.len() > MAX_TYPE_BYTES {
-            return Err(format!("service_type is 1..={MAX_TYPE_BYTES} bytes"));
+            return Err(declare::ParamError::Invalid {
+                param: "service_type".into(),
+                reason: format!("1..={MAX_TYPE_BYTES} bytes"),
+            });
         }
         Ok(())
     }

@@ -42,8 +42,6 @@ pub fn run(args: AuditorArgs) -> Result<()> {
         rep_type: args.rep_type,
         poll: std::time::Duration::from_millis(args.poll_ms.max(10)),
     };
-    super::runtime()?.block_on(atonomi_auditor::run(
-        config,
-        atonomi_node::launch::shutdown_signal(),
-    ))
+    let shutdown = atonomi_node::launch::shutdown_signal();
+    Ok(super::runtime()?.block_on(atonomi_auditor::run(config, shutdown))?)
 }

@@ -44,7 +44,7 @@ pub fn run(cmd: BridgeCommand) -> Result<()> {
             genesis,
         } => {
             let g = load_genesis(&genesis)?;
-            super::runtime()?.block_on(bridge::deploy_cli(&eth_rpc, &eth_key, &g))
+            Ok(super::runtime()?.block_on(bridge::deploy_cli(&eth_rpc, &eth_key, &g))?)
         }
         BridgeCommand::SetHash { genesis } => {
             let set = bridge::genesis_set(&load_genesis(&genesis)?);

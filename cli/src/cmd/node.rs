@@ -74,17 +74,24 @@ pub fn dev(args: DevArgs) -> Result<()> {
     } = args;
     let launch = node::dev_launch(&home, rpc_addr, metrics_addr)?;
     let keys = home.join("keys");
-    super::runtime()?.block_on(node::run(launch, |addr| {
-        println!("atonomi dev node: chain atonomi-dev, one validator, data in {}", home.join("data").display());
+    let ready = |addr: std::net::SocketAddr| {
+        println!(
+            "atonomi dev node: chain atonomi-dev, one validator, data in {}",
+            home.join("data").display()
+        );
         println!("JSON-RPC: http://{addr}  (WebSocket: ws://{addr})");
-        println!("keys: {}/{{admin,manufacturer,auditor,alice,bob}}.json", keys.display());
+        println!(
+            "keys: {}/{{admin,manufacturer,auditor,alice,bob}}.json",
+            keys.display()
+        );
         println!("try:  atonomi query status --rpc http://{addr}");
         println!("      atonomi tx --rpc http://{addr} --key {}/alice.json '{{\"transfer\":{{\"to\":\"{}\",\"amount\":\"1000000000000000000\"}}}}'", keys.display(), atonomi_genesis::dev::key("bob").account());
-    }))
+    };
+    Ok(super::runtime()?.block_on(node::run(launch, ready))?)
 }
 
 pub fn init(args: InitArgs) -> Result<()> {
-    node::init(&args.home, args.genesis.as_deref(), args.force)
+    Ok(node::init(&args.home, args.genesis.as_deref(), args.force)?)
 }
 
 /// Runs a node from its home, the command line overriding config.toml.
@@ -108,8 +115,6 @@ pub fn run(args: RunArgs) -> Result<()> {
         crash_after_signing_proposal: args.crash_after_signing_proposal,
         deaf_to_gossip: args.deaf_to_gossip,
     };
-    super::runtime()?.block_on(node::run(
-        launch,
-        |addr| tracing::info!(%addr, "JSON-RPC listening"),
-    ))
+    let ready = |addr| tracing::info!(%addr, "JSON-RPC listening");
+    Ok(super::runtime()?.block_on(node::run(launch, ready))?)
 }

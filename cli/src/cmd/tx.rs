@@ -3,12 +3,12 @@
 //! calls, a subcommand with named flags.
 
 use anyhow::{bail, Context, Result};
-use clap::Subcommand;
 use atonomi_api::keyfile as keys;
 use atonomi_client::{Error, Node};
 use atonomi_primitives::event::TxStatus;
 use atonomi_primitives::tx::{sign_activation, Call};
 use atonomi_primitives::Transaction;
+use clap::Subcommand;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::time::Duration;

@@ -30,7 +30,6 @@ use alloy::network::TransactionBuilder;
 use alloy::primitives::{Address, Bytes, B256, U256};
 use alloy::providers::{DynProvider, Provider, ProviderBuilder};
 use alloy::signers::local::PrivateKeySigner;
-use anyhow::{Context, Result};
 use atonomi_bridge::contract::IAtonomiCheckpoints;
 use atonomi_bridge::{checkpoint_digest, sign_digest, BridgeSet, Checkpoint};
 use atonomi_primitives::state::{CheckpointSignature, EthSignature, StateKey, ValidatorSet};
@@ -40,6 +39,49 @@ use atonomi_storage::{Cf, KvStore, WriteBatch};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use std::time::Duration;
+
+/// What stops a signer or relayer round; the loop logs it, shows it in
+/// `atonomi_getBridgeStatus` and tries again a second later.
+#[derive(Debug, thiserror::Error)]
+pub enum BridgeError {
+    #[error(transparent)]
+    Chain(#[from] crate::chain::ChainError),
+    #[error(transparent)]
+    Storage(#[from] atonomi_storage::StorageError),
+    #[error("checkpoint block {0} is missing")]
+    CheckpointBlock(Height),
+    #[error("the relay record of epoch {epoch} is corrupt: {error}")]
+    Record {
+        epoch: u64,
+        error: serde_json::Error,
+    },
+    #[error("signing checkpoint {epoch}: {error}")]
+    Sign {
+        epoch: u64,
+        error: alloy::signers::Error,
+    },
+    #[error("Ethereum RPC: {0}")]
+    Rpc(#[from] alloy::transports::TransportError),
+    #[error("reading the contract's latest epoch: {0}")]
+    LatestEpoch(alloy::contract::Error),
+    #[error("dry run of checkpoint {epoch} reverted: {error}")]
+    DryRun {
+        epoch: u64,
+        error: alloy::contract::Error,
+    },
+    #[error("signing the checkpoint transaction: {0}")]
+    Envelope(String),
+    #[error("--eth-rpc {url}: {reason}")]
+    Url { url: String, reason: String },
+    #[error("no genesis validator has a bridge address: nothing could ever sign a checkpoint")]
+    NoBridgeAddresses,
+    #[error(transparent)]
+    Deploy(#[from] atonomi_bridge::contract::DeployError),
+    #[error(transparent)]
+    Key(#[from] crate::keys::BridgeKeyError),
+}
+
+type Result<T, E = BridgeError> = std::result::Result<T, E>;
 
 pub use config::{BridgeConfig, RelayerConfig};
 
@@ -86,9 +128,7 @@ pub fn expected_checkpoint(
     let Some(h) = chain.checkpoint_height(epoch)? else {
         return Ok(None);
     };
-    let block = chain
-        .block(h)?
-        .with_context(|| format!("checkpoint block {h} missing"))?;
+    let block = chain.block(h)?.ok_or(BridgeError::CheckpointBlock(h))?;
     let signing = chain.voting_set_at(h)?;
     let next = chain.voting_set_at(h.next())?;
     let c = Checkpoint {
@@ -180,7 +220,8 @@ fn next_signature(
         let sig = sign_digest(
             key,
             &checkpoint_digest(chain.chain_id.as_str(), cfg.eth_chain_id, cfg.contract, &c),
-        )?;
+        )
+        .map_err(|error| BridgeError::Sign { epoch, error })?;
         let call = Call::SignCheckpoint {
             epoch,
             height: Height::new(c.height),
@@ -333,7 +374,9 @@ fn relay_key(epoch: u64) -> Vec<u8> {
 fn load_record(shared: &Shared, epoch: u64) -> Result<Option<RelayRecord>> {
     let chain = read_chain(shared);
     match chain.db().kv().get(Cf::Meta, &relay_key(epoch))? {
-        Some(b) => Ok(Some(serde_json::from_slice(&b).context("relay record")?)),
+        Some(b) => Ok(Some(
+            serde_json::from_slice(&b).map_err(|error| BridgeError::Record { epoch, error })?,
+        )),
         None => Ok(None),
     }
 }
@@ -341,7 +384,11 @@ fn load_record(shared: &Shared, epoch: u64) -> Result<Option<RelayRecord>> {
 fn store_record(shared: &Shared, r: &RelayRecord) -> Result<()> {
     let chain = read_chain(shared);
     let mut batch = WriteBatch::new();
-    batch.put(Cf::Meta, relay_key(r.epoch), serde_json::to_vec(r)?);
+    let json = serde_json::to_vec(r).map_err(|error| BridgeError::Record {
+        epoch: r.epoch,
+        error,
+    })?;
+    batch.put(Cf::Meta, relay_key(r.epoch), json);
     Ok(chain.db().kv().write(batch)?)
 }
 
@@ -377,12 +424,12 @@ pub async fn run_relayer(shared: Arc<Shared>, cfg: BridgeConfig) {
         if let Err(e) =
             relay_round(&shared, &cfg, &r, &provider, &mut ready_since, &mut short).await
         {
-            tracing::warn!("bridge relayer: {e:#}");
+            tracing::warn!("bridge relayer: {e}");
             *shared
                 .bridge_status
                 .lock()
                 .unwrap_or_else(|e| e.into_inner()) = Some(RelayerView::Failed {
-                error: format!("{e:#}"),
+                error: e.to_string(),
             });
         }
         tokio::time::sleep(Duration::from_millis(1000)).await;
@@ -402,7 +449,7 @@ async fn relay_round(
         .latestEpoch()
         .call()
         .await
-        .context("reading the contract's latest epoch")?;
+        .map_err(BridgeError::LatestEpoch)?;
     let finalized_epoch = contract
         .latestEpoch()
         .block(alloy::eips::BlockId::finalized())
@@ -516,9 +563,10 @@ async fn relay_round(
         {
             return Ok(()); // another relayer was first
         }
-        return Err(anyhow::anyhow!(
-            "dry run of checkpoint {next} reverted: {e}"
-        ));
+        return Err(BridgeError::DryRun {
+            epoch: next,
+            error: e,
+        });
     }
     let nonce = provider
         .get_transaction_count(r.key.address())
@@ -577,7 +625,7 @@ async fn sign_submission(
     let envelope =
         alloy::network::NetworkTransactionBuilder::<alloy::network::Ethereum>::build(tx, &wallet)
             .await
-            .context("signing the checkpoint transaction")?;
+            .map_err(|e| BridgeError::Envelope(e.to_string()))?;
     Ok(RelayRecord {
         epoch,
         nonce,
@@ -651,16 +699,14 @@ pub async fn deploy_cli(
     genesis: &atonomi_genesis::Genesis,
 ) -> Result<()> {
     let key = crate::keys::bridge::read(eth_key)?;
-    let provider = ProviderBuilder::new().wallet(key).connect_http(
-        eth_rpc
-            .parse()
-            .with_context(|| format!("--eth-rpc {eth_rpc}"))?,
-    );
+    let url = eth_rpc.parse().map_err(|e| BridgeError::Url {
+        url: eth_rpc.to_string(),
+        reason: format!("{e}"),
+    })?;
+    let provider = ProviderBuilder::new().wallet(key).connect_http(url);
     let set = genesis_set(genesis);
     if set.validators.iter().all(|a| a.is_zero()) {
-        anyhow::bail!(
-            "no genesis validator has a bridge address: nothing could ever sign a checkpoint"
-        );
+        return Err(BridgeError::NoBridgeAddresses);
     }
     let contract =
         atonomi_bridge::contract::deploy_checkpoints(&provider, genesis.chain_id.as_str(), &set)

@@ -17,7 +17,6 @@ mod pending;
 use crate::chain::MAX_BLOCK_BYTES;
 use crate::ingress::{Inbound, NodeEvent, Outbound};
 use crate::shared::Shared;
-use anyhow::{Context, Result};
 use atonomi_consensus::message::ConsensusMessage;
 use atonomi_consensus::net::{
     Gossip, SyncRequest, SyncResponse, TxBatch, MAX_GOSSIP_BYTES, MAX_GOSSIP_TXS, MAX_SYNC_BLOCKS,
@@ -147,10 +146,32 @@ fn proposal_msg(
     atonomi_consensus::engine::ConsensusMsg::Proposal(p.to_mc().message)
 }
 
+/// Why the peer-to-peer layer could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum P2pError {
+    #[error("the node key is not an ed25519 key: {0}")]
+    NodeKey(#[from] libp2p::identity::DecodingError),
+    #[error("the Noise handshake configuration: {0}")]
+    Transport(#[from] libp2p::noise::Error),
+    #[error("the network behaviour: {0}")]
+    Behaviour(String),
+    #[error("gossipsub peer scoring: {0}")]
+    Scoring(String),
+    #[error("subscribing to a gossip topic: {0}")]
+    Subscribe(#[from] gossipsub::SubscriptionError),
+    #[error("listening on {addr}: {error}")]
+    Listen {
+        addr: libp2p::Multiaddr,
+        error: libp2p::TransportError<std::io::Error>,
+    },
+}
+
+type Result<T, E = P2pError> = std::result::Result<T, E>;
+
 /// The libp2p identity of a node key file.
 pub fn identity(key: &Keypair) -> Result<libp2p::identity::Keypair> {
     let mut seed = key.to_seed();
-    libp2p::identity::Keypair::ed25519_from_bytes(&mut seed).context("node key")
+    Ok(libp2p::identity::Keypair::ed25519_from_bytes(&mut seed)?)
 }
 
 /// Peers allowed to connect: the validators of the next height and the registered
@@ -245,7 +266,7 @@ fn score_params(
     (params, thresholds)
 }
 
-fn gossip_config() -> Result<gossipsub::Config> {
+fn gossip_config() -> Result<gossipsub::Config, gossipsub::ConfigBuilderError> {
     gossipsub::ConfigBuilder::default()
         // A validator set is a handful of peers: publish to every peer we know and keep a
         // small mesh; heartbeats often enough to repair it fast.
@@ -263,7 +284,6 @@ fn gossip_config() -> Result<gossipsub::Config> {
         })
         .duplicate_cache_time(Duration::from_secs(120))
         .build()
-        .map_err(|e| anyhow::anyhow!("gossipsub configuration: {e}"))
 }
 
 pub struct Network {
@@ -349,7 +369,8 @@ impl Network {
                 tcp::Config::default().nodelay(true),
                 noise::Config::new,
                 yamux::Config::default,
-            )?
+            )
+            .map_err(P2pError::Transport)?
             .with_behaviour(
                 |key| -> std::result::Result<Behaviour, Box<dyn std::error::Error + Send + Sync>> {
                     let gossipsub = gossipsub::Behaviour::new(
@@ -372,7 +393,8 @@ impl Network {
                         sync,
                     })
                 },
-            )?
+            )
+            .map_err(|e| P2pError::Behaviour(e.to_string()))?
             .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(3600)))
             .with_connection_timeout(HANDSHAKE_TIMEOUT)
             .build();
@@ -383,7 +405,7 @@ impl Network {
             .behaviour_mut()
             .gossipsub
             .with_peer_score(params, thresholds)
-            .map_err(|e| anyhow::anyhow!("gossipsub peer scoring: {e}"))?;
+            .map_err(|e| P2pError::Scoring(e.to_string()))?;
         swarm
             .behaviour_mut()
             .gossipsub
@@ -391,7 +413,10 @@ impl Network {
         swarm.behaviour_mut().gossipsub.subscribe(&tx_topic)?;
         swarm
             .listen_on(config.listen.clone())
-            .with_context(|| format!("listening on {}", config.listen))?;
+            .map_err(|error| P2pError::Listen {
+                addr: config.listen.clone(),
+                error,
+            })?;
         let mut net = Network {
             swarm,
             shared,

@@ -356,7 +356,7 @@ impl AtonomiApiServer for Rpc {
             .unwrap_or_else(|e| e.into_inner())
             .record(query.device, query.requester);
         let chain = read_chain(&self.shared);
-        let reader = |k: &[u8]| chain.db().get(k).map_err(|e| e.to_string());
+        let reader = |k: &[u8]| chain.db().get(k);
         let validation = atonomi_runtime::query::validate_device(
             &reader,
             query.device,
@@ -427,7 +427,7 @@ impl AtonomiApiServer for Rpc {
         let chain = read_chain(&self.shared);
         let height = chain.height();
         let prefix = StateKey::service_prefix(&query.service_type);
-        let reader = |k: &[u8]| chain.db().get(k).map_err(|e| e.to_string());
+        let reader = |k: &[u8]| chain.db().get(k);
         let mut offers = Vec::new();
         let mut start = Vec::new();
         'scan: loop {

@@ -40,9 +40,25 @@ fn internal(e: impl std::fmt::Display) -> ErrorObjectOwned {
     err(code::INTERNAL, e.to_string())
 }
 
+/// Why the JSON-RPC server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("binding {addr}: {error}")]
+    Bind {
+        addr: SocketAddr,
+        error: std::io::Error,
+    },
+    /// Two methods with one name: a programming error, caught by the tests.
+    #[error("the method table: {0}")]
+    Methods(#[from] jsonrpsee::core::RegisterMethodError),
+}
+
 /// The method table: the ledger's methods, `rpc.discover`, and the admin methods when
 /// `with_admin`.
-pub fn module(shared: Arc<Shared>, with_admin: bool) -> anyhow::Result<RpcModule<()>> {
+pub fn module(
+    shared: Arc<Shared>,
+    with_admin: bool,
+) -> Result<RpcModule<()>, jsonrpsee::core::RegisterMethodError> {
     let mut m = RpcModule::new(());
     let rpc = methods::Rpc::new(shared.clone());
     m.merge(AtonomiApiServer::into_rpc(rpc.clone()))?;
@@ -61,9 +77,10 @@ pub async fn serve(
     shared: Arc<Shared>,
     with_admin: bool,
     limits: &atonomi_api::config::RpcConfig,
-) -> anyhow::Result<(SocketAddr, ServerHandle)> {
-    let listener = tokio::net::TcpListener::bind(addr).await?;
-    let bound = listener.local_addr()?;
+) -> Result<(SocketAddr, ServerHandle), ServeError> {
+    let bind = |error| ServeError::Bind { addr, error };
+    let listener = tokio::net::TcpListener::bind(addr).await.map_err(bind)?;
+    let bound = listener.local_addr().map_err(bind)?;
     let (stop, handle) = jsonrpsee::server::stop_channel();
     let methods = module(shared, with_admin)?;
     server::spawn(

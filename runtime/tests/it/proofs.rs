@@ -64,7 +64,7 @@ fn device_and_reputation_proofs_on_rocksdb() {
             height: Height::new(h),
             timestamp: Timestamp::new(g.genesis_time_ms + h * 1_000),
         };
-        let reader = |k: &[u8]| db.get(k).map_err(|e| e.to_string());
+        let reader = |k: &[u8]| db.get(k);
         let out = execute_block(&reader, &ctx, &[tx.to_bytes()], SigCheck::Verify).unwrap();
         db.commit(&out.diff, h).unwrap();
     }

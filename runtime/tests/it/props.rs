@@ -225,7 +225,7 @@ fn run_on<S: KvStore>(db: &StateDb<S>, blocks: &[Vec<Vec<u8>>]) -> Vec<Hash> {
             height: Height::new(h),
             timestamp: Timestamp::new(g.genesis_time_ms + h * 1_000),
         };
-        let reader = |k: &[u8]| db.get(k).map_err(|e| e.to_string());
+        let reader = |k: &[u8]| db.get(k);
         let out = execute_block(&reader, &ctx, txs, SigCheck::Verify).unwrap();
         roots.push(db.commit(&out.diff, h).unwrap());
     }
