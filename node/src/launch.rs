@@ -15,7 +15,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
-use tokio::sync::{broadcast, mpsc, Notify};
+use tokio::sync::{broadcast, mpsc, watch, Notify};
 
 /// Why a node, or one of its set-up commands, could not start.
 #[derive(Debug, thiserror::Error)]
@@ -338,16 +338,8 @@ pub async fn run(launch: Launch, ready: impl FnOnce(SocketAddr)) -> Result<()> {
         })),
         tx_arrived: Notify::new(),
         events,
-        validator,
-        round: Mutex::new(None),
         outbound,
         metrics: Arc::new(crate::metrics::Metrics::default()),
-        lookups: Mutex::new(crate::lookups::LookupLog::new(run_id())),
-        bridge_status: Mutex::new(None),
-        bridge: launch
-            .bridge
-            .as_ref()
-            .map(crate::bridge::BridgeConfig::info),
         admission: crate::admission::Policy {
             min_balance: launch
                 .admission
@@ -369,13 +361,31 @@ pub async fn run(launch: Launch, ready: impl FnOnce(SocketAddr)) -> Result<()> {
             .map_err(|error| LaunchError::Metrics { addr, error })?;
         tracing::info!(%bound, "Prometheus metrics on /metrics");
     }
-    let (rpc_addr, rpc_handle) =
-        crate::rpc::serve(launch.rpc, shared.clone(), launch.admin, &launch.rpc_limits)
-            .await
-            .map_err(|error| LaunchError::Rpc {
-                addr: launch.rpc,
-                error,
-            })?;
+    // State other tasks own, published to the RPC server on watch channels.
+    let (round_tx, round) = watch::channel(None);
+    let (relayer_tx, relayer) = watch::channel(None);
+    let context = crate::rpc::RpcContext {
+        validator,
+        bridge: launch
+            .bridge
+            .as_ref()
+            .map(crate::bridge::BridgeConfig::info),
+        round,
+        relayer,
+        run_id: run_id(),
+    };
+    let (rpc_addr, rpc_handle) = crate::rpc::serve(
+        launch.rpc,
+        shared.clone(),
+        context,
+        launch.admin,
+        &launch.rpc_limits,
+    )
+    .await
+    .map_err(|error| LaunchError::Rpc {
+        addr: launch.rpc,
+        error,
+    })?;
     let propose = Duration::from_millis(launch.consensus.propose_timeout_ms.max(100));
     let mut engine = EngineConfig::new(launch.genesis.chain_id.clone());
     engine.timeouts.propose = propose;
@@ -392,7 +402,7 @@ pub async fn run(launch: Launch, ready: impl FnOnce(SocketAddr)) -> Result<()> {
     };
     let (inbound_tx, inbound_rx) = mpsc::channel(4096);
     let checkpoint_key = launch.key.as_ref().map(|k| Keypair::from_seed(k.to_seed()));
-    let (host, first) = Host::start(shared.clone(), launch.key, config)?;
+    let (host, first) = Host::start(shared.clone(), launch.key, config, round_tx)?;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let net_task = match launch.p2p {
         Some((node_key, mut p2p)) => {
@@ -428,6 +438,7 @@ pub async fn run(launch: Launch, ready: impl FnOnce(SocketAddr)) -> Result<()> {
             bridge_tasks.push(tokio::spawn(crate::bridge::run_relayer(
                 shared.clone(),
                 b.clone(),
+                relayer_tx,
             )));
         }
     }

@@ -112,8 +112,13 @@ const FRESH_WAIT: Duration = Duration::from_secs(6);
 const MAX_PROPOSED_TX_BYTES: usize = atonomi_consensus::net::MAX_GOSSIP_BYTES - (256 << 10);
 
 /// The consensus host: one task, the only writer of the chain.
+/// Where the host publishes the height and round in progress (for `atonomi_status`).
+pub type RoundSender = tokio::sync::watch::Sender<Option<(Height, u32)>>;
+
 pub struct Host {
     shared: Arc<Shared>,
+    /// Where the host publishes its height and round.
+    round: RoundSender,
     engine: Engine,
     key: Option<Keypair>,
     config: HostConfig,
@@ -163,6 +168,7 @@ impl Host {
         shared: Arc<Shared>,
         key: Option<Keypair>,
         config: HostConfig,
+        round: RoundSender,
     ) -> Result<(Host, Step)> {
         let (height, set, guard, wal, bodies) = {
             let chain = read_chain(&shared);
@@ -195,6 +201,7 @@ impl Host {
         };
         let host = Host {
             shared,
+            round,
             engine,
             key,
             config,
@@ -587,8 +594,7 @@ impl Host {
                 proposer,
             } => {
                 tracing::debug!(%height, round, %proposer, "round started");
-                *self.shared.round.lock().unwrap_or_else(|e| e.into_inner()) =
-                    Some((height, round));
+                self.round.send_replace(Some((height, round)));
                 self.shared.metrics.round.set(i64::from(round));
                 Ok(None)
             }
@@ -662,7 +668,7 @@ impl Host {
     /// connected peers, and Malachite re-sends votes only every few seconds). Our
     /// proposal and our votes of the current round go out again, at most once a second.
     fn resend_for_peer_at(&mut self, height: Height) -> Result<()> {
-        let current = *self.shared.round.lock().unwrap_or_else(|e| e.into_inner());
+        let current = *self.round.borrow();
         let Some((h, round)) = current else {
             return Ok(());
         };
@@ -853,7 +859,8 @@ mod tests {
             wait_for_peers: false,
             signed_marker: None,
         };
-        let (mut host, first) = Host::start(shared.clone(), Some(key), config).unwrap();
+        let round = tokio::sync::watch::channel(None).0;
+        let (mut host, first) = Host::start(shared.clone(), Some(key), config, round).unwrap();
         host.perform(first).unwrap();
         // The single dev validator decides height 1 on its own.
         host.maybe_start_height(true).unwrap();

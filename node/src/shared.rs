@@ -1,12 +1,14 @@
-//! What the node's tasks share: the chain, the mempool, the event bus, metrics, and
-//! the configuration the RPC server reads. The mempool's entry point is
-//! [`crate::admit`].
+//! What the node's tasks share: the chain (written only by the consensus host), the
+//! mempool, the event bus, the way to the network and the metrics. State that one task
+//! owns is not here: the host publishes its round and the relayer its view on watch
+//! channels, and the RPC server keeps the lookup log (see [`crate::rpc::RpcContext`]).
+//! The mempool's entry point is [`crate::admit`].
 
 use crate::chain::Chain;
 use crate::ingress::{NodeEvent, Outbound};
 use crate::mempool::Mempool;
 use atonomi_primitives::state::{Account, StateKey};
-use atonomi_primitives::{codec, AccountId, Height};
+use atonomi_primitives::{codec, AccountId};
 use std::sync::{Arc, Mutex, RwLock};
 use tokio::sync::{broadcast, mpsc, Notify};
 
@@ -16,18 +18,9 @@ pub struct Shared {
     pub mempool: Mutex<Mempool>,
     pub tx_arrived: Notify,
     pub events: broadcast::Sender<NodeEvent>,
-    pub validator: Option<AccountId>,
-    pub round: Mutex<Option<(Height, u32)>>,
     /// To the peer-to-peer layer (nobody listens on a network-less dev node).
     pub outbound: mpsc::UnboundedSender<Outbound>,
     pub metrics: Arc<crate::metrics::Metrics>,
-    /// validate-device calls per device (input of the auditor).
-    pub lookups: Mutex<crate::lookups::LookupLog>,
-    /// The relayer's latest view, for `atonomi_getBridgeStatus`.
-    pub bridge_status: Mutex<Option<atonomi_api::rpc::views::RelayerView>>,
-    /// The public half of this node's bridge configuration (no keys: those stay
-    /// with the signer and relayer tasks).
-    pub bridge: Option<BridgeInfo>,
     /// Who may put transactions into the pool (`[admission]`).
     pub admission: crate::admission::Policy,
 }
@@ -54,15 +47,6 @@ pub fn next_nonce(chain: &Chain, account: &AccountId) -> u64 {
     }
 }
 
-/// What the RPC server tells about this node's part in the bridge.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BridgeInfo {
-    pub contract: String,
-    pub eth_chain_id: u64,
-    /// The checkpoint signer's Ethereum address, if this node signs.
-    pub signer: Option<String>,
-}
-
 /// A dev chain in `dir` with an empty pool and nobody listening, for unit tests.
 #[cfg(test)]
 pub(crate) fn for_tests(dir: &std::path::Path) -> Arc<Shared> {
@@ -81,13 +65,8 @@ pub(crate) fn for_tests(dir: &std::path::Path) -> Arc<Shared> {
         mempool: Mutex::new(Mempool::new(crate::mempool::MempoolConfig::default())),
         tx_arrived: Notify::new(),
         events,
-        validator: None,
-        round: Mutex::new(None),
         outbound,
         metrics: Arc::new(crate::metrics::Metrics::default()),
-        lookups: Mutex::new(crate::lookups::LookupLog::new(1)),
-        bridge_status: Mutex::new(None),
-        bridge: None,
         admission: crate::admission::Policy::default(),
     })
 }

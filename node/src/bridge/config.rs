@@ -1,10 +1,19 @@
 //! How a node takes part in the bridge: the contract, the checkpoint signer's key, and
 //! the relayer's Ethereum endpoint.
 
-use crate::shared::BridgeInfo;
 use alloy::primitives::Address;
 use alloy::signers::local::PrivateKeySigner;
 use std::time::Duration;
+
+/// What the RPC server tells about this node's part in the bridge (no keys: those
+/// stay with the signer and relayer tasks).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BridgeInfo {
+    pub contract: String,
+    pub eth_chain_id: u64,
+    /// The checkpoint signer's Ethereum address, if this node signs.
+    pub signer: Option<String>,
+}
 
 #[derive(Debug, Clone)]
 pub struct BridgeConfig {

@@ -83,7 +83,10 @@ pub enum BridgeError {
 
 type Result<T, E = BridgeError> = std::result::Result<T, E>;
 
-pub use config::{BridgeConfig, RelayerConfig};
+pub use config::{BridgeConfig, BridgeInfo, RelayerConfig};
+
+/// The relayer's latest view, which it publishes for `atonomi_getBridgeStatus`.
+pub type RelayerStatus = tokio::sync::watch::Sender<Option<RelayerView>>;
 
 /// How long this relayer waits before submitting epoch `epoch` signed by `signing`:
 /// the designated relayer — the validator at index `epoch mod n` of the signing set —
@@ -407,7 +410,7 @@ pub fn recent_records(chain: &Chain, limit: usize) -> Vec<RelayRecord> {
 }
 
 /// The relayer loop; runs until the task is dropped.
-pub async fn run_relayer(shared: Arc<Shared>, cfg: BridgeConfig) {
+pub async fn run_relayer(shared: Arc<Shared>, cfg: BridgeConfig, status: RelayerStatus) {
     let Some(r) = cfg.relayer.clone() else { return };
     let url = match r.eth_rpc.parse() {
         Ok(u) => u,
@@ -421,16 +424,21 @@ pub async fn run_relayer(shared: Arc<Shared>, cfg: BridgeConfig) {
     let mut ready_since: std::collections::BTreeMap<u64, tokio::time::Instant> = Default::default();
     let mut short: Option<(u64, tokio::time::Instant)> = None;
     loop {
-        if let Err(e) =
-            relay_round(&shared, &cfg, &r, &provider, &mut ready_since, &mut short).await
+        if let Err(e) = relay_round(
+            &shared,
+            &cfg,
+            &r,
+            &provider,
+            &status,
+            &mut ready_since,
+            &mut short,
+        )
+        .await
         {
             tracing::warn!("bridge relayer: {e}");
-            *shared
-                .bridge_status
-                .lock()
-                .unwrap_or_else(|e| e.into_inner()) = Some(RelayerView::Failed {
+            status.send_replace(Some(RelayerView::Failed {
                 error: e.to_string(),
-            });
+            }));
         }
         tokio::time::sleep(Duration::from_millis(1000)).await;
     }
@@ -441,6 +449,7 @@ async fn relay_round(
     cfg: &BridgeConfig,
     r: &RelayerConfig,
     provider: &DynProvider,
+    status: &RelayerStatus,
     ready_since: &mut std::collections::BTreeMap<u64, tokio::time::Instant>,
     short: &mut Option<(u64, tokio::time::Instant)>,
 ) -> Result<()> {
@@ -504,16 +513,13 @@ async fn relay_round(
 
     let next = on_eth + 1;
     let chain_epoch = read_chain(shared).last_checkpoint_epoch()?;
-    *shared
-        .bridge_status
-        .lock()
-        .unwrap_or_else(|e| e.into_inner()) = Some(RelayerView::Running {
+    status.send_replace(Some(RelayerView::Running {
         contract: cfg.contract.to_string(),
         eth_epoch: on_eth,
         eth_finalized_epoch: finalized_epoch,
         chain_epoch,
         relayer: r.key.address().to_string(),
-    });
+    }));
     if let Some(rec) = load_record(shared, next)? {
         // Sent already: wait for it (above), never send a second one for this epoch.
         tracing::debug!(epoch = next, tx = %rec.tx_hash, "waiting for the recorded submission");

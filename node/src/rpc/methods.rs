@@ -5,6 +5,7 @@
 
 use super::{bad_params, err, internal};
 use crate::ingress::{NodeEvent, Outbound};
+use crate::lookups::LookupLog;
 use crate::mempool::{AdmitError, Dropped};
 use crate::shared::{lock_mempool, read_chain, Shared};
 use atonomi_api::rpc::views::*;
@@ -26,17 +27,24 @@ use atonomi_primitives::{
 use jsonrpsee::core::{RpcResult, SubscriptionResult};
 use jsonrpsee::types::ErrorObjectOwned;
 use jsonrpsee::{PendingSubscriptionSink, SubscriptionMessage};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 /// The RPC methods' view of the node.
 #[derive(Debug, Clone)]
 pub struct Rpc {
     shared: Arc<Shared>,
+    context: Arc<super::RpcContext>,
+    /// validate-device calls per device (the auditor's input); this server's own.
+    lookups: Arc<Mutex<LookupLog>>,
 }
 
 impl Rpc {
-    pub fn new(shared: Arc<Shared>) -> Self {
-        Rpc { shared }
+    pub fn new(shared: Arc<Shared>, context: super::RpcContext) -> Self {
+        Rpc {
+            shared,
+            lookups: Arc::new(Mutex::new(LookupLog::new(context.run_id))),
+            context: Arc::new(context),
+        }
     }
 
     /// A state record, decoded.
@@ -127,14 +135,14 @@ impl AtonomiApiServer for Rpc {
         let s = &self.shared;
         let chain = read_chain(s);
         let set = chain.next_validator_set().map_err(internal)?;
-        let round = *s.round.lock().unwrap_or_else(|e| e.into_inner());
+        let round = *self.context.round.borrow();
         Ok(Status {
             chain_id: chain.chain_id.clone(),
             height: chain.height(),
             latest_block_hash: chain.head_hash(),
             latest_block_time: chain.head_timestamp(),
             state_root: chain.state_root().map_err(internal)?,
-            validator: s.validator,
+            validator: self.context.validator,
             validators: set
                 .validators
                 .iter()
@@ -350,8 +358,7 @@ impl AtonomiApiServer for Rpc {
     }
 
     fn validate_device(&self, query: ValidateParams) -> RpcResult<ValidationAt> {
-        self.shared
-            .lookups
+        self.lookups
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .record(query.device, query.requester);
@@ -513,11 +520,7 @@ impl AtonomiApiServer for Rpc {
         if !(1..=10_000).contains(&limit) {
             return Err(bad_params(format!("limit: 1..=10000, not {limit}")));
         }
-        let log = self
-            .shared
-            .lookups
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
+        let log = self.lookups.lock().unwrap_or_else(|e| e.into_inner());
         Ok(LookupCounts {
             run: log.run.to_string(),
             counts: log
@@ -577,18 +580,13 @@ impl AtonomiApiServer for Rpc {
 
     fn get_bridge_status(&self) -> RpcResult<BridgeStatus> {
         let chain = read_chain(&self.shared);
-        let cfg = self.shared.bridge.as_ref();
+        let cfg = self.context.bridge.as_ref();
         Ok(BridgeStatus {
             chain_epoch: chain.last_checkpoint_epoch().map_err(internal)?,
             contract: cfg.map(|c| c.contract.clone()),
             eth_chain_id: cfg.map(|c| c.eth_chain_id),
             signer: cfg.and_then(|c| c.signer.clone()),
-            relayer: self
-                .shared
-                .bridge_status
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .clone(),
+            relayer: self.context.relayer.borrow().clone(),
             submissions: crate::bridge::recent_records(&chain, 10)
                 .iter()
                 .map(|r| SubmissionView {

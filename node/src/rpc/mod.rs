@@ -53,14 +53,45 @@ pub enum ServeError {
     Methods(#[from] jsonrpsee::core::RegisterMethodError),
 }
 
+/// What the RPC server reads besides the chain and the pool: this node's settings,
+/// and the state other tasks own and publish.
+#[derive(Debug)]
+pub struct RpcContext {
+    /// This node's validator account, if it has a validator key.
+    pub validator: Option<atonomi_primitives::AccountId>,
+    /// The public half of the node's bridge settings.
+    pub bridge: Option<crate::bridge::BridgeInfo>,
+    /// Published by the consensus host: the height and round in progress.
+    pub round: tokio::sync::watch::Receiver<Option<(atonomi_primitives::Height, u32)>>,
+    /// Published by the bridge relayer: its latest view.
+    pub relayer: tokio::sync::watch::Receiver<Option<atonomi_api::rpc::views::RelayerView>>,
+    /// Names this process start in the lookup log (its counts restart with it).
+    pub run_id: u64,
+}
+
+impl RpcContext {
+    /// A context with nothing published yet (unit tests).
+    #[cfg(test)]
+    pub(crate) fn for_tests() -> RpcContext {
+        RpcContext {
+            validator: None,
+            bridge: None,
+            round: tokio::sync::watch::channel(None).1,
+            relayer: tokio::sync::watch::channel(None).1,
+            run_id: 1,
+        }
+    }
+}
+
 /// The method table: the ledger's methods, `rpc.discover`, and the admin methods when
 /// `with_admin`.
 pub fn module(
     shared: Arc<Shared>,
+    context: RpcContext,
     with_admin: bool,
 ) -> Result<RpcModule<()>, jsonrpsee::core::RegisterMethodError> {
     let mut m = RpcModule::new(());
-    let rpc = methods::Rpc::new(shared.clone());
+    let rpc = methods::Rpc::new(shared.clone(), context);
     m.merge(AtonomiApiServer::into_rpc(rpc.clone()))?;
     m.merge(AtonomiBlocksServer::into_rpc(rpc.clone()))?;
     m.merge(AtonomiEventsServer::into_rpc(rpc))?;
@@ -75,6 +106,7 @@ pub fn module(
 pub async fn serve(
     addr: SocketAddr,
     shared: Arc<Shared>,
+    context: RpcContext,
     with_admin: bool,
     limits: &atonomi_api::config::RpcConfig,
 ) -> Result<(SocketAddr, ServerHandle), ServeError> {
@@ -82,7 +114,7 @@ pub async fn serve(
     let listener = tokio::net::TcpListener::bind(addr).await.map_err(bind)?;
     let bound = listener.local_addr().map_err(bind)?;
     let (stop, handle) = jsonrpsee::server::stop_channel();
-    let methods = module(shared, with_admin)?;
+    let methods = module(shared, context, with_admin)?;
     server::spawn(
         listener,
         methods.into(),
@@ -124,7 +156,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let shared = crate::shared::for_tests(dir.path());
         let served = |admin: bool| -> BTreeSet<String> {
-            super::module(shared.clone(), admin)
+            super::module(shared.clone(), super::RpcContext::for_tests(), admin)
                 .unwrap()
                 .method_names()
                 .map(str::to_string)
