@@ -41,8 +41,9 @@ enum Command {
     /// its receipt (exit status 1 when it failed). CALL is one of the 23 calls as JSON;
     /// `--help` lists each with its shape.
     ///
-    /// The token calls also come as subcommands with named flags and amounts in ATMI,
-    /// e.g. `atonomi tx transfer --key alice.json --to ACCOUNT --amount 1.5`.
+    /// The calls sent by hand (token, device, reputation, payment) also come as
+    /// subcommands with named flags and amounts in ATMI, e.g. `atonomi tx transfer
+    /// --key alice.json --to ACCOUNT --amount 1.5`; governance is under `atonomi gov`.
     #[command(after_long_help = cmd::tx::CALL_SHAPES)]
     Tx(cmd::tx::TxArgs),
     /// Read from a node over JSON-RPC and print JSON.

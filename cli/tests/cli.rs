@@ -450,3 +450,69 @@ fn the_readme_governance_walkthrough_runs_as_written() {
         "the fee changed: {stdout}"
     );
 }
+
+/// A device's life through the named subcommands alone (issue 18, writes): the
+/// manufacturer whitelists it, an owner activates it with the device's consent from
+/// its key file, the manufacturer suspends it, and a malformed id is refused before
+/// anything is sent.
+#[test]
+fn a_device_lives_through_named_subcommands() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("dev");
+    let node = common::DevNode::start(&home, &[]);
+    let url = node.url();
+    let keys = home.join("keys");
+    let (maker, alice) = (keys.join("manufacturer.json"), keys.join("alice.json"));
+    let (device_key, device_pub) = key(dir.path(), "device");
+    let id = common::json_out(&common::run(&["device-id", "salt", "serial-0001"])).unwrap()
+        ["device_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let tx = |key: &std::path::Path, args: &[&str]| {
+        let mut all = vec!["tx", "--rpc", &url, "--key", key.to_str().unwrap()];
+        all.extend_from_slice(args);
+        common::json_out(&common::run(&all))
+    };
+    let r = tx(
+        &maker,
+        &[
+            "register-device",
+            "--manufacturer",
+            "1",
+            "--device-id",
+            &id,
+            "--public-key",
+            &device_pub,
+            "--protocol",
+            "mqtt",
+        ],
+    )
+    .unwrap();
+    assert_eq!(r["status"]["status"], "success", "{r}");
+    let r = tx(
+        &alice,
+        &[
+            "--device-key",
+            device_key.to_str().unwrap(),
+            "activate-device",
+            "--device",
+            &id,
+        ],
+    )
+    .unwrap();
+    assert_eq!(r["status"]["status"], "success", "{r}");
+    let device = node.try_rpc("atonomi_getDevice", json!([id])).unwrap();
+    let alice_account = atonomi_genesis::dev::key("alice").account().to_string();
+    assert_eq!(
+        device["result"]["owner"],
+        alice_account.as_str(),
+        "{device}"
+    );
+    let r = tx(&maker, &["suspend-device", "--device", &id]).unwrap();
+    assert_eq!(r["status"]["status"], "success", "{r}");
+    let device = node.try_rpc("atonomi_getDevice", json!([id])).unwrap();
+    assert_eq!(device["result"]["status"], "suspended", "{device}");
+    let e = tx(&maker, &["resume-device", "--device", "not-hex"]).unwrap_err();
+    assert!(e.contains("--device"), "{e}");
+}
