@@ -515,4 +515,37 @@ fn a_device_lives_through_named_subcommands() {
     assert_eq!(device["result"]["status"], "suspended", "{device}");
     let e = tx(&maker, &["resume-device", "--device", "not-hex"]).unwrap_err();
     assert!(e.contains("--device"), "{e}");
+
+    // Whitelisted and owned in one call, the device consenting from its key file.
+    let (second_key, second_pub) = key(dir.path(), "second");
+    let second = common::json_out(&common::run(&["device-id", "salt", "serial-0002"])).unwrap()
+        ["device_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let r = tx(
+        &maker,
+        &[
+            "--device-key",
+            second_key.to_str().unwrap(),
+            "register-and-activate",
+            "--manufacturer",
+            "1",
+            "--device-id",
+            &second,
+            "--public-key",
+            &second_pub,
+            "--owner",
+            &alice_account,
+        ],
+    )
+    .unwrap();
+    assert_eq!(r["status"]["status"], "success", "{r}");
+    let device = node.try_rpc("atonomi_getDevice", json!([second])).unwrap();
+    assert_eq!(
+        device["result"]["owner"],
+        alice_account.as_str(),
+        "{device}"
+    );
+    assert_eq!(device["result"]["status"], "active", "{device}");
 }

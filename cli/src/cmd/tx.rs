@@ -160,6 +160,25 @@ pub enum NamedCall {
         #[arg(long = "protocol")]
         protocols: Vec<String>,
     },
+    /// As a manufacturer: whitelist a device and make OWNER its owner in one call;
+    /// --device-key signs the device's consent to that owner.
+    RegisterAndActivate {
+        /// The manufacturer's number.
+        #[arg(long)]
+        manufacturer: u32,
+        /// The device id (64 hex digits).
+        #[arg(long)]
+        device_id: DeviceId,
+        /// The device's own public key (64 hex digits).
+        #[arg(long)]
+        public_key: AccountId,
+        /// A protocol the device speaks, e.g. mqtt (repeat for more).
+        #[arg(long = "protocol")]
+        protocols: Vec<String>,
+        /// The owner's account.
+        #[arg(long)]
+        owner: AccountId,
+    },
     /// As the owner-to-be: activate a registered device; the signer becomes its owner
     /// and --device-key signs the device's consent.
     ActivateDevice {
@@ -205,6 +224,24 @@ pub enum NamedCall {
         /// The wallet account.
         #[arg(long)]
         wallet: AccountId,
+    },
+    /// As the owner: offer a service of the device (found by `atonomi query discover`).
+    RegisterService {
+        /// The device id (64 hex digits).
+        #[arg(long)]
+        device: DeviceId,
+        /// The service type (e.g. weather).
+        #[arg(long)]
+        service_type: String,
+        /// The price per unit: ATMI with up to 18 decimals, or base units ending in `base`.
+        #[arg(long, value_parser = parse_amount)]
+        price: atonomi_primitives::Amount,
+        /// What one unit is (e.g. reading).
+        #[arg(long)]
+        unit: String,
+        /// The last height the offer stands.
+        #[arg(long)]
+        expiry: u64,
     },
     /// As the owner: stop offering one of the device's services.
     WithdrawService {
@@ -301,6 +338,23 @@ impl NamedCall {
             } => json!({ "register_devices": { "manufacturer": manufacturer, "devices": [{
                 "device_id": device_id, "public_key": public_key, "protocols": protocols, "metadata": [],
             }] } }),
+            NamedCall::RegisterAndActivate {
+                manufacturer,
+                device_id,
+                public_key,
+                protocols,
+                owner,
+            } => json!({ "register_and_activate": { "manufacturer": manufacturer, "device": {
+                "device_id": device_id, "public_key": public_key, "protocols": protocols, "metadata": [],
+            }, "owner": owner } }),
+            NamedCall::RegisterService {
+                device,
+                service_type,
+                price,
+                unit,
+                expiry,
+            } => json!({ "register_service": { "device": device, "service_type": service_type,
+                "price": price, "unit": unit, "area": null, "metadata": [], "expiry": expiry } }),
             NamedCall::ActivateDevice { device } => {
                 json!({ "activate_device": { "device": device } })
             }
@@ -498,6 +552,30 @@ mod tests {
                 &a,
                 "--protocol",
                 "mqtt",
+            ],
+            vec![
+                "register-and-activate",
+                "--manufacturer",
+                "1",
+                "--device-id",
+                &d,
+                "--public-key",
+                &a,
+                "--owner",
+                &a,
+            ],
+            vec![
+                "register-service",
+                "--device",
+                &d,
+                "--service-type",
+                "weather",
+                "--price",
+                "0.001",
+                "--unit",
+                "reading",
+                "--expiry",
+                "100000",
             ],
             vec!["activate-device", "--device", &d],
             vec!["suspend-device", "--device", &d],
