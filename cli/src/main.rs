@@ -62,6 +62,9 @@ enum Command {
     /// the device, pays between devices, and proves the device record against the
     /// state root. Prints each step as JSON.
     Demo(cmd::bench::DemoArgs),
+    /// A manufacturer's device whitelist in bulk, from a CSV file.
+    #[command(subcommand)]
+    Devices(cmd::devices::DevicesCommand),
     /// Create and inspect key files (ed25519; JSON with the account and secret seed).
     #[command(subcommand)]
     Keys(cmd::keys::KeysCommand),
@@ -145,6 +148,7 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Keys(c) => cmd::keys::run(c),
+        Command::Devices(c) => cmd::devices::run(c),
         Command::Snapshot(c) => cmd::snapshot::run(c),
         Command::Genesis(c) => cmd::genesis::run(c),
     }

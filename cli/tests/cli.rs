@@ -549,3 +549,115 @@ fn a_device_lives_through_named_subcommands() {
     );
     assert_eq!(device["result"]["status"], "active", "{device}");
 }
+
+/// An OEM's whitelist from a CSV file (issue 18, bulk): a bad file is refused whole,
+/// naming its lines, before anything is sent; a good one goes in batches, skipping a
+/// device registered before; running it again registers nothing twice.
+#[test]
+fn a_whitelist_csv_registers_in_batches_and_reruns_safely() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("dev");
+    let node = common::DevNode::start(&home, &[]);
+    let url = node.url();
+    let maker = home.join("keys/manufacturer.json");
+    let device_key = |i: usize| {
+        atonomi_primitives::Keypair::from_label(&format!("whitelist device {i}"))
+            .account()
+            .to_string()
+    };
+    let register = |csv: &std::path::Path| {
+        common::run(&[
+            "devices",
+            "register",
+            "--rpc",
+            &url,
+            "--key",
+            maker.to_str().unwrap(),
+            "--manufacturer",
+            "1",
+            "--csv",
+            csv.to_str().unwrap(),
+            "--batch",
+            "10",
+            "--concurrency",
+            "2",
+        ])
+    };
+
+    let bad = dir.path().join("bad.csv");
+    let mut text = String::from("salt,hardware_id,public_key,protocols\n");
+    text += &format!("s,hw-1,{},mqtt\n", device_key(1));
+    text += "s,hw-2,not-a-key,mqtt\n";
+    text += &format!("s,hw-1,{},coap\n", device_key(3));
+    std::fs::write(&bad, text).unwrap();
+    let out = register(&bad);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "a bad file is refused");
+    assert!(
+        err.contains("line 3: public_key") && err.contains("line 4: device"),
+        "{err}"
+    );
+    assert!(err.contains("nothing was sent"), "{err}");
+    let m = node.try_rpc("atonomi_getManufacturer", json!([1])).unwrap();
+    let before = m["result"]["devices_registered"].as_u64().unwrap();
+
+    let csv = dir.path().join("whitelist.csv");
+    let mut text = String::from("salt,hardware_id,public_key,protocols\n");
+    for i in 0..25 {
+        text += &format!("acme,serial-{i:04},{},mqtt;coap\n", device_key(i));
+    }
+    std::fs::write(&csv, text).unwrap();
+    // One of them is on chain already.
+    let first = common::json_out(&common::run(&["device-id", "acme", "serial-0007"])).unwrap();
+    let first = first["device_id"].as_str().unwrap().to_string();
+    let r = common::json_out(&common::run(&[
+        "tx",
+        "--rpc",
+        &url,
+        "--key",
+        maker.to_str().unwrap(),
+        "register-device",
+        "--manufacturer",
+        "1",
+        "--device-id",
+        &first,
+        "--public-key",
+        &device_key(7),
+    ]))
+    .unwrap();
+    assert_eq!(r["status"]["status"], "success", "{r}");
+
+    let summary = common::json_out(&register(&csv)).unwrap();
+    assert_eq!(summary["registered"], 24, "{summary}");
+    assert_eq!(summary["already_registered"], 1, "{summary}");
+    assert_eq!(summary["failed"], 0, "{summary}");
+    assert_eq!(summary["batches"], 3, "{summary}");
+    let results = std::fs::read_to_string(dir.path().join("whitelist.results.csv")).unwrap();
+    let rows: Vec<&str> = results.lines().collect();
+    assert_eq!(rows.len(), 26, "a header and one row per device: {results}");
+    assert!(
+        rows[8].contains(&first) && rows[8].contains("already_registered"),
+        "{results}"
+    );
+    assert_eq!(
+        rows.iter().filter(|r| r.contains(",registered,")).count(),
+        24
+    );
+    let m = node.try_rpc("atonomi_getManufacturer", json!([1])).unwrap();
+    assert_eq!(
+        m["result"]["devices_registered"].as_u64().unwrap(),
+        before + 25,
+        "{m}"
+    );
+
+    // Run again (as after an interruption): nothing is sent, nothing paid twice.
+    let again = common::json_out(&register(&csv)).unwrap();
+    assert_eq!(again["registered"], 0, "{again}");
+    assert_eq!(again["already_registered"], 25, "{again}");
+    let m = node.try_rpc("atonomi_getManufacturer", json!([1])).unwrap();
+    assert_eq!(
+        m["result"]["devices_registered"].as_u64().unwrap(),
+        before + 25,
+        "{m}"
+    );
+}

@@ -4,6 +4,7 @@
 pub mod auditor;
 pub mod bench;
 pub mod bridge;
+pub mod devices;
 pub mod genesis;
 pub mod gov;
 pub mod keys;
