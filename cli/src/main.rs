@@ -20,6 +20,11 @@ struct Cli {
     /// Log format: `text` for people, `json` for log pipelines.
     #[arg(long, env = "ATONOMI_LOG_FORMAT", default_value = "text", global = true, value_parser = ["text", "json"])]
     log_format: String,
+    /// Answers as `json` (the default: pretty JSON, as the node sent it) or `table`
+    /// (lists in columns, records as field/value rows). With `--output json` errors
+    /// are JSON too, on stderr: {"error": "...", "code": N} (code when the node gave one).
+    #[arg(long, env = "ATONOMI_OUTPUT", global = true, value_enum)]
+    output: Option<cmd::Output>,
     #[command(subcommand)]
     command: Command,
 }
@@ -102,11 +107,24 @@ enum Command {
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
+    cmd::set_output(cli.output);
     match run(cli) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
-            // One readable line with the chain of causes; no backtrace for operators.
-            eprintln!("error: {e:#}");
+            if cmd::output() == Some(cmd::Output::Json) {
+                let code = e
+                    .chain()
+                    .find_map(|c| c.downcast_ref::<atonomi_client::Error>())
+                    .and_then(atonomi_client::Error::code);
+                let mut v = serde_json::json!({ "error": format!("{e:#}") });
+                if let Some(code) = code {
+                    v["code"] = code.into();
+                }
+                eprintln!("{v}");
+            } else {
+                // One readable line with the chain of causes; no backtrace for operators.
+                eprintln!("error: {e:#}");
+            }
             std::process::ExitCode::FAILURE
         }
     }

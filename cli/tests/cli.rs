@@ -661,3 +661,64 @@ fn a_whitelist_csv_registers_in_batches_and_reruns_safely() {
         "{m}"
     );
 }
+
+/// `--output` (issue 18, output): lists as columns, records as rows, and errors as one
+/// human line by default or as JSON with the node's code for machines.
+#[test]
+fn output_is_a_table_for_people_or_json_for_machines() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = common::DevNode::start(&dir.path().join("dev"), &[]);
+    let url = node.url();
+    let out = common::run(&["query", "manufacturers", "--rpc", &url, "--output", "table"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut lines = text.lines();
+    let header = lines.next().unwrap();
+    assert!(
+        header.starts_with("default_score") && header.contains("  name  "),
+        "{text}"
+    );
+    assert!(lines.next().unwrap().starts_with("---"), "{text}");
+    assert!(
+        lines.next().unwrap().contains("Demo Devices Inc."),
+        "{text}"
+    );
+    assert!(text.contains("next: "), "{text}");
+    let out = common::run(&[
+        "query",
+        "account",
+        &"ab".repeat(32),
+        "--rpc",
+        &url,
+        "--output",
+        "table",
+    ]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.starts_with("field") && text.contains("balance"),
+        "{text}"
+    );
+
+    let missing = "cd".repeat(32);
+    let out = common::run(&["query", "device", &missing, "--rpc", &url]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.starts_with("error: ") && err.contains("(code 4040)"),
+        "{err}"
+    );
+    let out = common::run(&[
+        "query", "device", &missing, "--rpc", &url, "--output", "json",
+    ]);
+    let err: Value = serde_json::from_slice(&out.stderr).unwrap();
+    assert_eq!(err["code"], 4040, "{err}");
+    assert!(
+        err["error"].as_str().unwrap().contains("not found"),
+        "{err}"
+    );
+}

@@ -11,6 +11,7 @@ pub mod keys;
 pub mod node;
 pub mod query;
 pub mod snapshot;
+mod table;
 pub mod tx;
 pub mod verify;
 
@@ -30,9 +31,33 @@ pub fn runtime() -> Result<tokio::runtime::Runtime> {
         .build()?)
 }
 
-/// Prints an answer as the node sent it (pretty JSON).
+/// How answers (and, with `json`, errors) are printed: `--output`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Output {
+    /// JSON, as the node sent it; errors too, as `{"error": …, "code": …}` on stderr.
+    Json,
+    /// Lists as aligned columns, records as field/value rows.
+    Table,
+}
+
+static OUTPUT: std::sync::OnceLock<Option<Output>> = std::sync::OnceLock::new();
+
+/// Set once, from the command line, before any command runs.
+pub fn set_output(output: Option<Output>) {
+    let _ = OUTPUT.set(output);
+}
+
+pub fn output() -> Option<Output> {
+    OUTPUT.get().copied().flatten()
+}
+
+/// Prints an answer: pretty JSON by default, or a table with `--output table`.
 pub fn print<T: serde::Serialize>(answer: &T) -> Result<()> {
-    println!("{}", serde_json::to_string_pretty(answer)?);
+    let value = serde_json::to_value(answer)?;
+    match output() {
+        Some(Output::Table) => print!("{}", table::render(&value)),
+        _ => println!("{}", serde_json::to_string_pretty(&value)?),
+    }
     Ok(())
 }
 
