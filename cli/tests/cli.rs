@@ -722,3 +722,56 @@ fn output_is_a_table_for_people_or_json_for_machines() {
         "{err}"
     );
 }
+
+/// The validator set at a past height (issue 18, reads): after a governance change of
+/// the validator's power, `query validators --height H` still shows the set as it was
+/// at H, and a height not committed yet is refused.
+#[test]
+fn the_validator_set_reads_as_it_was_at_a_height() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("dev");
+    let node = common::DevNode::start(&home, &[]);
+    let url = node.url();
+    let validator = atonomi_genesis::dev::key("validator").account().to_string();
+    let action = json!({ "set_validator_power": { "consensus_key": validator, "power": 7 } });
+    let r = common::json_out(&common::run(&[
+        "gov",
+        "propose",
+        "--rpc",
+        &url,
+        "--key",
+        home.join("keys/admin.json").to_str().unwrap(),
+        &action.to_string(),
+    ]))
+    .unwrap();
+    assert_eq!(r["status"]["status"], "success", "{r}");
+    let changed_at = r["height"].as_u64().unwrap();
+    let set = |height: Option<u64>| {
+        let mut args = vec![
+            "query".to_string(),
+            "validators".into(),
+            "--rpc".into(),
+            url.clone(),
+        ];
+        if let Some(h) = height {
+            args.extend(["--height".to_string(), h.to_string()]);
+        }
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        common::json_out(&common::run(&args))
+    };
+    let latest = set(None).unwrap();
+    assert_eq!(
+        latest["pending"]["set"]["validators"][0]["power"], 7,
+        "{latest}"
+    );
+    let before = set(Some(changed_at - 1)).unwrap();
+    assert!(
+        before["pending"].is_null(),
+        "nothing was scheduled before the change: {before}"
+    );
+    assert_eq!(before["current"]["validators"][0]["power"], 1, "{before}");
+    let at = set(Some(changed_at)).unwrap();
+    assert_eq!(at["pending"]["set"]["validators"][0]["power"], 7, "{at}");
+    let e = set(Some(changed_at + 1_000)).unwrap_err();
+    assert!(e.contains("not committed yet") && e.contains("4040"), "{e}");
+}

@@ -48,7 +48,7 @@ declare_rpc! {
         /// Proposals by id, optionally by status, a page at a time.
         fn list_proposals = "listProposals"(filter: ListProposals) -> ProposalPage;
         /// The validator set in force and the pending one.
-        fn get_validators = "getValidators"() -> Validators;
+        fn get_validators = "getValidators"(; height: u64) -> Validators;
         /// Manufacturers by id, a page at a time.
         fn list_manufacturers = "listManufacturers"(page: ListPage) -> Page<Manufacturer>;
         /// Auditors by id, a page at a time.

@@ -66,8 +66,15 @@ pub enum QueryCommand {
         #[arg(long, default_value_t = 20)]
         limit: usize,
     },
-    /// The validator set in force, and the one a governance change has scheduled.
-    Validators(RpcArg),
+    /// The validator set in force, and the one a governance change has scheduled; with
+    /// --height, as they were after that height (a height this node still keeps).
+    Validators {
+        #[command(flatten)]
+        rpc: RpcArg,
+        /// A kept height (default: the latest).
+        #[arg(long)]
+        height: Option<u64>,
+    },
     /// Manufacturers by id, a page at a time (`next` is the id to go on from).
     Manufacturers {
         #[command(flatten)]
@@ -315,9 +322,9 @@ pub async fn run(q: QueryCommand) -> Result<()> {
             };
             print(&n.rpc().list_proposals(filter).await.or_node(&n)?)
         }
-        QueryCommand::Validators(r) => {
-            let n = node(&r.rpc)?;
-            print(&n.rpc().get_validators().await.or_node(&n)?)
+        QueryCommand::Validators { rpc, height } => {
+            let n = node(&rpc.rpc)?;
+            print(&n.rpc().get_validators(height).await.or_node(&n)?)
         }
         QueryCommand::Manufacturers { rpc, from, limit } => {
             let n = node(&rpc.rpc)?;

@@ -89,6 +89,24 @@ impl Rpc {
     }
 }
 
+/// A storage error as the client sees it: a pruned height is 4041 with the kept range.
+fn storage_error(e: atonomi_storage::StorageError) -> ErrorObjectOwned {
+    match e {
+        atonomi_storage::StorageError::Pruned {
+            requested,
+            oldest,
+            latest,
+        } => ErrorObjectOwned::owned(
+            code::PRUNED,
+            format!(
+                "height {requested} is pruned: this node keeps the state of heights {oldest} to {latest}"
+            ),
+            Some(serde_json::json!({ "oldest": oldest, "latest": latest })),
+        ),
+        e => internal(e),
+    }
+}
+
 /// An admission refusal as the client sees it: the code says what to do next.
 pub(super) fn admit_error(e: AdmitError) -> ErrorObjectOwned {
     let c = match e {
@@ -306,11 +324,36 @@ impl AtonomiApiServer for Rpc {
         })
     }
 
-    fn get_validators(&self) -> RpcResult<Validators> {
-        Ok(Validators {
-            current: self.state::<ValidatorSet>(&StateKey::ValidatorSet)?,
-            pending: self.state::<PendingValidatorSet>(&StateKey::PendingValidatorSet)?,
-        })
+    fn get_validators(&self, height: Option<u64>) -> RpcResult<Validators> {
+        let Some(height) = height else {
+            return Ok(Validators {
+                current: self.state::<ValidatorSet>(&StateKey::ValidatorSet)?,
+                pending: self.state::<PendingValidatorSet>(&StateKey::PendingValidatorSet)?,
+            });
+        };
+        // As of the state after `height` (kept heights only).
+        let chain = read_chain(&self.shared);
+        if height > chain.height().get() {
+            return Err(err(
+                code::NOT_FOUND,
+                format!("height {height} is not committed yet"),
+            ));
+        }
+        let at = |key: StateKey| -> RpcResult<Option<Vec<u8>>> {
+            chain
+                .db()
+                .get_at(&key.to_bytes(), height)
+                .map_err(storage_error)
+        };
+        let current = at(StateKey::ValidatorSet)?
+            .map(|b| codec::decode::<ValidatorSet>(&b, 16 << 20))
+            .transpose()
+            .map_err(internal)?;
+        let pending = at(StateKey::PendingValidatorSet)?
+            .map(|b| codec::decode::<PendingValidatorSet>(&b, 16 << 20))
+            .transpose()
+            .map_err(internal)?;
+        Ok(Validators { current, pending })
     }
 
     fn list_manufacturers(&self, page: ListPage) -> RpcResult<Page<Manufacturer>> {
@@ -386,23 +429,10 @@ impl AtonomiApiServer for Rpc {
                 format!("height {height} is not committed yet"),
             ));
         }
-        let (value, proof) = match chain.db().prove(&key.to_bytes(), height) {
-            Ok(p) => p,
-            Err(atonomi_storage::StorageError::Pruned {
-                requested,
-                oldest,
-                latest,
-            }) => {
-                return Err(ErrorObjectOwned::owned(
-                    code::PRUNED,
-                    format!(
-                        "height {requested} is pruned: this node keeps the state of heights {oldest} to {latest}"
-                    ),
-                    Some(serde_json::json!({ "oldest": oldest, "latest": latest })),
-                ))
-            }
-            Err(e) => return Err(internal(e)),
-        };
+        let (value, proof) = chain
+            .db()
+            .prove(&key.to_bytes(), height)
+            .map_err(storage_error)?;
         let state_root = chain.db().root_at(height).map_err(internal)?;
         let (header, commit) = if height == 0 {
             (None, None)
