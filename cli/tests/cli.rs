@@ -772,6 +772,21 @@ fn the_validator_set_reads_as_it_was_at_a_height() {
     assert_eq!(before["current"]["validators"][0]["power"], 1, "{before}");
     let at = set(Some(changed_at)).unwrap();
     assert_eq!(at["pending"]["set"]["validators"][0]["power"], 7, "{at}");
+    let events = common::json_out(&common::run(&[
+        "query",
+        "events",
+        "--rpc",
+        &url,
+        "--from",
+        &changed_at.to_string(),
+    ]))
+    .unwrap();
+    assert_eq!(events.as_array().unwrap().len(), 1, "{events}");
+    assert_eq!(events[0]["height"], changed_at, "{events}");
+    assert!(
+        events[0].to_string().contains("proposal_executed"),
+        "{events}"
+    );
     let e = set(Some(changed_at + 1_000)).unwrap_err();
     assert!(e.contains("not committed yet") && e.contains("4040"), "{e}");
 }

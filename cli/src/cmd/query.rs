@@ -156,6 +156,18 @@ pub enum QueryCommand {
         #[arg(long)]
         min_reputation: Option<u32>,
     },
+    /// The events of a range of committed heights (at most 1000), each height with its
+    /// transactions' events, or what failed and who sent it.
+    Events {
+        #[command(flatten)]
+        rpc: RpcArg,
+        /// The first height.
+        #[arg(long)]
+        from: u64,
+        /// The last height (default: --from).
+        #[arg(long)]
+        to: Option<u64>,
+    },
     /// Equivocation evidence recorded by this node (from height --from on).
     Evidence {
         #[command(flatten)]
@@ -277,6 +289,17 @@ pub async fn run(q: QueryCommand) -> Result<()> {
                 limit: None,
             };
             print(&n.rpc().discover(query).await.or_node(&n)?)
+        }
+        QueryCommand::Events { rpc, from, to } => {
+            let to = to.unwrap_or(from);
+            anyhow::ensure!(from <= to, "--to {to} is below --from {from}");
+            anyhow::ensure!(to - from < 1_000, "at most 1000 heights at once");
+            let n = node(&rpc.rpc)?;
+            let mut heights = Vec::new();
+            for h in from..=to {
+                heights.push(n.rpc().get_events(h).await.or_node(&n)?);
+            }
+            print(&heights)
         }
         QueryCommand::Evidence { rpc, from } => {
             let n = node(&rpc.rpc)?;
