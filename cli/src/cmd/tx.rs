@@ -29,7 +29,7 @@ pub struct TxArgs {
     /// For activate_device and register_and_activate: the device's key file. Its
     /// signature of consent to the owner (the signer, or register_and_activate's
     /// `owner`) fills device_signature, which the JSON may then leave out.
-    #[arg(long)]
+    #[arg(long, global = true)]
     device_key: Option<PathBuf>,
     /// Seconds to wait for finality. A transaction the node dropped (its nonce was
     /// used by another one, or it was replaced) fails at once, saying why.
