@@ -509,6 +509,27 @@ fn a_device_lives_through_named_subcommands() {
         alice_account.as_str(),
         "{device}"
     );
+    let r = tx(
+        &alice,
+        &[
+            "set-attributes",
+            "--device",
+            &id,
+            "--per-tx-limit",
+            "5",
+            "--data-policy",
+            "any",
+        ],
+    )
+    .unwrap();
+    assert_eq!(r["status"]["status"], "success", "{r}");
+    let device = node.try_rpc("atonomi_getDevice", json!([id])).unwrap();
+    let attributes = &device["result"]["attributes"];
+    assert_eq!(
+        attributes["per_tx_limit"], "5000000000000000000",
+        "{device}"
+    );
+    assert_eq!(attributes["data_policy"], "any", "{device}");
     let r = tx(&maker, &["suspend-device", "--device", &id]).unwrap();
     assert_eq!(r["status"]["status"], "success", "{r}");
     let device = node.try_rpc("atonomi_getDevice", json!([id])).unwrap();

@@ -94,6 +94,34 @@ fn parse_amount(s: &str) -> Result<atonomi_primitives::Amount, String> {
     })
 }
 
+/// `LAT,LON` in micro-degrees.
+fn parse_point(s: &str) -> Result<(i32, i32), String> {
+    match parse_ints(s)?.as_slice() {
+        [lat, lon] => Ok((*lat, *lon)),
+        _ => Err(format!("{s}: LAT,LON in micro-degrees")),
+    }
+}
+
+/// `MIN_LAT,MIN_LON,MAX_LAT,MAX_LON` in micro-degrees.
+fn parse_area(s: &str) -> Result<[i32; 4], String> {
+    match parse_ints(s)?.as_slice() {
+        [a, b, c, d] => Ok([*a, *b, *c, *d]),
+        _ => Err(format!(
+            "{s}: MIN_LAT,MIN_LON,MAX_LAT,MAX_LON in micro-degrees"
+        )),
+    }
+}
+
+fn parse_ints(s: &str) -> Result<Vec<i32>, String> {
+    s.split(',')
+        .map(|p| {
+            p.trim()
+                .parse::<i32>()
+                .map_err(|_| format!("{p:?} is not a whole number of micro-degrees"))
+        })
+        .collect()
+}
+
 /// The calls a person sends by hand, with named flags (`atonomi tx transfer --to …
 /// --amount 1.5`); the JSON form takes every call, governance under `atonomi gov`.
 #[derive(Debug, Subcommand)]
@@ -215,6 +243,44 @@ pub enum NamedCall {
         /// Move the device's wallet setting to the new owner too.
         #[arg(long)]
         with_wallet: bool,
+    },
+    /// As the owner: set the device's payment and data policy. It replaces all of the
+    /// device's attributes: a flag not given is unset (no limit, no area, no
+    /// allowlist, data with registered devices only).
+    ///
+    /// Example: atonomi tx set-attributes --key owner.json --device DEVICE
+    /// --per-tx-limit 5 --data-policy any --payee DEVICE
+    SetAttributes {
+        /// The device id (64 hex digits).
+        #[arg(long)]
+        device: DeviceId,
+        /// Most one payment may move: ATMI with up to 18 decimals, or base units
+        /// ending in `base`.
+        #[arg(long, value_parser = parse_amount)]
+        per_tx_limit: Option<atonomi_primitives::Amount>,
+        /// Most the device may pay within --window-secs (give both).
+        #[arg(long, value_parser = parse_amount, requires = "window_secs")]
+        window_limit: Option<atonomi_primitives::Amount>,
+        /// The window of --window-limit, in seconds.
+        #[arg(long, requires = "window_limit")]
+        window_secs: Option<u64>,
+        /// Who the device exchanges data with: registered-only, any or inside-area.
+        #[arg(long, default_value = "registered-only", value_parser = ["registered-only", "any", "inside-area"])]
+        data_policy: String,
+        /// Counterparties need at least this score (0..=10000), on top of the
+        /// network minimum.
+        #[arg(long, value_parser = clap::value_parser!(u32).range(0..=10_000))]
+        min_counterparty_reputation: Option<u32>,
+        /// Where the device says it is: LAT,LON in micro-degrees (e.g. 52520008,13404954).
+        #[arg(long, value_parser = parse_point, allow_hyphen_values = true)]
+        location: Option<(i32, i32)>,
+        /// The area payees (and, under inside-area, data peers) must have declared a
+        /// location in: MIN_LAT,MIN_LON,MAX_LAT,MAX_LON in micro-degrees.
+        #[arg(long, value_parser = parse_area, allow_hyphen_values = true)]
+        area: Option<[i32; 4]>,
+        /// A device the device may pay (repeat for each; none: any payee).
+        #[arg(long = "payee")]
+        payees: Vec<DeviceId>,
     },
     /// As the owner: the account that receives the device's payments.
     SetWallet {
@@ -369,6 +435,37 @@ impl NamedCall {
                 with_wallet,
             } => {
                 json!({ "transfer_device": { "device": device, "to": to, "with_wallet": with_wallet } })
+            }
+            NamedCall::SetAttributes {
+                device,
+                per_tx_limit,
+                window_limit,
+                window_secs,
+                data_policy,
+                min_counterparty_reputation,
+                location,
+                area,
+                payees,
+            } => {
+                let window = match (window_limit, window_secs) {
+                    (Some(amount), Some(secs)) => {
+                        json!({ "amount": amount, "window_ms": secs.saturating_mul(1000) })
+                    }
+                    _ => serde_json::Value::Null,
+                };
+                let attributes = json!({
+                    "per_tx_limit": per_tx_limit,
+                    "window_limit": window,
+                    "geo_area": area.map(|[a, b, c, d]| json!({
+                        "min": { "lat_e6": a, "lon_e6": b },
+                        "max": { "lat_e6": c, "lon_e6": d },
+                    })),
+                    "location": location.map(|(lat, lon)| json!({ "lat_e6": lat, "lon_e6": lon })),
+                    "counterparty_min_reputation": min_counterparty_reputation,
+                    "data_policy": data_policy.replace('-', "_"),
+                    "payee_allowlist": (!payees.is_empty()).then_some(payees),
+                });
+                json!({ "set_attributes": { "device": device, "attributes": attributes } })
             }
             NamedCall::SetWallet { device, wallet } => {
                 json!({ "set_wallet": { "device": device, "wallet": wallet } })
@@ -590,6 +687,28 @@ mod tests {
                 "--with-wallet",
             ],
             vec!["set-wallet", "--device", &d, "--wallet", &a],
+            vec!["set-attributes", "--device", &d],
+            vec![
+                "set-attributes",
+                "--device",
+                &d,
+                "--per-tx-limit",
+                "5",
+                "--window-limit",
+                "50",
+                "--window-secs",
+                "3600",
+                "--data-policy",
+                "inside-area",
+                "--min-counterparty-reputation",
+                "4000",
+                "--location",
+                "-33868820,151209296",
+                "--area",
+                "-34000000,151000000,-33000000,152000000",
+                "--payee",
+                &d,
+            ],
             vec![
                 "withdraw-service",
                 "--device",
@@ -652,6 +771,30 @@ mod tests {
         for name in &all {
             assert!(covered.contains(name.as_str()), "{name} is not exercised");
         }
+        // Every attribute flag lands in its field.
+        let full = cases
+            .iter()
+            .find(|c| c[0] == "set-attributes" && c.len() > 3)
+            .unwrap();
+        let parsed =
+            Named::try_parse_from(std::iter::once("t").chain(full.iter().copied())).unwrap();
+        let call: Call = serde_json::from_value(parsed.call.to_json()).unwrap();
+        let Call::SetAttributes { attributes: at, .. } = call else {
+            panic!("not set_attributes")
+        };
+        assert_eq!(at.per_tx_limit.map(|a| a.to_string()), Some("5".into()));
+        assert_eq!(at.window_limit.map(|w| w.window_ms), Some(3_600_000));
+        assert_eq!(
+            at.location.map(|p| (p.lat_e6, p.lon_e6)),
+            Some((-33_868_820, 151_209_296))
+        );
+        assert_eq!(at.geo_area.map(|g| g.max.lon_e6), Some(152_000_000));
+        assert_eq!(at.counterparty_min_reputation.map(|s| s.get()), Some(4000));
+        assert_eq!(
+            at.data_policy,
+            atonomi_primitives::state::DataPolicy::InsideArea
+        );
+        assert_eq!(at.payee_allowlist.map(|p| p.len()), Some(1));
         // A malformed id is refused when the command line is read, naming the flag.
         let e = Named::try_parse_from(["t", "suspend-device", "--device", "xyz"]).unwrap_err();
         assert!(e.to_string().contains("--device"), "{e}");
