@@ -8,5 +8,6 @@
 )]
 
 pub mod config;
+pub mod file;
 pub mod keyfile;
 pub mod rpc;

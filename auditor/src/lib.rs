@@ -29,6 +29,7 @@
 //! never written twice. Memory is bounded: at most 100,000 devices are modelled; the
 //! least recently active are dropped first.
 
+use atonomi_api::file::FileError;
 use atonomi_client::views::{TxEvent, TxLookup};
 use atonomi_client::{Answered, AtonomiApiClient, Node};
 use atonomi_primitives::state::Subject;
@@ -53,12 +54,8 @@ pub enum AuditorError {
         path: PathBuf,
         error: serde_json::Error,
     },
-    #[error("{action} {}: {error}", path.display())]
-    File {
-        action: &'static str,
-        path: PathBuf,
-        error: std::io::Error,
-    },
+    #[error(transparent)]
+    File(#[from] atonomi_api::file::FileError),
     #[error("reputation write {0} not final after 60 s")]
     NotFinal(atonomi_primitives::Hash),
     #[error("--epoch-blocks and --window-blocks must be at least 1")]
@@ -76,15 +73,6 @@ pub enum AuditorError {
 }
 
 type Result<T, E = AuditorError> = std::result::Result<T, E>;
-
-fn file_error(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> AuditorError {
-    let path = path.to_path_buf();
-    move |error| AuditorError::File {
-        action,
-        path,
-        error,
-    }
-}
 
 const MAX_MODEL: usize = 100_000;
 const FLOOD_FLOOR: u64 = 100;
@@ -215,7 +203,7 @@ fn load_state(path: &Path) -> Result<State> {
             next_height: 1,
             ..State::default()
         }),
-        Err(e) => Err(file_error("reading", path)(e)),
+        Err(e) => Err(FileError::at("reading", path)(e).into()),
     }
 }
 
@@ -229,8 +217,8 @@ fn save_state(path: &Path, state: &State) -> Result<()> {
     })?;
     std::fs::File::create(&tmp)
         .and_then(|mut f| f.write_all(&json).and_then(|()| f.sync_all()))
-        .map_err(file_error("writing", &tmp))?;
-    std::fs::rename(&tmp, path).map_err(file_error("replacing", path))?;
+        .map_err(FileError::at("writing", &tmp))?;
+    std::fs::rename(&tmp, path).map_err(FileError::at("replacing", path))?;
     if let Some(dir) = path.parent() {
         if let Ok(d) = std::fs::File::open(dir) {
             let _ = d.sync_all();

@@ -7,6 +7,7 @@ use crate::service::{Host, HostConfig};
 use crate::shared::Shared;
 use atonomi_api::config::CONFIG_TEMPLATE;
 pub use atonomi_api::config::{Config, ConsensusConfig, DEFAULT_RPC};
+use atonomi_api::file::FileError;
 use atonomi_consensus::engine::EngineConfig;
 use atonomi_genesis::Genesis;
 use atonomi_primitives::Keypair;
@@ -26,12 +27,8 @@ pub enum LaunchError {
         home: PathBuf,
         error: std::io::Error,
     },
-    #[error("{action} {}: {error}", path.display())]
-    File {
-        action: &'static str,
-        path: PathBuf,
-        error: std::io::Error,
-    },
+    #[error(transparent)]
+    File(#[from] atonomi_api::file::FileError),
     #[error("{} is {size} bytes; at most {limit} are accepted", path.display())]
     TooLarge {
         path: PathBuf,
@@ -84,15 +81,6 @@ pub enum LaunchError {
 
 type Result<T, E = LaunchError> = std::result::Result<T, E>;
 
-fn file_error(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> LaunchError {
-    let path = path.to_path_buf();
-    move |error| LaunchError::File {
-        action,
-        path,
-        error,
-    }
-}
-
 /// A random id per process start (the lookup log's counts restart with it).
 fn run_id() -> u64 {
     let seed = atonomi_primitives::Keypair::generate()
@@ -123,7 +111,7 @@ pub fn load_config(home: &Path) -> Result<Config> {
             limit: atonomi_api::config::MAX_CONFIG_BYTES,
         });
     }
-    let text = std::fs::read_to_string(&path).map_err(file_error("reading", &path))?;
+    let text = std::fs::read_to_string(&path).map_err(FileError::at("reading", &path))?;
     Config::parse(&text).map_err(|error| LaunchError::Config { path, error })
 }
 
@@ -134,15 +122,15 @@ pub fn init(home: &Path, genesis: Option<&Path>, force: bool) -> Result<()> {
         return Err(LaunchError::ConfigExists(config));
     }
     let keys = home.join("keys");
-    std::fs::create_dir_all(&keys).map_err(file_error("creating", &keys))?;
-    std::fs::write(&config, CONFIG_TEMPLATE).map_err(file_error("writing", &config))?;
+    std::fs::create_dir_all(&keys).map_err(FileError::at("creating", &keys))?;
+    std::fs::write(&config, CONFIG_TEMPLATE).map_err(FileError::at("writing", &config))?;
     let key_path = home.join("keys/validator.json");
     let key = read_or_create_key(&key_path)?;
     let node_key = read_or_create_key(&home.join("keys/node.json"))?;
     let bridge_key = crate::keys::bridge::read_or_create(&home.join("keys/bridge.json"))?;
     let peer_id = crate::p2p::identity(&node_key)?.public().to_peer_id();
     if let Some(g) = genesis {
-        std::fs::copy(g, home.join("genesis.json")).map_err(file_error("copying", g))?;
+        std::fs::copy(g, home.join("genesis.json")).map_err(FileError::at("copying", g))?;
     }
     println!(
         "{}",
@@ -203,7 +191,7 @@ impl std::fmt::Debug for Launch {
 }
 
 pub fn load_genesis(path: &Path) -> Result<Genesis> {
-    let meta = std::fs::metadata(path).map_err(file_error("reading", path))?;
+    let meta = std::fs::metadata(path).map_err(FileError::at("reading", path))?;
     if meta.len() > atonomi_genesis::MAX_GENESIS_BYTES as u64 {
         return Err(LaunchError::TooLarge {
             path: path.to_path_buf(),
@@ -211,7 +199,7 @@ pub fn load_genesis(path: &Path) -> Result<Genesis> {
             limit: atonomi_genesis::MAX_GENESIS_BYTES,
         });
     }
-    let bytes = std::fs::read(path).map_err(file_error("reading", path))?;
+    let bytes = std::fs::read(path).map_err(FileError::at("reading", path))?;
     Genesis::from_json(&bytes).map_err(|error| LaunchError::Genesis {
         path: path.to_path_buf(),
         error,
@@ -491,7 +479,7 @@ pub fn dev_launch(
 ) -> Result<Launch> {
     use atonomi_genesis::dev;
     let keys = home.join("keys");
-    std::fs::create_dir_all(&keys).map_err(file_error("creating", &keys))?;
+    std::fs::create_dir_all(&keys).map_err(FileError::at("creating", &keys))?;
     for name in dev::NAMES {
         let path = keys.join(format!("{name}.json"));
         if !path.exists() {

@@ -6,6 +6,7 @@ use crate::chain::{Chain, ChainError, Executed};
 use crate::clock::now_ms;
 use crate::ingress::{Inbound, NodeEvent, Outbound};
 use crate::shared::{lock_mempool, next_nonce, read_chain, Shared};
+use atonomi_api::file::FileError;
 use atonomi_consensus::context::ValidatorSet as ConsensusSet;
 use atonomi_consensus::engine::{
     timeout_key, Action, ConsensusTimeout, Engine, EngineConfig, Step,
@@ -53,12 +54,8 @@ pub enum HostError {
     Chain(#[from] ChainError),
     #[error(transparent)]
     Storage(#[from] atonomi_storage::StorageError),
-    #[error("{action} {}: {error}", path.display())]
-    File {
-        action: &'static str,
-        path: std::path::PathBuf,
-        error: std::io::Error,
-    },
+    #[error(transparent)]
+    File(#[from] atonomi_api::file::FileError),
     #[error("the validator set of height {0} is empty")]
     EmptySet(Height),
     #[error("decided block {0}, whose body is unknown")]
@@ -85,22 +82,14 @@ fn mark_signed(marker: &std::path::Path) -> Result<()> {
     if marker.exists() {
         return Ok(());
     }
-    let failed = |action: &'static str, path: &std::path::Path| {
-        let path = path.to_path_buf();
-        move |error| HostError::File {
-            action,
-            path,
-            error,
-        }
-    };
-    let f = std::fs::File::create(marker).map_err(failed("writing", marker))?;
+    let f = std::fs::File::create(marker).map_err(FileError::at("writing", marker))?;
     std::io::Write::write_all(&mut &f, b"this validator key has signed consensus messages: an empty guard beside it means lost data\n")
         .and_then(|()| f.sync_all())
-        .map_err(failed("writing", marker))?;
+        .map_err(FileError::at("writing", marker))?;
     if let Some(dir) = marker.parent() {
         std::fs::File::open(dir)
             .and_then(|d| d.sync_all())
-            .map_err(failed("syncing", dir))?;
+            .map_err(FileError::at("syncing", dir))?;
     }
     Ok(())
 }

@@ -9,6 +9,7 @@
 
 use crate::chain::{snapshot_records, voting_set_in, Chain};
 use crate::launch::{load_config, load_genesis};
+use atonomi_api::file::FileError;
 use atonomi_consensus::CommitCertificate;
 use atonomi_primitives::block::Block;
 use atonomi_primitives::{codec, Hash, Height};
@@ -28,12 +29,8 @@ pub enum SnapshotError {
     Storage(#[from] StorageError),
     #[error(transparent)]
     Chain(#[from] crate::chain::ChainError),
-    #[error("{action} {}: {error}", path.display())]
-    File {
-        action: &'static str,
-        path: PathBuf,
-        error: std::io::Error,
-    },
+    #[error(transparent)]
+    File(#[from] atonomi_api::file::FileError),
     #[error("{} has no data directory", .0.display())]
     NoData(PathBuf),
     #[error("opening {} (is the node still running? stop it first): {error}", path.display())]
@@ -116,15 +113,6 @@ pub enum Inconsistency {
 
 type Result<T, E = SnapshotError> = std::result::Result<T, E>;
 
-fn file_error(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> SnapshotError {
-    let path = path.to_path_buf();
-    move |error| SnapshotError::File {
-        action,
-        path,
-        error,
-    }
-}
-
 /// Decodes one hex-and-borsh field of the manifest.
 fn manifest_field<T: borsh::BorshDeserialize>(
     what: &'static str,
@@ -203,13 +191,13 @@ pub fn export(home: &Path, height: Option<u64>, out: &Path) -> Result<serde_json
     let epoch = chain.checkpoint_epoch_at(Height::new(height))?;
     if out.exists()
         && std::fs::read_dir(out)
-            .map_err(file_error("reading", out))?
+            .map_err(FileError::at("reading", out))?
             .next()
             .is_some()
     {
         return Err(SnapshotError::OutNotEmpty(out.to_path_buf()));
     }
-    std::fs::create_dir_all(out).map_err(file_error("creating", out))?;
+    std::fs::create_dir_all(out).map_err(FileError::at("creating", out))?;
     let mut chunks = Vec::new();
     let head = chain.db().snapshot(height, TWIGS_PER_CHUNK, |chunk| {
         let bytes = codec::encode(&chunk);
@@ -256,7 +244,7 @@ pub fn export(home: &Path, height: Option<u64>, out: &Path) -> Result<serde_json
             path: mpath.clone(),
             error,
         })?;
-    std::fs::write(&mpath, text).map_err(file_error("writing", &mpath))?;
+    std::fs::write(&mpath, text).map_err(FileError::at("writing", &mpath))?;
     Ok(serde_json::json!({
         "height": height,
         "state_root": head.root,
@@ -283,7 +271,7 @@ fn read_chunk(dir: &Path, c: &ChunkFile) -> Result<Vec<u8>> {
             expected: c.bytes,
         });
     }
-    let bytes = std::fs::read(&path).map_err(file_error("reading", &path))?;
+    let bytes = std::fs::read(&path).map_err(FileError::at("reading", &path))?;
     if Hash::of(&bytes) != c.blake3 {
         return Err(SnapshotError::ChunkHash {
             file: c.file.clone(),
@@ -304,12 +292,12 @@ pub fn import(home: &Path, from: &Path) -> Result<serde_json::Value> {
     }
     let mpath = from.join("manifest.json");
     let mlen = std::fs::metadata(&mpath)
-        .map_err(file_error("reading", &mpath))?
+        .map_err(FileError::at("reading", &mpath))?
         .len();
     if mlen > MAX_MANIFEST_BYTES {
         return Err(SnapshotError::ManifestTooLarge(mpath));
     }
-    let text = std::fs::read(&mpath).map_err(file_error("reading", &mpath))?;
+    let text = std::fs::read(&mpath).map_err(FileError::at("reading", &mpath))?;
     let manifest: Manifest =
         serde_json::from_slice(&text).map_err(|error| SnapshotError::NotAManifest {
             path: mpath.clone(),
@@ -348,7 +336,7 @@ pub fn import(home: &Path, from: &Path) -> Result<serde_json::Value> {
 
     let staging = home.join("data.importing");
     if staging.exists() {
-        std::fs::remove_dir_all(&staging).map_err(file_error("removing", &staging))?;
+        std::fs::remove_dir_all(&staging).map_err(FileError::at("removing", &staging))?;
     }
     let result = (|| -> Result<serde_json::Value> {
         let kv = RocksStore::open(&staging, &RocksConfig::default())?;
@@ -401,7 +389,8 @@ pub fn import(home: &Path, from: &Path) -> Result<serde_json::Value> {
     })();
     match result {
         Ok(v) => {
-            std::fs::rename(&staging, &data).map_err(file_error("moving the import to", &data))?;
+            std::fs::rename(&staging, &data)
+                .map_err(FileError::at("moving the import to", &data))?;
             Ok(v)
         }
         Err(e) => {

@@ -78,7 +78,6 @@ fn cell(v: &Value) -> String {
     match v {
         Value::Null => "-".to_string(),
         Value::String(s) => s.clone(),
-        Value::Bool(_) | Value::Number(_) => v.to_string(),
         other => other.to_string(),
     }
 }
