@@ -854,10 +854,22 @@ fn device_id_is_the_derivation_its_help_describes() {
 fn the_readme_device_walkthrough_runs_as_written() {
     let dir = tempfile::tempdir().unwrap();
     let node = common::DevNode::start(&dir.path().join(".atonomi-dev"), &[]);
-    common::run_readme_block(
+    let stdout = common::run_readme_block(
         "## A device's life",
         dir.path(),
         &[("ATONOMI_RPC", format!("http://127.0.0.1:{}", node.rpc_port))],
+    );
+    // The history holds the auditor's write; the manufacturer lists both devices.
+    assert!(
+        stdout.contains("\"tx_index\"") && stdout.contains("\"since\": 0"),
+        "a reputation history was printed: {stdout}"
+    );
+    assert!(
+        stdout
+            .lines()
+            .filter_map(|l| l.trim().parse::<u64>().ok())
+            .any(|n| n >= 2),
+        "the manufacturer's device count was printed: {stdout}"
     );
     let meter = account(&dir.path().join("meter.json"));
     let balance = &node.rpc("atonomi_getAccount", json!([meter]))["balance"];

@@ -505,6 +505,7 @@ impl Chain {
             tables::put::<Receipts>(&mut batch, &(h, i as u32), r);
             tables::put::<TxIndex>(&mut batch, &r.tx_hash.0, &(h, i as u32));
         }
+        crate::index::add_block(&mut batch, &block.header, &receipts);
         tables::put::<MetaU64>(&mut batch, &META_HEIGHT, &h);
         let params: atonomi_primitives::Params =
             self.decode_state(&StateKey::Params)?.unwrap_or_default();

@@ -10,6 +10,7 @@
 //!   operator's [`admission`] policy, then the [`mempool`]'s own bounds.
 //! - [`ingress`]: the messages between the host, the network and the RPC server.
 //! - [`chain`]: the chain store on RocksDB (blocks, receipts, state).
+//! - [`index`]: the node's secondary indexes (devices by manufacturer, reputation history).
 //! - [`p2p`]: libp2p gossip, block sync and peer scoring.
 //! - [`rpc`]: the JSON-RPC server.
 //! - [`bridge`]: the Ethereum checkpoint signer and relayer.
@@ -26,6 +27,7 @@ pub mod bridge;
 pub mod chain;
 pub mod clock;
 pub mod faults;
+pub mod index;
 pub mod ingress;
 pub mod keys;
 pub mod launch;

@@ -379,6 +379,9 @@ pub fn import(home: &Path, from: &Path) -> Result<serde_json::Value> {
                 total: set.total_power(),
             });
         }
+        // The devices index comes from the imported state; the reputation history
+        // this node can tell starts here.
+        crate::index::rebuild_from_state(db.kv(), height)?;
         Ok(serde_json::json!({
             "height": height,
             "state_root": head.root,

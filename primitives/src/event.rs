@@ -1,15 +1,34 @@
 //! Events emitted by executed calls, and per-transaction receipts.
 
+use crate::codec::bounded;
 use crate::error::{CallError, InvalidTx};
 use crate::gov::GovAction;
 use crate::hash::Hash;
 use crate::ids::{
-    AccountId, Amount, AuditorId, DeviceId, Height, ManufacturerId, ProposalId, Score,
+    AccountId, Amount, AuditorId, DeviceId, Height, ManufacturerId, ProposalId, Score, Timestamp,
 };
-use crate::state::{DeviceStatus, Direction, MemberStatus, Subject};
+use crate::state::{limits, DeviceStatus, Direction, MemberStatus, Subject};
 use crate::tx::Outcome;
 use borsh::{BorshDeserialize, BorshSerialize};
 use serde::{Deserialize, Serialize};
+
+/// One reputation write as a node's history index keeps it
+/// (`atonomi_getReputationHistory`): a `reputation_written` event with the block and
+/// transaction it came from.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+pub struct ReputationRecord {
+    pub height: Height,
+    pub timestamp: Timestamp,
+    /// The transaction's position in its block.
+    pub tx_index: u32,
+    pub auditor: AuditorId,
+    #[borsh(deserialize_with = "bounded::string::<_, { limits::TYPE_NAME }>")]
+    pub rep_type: String,
+    pub score: Score,
+    pub direction: Direction,
+    /// The subject's aggregate for this type after the write.
+    pub aggregate: Score,
+}
 
 /// What an executed call did. Auditors and RPC subscriptions consume these.
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]

@@ -3,7 +3,7 @@
 
 use crate::codec::bounded;
 use crate::ids::{AccountId, Amount, AuditorId, Height, ManufacturerId, ProposalId, Score};
-use crate::params::Params;
+use crate::params::{ParamChange, Params};
 use crate::state::{limits, MemberStatus, Validator};
 use borsh::{BorshDeserialize, BorshSerialize};
 use serde::{Deserialize, Serialize};
@@ -119,6 +119,12 @@ pub enum GovAction {
         peer_id: Vec<u8>,
         allowed: bool,
     },
+    /// Change the named network parameters only; the others keep the values in force
+    /// when the proposal executes. Each parameter at most once, at least one.
+    UpdateParams(
+        #[borsh(deserialize_with = "bounded::vec::<_, ParamChange, { limits::PARAM_CHANGES }>")]
+        Vec<ParamChange>,
+    ),
 }
 
 #[derive(

@@ -36,5 +36,5 @@ pub use ids::{
     AccountId, Amount, AuditorId, ChainId, DeviceId, Height, ManufacturerId, ProposalId, Score,
     Timestamp,
 };
-pub use params::Params;
+pub use params::{ParamChange, Params};
 pub use tx::{Call, SignedTransaction, Transaction};

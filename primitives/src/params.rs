@@ -5,46 +5,89 @@ use crate::ids::{Amount, Score};
 use borsh::{BorshDeserialize, BorshSerialize};
 use serde::{Deserialize, Serialize};
 
-/// Every tunable of the runtime. Basis points (`*_bps`) are out of 10,000.
-#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Params {
+/// Declares [`Params`] and, from the same list, [`ParamChange`]: one variant per field,
+/// so a parameter cannot be added to one and forgotten in the other.
+macro_rules! network_params {
+    ($( $(#[doc = $doc:literal])* $field:ident : $ty:ty, )*) => {
+        /// Every tunable of the runtime. Basis points (`*_bps`) are out of 10,000.
+        #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+        #[serde(deny_unknown_fields)]
+        pub struct Params {
+            $( $(#[doc = $doc])* pub $field: $ty, )*
+        }
+
+        /// A new value for one network parameter, named as the field of [`Params`] it
+        /// replaces (`{"registration_fee": "2000000000000000000"}` in JSON). A list of
+        /// these is [`GovAction::UpdateParams`](crate::gov::GovAction::UpdateParams): the
+        /// parameters it does not name keep the values in force when it executes.
+        #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+        #[allow(non_camel_case_types)]
+        pub enum ParamChange {
+            $( $(#[doc = $doc])* $field($ty), )*
+        }
+
+        impl ParamChange {
+            /// The name of the parameter this changes (its field in [`Params`]).
+            pub fn name(&self) -> &'static str {
+                match self {
+                    $( ParamChange::$field(_) => stringify!($field), )*
+                }
+            }
+        }
+
+        impl Params {
+            /// The parameters' names, in declaration order.
+            pub const NAMES: &'static [&'static str] = &[$( stringify!($field) ),*];
+
+            /// Sets the one parameter `change` names.
+            pub fn apply(&mut self, change: ParamChange) {
+                match change {
+                    $( ParamChange::$field(v) => self.$field = v, )*
+                }
+            }
+        }
+    };
+}
+
+network_params! {
     /// Fee per registered device, paid by the manufacturer into its own pool, unless the
     /// manufacturer's entry overrides it.
-    pub registration_fee: Amount,
+    registration_fee: Amount,
     /// Fee per activation, paid by the new owner.
-    pub activation_fee: Amount,
+    activation_fee: Amount,
     /// Share of the activation fee that goes to the treasury; the rest goes to the
     /// manufacturer's pool.
-    pub activation_treasury_bps: u16,
+    activation_treasury_bps: u16,
     /// Reward per accepted reputation write, paid from the device's manufacturer pool.
-    pub reputation_reward: Amount,
+    reputation_reward: Amount,
     /// Share of that reward paid to the auditor; the rest goes to the manufacturer's
     /// reward wallet.
-    pub auditor_reward_bps: u16,
+    auditor_reward_bps: u16,
     /// Rewrites by the same auditor for the same subject earn a reward that grows
     /// linearly with the elapsed time, reaching the full reward after this window.
-    pub reward_decay_window_ms: u64,
+    reward_decay_window_ms: u64,
     /// Commercial payment fee on device payments.
-    pub payment_fee_bps: u16,
+    payment_fee_bps: u16,
     /// Share of the payment fee that goes to the auditor pool; the rest to the treasury.
-    pub payment_fee_auditor_bps: u16,
+    payment_fee_auditor_bps: u16,
     /// Minimum reputation (aggregate of `payment_reputation_type`, or the manufacturer's
     /// default score while no auditor has written one) for a device to pay or be paid.
-    pub min_reputation: Score,
+    min_reputation: Score,
     /// The reputation type that gates payments.
-    pub payment_reputation_type: String,
+    payment_reputation_type: String,
     /// Fee per transaction (0 on a permissioned chain by default), charged up to the
     /// signer's `max_fee`, to the treasury.
-    pub tx_fee: Amount,
+    tx_fee: Amount,
     /// Every this many blocks the validators sign an Ethereum checkpoint.
-    pub checkpoint_interval: u64,
-    /// Block limits.
-    pub max_block_txs: u32,
-    pub max_block_bytes: u32,
-    pub max_tx_bytes: u32,
+    checkpoint_interval: u64,
+    /// Most transactions in a block.
+    max_block_txs: u32,
+    /// Most encoded bytes in a block.
+    max_block_bytes: u32,
+    /// Most encoded bytes in one transaction (at most [`MAX_TX_BYTES_CEILING`]).
+    max_tx_bytes: u32,
     /// Largest batch in `RegisterDevices` and `WriteReputation`.
-    pub max_batch: u32,
+    max_batch: u32,
 }
 
 impl Default for Params {
@@ -157,5 +200,24 @@ mod tests {
             ..Params::default()
         };
         assert_eq!(p.validate().unwrap_err().field, "payment_fee_bps");
+    }
+
+    #[test]
+    fn a_change_names_one_parameter_and_sets_only_it() {
+        let change: ParamChange =
+            serde_json::from_str(r#"{"registration_fee":"2000000000000000000"}"#).unwrap();
+        assert_eq!(change.name(), "registration_fee");
+        let mut p = Params::default();
+        p.apply(change);
+        assert_eq!(p.registration_fee.to_string(), "2");
+        assert_eq!(
+            p,
+            Params {
+                registration_fee: p.registration_fee,
+                ..Params::default()
+            }
+        );
+        assert!(Params::NAMES.contains(&"max_batch"));
+        assert_eq!(Params::NAMES.len(), 16);
     }
 }

@@ -28,6 +28,8 @@ pub mod limits {
     pub const PEER_ID: usize = 64;
     pub const ADMINS: usize = 64;
     pub const VALIDATORS: usize = 256;
+    /// Changes in one `UpdateParams` (one per network parameter).
+    pub const PARAM_CHANGES: usize = 16;
     /// Hard ceiling on batch sizes (the `max_batch` parameter is the working limit).
     pub const BATCH: usize = 10_000;
 }
@@ -316,7 +318,9 @@ pub enum Subject {
 }
 
 impl Subject {
-    fn key_bytes(&self, out: &mut Vec<u8>) {
+    /// The subject as key bytes: a tag, then its id (fixed length for each tag, so no
+    /// encoding is a prefix of another).
+    pub fn key_bytes(&self, out: &mut Vec<u8>) {
         match self {
             Subject::Device(d) => {
                 out.push(0);

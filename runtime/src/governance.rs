@@ -12,7 +12,9 @@ use atonomi_primitives::state::{
     limits, valid_member, Auditor, Manufacturer, MemberStatus, PendingValidatorSet, StateKey,
     ValidatorSet, VALIDATOR_SET_DELAY,
 };
-use atonomi_primitives::{AccountId, AuditorId, CallError, Height, ManufacturerId, ProposalId};
+use atonomi_primitives::{
+    AccountId, AuditorId, CallError, Height, ManufacturerId, Params, ProposalId,
+};
 use std::collections::BTreeSet;
 
 impl<R: StateReader + ?Sized> Ctx<'_, '_, R> {
@@ -136,6 +138,22 @@ impl<R: StateReader + ?Sized> Ctx<'_, '_, R> {
                 Ok(())
             }),
             GovAction::SetParams(params) => {
+                params.validate().map_err(|_| CallError::InvalidParams)?;
+                self.o.put(&StateKey::Params, &params);
+                self.emit(Event::ParamsChanged);
+                Ok(())
+            }
+            GovAction::UpdateParams(changes) => {
+                let names: BTreeSet<_> = changes.iter().map(|c| c.name()).collect();
+                if changes.is_empty() || names.len() != changes.len() {
+                    return Err(CallError::InvalidParams.into());
+                }
+                // The parameters in state, not self.params: an earlier transaction of
+                // this block may have changed them.
+                let mut params: Params = self.o.get(&StateKey::Params)?.unwrap_or_default();
+                for change in changes {
+                    params.apply(change);
+                }
                 params.validate().map_err(|_| CallError::InvalidParams)?;
                 self.o.put(&StateKey::Params, &params);
                 self.emit(Event::ParamsChanged);

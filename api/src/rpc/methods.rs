@@ -10,7 +10,10 @@ use super::declare::declare_rpc;
 // Results appear only in the traits (left out without the `jsonrpsee` feature).
 #[cfg_attr(not(feature = "jsonrpsee"), allow(unused_imports))]
 use super::views::*;
-use super::{BlockId, DiscoverParams, EventFilter, ListPage, ListProposals, ValidateParams};
+use super::{
+    BlockId, DiscoverParams, EventFilter, ListDevices, ListPage, ListProposals,
+    ReputationHistoryQuery, ValidateParams,
+};
 #[cfg_attr(not(feature = "jsonrpsee"), allow(unused_imports))]
 use atonomi_primitives::gov::{Governance, Proposal};
 #[cfg_attr(not(feature = "jsonrpsee"), allow(unused_imports))]
@@ -59,8 +62,12 @@ declare_rpc! {
         fn get_auditor = "getAuditor"(id: u32) -> Auditor;
         /// One device.
         fn get_device = "getDevice"(device: DeviceId) -> Device;
+        /// A manufacturer's devices by id, a page at a time.
+        fn list_devices = "listDevices"(query: ListDevices) -> DevicePage;
         /// A subject's reputation aggregate for one reputation type.
         fn get_reputation = "getReputation"(subject: Subject, rep_type: String) -> ReputationAggregate;
+        /// A subject's reputation writes, oldest first, a page at a time.
+        fn get_reputation_history = "getReputationHistory"(query: ReputationHistoryQuery) -> ReputationHistory;
         /// May a device trade with this peer? (Counted in the lookup log.)
         fn validate_device = "validateDevice"(query: ValidateParams) -> ValidationAt;
         /// A state value (or its absence) with a proof against a height's state root.

@@ -11,7 +11,7 @@ pub mod views;
 pub use methods::*;
 
 use atonomi_primitives::gov::ProposalStatus;
-use atonomi_primitives::state::GeoArea;
+use atonomi_primitives::state::{GeoArea, Subject};
 use atonomi_primitives::{DeviceId, Hash, Score};
 use serde::{Deserialize, Serialize};
 
@@ -126,6 +126,40 @@ pub struct ListPage {
     pub from: Option<u32>,
     #[serde(default)]
     pub limit: Option<usize>,
+}
+
+/// `atonomi_listDevices`: `{ "manufacturer": ID, "from": DEVICE, "limit": N }`, the
+/// manufacturer required.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListDevices {
+    pub manufacturer: u32,
+    #[serde(default)]
+    pub from: Option<DeviceId>,
+    #[serde(default)]
+    pub limit: Option<usize>,
+}
+
+/// `atonomi_getReputationHistory`: `{ "subject": SUBJECT, "from": POSITION, "limit": N }`,
+/// the subject required; `from` is the `next` of the page before.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReputationHistoryQuery {
+    pub subject: Subject,
+    #[serde(default)]
+    pub from: Option<HistoryPosition>,
+    #[serde(default)]
+    pub limit: Option<usize>,
+}
+
+/// Where a record sits in a subject's reputation history: block height, transaction
+/// and event position.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HistoryPosition {
+    pub height: u64,
+    pub tx: u32,
+    pub event: u32,
 }
 
 /// `atonomi_listProposals`: `{ "status": "pending"|"executed"|"failed", "from": ID,

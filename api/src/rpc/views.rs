@@ -4,9 +4,10 @@
 
 use atonomi_consensus::{CommitCertificate, VoteType};
 use atonomi_primitives::block::BlockHeader;
+use atonomi_primitives::event::ReputationRecord;
 use atonomi_primitives::gov::Proposal;
 use atonomi_primitives::state::{
-    Account, CheckpointSignature, PendingValidatorSet, ServiceOffer, ValidatorSet,
+    Account, CheckpointSignature, Device, PendingValidatorSet, ServiceOffer, ValidatorSet,
 };
 use atonomi_primitives::{
     AccountId, Amount, Call, CallError, ChainId, DeviceId, Event, Hash, Height, Receipt, Score,
@@ -170,6 +171,24 @@ pub struct ProposalPage {
 pub struct Page<T> {
     pub items: Vec<T>,
     pub next: Option<u64>,
+}
+
+/// `atonomi_listDevices`: a page of a manufacturer's devices (full records) and the
+/// device id to ask for next.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DevicePage {
+    pub devices: Vec<Device>,
+    pub next: Option<DeviceId>,
+}
+
+/// `atonomi_getReputationHistory`: a subject's reputation writes, oldest first, where
+/// to ask for next, and the first height this node's history holds (0 unless its home
+/// was imported from a snapshot).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReputationHistory {
+    pub records: Vec<ReputationRecord>,
+    pub next: Option<super::HistoryPosition>,
+    pub since: Height,
 }
 
 /// `atonomi_getValidators`: the set in force and the one waiting for its height.

@@ -2,6 +2,8 @@
 
 use super::{arg, print, RpcArg};
 use anyhow::Result;
+use atonomi_api::rpc::HistoryPosition;
+use atonomi_primitives::{AccountId, DeviceId};
 use clap::Subcommand;
 
 #[derive(Debug, Subcommand)]
@@ -129,6 +131,45 @@ pub enum QueryCommand {
         #[arg(long, default_value = "trust")]
         rep_type: String,
     },
+    /// A manufacturer's devices (full records) by device id, a page at a time (`next`
+    /// is the id to go on from).
+    /// Example: atonomi query devices --manufacturer 1 --limit 100
+    Devices {
+        #[command(flatten)]
+        rpc: RpcArg,
+        /// The manufacturer's number.
+        #[arg(long)]
+        manufacturer: u32,
+        /// The first device id to list (default: the lowest).
+        #[arg(long)]
+        from: Option<DeviceId>,
+        /// At most this many (up to 100).
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+    },
+    /// Every reputation write about a device, a manufacturer or an account, oldest
+    /// first: height, time, auditor, type, score, direction and the aggregate after it.
+    /// Example: atonomi query reputation-history --device DEVICE
+    #[command(group(clap::ArgGroup::new("subject").required(true).args(["device", "manufacturer", "account"])))]
+    ReputationHistory {
+        #[command(flatten)]
+        rpc: RpcArg,
+        /// About this device (64 hex digits).
+        #[arg(long)]
+        device: Option<DeviceId>,
+        /// About this manufacturer.
+        #[arg(long)]
+        manufacturer: Option<u32>,
+        /// About this account (64 hex digits).
+        #[arg(long)]
+        account: Option<AccountId>,
+        /// Go on from here: the `next` of the page before, as HEIGHT:TX:EVENT.
+        #[arg(long, value_parser = parse_position)]
+        from: Option<HistoryPosition>,
+        /// At most this many (up to 100).
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+    },
     /// May I trade with this device? (registered, active, reputation, policy)
     ValidateDevice {
         #[command(flatten)]
@@ -176,17 +217,119 @@ pub enum QueryCommand {
         #[arg(long, default_value_t = 0)]
         from: u64,
     },
-    /// Inclusion or non-inclusion proof of a device record, with the header and commit
-    /// it is proven against.
+    /// Inclusion or non-inclusion proof of a state record, with the header and commit
+    /// it is proven against: a device (by default), or the record another flag names
+    /// (what the other reads print, proven).
+    /// Example: atonomi query proof DEVICE; atonomi query proof --account ACCOUNT --height 120
+    #[command(group(clap::ArgGroup::new("record").required(true).args([
+        "device", "account", "manufacturer", "auditor", "proposal", "allowance", "reputation",
+        "params", "governance", "token", "validators",
+    ])))]
     Proof {
         #[command(flatten)]
         rpc: RpcArg,
         /// The device id (64 hex digits) whose record, or absence, is proven.
-        device: String,
+        device: Option<DeviceId>,
+        /// An account (balance and nonce).
+        #[arg(long)]
+        account: Option<AccountId>,
+        /// A manufacturer's record.
+        #[arg(long)]
+        manufacturer: Option<u32>,
+        /// An auditor's record.
+        #[arg(long)]
+        auditor: Option<u32>,
+        /// A governance proposal.
+        #[arg(long)]
+        proposal: Option<u64>,
+        /// An allowance: OWNER,SPENDER.
+        #[arg(long, value_parser = parse_pair)]
+        allowance: Option<(AccountId, AccountId)>,
+        /// A device's reputation aggregate: DEVICE,TYPE.
+        #[arg(long, value_parser = parse_reputation)]
+        reputation: Option<(DeviceId, String)>,
+        /// The network parameters.
+        #[arg(long)]
+        params: bool,
+        /// Admins and threshold.
+        #[arg(long)]
+        governance: bool,
+        /// Token name, symbol, decimals and supply.
+        #[arg(long)]
+        token: bool,
+        /// The validator set in force.
+        #[arg(long)]
+        validators: bool,
         /// A kept height to prove at (default: the latest).
         #[arg(long)]
         height: Option<u64>,
     },
+    /// A checkpoint epoch: its height and the validators' signatures recorded so far.
+    Checkpoint {
+        #[command(flatten)]
+        rpc: RpcArg,
+        /// The epoch (1 is the first checkpoint).
+        epoch: u64,
+    },
+    /// The checkpoint bridge as the node sees it: the chain's last epoch, the contract,
+    /// this node's signer and relayer, the latest submissions to Ethereum.
+    Bridge(RpcArg),
+}
+
+/// A proven value's borsh bytes (hex) as the JSON of its record type, so that what is
+/// proven can be read (`atonomi verify proof` checks the bytes themselves).
+fn decode_record(
+    key: &atonomi_primitives::state::StateKey,
+    hex: &str,
+) -> Result<serde_json::Value> {
+    use atonomi_primitives::state::*;
+    use atonomi_primitives::{codec, Amount, Params};
+    fn json<T: borsh::BorshDeserialize + serde::Serialize>(b: &[u8]) -> Result<serde_json::Value> {
+        let v: T = codec::decode(b, 16 << 20)
+            .map_err(|e| anyhow::anyhow!("the proven value does not decode: {e}"))?;
+        Ok(serde_json::to_value(v)?)
+    }
+    let b = hex::decode(hex)?;
+    match key {
+        StateKey::Device(_) => json::<Device>(&b),
+        StateKey::Account(_) => json::<Account>(&b),
+        StateKey::Manufacturer(_) => json::<Manufacturer>(&b),
+        StateKey::Auditor(_) => json::<Auditor>(&b),
+        StateKey::Proposal(_) => json::<atonomi_primitives::gov::Proposal>(&b),
+        StateKey::Allowance { .. } => json::<Amount>(&b),
+        StateKey::ReputationAggregate { .. } => json::<ReputationAggregate>(&b),
+        StateKey::Params => json::<Params>(&b),
+        StateKey::Governance => json::<atonomi_primitives::gov::Governance>(&b),
+        StateKey::Token => json::<TokenInfo>(&b),
+        StateKey::ValidatorSet => json::<ValidatorSet>(&b),
+        _ => Ok(serde_json::Value::String(hex.to_string())),
+    }
+}
+
+/// `A,B`: two accounts.
+fn parse_pair(s: &str) -> Result<(AccountId, AccountId), String> {
+    let (a, b) = s
+        .split_once(',')
+        .ok_or_else(|| format!("{s}: OWNER,SPENDER (two accounts, 64 hex digits each)"))?;
+    let account = |x: &str| {
+        x.trim()
+            .parse::<AccountId>()
+            .map_err(|e| format!("{x}: {e}"))
+    };
+    Ok((account(a)?, account(b)?))
+}
+
+/// `DEVICE,TYPE`.
+fn parse_reputation(s: &str) -> Result<(DeviceId, String), String> {
+    let (d, t) = s
+        .split_once(',')
+        .ok_or_else(|| format!("{s}: DEVICE,TYPE (e.g. …,trust)"))?;
+    Ok((
+        d.trim()
+            .parse::<DeviceId>()
+            .map_err(|e| format!("{d}: {e}"))?,
+        t.trim().to_string(),
+    ))
 }
 
 fn score(name: &str, v: Option<u32>) -> Result<Option<atonomi_primitives::Score>> {
@@ -200,10 +343,12 @@ fn score(name: &str, v: Option<u32>) -> Result<Option<atonomi_primitives::Score>
 /// `atonomi query …`: one read, printed as the node answered it.
 pub async fn run(q: QueryCommand) -> Result<()> {
     use atonomi_api::rpc::{
-        BlockId, DiscoverParams, ListPage, ListProposals, StatusFilter, ValidateParams,
+        BlockId, DiscoverParams, ListDevices, ListPage, ListProposals, ReputationHistoryQuery,
+        StatusFilter, ValidateParams,
     };
     use atonomi_client::{Answered, AtonomiApiClient};
     use atonomi_primitives::state::{StateKey, Subject};
+    use atonomi_primitives::ManufacturerId;
     let node = |url: &str| atonomi_client::Node::connect(url);
     match q {
         QueryCommand::Status(r) => {
@@ -349,6 +494,42 @@ pub async fn run(q: QueryCommand) -> Result<()> {
             let n = node(&rpc.rpc)?;
             print(&n.rpc().get_validators(height).await.or_node(&n)?)
         }
+        QueryCommand::Devices {
+            rpc,
+            manufacturer,
+            from,
+            limit,
+        } => {
+            let n = node(&rpc.rpc)?;
+            let query = ListDevices {
+                manufacturer,
+                from,
+                limit: Some(limit),
+            };
+            print(&n.rpc().list_devices(query).await.or_node(&n)?)
+        }
+        QueryCommand::ReputationHistory {
+            rpc,
+            device,
+            manufacturer,
+            account,
+            from,
+            limit,
+        } => {
+            let n = node(&rpc.rpc)?;
+            let subject = match (device, manufacturer, account) {
+                (Some(d), _, _) => Subject::Device(d),
+                (_, Some(m), _) => Subject::Manufacturer(ManufacturerId::new(m)),
+                (_, _, Some(a)) => Subject::Account(a),
+                _ => anyhow::bail!("name the subject: --device, --manufacturer or --account"),
+            };
+            let query = ReputationHistoryQuery {
+                subject,
+                from,
+                limit: Some(limit),
+            };
+            print(&n.rpc().get_reputation_history(query).await.or_node(&n)?)
+        }
         QueryCommand::Manufacturers { rpc, from, limit } => {
             let n = node(&rpc.rpc)?;
             let page = ListPage {
@@ -368,11 +549,77 @@ pub async fn run(q: QueryCommand) -> Result<()> {
         QueryCommand::Proof {
             rpc,
             device,
+            account,
+            manufacturer,
+            auditor,
+            proposal,
+            allowance,
+            reputation,
+            params,
+            governance,
+            token,
+            validators,
             height,
         } => {
             let n = node(&rpc.rpc)?;
-            let key = StateKey::Device(arg("device", &device)?);
-            print(&n.rpc().get_proof(key, height).await.or_node(&n)?)
+            let key = if let Some(d) = device {
+                StateKey::Device(d)
+            } else if let Some(a) = account {
+                StateKey::Account(a)
+            } else if let Some(m) = manufacturer {
+                StateKey::Manufacturer(ManufacturerId::new(m))
+            } else if let Some(a) = auditor {
+                StateKey::Auditor(atonomi_primitives::AuditorId::new(a))
+            } else if let Some(p) = proposal {
+                StateKey::Proposal(atonomi_primitives::ProposalId::new(p))
+            } else if let Some((owner, spender)) = allowance {
+                StateKey::Allowance { owner, spender }
+            } else if let Some((d, rep_type)) = reputation {
+                StateKey::ReputationAggregate {
+                    subject: Subject::Device(d),
+                    rep_type,
+                }
+            } else if params {
+                StateKey::Params
+            } else if governance {
+                StateKey::Governance
+            } else if token {
+                StateKey::Token
+            } else if validators {
+                StateKey::ValidatorSet
+            } else {
+                anyhow::bail!("name the record to prove (see `atonomi query proof --help`)")
+            };
+            let proof = n.rpc().get_proof(key.clone(), height).await.or_node(&n)?;
+            let record = match &proof.value {
+                Some(hex) => Some(decode_record(&key, hex)?),
+                None => None,
+            };
+            let mut out = serde_json::to_value(&proof)?;
+            out["record"] = record.unwrap_or(serde_json::Value::Null);
+            print(&out)
         }
+        QueryCommand::Checkpoint { rpc, epoch } => {
+            let n = node(&rpc.rpc)?;
+            print(&n.rpc().get_checkpoint(epoch).await.or_node(&n)?)
+        }
+        QueryCommand::Bridge(r) => {
+            let n = node(&r.rpc)?;
+            print(&n.rpc().get_bridge_status().await.or_node(&n)?)
+        }
+    }
+}
+
+/// `HEIGHT:TX:EVENT`, as a history page's `next` gives it.
+fn parse_position(s: &str) -> Result<HistoryPosition, String> {
+    let parts: Vec<&str> = s.split(':').collect();
+    let bad = || format!("{s}: HEIGHT:TX:EVENT, e.g. 120:0:3 (the `next` of the page before)");
+    match parts.as_slice() {
+        [h, t, e] => Ok(HistoryPosition {
+            height: h.parse().map_err(|_| bad())?,
+            tx: t.parse().map_err(|_| bad())?,
+            event: e.parse().map_err(|_| bad())?,
+        }),
+        _ => Err(bad()),
     }
 }

@@ -59,8 +59,10 @@ Governance (admins; the proposer's call counts as its approval)
   {"approve_proposal":{"id":1}}
   actions: add_manufacturer, change_manufacturer, add_auditor, change_auditor
   (change: suspend|resume|remove), add_validator, remove_validator,
-  set_validator_power, set_params, treasury_payout, set_admins, set_node_peer
+  set_validator_power, set_params, treasury_payout, set_admins, set_node_peer,
+  update_params (`atonomi gov propose ACTION --help` gives each with named flags)
   {"propose":{"action":{"set_admins":{"admins":["ACCOUNT"],"threshold":1}}}}
+  {"propose":{"action":{"update_params":[{"registration_fee":"2000000000000000000"},{"max_batch":500}]}}}
   {"propose":{"action":{"treasury_payout":{"from":"treasury","to":"ACCOUNT","amount":"1000"}}}}
 Manufacturer (its key)
   {"register_devices":{"manufacturer":1,"devices":[{"device_id":"DEVICE","public_key":"ACCOUNT","protocols":["mqtt"],"metadata":[]}]}}
@@ -88,7 +90,7 @@ ACCOUNT, DEVICE and HASH are 64 hex digits (`atonomi keys show FILE`, `atonomi d
 
 /// An amount in ATMI with up to 18 decimals (`1.5`), or in base units with the suffix
 /// `base` (`15base`).
-fn parse_amount(s: &str) -> Result<atonomi_primitives::Amount, String> {
+pub(super) fn parse_amount(s: &str) -> Result<atonomi_primitives::Amount, String> {
     atonomi_primitives::Amount::parse_atmi(s).ok_or_else(|| {
         format!("{s}: ATMI with up to 18 decimals (1.5), or base units ending in `base` (15base)")
     })
@@ -375,6 +377,30 @@ pub enum NamedCall {
         #[arg(long)]
         receipt: Hash,
     },
+    /// As a validator (its consensus key): record its bridge key's signature of an
+    /// Ethereum checkpoint. A node with `[bridge]` configured does this by itself; this
+    /// is for a bridge key kept outside the node (`atonomi query checkpoint EPOCH`
+    /// shows what the others signed).
+    SignCheckpoint {
+        /// The checkpoint's epoch.
+        #[arg(long)]
+        epoch: u64,
+        /// The checkpointed height.
+        #[arg(long)]
+        height: u64,
+        /// That block's hash (64 hex digits).
+        #[arg(long)]
+        block_hash: Hash,
+        /// That block's state root (64 hex digits).
+        #[arg(long)]
+        state_root: Hash,
+        /// The hash of the bridge set after that block (64 hex digits).
+        #[arg(long)]
+        next_set_hash: Hash,
+        /// The bridge key's signature of the checkpoint digest (130 hex digits, r‖s‖v).
+        #[arg(long)]
+        signature: String,
+    },
 }
 
 impl NamedCall {
@@ -501,6 +527,17 @@ impl NamedCall {
             } => {
                 json!({ "report_interaction": { "device": device, "peer": peer, "outcome": outcome, "receipt": receipt } })
             }
+            NamedCall::SignCheckpoint {
+                epoch,
+                height,
+                block_hash,
+                state_root,
+                next_set_hash,
+                signature,
+            } => json!({ "sign_checkpoint": {
+                "epoch": epoch, "height": height, "block_hash": block_hash, "state_root": state_root,
+                "next_set_hash": next_set_hash, "signature": signature,
+            } }),
         }
     }
 }
@@ -625,6 +662,7 @@ mod tests {
     fn every_named_call_makes_its_call() {
         use clap::{CommandFactory, Parser};
         let (d, a, h) = ("cd".repeat(32), "ab".repeat(32), "ef".repeat(32));
+        let sig = "12".repeat(65);
         let cases: Vec<Vec<&str>> = vec![
             vec!["transfer", "--to", &a, "--amount", "1.5"],
             vec!["approve", "--spender", &a, "--amount", "2"],
@@ -747,6 +785,21 @@ mod tests {
                 "failure",
                 "--receipt",
                 &h,
+            ],
+            vec![
+                "sign-checkpoint",
+                "--epoch",
+                "1",
+                "--height",
+                "100",
+                "--block-hash",
+                &h,
+                "--state-root",
+                &h,
+                "--next-set-hash",
+                &h,
+                "--signature",
+                &sig,
             ],
         ];
         let mut covered = std::collections::BTreeSet::new();

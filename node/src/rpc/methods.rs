@@ -11,8 +11,8 @@ use crate::shared::{lock_mempool, read_chain, Shared};
 use atonomi_api::rpc::views::*;
 use atonomi_api::rpc::{
     code, page_limit, AdminApiServer, AtonomiApiServer, AtonomiBlocksServer, AtonomiEventsServer,
-    BlockId, DiscoverApiServer, DiscoverParams, EventFilter, ListPage, ListProposals,
-    ValidateParams, MAX_TX_BATCH, MAX_TYPE_BYTES,
+    BlockId, DiscoverApiServer, DiscoverParams, EventFilter, ListDevices, ListPage, ListProposals,
+    ReputationHistoryQuery, ValidateParams, MAX_TX_BATCH, MAX_TYPE_BYTES,
 };
 use atonomi_primitives::codec;
 use atonomi_primitives::gov::{Governance, Proposal};
@@ -386,6 +386,41 @@ impl AtonomiApiServer for Rpc {
 
     fn get_device(&self, device: DeviceId) -> RpcResult<Device> {
         self.found("device", &StateKey::Device(device))
+    }
+
+    fn list_devices(&self, query: ListDevices) -> RpcResult<DevicePage> {
+        let limit = page_limit(query.limit);
+        let manufacturer = ManufacturerId::new(query.manufacturer);
+        let chain = read_chain(&self.shared);
+        let kv = chain.db().kv();
+        let (ids, next) =
+            crate::index::devices_of(kv, manufacturer, query.from, limit).map_err(internal)?;
+        let mut devices = Vec::with_capacity(ids.len());
+        for id in ids {
+            let bytes = chain
+                .db()
+                .get(&StateKey::Device(id).to_bytes())
+                .map_err(internal)?
+                .ok_or_else(|| internal(format!("indexed device {id} has no record")))?;
+            devices.push(codec::decode::<Device>(&bytes, 16 << 20).map_err(internal)?);
+        }
+        Ok(DevicePage { devices, next })
+    }
+
+    fn get_reputation_history(
+        &self,
+        query: ReputationHistoryQuery,
+    ) -> RpcResult<ReputationHistory> {
+        let limit = page_limit(query.limit);
+        let chain = read_chain(&self.shared);
+        let kv = chain.db().kv();
+        let (records, next) =
+            crate::index::reputation_of(kv, &query.subject, query.from, limit).map_err(internal)?;
+        Ok(ReputationHistory {
+            records,
+            next,
+            since: Height::new(crate::index::since(kv).map_err(internal)?),
+        })
     }
 
     fn get_reputation(&self, subject: Subject, rep_type: String) -> RpcResult<ReputationAggregate> {

@@ -38,10 +38,13 @@ pub enum Cf {
     /// The state log's undo records: height (big-endian) ‖ raw key → what the key was
     /// before that height, for reads and proofs at retained heights.
     Undo,
+    /// The node's secondary indexes, not part of the state: devices by manufacturer,
+    /// reputation writes by subject (written with the block they come from).
+    Index,
 }
 
 impl Cf {
-    pub const ALL: [Cf; 15] = [
+    pub const ALL: [Cf; 16] = [
         Cf::Meta,
         Cf::State,
         Cf::TreeNodes,
@@ -57,6 +60,7 @@ impl Cf {
         Cf::Twigs,
         Cf::LogHistory,
         Cf::Undo,
+        Cf::Index,
     ];
 
     pub fn name(self) -> &'static str {
@@ -76,6 +80,7 @@ impl Cf {
             Cf::Twigs => "twigs",
             Cf::LogHistory => "log_history",
             Cf::Undo => "undo",
+            Cf::Index => "index",
         }
     }
 }

@@ -7,7 +7,7 @@ use atonomi_primitives::state::*;
 use atonomi_primitives::tx::*;
 use atonomi_primitives::{
     AccountId, Amount, CallError as E, DeviceId, Hash, Height, InvalidTx, Keypair, ManufacturerId,
-    Params, ProposalId,
+    ParamChange, Params, ProposalId,
 };
 
 #[test]
@@ -380,6 +380,39 @@ fn governance_actions() {
     assert_eq!(c.get::<Params>(StateKey::Params).unwrap(), p);
     p.payment_fee_bps = 20_000;
     govern_fails(&mut c, GovAction::SetParams(p), E::InvalidParams);
+
+    // UpdateParams changes only what it names, on top of the values in force.
+    c.govern(GovAction::UpdateParams(vec![
+        ParamChange::registration_fee(atmi(2)),
+        ParamChange::max_batch(500),
+    ]));
+    let updated = c.get::<Params>(StateKey::Params).unwrap();
+    assert_eq!(
+        updated,
+        Params {
+            registration_fee: atmi(2),
+            max_batch: 500,
+            payment_fee_bps: 250,
+            ..Params::default()
+        }
+    );
+    // Nothing, a parameter twice, or a result that does not validate: refused, unchanged.
+    govern_fails(&mut c, GovAction::UpdateParams(vec![]), E::InvalidParams);
+    govern_fails(
+        &mut c,
+        GovAction::UpdateParams(vec![ParamChange::max_batch(1), ParamChange::max_batch(2)]),
+        E::InvalidParams,
+    );
+    govern_fails(
+        &mut c,
+        GovAction::UpdateParams(vec![ParamChange::payment_fee_bps(10_001)]),
+        E::InvalidParams,
+    );
+    assert_eq!(c.get::<Params>(StateKey::Params).unwrap(), updated);
+    c.govern(GovAction::SetParams(Params {
+        payment_fee_bps: 250,
+        ..Params::default()
+    }));
 
     // Treasury payouts come only from module accounts and only through governance.
     c.ok(
