@@ -121,12 +121,20 @@ pub enum QueryCommand {
         /// The device id (64 hex digits; `atonomi device-id SALT HARDWARE_ID`).
         id: String,
     },
-    /// The aggregate reputation of a device of one type.
+    /// The aggregate reputation of one type (median and each auditor's score) of a
+    /// device, or of a manufacturer or an account.
+    #[command(group(clap::ArgGroup::new("subject").required(true).args(["device", "manufacturer", "account"])))]
     Reputation {
         #[command(flatten)]
         rpc: RpcArg,
         /// The device id (64 hex digits).
-        device: String,
+        device: Option<DeviceId>,
+        /// A manufacturer's reputation instead.
+        #[arg(long)]
+        manufacturer: Option<u32>,
+        /// An account's reputation instead.
+        #[arg(long)]
+        account: Option<AccountId>,
         /// The reputation type (e.g. trust).
         #[arg(long, default_value = "trust")]
         rep_type: String,
@@ -223,7 +231,7 @@ pub enum QueryCommand {
     /// Example: atonomi query proof DEVICE; atonomi query proof --account ACCOUNT --height 120
     #[command(group(clap::ArgGroup::new("record").required(true).args([
         "device", "account", "manufacturer", "auditor", "proposal", "allowance", "reputation",
-        "params", "governance", "token", "validators",
+        "params", "governance", "token", "validators", "node_peer",
     ])))]
     Proof {
         #[command(flatten)]
@@ -260,6 +268,9 @@ pub enum QueryCommand {
         /// The validator set in force.
         #[arg(long)]
         validators: bool,
+        /// Whether a full node's peer id (hex) may connect to validators: present or absent.
+        #[arg(long)]
+        node_peer: Option<String>,
         /// A kept height to prove at (default: the latest).
         #[arg(long)]
         height: Option<u64>,
@@ -302,6 +313,7 @@ fn decode_record(
         StateKey::Governance => json::<atonomi_primitives::gov::Governance>(&b),
         StateKey::Token => json::<TokenInfo>(&b),
         StateKey::ValidatorSet => json::<ValidatorSet>(&b),
+        StateKey::NodePeer(_) => Ok(serde_json::json!("allowed")),
         _ => Ok(serde_json::Value::String(hex.to_string())),
     }
 }
@@ -389,10 +401,12 @@ pub async fn run(q: QueryCommand) -> Result<()> {
         QueryCommand::Reputation {
             rpc,
             device,
+            manufacturer,
+            account,
             rep_type,
         } => {
             let n = node(&rpc.rpc)?;
-            let subject = Subject::Device(arg("device", &device)?);
+            let subject = subject_of(device, manufacturer, account)?;
             print(
                 &n.rpc()
                     .get_reputation(subject, rep_type)
@@ -517,12 +531,7 @@ pub async fn run(q: QueryCommand) -> Result<()> {
             limit,
         } => {
             let n = node(&rpc.rpc)?;
-            let subject = match (device, manufacturer, account) {
-                (Some(d), _, _) => Subject::Device(d),
-                (_, Some(m), _) => Subject::Manufacturer(ManufacturerId::new(m)),
-                (_, _, Some(a)) => Subject::Account(a),
-                _ => anyhow::bail!("name the subject: --device, --manufacturer or --account"),
-            };
+            let subject = subject_of(device, manufacturer, account)?;
             let query = ReputationHistoryQuery {
                 subject,
                 from,
@@ -559,6 +568,7 @@ pub async fn run(q: QueryCommand) -> Result<()> {
             governance,
             token,
             validators,
+            node_peer,
             height,
         } => {
             let n = node(&rpc.rpc)?;
@@ -587,6 +597,8 @@ pub async fn run(q: QueryCommand) -> Result<()> {
                 StateKey::Token
             } else if validators {
                 StateKey::ValidatorSet
+            } else if let Some(peer) = node_peer {
+                StateKey::NodePeer(hex::decode(peer.trim_start_matches("0x"))?)
             } else {
                 anyhow::bail!("name the record to prove (see `atonomi query proof --help`)")
             };
@@ -608,6 +620,21 @@ pub async fn run(q: QueryCommand) -> Result<()> {
             print(&n.rpc().get_bridge_status().await.or_node(&n)?)
         }
     }
+}
+
+/// The one subject of `--device`, `--manufacturer` or `--account` (clap requires one).
+fn subject_of(
+    device: Option<DeviceId>,
+    manufacturer: Option<u32>,
+    account: Option<AccountId>,
+) -> Result<atonomi_primitives::state::Subject> {
+    use atonomi_primitives::state::Subject;
+    Ok(match (device, manufacturer, account) {
+        (Some(d), _, _) => Subject::Device(d),
+        (_, Some(m), _) => Subject::Manufacturer(atonomi_primitives::ManufacturerId::new(m)),
+        (_, _, Some(a)) => Subject::Account(a),
+        _ => anyhow::bail!("name the subject: a device, --manufacturer or --account"),
+    })
 }
 
 /// `HEIGHT:TX:EVENT`, as a history page's `next` gives it.
