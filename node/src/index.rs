@@ -19,17 +19,23 @@ use atonomi_primitives::block::BlockHeader;
 use atonomi_primitives::event::ReputationRecord;
 use atonomi_primitives::state::{tag, Device, Subject};
 use atonomi_primitives::{codec, DeviceId, Event, Height, ManufacturerId, Receipt, Timestamp};
-use atonomi_storage::{Cf, KvStore, WriteBatch};
+use atonomi_storage::{Cf, KvStore, StateDb, WriteBatch};
 use atonomi_storage::{Result, StorageError};
 
 const DEVICE: u8 = b'd';
 const REPUTATION: u8 = b'r';
 const SINCE: &[u8] = b"since";
 
-fn device_key(manufacturer: ManufacturerId, device: &DeviceId) -> Vec<u8> {
+/// `d` ‖ manufacturer: where a manufacturer's devices start.
+fn manufacturer_prefix(manufacturer: ManufacturerId) -> Vec<u8> {
     let mut k = Vec::with_capacity(37);
     k.push(DEVICE);
     k.extend_from_slice(&manufacturer.get().to_be_bytes());
+    k
+}
+
+fn device_key(manufacturer: ManufacturerId, device: &DeviceId) -> Vec<u8> {
+    let mut k = manufacturer_prefix(manufacturer);
     k.extend_from_slice(&device.0);
     k
 }
@@ -127,12 +133,11 @@ pub fn devices_of<S: KvStore + ?Sized>(
     from: Option<DeviceId>,
     limit: usize,
 ) -> Result<(Vec<DeviceId>, Option<DeviceId>)> {
-    let prefix = device_key(manufacturer, &DeviceId([0; 32]));
-    let prefix = &prefix[..5];
+    let prefix = manufacturer_prefix(manufacturer);
     let start = from
         .map(|d| device_key(manufacturer, &d))
         .unwrap_or_default();
-    let rows = kv.scan(Cf::Index, prefix, &start, limit.saturating_add(1))?;
+    let rows = kv.scan(Cf::Index, &prefix, &start, limit.saturating_add(1))?;
     let mut ids = Vec::with_capacity(rows.len());
     for (k, _) in rows {
         let id: [u8; 32] = k
@@ -177,11 +182,11 @@ pub fn reputation_of<S: KvStore + ?Sized>(
 
 /// After a snapshot import: the devices index from the imported state (every device
 /// record, a page at a time), and the height the history starts at.
-pub fn rebuild_from_state<S: KvStore + ?Sized>(kv: &S, height: u64) -> Result<()> {
+pub fn rebuild_from_state<S: KvStore>(db: &StateDb<S>, height: u64) -> Result<()> {
     const PAGE: usize = 10_000;
     let mut start = Vec::new();
     loop {
-        let rows = kv.scan(Cf::State, &[tag::DEVICE], &start, PAGE + 1)?;
+        let rows = db.scan(&[tag::DEVICE], &start, PAGE + 1)?;
         let mut batch = WriteBatch::new();
         for (_, v) in rows.iter().take(PAGE) {
             let d: Device = codec::decode(v, 1 << 20).map_err(|source| StorageError::Corrupt {
@@ -192,9 +197,9 @@ pub fn rebuild_from_state<S: KvStore + ?Sized>(kv: &S, height: u64) -> Result<()
         }
         if rows.len() <= PAGE {
             batch.put(Cf::Index, SINCE, height.to_be_bytes().to_vec());
-            return kv.write(batch);
+            return db.kv().write(batch);
         }
-        kv.write(batch)?;
+        db.kv().write(batch)?;
         start = rows[PAGE].0.clone();
     }
 }
@@ -288,8 +293,7 @@ mod tests {
     #[test]
     fn an_imported_state_indexes_its_devices_and_starts_the_history_at_its_height() {
         use atonomi_primitives::state::{Attributes, DeviceStatus, StateKey};
-        let kv = MemoryStore::default();
-        let mut batch = WriteBatch::new();
+        let mut diff = atonomi_storage::StateDiff::new();
         for (i, m) in [(1u8, 7u32), (2, 8), (3, 7)] {
             let d = Device {
                 id: DeviceId([i; 32]),
@@ -306,22 +310,20 @@ mod tests {
                 window_start: Timestamp::default(),
                 window_spent: atonomi_primitives::Amount::ZERO,
             };
-            batch.put(
-                Cf::State,
-                StateKey::Device(d.id).to_bytes(),
-                codec::encode(&d),
-            );
+            diff.insert(StateKey::Device(d.id).to_bytes(), Some(codec::encode(&d)));
         }
         // Another record type under a neighbouring tag is not taken for a device.
-        batch.put(
-            Cf::State,
+        diff.insert(
             StateKey::Manufacturer(ManufacturerId::new(7)).to_bytes(),
-            vec![1, 2, 3],
+            Some(vec![1, 2, 3]),
         );
-        kv.write(batch).unwrap();
-        rebuild_from_state(&kv, 42).unwrap();
-        let ids = devices_of(&kv, ManufacturerId::new(7), None, 10).unwrap().0;
+        let db = StateDb::open(MemoryStore::new()).unwrap();
+        db.commit(&diff, 0).unwrap();
+        rebuild_from_state(&db, 42).unwrap();
+        let ids = devices_of(db.kv(), ManufacturerId::new(7), None, 10)
+            .unwrap()
+            .0;
         assert_eq!(ids, vec![DeviceId([1; 32]), DeviceId([3; 32])]);
-        assert_eq!(since(&kv).unwrap(), 42);
+        assert_eq!(since(db.kv()).unwrap(), 42);
     }
 }

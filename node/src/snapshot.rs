@@ -381,7 +381,7 @@ pub fn import(home: &Path, from: &Path) -> Result<serde_json::Value> {
         }
         // The devices index comes from the imported state; the reputation history
         // this node can tell starts here.
-        crate::index::rebuild_from_state(db.kv(), height)?;
+        crate::index::rebuild_from_state(&db, height)?;
         Ok(serde_json::json!({
             "height": height,
             "state_root": head.root,

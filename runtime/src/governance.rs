@@ -137,12 +137,7 @@ impl<R: StateReader + ?Sized> Ctx<'_, '_, R> {
                 v.power = power;
                 Ok(())
             }),
-            GovAction::SetParams(params) => {
-                params.validate().map_err(|_| CallError::InvalidParams)?;
-                self.o.put(&StateKey::Params, &params);
-                self.emit(Event::ParamsChanged);
-                Ok(())
-            }
+            GovAction::SetParams(params) => self.set_params(params),
             GovAction::UpdateParams(changes) => {
                 let names: BTreeSet<_> = changes.iter().map(|c| c.name()).collect();
                 if changes.is_empty() || names.len() != changes.len() {
@@ -154,10 +149,7 @@ impl<R: StateReader + ?Sized> Ctx<'_, '_, R> {
                 for change in changes {
                     params.apply(change);
                 }
-                params.validate().map_err(|_| CallError::InvalidParams)?;
-                self.o.put(&StateKey::Params, &params);
-                self.emit(Event::ParamsChanged);
-                Ok(())
+                self.set_params(params)
             }
             GovAction::TreasuryPayout { from, to, amount } => {
                 if amount.is_zero() {
@@ -197,6 +189,14 @@ impl<R: StateReader + ?Sized> Ctx<'_, '_, R> {
                 Ok(())
             }
         }
+    }
+
+    /// New network parameters, if they validate.
+    fn set_params(&mut self, params: Params) -> ExecResult {
+        params.validate().map_err(|_| CallError::InvalidParams)?;
+        self.o.put(&StateKey::Params, &params);
+        self.emit(Event::ParamsChanged);
+        Ok(())
     }
 
     fn add_manufacturer(&mut self, n: NewManufacturer) -> ExecResult {

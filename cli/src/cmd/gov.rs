@@ -107,15 +107,8 @@ pub enum Action {
     /// Admit a manufacturer: its keys may whitelist devices, its pool funds rewards.
     /// Example: atonomi gov propose add-manufacturer --key admin1.json --id 2 --name "Acme" --member-key ACCOUNT --reward-wallet ACCOUNT
     AddManufacturer {
-        /// Its number (unused so far).
-        #[arg(long)]
-        id: u32,
-        /// Its name (up to 64 bytes).
-        #[arg(long)]
-        name: String,
-        /// An account that signs for it (64 hex digits; repeat for more, up to 16).
-        #[arg(long = "member-key", required = true)]
-        keys: Vec<AccountId>,
+        #[command(flatten)]
+        member: NewMember,
         /// Where its share of reputation rewards goes.
         #[arg(long)]
         reward_wallet: AccountId,
@@ -125,9 +118,6 @@ pub enum Action {
         /// The reputation its devices have until an auditor writes one.
         #[arg(long, default_value_t = atonomi_genesis::DEFAULT_MANUFACTURER_SCORE.get())]
         default_score: u32,
-        /// Free-form metadata, hex (up to 1024 bytes).
-        #[arg(long, value_parser = parse_hex, default_value = "")]
-        metadata: HexBytes,
     },
     /// Suspend, resume or remove a manufacturer.
     /// Example: atonomi gov propose change-manufacturer --key admin1.json --id 2 --change suspend
@@ -142,21 +132,11 @@ pub enum Action {
     /// Admit an auditor: its keys may write reputation, rewarded to its account.
     /// Example: atonomi gov propose add-auditor --key admin1.json --id 1 --name "Acme Audit" --member-key ACCOUNT --reward-account ACCOUNT
     AddAuditor {
-        /// Its number (unused so far).
-        #[arg(long)]
-        id: u32,
-        /// Its name (up to 64 bytes).
-        #[arg(long)]
-        name: String,
-        /// An account that signs for it (64 hex digits; repeat for more, up to 16).
-        #[arg(long = "member-key", required = true)]
-        keys: Vec<AccountId>,
+        #[command(flatten)]
+        member: NewMember,
         /// Where its reputation rewards go.
         #[arg(long)]
         reward_account: AccountId,
-        /// Free-form metadata, hex (up to 1024 bytes).
-        #[arg(long, value_parser = parse_hex, default_value = "")]
-        metadata: HexBytes,
     },
     /// Suspend, resume or remove an auditor.
     /// Example: atonomi gov propose change-auditor --key admin1.json --id 1 --change resume
@@ -246,6 +226,23 @@ pub enum Action {
     },
 }
 
+/// What a new manufacturer and a new auditor both have.
+#[derive(Debug, clap::Args)]
+pub struct NewMember {
+    /// Its number (unused so far).
+    #[arg(long)]
+    id: u32,
+    /// Its name (up to 64 bytes).
+    #[arg(long)]
+    name: String,
+    /// An account that signs for it (64 hex digits; repeat for more, up to 16).
+    #[arg(long = "member-key", required = true)]
+    keys: Vec<AccountId>,
+    /// Free-form metadata, hex (up to 1024 bytes).
+    #[arg(long, value_parser = parse_hex, default_value = "")]
+    metadata: HexBytes,
+}
+
 /// Bytes given as hex on the command line (clap needs a named type for a `Vec<u8>`).
 #[derive(Debug, Clone)]
 pub struct HexBytes(Vec<u8>);
@@ -276,38 +273,32 @@ impl Action {
     fn into_action(self) -> Result<GovAction> {
         Ok(match self {
             Action::AddManufacturer {
-                id,
-                name,
-                keys,
+                member,
                 reward_wallet,
                 registration_fee,
                 default_score,
-                metadata,
             } => GovAction::AddManufacturer(NewManufacturer {
-                id: ManufacturerId::new(id),
-                name,
-                keys,
+                id: ManufacturerId::new(member.id),
+                name: member.name,
+                keys: member.keys,
                 registration_fee,
                 default_score: score(default_score)?,
                 reward_wallet,
-                metadata: metadata.0,
+                metadata: member.metadata.0,
             }),
             Action::ChangeManufacturer { id, change } => GovAction::ChangeManufacturer {
                 id: ManufacturerId::new(id),
                 change: change.into(),
             },
             Action::AddAuditor {
-                id,
-                name,
-                keys,
+                member,
                 reward_account,
-                metadata,
             } => GovAction::AddAuditor(NewAuditor {
-                id: AuditorId::new(id),
-                name,
-                keys,
+                id: AuditorId::new(member.id),
+                name: member.name,
+                keys: member.keys,
                 reward_account,
-                metadata: metadata.0,
+                metadata: member.metadata.0,
             }),
             Action::ChangeAuditor { id, change } => GovAction::ChangeAuditor {
                 id: AuditorId::new(id),
