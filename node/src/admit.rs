@@ -1,11 +1,13 @@
 //! The mempool's entry point: a transaction from a client or a peer passes the checks
 //! a block would make (size, decoding, chain id, signature, nonce, checkpoint signer),
-//! the operator's admission policy, then the pool's own bounds.
+//! the operator's admission policy, then the pool's own bounds. The checks run on the
+//! caller's thread (signatures on all cores); only the last step is a message to the
+//! mempool actor.
 
 use crate::chain::Chain;
-use crate::ingress::{NodeEvent, Outbound};
-use crate::mempool::AdmitError;
-use crate::shared::{lock_mempool, read_chain, Shared};
+use crate::ingress::Outbound;
+use crate::mempool::{AdmitError, AdmitFailed, Checked};
+use crate::shared::{read_chain, Shared};
 use atonomi_primitives::state::StateKey;
 use atonomi_primitives::{Hash, InvalidTx, SignedTransaction};
 use atonomi_runtime::{Refusal, SigCheck};
@@ -39,7 +41,18 @@ fn decode(
 impl Shared {
     /// Mempool admission: the checks a block would make, then the pool's own bounds.
     pub fn submit(&self, bytes: Vec<u8>) -> Result<Hash, AdmitError> {
-        self.admit_checked(bytes, SigCheck::Verify)
+        let stx = {
+            let chain = read_chain(self);
+            let stx = decode(&chain_params(&chain), &chain, &bytes)?;
+            // The policy before the signature: a refused flood costs no verification.
+            self.admission_check(&chain, &stx)?;
+            stx
+        };
+        stx.verify_signature()
+            .map_err(|_| AdmitError::Invalid(InvalidTx::BadSignature))?;
+        self.admit_verified(vec![(stx, bytes)])
+            .pop()
+            .unwrap_or(Err(AdmitError::Stopped))
     }
 
     /// A batch from a client: signatures verified in parallel first, then each admitted
@@ -62,46 +75,68 @@ impl Shared {
             .any(|r| matches!(r, Err(AdmitError::BadSignature)))
     }
 
-    /// Each transaction is decoded once, refusals that need no signature (a full pool,
-    /// the admission policy) come first so overload and floods cost no CPU, the rest are
-    /// verified as batches on all cores, and each is then admitted like a single one.
+    /// Each transaction is decoded once, refusals that need no signature (the admission
+    /// policy, a full pool) come first so overload and floods cost no CPU, the rest are
+    /// verified as batches on all cores, and those are admitted together.
     fn admit_batch(&self, txs: Vec<Vec<u8>>) -> (Vec<Result<Hash, AdmitError>>, Vec<Vec<u8>>) {
-        let (decoded, drops) = {
+        let mut decoded: Vec<Result<SignedTransaction, AdmitError>> = {
             let chain = read_chain(self);
             let params = chain_params(&chain);
-            let mut pool = lock_mempool(self);
-            let decoded: Vec<Result<SignedTransaction, AdmitError>> = txs
-                .iter()
+            txs.iter()
                 .map(|b| {
                     let stx = decode(&params, &chain, b)?;
-                    if pool.would_refuse(&stx.tx.signer) {
-                        return Err(pool.refuse_full(&stx.tx.signer, stx.tx.nonce));
-                    }
                     self.admission_check(&chain, &stx)?;
                     Ok(stx)
                 })
-                .collect();
-            (decoded, pool.take_drops())
+                .collect()
         };
-        self.announce_drops(drops);
+        let senders = decoded
+            .iter()
+            .filter_map(|d| d.as_ref().ok().map(|s| (s.tx.signer, s.tx.nonce)))
+            .collect();
+        let mut refusals = match self.mempool.triage(senders) {
+            Ok(r) => r.into_iter(),
+            Err(_) => {
+                return (
+                    txs.iter().map(|_| Err(AdmitError::Stopped)).collect(),
+                    Vec::new(),
+                )
+            }
+        };
+        for d in decoded.iter_mut().filter(|d| d.is_ok()) {
+            if let Some(refused) = refusals.next().flatten() {
+                *d = Err(refused);
+            }
+        }
         let checks: Vec<_> = decoded
             .iter()
             .filter_map(|d| d.as_ref().ok().map(SignedTransaction::signature_check))
             .collect();
         let mut sig_ok = atonomi_runtime::verify_checks(&checks).into_iter();
-        let mut admitted = Vec::new();
-        let results = txs
-            .into_iter()
-            .zip(decoded)
-            .map(|(bytes, stx)| {
-                let stx = stx?;
-                if !sig_ok.next().unwrap_or(false) {
-                    return Err(AdmitError::BadSignature);
+        let mut results: Vec<Result<Hash, AdmitError>> = Vec::with_capacity(txs.len());
+        let mut verified = Vec::new();
+        let mut at = Vec::new();
+        for (i, (bytes, d)) in txs.iter().zip(decoded).enumerate() {
+            match d {
+                Err(e) => results.push(Err(e)),
+                Ok(_) if !sig_ok.next().unwrap_or(false) => {
+                    results.push(Err(AdmitError::BadSignature))
                 }
-                let hash = self.admit_decoded(&stx, bytes.clone())?;
-                admitted.push(bytes);
-                Ok(hash)
-            })
+                Ok(stx) => {
+                    // A placeholder until the pool answers.
+                    results.push(Err(AdmitError::Stopped));
+                    verified.push((stx, bytes.clone()));
+                    at.push(i);
+                }
+            }
+        }
+        for (i, answer) in at.into_iter().zip(self.admit_verified(verified)) {
+            results[i] = answer;
+        }
+        let admitted = txs
+            .into_iter()
+            .zip(&results)
+            .filter_map(|(bytes, r)| r.is_ok().then_some(bytes))
             .collect();
         (results, admitted)
     }
@@ -119,57 +154,76 @@ impl Shared {
 
     /// Of a block's transactions, those this node verified on admission (the mempool
     /// holds only transactions whose signature verified, keyed by the hash of their
-    /// exact bytes): block execution need not verify them again.
+    /// exact bytes): block execution need not verify them again. A mempool that does
+    /// not answer vouches for none.
     pub fn preverified(&self, txs: &[Vec<u8>]) -> Vec<bool> {
-        let pool = lock_mempool(self);
-        txs.iter()
-            .map(|b| pool.contains(&atonomi_primitives::SignedTransaction::hash_of(b)))
-            .collect()
+        let hashes = txs.iter().map(|b| SignedTransaction::hash_of(b)).collect();
+        self.mempool
+            .contains(hashes)
+            .unwrap_or_else(|_| vec![false; txs.len()])
     }
 
-    fn admit_checked(&self, bytes: Vec<u8>, sig_check: SigCheck) -> Result<Hash, AdmitError> {
-        let stx = {
+    /// The state checks of a block (nonce, checkpoint signer) on decoded, verified
+    /// transactions, then the pool's own bounds; one answer each, in order. The
+    /// nonces are read without holding the chain while the pool works; if a block was
+    /// committed in between, they are read again with the chain held (no commit can
+    /// come between then).
+    fn admit_verified(
+        &self,
+        txs: Vec<(SignedTransaction, Vec<u8>)>,
+    ) -> Vec<Result<Hash, AdmitError>> {
+        let mut results: Vec<Result<Hash, AdmitError>> =
+            txs.iter().map(|_| Err(AdmitError::Stopped)).collect();
+        let mut pending: Vec<(usize, SignedTransaction, Vec<u8>)> = txs
+            .into_iter()
+            .enumerate()
+            .map(|(i, (stx, bytes))| (i, stx, bytes))
+            .collect();
+        for hold in [false, true] {
             let chain = read_chain(self);
-            let stx = decode(&chain_params(&chain), &chain, &bytes)?;
-            // The policy before the signature: a refused flood costs no verification.
-            self.admission_check(&chain, &stx)?;
-            stx
-        };
-        if sig_check == SigCheck::Verify {
-            stx.verify_signature()
-                .map_err(|_| AdmitError::Invalid(InvalidTx::BadSignature))?;
-        }
-        self.admit_decoded(&stx, bytes)
-    }
-
-    /// The state checks of a block (nonce, checkpoint signer) on a decoded, verified
-    /// transaction, then the pool's own bounds.
-    fn admit_decoded(&self, stx: &SignedTransaction, bytes: Vec<u8>) -> Result<Hash, AdmitError> {
-        let next = {
-            let chain = read_chain(self);
+            let height = chain.height();
             let reader = |k: &[u8]| chain.db().get(k);
-            atonomi_runtime::precheck_decoded(&reader, stx).map_err(|e| match e {
-                Refusal::Invalid(e) => AdmitError::Invalid(e),
-                Refusal::Fatal(e) => AdmitError::State(e.to_string()),
-            })?
-        };
-        let (hash, drops) = {
-            let mut pool = lock_mempool(self);
-            let hash = pool.admit(stx, bytes, next)?;
-            self.metrics.mempool_txs.set(pool.len() as i64);
-            (hash, pool.take_drops())
-        };
-        self.announce_drops(drops);
-        self.tx_arrived.notify_one();
-        Ok(hash)
-    }
-
-    /// Tells subscribers about transactions that left the pool uncommitted.
-    pub fn announce_drops(&self, drops: Vec<crate::mempool::Dropped>) {
-        for d in drops {
-            tracing::debug!(tx = %d.hash, reason = d.reason.explain(), "dropped from the mempool");
-            let _ = self.events.send(NodeEvent::Dropped(d));
+            let mut at = Vec::new();
+            let mut checked = Vec::new();
+            for (i, stx, bytes) in pending.drain(..) {
+                match atonomi_runtime::precheck_decoded(&reader, &stx) {
+                    Ok(next_nonce) => {
+                        at.push(i);
+                        checked.push(Checked {
+                            stx,
+                            bytes,
+                            next_nonce,
+                        });
+                    }
+                    Err(Refusal::Invalid(e)) => results[i] = Err(AdmitError::Invalid(e)),
+                    Err(Refusal::Fatal(e)) => results[i] = Err(AdmitError::State(e)),
+                }
+            }
+            let held = if hold {
+                Some(chain)
+            } else {
+                drop(chain);
+                None
+            };
+            match self.mempool.admit(height, checked) {
+                Ok(answers) => {
+                    for (i, answer) in at.into_iter().zip(answers) {
+                        results[i] = answer;
+                    }
+                    break;
+                }
+                Err(AdmitFailed::Stale(back)) => {
+                    pending = at
+                        .into_iter()
+                        .zip(back)
+                        .map(|(i, c)| (i, c.stx, c.bytes))
+                        .collect();
+                }
+                Err(AdmitFailed::Stopped) => break,
+            }
+            drop(held);
         }
+        results
     }
 
     /// Admits a transaction from a client and gossips it to the peers.

@@ -189,6 +189,40 @@ fn checkpoint_key(epoch: u64) -> Vec<u8> {
     k
 }
 
+/// A block run against the state: what `build` and `execute` make an [`Executed`] of.
+struct Ran {
+    staged: Staged,
+    receipts: Vec<Receipt>,
+    batch: WriteBatch,
+    /// The hash of the set voting on the next height.
+    next_set: Hash,
+    nonces: Vec<(AccountId, u64)>,
+}
+
+/// The next nonce of each account a block's state diff writes (a removed account is
+/// back at nonce 0), in key order.
+fn changed_nonces(diff: &atonomi_runtime::StateDiff) -> Result<Vec<(AccountId, u64)>> {
+    let from = [atonomi_primitives::state::tag::ACCOUNT];
+    let to = [atonomi_primitives::state::tag::ACCOUNT + 1];
+    diff.range(from.to_vec()..to.to_vec())
+        .filter_map(|(key, value)| {
+            let id: [u8; 32] = key.get(1..)?.try_into().ok()?;
+            Some((AccountId::new(id), value))
+        })
+        .map(|(account, value)| {
+            let nonce = match value {
+                Some(bytes) => {
+                    codec::decode::<atonomi_primitives::state::Account>(bytes, 1 << 16)
+                        .map_err(corrupt("an account the block wrote"))?
+                        .nonce
+                }
+                None => 0,
+            };
+            Ok((account, nonce))
+        })
+        .collect()
+}
+
 /// Two conflicting signed messages of one validator, as stored and served.
 #[derive(Debug, Clone, borsh::BorshSerialize, borsh::BorshDeserialize)]
 pub struct StoredEvidence {
@@ -211,6 +245,9 @@ pub struct Executed {
     pub batch: WriteBatch,
     /// The state log's change in memory, applied once the batch is written.
     pub staged: Staged,
+    /// The next nonce of every account the block changed, for the mempool (no other
+    /// account's nonce changed).
+    pub nonces: Vec<(AccountId, u64)>,
 }
 
 pub struct Chain {
@@ -398,7 +435,13 @@ impl Chain {
         };
         let preverified = vec![sig_check == SigCheck::Trusted; txs.len()];
         let mut block = Block { header, txs };
-        let (staged, receipts, batch, next_set) = self.run(&block, &preverified)?;
+        let Ran {
+            staged,
+            receipts,
+            batch,
+            next_set,
+            nonces,
+        } = self.run(&block, &preverified)?;
         block.header.state_root = staged.root();
         block.header.receipts_root = receipts_root(&receipts);
         block.header.next_validator_set_hash = next_set;
@@ -407,6 +450,7 @@ impl Chain {
             receipts,
             batch,
             staged,
+            nonces,
         })
     }
 
@@ -420,7 +464,13 @@ impl Chain {
                 head: self.height,
             });
         }
-        let (staged, receipts, batch, next_set) = self.run(&block, preverified)?;
+        let Ran {
+            staged,
+            receipts,
+            batch,
+            next_set,
+            nonces,
+        } = self.run(&block, preverified)?;
         let mismatch = |what| ChainError::HeaderMismatch {
             height: block.header.height,
             what,
@@ -439,14 +489,11 @@ impl Chain {
             receipts,
             batch,
             staged,
+            nonces,
         })
     }
 
-    fn run(
-        &self,
-        block: &Block,
-        preverified: &[bool],
-    ) -> Result<(Staged, Vec<Receipt>, WriteBatch, Hash)> {
+    fn run(&self, block: &Block, preverified: &[bool]) -> Result<Ran> {
         let ctx = BlockContext {
             chain_id: self.chain_id.clone(),
             height: block.header.height,
@@ -472,7 +519,14 @@ impl Chain {
         let (staged, batch) = self
             .db
             .prepare_commit(&out.diff, block.header.height.get())?;
-        Ok((staged, out.receipts, batch, next_set))
+        let nonces = changed_nonces(&out.diff)?;
+        Ok(Ran {
+            staged,
+            receipts: out.receipts,
+            batch,
+            next_set,
+            nonces,
+        })
     }
 
     /// Commits an executed block with its certificate in one write batch, with the
@@ -485,6 +539,7 @@ impl Chain {
             receipts,
             mut batch,
             staged,
+            nonces: _,
         } = executed;
         let height = block.header.height;
         if height != self.height.next()

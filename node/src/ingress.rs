@@ -17,7 +17,7 @@ pub enum NodeEvent {
         txs: usize,
     },
     /// An admitted transaction left the mempool without being committed.
-    Dropped(crate::mempool::Dropped),
+    Dropped(atonomi_api::rpc::views::Dropped),
 }
 
 /// Messages from the network to the consensus host.

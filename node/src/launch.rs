@@ -1,7 +1,7 @@
 //! Starting a node: configuration, the `dev` home, and the tasks of a running node.
 
 use crate::chain::Chain;
-use crate::mempool::{Mempool, MempoolConfig};
+use crate::mempool::MempoolConfig;
 use crate::p2p::P2pConfig;
 use crate::service::{Host, HostConfig};
 use crate::shared::Shared;
@@ -14,9 +14,9 @@ use atonomi_primitives::Keypair;
 use atonomi_storage::RocksConfig;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
-use tokio::sync::{broadcast, mpsc, watch, Notify};
+use tokio::sync::{broadcast, mpsc, watch};
 
 /// Why a node, or one of its set-up commands, could not start.
 #[derive(Debug, thiserror::Error)]
@@ -61,6 +61,8 @@ pub enum LaunchError {
     RelayerHalf,
     #[error(transparent)]
     Faults(#[from] crate::faults::CompiledOut),
+    #[error("starting the mempool's thread: {0}")]
+    Mempool(std::io::Error),
     #[error(transparent)]
     Chain(#[from] crate::chain::ChainError),
     #[error(transparent)]
@@ -318,16 +320,23 @@ pub async fn run(launch: Launch, ready: impl FnOnce(SocketAddr)) -> Result<()> {
     }
     let (events, _) = broadcast::channel(1024);
     let (outbound, outbound_rx) = mpsc::unbounded_channel();
-    let shared = Arc::new(Shared {
-        chain: RwLock::new(chain),
-        mempool: Mutex::new(Mempool::new(MempoolConfig {
+    let metrics = Arc::new(crate::metrics::Metrics::default());
+    let mempool = crate::mempool::spawn(
+        MempoolConfig {
             max_per_account: launch.admission.max_pending_per_account,
             ..MempoolConfig::default()
-        })),
-        tx_arrived: Notify::new(),
+        },
+        chain.height(),
+        events.clone(),
+        metrics.clone(),
+    )
+    .map_err(LaunchError::Mempool)?;
+    let shared = Arc::new(Shared {
+        chain: RwLock::new(chain),
+        mempool,
         events,
         outbound,
-        metrics: Arc::new(crate::metrics::Metrics::default()),
+        metrics,
         admission: crate::admission::Policy {
             min_balance: launch
                 .admission

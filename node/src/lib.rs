@@ -5,9 +5,10 @@
 //! - [`launch`]: configuration, the `dev` home, and starting the tasks below.
 //! - [`service`]: the consensus host driving the sans-I/O engine, building,
 //!   executing and committing blocks.
-//! - [`shared`]: what those tasks share (the chain, the mempool, metrics).
+//! - [`shared`]: what those tasks share (the chain, the mempool's mailbox, metrics).
 //! - [`admit`]: the mempool's entry point: the checks a block would make, the
 //!   operator's [`admission`] policy, then the [`mempool`]'s own bounds.
+//! - [`mempool`]: an actor on its own thread owning the pool, reached by typed messages.
 //! - [`ingress`]: the messages between the host, the network and the RPC server.
 //! - [`chain`]: the chain store on RocksDB (blocks, receipts, state).
 //! - [`index`]: the node's secondary indexes (devices by manufacturer, reputation history).

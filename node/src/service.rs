@@ -5,7 +5,7 @@
 use crate::chain::{Chain, ChainError, Executed};
 use crate::clock::now_ms;
 use crate::ingress::{Inbound, NodeEvent, Outbound};
-use crate::shared::{lock_mempool, next_nonce, read_chain, Shared};
+use crate::shared::{read_chain, Shared};
 use atonomi_api::file::FileError;
 use atonomi_consensus::context::ValidatorSet as ConsensusSet;
 use atonomi_consensus::engine::{
@@ -62,6 +62,8 @@ pub enum HostError {
     UnknownBody(Hash),
     #[error("the network parameters in the state are corrupt: {0}")]
     Params(atonomi_primitives::codec::CodecError),
+    #[error(transparent)]
+    Mempool(#[from] crate::mempool::Stopped),
 }
 
 type Result<T, E = HostError> = std::result::Result<T, E>;
@@ -249,7 +251,7 @@ impl Host {
                     Some(Inbound::PeerHeight(h)) => self.on_peer_height(h)?,
                     None => return Ok(()),
                 },
-                _ = self.shared.tx_arrived.notified(), if self.waiting.is_some() => {
+                _ = self.shared.mempool.arrived(), if self.waiting.is_some() => {
                     self.maybe_start_height(false)?;
                 }
                 _ = sleep => self.on_wake()?,
@@ -309,7 +311,7 @@ impl Host {
         if self.gated() {
             return Ok(());
         }
-        if !force && !self.has_executable() {
+        if !force && !self.shared.mempool.has_executable()? {
             return Ok(());
         }
         self.waiting = None;
@@ -318,13 +320,6 @@ impl Host {
         let step = self.engine.start_height(height, set, false);
         self.perform(step)?;
         self.feed_values()
-    }
-
-    /// Whether the pool holds a transaction that can run at its sender's next nonce
-    /// (a gapped one alone must not start heights: it would make the chain spin).
-    fn has_executable(&self) -> bool {
-        let chain = read_chain(&self.shared);
-        lock_mempool(&self.shared).has_executable(|a| next_nonce(&chain, a))
     }
 
     /// The height this node decides next: the one in progress, or the one waiting to
@@ -745,10 +740,10 @@ impl Host {
             // A block must also fit one gossip message (the chain's max_block_bytes may be
             // set above it): otherwise the proposal could never reach the other validators.
             let max_bytes = (params.max_block_bytes as usize).min(MAX_PROPOSED_TX_BYTES);
-            let txs =
-                lock_mempool(&self.shared).select(params.max_block_txs as usize, max_bytes, |a| {
-                    next_nonce(&chain, a)
-                });
+            let txs = self
+                .shared
+                .mempool
+                .select(params.max_block_txs as usize, max_bytes)?;
             chain.build(
                 txs,
                 key.account(),
@@ -769,7 +764,7 @@ impl Host {
     }
 
     fn commit(&mut self, certificate: CommitCertificate) -> Result<()> {
-        let executed = match self.executed.remove(&certificate.block) {
+        let mut executed = match self.executed.remove(&certificate.block) {
             Some(e) => e,
             None => {
                 let block = self
@@ -790,26 +785,25 @@ impl Host {
             .iter()
             .map(|t| atonomi_primitives::SignedTransaction::hash_of(t))
             .collect();
-        let drops = {
+        let nonces = std::mem::take(&mut executed.nonces);
+        {
             let mut chain = self.shared.chain.write().unwrap_or_else(|e| e.into_inner());
             chain.commit(executed, &certificate)?;
-            let mut pool = lock_mempool(&self.shared);
-            pool.prune(|a| next_nonce(&chain, a), &in_block);
-            let m = &self.shared.metrics;
-            m.mempool_txs.set(pool.len() as i64);
-            m.height.set(height.get() as i64);
-            m.blocks.inc();
-            m.txs.inc_by(txs as u64);
-            m.commit_seconds
-                .observe(self.height_started.elapsed().as_secs_f64());
-            pool.take_drops()
-        };
+        }
+        // After the write (see `mempool::actor` on nonces), and before anything the
+        // host asks the pool about the next height.
+        self.shared.mempool.committed(height, nonces, in_block)?;
+        let m = &self.shared.metrics;
+        m.height.set(height.get() as i64);
+        m.blocks.inc();
+        m.txs.inc_by(txs as u64);
+        m.commit_seconds
+            .observe(self.height_started.elapsed().as_secs_f64());
         tracing::info!(%height, block = %hash, txs, "committed");
         let _ = self
             .shared
             .events
             .send(NodeEvent::Committed { height, hash, txs });
-        self.shared.announce_drops(drops);
         self.executed.clear();
         self.bodies.retain(|_, b| b.header.height > height);
         self.proposals.retain(|p| p.height > height);

@@ -1,22 +1,23 @@
-//! What the node's tasks share: the chain (written only by the consensus host), the
-//! mempool, the event bus, the way to the network and the metrics. State that one task
-//! owns is not here: the host publishes its round and the relayer its view on watch
-//! channels, and the RPC server keeps the lookup log (see [`crate::rpc::RpcContext`]).
-//! The mempool's entry point is [`crate::admit`].
+//! What the node's tasks share: the chain (written only by the consensus host), the way
+//! to the mempool actor, the event bus, the way to the network and the metrics. State
+//! that one task owns is not here: the mempool actor owns the pool, the host publishes
+//! its round and the relayer its view on watch channels, and the RPC server keeps the
+//! lookup log (see [`crate::rpc::RpcContext`]). The mempool's entry point is
+//! [`crate::admit`].
 
 use crate::chain::Chain;
 use crate::ingress::{NodeEvent, Outbound};
-use crate::mempool::Mempool;
+use crate::mempool::Mailbox;
 use atonomi_primitives::state::{Account, StateKey};
 use atonomi_primitives::{codec, AccountId};
-use std::sync::{Arc, Mutex, RwLock};
-use tokio::sync::{broadcast, mpsc, Notify};
+use std::sync::{Arc, RwLock};
+use tokio::sync::{broadcast, mpsc};
 
 /// State shared between the consensus host, the RPC server and the network.
 pub struct Shared {
     pub chain: RwLock<Chain>,
-    pub mempool: Mutex<Mempool>,
-    pub tx_arrived: Notify,
+    /// The mempool actor (see [`crate::mempool`]).
+    pub mempool: Mailbox,
     pub events: broadcast::Sender<NodeEvent>,
     /// To the peer-to-peer layer (nobody listens on a network-less dev node).
     pub outbound: mpsc::UnboundedSender<Outbound>,
@@ -33,10 +34,6 @@ impl std::fmt::Debug for Shared {
 
 pub fn read_chain(shared: &Shared) -> std::sync::RwLockReadGuard<'_, Chain> {
     shared.chain.read().unwrap_or_else(|e| e.into_inner())
-}
-
-pub fn lock_mempool(shared: &Shared) -> std::sync::MutexGuard<'_, Mempool> {
-    shared.mempool.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// The sender's next nonce in the committed state.
@@ -60,13 +57,20 @@ pub(crate) fn for_tests(dir: &std::path::Path) -> Arc<Shared> {
     .unwrap();
     let (events, _) = broadcast::channel(64);
     let (outbound, _) = mpsc::unbounded_channel();
+    let metrics = Arc::new(crate::metrics::Metrics::default());
+    let mempool = crate::mempool::spawn(
+        crate::mempool::MempoolConfig::default(),
+        chain.height(),
+        events.clone(),
+        metrics.clone(),
+    )
+    .unwrap();
     Arc::new(Shared {
         chain: RwLock::new(chain),
-        mempool: Mutex::new(Mempool::new(crate::mempool::MempoolConfig::default())),
-        tx_arrived: Notify::new(),
+        mempool,
         events,
         outbound,
-        metrics: Arc::new(crate::metrics::Metrics::default()),
+        metrics,
         admission: crate::admission::Policy::default(),
     })
 }

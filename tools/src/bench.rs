@@ -1,7 +1,7 @@
 //! `atonomi bench runtime`: runtime throughput on RocksDB, with the time split into
 //! execution, state-root computation and the write, and storage figures at scale.
 
-use anyhow::{Context, Result};
+use crate::error::{Result, ToolError};
 use atonomi_genesis::{dev, Allocation, Genesis};
 use atonomi_primitives::event::TxStatus;
 use atonomi_primitives::state::{Direction, StateKey, Subject};
@@ -57,10 +57,11 @@ pub struct VerifyArgs {
 /// core, in batches on one core, and in batches on all cores (the runtime's verifier),
 /// over signed transfers as blocks carry them.
 pub fn verify(args: VerifyArgs) -> Result<()> {
-    anyhow::ensure!(
-        args.signatures > 0 && args.signers > 0,
-        "--signatures and --signers must be positive"
-    );
+    if args.signatures == 0 || args.signers == 0 {
+        return Err(ToolError::Usage(
+            "--signatures and --signers must be positive",
+        ));
+    }
     let keys: Vec<Keypair> = (0..args.signers.min(args.signatures))
         .map(|i| Keypair::from_label(&format!("atonomi bench verify {i}")))
         .collect();
@@ -86,8 +87,7 @@ pub fn verify(args: VerifyArgs) -> Result<()> {
     let decoded: Vec<atonomi_primitives::SignedTransaction> = txs
         .iter()
         .map(|b| atonomi_primitives::SignedTransaction::from_bytes(b))
-        .collect::<Result<_, _>>()
-        .context("decoding the probe transactions")?;
+        .collect::<Result<_, _>>()?;
     let t = Instant::now();
     let single = decoded
         .iter()
@@ -107,10 +107,9 @@ pub fn verify(args: VerifyArgs) -> Result<()> {
         .filter(|ok| *ok)
         .count();
     let all_cores = all as f64 / t.elapsed().as_secs_f64();
-    anyhow::ensure!(
-        single == txs.len() && batched == txs.len() && all == txs.len(),
-        "every probe signature must verify"
-    );
+    if single != txs.len() || batched != txs.len() || all != txs.len() {
+        return Err(ToolError::Broken("every probe signature must verify"));
+    }
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     println!(
         "{}",
@@ -185,10 +184,10 @@ impl Bench {
         split.root += t2 - t1;
         split.write += t3 - t2;
         if let Some(bad) = out.receipts.iter().find(|r| r.status != TxStatus::Success) {
-            anyhow::bail!(
-                "benchmark transaction failed at height {h}: {:?}",
-                bad.status
-            );
+            return Err(ToolError::BlockTxFailed {
+                height: h,
+                status: bad.status.clone(),
+            });
         }
         self.height = h;
         Ok(())
@@ -238,11 +237,9 @@ pub(crate) fn percentile<T: Copy + Default>(sorted: &[T], p: f64) -> T {
 pub fn runtime(args: RuntimeArgs) -> Result<()> {
     let tmp = std::env::temp_dir().join(format!("atonomi-bench-{}", std::process::id()));
     let dir = args.dir.clone().unwrap_or(tmp);
-    anyhow::ensure!(
-        !dir.exists(),
-        "{} exists; give a new directory",
-        dir.display()
-    );
+    if dir.exists() {
+        return Err(ToolError::DirExists(dir));
+    }
     let result = run(&args, &dir);
     if args.dir.is_none() {
         let _ = std::fs::remove_dir_all(&dir);
@@ -282,7 +279,7 @@ fn run(args: &RuntimeArgs, dir: &std::path::Path) -> Result<()> {
     let mut params = genesis.params.clone();
     params.max_batch = params.max_batch.max(args.batch as u32);
     genesis.params = params;
-    genesis.validate().context("bench genesis")?;
+    genesis.validate()?;
 
     // The signature-verification bound: ed25519 verifications per second on one core.
     let probe: Vec<_> = (0..2_000u32)
@@ -304,7 +301,9 @@ fn run(args: &RuntimeArgs, dir: &std::path::Path) -> Result<()> {
         .iter()
         .filter(|tx| tx.verify_signature().is_ok())
         .count();
-    anyhow::ensure!(valid == probe.len(), "probe signatures must verify");
+    if valid != probe.len() {
+        return Err(ToolError::Broken("probe signatures must verify"));
+    }
     println!(
         "ed25519 strict verification, one core: {:.0} signatures/s",
         probe.len() as f64 / t.elapsed().as_secs_f64()
@@ -498,7 +497,9 @@ fn lookups(
         let i = (x >> 33) as usize % registered.max(1);
         let key = StateKey::Device(device_id(i)).to_bytes();
         let t = Instant::now();
-        let v = b.db.get(&key)?.context("registered device missing")?;
+        let v =
+            b.db.get(&key)?
+                .ok_or(ToolError::Missing("a registered device"))?;
         let _: atonomi_primitives::state::Device = atonomi_primitives::codec::decode(&v, 1 << 20)?;
         times.push(t.elapsed());
     }

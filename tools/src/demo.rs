@@ -1,6 +1,7 @@
 //! `atonomi demo`: the runtime end to end on RocksDB, without the network.
 
-use anyhow::{bail, Context, Result};
+use crate::error::{Result, ToolError};
+use atonomi_api::file::FileError;
 use atonomi_genesis::dev;
 use atonomi_primitives::event::TxStatus;
 use atonomi_primitives::proof;
@@ -33,7 +34,7 @@ impl DemoChain {
     }
 
     /// Executes `call` signed by `key` as the next block and prints its receipt.
-    fn step(&mut self, title: &str, key: &Keypair, call: Call) -> Result<()> {
+    fn step(&mut self, title: &'static str, key: &Keypair, call: Call) -> Result<()> {
         let tx = Transaction {
             chain_id: self.genesis.chain_id.clone(),
             signer: key.account(),
@@ -57,7 +58,10 @@ impl DemoChain {
             json!({ "step": title, "height": height, "state_root": root, "receipt": receipt })
         );
         if receipt.status != TxStatus::Success {
-            bail!("step {title:?} failed: {:?}", receipt.status);
+            return Err(ToolError::StepFailed {
+                title,
+                status: receipt.status.clone(),
+            });
         }
         Ok(())
     }
@@ -68,15 +72,23 @@ pub fn run(home: Option<PathBuf>) -> Result<()> {
     let home = match home {
         Some(h) => h,
         None => {
-            _tmp = TempDir::new()?;
-            _tmp.0.clone()
+            let dir = tempfile::Builder::new()
+                .prefix("atonomi-demo-")
+                .tempdir()
+                .map_err(FileError::at(
+                    "creating a directory in",
+                    &std::env::temp_dir(),
+                ))?;
+            let path = dir.path().to_path_buf();
+            _tmp = dir;
+            path
         }
     };
     let path = home.join("demo-db");
     if path.exists() {
-        std::fs::remove_dir_all(&path).with_context(|| format!("clearing {}", path.display()))?;
+        std::fs::remove_dir_all(&path).map_err(FileError::at("clearing", &path))?;
     }
-    std::fs::create_dir_all(&path)?;
+    std::fs::create_dir_all(&path).map_err(FileError::at("creating", &path))?;
     let db = StateDb::open(RocksStore::open(&path, &RocksConfig::default())?)?;
     let genesis = dev::genesis();
     let root = db.commit(&genesis_diff(&genesis.state())?, 0)?;
@@ -136,7 +148,7 @@ pub fn run(home: Option<PathBuf>) -> Result<()> {
             device_signature: sig,
         },
     )?;
-    let score = Score::new(8_000).context("score")?;
+    let score = Score::new(8_000).ok_or(ToolError::Broken("8,000 is a score"))?;
     let w = ReputationWrite {
         subject: Subject::Device(meter.1),
         rep_type: "trust".into(),
@@ -190,8 +202,8 @@ pub fn run(home: Option<PathBuf>) -> Result<()> {
     let height = chain.height;
     let root = chain.db.root_at(height)?;
     let (value, p) = chain.db.prove(&key.to_bytes(), height)?;
-    let device: Device =
-        proof::verify(root, &key, value.as_deref(), &p)?.context("the meter is in the state")?;
+    let device: Device = proof::verify(root, &key, value.as_deref(), &p)?
+        .ok_or(ToolError::Missing("the meter's record"))?;
     println!(
         "{}",
         json!({ "step": "prove the meter's record against the state root", "height": height, "state_root": root, "proof_bytes": p.to_bytes().len(), "verified_device": device })
@@ -202,24 +214,4 @@ pub fn run(home: Option<PathBuf>) -> Result<()> {
         path.display()
     );
     Ok(())
-}
-
-/// A directory removed when dropped.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new() -> Result<TempDir> {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)?
-            .as_nanos();
-        let p = std::env::temp_dir().join(format!("atonomi-demo-{}-{nanos}", std::process::id()));
-        std::fs::create_dir_all(&p)?;
-        Ok(TempDir(p))
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }

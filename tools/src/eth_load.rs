@@ -5,6 +5,7 @@
 //! them at a fixed offered rate, follows the mined blocks, and prints one JSON line with
 //! registered devices/s, gas per device and inclusion latency.
 
+use crate::error::{Result, ToolError};
 use alloy::eips::Encodable2718;
 use alloy::network::{EthereumWallet, TransactionBuilder};
 use alloy::primitives::{Address, Bytes, B256, U256};
@@ -12,7 +13,6 @@ use alloy::providers::{DynProvider, Provider, ProviderBuilder};
 use alloy::rpc::types::TransactionRequest;
 use alloy::signers::local::PrivateKeySigner;
 use alloy::sol_types::SolValue;
-use anyhow::{bail, Context, Result};
 use atonomi_bridge::contract::{deploy, IBaselineToken, IDeviceRegistryBaseline};
 use serde_json::json;
 use std::collections::BTreeMap;
@@ -46,7 +46,7 @@ async fn fund(provider: &DynProvider, who: Address) -> Result<()> {
     let _: serde_json::Value = provider
         .raw_request("anvil_setBalance".into(), (who, wei))
         .await
-        .context("anvil_setBalance (is this an anvil?)")?;
+        .map_err(ToolError::Fund)?;
     Ok(())
 }
 
@@ -69,8 +69,7 @@ async fn sign(
     let wallet = EthereumWallet::from(key.clone());
     let envelope =
         alloy::network::NetworkTransactionBuilder::<alloy::network::Ethereum>::build(tx, &wallet)
-            .await
-            .context("signing")?;
+            .await?;
     Ok((*envelope.tx_hash(), Bytes::from(envelope.encoded_2718())))
 }
 
@@ -95,16 +94,18 @@ async fn follow(
 
 pub async fn run(args: EthArgs) -> Result<()> {
     if args.devices == 0 || args.rate == 0 || args.senders == 0 {
-        bail!("devices, rate and senders must be non-zero");
+        return Err(ToolError::Usage(
+            "devices, rate and senders must be non-zero",
+        ));
     }
-    let url = args
-        .eth_rpc
-        .parse()
-        .with_context(|| format!("--eth-rpc {}", args.eth_rpc))?;
+    let url: url::Url = args.eth_rpc.parse().map_err(|source| ToolError::EthUrl {
+        url: args.eth_rpc.clone(),
+        source,
+    })?;
     let deployer = PrivateKeySigner::random();
     let provider = ProviderBuilder::new()
         .wallet(deployer.clone())
-        .connect_http(url)
+        .connect_http(url.clone())
         .erased();
     fund(&provider, deployer.address()).await?;
     let chain_id = provider.get_chain_id().await?;
@@ -157,7 +158,7 @@ pub async fn run(args: EthArgs) -> Result<()> {
     for s in &senders {
         let sp = ProviderBuilder::new()
             .wallet(s.clone())
-            .connect_http(args.eth_rpc.parse()?)
+            .connect_http(url.clone())
             .erased();
         pending.push(
             IBaselineToken::new(token, sp)
@@ -189,7 +190,9 @@ pub async fn run(args: EthArgs) -> Result<()> {
             .registerDevice(id, B256::repeat_byte(9))
             .calldata()
             .clone();
-        let nonce = nonces.get_mut(&s.address()).context("sender nonce")?;
+        let nonce = nonces
+            .get_mut(&s.address())
+            .ok_or(ToolError::Missing("a sender's nonce"))?;
         signed.push(sign(s, chain_id, *nonce, registry, input).await?);
         *nonce += 1;
     }

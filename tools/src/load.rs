@@ -5,7 +5,7 @@
 //! over the given nodes), follows finality through a block subscription, and reports
 //! finalized tx/s, commit latency percentiles and a sample of receipt outcomes.
 
-use anyhow::{bail, Context, Result};
+use crate::error::{Result, ToolError};
 use atonomi_api::rpc::ValidateParams;
 use atonomi_client::views::{BatchAnswer, TxLookup, ValidationAt};
 use atonomi_client::{Answered, AtonomiApiClient, Node};
@@ -151,7 +151,7 @@ fn distribution(sorted: &[f64]) -> Value {
 async fn send_and_wait(
     node: &Node,
     txs: &[atonomi_primitives::SignedTransaction],
-    what: &str,
+    what: &'static str,
 ) -> Result<()> {
     let hexes: Vec<String> = txs.iter().map(|t| hex::encode(t.to_bytes())).collect();
     for chunk in hexes.chunks(1000) {
@@ -159,16 +159,17 @@ async fn send_and_wait(
             .rpc()
             .send_transaction_batch(chunk.to_vec())
             .await
-            .or_node(node)?;
+            .or_node(node)
+            .map_err(ToolError::node(what))?;
         if let Some(BatchAnswer::Refused { error }) = res
             .iter()
             .find(|r| matches!(r, BatchAnswer::Refused { .. }))
         {
-            bail!(
-                "{what}: a transaction was refused: {} (code {})",
-                error.message,
-                error.code
-            );
+            return Err(ToolError::Refused {
+                what,
+                message: error.message.clone(),
+                code: error.code,
+            });
         }
     }
     let Some(last) = txs.last().map(|t| t.hash()) else {
@@ -177,9 +178,12 @@ async fn send_and_wait(
     let receipt = node
         .wait_final(last, Duration::from_secs(120))
         .await
-        .with_context(|| what.to_string())?;
+        .map_err(ToolError::node(what))?;
     if receipt.status != TxStatus::Success {
-        bail!("{what} did not succeed: {}", receipt.status);
+        return Err(ToolError::NotSucceeded {
+            what,
+            status: receipt.status,
+        });
     }
     Ok(())
 }
@@ -252,11 +256,9 @@ async fn presign_reputation(
     auditor: &Keypair,
     chain_id: &ChainId,
 ) -> Result<Vec<(Hash, String)>> {
-    let maker = atonomi_api::keyfile::read(
-        args.maker
-            .as_ref()
-            .context("--reputation-per-tx needs --maker (registers the devices rated)")?,
-    )?;
+    let maker = atonomi_api::keyfile::read(args.maker.as_ref().ok_or(ToolError::Usage(
+        "--reputation-per-tx needs --maker (registers the devices rated)",
+    ))?)?;
     let devices = register_devices(
         node,
         chain_id,
@@ -303,11 +305,15 @@ async fn presign_payments(
     owner: &Keypair,
     chain_id: &ChainId,
 ) -> Result<Vec<(Hash, String)>> {
-    let maker = atonomi_api::keyfile::read(args.maker.as_ref().context("--payers needs --maker")?)?;
+    let maker = atonomi_api::keyfile::read(
+        args.maker
+            .as_ref()
+            .ok_or(ToolError::Usage("--payers needs --maker"))?,
+    )?;
     let auditor = atonomi_api::keyfile::read(
         args.auditor_key
             .as_ref()
-            .context("--payers needs --auditor-key")?,
+            .ok_or(ToolError::Usage("--payers needs --auditor-key"))?,
     )?;
     let devices = register_devices(
         node,
@@ -416,11 +422,23 @@ async fn chain_id_and_nonce(
     node: &Node,
     account: atonomi_primitives::AccountId,
 ) -> Result<(ChainId, u64)> {
-    Ok((node.chain_id().await?, node.next_nonce(account).await?))
+    let at = ToolError::node("reading the chain id and a nonce");
+    let chain_id = node.chain_id().await.map_err(at)?;
+    let nonce = node
+        .next_nonce(account)
+        .await
+        .map_err(ToolError::node("reading a nonce"))?;
+    Ok((chain_id, nonce))
 }
 
 async fn height(node: &Node) -> Result<u64> {
-    Ok(node.rpc().status().await.or_node(node)?.height.get())
+    let status = node
+        .rpc()
+        .status()
+        .await
+        .or_node(node)
+        .map_err(ToolError::node("reading the node's status"))?;
+    Ok(status.height.get())
 }
 
 /// Funds the sender accounts, then pre-signs transfers round-robin over them.
@@ -457,17 +475,29 @@ async fn presign_transfers(
         node.rpc()
             .send_transaction_batch(chunk.to_vec())
             .await
-            .or_node(node)?;
+            .or_node(node)
+            .map_err(ToolError::node("funding the senders"))?;
     }
-    let last_sender = senders.last().map(|k| k.account()).context("no senders")?;
+    let last_sender = senders
+        .last()
+        .map(|k| k.account())
+        .ok_or(ToolError::Usage("--accounts must be positive"))?;
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
-        let a = node.rpc().get_account(last_sender).await.or_node(node)?;
+        let a = node
+            .rpc()
+            .get_account(last_sender)
+            .await
+            .or_node(node)
+            .map_err(ToolError::node("reading a sender's account"))?;
         if a.record.balance != Amount::ZERO {
             break;
         }
         if Instant::now() > deadline {
-            bail!("funding the senders did not finish in 120 s");
+            return Err(ToolError::Timeout {
+                what: "funding the senders",
+                secs: 120,
+            });
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
@@ -476,7 +506,11 @@ async fn presign_transfers(
     // each sender's next nonce (earlier runs used the same accounts).
     let mut next_nonce = Vec::with_capacity(senders.len());
     for s in &senders {
-        next_nonce.push(node.next_nonce(s.account()).await?);
+        next_nonce.push(
+            node.next_nonce(s.account())
+                .await
+                .map_err(ToolError::node("reading a sender's nonce"))?,
+        );
     }
     let mut signed: Vec<(Hash, String)> = Vec::with_capacity(args.txs);
     for i in 0..args.txs {
@@ -506,12 +540,14 @@ pub async fn run(args: LoadArgs) -> Result<()> {
         || args.batch == 0
         || args.rpc.is_empty()
     {
-        bail!("accounts, txs, rate, batch and rpc must be non-zero");
+        return Err(ToolError::Usage(
+            "accounts, txs, rate, batch and rpc must be non-zero",
+        ));
     }
     let clients: Vec<_> = args
         .rpc
         .iter()
-        .map(|u| Ok(Node::connect(u)?))
+        .map(|u| Node::connect(u).map_err(ToolError::node("connecting")))
         .collect::<Result<_>>()?;
     let funder = atonomi_api::keyfile::read(&args.funder)?;
     let (chain_id, nonce) = chain_id_and_nonce(&clients[0], funder.account()).await?;
@@ -524,7 +560,9 @@ pub async fn run(args: LoadArgs) -> Result<()> {
     .filter(|m| **m)
     .count();
     if modes > 1 {
-        bail!("choose one of --devices-per-tx, --reputation-per-tx and --payers");
+        return Err(ToolError::Usage(
+            "choose one of --devices-per-tx, --reputation-per-tx and --payers",
+        ));
     }
     let (signed, sample) = if args.devices_per_tx > 0 {
         registrations(&args, &funder, &chain_id, nonce)
@@ -557,10 +595,10 @@ pub async fn run(args: LoadArgs) -> Result<()> {
     let ws = jsonrpsee::ws_client::WsClientBuilder::default()
         .build(&ws_url)
         .await
-        .with_context(|| format!("WebSocket {ws_url}"))?;
+        .map_err(ToolError::rpc("opening the WebSocket of the first --rpc"))?;
     let mut blocks_sub = atonomi_client::AtonomiBlocksClient::open(&ws)
         .await
-        .context("atonomi_subscribeBlocks")?;
+        .map_err(ToolError::rpc("atonomi_subscribeBlocks"))?;
     let (done_tx, mut done_rx) = tokio::sync::watch::channel(false);
     let watch = tokio::spawn(async move {
         let _ws = ws;
@@ -619,7 +657,7 @@ pub async fn run(args: LoadArgs) -> Result<()> {
     let mut rejected = 0usize;
     let mut in_flight = tokio::task::JoinSet::new();
     let mut settle = |res: Result<Result<Sent>, tokio::task::JoinError>| -> Result<()> {
-        let (hashes, at, res) = res.context("submit task")??;
+        let (hashes, at, res) = res??;
         for (hash, r) in hashes.iter().zip(&res) {
             if matches!(r, BatchAnswer::Admitted { .. }) {
                 submitted.insert(*hash, at);
@@ -648,7 +686,7 @@ pub async fn run(args: LoadArgs) -> Result<()> {
                 .send_transaction_batch(hexes)
                 .await
                 .or_node(&node)
-                .context("submitting a batch")?;
+                .map_err(ToolError::node("submitting a batch"))?;
             Ok((hashes, at, res))
         });
     }
@@ -673,7 +711,7 @@ pub async fn run(args: LoadArgs) -> Result<()> {
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
     let _ = done_tx.send(true);
-    let (seen, blocks) = watch.await.context("block follower")?;
+    let (seen, blocks) = watch.await?;
 
     // A sample of receipts: finalized is not succeeded (a failed call is included too).
     let receipt_sample: Vec<Hash> = signed
@@ -792,17 +830,21 @@ pub async fn lookups(args: LookupArgs) -> Result<()> {
     use jsonrpsee::core::client::ClientT;
     use jsonrpsee::core::params::BatchRequestBuilder;
     if args.lookups == 0 || args.batch == 0 || args.concurrency == 0 || args.batch > 100 {
-        bail!(
-            "lookups, batch (1..=100, the server's batch limit) and concurrency must be non-zero"
-        );
+        return Err(ToolError::Usage(
+            "lookups, batch (1..=100, the server's batch limit) and concurrency must be non-zero",
+        ));
     }
     let devices: Vec<ValidateParams> = args
         .device
         .iter()
         .map(|d| {
             Ok(ValidateParams {
-                device: serde_json::from_value(Value::String(d.clone()))
-                    .with_context(|| format!("--device {d}"))?,
+                device: serde_json::from_value(Value::String(d.clone())).map_err(|source| {
+                    ToolError::DeviceArg {
+                        arg: d.clone(),
+                        source,
+                    }
+                })?,
                 requester: None,
                 min_reputation: None,
             })
@@ -813,7 +855,7 @@ pub async fn lookups(args: LookupArgs) -> Result<()> {
     let started = Instant::now();
     let mut tasks = Vec::new();
     for w in 0..args.concurrency {
-        let node = Node::connect(&args.rpc)?;
+        let node = Node::connect(&args.rpc).map_err(ToolError::node("connecting"))?;
         let devices = devices.clone();
         let batch = args.batch;
         tasks.push(tokio::spawn(async move {
@@ -823,7 +865,11 @@ pub async fn lookups(args: LookupArgs) -> Result<()> {
                 let t = Instant::now();
                 if batch == 1 {
                     let d = &devices[(w + r) % devices.len()];
-                    node.rpc().validate_device(d.clone()).await.or_node(&node)?;
+                    node.rpc()
+                        .validate_device(d.clone())
+                        .await
+                        .or_node(&node)
+                        .map_err(ToolError::node("atonomi_validateDevice"))?;
                 } else {
                     let mut b = BatchRequestBuilder::new();
                     for i in 0..batch {
@@ -832,21 +878,27 @@ pub async fn lookups(args: LookupArgs) -> Result<()> {
                             rpc_params![&devices[(w + r + i) % devices.len()]],
                         )?;
                     }
-                    let res = node.rpc().batch_request::<ValidationAt>(b).await?;
+                    let res = node
+                        .rpc()
+                        .batch_request::<ValidationAt>(b)
+                        .await
+                        .map_err(ToolError::rpc("a batch of atonomi_validateDevice"))?;
                     if res.num_failed_calls() > 0 {
-                        bail!("{} lookups of a batch failed", res.num_failed_calls());
+                        return Err(ToolError::Lookups {
+                            lookups_failed: res.num_failed_calls(),
+                        });
                     }
                 }
                 lat.push(t.elapsed().as_secs_f64() * 1000.0);
                 done += batch;
             }
-            Ok::<_, anyhow::Error>((lat, done))
+            Ok::<_, ToolError>((lat, done))
         }));
     }
     let mut lat = Vec::new();
     let mut done = 0;
     for t in tasks {
-        let (l, d) = t.await.context("lookup worker")??;
+        let (l, d) = t.await??;
         lat.extend(l);
         done += d;
     }

@@ -32,13 +32,14 @@ pub enum BenchCommand {
 }
 
 pub fn run(cmd: BenchCommand) -> Result<()> {
-    match cmd {
+    let ran = match cmd {
         BenchCommand::Runtime(args) => bench::runtime(args),
         BenchCommand::Verify(args) => bench::verify(args),
         BenchCommand::Eth(args) => super::runtime()?.block_on(eth_load::run(args)),
         BenchCommand::Load(args) => super::runtime()?.block_on(load::run(args)),
         BenchCommand::Lookups(args) => super::runtime()?.block_on(load::lookups(args)),
-    }
+    };
+    Ok(ran?)
 }
 
 #[derive(Debug, clap::Args)]
@@ -49,5 +50,5 @@ pub struct DemoArgs {
 }
 
 pub fn demo(args: DemoArgs) -> Result<()> {
-    demo::run(args.home)
+    Ok(demo::run(args.home)?)
 }

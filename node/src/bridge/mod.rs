@@ -24,6 +24,7 @@ pub mod config;
 use crate::chain::Chain;
 use crate::clock::now_ms;
 use crate::ingress::NodeEvent;
+use crate::mempool::PoolLookup;
 use crate::shared::{next_nonce, read_chain, Shared};
 use alloy::eips::Encodable2718;
 use alloy::network::TransactionBuilder;
@@ -166,12 +167,7 @@ pub async fn run_signer(
             Err(_) => return,
         }
         if let Some((h, bytes, sent)) = &mut pending {
-            if shared
-                .mempool
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .contains(h)
-            {
+            if matches!(shared.mempool.lookup(*h), Ok(Some(PoolLookup::Pending))) {
                 // A validator that proposes no more (one leaving the set) depends on its
                 // peers' pools; a gossip lost to a reconnect would leave it waiting.
                 if sent.elapsed() > REGOSSIP_AFTER {

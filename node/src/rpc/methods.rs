@@ -6,8 +6,8 @@
 use super::{bad_params, err, internal};
 use crate::ingress::{NodeEvent, Outbound};
 use crate::lookups::LookupLog;
-use crate::mempool::{AdmitError, Dropped};
-use crate::shared::{lock_mempool, read_chain, Shared};
+use crate::mempool::{AdmitError, Dropped, PoolLookup};
+use crate::shared::{read_chain, Shared};
 use atonomi_api::rpc::views::*;
 use atonomi_api::rpc::{
     code, page_limit, AdminApiServer, AtonomiApiServer, AtonomiBlocksServer, AtonomiEventsServer,
@@ -113,7 +113,7 @@ pub(super) fn admit_error(e: AdmitError) -> ErrorObjectOwned {
         AdmitError::Invalid(_) | AdmitError::WrongChain { .. } | AdmitError::BadSignature => {
             code::INVALID_TX
         }
-        AdmitError::State(_) => code::INTERNAL,
+        AdmitError::State(_) | AdmitError::Stopped => code::INTERNAL,
         AdmitError::Duplicate => code::DUPLICATE_TX,
         // Overload: the answer says where the client's stream must start again.
         AdmitError::Full { resubmit_from, .. } => {
@@ -170,7 +170,7 @@ impl AtonomiApiServer for Rpc {
                 })
                 .collect(),
             round: round.map(|(height, round)| RoundPosition { height, round }),
-            mempool: lock_mempool(s).len(),
+            mempool: s.mempool.len().map_err(internal)?,
             peers: s.metrics.peers.get(),
             banned_peers: s.metrics.banned_peers.get(),
             peer_penalties: s.metrics.peer_penalties.get(),
@@ -204,9 +204,7 @@ impl AtonomiApiServer for Rpc {
                 let answer = d.and_then(|_| {
                     results
                         .next()
-                        .unwrap_or(Err(AdmitError::State(
-                            "no answer for this transaction".into(),
-                        )))
+                        .unwrap_or(Err(AdmitError::Stopped))
                         .map_err(admit_error)
                 });
                 match answer {
@@ -224,16 +222,18 @@ impl AtonomiApiServer for Rpc {
         if let Some(receipt) = chain.receipt(&hash).map_err(internal)? {
             return Ok(TxLookup::Final { receipt });
         }
-        let pool = lock_mempool(&self.shared);
-        if pool.contains(&hash) {
-            return Ok(TxLookup::Pending);
-        }
-        // Admitted, then dropped: say why, so a client need not wait for a timeout.
-        if let Some(d) = pool.dropped(&hash) {
-            return Ok(TxLookup::Dropped {
-                dropped: d.clone(),
-                message: d.reason.explain(),
-            });
+        // Asked with the chain held: the pool is pruned for this height or the one
+        // before, so a committed transaction is found above or still pending here.
+        match self.shared.mempool.lookup(hash).map_err(internal)? {
+            Some(PoolLookup::Pending) => return Ok(TxLookup::Pending),
+            // Admitted, then dropped: say why, so a client need not wait for a timeout.
+            Some(PoolLookup::Dropped(d)) => {
+                return Ok(TxLookup::Dropped {
+                    message: d.reason.explain(),
+                    dropped: d,
+                })
+            }
+            None => {}
         }
         Err(err(
             code::NOT_FOUND,

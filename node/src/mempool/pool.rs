@@ -1,6 +1,9 @@
-//! The mempool: signed transactions admitted after the checks a block would make
-//! (size, decoding, chain id, signature, nonce not used), ordered per account by nonce,
-//! bounded in count and bytes, duplicates suppressed, pruned after every block.
+//! The pool itself, pure data: signed transactions admitted after the checks a block
+//! would make (size, decoding, chain id, signature, nonce not used), ordered per account
+//! by nonce, bounded in count and bytes, duplicates suppressed, pruned after every
+//! block. It never reads the chain: each sender's next nonce arrives with its
+//! transactions (read by admission) and with every commit (the accounts a block
+//! changed), so the [`super::actor`] that owns it answers without locks.
 
 use atonomi_primitives::{AccountId, Hash, SignedTransaction};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -51,7 +54,9 @@ pub enum AdmitError {
         chain: atonomi_primitives::ChainId,
     },
     #[error("the node could not read its state: {0}")]
-    State(String),
+    State(atonomi_runtime::Fatal),
+    #[error("the node is stopping: its mempool no longer answers")]
+    Stopped,
     #[error("invalid transaction: undecodable or bad signature")]
     BadSignature,
     #[error("transaction already known")]
@@ -118,7 +123,8 @@ pub struct Mempool {
     /// `per_sender` ordered by count: the busiest account in O(log n), asked for every
     /// transaction that meets a full pool.
     by_count: BTreeSet<(usize, AccountId)>,
-    /// Each pooled sender's next nonce in the committed state, as last learned.
+    /// Each pooled sender's next nonce in the committed state: learned on admission,
+    /// kept current by [`Mempool::prune`] (only a block changes a nonce).
     next: BTreeMap<AccountId, u64>,
     /// Blocks pruned so far (the pool's clock for [`GAP_TTL_BLOCKS`]).
     blocks: u64,
@@ -145,14 +151,19 @@ impl Mempool {
     /// Whether some pooled transaction can run in the next block: an account's lowest
     /// pooled nonce is its next nonce. A pool holding only gapped transactions (a nonce
     /// ahead of the account's) has nothing to propose, so it must not start a height.
-    pub fn has_executable(&self, next_nonce: impl Fn(&AccountId) -> u64) -> bool {
+    pub fn has_executable(&self) -> bool {
         !self.is_empty()
             && self.per_sender.keys().any(|sender| {
                 self.by_sender
                     .range((*sender, 0)..=(*sender, u64::MAX))
                     .next()
-                    .is_some_and(|((_, nonce), _)| *nonce == next_nonce(sender))
+                    .is_some_and(|((_, nonce), _)| *nonce == self.next_nonce(sender))
             })
+    }
+
+    /// `sender`'s next nonce in the committed state, as the pool knows it.
+    fn next_nonce(&self, sender: &AccountId) -> u64 {
+        self.next.get(sender).copied().unwrap_or(0)
     }
 
     /// Under pressure (three quarters full by count or bytes) the pool keeps only what
@@ -232,8 +243,9 @@ impl Mempool {
     }
 
     /// Admits a transaction that passed `runtime::precheck`; `next_nonce` is the
-    /// sender's next nonce in the committed state. A transaction with the same (sender,
-    /// nonce) as a pooled one replaces it.
+    /// sender's next nonce in the committed state it was checked against (at least the
+    /// height the pool was last pruned at: see [`super::actor`]). A transaction with the
+    /// same (sender, nonce) as a pooled one replaces it.
     pub fn admit(
         &mut self,
         stx: &SignedTransaction,
@@ -245,6 +257,19 @@ impl Mempool {
             return Err(AdmitError::Duplicate);
         }
         let nonce = stx.tx.nonce;
+        // Nonces only grow: the later of two readings is the current one.
+        let next_nonce = self
+            .next
+            .get(&stx.tx.signer)
+            .map_or(next_nonce, |known| next_nonce.max(*known));
+        if nonce < next_nonce {
+            return Err(AdmitError::Invalid(
+                atonomi_primitives::InvalidTx::NonceUsed {
+                    nonce,
+                    next: next_nonce,
+                },
+            ));
+        }
         if nonce > next_nonce.saturating_add(self.config.max_nonce_gap) {
             return Err(AdmitError::NonceGap {
                 nonce,
@@ -325,19 +350,14 @@ impl Mempool {
 
     /// Transactions for the next block: per account, consecutive nonces from its next
     /// nonce, within the count and byte limits.
-    pub fn select(
-        &self,
-        max_txs: usize,
-        max_bytes: usize,
-        next_nonce: impl Fn(&AccountId) -> u64,
-    ) -> Vec<Vec<u8>> {
+    pub fn select(&self, max_txs: usize, max_bytes: usize) -> Vec<Vec<u8>> {
         let mut out = Vec::new();
         let mut size = 0usize;
         let mut current: Option<(AccountId, u64)> = None;
         for ((sender, nonce), e) in &self.by_sender {
             let expected = match current {
                 Some((s, n)) if s == *sender => n,
-                _ => next_nonce(sender),
+                _ => self.next_nonce(sender),
             };
             if *nonce != expected {
                 current = Some((*sender, u64::MAX));
@@ -353,17 +373,23 @@ impl Mempool {
         out
     }
 
-    /// Drops transactions whose nonce is used in the committed state; those that are not
-    /// among `committed` (the hashes of the block's transactions) are recorded as dropped.
-    pub fn prune(&mut self, next_nonce: impl Fn(&AccountId) -> u64, committed: &BTreeSet<Hash>) {
-        let stale: Vec<((AccountId, u64), Hash, u64)> = self
-            .by_sender
-            .iter()
-            .filter_map(|((s, n), e)| {
-                let next = next_nonce(s);
-                (*n < next).then_some(((*s, *n), e.hash, next))
-            })
-            .collect();
+    /// After a block: `nonces` are the next nonces of the accounts it changed (every
+    /// other account's nonce is as it was), `committed` the hashes of its transactions.
+    /// Drops transactions whose nonce is now used; those not among `committed` are
+    /// recorded as dropped.
+    pub fn prune(&mut self, nonces: &[(AccountId, u64)], committed: &BTreeSet<Hash>) {
+        let mut stale: Vec<((AccountId, u64), Hash, u64)> = Vec::new();
+        for (s, next) in nonces {
+            if !self.per_sender.contains_key(s) {
+                continue;
+            }
+            self.next.insert(*s, *next);
+            stale.extend(
+                self.by_sender
+                    .range((*s, 0)..(*s, *next))
+                    .map(|(k, e)| (*k, e.hash, *next)),
+            );
+        }
         for (key, hash, next) in stale {
             self.remove(&key);
             if !committed.contains(&hash) {
@@ -378,9 +404,6 @@ impl Mempool {
             }
         }
         let senders: Vec<AccountId> = self.per_sender.keys().copied().collect();
-        for s in &senders {
-            self.next.insert(*s, next_nonce(s));
-        }
         // What waits for a nonce the pool does not hold: under pressure it makes room at
         // once, otherwise it may wait GAP_TTL_BLOCKS for its predecessor (once per
         // block: the scan is over the pool's senders).
@@ -392,7 +415,7 @@ impl Mempool {
         };
         let before = self.blocks.saturating_sub(ttl);
         for s in senders {
-            let next = self.next.get(&s).copied().unwrap_or(0);
+            let next = self.next_nonce(&s);
             // Nothing is pooled at `missing`, so everything after it is stuck.
             let missing = self.first_missing(&s, next);
             self.drop_after_older(&s, missing, before);
@@ -510,19 +533,21 @@ mod tests {
             ),
             "two each: nobody has more"
         );
-        let next = |acct: &AccountId| if *acct == a.account() { 0 } else { 7 };
-        assert!(m.has_executable(next));
+        assert!(m.has_executable());
+        let mut gapped = Mempool::new(MempoolConfig::default());
+        let (s5, b5) = tx(&a, 5);
+        gapped.admit(&s5, b5, 0).unwrap();
         assert!(
-            !m.has_executable(|_| 5),
+            !gapped.has_executable(),
             "no account's lowest pooled nonce is its next one"
         );
         // a:0, a:1 (a:3 was evicted), b:7, b:8
-        assert_eq!(m.select(100, 1 << 20, next).len(), 4);
-        assert_eq!(m.select(1, 1 << 20, next).len(), 1);
+        assert_eq!(m.select(100, 1 << 20).len(), 4);
+        assert_eq!(m.select(1, 1 << 20).len(), 1);
         let (a0, _) = tx(&a, 0);
         let committed: BTreeSet<Hash> = [a0.hash()].into_iter().collect();
         m.take_drops();
-        m.prune(|acct| if *acct == a.account() { 1 } else { 9 }, &committed);
+        m.prune(&[(a.account(), 1), (b.account(), 9)], &committed);
         assert_eq!(m.len(), 1, "only a:1 is left");
         // a:0 was committed itself; b:7 and b:8 lost their nonces to other transactions.
         let drops = m.take_drops();
@@ -588,10 +613,10 @@ mod tests {
             m.admit(&s, bytes, 0).unwrap();
         }
         for _ in 0..GAP_TTL_BLOCKS_PRESSED {
-            m.prune(|_| 0, &BTreeSet::new());
+            m.prune(&[], &BTreeSet::new());
         }
         assert_eq!(m.len(), 4);
-        m.prune(|_| 0, &BTreeSet::new());
+        m.prune(&[], &BTreeSet::new());
         let drops = m.take_drops();
         assert_eq!(drops.len(), 1);
         assert_eq!((drops[0].signer, drops[0].nonce), (c.account(), 5));
@@ -604,10 +629,10 @@ mod tests {
         let (s, bytes) = tx(&c, 5);
         m.admit(&s, bytes, 0).unwrap();
         for _ in 0..GAP_TTL_BLOCKS {
-            m.prune(|_| 0, &BTreeSet::new());
+            m.prune(&[], &BTreeSet::new());
         }
         assert_eq!(m.len(), 1, "still waiting within the TTL");
-        m.prune(|_| 0, &BTreeSet::new());
+        m.prune(&[], &BTreeSet::new());
         assert!(m.is_empty(), "dropped after the TTL");
         let drops = m.take_drops();
         assert_eq!(drops[0].reason, DropReason::Gapped { missing: 0 });
@@ -615,5 +640,37 @@ mod tests {
         let (s, bytes) = tx(&c, 5);
         let h = m.admit(&s, bytes, 0).unwrap();
         assert!(m.dropped(&h).is_none());
+    }
+
+    /// The pool keeps each sender's next nonce itself: a block that changed other
+    /// accounts leaves it, a reading older than the pool's is overruled by it, and a
+    /// nonce below it is refused as used.
+    #[test]
+    fn the_pool_keeps_nonces_from_admission_and_blocks() {
+        let (a, b) = (Keypair::from_label("a"), Keypair::from_label("b"));
+        let mut m = Mempool::new(MempoolConfig::default());
+        for n in [3, 4] {
+            let (s, bytes) = tx(&a, n);
+            m.admit(&s, bytes, 3).unwrap();
+        }
+        let (s, bytes) = tx(&b, 0);
+        m.admit(&s, bytes, 0).unwrap();
+        // A block that used b's nonce 0 and changed nobody else.
+        m.prune(&[(b.account(), 1)], &BTreeSet::new());
+        assert_eq!(m.len(), 2, "a's transactions stay, b's used nonce goes");
+        assert_eq!(m.select(10, 1 << 20).len(), 2, "a runs from 3");
+        m.prune(&[(a.account(), 4)], &BTreeSet::new());
+        let (s, bytes) = tx(&a, 3);
+        assert_eq!(
+            m.admit(&s, bytes, 3),
+            Err(AdmitError::Invalid(
+                atonomi_primitives::InvalidTx::NonceUsed { nonce: 3, next: 4 }
+            )),
+            "a reading from before the block is overruled by the block"
+        );
+        let (s, bytes) = tx(&a, 5);
+        m.admit(&s, bytes, 3).unwrap();
+        assert_eq!(m.select(10, 1 << 20).len(), 2, "a:4 and a:5");
+        assert!(m.has_executable());
     }
 }
