@@ -12,10 +12,12 @@ use atonomi_primitives::state::StateKey;
 use atonomi_primitives::{Hash, InvalidTx, SignedTransaction};
 use atonomi_runtime::{Refusal, SigCheck};
 
-/// The committed parameters (decoding bounds, fees); the defaults if unreadable.
-fn chain_params(chain: &Chain) -> atonomi_primitives::Params {
-    let reader = |k: &[u8]| chain.db().get(k);
-    atonomi_runtime::read_params(&reader).unwrap_or_default()
+/// The committed parameters (decoding bounds, fees); a record that cannot be read
+/// refuses admission rather than admitting under other bounds.
+fn chain_params(chain: &Chain) -> Result<atonomi_primitives::Params, AdmitError> {
+    chain
+        .params()
+        .map_err(|e| AdmitError::State(atonomi_runtime::Fatal::Read(e.to_string())))
 }
 
 /// Decodes a transaction for this chain: bytes that are not a transaction at all are
@@ -43,7 +45,7 @@ impl Shared {
     pub fn submit(&self, bytes: Vec<u8>) -> Result<Hash, AdmitError> {
         let stx = {
             let chain = read_chain(self);
-            let stx = decode(&chain_params(&chain), &chain, &bytes)?;
+            let stx = decode(&chain_params(&chain)?, &chain, &bytes)?;
             // The policy before the signature: a refused flood costs no verification.
             self.admission_check(&chain, &stx)?;
             stx
@@ -81,7 +83,10 @@ impl Shared {
     fn admit_batch(&self, txs: Vec<Vec<u8>>) -> (Vec<Result<Hash, AdmitError>>, Vec<Vec<u8>>) {
         let mut decoded: Vec<Result<SignedTransaction, AdmitError>> = {
             let chain = read_chain(self);
-            let params = chain_params(&chain);
+            let params = match chain_params(&chain) {
+                Ok(p) => p,
+                Err(e) => return (txs.iter().map(|_| Err(e.clone())).collect(), Vec::new()),
+            };
             txs.iter()
                 .map(|b| {
                     let stx = decode(&params, &chain, b)?;

@@ -406,6 +406,12 @@ impl Chain {
         }
     }
 
+    /// The network parameters in the committed state (the defaults where genesis wrote
+    /// none): the one way the node reads them.
+    pub fn params(&self) -> Result<atonomi_primitives::Params> {
+        Ok(self.decode_state(&StateKey::Params)?.unwrap_or_default())
+    }
+
     /// The validator set voting on the next height (from the committed state).
     pub fn next_validator_set(&self) -> Result<ValidatorSet> {
         voting_set_in(self.height.next(), |k| Ok(self.db.get(&k.to_bytes())?))
@@ -562,8 +568,7 @@ impl Chain {
         }
         crate::index::add_block(&mut batch, &block.header, &receipts);
         tables::put::<MetaU64>(&mut batch, &META_HEIGHT, &h);
-        let params: atonomi_primitives::Params =
-            self.decode_state(&StateKey::Params)?.unwrap_or_default();
+        let params = self.params()?;
         if h % params.checkpoint_interval.max(1) == 0
             || block.header.next_validator_set_hash != block.header.validator_set_hash
         {

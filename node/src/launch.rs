@@ -1,9 +1,9 @@
 //! Starting a node: configuration, the `dev` home, and the tasks of a running node.
 
 use crate::chain::Chain;
+use crate::host::{Host, HostConfig};
 use crate::mempool::MempoolConfig;
 use crate::p2p::P2pConfig;
-use crate::service::{Host, HostConfig};
 use crate::shared::Shared;
 use atonomi_api::config::CONFIG_TEMPLATE;
 pub use atonomi_api::config::{Config, ConsensusConfig, DEFAULT_RPC};
@@ -66,7 +66,7 @@ pub enum LaunchError {
     #[error(transparent)]
     Chain(#[from] crate::chain::ChainError),
     #[error(transparent)]
-    Host(#[from] crate::service::HostError),
+    Host(#[from] crate::host::HostError),
     #[error(transparent)]
     P2p(#[from] crate::p2p::P2pError),
     #[error("starting the metrics endpoint on {addr}: {error}")]

@@ -3,7 +3,7 @@
 //! auditor, the load generators and benchmarks) starts it through [`launch`].
 //!
 //! - [`launch`]: configuration, the `dev` home, and starting the tasks below.
-//! - [`service`]: the consensus host driving the sans-I/O engine, building,
+//! - [`host`]: the consensus host driving the sans-I/O engine, building,
 //!   executing and committing blocks.
 //! - [`shared`]: what those tasks share (the chain, the mempool's mailbox, metrics).
 //! - [`admit`]: the mempool's entry point: the checks a block would make, the
@@ -28,6 +28,7 @@ pub mod bridge;
 pub mod chain;
 pub mod clock;
 pub mod faults;
+pub mod host;
 pub mod index;
 pub mod ingress;
 pub mod keys;
@@ -37,6 +38,5 @@ pub mod mempool;
 pub mod metrics;
 pub mod p2p;
 pub mod rpc;
-pub mod service;
 pub mod shared;
 pub mod snapshot;

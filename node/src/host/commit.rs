@@ -1,0 +1,64 @@
+//! A decided block: written with its certificate in one batch, then the mempool and
+//! subscribers are told.
+
+use super::{Host, HostError, Result};
+use crate::ingress::NodeEvent;
+use crate::shared::read_chain;
+use atonomi_consensus::CommitCertificate;
+use atonomi_primitives::Hash;
+use tokio::time::Instant;
+
+impl Host {
+    pub(super) fn commit(&mut self, certificate: CommitCertificate) -> Result<()> {
+        let mut executed = match self.executed.remove(&certificate.block) {
+            Some(e) => e,
+            None => {
+                let block = self
+                    .bodies
+                    .get(&certificate.block)
+                    .cloned()
+                    .ok_or(HostError::UnknownBody(certificate.block))?;
+                let preverified = self.shared.preverified(&block.txs);
+                read_chain(&self.shared).execute(block, &preverified)?
+            }
+        };
+        let txs = executed.block.txs.len();
+        let height = certificate.height;
+        let hash = certificate.block;
+        let in_block: std::collections::BTreeSet<Hash> = executed
+            .block
+            .txs
+            .iter()
+            .map(|t| atonomi_primitives::SignedTransaction::hash_of(t))
+            .collect();
+        let nonces = std::mem::take(&mut executed.nonces);
+        {
+            let mut chain = self.shared.chain.write().unwrap_or_else(|e| e.into_inner());
+            chain.commit(executed, &certificate)?;
+        }
+        // After the write (see `mempool::actor` on nonces), and before anything the
+        // host asks the pool about the next height.
+        self.shared.mempool.committed(height, nonces, in_block)?;
+        let m = &self.shared.metrics;
+        m.height.set(height.get() as i64);
+        m.blocks.inc();
+        m.txs.inc_by(txs as u64);
+        m.commit_seconds
+            .observe(self.height_started.elapsed().as_secs_f64());
+        tracing::info!(%height, block = %hash, txs, "committed");
+        let _ = self
+            .shared
+            .events
+            .send(NodeEvent::Committed { height, hash, txs });
+        self.executed.clear();
+        self.bodies.retain(|_, b| b.header.height > height);
+        self.proposals.retain(|p| p.height > height);
+        self.fed.clear();
+        self.own_proposal = None;
+        // The next height starts after the rest of this step's actions (they belong to
+        // the decided height: a late CancelTimeout must not hit the new height's timers);
+        // `perform` does it once its queue is empty.
+        self.waiting = Some((height.next(), Instant::now()));
+        Ok(())
+    }
+}
