@@ -19,23 +19,27 @@
 # with finalized_tps, devices_per_s, p50_ms, lookups_per_s, eth_gas_per_device (and more).
 #   scripts/bench.sh --quick                 (under 5 minutes once built)
 #   scripts/bench.sh [--scale-minutes N] [--scale-devices N] [--no-scale]
+#   scripts/bench.sh --transfers-only        (step 2's transfer search alone, ~15 min)
+# ATONOMI_BIN=<path> runs another build of atonomi (e.g. an older commit's, for
+# before/after figures) for the cluster and the load.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh
-quick=0; scale=1; scale_minutes=30; scale_devices=10000000
+quick=0; scale=1; scale_minutes=30; scale_devices=10000000; transfers_only=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) quick=1; scale=0; shift ;;
     --no-scale) scale=0; shift ;;
+    --transfers-only) transfers_only=1; scale=0; shift ;;
     --scale-minutes) scale_minutes="$2"; shift 2 ;;
     --scale-devices) scale_devices="$2"; shift 2 ;;
-    -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
     *) echo "unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
 done
 anvil_bin=$(scripts/eth-tools.sh | tail -1)
-cargo build -q -p atonomi-cli
-A="$CARGO_TARGET_DIR/debug/atonomi"
+if [ -z "${ATONOMI_BIN:-}" ]; then cargo build -q -p atonomi-cli; fi
+A="${ATONOMI_BIN:-$CARGO_TARGET_DIR/debug/atonomi}"
 out=bench-results; mkdir -p "$out"; rm -f "$out"/*.json "$out"/*.jsonl "$out"/*.png
 dir="$(mktemp -d /tmp/atonomi-bench.XXXX)"
 export RPC_BASE="${RPC_BASE:-18800}" P2P_BASE="${P2P_BASE:-26800}" METRICS_BASE="${METRICS_BASE:-19800}"
@@ -92,6 +96,7 @@ over_tps=$(echo "$line" | jget '["finalized_tps"]'); over_lost=$(echo "$line" | 
 echo "transfers at twice saturation ($over/s offered): $over_tps finalized/s ($(python3 -c "print(round(100 * $over_tps / max($sat_tps, 1e-9)))")% of the peak), refused $(echo "$line" | jget '["rejected"]'), dropped $(echo "$line" | jget '["dropped"]'), lost $over_lost"
 what=$([ $quick = 1 ] && echo "highest finalized rate (quick profile: no saturation search)" || echo "saturation")
 echo "transfers $what: $sat_tps finalized/s (p50 there $sat_p50 ms); verification share: $(python3 -c "print(round(100 * $sat_tps * 4 / $verify_all, 1))")% of the all-core batch-verification bound (4 validators each verify every transaction once)"
+[ $transfers_only = 1 ] && exit 0
 
 # Whitelist batches, stepped.
 samples=""

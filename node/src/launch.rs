@@ -1,6 +1,8 @@
-//! Starting a node: configuration, the `dev` home, and the tasks of a running node.
+//! Starting a node: `init`, the `dev` home, and the tasks of a running node (its files
+//! are read by [`crate::config`]).
 
 use crate::chain::Chain;
+use crate::config::{load_config, load_genesis};
 use crate::host::{Host, HostConfig};
 use crate::mempool::MempoolConfig;
 use crate::p2p::P2pConfig;
@@ -21,34 +23,14 @@ use tokio::sync::{broadcast, mpsc, watch};
 /// Why a node, or one of its set-up commands, could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum LaunchError {
-    #[error("reading {} (run `atonomi init --home {}` first): {error}", path.display(), home.display())]
-    NoConfig {
-        path: PathBuf,
-        home: PathBuf,
-        error: std::io::Error,
-    },
+    #[error(transparent)]
+    Load(#[from] crate::config::LoadError),
     #[error(transparent)]
     File(#[from] atonomi_api::file::FileError),
-    #[error("{} is {size} bytes; at most {limit} are accepted", path.display())]
-    TooLarge {
-        path: PathBuf,
-        size: u64,
-        limit: usize,
-    },
-    #[error("{} is not a valid configuration: {error}", path.display())]
-    Config {
-        path: PathBuf,
-        error: atonomi_api::config::ConfigError,
-    },
     #[error("[admission] {0}")]
     Admission(atonomi_api::config::ConfigError),
     #[error("{} exists; pass --force to overwrite it", .0.display())]
     ConfigExists(PathBuf),
-    #[error("{} is not a valid genesis: {error}", path.display())]
-    Genesis {
-        path: PathBuf,
-        error: atonomi_genesis::GenesisError,
-    },
     #[error(transparent)]
     KeyFile(#[from] crate::keys::KeyFileError),
     #[error(transparent)]
@@ -91,30 +73,6 @@ fn run_id() -> u64 {
     u64::from_le_bytes([
         seed[0], seed[1], seed[2], seed[3], seed[4], seed[5], seed[6], seed[7],
     ])
-}
-
-/// Reads and checks `config.toml` in a node's home.
-pub fn load_config(home: &Path) -> Result<Config> {
-    let path = home.join("config.toml");
-    let size = match std::fs::metadata(&path) {
-        Ok(m) => m.len(),
-        Err(error) => {
-            return Err(LaunchError::NoConfig {
-                path,
-                home: home.to_path_buf(),
-                error,
-            })
-        }
-    };
-    if size > atonomi_api::config::MAX_CONFIG_BYTES as u64 {
-        return Err(LaunchError::TooLarge {
-            path,
-            size,
-            limit: atonomi_api::config::MAX_CONFIG_BYTES,
-        });
-    }
-    let text = std::fs::read_to_string(&path).map_err(FileError::at("reading", &path))?;
-    Config::parse(&text).map_err(|error| LaunchError::Config { path, error })
 }
 
 /// `atonomi init`: a commented config, a validator key and, when given, the genesis.
@@ -190,22 +148,6 @@ impl std::fmt::Debug for Launch {
             .field("rpc", &self.rpc)
             .finish_non_exhaustive()
     }
-}
-
-pub fn load_genesis(path: &Path) -> Result<Genesis> {
-    let meta = std::fs::metadata(path).map_err(FileError::at("reading", path))?;
-    if meta.len() > atonomi_genesis::MAX_GENESIS_BYTES as u64 {
-        return Err(LaunchError::TooLarge {
-            path: path.to_path_buf(),
-            size: meta.len(),
-            limit: atonomi_genesis::MAX_GENESIS_BYTES,
-        });
-    }
-    let bytes = std::fs::read(path).map_err(FileError::at("reading", path))?;
-    Genesis::from_json(&bytes).map_err(|error| LaunchError::Genesis {
-        path: path.to_path_buf(),
-        error,
-    })
 }
 
 fn bridge_config(

@@ -2,7 +2,8 @@
 //! binary (the `atonomi-cli` crate: the command line, the JSON-RPC client, the
 //! auditor, the load generators and benchmarks) starts it through [`launch`].
 //!
-//! - [`launch`]: configuration, the `dev` home, and starting the tasks below.
+//! - [`launch`]: the `dev` home, `init`, and starting the tasks below.
+//! - [`config`]: reading `config.toml` and the genesis, bounded.
 //! - [`host`]: the consensus host driving the sans-I/O engine, building,
 //!   executing and committing blocks.
 //! - [`shared`]: what those tasks share (the chain, the mempool's mailbox, metrics).
@@ -27,6 +28,7 @@ pub mod admit;
 pub mod bridge;
 pub mod chain;
 pub mod clock;
+pub mod config;
 pub mod faults;
 pub mod host;
 pub mod index;

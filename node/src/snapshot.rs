@@ -8,7 +8,7 @@
 //! builds `data.importing` and renames it to `data` only when all of that holds.
 
 use crate::chain::{snapshot_records, voting_set_in, Chain};
-use crate::launch::{load_config, load_genesis};
+use crate::config::{load_config, load_genesis};
 use atonomi_api::file::FileError;
 use atonomi_consensus::CommitCertificate;
 use atonomi_primitives::block::Block;
@@ -24,7 +24,7 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, thiserror::Error)]
 pub enum SnapshotError {
     #[error(transparent)]
-    Launch(#[from] crate::launch::LaunchError),
+    Load(#[from] crate::config::LoadError),
     #[error(transparent)]
     Storage(#[from] StorageError),
     #[error(transparent)]

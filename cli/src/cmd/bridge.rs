@@ -2,7 +2,7 @@
 //! validators' bridge set, write a bridge key.
 
 use anyhow::Result;
-use atonomi_node::launch::load_genesis;
+use atonomi_node::config::load_genesis;
 use atonomi_node::{bridge, keys};
 use clap::Subcommand;
 use std::path::PathBuf;

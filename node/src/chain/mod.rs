@@ -3,21 +3,31 @@
 //! executing and committing blocks. A block, its certificate, its state changes, its
 //! receipts and the consensus clean-up go to disk in **one** write batch.
 
-use atonomi_consensus::message::WalRecord;
-use atonomi_consensus::validate::voting_set;
+mod blocks;
+mod checkpoints;
+mod consensus;
+
+use blocks::{
+    BlockIndex, Blocks, Commits, MetaHash, MetaU64, Receipts, TxIndex, META_GENESIS_HASH,
+    META_HEIGHT,
+};
+pub(crate) use checkpoints::voting_set_in;
+use checkpoints::{checkpoint_key, META_CHECKPOINT_LAST};
+pub use consensus::StoredEvidence;
+use consensus::{BODY_PREFIX, GUARD_KEY, WAL_PREFIX};
+
 use atonomi_consensus::{CommitCertificate, SignGuard};
 use atonomi_genesis::Genesis;
 use atonomi_primitives::block::{receipts_root, tx_root, Block, BlockHeader};
 use atonomi_primitives::codec;
 use atonomi_primitives::event::Receipt;
-use atonomi_primitives::state::{PendingValidatorSet, StateKey, ValidatorSet};
+use atonomi_primitives::state::{StateKey, ValidatorSet};
 use atonomi_primitives::{AccountId, ChainId, Hash, Height, Timestamp};
 use atonomi_runtime::{execute_block_preverified, genesis_diff, BlockContext, SigCheck};
-use atonomi_storage::tables::{self, Table};
+use atonomi_storage::tables;
 use atonomi_storage::{
     Cf, KvStore, LogConfig, RocksConfig, RocksStore, Staged, StateDb, WriteBatch,
 };
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// What can go wrong in the chain store. Every variant says what, and where on disk
@@ -82,113 +92,6 @@ fn corrupt(
 /// Largest block accepted from disk or the network.
 pub const MAX_BLOCK_BYTES: usize = 32 << 20;
 
-struct Blocks;
-impl Table for Blocks {
-    const CF: Cf = Cf::Blocks;
-    type Key = u64;
-    type Value = Block;
-}
-
-struct BlockIndex;
-impl Table for BlockIndex {
-    const CF: Cf = Cf::BlockIndex;
-    type Key = [u8; 32];
-    type Value = u64;
-}
-
-struct Commits;
-impl Table for Commits {
-    const CF: Cf = Cf::Commits;
-    type Key = u64;
-    type Value = CommitCertificate;
-}
-
-struct Receipts;
-impl Table for Receipts {
-    const CF: Cf = Cf::Receipts;
-    type Key = (u64, u32);
-    type Value = Receipt;
-}
-
-struct TxIndex;
-impl Table for TxIndex {
-    const CF: Cf = Cf::TxIndex;
-    type Key = [u8; 32];
-    type Value = (u64, u32);
-}
-
-/// Keys in the meta column family.
-const META_GENESIS_HASH: &str = "node/genesis_hash";
-const META_HEIGHT: &str = "node/height";
-
-struct MetaU64;
-impl Table for MetaU64 {
-    const CF: Cf = Cf::Meta;
-    type Key = &'static str;
-    type Value = u64;
-}
-
-struct MetaHash;
-impl Table for MetaHash {
-    const CF: Cf = Cf::Meta;
-    type Key = &'static str;
-    type Value = Hash;
-}
-
-/// Consensus column family layout: the guard, WAL records by (height, sequence), and
-/// block bodies of the height in progress by hash.
-const GUARD_KEY: &[u8] = b"guard";
-const WAL_PREFIX: u8 = b'w';
-const BODY_PREFIX: u8 = b'b';
-
-fn wal_key(height: Height, seq: u32) -> Vec<u8> {
-    let mut k = vec![WAL_PREFIX];
-    k.extend_from_slice(&height.get().to_be_bytes());
-    k.extend_from_slice(&seq.to_be_bytes());
-    k
-}
-
-fn body_key(hash: &Hash) -> Vec<u8> {
-    let mut k = vec![BODY_PREFIX];
-    k.extend_from_slice(hash.as_bytes());
-    k
-}
-
-const EVIDENCE_PREFIX: &[u8] = b"evidence/";
-
-/// The validator set voting on `height`, from the state `read` sees (the set and the
-/// pending change as of the height before it).
-pub(crate) fn voting_set_in(
-    height: Height,
-    read: impl Fn(&StateKey) -> Result<Option<Vec<u8>>>,
-) -> Result<ValidatorSet> {
-    let current: ValidatorSet = match read(&StateKey::ValidatorSet)? {
-        Some(b) => codec::decode(&b, 16 << 20).map_err(corrupt("the validator set record"))?,
-        None => ValidatorSet::default(),
-    };
-    let pending: Option<PendingValidatorSet> = match read(&StateKey::PendingValidatorSet)? {
-        Some(b) => {
-            Some(codec::decode(&b, 16 << 20).map_err(corrupt("the pending validator set record"))?)
-        }
-        None => None,
-    };
-    Ok(voting_set(height, &current, pending.as_ref()).clone())
-}
-
-/// Ethereum checkpoints: epoch → height (epochs count checkpoint heights from 1), and
-/// the last epoch. A height is a checkpoint when it is a multiple of the
-/// `checkpoint_interval` parameter or when the next height's validator set differs
-/// (so that the contract's trusted set rotates before the new set signs). Written in
-/// the commit batch: every node derives the same epochs from the same chain.
-const CHECKPOINT_PREFIX: &[u8] = b"ckpt/e/";
-const META_CHECKPOINT_LAST: &str = "ckpt/last";
-
-fn checkpoint_key(epoch: u64) -> Vec<u8> {
-    let mut k = CHECKPOINT_PREFIX.to_vec();
-    k.extend_from_slice(&epoch.to_be_bytes());
-    k
-}
-
 /// A block run against the state: what `build` and `execute` make an [`Executed`] of.
 struct Ran {
     staged: Staged,
@@ -221,19 +124,6 @@ fn changed_nonces(diff: &atonomi_runtime::StateDiff) -> Result<Vec<(AccountId, u
             Ok((account, nonce))
         })
         .collect()
-}
-
-/// Two conflicting signed messages of one validator, as stored and served.
-#[derive(Debug, Clone, borsh::BorshSerialize, borsh::BorshDeserialize)]
-pub struct StoredEvidence {
-    pub double_votes: Vec<(
-        atonomi_consensus::message::WireVote,
-        atonomi_consensus::message::WireVote,
-    )>,
-    pub double_proposals: Vec<(
-        atonomi_consensus::message::WireProposal,
-        atonomi_consensus::message::WireProposal,
-    )>,
 }
 
 /// A block executed against the committed state, ready to commit if decided.
@@ -594,208 +484,6 @@ impl Chain {
         self.height = height;
         self.head = Some(block.header);
         Ok(())
-    }
-
-    /// The last checkpoint epoch (0: none yet).
-    pub fn last_checkpoint_epoch(&self) -> Result<u64> {
-        Ok(tables::get::<MetaU64, _>(self.db.kv(), &META_CHECKPOINT_LAST)?.unwrap_or(0))
-    }
-
-    /// The last checkpoint epoch at or below `height`, with its height (0 and `None`
-    /// before the first).
-    pub fn checkpoint_epoch_at(&self, height: Height) -> Result<(u64, Option<Height>)> {
-        let mut epoch = self.last_checkpoint_epoch()?;
-        while epoch > 0 {
-            match self.checkpoint_height(epoch)? {
-                Some(h) if h <= height => return Ok((epoch, Some(h))),
-                _ => epoch -= 1,
-            }
-        }
-        Ok((0, None))
-    }
-
-    /// The height of checkpoint `epoch`.
-    pub fn checkpoint_height(&self, epoch: u64) -> Result<Option<Height>> {
-        let Some(v) = self.db.kv().get(Cf::Meta, &checkpoint_key(epoch))? else {
-            return Ok(None);
-        };
-        let b: [u8; 8] = v.as_slice().try_into().map_err(|_| ChainError::Corrupt {
-            what: format!("the checkpoint record of epoch {epoch}"),
-            error: atonomi_primitives::codec::CodecError::Malformed(format!(
-                "{} bytes, not 8",
-                v.len()
-            )),
-        })?;
-        Ok(Some(Height::new(u64::from_be_bytes(b))))
-    }
-
-    /// The validator set that voted (or votes) on `height` (≥ 1), from the state of
-    /// `height - 1`.
-    pub fn voting_set_at(&self, height: Height) -> Result<ValidatorSet> {
-        let version = height.get().saturating_sub(1);
-        voting_set_in(height, |k| Ok(self.db.get_at(&k.to_bytes(), version)?))
-    }
-
-    /// Stores equivocation evidence seen while deciding `height`.
-    pub fn record_evidence(
-        &self,
-        height: Height,
-        evidence: &atonomi_consensus::engine::Evidence,
-    ) -> Result<()> {
-        let record = StoredEvidence {
-            double_votes: evidence.double_votes.clone(),
-            double_proposals: evidence.double_proposals.clone(),
-        };
-        let mut batch = WriteBatch::new();
-        let mut key = EVIDENCE_PREFIX.to_vec();
-        key.extend_from_slice(&height.get().to_be_bytes());
-        batch.put(Cf::Meta, key, codec::encode(&record));
-        Ok(self.db.kv().write(batch)?)
-    }
-
-    /// Evidence recorded at heights `from..`, at most `limit` heights.
-    pub fn evidence(&self, from: Height, limit: usize) -> Result<Vec<(Height, StoredEvidence)>> {
-        let mut start = EVIDENCE_PREFIX.to_vec();
-        start.extend_from_slice(&from.get().to_be_bytes());
-        let mut out = Vec::new();
-        for (k, v) in self
-            .db
-            .kv()
-            .scan(Cf::Meta, EVIDENCE_PREFIX, &start, limit)?
-        {
-            let Some(h) = k
-                .get(EVIDENCE_PREFIX.len()..)
-                .and_then(|b| <[u8; 8]>::try_from(b).ok())
-            else {
-                continue;
-            };
-            out.push((
-                Height::new(u64::from_be_bytes(h)),
-                codec::decode(&v, tables::MAX_VALUE).map_err(corrupt("an evidence record"))?,
-            ));
-        }
-        Ok(out)
-    }
-
-    // ---- consensus persistence --------------------------------------------------------
-
-    /// Appends WAL records and replaces the guard, durably, in one batch.
-    pub fn persist_consensus(
-        &self,
-        records: &[WalRecord],
-        guard: Option<&SignGuard>,
-        bodies: &[Block],
-    ) -> Result<()> {
-        let mut batch = WriteBatch::new();
-        for (seq, r) in (self.next_wal_seq()?..).zip(records) {
-            batch.put(Cf::Consensus, wal_key(r.height, seq), r.to_bytes());
-        }
-        if let Some(g) = guard {
-            batch.put(Cf::Consensus, GUARD_KEY.to_vec(), g.to_bytes());
-        }
-        for b in bodies {
-            batch.put(Cf::Consensus, body_key(&b.hash()), codec::encode(b));
-        }
-        if !batch.is_empty() {
-            self.db.kv().write(batch)?;
-        }
-        Ok(())
-    }
-
-    fn next_wal_seq(&self) -> Result<u32> {
-        let last = self.db.kv().get_at_or_before(
-            Cf::Consensus,
-            &wal_key(Height::new(u64::MAX), u32::MAX),
-            &[WAL_PREFIX],
-        )?;
-        Ok(match last {
-            Some((k, _)) if k.len() == 13 => {
-                u32::from_be_bytes([k[9], k[10], k[11], k[12]]).saturating_add(1)
-            }
-            _ => 0,
-        })
-    }
-
-    /// The stored guard, or the data-loss guard when it is missing.
-    pub fn guard(&self) -> Result<SignGuard> {
-        match self.db.kv().get(Cf::Consensus, GUARD_KEY)? {
-            Some(b) => {
-                Ok(SignGuard::from_bytes(&b).map_err(corrupt("the double-sign guard on disk"))?)
-            }
-            None => {
-                tracing::warn!(height = %self.height, "double-sign guard missing: refusing to sign up to the next height");
-                Ok(SignGuard::after_data_loss(self.height))
-            }
-        }
-    }
-
-    /// The WAL records of the height in progress, in order (undecodable ones, a torn
-    /// tail, end the replay).
-    pub fn wal(&self) -> Result<Vec<WalRecord>> {
-        let mut out = Vec::new();
-        for (_, v) in self
-            .db
-            .kv()
-            .scan(Cf::Consensus, &[WAL_PREFIX], &[], usize::MAX)?
-        {
-            match WalRecord::from_bytes(&v) {
-                Ok(r) => out.push(r),
-                Err(e) => {
-                    tracing::warn!("WAL record does not decode ({e}); replaying up to it");
-                    break;
-                }
-            }
-        }
-        Ok(out)
-    }
-
-    /// Block bodies stored for the height in progress.
-    pub fn bodies(&self) -> Result<BTreeMap<Hash, Block>> {
-        let mut out = BTreeMap::new();
-        for (_, v) in self
-            .db
-            .kv()
-            .scan(Cf::Consensus, &[BODY_PREFIX], &[], usize::MAX)?
-        {
-            if let Ok(b) = Block::from_bytes(&v, MAX_BLOCK_BYTES) {
-                out.insert(b.hash(), b);
-            }
-        }
-        Ok(out)
-    }
-
-    // ---- reads --------------------------------------------------------------------
-
-    pub fn block(&self, height: Height) -> Result<Option<Block>> {
-        Ok(tables::get::<Blocks, _>(self.db.kv(), &height.get())?)
-    }
-
-    pub fn block_by_hash(&self, hash: &Hash) -> Result<Option<Block>> {
-        match tables::get::<BlockIndex, _>(self.db.kv(), &hash.0)? {
-            Some(h) => self.block(Height::new(h)),
-            None => Ok(None),
-        }
-    }
-
-    pub fn certificate(&self, height: Height) -> Result<Option<CommitCertificate>> {
-        Ok(tables::get::<Commits, _>(self.db.kv(), &height.get())?)
-    }
-
-    pub fn receipt(&self, tx_hash: &Hash) -> Result<Option<Receipt>> {
-        match tables::get::<TxIndex, _>(self.db.kv(), &tx_hash.0)? {
-            Some(loc) => Ok(tables::get::<Receipts, _>(self.db.kv(), &loc)?),
-            None => Ok(None),
-        }
-    }
-
-    /// The receipts of a committed block, in order.
-    pub fn receipts(&self, height: Height) -> Result<Vec<Receipt>> {
-        let prefix = height.get().to_be_bytes();
-        let mut out = Vec::new();
-        for (_, v) in self.db.kv().scan(Cf::Receipts, &prefix, &[], usize::MAX)? {
-            out.push(codec::decode(&v, tables::MAX_VALUE).map_err(corrupt("a receipt"))?);
-        }
-        Ok(out)
     }
 
     pub fn state_root(&self) -> Result<Hash> {
