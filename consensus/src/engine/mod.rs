@@ -15,25 +15,21 @@
 //! `restart = true` and feeds the WAL records of that height to [`Engine::replay`]:
 //! Malachite re-derives its votes from them and reuses the recorded signatures.
 
+mod effects;
+mod quorum;
+
 use crate::certificate::CommitCertificate;
 use crate::context::{Address, AtonomiContext, CHeight, ValidatorSet};
-use crate::guard::{GuardError, SignGuard, Step as GuardStep};
+use crate::guard::{GuardError, SignGuard};
 use crate::message::{
-    self, ConsensusMessage, MessageError, ProposedBlock, WalEntry, WalRecord, WirePolka,
-    WireProposal, WireRoundCertificate, WireVote,
+    ConsensusMessage, ProposedBlock, WalEntry, WalRecord, WireProposal, WireVote,
 };
-use crate::vote::VoteType;
-use atonomi_primitives::{crypto, AccountId, ChainId, Hash, Height, Keypair, Signature};
-use malachitebft_core_consensus::{
-    self as mcc, process, Effect, Input, LivenessMsg, Resumable, Resume, SignedConsensusMsg,
-};
+use atonomi_primitives::{AccountId, ChainId, Hash, Height, Keypair, Signature};
+use effects::Effects;
+use malachitebft_core_consensus::{self as mcc, process, Input};
 use malachitebft_core_types as mc;
 use malachitebft_metrics::Metrics;
-use mc::{
-    CertificateError, LinearTimeouts, NilOrVal, Round, ThresholdParams, Timeout, ValuePayload,
-    VoteExtensionPolicy,
-};
-use mc::{Validator as _, ValidatorSet as _};
+use mc::{LinearTimeouts, Round, ThresholdParams, Timeout, ValuePayload, VoteExtensionPolicy};
 use std::collections::BTreeSet;
 use std::time::Duration;
 
@@ -163,30 +159,11 @@ impl Step {
     }
 }
 
-/// Why an effect handler could not produce what Malachite asked for.
-#[derive(Debug)]
-enum HostError {
-    /// The guard refused; the reason is in the step's [`Action::SignRefused`].
-    Refused,
-    NotAValidator,
-    NilRound,
-}
-
-struct Host {
-    chain_id: ChainId,
-    signer: Option<Keypair>,
-    guard: SignGuard,
-    timeouts: LinearTimeouts,
-    /// Encoded WAL entries being replayed; re-appending them is skipped.
-    replayed: BTreeSet<Vec<u8>>,
-    out: Step,
-}
-
 /// Malachite's consensus state plus our effect handlers.
 pub struct Engine {
     state: mcc::State<AtonomiContext>,
     metrics: Metrics,
-    host: Host,
+    effects: Effects,
 }
 
 impl std::fmt::Debug for Engine {
@@ -238,7 +215,7 @@ impl Engine {
         Engine {
             state,
             metrics: Metrics::new(),
-            host: Host {
+            effects: Effects {
                 chain_id: config.chain_id,
                 signer,
                 guard,
@@ -259,22 +236,22 @@ impl Engine {
 
     /// The guard as of the last step (the host persists each new one).
     pub fn guard(&self) -> &SignGuard {
-        &self.host.guard
+        &self.effects.guard
     }
 
     /// A node that cannot tell whether it signed before (fresh guard) learned that the
     /// network committed `committed`: refuse every height up to `committed + 1`. Returns
     /// the guard to persist, or `None` when the guard is not fresh.
     pub fn adopt_network_height(&mut self, committed: Height) -> Option<SignGuard> {
-        if !self.host.guard.is_fresh() || committed.get() == 0 {
+        if !self.effects.guard.is_fresh() || committed.get() == 0 {
             return None;
         }
-        self.host.guard = self.host.guard.raise_floor(committed);
-        Some(self.host.guard.clone())
+        self.effects.guard = self.effects.guard.raise_floor(committed);
+        Some(self.effects.guard.clone())
     }
 
     pub fn address(&self) -> Option<AccountId> {
-        self.host.signer.as_ref().map(Keypair::account)
+        self.effects.signer.as_ref().map(Keypair::account)
     }
 
     /// Starts (or, after a crash, restarts) `height` with its validator set.
@@ -303,7 +280,7 @@ impl Engine {
             .map(|r| &r.entry)
             .collect();
         let inputs: Vec<Input<AtonomiContext>> = entries.iter().map(|e| e.to_input()).collect();
-        self.host.replayed = entries
+        self.effects.replayed = entries
             .iter()
             .map(|e| atonomi_primitives::codec::encode(*e))
             .collect();
@@ -313,7 +290,7 @@ impl Engine {
             step.merge(self.run(input));
         }
         self.state.reset_entries_index();
-        self.host.replayed.clear();
+        self.effects.replayed.clear();
         step
     }
 
@@ -376,14 +353,14 @@ impl Engine {
     }
 
     fn run(&mut self, input: Input<AtonomiContext>) -> Step {
-        let host = &mut self.host;
+        let effects = &mut self.effects;
         let result: Result<(), mcc::Error<AtonomiContext>> = process!(
             input: input,
             state: &mut self.state,
             metrics: &self.metrics,
-            with: effect => host.handle(effect)
+            with: effect => effects.handle(effect)
         );
-        let mut step = std::mem::take(&mut host.out);
+        let mut step = std::mem::take(&mut effects.out);
         if let Err(e) = result {
             step.error = Some(e.to_string());
         }
@@ -393,440 +370,6 @@ impl Engine {
 
 fn round_u32(r: Round) -> Option<u32> {
     r.as_u32()
-}
-
-impl Host {
-    fn push(&mut self, action: Action) {
-        self.out.actions.push(action);
-    }
-
-    fn broadcast(&mut self, msg: Result<ConsensusMessage, MessageError>) {
-        // Malachite only publishes messages at defined rounds; a conversion error
-        // would be a message we could not have signed, so it is dropped.
-        if let Ok(msg) = msg {
-            self.push(Action::Broadcast(msg));
-        }
-    }
-
-    fn duration(&self, timeout: Timeout) -> Duration {
-        let t = if timeout.round.is_defined() {
-            timeout
-        } else {
-            Timeout::new(Round::new(0), timeout.kind)
-        };
-        match t.kind {
-            TimeoutKind::FinalizeHeight(d) => d,
-            _ => self.timeouts.duration_for(t),
-        }
-    }
-
-    fn authorize(
-        &mut self,
-        height: Height,
-        round: Round,
-        step: GuardStep,
-        value: Option<Hash>,
-    ) -> Result<&Keypair, HostError> {
-        let round = round_u32(round).ok_or(HostError::NilRound)?;
-        let next = self
-            .guard
-            .authorize(height, round, step, value)
-            .map_err(|e| {
-                self.out.actions.push(Action::SignRefused(e.clone()));
-                HostError::Refused
-            })?;
-        self.guard = next.clone();
-        self.out.guard = Some(next);
-        self.signer.as_ref().ok_or(HostError::NotAValidator)
-    }
-
-    fn handle(
-        &mut self,
-        effect: Effect<AtonomiContext>,
-    ) -> Result<Resume<AtonomiContext>, HostError> {
-        Ok(match effect {
-            Effect::CancelAllTimeouts(r) => {
-                self.push(Action::CancelAllTimeouts);
-                r.resume_with(())
-            }
-            Effect::CancelTimeout(t, r) => {
-                self.push(Action::CancelTimeout(t));
-                r.resume_with(())
-            }
-            Effect::ScheduleTimeout(t, r) => {
-                let after = self.duration(t);
-                self.push(Action::ScheduleTimeout { timeout: t, after });
-                r.resume_with(())
-            }
-            Effect::StartRound(height, round, proposer, _role, r) => {
-                if let Some(round) = round_u32(round) {
-                    self.push(Action::RoundStarted {
-                        height: height.0,
-                        round,
-                        proposer: proposer.0,
-                    });
-                }
-                r.resume_with(())
-            }
-            Effect::PublishConsensusMsg(msg, r) => {
-                let msg = match msg {
-                    SignedConsensusMsg::Vote(v) => {
-                        WireVote::from_mc(&v).map(ConsensusMessage::Vote)
-                    }
-                    SignedConsensusMsg::Proposal(p) => {
-                        WireProposal::from_mc(&p).map(ConsensusMessage::Proposal)
-                    }
-                };
-                self.broadcast(msg);
-                r.resume_with(())
-            }
-            Effect::PublishLivenessMsg(msg, r) => {
-                let msg = match msg {
-                    LivenessMsg::Vote(v) => WireVote::from_mc(&v).map(ConsensusMessage::Vote),
-                    LivenessMsg::PolkaCertificate(c) => {
-                        WirePolka::from_mc(&c).map(ConsensusMessage::Polka)
-                    }
-                    LivenessMsg::SkipRoundCertificate(c) => {
-                        WireRoundCertificate::from_mc(&c).map(ConsensusMessage::RoundCertificate)
-                    }
-                };
-                self.broadcast(msg);
-                r.resume_with(())
-            }
-            Effect::RepublishVote(v, r) => {
-                self.broadcast(WireVote::from_mc(&v).map(ConsensusMessage::Vote));
-                r.resume_with(())
-            }
-            Effect::RepublishRoundCertificate(c, r) => {
-                self.broadcast(
-                    WireRoundCertificate::from_mc(&c).map(ConsensusMessage::RoundCertificate),
-                );
-                r.resume_with(())
-            }
-            Effect::GetValue(height, round, timeout, r) => {
-                if let Some(round) = round_u32(round) {
-                    let timeout = self.duration(timeout);
-                    self.push(Action::GetValue {
-                        height: height.0,
-                        round,
-                        timeout,
-                    });
-                }
-                r.resume_with(())
-            }
-            Effect::RestreamProposal(height, round, pol_round, _proposer, block, r) => {
-                if let Some(round) = round_u32(round) {
-                    self.push(Action::RestreamProposal {
-                        height: height.0,
-                        round,
-                        pol_round: round_u32(pol_round),
-                        block,
-                    });
-                }
-                r.resume_with(())
-            }
-            Effect::CertVerifiedSyncValue(response, proposer, r) => {
-                if let Some(round) = round_u32(response.certificate.round) {
-                    self.push(Action::SyncValue {
-                        height: response.certificate.height.0,
-                        round,
-                        proposer: proposer.0,
-                        block: response.certificate.value_id,
-                        block_bytes: response.value_bytes.to_vec(),
-                    });
-                }
-                r.resume_with(())
-            }
-            Effect::CertRejectedSyncValue(peer, height, error, r) => {
-                self.push(Action::SyncRejected {
-                    peer,
-                    height: height.0,
-                    reason: error.to_string(),
-                });
-                r.resume_with(())
-            }
-            Effect::Decide(_certificate, _extensions, r) => r.resume_with(()),
-            Effect::Finalize(certificate, _extensions, evidence, r) => {
-                if let Some(certificate) = commit_from_mc(&certificate) {
-                    self.push(Action::Decided {
-                        certificate,
-                        evidence: evidence_from_mc(&evidence),
-                    });
-                }
-                r.resume_with(())
-            }
-            Effect::SignVote(vote, r) => {
-                let step = match vote.vote_type {
-                    mc::VoteType::Prevote => GuardStep::Prevote,
-                    mc::VoteType::Precommit => GuardStep::Precommit,
-                };
-                let value = match &vote.value {
-                    NilOrVal::Nil => None,
-                    NilOrVal::Val(h) => Some(*h),
-                };
-                let chain_id = self.chain_id.clone();
-                let key = self.authorize(vote.height.0, vote.round, step, value)?;
-                let signature =
-                    message::sign_vote(&chain_id, key, &vote).ok_or(HostError::NilRound)?;
-                r.resume_with(mc::SignedMessage::new(vote, signature))
-            }
-            Effect::SignProposal(proposal, r) => {
-                let chain_id = self.chain_id.clone();
-                let key = self.authorize(
-                    proposal.height.0,
-                    proposal.round,
-                    GuardStep::Propose,
-                    Some(proposal.value.0),
-                )?;
-                let signature =
-                    message::sign_proposal(&chain_id, key, &proposal).ok_or(HostError::NilRound)?;
-                let signed = mc::SignedMessage::new(proposal, signature);
-                // Our signed proposal goes into the WAL with the step that sends it, so a
-                // proposer restarted before (or after) sending finds the very proposal it
-                // signed and sends that again, never a second one (Malachite records
-                // only the proposed value).
-                if let Ok(wire) = WireProposal::from_mc(&signed) {
-                    let entry = WalEntry::Proposal(wire);
-                    if !self
-                        .replayed
-                        .contains(&atonomi_primitives::codec::encode(&entry))
-                    {
-                        self.out.wal.push(WalRecord {
-                            height: signed.height.0,
-                            entry,
-                        });
-                    }
-                }
-                r.resume_with(signed)
-            }
-            Effect::VerifySignature(msg, public_key, r) => r.resume_with(message::verify_message(
-                &self.chain_id,
-                &msg.message,
-                &msg.signature,
-                &public_key,
-            )),
-            Effect::VerifyCommitCertificate(certificate, set, thresholds, r) => {
-                let sigs: Vec<(Address, [u8; 64])> = certificate
-                    .commit_signatures
-                    .iter()
-                    .map(|s| (s.address, s.signature))
-                    .collect();
-                r.resume_with(self.verify_precommits(
-                    certificate.height,
-                    certificate.round,
-                    certificate.value_id,
-                    &sigs,
-                    &set,
-                    thresholds,
-                ))
-            }
-            Effect::VerifyExtendedCommitCertificate(certificate, set, thresholds, _policy, r) => {
-                let result = match certificate
-                    .commit_signatures
-                    .iter()
-                    .find(|s| s.extension.is_some())
-                {
-                    Some(s) => Err(CertificateError::UnexpectedVoteExtension(s.address)),
-                    None => {
-                        let sigs: Vec<(Address, [u8; 64])> = certificate
-                            .commit_signatures
-                            .iter()
-                            .map(|s| (s.address, s.signature))
-                            .collect();
-                        self.verify_precommits(
-                            certificate.height,
-                            certificate.round,
-                            certificate.value_id,
-                            &sigs,
-                            &set,
-                            thresholds,
-                        )
-                    }
-                };
-                r.resume_with(result)
-            }
-            Effect::VerifyPolkaCertificate(certificate, set, thresholds, r) => {
-                r.resume_with(self.verify_polka(&certificate, &set, thresholds))
-            }
-            Effect::VerifyRoundCertificate(certificate, set, thresholds, r) => {
-                r.resume_with(self.verify_round_certificate(&certificate, &set, thresholds))
-            }
-            Effect::WalAppend(height, input, r) => {
-                // Malachite documents which inputs it appends; anything else is not ours to keep.
-                if let Ok(entry) = WalEntry::from_input(&input) {
-                    if self.replayed.is_empty()
-                        || !self
-                            .replayed
-                            .contains(&atonomi_primitives::codec::encode(&entry))
-                    {
-                        self.out.wal.push(WalRecord {
-                            height: height.0,
-                            entry,
-                        });
-                    }
-                }
-                r.resume_with(())
-            }
-            // Vote extensions are disabled; these are never emitted.
-            Effect::ExtendVote(_, _, _, _, r) => r.resume_with(None),
-            Effect::VerifyVoteExtension(_, _, _, _, _, _, r) => r.resume_with(Ok(())),
-        })
-    }
-
-    /// Distinct known signers, valid signatures, power above the quorum threshold.
-    // The error type is the one Malachite resumes with.
-    #[allow(clippy::result_large_err)]
-    fn verify_precommits(
-        &self,
-        height: CHeight,
-        round: Round,
-        block: Hash,
-        signatures: &[(Address, [u8; 64])],
-        set: &ValidatorSet,
-        thresholds: ThresholdParams,
-    ) -> Result<(), CertificateError<AtonomiContext>> {
-        let round = round_u32(round).ok_or(CertificateError::VerificationError(None))?;
-        let mut seen = BTreeSet::new();
-        let mut signed = 0u64;
-        let mut checks = Vec::with_capacity(signatures.len());
-        for (address, signature) in signatures {
-            let power = member_once(set, *address, &mut seen)?;
-            checks.push(message::vote_check(
-                &self.chain_id,
-                height.0,
-                round,
-                VoteType::Precommit,
-                Some(block),
-                &address.0,
-                &Signature(*signature),
-            ));
-            signed = signed.saturating_add(power);
-        }
-        if let Some(bad) = crypto::first_invalid(&checks) {
-            let (address, signature) = signatures[bad];
-            return Err(CertificateError::InvalidCommitSignature(
-                mc::CommitSignature::new(address, signature),
-            ));
-        }
-        check_power(signed, set.total_voting_power(), thresholds.quorum)
-    }
-
-    #[allow(clippy::result_large_err)]
-    fn verify_polka(
-        &self,
-        c: &mc::PolkaCertificate<AtonomiContext>,
-        set: &ValidatorSet,
-        thresholds: ThresholdParams,
-    ) -> Result<(), CertificateError<AtonomiContext>> {
-        let round = round_u32(c.round).ok_or(CertificateError::VerificationError(None))?;
-        let mut seen = BTreeSet::new();
-        let mut signed = 0u64;
-        let mut checks = Vec::with_capacity(c.polka_signatures.len());
-        for s in &c.polka_signatures {
-            let power = member_once(set, s.address, &mut seen)?;
-            checks.push(message::vote_check(
-                &self.chain_id,
-                c.height.0,
-                round,
-                VoteType::Prevote,
-                Some(c.value_id),
-                &s.address.0,
-                &Signature(s.signature),
-            ));
-            signed = signed.saturating_add(power);
-        }
-        if let Some(bad) = crypto::first_invalid(&checks) {
-            return Err(CertificateError::InvalidPolkaSignature(
-                c.polka_signatures[bad].clone(),
-            ));
-        }
-        check_power(signed, set.total_voting_power(), thresholds.quorum)
-    }
-
-    #[allow(clippy::result_large_err)]
-    fn verify_round_certificate(
-        &self,
-        c: &mc::RoundCertificate<AtonomiContext>,
-        set: &ValidatorSet,
-        thresholds: ThresholdParams,
-    ) -> Result<(), CertificateError<AtonomiContext>> {
-        let round = round_u32(c.round).ok_or(CertificateError::VerificationError(None))?;
-        let mut seen = BTreeSet::new();
-        let mut signed = 0u64;
-        let mut checks = Vec::with_capacity(c.round_signatures.len());
-        for s in &c.round_signatures {
-            let power = member_once(set, s.address, &mut seen)?;
-            if c.cert_type == mc::RoundCertificateType::Precommit
-                && s.vote_type != mc::VoteType::Precommit
-            {
-                return Err(CertificateError::InvalidVoteType(s.address));
-            }
-            let vote_type = match s.vote_type {
-                mc::VoteType::Prevote => VoteType::Prevote,
-                mc::VoteType::Precommit => VoteType::Precommit,
-            };
-            let block = match &s.value_id {
-                NilOrVal::Nil => None,
-                NilOrVal::Val(h) => Some(*h),
-            };
-            checks.push(message::vote_check(
-                &self.chain_id,
-                c.height.0,
-                round,
-                vote_type,
-                block,
-                &s.address.0,
-                &Signature(s.signature),
-            ));
-            signed = signed.saturating_add(power);
-        }
-        if let Some(bad) = crypto::first_invalid(&checks) {
-            return Err(CertificateError::InvalidRoundSignature(
-                c.round_signatures[bad].clone(),
-            ));
-        }
-        let threshold = match c.cert_type {
-            mc::RoundCertificateType::Precommit => thresholds.quorum,
-            mc::RoundCertificateType::Skip => thresholds.honest,
-        };
-        check_power(signed, set.total_voting_power(), threshold)
-    }
-}
-
-/// A signer of a certificate: a member of `set`, listed once. Returns its power.
-#[allow(clippy::result_large_err)]
-fn member_once(
-    set: &ValidatorSet,
-    address: Address,
-    seen: &mut BTreeSet<Address>,
-) -> Result<u64, CertificateError<AtonomiContext>> {
-    let v = set
-        .get_by_address(&address)
-        .ok_or(CertificateError::UnknownValidator(address))?;
-    if !seen.insert(address) {
-        return Err(CertificateError::DuplicateVote(address));
-    }
-    Ok(v.voting_power())
-}
-
-#[allow(clippy::result_large_err)]
-fn check_power(
-    signed: u64,
-    total: u64,
-    threshold: mc::ThresholdParam,
-) -> Result<(), CertificateError<AtonomiContext>> {
-    // Integer comparison in u128: signed · denominator > total · numerator.
-    let met = u128::from(signed) * u128::from(threshold.denominator)
-        > u128::from(total) * u128::from(threshold.numerator);
-    if met {
-        Ok(())
-    } else {
-        Err(CertificateError::NotEnoughVotingPower {
-            signed,
-            total,
-            expected: threshold.min_expected(total),
-        })
-    }
 }
 
 /// Our commit certificate from Malachite's (always at a defined round).
@@ -841,25 +384,6 @@ pub fn commit_from_mc(c: &mc::CommitCertificate<AtonomiContext>) -> Option<Commi
             .map(|s| (s.address.0, Signature(s.signature)))
             .collect(),
     })
-}
-
-fn evidence_from_mc(e: &mcc::MisbehaviorEvidence<AtonomiContext>) -> Evidence {
-    let mut out = Evidence::default();
-    for (_, pairs) in e.votes.iter() {
-        for (a, b) in pairs {
-            if let (Ok(a), Ok(b)) = (WireVote::from_mc(a), WireVote::from_mc(b)) {
-                out.double_votes.push((a, b));
-            }
-        }
-    }
-    for (_, pairs) in e.proposals.iter() {
-        for (a, b) in pairs {
-            if let (Ok(a), Ok(b)) = (WireProposal::from_mc(a), WireProposal::from_mc(b)) {
-                out.double_proposals.push((a, b));
-            }
-        }
-    }
-    out
 }
 
 /// A timeout as an ordered key (Malachite's `Timeout` is hashable but not ordered), for
@@ -880,8 +404,11 @@ mod tests {
     use super::*;
     use crate::context::{BlockValue, ConsensusProposal, ConsensusVote};
     use crate::guard::Step as G;
+    use crate::message;
+    use crate::vote::VoteType;
     use atonomi_primitives::state::{Validator, ValidatorSet as StateSet};
     use atonomi_primitives::ManufacturerId;
+    use mc::NilOrVal;
 
     struct Net {
         chain: ChainId,
