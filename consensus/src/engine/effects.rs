@@ -252,19 +252,9 @@ impl Effects {
                 &public_key,
             )),
             Effect::VerifyCommitCertificate(certificate, set, thresholds, r) => {
-                let certificate = Certificate::Commit {
-                    height: certificate.height,
-                    round: certificate.round,
-                    block: certificate.value_id,
-                    signatures: certificate
-                        .commit_signatures
-                        .iter()
-                        .map(|s| (s.address, s.signature))
-                        .collect(),
-                };
                 r.resume_with(verify_certificate(
                     &self.chain_id,
-                    certificate,
+                    Certificate::Commit(&certificate),
                     &set,
                     thresholds,
                 ))
@@ -278,16 +268,7 @@ impl Effects {
                     Some(s) => Err(CertificateError::UnexpectedVoteExtension(s.address)),
                     None => verify_certificate(
                         &self.chain_id,
-                        Certificate::Commit {
-                            height: certificate.height,
-                            round: certificate.round,
-                            block: certificate.value_id,
-                            signatures: certificate
-                                .commit_signatures
-                                .iter()
-                                .map(|s| (s.address, s.signature))
-                                .collect(),
-                        },
+                        Certificate::Commit(&certificate.trim_vote_extensions()),
                         &set,
                         thresholds,
                     ),

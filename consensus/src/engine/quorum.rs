@@ -14,14 +14,9 @@ use std::collections::BTreeSet;
 
 /// A certificate to verify, by kind.
 pub(super) enum Certificate<'a> {
-    /// Precommits for one block: a commit certificate (its vote extensions, if any,
+    /// Precommits for one block (an extended certificate's vote extensions, if any,
     /// already refused by the caller).
-    Commit {
-        height: CHeight,
-        round: Round,
-        block: Hash,
-        signatures: Vec<(Address, [u8; 64])>,
-    },
+    Commit(&'a mc::CommitCertificate<AtonomiContext>),
     /// Prevotes for one block.
     Polka(&'a mc::PolkaCertificate<AtonomiContext>),
     /// Precommits (to skip ahead past a round) or any votes of a round (to skip to it).
@@ -39,7 +34,7 @@ struct Signed {
 impl Certificate<'_> {
     fn height(&self) -> CHeight {
         match self {
-            Certificate::Commit { height, .. } => *height,
+            Certificate::Commit(c) => c.height,
             Certificate::Polka(c) => c.height,
             Certificate::Round(c) => c.height,
         }
@@ -47,7 +42,7 @@ impl Certificate<'_> {
 
     fn round(&self) -> Round {
         match self {
-            Certificate::Commit { round, .. } => *round,
+            Certificate::Commit(c) => c.round,
             Certificate::Polka(c) => c.round,
             Certificate::Round(c) => c.round,
         }
@@ -66,7 +61,7 @@ impl Certificate<'_> {
     /// Only precommits count (a commit, or a round certificate of precommits).
     fn precommits_only(&self) -> bool {
         match self {
-            Certificate::Commit { .. } => true,
+            Certificate::Commit(_) => true,
             Certificate::Polka(_) => false,
             Certificate::Round(c) => c.cert_type == mc::RoundCertificateType::Precommit,
         }
@@ -74,15 +69,14 @@ impl Certificate<'_> {
 
     fn votes(&self) -> Vec<Signed> {
         match self {
-            Certificate::Commit {
-                block, signatures, ..
-            } => signatures
+            Certificate::Commit(c) => c
+                .commit_signatures
                 .iter()
-                .map(|(address, signature)| Signed {
-                    address: *address,
+                .map(|s| Signed {
+                    address: s.address,
                     vote_type: VoteType::Precommit,
-                    block: Some(*block),
-                    signature: *signature,
+                    block: Some(c.value_id),
+                    signature: s.signature,
                 })
                 .collect(),
             Certificate::Polka(c) => c
@@ -117,11 +111,8 @@ impl Certificate<'_> {
     /// The error naming the vote at `index`, whose signature is invalid.
     fn invalid_signature(&self, index: usize) -> CertificateError<AtonomiContext> {
         match self {
-            Certificate::Commit { signatures, .. } => {
-                let (address, signature) = signatures[index];
-                CertificateError::InvalidCommitSignature(mc::CommitSignature::new(
-                    address, signature,
-                ))
+            Certificate::Commit(c) => {
+                CertificateError::InvalidCommitSignature(c.commit_signatures[index].clone())
             }
             Certificate::Polka(c) => {
                 CertificateError::InvalidPolkaSignature(c.polka_signatures[index].clone())
