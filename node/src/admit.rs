@@ -4,7 +4,7 @@
 //! caller's thread (signatures on all cores); only the last step is a message to the
 //! mempool actor.
 
-use crate::chain::Chain;
+use crate::chain::ChainReader;
 use crate::ingress::Outbound;
 use crate::mempool::{AdmitError, AdmitFailed, Checked};
 use crate::shared::{read_chain, Shared};
@@ -12,9 +12,13 @@ use atonomi_primitives::state::StateKey;
 use atonomi_primitives::{Hash, InvalidTx, SignedTransaction};
 use atonomi_runtime::{Refusal, SigCheck};
 
+/// How many times admission reads the nonces of a batch when blocks keep being
+/// committed under it (each retry follows a commit, so one retry is the usual most).
+const ADMIT_ATTEMPTS: u32 = 8;
+
 /// The committed parameters (decoding bounds, fees); a record that cannot be read
 /// refuses admission rather than admitting under other bounds.
-fn chain_params(chain: &Chain) -> Result<atonomi_primitives::Params, AdmitError> {
+fn chain_params(chain: &ChainReader) -> Result<atonomi_primitives::Params, AdmitError> {
     chain
         .params()
         .map_err(|e| AdmitError::State(atonomi_runtime::Fatal::Read(e.to_string())))
@@ -25,7 +29,7 @@ fn chain_params(chain: &Chain) -> Result<atonomi_primitives::Params, AdmitError>
 /// [`atonomi_runtime::decode_for_chain`] refuses is [`AdmitError::Invalid`].
 fn decode(
     params: &atonomi_primitives::Params,
-    chain: &Chain,
+    chain: &ChainReader,
     bytes: &[u8],
 ) -> Result<SignedTransaction, AdmitError> {
     atonomi_runtime::decode_for_chain(params, &chain.chain_id, bytes, SigCheck::Trusted).map_err(
@@ -45,9 +49,9 @@ impl Shared {
     pub fn submit(&self, bytes: Vec<u8>) -> Result<Hash, AdmitError> {
         let stx = {
             let chain = read_chain(self);
-            let stx = decode(&chain_params(&chain)?, &chain, &bytes)?;
+            let stx = decode(&chain_params(chain)?, chain, &bytes)?;
             // The policy before the signature: a refused flood costs no verification.
-            self.admission_check(&chain, &stx)?;
+            self.admission_check(chain, &stx)?;
             stx
         };
         stx.verify_signature()
@@ -83,14 +87,14 @@ impl Shared {
     fn admit_batch(&self, txs: Vec<Vec<u8>>) -> (Vec<Result<Hash, AdmitError>>, Vec<Vec<u8>>) {
         let mut decoded: Vec<Result<SignedTransaction, AdmitError>> = {
             let chain = read_chain(self);
-            let params = match chain_params(&chain) {
+            let params = match chain_params(chain) {
                 Ok(p) => p,
                 Err(e) => return (txs.iter().map(|_| Err(e.clone())).collect(), Vec::new()),
             };
             txs.iter()
                 .map(|b| {
-                    let stx = decode(&params, &chain, b)?;
-                    self.admission_check(&chain, &stx)?;
+                    let stx = decode(&params, chain, b)?;
+                    self.admission_check(chain, &stx)?;
                     Ok(stx)
                 })
                 .collect()
@@ -148,7 +152,7 @@ impl Shared {
 
     fn admission_check(
         &self,
-        chain: &Chain,
+        chain: &ChainReader,
         stx: &atonomi_primitives::SignedTransaction,
     ) -> Result<(), AdmitError> {
         let read = |k: &StateKey| chain.db().get(&k.to_bytes()).ok().flatten();
@@ -170,9 +174,9 @@ impl Shared {
 
     /// The state checks of a block (nonce, checkpoint signer) on decoded, verified
     /// transactions, then the pool's own bounds; one answer each, in order. The
-    /// nonces are read without holding the chain while the pool works; if a block was
-    /// committed in between, they are read again with the chain held (no commit can
-    /// come between then).
+    /// nonces are read at the height the reader shows or later (the host writes a
+    /// block before it publishes its height); if the pool has seen a later commit by
+    /// the time it answers, they are read again, at most [`ADMIT_ATTEMPTS`] times.
     fn admit_verified(
         &self,
         txs: Vec<(SignedTransaction, Vec<u8>)>,
@@ -184,8 +188,9 @@ impl Shared {
             .enumerate()
             .map(|(i, (stx, bytes))| (i, stx, bytes))
             .collect();
-        for hold in [false, true] {
+        for attempt in 1..=ADMIT_ATTEMPTS {
             let chain = read_chain(self);
+            // The height first: the state read after it is at least as new.
             let height = chain.height();
             let reader = |k: &[u8]| chain.db().get(k);
             let mut at = Vec::new();
@@ -204,12 +209,6 @@ impl Shared {
                     Err(Refusal::Fatal(e)) => results[i] = Err(AdmitError::State(e)),
                 }
             }
-            let held = if hold {
-                Some(chain)
-            } else {
-                drop(chain);
-                None
-            };
             match self.mempool.admit(height, checked) {
                 Ok(answers) => {
                     for (i, answer) in at.into_iter().zip(answers) {
@@ -218,6 +217,9 @@ impl Shared {
                     break;
                 }
                 Err(AdmitFailed::Stale(back)) => {
+                    for &i in &at {
+                        results[i] = Err(AdmitError::Busy { attempts: attempt });
+                    }
                     pending = at
                         .into_iter()
                         .zip(back)
@@ -226,7 +228,6 @@ impl Shared {
                 }
                 Err(AdmitFailed::Stopped) => break,
             }
-            drop(held);
         }
         results
     }

@@ -16,7 +16,7 @@ use atonomi_primitives::Keypair;
 use atonomi_storage::RocksConfig;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{broadcast, mpsc, watch};
 
@@ -274,7 +274,7 @@ pub async fn run(launch: Launch, ready: impl FnOnce(SocketAddr)) -> Result<()> {
     )
     .map_err(LaunchError::Mempool)?;
     let shared = Arc::new(Shared {
-        chain: RwLock::new(chain),
+        chain: chain.reader(),
         mempool,
         events,
         outbound,
@@ -286,14 +286,7 @@ pub async fn run(launch: Launch, ready: impl FnOnce(SocketAddr)) -> Result<()> {
                 .map_err(LaunchError::Admission)?,
         },
     });
-    shared.metrics.height.set(
-        shared
-            .chain
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .height()
-            .get() as i64,
-    );
+    shared.metrics.height.set(chain.height().get() as i64);
     if let Some(addr) = launch.metrics {
         let bound = crate::metrics::serve(addr, shared.metrics.clone())
             .await
@@ -341,7 +334,7 @@ pub async fn run(launch: Launch, ready: impl FnOnce(SocketAddr)) -> Result<()> {
     };
     let (inbound_tx, inbound_rx) = mpsc::channel(4096);
     let checkpoint_key = launch.key.as_ref().map(|k| Keypair::from_seed(k.to_seed()));
-    let (host, first) = Host::start(shared.clone(), launch.key, config, round_tx)?;
+    let (host, first) = Host::start(chain, shared.clone(), launch.key, config, round_tx)?;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let net_task = match launch.p2p {
         Some((node_key, mut p2p)) => {

@@ -5,17 +5,18 @@
 //! lookup log (see [`crate::rpc::RpcContext`]). The mempool's entry point is
 //! [`crate::admit`].
 
-use crate::chain::Chain;
+use crate::chain::ChainReader;
 use crate::ingress::{NodeEvent, Outbound};
 use crate::mempool::Mailbox;
 use atonomi_primitives::state::{Account, StateKey};
 use atonomi_primitives::{codec, AccountId};
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use tokio::sync::{broadcast, mpsc};
 
 /// State shared between the consensus host, the RPC server and the network.
 pub struct Shared {
-    pub chain: RwLock<Chain>,
+    /// The chain, read-only: the consensus host owns the one [`crate::chain::Chain`] that writes.
+    pub chain: ChainReader,
     /// The mempool actor (see [`crate::mempool`]).
     pub mempool: Mailbox,
     pub events: broadcast::Sender<NodeEvent>,
@@ -32,23 +33,24 @@ impl std::fmt::Debug for Shared {
     }
 }
 
-pub fn read_chain(shared: &Shared) -> std::sync::RwLockReadGuard<'_, Chain> {
-    shared.chain.read().unwrap_or_else(|e| e.into_inner())
+pub fn read_chain(shared: &Shared) -> &ChainReader {
+    &shared.chain
 }
 
 /// The sender's next nonce in the committed state.
-pub fn next_nonce(chain: &Chain, account: &AccountId) -> u64 {
+pub fn next_nonce(chain: &ChainReader, account: &AccountId) -> u64 {
     match chain.db().get(&StateKey::Account(*account).to_bytes()) {
         Ok(Some(b)) => codec::decode::<Account>(&b, 1 << 16).map_or(0, |a| a.nonce),
         _ => 0,
     }
 }
 
-/// A dev chain in `dir` with an empty pool and nobody listening, for unit tests.
+/// A dev chain in `dir` with an empty pool and nobody listening, for unit tests: what
+/// the tasks share, and the chain's writer.
 #[cfg(test)]
-pub(crate) fn for_tests(dir: &std::path::Path) -> Arc<Shared> {
+pub(crate) fn for_tests(dir: &std::path::Path) -> (Arc<Shared>, crate::chain::Chain) {
     let genesis = atonomi_genesis::dev::genesis();
-    let chain = Chain::open(
+    let chain = crate::chain::Chain::open(
         &dir.join("data"),
         &genesis,
         &atonomi_storage::RocksConfig::default(),
@@ -65,12 +67,13 @@ pub(crate) fn for_tests(dir: &std::path::Path) -> Arc<Shared> {
         metrics.clone(),
     )
     .unwrap();
-    Arc::new(Shared {
-        chain: RwLock::new(chain),
+    let shared = Arc::new(Shared {
+        chain: chain.reader(),
         mempool,
         events,
         outbound,
         metrics,
         admission: crate::admission::Policy::default(),
-    })
+    });
+    (shared, chain)
 }

@@ -176,7 +176,8 @@ pub fn export(home: &Path, height: Option<u64>, out: &Path) -> Result<serde_json
     .map_err(|error| SnapshotError::Busy {
         path: data.clone(),
         error,
-    })?;
+    })?
+    .reader();
     let height = height.unwrap_or(chain.height().get());
     if height == 0 {
         return Err(SnapshotError::Genesis);

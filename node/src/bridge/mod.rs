@@ -1,6 +1,6 @@
 //! The node's side of the Ethereum bridge.
 //!
-//! - **Checkpoints** are derived from the chain (`Chain::checkpoint_height`): epoch e's
+//! - **Checkpoints** are derived from the chain (`ChainReader::checkpoint_height`): epoch e's
 //!   checkpoint is (e, height, block hash, state root, hash of the next height's bridge
 //!   set). Every node computes the same ones.
 //! - **Signer** (a validator with `[bridge] key`): after each commit it signs the
@@ -21,7 +21,7 @@
 
 pub mod config;
 
-use crate::chain::Chain;
+use crate::chain::ChainReader;
 use crate::clock::now_ms;
 use crate::ingress::NodeEvent;
 use crate::mempool::PoolLookup;
@@ -126,7 +126,7 @@ pub fn bridge_set(set: &ValidatorSet) -> BridgeSet {
 
 /// The checkpoint of `epoch` as this node derives it, with the set that signs it.
 pub fn expected_checkpoint(
-    chain: &Chain,
+    chain: &ChainReader,
     epoch: u64,
 ) -> Result<Option<(Checkpoint, ValidatorSet)>> {
     let Some(h) = chain.checkpoint_height(epoch)? else {
@@ -208,7 +208,7 @@ fn next_signature(
         if chain.db().get(&slot.to_bytes())?.is_some() {
             continue;
         }
-        let Some((c, signing)) = expected_checkpoint(&chain, epoch)? else {
+        let Some((c, signing)) = expected_checkpoint(chain, epoch)? else {
             continue;
         };
         let Some(v) = signing.get(&me) else { continue };
@@ -229,7 +229,7 @@ fn next_signature(
             next_set_hash: Hash(c.next_set_hash.0),
             signature: EthSignature(sig),
         };
-        let nonce = next_nonce(&chain, &me);
+        let nonce = next_nonce(chain, &me);
         let tx = Transaction {
             chain_id: chain.chain_id.clone(),
             signer: me,
@@ -247,7 +247,7 @@ fn next_signature(
 /// Signatures recorded on chain for `epoch` that match `c` and recover to the signing
 /// set's bridge addresses, in set order (empty where missing), with their power.
 pub fn collect_signatures(
-    chain: &Chain,
+    chain: &ChainReader,
     cfg: &BridgeConfig,
     c: &Checkpoint,
     signing: &ValidatorSet,
@@ -298,10 +298,10 @@ struct Submission {
 impl Submission {
     fn build(shared: &Shared, cfg: &BridgeConfig, epoch: u64) -> Result<Option<Submission>> {
         let chain = read_chain(shared);
-        let Some((checkpoint, signing)) = expected_checkpoint(&chain, epoch)? else {
+        let Some((checkpoint, signing)) = expected_checkpoint(chain, epoch)? else {
             return Ok(None);
         };
-        let (signatures, power) = collect_signatures(&chain, cfg, &checkpoint, &signing)?;
+        let (signatures, power) = collect_signatures(chain, cfg, &checkpoint, &signing)?;
         Ok(Some(Submission {
             set: bridge_set(&signing),
             checkpoint,
@@ -392,7 +392,7 @@ fn store_record(shared: &Shared, r: &RelayRecord) -> Result<()> {
 }
 
 /// Recent relay records, newest first (for `atonomi_getBridgeStatus`).
-pub fn recent_records(chain: &Chain, limit: usize) -> Vec<RelayRecord> {
+pub fn recent_records(chain: &ChainReader, limit: usize) -> Vec<RelayRecord> {
     let rows = chain
         .db()
         .kv()

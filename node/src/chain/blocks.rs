@@ -1,7 +1,7 @@
 //! The block store: committed blocks by height and by hash, their commit certificates,
 //! receipts and the transaction index, and the node's meta records (genesis, height).
 
-use super::{corrupt, Chain, Result};
+use super::{corrupt, ChainReader, Result};
 use atonomi_consensus::CommitCertificate;
 use atonomi_primitives::block::Block;
 use atonomi_primitives::codec;
@@ -63,25 +63,25 @@ impl Table for MetaHash {
     type Value = Hash;
 }
 
-impl Chain {
+impl ChainReader {
     pub fn block(&self, height: Height) -> Result<Option<Block>> {
-        Ok(tables::get::<Blocks, _>(self.db.kv(), &height.get())?)
+        Ok(tables::get::<Blocks, _>(self.store.kv(), &height.get())?)
     }
 
     pub fn block_by_hash(&self, hash: &Hash) -> Result<Option<Block>> {
-        match tables::get::<BlockIndex, _>(self.db.kv(), &hash.0)? {
+        match tables::get::<BlockIndex, _>(self.store.kv(), &hash.0)? {
             Some(h) => self.block(Height::new(h)),
             None => Ok(None),
         }
     }
 
     pub fn certificate(&self, height: Height) -> Result<Option<CommitCertificate>> {
-        Ok(tables::get::<Commits, _>(self.db.kv(), &height.get())?)
+        Ok(tables::get::<Commits, _>(self.store.kv(), &height.get())?)
     }
 
     pub fn receipt(&self, tx_hash: &Hash) -> Result<Option<Receipt>> {
-        match tables::get::<TxIndex, _>(self.db.kv(), &tx_hash.0)? {
-            Some(loc) => Ok(tables::get::<Receipts, _>(self.db.kv(), &loc)?),
+        match tables::get::<TxIndex, _>(self.store.kv(), &tx_hash.0)? {
+            Some(loc) => Ok(tables::get::<Receipts, _>(self.store.kv(), &loc)?),
             None => Ok(None),
         }
     }
@@ -90,7 +90,11 @@ impl Chain {
     pub fn receipts(&self, height: Height) -> Result<Vec<Receipt>> {
         let prefix = height.get().to_be_bytes();
         let mut out = Vec::new();
-        for (_, v) in self.db.kv().scan(Cf::Receipts, &prefix, &[], usize::MAX)? {
+        for (_, v) in self
+            .store
+            .kv()
+            .scan(Cf::Receipts, &prefix, &[], usize::MAX)?
+        {
             out.push(codec::decode(&v, tables::MAX_VALUE).map_err(corrupt("a receipt"))?);
         }
         Ok(out)

@@ -2,7 +2,7 @@
 //! members sign its checkpoint).
 
 use super::blocks::MetaU64;
-use super::{corrupt, Chain, ChainError, Result};
+use super::{corrupt, ChainError, ChainReader, Result};
 use atonomi_consensus::validate::voting_set;
 use atonomi_primitives::codec;
 use atonomi_primitives::state::{PendingValidatorSet, StateKey, ValidatorSet};
@@ -42,10 +42,10 @@ pub(crate) fn voting_set_in(
     Ok(voting_set(height, &current, pending.as_ref()).clone())
 }
 
-impl Chain {
+impl ChainReader {
     /// The last checkpoint epoch (0: none yet).
     pub fn last_checkpoint_epoch(&self) -> Result<u64> {
-        Ok(tables::get::<MetaU64, _>(self.db.kv(), &META_CHECKPOINT_LAST)?.unwrap_or(0))
+        Ok(tables::get::<MetaU64, _>(self.store.kv(), &META_CHECKPOINT_LAST)?.unwrap_or(0))
     }
 
     /// The last checkpoint epoch at or below `height`, with its height (0 and `None`
@@ -63,7 +63,7 @@ impl Chain {
 
     /// The height of checkpoint `epoch`.
     pub fn checkpoint_height(&self, epoch: u64) -> Result<Option<Height>> {
-        let Some(v) = self.db.kv().get(Cf::Meta, &checkpoint_key(epoch))? else {
+        let Some(v) = self.store.kv().get(Cf::Meta, &checkpoint_key(epoch))? else {
             return Ok(None);
         };
         let b: [u8; 8] = v.as_slice().try_into().map_err(|_| ChainError::Corrupt {
@@ -80,6 +80,6 @@ impl Chain {
     /// `height - 1`.
     pub fn voting_set_at(&self, height: Height) -> Result<ValidatorSet> {
         let version = height.get().saturating_sub(1);
-        voting_set_in(height, |k| Ok(self.db.get_at(&k.to_bytes(), version)?))
+        voting_set_in(height, |k| Ok(self.store.get_at(&k.to_bytes(), version)?))
     }
 }

@@ -2,7 +2,7 @@
 //! height in progress, the double-sign guard, block bodies of that height, and the
 //! equivocation evidence seen.
 
-use super::{corrupt, Chain, Result, MAX_BLOCK_BYTES};
+use super::{corrupt, Chain, ChainReader, Result, MAX_BLOCK_BYTES};
 use atonomi_consensus::message::WalRecord;
 use atonomi_consensus::SignGuard;
 use atonomi_primitives::block::Block;
@@ -64,13 +64,13 @@ impl Chain {
             batch.put(Cf::Consensus, body_key(&b.hash()), codec::encode(b));
         }
         if !batch.is_empty() {
-            self.db.kv().write(batch)?;
+            self.db().kv().write(batch)?;
         }
         Ok(())
     }
 
     pub(super) fn next_wal_seq(&self) -> Result<u32> {
-        let last = self.db.kv().get_at_or_before(
+        let last = self.db().kv().get_at_or_before(
             Cf::Consensus,
             &wal_key(Height::new(u64::MAX), u32::MAX),
             &[WAL_PREFIX],
@@ -85,13 +85,13 @@ impl Chain {
 
     /// The stored guard, or the data-loss guard when it is missing.
     pub fn guard(&self) -> Result<SignGuard> {
-        match self.db.kv().get(Cf::Consensus, GUARD_KEY)? {
+        match self.db().kv().get(Cf::Consensus, GUARD_KEY)? {
             Some(b) => {
                 Ok(SignGuard::from_bytes(&b).map_err(corrupt("the double-sign guard on disk"))?)
             }
             None => {
-                tracing::warn!(height = %self.height, "double-sign guard missing: refusing to sign up to the next height");
-                Ok(SignGuard::after_data_loss(self.height))
+                tracing::warn!(height = %self.height(), "double-sign guard missing: refusing to sign up to the next height");
+                Ok(SignGuard::after_data_loss(self.height()))
             }
         }
     }
@@ -101,7 +101,7 @@ impl Chain {
     pub fn wal(&self) -> Result<Vec<WalRecord>> {
         let mut out = Vec::new();
         for (_, v) in self
-            .db
+            .db()
             .kv()
             .scan(Cf::Consensus, &[WAL_PREFIX], &[], usize::MAX)?
         {
@@ -120,7 +120,7 @@ impl Chain {
     pub fn bodies(&self) -> Result<BTreeMap<Hash, Block>> {
         let mut out = BTreeMap::new();
         for (_, v) in self
-            .db
+            .db()
             .kv()
             .scan(Cf::Consensus, &[BODY_PREFIX], &[], usize::MAX)?
         {
@@ -145,16 +145,18 @@ impl Chain {
         let mut key = EVIDENCE_PREFIX.to_vec();
         key.extend_from_slice(&height.get().to_be_bytes());
         batch.put(Cf::Meta, key, codec::encode(&record));
-        Ok(self.db.kv().write(batch)?)
+        Ok(self.db().kv().write(batch)?)
     }
+}
 
+impl ChainReader {
     /// Evidence recorded at heights `from..`, at most `limit` heights.
     pub fn evidence(&self, from: Height, limit: usize) -> Result<Vec<(Height, StoredEvidence)>> {
         let mut start = EVIDENCE_PREFIX.to_vec();
         start.extend_from_slice(&from.get().to_be_bytes());
         let mut out = Vec::new();
         for (k, v) in self
-            .db
+            .db()
             .kv()
             .scan(Cf::Meta, EVIDENCE_PREFIX, &start, limit)?
         {

@@ -29,6 +29,8 @@ use atonomi_storage::{
     Cf, KvStore, LogConfig, RocksConfig, RocksStore, Staged, StateDb, WriteBatch,
 };
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use tokio::sync::watch;
 
 /// What can go wrong in the chain store. Every variant says what, and where on disk
 /// when it is about a data directory.
@@ -89,6 +91,9 @@ fn corrupt(
     move |error| ChainError::Corrupt { what, error }
 }
 
+/// How many times [`ChainReader::at_one_height`] reads while blocks land under it.
+pub const READ_ATTEMPTS: u32 = 4;
+
 /// Largest block accepted from disk or the network.
 pub const MAX_BLOCK_BYTES: usize = 32 << 20;
 
@@ -140,20 +145,73 @@ pub struct Executed {
     pub nonces: Vec<(AccountId, u64)>,
 }
 
-pub struct Chain {
-    db: StateDb<RocksStore>,
+/// What the writer publishes after each commit: the last committed height and its
+/// header (`None` before the first block).
+#[derive(Debug, Clone)]
+struct Head {
+    height: Height,
+    header: Option<BlockHeader>,
+    hash: Hash,
+}
+
+impl Head {
+    fn new(height: Height, header: Option<BlockHeader>) -> Head {
+        let hash = header.as_ref().map_or(Hash::ZERO, BlockHeader::hash);
+        Head {
+            height,
+            header,
+            hash,
+        }
+    }
+}
+
+/// The read-only face of the chain store, cheap to clone, for every task but the
+/// host: committed blocks, receipts, certificates, checkpoints and the state. It takes
+/// no lock the writer holds while writing: RocksDB serves concurrent reads, the state
+/// log guards its own memory, and the head arrives on a watch channel once the block
+/// that moved it is on disk. A height read from [`ChainReader::height`] stays readable
+/// afterwards (blocks are never removed, and the state of a retained version is read
+/// with [`ChainReader::state_at`]), so a reply that names a height reads at it.
+#[derive(Clone)]
+pub struct ChainReader {
+    store: Arc<StateDb<RocksStore>>,
+    head: watch::Receiver<Head>,
     pub chain_id: ChainId,
     genesis_time: Timestamp,
-    height: Height,
-    head: Option<BlockHeader>,
+}
+
+impl std::fmt::Debug for ChainReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChainReader")
+            .field("chain_id", &self.chain_id)
+            .field("height", &self.height())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The chain store's one writer, owned by the consensus host: it builds, executes and
+/// commits blocks and keeps the consensus records (WAL, guard, pending bodies,
+/// evidence). Everything a reader may do, it does too (it dereferences to its
+/// [`ChainReader`]); [`Chain::reader`] hands out readers.
+pub struct Chain {
+    reader: ChainReader,
+    publish: watch::Sender<Head>,
 }
 
 impl std::fmt::Debug for Chain {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Chain")
             .field("chain_id", &self.chain_id)
-            .field("height", &self.height)
+            .field("height", &self.height())
             .finish_non_exhaustive()
+    }
+}
+
+impl std::ops::Deref for Chain {
+    type Target = ChainReader;
+
+    fn deref(&self) -> &ChainReader {
+        &self.reader
     }
 }
 
@@ -196,6 +254,88 @@ pub(crate) fn snapshot_records(
 
 /// The meta key the Jellyfish-tree state of earlier versions wrote.
 const LEGACY_STATE_VERSION: &[u8] = b"state_version";
+
+impl ChainReader {
+    pub fn db(&self) -> &StateDb<RocksStore> {
+        &self.store
+    }
+
+    /// The last committed height (0 before the first block).
+    pub fn height(&self) -> Height {
+        self.head.borrow().height
+    }
+
+    pub fn head_hash(&self) -> Hash {
+        self.head.borrow().hash
+    }
+
+    pub fn head_timestamp(&self) -> Timestamp {
+        self.head
+            .borrow()
+            .header
+            .as_ref()
+            .map_or(self.genesis_time, |h| h.timestamp)
+    }
+
+    /// The last committed height with its block's hash and time, read together.
+    pub fn head(&self) -> (Height, Hash, Timestamp) {
+        let head = self.head.borrow();
+        let time = head
+            .header
+            .as_ref()
+            .map_or(self.genesis_time, |h| h.timestamp);
+        (head.height, head.hash, time)
+    }
+
+    /// Runs `read` on the latest state and returns its answer with the height it was
+    /// read at, for a reply that names its height. The state's version (its height)
+    /// moves only when a block is written, under the lock those writes take; when it
+    /// is the same before and after `read`, every read in between saw that height.
+    /// When blocks land during [`READ_ATTEMPTS`] reads in a row, the last answer comes
+    /// with the height it started at (it read that height or newer).
+    pub fn at_one_height<T, E>(
+        &self,
+        mut read: impl FnMut(Height) -> Result<T, E>,
+    ) -> Result<(T, Height), E> {
+        let version = || Height::new(self.store.version().unwrap_or(0));
+        let mut attempt = 1;
+        loop {
+            let before = version();
+            let answer = read(before)?;
+            if version() == before || attempt == READ_ATTEMPTS {
+                return Ok((answer, before));
+            }
+            attempt += 1;
+        }
+    }
+
+    fn decode_state<T: borsh::BorshDeserialize>(&self, key: &StateKey) -> Result<Option<T>> {
+        match self.store.get(&key.to_bytes())? {
+            None => Ok(None),
+            Some(b) => {
+                let what = format!("state record {key:?}");
+                Ok(Some(codec::decode(&b, 16 << 20).map_err(corrupt(what))?))
+            }
+        }
+    }
+
+    /// The network parameters in the committed state (the defaults where genesis wrote
+    /// none): the one way the node reads them.
+    pub fn params(&self) -> Result<atonomi_primitives::Params> {
+        Ok(self.decode_state(&StateKey::Params)?.unwrap_or_default())
+    }
+
+    /// The validator set voting on the next height (from the committed state).
+    pub fn next_validator_set(&self) -> Result<ValidatorSet> {
+        voting_set_in(self.height().next(), |k| {
+            Ok(self.store.get(&k.to_bytes())?)
+        })
+    }
+
+    pub fn state_root(&self) -> Result<Hash> {
+        Ok(self.store.root_at(self.height().get())?)
+    }
+}
 
 impl Chain {
     /// Opens the data directory, writing the genesis state on first start and refusing
@@ -258,53 +398,21 @@ impl Chain {
                     .header,
             )
         };
+        let (publish, head) = watch::channel(Head::new(height, head));
         Ok(Chain {
-            db,
-            chain_id: genesis.chain_id.clone(),
-            genesis_time: Timestamp::new(genesis.genesis_time_ms),
-            height,
-            head,
+            reader: ChainReader {
+                store: Arc::new(db),
+                head,
+                chain_id: genesis.chain_id.clone(),
+                genesis_time: Timestamp::new(genesis.genesis_time_ms),
+            },
+            publish,
         })
     }
 
-    pub fn db(&self) -> &StateDb<RocksStore> {
-        &self.db
-    }
-
-    /// The last committed height (0 before the first block).
-    pub fn height(&self) -> Height {
-        self.height
-    }
-
-    pub fn head_hash(&self) -> Hash {
-        self.head.as_ref().map_or(Hash::ZERO, BlockHeader::hash)
-    }
-
-    pub fn head_timestamp(&self) -> Timestamp {
-        self.head
-            .as_ref()
-            .map_or(self.genesis_time, |h| h.timestamp)
-    }
-
-    fn decode_state<T: borsh::BorshDeserialize>(&self, key: &StateKey) -> Result<Option<T>> {
-        match self.db.get(&key.to_bytes())? {
-            None => Ok(None),
-            Some(b) => {
-                let what = format!("state record {key:?}");
-                Ok(Some(codec::decode(&b, 16 << 20).map_err(corrupt(what))?))
-            }
-        }
-    }
-
-    /// The network parameters in the committed state (the defaults where genesis wrote
-    /// none): the one way the node reads them.
-    pub fn params(&self) -> Result<atonomi_primitives::Params> {
-        Ok(self.decode_state(&StateKey::Params)?.unwrap_or_default())
-    }
-
-    /// The validator set voting on the next height (from the committed state).
-    pub fn next_validator_set(&self) -> Result<ValidatorSet> {
-        voting_set_in(self.height.next(), |k| Ok(self.db.get(&k.to_bytes())?))
+    /// A read-only handle on this chain, for another task.
+    pub fn reader(&self) -> ChainReader {
+        self.reader.clone()
     }
 
     /// Executes `txs` as the next block and builds its header.
@@ -315,7 +423,7 @@ impl Chain {
         timestamp: Timestamp,
         sig_check: SigCheck,
     ) -> Result<Executed> {
-        let height = self.height.next();
+        let height = self.height().next();
         let timestamp = Timestamp::new(timestamp.get().max(self.head_timestamp().get() + 1));
         let header = BlockHeader {
             chain_id: self.chain_id.clone(),
@@ -354,10 +462,10 @@ impl Chain {
     /// `preverified[i]` says this node already verified the signature of exactly
     /// `block.txs[i]` (see `Shared::preverified`), the others are verified here.
     pub fn execute(&self, block: Block, preverified: &[bool]) -> Result<Executed> {
-        if block.header.height != self.height.next() {
+        if block.header.height != self.height().next() {
             return Err(ChainError::NotNext {
                 block: block.header.height,
-                head: self.height,
+                head: self.height(),
             });
         }
         let Ran {
@@ -395,7 +503,7 @@ impl Chain {
             height: block.header.height,
             timestamp: block.header.timestamp,
         };
-        let reader = |k: &[u8]| self.db.get(k);
+        let reader = |k: &[u8]| self.db().get(k);
         let out =
             execute_block_preverified(&reader, &ctx, &block.txs, preverified).map_err(|error| {
                 ChainError::Execution {
@@ -408,12 +516,12 @@ impl Chain {
             let raw = key.to_bytes();
             match out.diff.get(&raw) {
                 Some(v) => Ok(v.clone()),
-                None => Ok(self.db.get(&raw)?),
+                None => Ok(self.db().get(&raw)?),
             }
         };
         let next_set = voting_set_in(block.header.height.next(), after)?.hash();
         let (staged, batch) = self
-            .db
+            .db()
             .prepare_commit(&out.diff, block.header.height.get())?;
         let nonces = changed_nonces(&out.diff)?;
         Ok(Ran {
@@ -438,14 +546,14 @@ impl Chain {
             nonces: _,
         } = executed;
         let height = block.header.height;
-        if height != self.height.next()
+        if height != self.height().next()
             || certificate.height != height
             || certificate.block != block.hash()
         {
             return Err(ChainError::CommitMismatch {
                 block: certificate.block,
                 height,
-                head: self.height,
+                head: self.height(),
             });
         }
         let h = height.get();
@@ -467,26 +575,23 @@ impl Chain {
             tables::put::<MetaU64>(&mut batch, &META_CHECKPOINT_LAST, &epoch);
         }
         for (k, _) in self
-            .db
+            .db()
             .kv()
             .scan(Cf::Consensus, &[WAL_PREFIX], &[], usize::MAX)?
         {
             batch.delete(Cf::Consensus, k);
         }
         for (k, _) in self
-            .db
+            .db()
             .kv()
             .scan(Cf::Consensus, &[BODY_PREFIX], &[], usize::MAX)?
         {
             batch.delete(Cf::Consensus, k);
         }
-        self.db.write_and_apply(batch, staged)?;
-        self.height = height;
-        self.head = Some(block.header);
+        self.db().write_and_apply(batch, staged)?;
+        // Readers see the new height only once its block and state are on disk.
+        self.publish
+            .send_replace(Head::new(height, Some(block.header)));
         Ok(())
-    }
-
-    pub fn state_root(&self) -> Result<Hash> {
-        Ok(self.db.root_at(self.height.get())?)
     }
 }

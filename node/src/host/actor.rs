@@ -4,7 +4,6 @@
 use super::{consensus_set, mark_signed, Host, HostError, Result, FRESH_WAIT};
 use crate::clock::now_ms;
 use crate::ingress::{Inbound, Outbound};
-use crate::shared::read_chain;
 use atonomi_consensus::engine::{timeout_key, Action, Step};
 use atonomi_consensus::message::{ConsensusMessage, ProposedBlock};
 use atonomi_consensus::CommitCertificate;
@@ -101,7 +100,7 @@ impl Host {
         }
         if let Some(g) = self.engine.adopt_network_height(committed) {
             tracing::warn!(%committed, "this validator's guard has never signed while the network is past genesis: refusing to sign up to the next height (a wiped data directory may have signed there)");
-            read_chain(&self.shared).persist_consensus(&[], Some(&g), &[])?;
+            self.chain.persist_consensus(&[], Some(&g), &[])?;
         }
         self.maybe_start_height(false)
     }
@@ -120,7 +119,7 @@ impl Host {
         }
         self.waiting = None;
         self.height_started = Instant::now();
-        let set = consensus_set(&read_chain(&self.shared))?;
+        let set = consensus_set(&self.chain)?;
         let step = self.engine.start_height(height, set, false);
         self.perform(step)?;
         self.feed_values()
@@ -195,7 +194,8 @@ impl Host {
                     }
                     self.key_has_signed = true;
                 }
-                read_chain(&self.shared).persist_consensus(&step.wal, step.guard.as_ref(), &[])?;
+                self.chain
+                    .persist_consensus(&step.wal, step.guard.as_ref(), &[])?;
             }
             for action in step.actions {
                 if let Some(next) = self.act(action)? {
@@ -273,10 +273,10 @@ impl Host {
                 let valid = match Block::from_bytes(&block_bytes, crate::chain::MAX_BLOCK_BYTES) {
                     Ok(b) if b.hash() == block => {
                         let preverified = self.shared.preverified(&b.txs);
-                        let result = read_chain(&self.shared).execute(b.clone(), &preverified);
+                        let result = self.chain.execute(b.clone(), &preverified);
                         match result {
                             Ok(executed) => {
-                                read_chain(&self.shared).persist_consensus(
+                                self.chain.persist_consensus(
                                     &[],
                                     None,
                                     std::slice::from_ref(&b),
@@ -331,7 +331,7 @@ impl Host {
                 evidence,
             } => {
                 if !evidence.is_empty() {
-                    read_chain(&self.shared).record_evidence(certificate.height, &evidence)?;
+                    self.chain.record_evidence(certificate.height, &evidence)?;
                     self.shared.metrics.equivocations.inc_by(
                         (evidence.double_votes.len() + evidence.double_proposals.len()) as u64,
                     );
@@ -347,10 +347,10 @@ impl Host {
     #[cfg(any(debug_assertions, feature = "fault-injection"))]
     pub(super) fn equivocate(&mut self, msg: &ConsensusMessage) -> Result<()> {
         let Some(key) = &self.key else { return Ok(()) };
-        let shared = &self.shared;
+        let (shared, chain) = (&self.shared, &self.chain);
         let twins =
             crate::faults::conflicting_twin(msg, key, &self.config.engine.chain_id, || {
-                let block = read_chain(shared)
+                let block = chain
                     .build(
                         vec![],
                         key.account(),

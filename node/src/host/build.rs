@@ -4,7 +4,6 @@
 
 use super::{Host, Rejected, Result, MAX_CLOCK_DRIFT_MS, MAX_PROPOSED_TX_BYTES};
 use crate::clock::now_ms;
-use crate::shared::read_chain;
 use atonomi_consensus::context::ValidatorSet as ConsensusSet;
 use atonomi_consensus::engine::Step;
 use atonomi_consensus::message::{ProposedBlock, WireProposal};
@@ -42,7 +41,7 @@ impl Host {
                 self.shared.metrics.invalid_proposals.inc();
                 tracing::warn!(%height, round = p.round, block = %p.block, "invalid proposed block: {e}");
             }
-            read_chain(&self.shared).persist_consensus(&[], None, &[block])?;
+            self.chain.persist_consensus(&[], None, &[block])?;
             let value = ProposedBlock {
                 height,
                 round: p.round,
@@ -62,7 +61,7 @@ impl Host {
             return Ok(());
         }
         let executed = {
-            let chain = read_chain(&self.shared);
+            let chain = &self.chain;
             let set = chain.next_validator_set()?;
             let cset =
                 ConsensusSet::from_state(&set).ok_or(Rejected::EmptySet(chain.height().next()))?;
@@ -89,7 +88,7 @@ impl Host {
         let Some(me) = self.key.as_ref().map(Keypair::account) else {
             return Ok(None);
         };
-        let wal = read_chain(&self.shared).wal()?;
+        let wal = self.chain.wal()?;
         Ok(wal.into_iter().find_map(|r| match r.entry {
             atonomi_consensus::message::WalEntry::Proposal(p)
                 if r.height == height
@@ -123,7 +122,7 @@ impl Host {
             return Ok(None);
         };
         let executed = {
-            let chain = read_chain(&self.shared);
+            let chain = &self.chain;
             if chain.height().next() != height {
                 return Ok(None);
             }
@@ -144,11 +143,8 @@ impl Host {
         };
         let hash = executed.block.hash();
         tracing::info!(%height, round, block = %hash, txs = executed.block.txs.len(), "proposing");
-        read_chain(&self.shared).persist_consensus(
-            &[],
-            None,
-            std::slice::from_ref(&executed.block),
-        )?;
+        self.chain
+            .persist_consensus(&[], None, std::slice::from_ref(&executed.block))?;
         self.bodies.insert(hash, executed.block.clone());
         self.executed.insert(hash, executed);
         Ok(Some(self.engine.propose(height, round, hash)))

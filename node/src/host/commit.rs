@@ -3,7 +3,6 @@
 
 use super::{Host, HostError, Result};
 use crate::ingress::NodeEvent;
-use crate::shared::read_chain;
 use atonomi_consensus::CommitCertificate;
 use atonomi_primitives::Hash;
 use tokio::time::Instant;
@@ -19,7 +18,7 @@ impl Host {
                     .cloned()
                     .ok_or(HostError::UnknownBody(certificate.block))?;
                 let preverified = self.shared.preverified(&block.txs);
-                read_chain(&self.shared).execute(block, &preverified)?
+                self.chain.execute(block, &preverified)?
             }
         };
         let txs = executed.block.txs.len();
@@ -32,10 +31,7 @@ impl Host {
             .map(|t| atonomi_primitives::SignedTransaction::hash_of(t))
             .collect();
         let nonces = std::mem::take(&mut executed.nonces);
-        {
-            let mut chain = self.shared.chain.write().unwrap_or_else(|e| e.into_inner());
-            chain.commit(executed, &certificate)?;
-        }
+        self.chain.commit(executed, &certificate)?;
         // After the write (see `mempool::actor` on nonces), and before anything the
         // host asks the pool about the next height.
         self.shared.mempool.committed(height, nonces, in_block)?;

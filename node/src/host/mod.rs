@@ -13,8 +13,8 @@ mod build;
 mod commit;
 mod resend;
 
-use crate::chain::{Chain, ChainError, Executed};
-use crate::shared::{read_chain, Shared};
+use crate::chain::{Chain, ChainError, ChainReader, Executed};
+use crate::shared::Shared;
 use atonomi_api::file::FileError;
 use atonomi_consensus::context::ValidatorSet as ConsensusSet;
 use atonomi_consensus::engine::{ConsensusTimeout, Engine, EngineConfig, Step};
@@ -107,6 +107,8 @@ pub type RoundSender = tokio::sync::watch::Sender<Option<(Height, u32)>>;
 
 /// The consensus host: one task, the only writer of the chain.
 pub struct Host {
+    /// The chain's one writer.
+    chain: Chain,
     shared: Arc<Shared>,
     /// Where the host publishes its height and round.
     round: RoundSender,
@@ -148,7 +150,7 @@ impl std::fmt::Debug for Host {
     }
 }
 
-fn consensus_set(chain: &Chain) -> Result<ConsensusSet> {
+fn consensus_set(chain: &ChainReader) -> Result<ConsensusSet> {
     let set = chain.next_validator_set()?;
     ConsensusSet::from_state(&set).ok_or(HostError::EmptySet(chain.height().next()))
 }
@@ -156,21 +158,19 @@ fn consensus_set(chain: &Chain) -> Result<ConsensusSet> {
 impl Host {
     /// Restores the height in progress from disk: guard, block bodies and WAL replay.
     pub fn start(
+        chain: Chain,
         shared: Arc<Shared>,
         key: Option<Keypair>,
         config: HostConfig,
         round: RoundSender,
     ) -> Result<(Host, Step)> {
-        let (height, set, guard, wal, bodies) = {
-            let chain = read_chain(&shared);
-            (
-                chain.height().next(),
-                consensus_set(&chain)?,
-                chain.guard()?,
-                chain.wal()?,
-                chain.bodies()?,
-            )
-        };
+        let (height, set, guard, wal, bodies) = (
+            chain.height().next(),
+            consensus_set(&chain)?,
+            chain.guard()?,
+            chain.wal()?,
+            chain.bodies()?,
+        );
         let signer = key.as_ref().map(|k| Keypair::from_seed(k.to_seed()));
         // A guard that has signed implies the marker (nodes from before the marker
         // existed get it on their first start with their data intact).
@@ -191,6 +191,7 @@ impl Host {
             (Step::default(), Some((height, Instant::now())))
         };
         let host = Host {
+            chain,
             shared,
             round,
             engine,
@@ -220,8 +221,42 @@ mod tests {
     use atonomi_consensus::context::{Address, BlockValue, CHeight, ConsensusProposal};
     use atonomi_consensus::message::ConsensusMessage;
 
-    fn shared(dir: &std::path::Path) -> Arc<Shared> {
-        crate::shared::for_tests(dir)
+    /// A reader handed out before a commit sees it once the host has written it: the
+    /// height, the head's hash and time, the block, and a read at one height naming
+    /// it. The reader is a plain handle for other tasks (no lock to take).
+    #[test]
+    fn a_reader_sees_each_commit_the_host_writes() {
+        fn handle<T: Clone + Send + Sync + 'static>(_: &T) {}
+        let dir = tempfile::tempdir().unwrap();
+        let (shared, chain) = crate::shared::for_tests(dir.path());
+        let reader = chain.reader();
+        handle(&reader);
+        assert_eq!(reader.height(), Height::new(0));
+        assert_eq!(reader.head().1, Hash::ZERO);
+        let config = HostConfig {
+            engine: EngineConfig::new(reader.chain_id.clone()),
+            heartbeat: Duration::from_secs(3600),
+            faults: Default::default(),
+            wait_for_peers: false,
+            signed_marker: None,
+        };
+        let round = tokio::sync::watch::channel(None).0;
+        let key = atonomi_genesis::dev::key("validator");
+        let (mut host, first) =
+            Host::start(chain, shared.clone(), Some(key), config, round).unwrap();
+        host.perform(first).unwrap();
+        host.maybe_start_height(true).unwrap();
+        let (height, hash, time) = reader.head();
+        assert_eq!(height, Height::new(1));
+        let block = reader.block(height).unwrap().expect("the committed block");
+        assert_eq!(hash, block.hash());
+        assert_eq!(time, block.header.timestamp);
+        assert_eq!(shared.chain.height(), height, "the shared reader lags");
+        let (root, at) = reader
+            .at_one_height(|h| reader.db().root_at(h.get()))
+            .unwrap();
+        assert_eq!(at, height);
+        assert_eq!(root, block.header.state_root);
     }
 
     /// A proposal of a height this node already decided arrives late (re-streamed, or
@@ -231,24 +266,26 @@ mod tests {
     #[test]
     fn proposals_of_a_decided_height_are_dropped_not_judged_again() {
         let dir = tempfile::tempdir().unwrap();
-        let shared = shared(dir.path());
+        let (shared, chain) = crate::shared::for_tests(dir.path());
+        let reader = chain.reader();
         let key = atonomi_genesis::dev::key("validator");
         let config = HostConfig {
-            engine: EngineConfig::new(read_chain(&shared).chain_id.clone()),
+            engine: EngineConfig::new(reader.chain_id.clone()),
             heartbeat: Duration::from_secs(3600),
             faults: Default::default(),
             wait_for_peers: false,
             signed_marker: None,
         };
         let round = tokio::sync::watch::channel(None).0;
-        let (mut host, first) = Host::start(shared.clone(), Some(key), config, round).unwrap();
+        let (mut host, first) =
+            Host::start(chain, shared.clone(), Some(key), config, round).unwrap();
         host.perform(first).unwrap();
         // The single dev validator decides height 1 on its own.
         host.maybe_start_height(true).unwrap();
-        assert_eq!(read_chain(&shared).height(), Height::new(1));
-        let block = read_chain(&shared).block(Height::new(1)).unwrap().unwrap();
+        assert_eq!(reader.height(), Height::new(1));
+        let block = reader.block(Height::new(1)).unwrap().unwrap();
         let late = Keypair::from_label("a late proposer");
-        let chain_id = read_chain(&shared).chain_id.clone();
+        let chain_id = reader.chain_id.clone();
         let proposal = ConsensusProposal {
             height: CHeight(Height::new(1)),
             round: malachitebft_core_types::Round::new(1),

@@ -3,7 +3,6 @@
 
 use super::{Host, Result};
 use crate::ingress::Outbound;
-use crate::shared::read_chain;
 use atonomi_consensus::message::{ConsensusMessage, WireProposal};
 use atonomi_primitives::{Height, Keypair};
 use std::time::Duration;
@@ -42,7 +41,7 @@ impl Host {
                 self.send_own_proposal(&p, with_body);
             }
         }
-        let wal = read_chain(&self.shared).wal()?;
+        let wal = self.chain.wal()?;
         for r in wal {
             if let atonomi_consensus::message::WalEntry::Vote(v) = r.entry {
                 if v.validator == me && v.height == height && v.round == round {

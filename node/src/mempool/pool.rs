@@ -57,6 +57,8 @@ pub enum AdmitError {
     State(atonomi_runtime::Fatal),
     #[error("the node is stopping: its mempool no longer answers")]
     Stopped,
+    #[error("blocks were committed under each of {attempts} checks of this transaction; submit it again")]
+    Busy { attempts: u32 },
     #[error("invalid transaction: undecodable or bad signature")]
     BadSignature,
     #[error("transaction already known")]

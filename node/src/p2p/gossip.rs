@@ -188,7 +188,7 @@ impl Network {
     /// the engine drops or buffers them by height, and certificates are checked there).
     pub(super) fn signed_by_a_validator(&mut self, m: &ConsensusMessage) -> bool {
         {
-            let chain = self.shared.chain.read().unwrap_or_else(|e| e.into_inner());
+            let chain = &self.shared.chain;
             let height = chain.height().next();
             if self.voting_set.as_ref().map(|c| c.height) != Some(height) {
                 // Read and decoded once per height, not once per vote; a failed read

@@ -146,12 +146,7 @@ impl std::fmt::Debug for Network {
 impl Network {
     pub fn new(key: &Keypair, config: P2pConfig, shared: Arc<Shared>) -> Result<Network> {
         let id = identity(key)?;
-        let chain_id = shared
-            .chain
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .chain_id
-            .clone();
+        let chain_id = shared.chain.chain_id.clone();
         let limits = connection_limits::ConnectionLimits::default()
             .with_max_established(Some(config.max_connections))
             .with_max_established_per_peer(Some(2))
@@ -264,7 +259,7 @@ impl Network {
                 }
                 _ = sync_poll.tick() => self.poll_sync(),
                 _ = status.tick() => {
-                    let height = self.shared.chain.read().unwrap_or_else(|e| e.into_inner()).height();
+                    let height = self.shared.chain.height();
                     seq += 1;
                     self.publish(true, atonomi_primitives::codec::encode(&Gossip::Status { height, seq }));
                     #[cfg(any(debug_assertions, feature = "fault-injection"))]

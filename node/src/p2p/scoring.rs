@@ -13,7 +13,7 @@ use std::time::Duration;
 /// Peers allowed to connect: the validators of the next height and the registered
 /// full nodes.
 fn allowed_peers(shared: &Shared) -> BTreeSet<PeerId> {
-    let chain = shared.chain.read().unwrap_or_else(|e| e.into_inner());
+    let chain = &shared.chain;
     let mut out = BTreeSet::new();
     // The set of the next height, and the one that voted on the head (its members sign
     // the head's checkpoint, which the rotation's may be, even when they are leaving).

@@ -47,6 +47,61 @@ impl Rpc {
         }
     }
 
+    /// Up to `limit` live offers matching `query` in the latest state, which is
+    /// `height`'s (see [`crate::chain::ChainReader::at_one_height`]).
+    fn offers(
+        &self,
+        query: &DiscoverParams,
+        limit: usize,
+        height: Height,
+    ) -> RpcResult<Vec<OfferView>> {
+        let chain = read_chain(&self.shared);
+        let prefix = StateKey::service_prefix(&query.service_type);
+        let reader = |k: &[u8]| chain.db().get(k);
+        let mut offers = Vec::new();
+        let mut start = Vec::new();
+        'scan: loop {
+            let page = chain.db().scan(&prefix, &start, 256).map_err(internal)?;
+            let last = page.last().map(|(k, _)| k.clone());
+            for (_, v) in &page {
+                let offer: ServiceOffer = codec::decode(v, 1 << 16).map_err(internal)?;
+                if offer.expiry <= height {
+                    continue;
+                }
+                if let (Some(want), Some(have)) = (&query.area, &offer.area) {
+                    if !overlaps(want, have) {
+                        continue;
+                    }
+                }
+                let v = atonomi_runtime::query::validate_device(
+                    &reader,
+                    offer.device,
+                    None,
+                    query.min_reputation,
+                )
+                .map_err(internal)?;
+                if !v.ok {
+                    continue;
+                }
+                offers.push(OfferView {
+                    offer,
+                    reputation: v.reputation,
+                });
+                if offers.len() >= limit {
+                    break 'scan;
+                }
+            }
+            match last {
+                Some(mut k) if page.len() == 256 => {
+                    k.push(0);
+                    start = k;
+                }
+                _ => break,
+            }
+        }
+        Ok(offers)
+    }
+
     /// A state record, decoded.
     fn state<T: borsh::BorshDeserialize>(&self, key: &StateKey) -> RpcResult<Option<T>> {
         let chain = read_chain(&self.shared);
@@ -114,6 +169,7 @@ pub(super) fn admit_error(e: AdmitError) -> ErrorObjectOwned {
             code::INVALID_TX
         }
         AdmitError::State(_) | AdmitError::Stopped => code::INTERNAL,
+        AdmitError::Busy { .. } => code::SERVER_BUSY,
         AdmitError::Duplicate => code::DUPLICATE_TX,
         // Overload: the answer says where the client's stream must start again.
         AdmitError::Full { resubmit_from, .. } => {
@@ -152,14 +208,15 @@ impl AtonomiApiServer for Rpc {
     fn status(&self) -> RpcResult<Status> {
         let s = &self.shared;
         let chain = read_chain(s);
-        let set = chain.next_validator_set().map_err(internal)?;
+        let (height, latest_block_hash, latest_block_time) = chain.head();
+        let set = chain.voting_set_at(height.next()).map_err(internal)?;
         let round = *self.context.round.borrow();
         Ok(Status {
             chain_id: chain.chain_id.clone(),
-            height: chain.height(),
-            latest_block_hash: chain.head_hash(),
-            latest_block_time: chain.head_timestamp(),
-            state_root: chain.state_root().map_err(internal)?,
+            height,
+            latest_block_hash,
+            latest_block_time,
+            state_root: chain.db().root_at(height.get()).map_err(internal)?,
             validator: self.context.validator,
             validators: set
                 .validators
@@ -442,17 +499,17 @@ impl AtonomiApiServer for Rpc {
             .record(query.device, query.requester);
         let chain = read_chain(&self.shared);
         let reader = |k: &[u8]| chain.db().get(k);
-        let validation = atonomi_runtime::query::validate_device(
-            &reader,
-            query.device,
-            query.requester,
-            query.min_reputation,
-        )
-        .map_err(internal)?;
-        Ok(ValidationAt {
-            validation,
-            height: chain.height(),
-        })
+        let (validation, height) = chain
+            .at_one_height(|_| {
+                atonomi_runtime::query::validate_device(
+                    &reader,
+                    query.device,
+                    query.requester,
+                    query.min_reputation,
+                )
+            })
+            .map_err(internal)?;
+        Ok(ValidationAt { validation, height })
     }
 
     fn get_proof(&self, key: StateKey, height: Option<u64>) -> RpcResult<ProofView> {
@@ -497,50 +554,7 @@ impl AtonomiApiServer for Rpc {
             .map_err(|e| bad_params(format!("query: {e}")))?;
         let limit = query.limit();
         let chain = read_chain(&self.shared);
-        let height = chain.height();
-        let prefix = StateKey::service_prefix(&query.service_type);
-        let reader = |k: &[u8]| chain.db().get(k);
-        let mut offers = Vec::new();
-        let mut start = Vec::new();
-        'scan: loop {
-            let page = chain.db().scan(&prefix, &start, 256).map_err(internal)?;
-            let last = page.last().map(|(k, _)| k.clone());
-            for (_, v) in &page {
-                let offer: ServiceOffer = codec::decode(v, 1 << 16).map_err(internal)?;
-                if offer.expiry <= height {
-                    continue;
-                }
-                if let (Some(want), Some(have)) = (&query.area, &offer.area) {
-                    if !overlaps(want, have) {
-                        continue;
-                    }
-                }
-                let v = atonomi_runtime::query::validate_device(
-                    &reader,
-                    offer.device,
-                    None,
-                    query.min_reputation,
-                )
-                .map_err(internal)?;
-                if !v.ok {
-                    continue;
-                }
-                offers.push(OfferView {
-                    offer,
-                    reputation: v.reputation,
-                });
-                if offers.len() >= limit {
-                    break 'scan;
-                }
-            }
-            match last {
-                Some(mut k) if page.len() == 256 => {
-                    k.push(0);
-                    start = k;
-                }
-                _ => break,
-            }
-        }
+        let (offers, height) = chain.at_one_height(|height| self.offers(&query, limit, height))?;
         Ok(Discovered { height, offers })
     }
 
@@ -611,7 +625,6 @@ impl AtonomiApiServer for Rpc {
         let h = Height::new(height);
         let receipts = chain.receipts(h).map_err(internal)?;
         let block = chain.block(h).map_err(internal)?;
-        drop(chain);
         let mut events = Vec::new();
         for (i, r) in receipts.into_iter().enumerate() {
             // A failed call has no events; say what failed, with who sent it, so that an
@@ -652,7 +665,7 @@ impl AtonomiApiServer for Rpc {
             eth_chain_id: cfg.map(|c| c.eth_chain_id),
             signer: cfg.and_then(|c| c.signer.clone()),
             relayer: self.context.relayer.borrow().clone(),
-            submissions: crate::bridge::recent_records(&chain, 10)
+            submissions: crate::bridge::recent_records(chain, 10)
                 .iter()
                 .map(|r| SubmissionView {
                     epoch: r.epoch,

@@ -154,7 +154,7 @@ mod tests {
     #[test]
     fn the_served_methods_are_exactly_the_documented_ones() {
         let dir = tempfile::tempdir().unwrap();
-        let shared = crate::shared::for_tests(dir.path());
+        let (shared, _chain) = crate::shared::for_tests(dir.path());
         let served = |admin: bool| -> BTreeSet<String> {
             super::module(shared.clone(), super::RpcContext::for_tests(), admin)
                 .unwrap()

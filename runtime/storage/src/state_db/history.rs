@@ -91,11 +91,12 @@ impl<S: KvStore> StateDb<S> {
                 "the empty key is the log's sentinel".into(),
             ));
         }
+        // The memory's read guard is held to the end: a commit in between would
+        // otherwise move the head past the undo records this read consults.
         let mem = self.mem();
         let head = self.check_version(&mem, version)?;
         if version == head.version {
-            drop(mem);
-            return self.prove_latest(key);
+            return self.prove_latest_in(&mem, key);
         }
         let (k, rec, value) = match self.record_at(key, version, head.version)? {
             Some((rec, v)) => (key.to_vec(), rec, Some(v)),
@@ -114,10 +115,12 @@ impl<S: KvStore> StateDb<S> {
         if key.is_empty() {
             return Ok(None);
         }
+        // Held across the read (see `prove`): a value of `version`, never a later one.
         let mem = self.mem();
         let head = self.check_version(&mem, version)?;
+        let found = self.record_at(key, version, head.version)?;
         drop(mem);
-        Ok(self.record_at(key, version, head.version)?.map(|(_, v)| v))
+        Ok(found.map(|(_, v)| v))
     }
 
     /// The oldest version still provable.

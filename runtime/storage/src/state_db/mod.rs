@@ -621,7 +621,11 @@ impl<S: KvStore> StateDb<S> {
                 "the empty key is the log's sentinel".into(),
             ));
         }
-        let mem = self.mem();
+        self.prove_latest_in(&self.mem(), key)
+    }
+
+    /// [`StateDb::prove_latest`] under a read guard the caller holds.
+    fn prove_latest_in(&self, mem: &Mem, key: &[u8]) -> Result<(Option<Vec<u8>>, LogProof)> {
         let found = self.kv.floor_batch(Cf::Links, &[key], false)?;
         let (k, rec) = match found.into_iter().next().flatten() {
             Some((k, v)) => (k, Record::decode(&v)?),
@@ -636,7 +640,7 @@ impl<S: KvStore> StateDb<S> {
         } else {
             None
         };
-        let proof = self.build_proof(&mem, None, k, rec)?;
+        let proof = self.build_proof(mem, None, k, rec)?;
         Ok((value, proof))
     }
 
