@@ -4,13 +4,14 @@
 //! caller's thread (signatures on all cores); only the last step is a message to the
 //! mempool actor.
 
+use crate::admission::Policy;
 use crate::chain::ChainReader;
 use crate::ingress::Outbound;
-use crate::mempool::{AdmitError, AdmitFailed, Checked};
-use crate::shared::{read_chain, Shared};
+use crate::mempool::{AdmitError, AdmitFailed, Checked, Mailbox};
 use atonomi_primitives::state::StateKey;
 use atonomi_primitives::{Hash, InvalidTx, SignedTransaction};
 use atonomi_runtime::{Refusal, SigCheck};
+use tokio::sync::mpsc;
 
 /// How many times admission reads the nonces of a batch when blocks keep being
 /// committed under it (each retry follows a commit, so one retry is the usual most).
@@ -44,11 +45,37 @@ fn decode(
     )
 }
 
-impl Shared {
+/// The way into the mempool, cloneable, for the RPC server, the network and the
+/// bridge signer: what admission reads (the chain), asks (the mempool actor) and
+/// applies (the operator's policy), and where it gossips what it admitted.
+#[derive(Debug, Clone)]
+pub struct Admission {
+    chain: ChainReader,
+    mempool: Mailbox,
+    policy: Policy,
+    /// To the peer-to-peer layer (nobody listens on a network-less dev node).
+    outbound: mpsc::UnboundedSender<Outbound>,
+}
+
+impl Admission {
+    pub fn new(
+        chain: ChainReader,
+        mempool: Mailbox,
+        policy: Policy,
+        outbound: mpsc::UnboundedSender<Outbound>,
+    ) -> Admission {
+        Admission {
+            chain,
+            mempool,
+            policy,
+            outbound,
+        }
+    }
+
     /// Mempool admission: the checks a block would make, then the pool's own bounds.
     pub fn submit(&self, bytes: Vec<u8>) -> Result<Hash, AdmitError> {
         let stx = {
-            let chain = read_chain(self);
+            let chain = &self.chain;
             let stx = decode(&chain_params(chain)?, chain, &bytes)?;
             // The policy before the signature: a refused flood costs no verification.
             self.admission_check(chain, &stx)?;
@@ -86,7 +113,7 @@ impl Shared {
     /// verified as batches on all cores, and those are admitted together.
     fn admit_batch(&self, txs: Vec<Vec<u8>>) -> (Vec<Result<Hash, AdmitError>>, Vec<Vec<u8>>) {
         let mut decoded: Vec<Result<SignedTransaction, AdmitError>> = {
-            let chain = read_chain(self);
+            let chain = &self.chain;
             let params = match chain_params(chain) {
                 Ok(p) => p,
                 Err(e) => return (txs.iter().map(|_| Err(e.clone())).collect(), Vec::new()),
@@ -156,20 +183,9 @@ impl Shared {
         stx: &atonomi_primitives::SignedTransaction,
     ) -> Result<(), AdmitError> {
         let read = |k: &StateKey| chain.db().get(&k.to_bytes()).ok().flatten();
-        self.admission
+        self.policy
             .check(&read, stx)
             .map_err(AdmitError::NotAdmitted)
-    }
-
-    /// Of a block's transactions, those this node verified on admission (the mempool
-    /// holds only transactions whose signature verified, keyed by the hash of their
-    /// exact bytes): block execution need not verify them again. A mempool that does
-    /// not answer vouches for none.
-    pub fn preverified(&self, txs: &[Vec<u8>]) -> Vec<bool> {
-        let hashes = txs.iter().map(|b| SignedTransaction::hash_of(b)).collect();
-        self.mempool
-            .contains(hashes)
-            .unwrap_or_else(|_| vec![false; txs.len()])
     }
 
     /// The state checks of a block (nonce, checkpoint signer) on decoded, verified
@@ -189,7 +205,7 @@ impl Shared {
             .map(|(i, (stx, bytes))| (i, stx, bytes))
             .collect();
         for attempt in 1..=ADMIT_ATTEMPTS {
-            let chain = read_chain(self);
+            let chain = &self.chain;
             // The height first: the state read after it is at least as new.
             let height = chain.height();
             let reader = |k: &[u8]| chain.db().get(k);

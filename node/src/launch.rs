@@ -6,7 +6,6 @@ use crate::config::{load_config, load_genesis};
 use crate::host::{Host, HostConfig};
 use crate::mempool::MempoolConfig;
 use crate::p2p::P2pConfig;
-use crate::shared::Shared;
 use atonomi_api::config::CONFIG_TEMPLATE;
 pub use atonomi_api::config::{Config, ConsensusConfig, DEFAULT_RPC};
 use atonomi_api::file::FileError;
@@ -273,22 +272,21 @@ pub async fn run(launch: Launch, ready: impl FnOnce(SocketAddr)) -> Result<()> {
         metrics.clone(),
     )
     .map_err(LaunchError::Mempool)?;
-    let shared = Arc::new(Shared {
-        chain: chain.reader(),
-        mempool,
-        events,
-        outbound,
-        metrics,
-        admission: crate::admission::Policy {
+    let reader = chain.reader();
+    let admission = crate::admit::Admission::new(
+        reader.clone(),
+        mempool.clone(),
+        crate::admission::Policy {
             min_balance: launch
                 .admission
                 .min_balance()
                 .map_err(LaunchError::Admission)?,
         },
-    });
-    shared.metrics.height.set(chain.height().get() as i64);
+        outbound.clone(),
+    );
+    metrics.height.set(chain.height().get() as i64);
     if let Some(addr) = launch.metrics {
-        let bound = crate::metrics::serve(addr, shared.metrics.clone())
+        let bound = crate::metrics::serve(addr, metrics.clone())
             .await
             .map_err(|error| LaunchError::Metrics { addr, error })?;
         tracing::info!(%bound, "Prometheus metrics on /metrics");
@@ -306,9 +304,17 @@ pub async fn run(launch: Launch, ready: impl FnOnce(SocketAddr)) -> Result<()> {
         relayer,
         run_id: run_id(),
     };
+    let rpc_links = crate::rpc::Links {
+        chain: reader.clone(),
+        admission: admission.clone(),
+        mempool: mempool.clone(),
+        events: events.clone(),
+        metrics: metrics.clone(),
+        outbound: outbound.clone(),
+    };
     let (rpc_addr, rpc_handle) = crate::rpc::serve(
         launch.rpc,
-        shared.clone(),
+        rpc_links,
         context,
         launch.admin,
         &launch.rpc_limits,
@@ -334,12 +340,29 @@ pub async fn run(launch: Launch, ready: impl FnOnce(SocketAddr)) -> Result<()> {
     };
     let (inbound_tx, inbound_rx) = mpsc::channel(4096);
     let checkpoint_key = launch.key.as_ref().map(|k| Keypair::from_seed(k.to_seed()));
-    let (host, first) = Host::start(chain, shared.clone(), launch.key, config, round_tx)?;
+    let (host, first) = Host::start(
+        chain,
+        crate::host::Links {
+            mempool: mempool.clone(),
+            events: events.clone(),
+            outbound,
+            metrics: metrics.clone(),
+        },
+        launch.key,
+        config,
+        round_tx,
+    )?;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let net_task = match launch.p2p {
         Some((node_key, mut p2p)) => {
             p2p.faults = launch.faults;
-            let net = crate::p2p::Network::new(&node_key, p2p, shared.clone())?;
+            let links = crate::p2p::Links {
+                chain: reader.clone(),
+                admission: admission.clone(),
+                events: events.clone(),
+                metrics: metrics.clone(),
+            };
+            let net = crate::p2p::Network::new(&node_key, p2p, links)?;
             tracing::info!(peer_id = %net.peer_id(), "p2p identity");
             let mut stop = stop_rx.clone();
             Some(tokio::spawn(net.run(inbound_tx, outbound_rx, async move {
@@ -359,16 +382,26 @@ pub async fn run(launch: Launch, ready: impl FnOnce(SocketAddr)) -> Result<()> {
     let mut bridge_tasks = Vec::new();
     if let Some(b) = &launch.bridge {
         if let (Some(bkey), Some(ckey)) = (&b.signer, checkpoint_key) {
+            let links = crate::bridge::SignerLinks {
+                chain: reader.clone(),
+                admission: admission.clone(),
+                mempool: mempool.clone(),
+                events: events.clone(),
+            };
             bridge_tasks.push(tokio::spawn(crate::bridge::run_signer(
-                shared.clone(),
+                links,
                 ckey,
                 bkey.clone(),
                 b.clone(),
             )));
         }
         if b.relayer.is_some() {
+            let links = crate::bridge::RelayerLinks {
+                chain: reader.clone(),
+                metrics: metrics.clone(),
+            };
             bridge_tasks.push(tokio::spawn(crate::bridge::run_relayer(
-                shared.clone(),
+                links,
                 b.clone(),
                 relayer_tx,
             )));

@@ -6,8 +6,8 @@
 //! - [`config`]: reading `config.toml` and the genesis, bounded.
 //! - [`host`]: the consensus host driving the sans-I/O engine, building,
 //!   executing and committing blocks.
-//! - [`shared`]: what those tasks share (the chain, the mempool's mailbox, metrics).
-//! - [`admit`]: the mempool's entry point: the checks a block would make, the
+//! - [`admit`]: the mempool's entry point ([`admit::Admission`], the handle the RPC
+//!   server, the network and the bridge signer hold): the checks a block would make, the
 //!   operator's [`admission`] policy, then the [`mempool`]'s own bounds.
 //! - [`mempool`]: an actor on its own thread owning the pool, reached by typed messages.
 //! - [`ingress`]: the messages between the host, the network and the RPC server.
@@ -40,5 +40,6 @@ pub mod mempool;
 pub mod metrics;
 pub mod p2p;
 pub mod rpc;
-pub mod shared;
 pub mod snapshot;
+#[cfg(test)]
+mod testing;

@@ -21,11 +21,13 @@
 
 pub mod config;
 
+use crate::admit::Admission;
 use crate::chain::ChainReader;
 use crate::clock::now_ms;
 use crate::ingress::NodeEvent;
+use crate::mempool::Mailbox;
 use crate::mempool::PoolLookup;
-use crate::shared::{next_nonce, read_chain, Shared};
+use crate::metrics::Metrics;
 use alloy::eips::Encodable2718;
 use alloy::network::TransactionBuilder;
 use alloy::primitives::{Address, Bytes, B256, U256};
@@ -148,15 +150,33 @@ pub fn expected_checkpoint(
 /// How long the signer's transaction may wait in the pool before it is gossiped again.
 const REGOSSIP_AFTER: Duration = Duration::from_secs(3);
 
+/// What the checkpoint signer reads, submits through and listens to.
+#[derive(Debug, Clone)]
+pub struct SignerLinks {
+    pub chain: ChainReader,
+    /// Its signature transactions go in here.
+    pub admission: Admission,
+    /// Whether its last one is still pending.
+    pub mempool: Mailbox,
+    /// Each commit wakes it.
+    pub events: tokio::sync::broadcast::Sender<NodeEvent>,
+}
+
 /// The signer: signs each checkpoint epoch once, in order, recording it on chain.
 pub async fn run_signer(
-    shared: Arc<Shared>,
+    links: SignerLinks,
     consensus_key: Keypair,
     key: PrivateKeySigner,
     cfg: BridgeConfig,
 ) {
     let me = consensus_key.account();
-    let mut events = shared.events.subscribe();
+    let SignerLinks {
+        chain,
+        admission,
+        mempool,
+        events,
+    } = links;
+    let mut events = events.subscribe();
     // Our signature transaction in the pool, and when it was last gossiped.
     let mut pending: Option<(Hash, Vec<u8>, std::time::Instant)> = None;
     loop {
@@ -167,19 +187,19 @@ pub async fn run_signer(
             Err(_) => return,
         }
         if let Some((h, bytes, sent)) = &mut pending {
-            if matches!(shared.mempool.lookup(*h), Ok(Some(PoolLookup::Pending))) {
+            if matches!(mempool.lookup(*h), Ok(Some(PoolLookup::Pending))) {
                 // A validator that proposes no more (one leaving the set) depends on its
                 // peers' pools; a gossip lost to a reconnect would leave it waiting.
                 if sent.elapsed() > REGOSSIP_AFTER {
-                    shared.gossip(bytes.clone());
+                    admission.gossip(bytes.clone());
                     *sent = std::time::Instant::now();
                 }
                 continue;
             }
             pending = None;
         }
-        match next_signature(&shared, &consensus_key, &key, &cfg) {
-            Ok(Some(bytes)) => match shared.submit_and_gossip(bytes.clone()) {
+        match next_signature(&chain, &consensus_key, &key, &cfg) {
+            Ok(Some(bytes)) => match admission.submit_and_gossip(bytes.clone()) {
                 Ok(h) => pending = Some((h, bytes, std::time::Instant::now())),
                 Err(e) => tracing::warn!("checkpoint signature not admitted: {e}"),
             },
@@ -191,12 +211,11 @@ pub async fn run_signer(
 
 /// The `SignCheckpoint` transaction for the lowest epoch this validator has not signed.
 fn next_signature(
-    shared: &Shared,
+    chain: &ChainReader,
     consensus_key: &Keypair,
     key: &PrivateKeySigner,
     cfg: &BridgeConfig,
 ) -> Result<Option<Vec<u8>>> {
-    let chain = read_chain(shared);
     let me = consensus_key.account();
     let last = chain.last_checkpoint_epoch()?;
     // Only recent epochs: a validator joining late does not sign history.
@@ -229,7 +248,7 @@ fn next_signature(
             next_set_hash: Hash(c.next_set_hash.0),
             signature: EthSignature(sig),
         };
-        let nonce = next_nonce(chain, &me);
+        let nonce = chain.next_nonce(&me);
         let tx = Transaction {
             chain_id: chain.chain_id.clone(),
             signer: me,
@@ -296,8 +315,7 @@ struct Submission {
 }
 
 impl Submission {
-    fn build(shared: &Shared, cfg: &BridgeConfig, epoch: u64) -> Result<Option<Submission>> {
-        let chain = read_chain(shared);
+    fn build(chain: &ChainReader, cfg: &BridgeConfig, epoch: u64) -> Result<Option<Submission>> {
         let Some((checkpoint, signing)) = expected_checkpoint(chain, epoch)? else {
             return Ok(None);
         };
@@ -370,8 +388,7 @@ fn relay_key(epoch: u64) -> Vec<u8> {
     k
 }
 
-fn load_record(shared: &Shared, epoch: u64) -> Result<Option<RelayRecord>> {
-    let chain = read_chain(shared);
+fn load_record(chain: &ChainReader, epoch: u64) -> Result<Option<RelayRecord>> {
     match chain.db().kv().get(Cf::Meta, &relay_key(epoch))? {
         Some(b) => Ok(Some(
             serde_json::from_slice(&b).map_err(|error| BridgeError::Record { epoch, error })?,
@@ -380,8 +397,7 @@ fn load_record(shared: &Shared, epoch: u64) -> Result<Option<RelayRecord>> {
     }
 }
 
-fn store_record(shared: &Shared, r: &RelayRecord) -> Result<()> {
-    let chain = read_chain(shared);
+fn store_record(chain: &ChainReader, r: &RelayRecord) -> Result<()> {
     let mut batch = WriteBatch::new();
     let json = serde_json::to_vec(r).map_err(|error| BridgeError::Record {
         epoch: r.epoch,
@@ -405,8 +421,16 @@ pub fn recent_records(chain: &ChainReader, limit: usize) -> Vec<RelayRecord> {
         .collect()
 }
 
+/// What the relayer reads and counts: it reads checkpoints from the chain and keeps
+/// its own records of what it sent beside them.
+#[derive(Debug, Clone)]
+pub struct RelayerLinks {
+    pub chain: ChainReader,
+    pub metrics: Arc<Metrics>,
+}
+
 /// The relayer loop; runs until the task is dropped.
-pub async fn run_relayer(shared: Arc<Shared>, cfg: BridgeConfig, status: RelayerStatus) {
+pub async fn run_relayer(links: RelayerLinks, cfg: BridgeConfig, status: RelayerStatus) {
     let Some(r) = cfg.relayer.clone() else { return };
     let url = match r.eth_rpc.parse() {
         Ok(u) => u,
@@ -421,7 +445,7 @@ pub async fn run_relayer(shared: Arc<Shared>, cfg: BridgeConfig, status: Relayer
     let mut short: Option<(u64, tokio::time::Instant)> = None;
     loop {
         if let Err(e) = relay_round(
-            &shared,
+            &links,
             &cfg,
             &r,
             &provider,
@@ -441,7 +465,7 @@ pub async fn run_relayer(shared: Arc<Shared>, cfg: BridgeConfig, status: Relayer
 }
 
 async fn relay_round(
-    shared: &Arc<Shared>,
+    links: &RelayerLinks,
     cfg: &BridgeConfig,
     r: &RelayerConfig,
     provider: &DynProvider,
@@ -449,6 +473,7 @@ async fn relay_round(
     ready_since: &mut std::collections::BTreeMap<u64, tokio::time::Instant>,
     short: &mut Option<(u64, tokio::time::Instant)>,
 ) -> Result<()> {
+    let RelayerLinks { chain, metrics } = links;
     let contract = IAtonomiCheckpoints::new(cfg.contract, provider.clone());
     let on_eth = contract
         .latestEpoch()
@@ -461,12 +486,12 @@ async fn relay_round(
         .call()
         .await
         .unwrap_or(0);
-    shared.metrics.bridge_eth_epoch.set(on_eth as i64);
+    metrics.bridge_eth_epoch.set(on_eth as i64);
     let head = provider.get_block_number().await?;
 
     // Follow what this relayer sent: statuses, and a vanished transaction re-sent.
     for epoch in on_eth.saturating_sub(3).max(1)..=on_eth + 1 {
-        let Some(mut rec) = load_record(shared, epoch)? else {
+        let Some(mut rec) = load_record(chain, epoch)? else {
             continue;
         };
         if rec.status == RelayStatus::Final {
@@ -485,7 +510,7 @@ async fn relay_round(
                 if rec.status != status {
                     tracing::info!(epoch, tx = %rec.tx_hash, status = status.as_str(), "checkpoint submission");
                     rec.status = status;
-                    store_record(shared, &rec)?;
+                    store_record(chain, &rec)?;
                 }
             }
             None if epoch > on_eth => match provider.get_transaction_by_hash(rec.tx_hash).await? {
@@ -499,7 +524,7 @@ async fn relay_round(
                 Some(_)
                     if now_ms().saturating_sub(rec.sent_at_ms) > STUCK_AFTER.as_millis() as u64 =>
                 {
-                    replace_stuck(shared, cfg, r, provider, &mut rec).await?;
+                    replace_stuck(chain, cfg, r, provider, &mut rec).await?;
                 }
                 Some(_) => {}
             },
@@ -508,7 +533,7 @@ async fn relay_round(
     }
 
     let next = on_eth + 1;
-    let chain_epoch = read_chain(shared).last_checkpoint_epoch()?;
+    let chain_epoch = chain.last_checkpoint_epoch()?;
     status.send_replace(Some(RelayerView::Running {
         contract: cfg.contract.to_string(),
         eth_epoch: on_eth,
@@ -516,12 +541,12 @@ async fn relay_round(
         chain_epoch,
         relayer: r.key.address().to_string(),
     }));
-    if let Some(rec) = load_record(shared, next)? {
+    if let Some(rec) = load_record(chain, next)? {
         // Sent already: wait for it (above), never send a second one for this epoch.
         tracing::debug!(epoch = next, tx = %rec.tx_hash, "waiting for the recorded submission");
         return Ok(());
     }
-    let Some(sub) = Submission::build(shared, cfg, next)? else {
+    let Some(sub) = Submission::build(chain, cfg, next)? else {
         return Ok(());
     };
     if !sub.has_quorum() {
@@ -586,8 +611,8 @@ async fn relay_round(
         None,
     )
     .await?;
-    store_record(shared, &rec)?; // durable before it leaves
-    shared.metrics.bridge_submissions.inc();
+    store_record(chain, &rec)?; // durable before it leaves
+    metrics.bridge_submissions.inc();
     tracing::info!(epoch = next, height = sub.checkpoint.height, tx = %rec.tx_hash, nonce = rec.nonce, "submitting checkpoint");
     broadcast(provider, &rec).await;
     Ok(())
@@ -653,13 +678,13 @@ async fn broadcast(provider: &DynProvider, rec: &RelayRecord) {
 /// A submission pending for too long: the same nonce again with fees raised by a
 /// quarter (nodes require ≥ 10 % to replace), recorded before it is broadcast.
 async fn replace_stuck(
-    shared: &Arc<Shared>,
+    chain: &ChainReader,
     cfg: &BridgeConfig,
     r: &RelayerConfig,
     provider: &DynProvider,
     rec: &mut RelayRecord,
 ) -> Result<()> {
-    let Some(sub) = Submission::build(shared, cfg, rec.epoch)? else {
+    let Some(sub) = Submission::build(chain, cfg, rec.epoch)? else {
         return Ok(());
     };
     let contract = IAtonomiCheckpoints::new(cfg.contract, provider.clone());
@@ -682,7 +707,7 @@ async fn replace_stuck(
     new.replaced = rec.replaced.clone();
     new.replaced.push(rec.tx_hash);
     tracing::warn!(epoch = rec.epoch, old = %rec.tx_hash, new = %new.tx_hash, max_fee, tip, "submission stuck: replacing it with higher fees");
-    store_record(shared, &new)?;
+    store_record(chain, &new)?;
     broadcast(provider, &new).await;
     *rec = new;
     Ok(())

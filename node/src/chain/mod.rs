@@ -2,10 +2,18 @@
 //! certificates, receipts, the transaction index and consensus data; building,
 //! executing and committing blocks. A block, its certificate, its state changes, its
 //! receipts and the consensus clean-up go to disk in **one** write batch.
+//!
+//! [`Chain`] is the one writer (the consensus host owns it); [`ChainReader`]
+//! (`reader.rs`) is what every other task holds; `blocks.rs` is the block store,
+//! `consensus.rs` the consensus store, `checkpoints.rs` the checkpoint epochs.
 
 mod blocks;
 mod checkpoints;
 mod consensus;
+mod reader;
+
+use reader::Head;
+pub use reader::{ChainReader, READ_ATTEMPTS};
 
 use blocks::{
     BlockIndex, Blocks, Commits, MetaHash, MetaU64, Receipts, TxIndex, META_GENESIS_HASH,
@@ -21,8 +29,8 @@ use atonomi_genesis::Genesis;
 use atonomi_primitives::block::{receipts_root, tx_root, Block, BlockHeader};
 use atonomi_primitives::codec;
 use atonomi_primitives::event::Receipt;
-use atonomi_primitives::state::{StateKey, ValidatorSet};
-use atonomi_primitives::{AccountId, ChainId, Hash, Height, Timestamp};
+use atonomi_primitives::state::StateKey;
+use atonomi_primitives::{AccountId, Hash, Height, Timestamp};
 use atonomi_runtime::{execute_block_preverified, genesis_diff, BlockContext, SigCheck};
 use atonomi_storage::tables;
 use atonomi_storage::{
@@ -91,9 +99,6 @@ fn corrupt(
     move |error| ChainError::Corrupt { what, error }
 }
 
-/// How many times [`ChainReader::at_one_height`] reads while blocks land under it.
-pub const READ_ATTEMPTS: u32 = 4;
-
 /// Largest block accepted from disk or the network.
 pub const MAX_BLOCK_BYTES: usize = 32 << 20;
 
@@ -143,50 +148,6 @@ pub struct Executed {
     /// The next nonce of every account the block changed, for the mempool (no other
     /// account's nonce changed).
     pub nonces: Vec<(AccountId, u64)>,
-}
-
-/// What the writer publishes after each commit: the last committed height and its
-/// header (`None` before the first block).
-#[derive(Debug, Clone)]
-struct Head {
-    height: Height,
-    header: Option<BlockHeader>,
-    hash: Hash,
-}
-
-impl Head {
-    fn new(height: Height, header: Option<BlockHeader>) -> Head {
-        let hash = header.as_ref().map_or(Hash::ZERO, BlockHeader::hash);
-        Head {
-            height,
-            header,
-            hash,
-        }
-    }
-}
-
-/// The read-only face of the chain store, cheap to clone, for every task but the
-/// host: committed blocks, receipts, certificates, checkpoints and the state. It takes
-/// no lock the writer holds while writing: RocksDB serves concurrent reads, the state
-/// log guards its own memory, and the head arrives on a watch channel once the block
-/// that moved it is on disk. A height read from [`ChainReader::height`] stays readable
-/// afterwards (blocks are never removed, and the state of a retained version is read
-/// with [`ChainReader::state_at`]), so a reply that names a height reads at it.
-#[derive(Clone)]
-pub struct ChainReader {
-    store: Arc<StateDb<RocksStore>>,
-    head: watch::Receiver<Head>,
-    pub chain_id: ChainId,
-    genesis_time: Timestamp,
-}
-
-impl std::fmt::Debug for ChainReader {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ChainReader")
-            .field("chain_id", &self.chain_id)
-            .field("height", &self.height())
-            .finish_non_exhaustive()
-    }
 }
 
 /// The chain store's one writer, owned by the consensus host: it builds, executes and
@@ -254,88 +215,6 @@ pub(crate) fn snapshot_records(
 
 /// The meta key the Jellyfish-tree state of earlier versions wrote.
 const LEGACY_STATE_VERSION: &[u8] = b"state_version";
-
-impl ChainReader {
-    pub fn db(&self) -> &StateDb<RocksStore> {
-        &self.store
-    }
-
-    /// The last committed height (0 before the first block).
-    pub fn height(&self) -> Height {
-        self.head.borrow().height
-    }
-
-    pub fn head_hash(&self) -> Hash {
-        self.head.borrow().hash
-    }
-
-    pub fn head_timestamp(&self) -> Timestamp {
-        self.head
-            .borrow()
-            .header
-            .as_ref()
-            .map_or(self.genesis_time, |h| h.timestamp)
-    }
-
-    /// The last committed height with its block's hash and time, read together.
-    pub fn head(&self) -> (Height, Hash, Timestamp) {
-        let head = self.head.borrow();
-        let time = head
-            .header
-            .as_ref()
-            .map_or(self.genesis_time, |h| h.timestamp);
-        (head.height, head.hash, time)
-    }
-
-    /// Runs `read` on the latest state and returns its answer with the height it was
-    /// read at, for a reply that names its height. The state's version (its height)
-    /// moves only when a block is written, under the lock those writes take; when it
-    /// is the same before and after `read`, every read in between saw that height.
-    /// When blocks land during [`READ_ATTEMPTS`] reads in a row, the last answer comes
-    /// with the height it started at (it read that height or newer).
-    pub fn at_one_height<T, E>(
-        &self,
-        mut read: impl FnMut(Height) -> Result<T, E>,
-    ) -> Result<(T, Height), E> {
-        let version = || Height::new(self.store.version().unwrap_or(0));
-        let mut attempt = 1;
-        loop {
-            let before = version();
-            let answer = read(before)?;
-            if version() == before || attempt == READ_ATTEMPTS {
-                return Ok((answer, before));
-            }
-            attempt += 1;
-        }
-    }
-
-    fn decode_state<T: borsh::BorshDeserialize>(&self, key: &StateKey) -> Result<Option<T>> {
-        match self.store.get(&key.to_bytes())? {
-            None => Ok(None),
-            Some(b) => {
-                let what = format!("state record {key:?}");
-                Ok(Some(codec::decode(&b, 16 << 20).map_err(corrupt(what))?))
-            }
-        }
-    }
-
-    /// The network parameters in the committed state (the defaults where genesis wrote
-    /// none): the one way the node reads them.
-    pub fn params(&self) -> Result<atonomi_primitives::Params> {
-        Ok(self.decode_state(&StateKey::Params)?.unwrap_or_default())
-    }
-
-    /// The validator set voting on the next height (from the committed state).
-    pub fn next_validator_set(&self) -> Result<ValidatorSet> {
-        voting_set_in(self.height().next(), |k| {
-            Ok(self.store.get(&k.to_bytes())?)
-        })
-    }
-
-    pub fn state_root(&self) -> Result<Hash> {
-        Ok(self.store.root_at(self.height().get())?)
-    }
-}
 
 impl Chain {
     /// Opens the data directory, writing the genesis state on first start and refusing
@@ -460,7 +339,7 @@ impl Chain {
 
     /// Executes a proposed block and checks the roots its header claims;
     /// `preverified[i]` says this node already verified the signature of exactly
-    /// `block.txs[i]` (see `Shared::preverified`), the others are verified here.
+    /// `block.txs[i]` (see `Mailbox::preverified`), the others are verified here.
     pub fn execute(&self, block: Block, preverified: &[bool]) -> Result<Executed> {
         if block.header.height != self.height().next() {
             return Err(ChainError::NotNext {

@@ -54,7 +54,7 @@ impl Host {
                     Some(Inbound::PeerHeight(h)) => self.on_peer_height(h)?,
                     None => return Ok(()),
                 },
-                _ = self.shared.mempool.arrived(), if self.waiting.is_some() => {
+                _ = self.mempool.arrived(), if self.waiting.is_some() => {
                     self.maybe_start_height(false)?;
                 }
                 _ = sleep => self.on_wake()?,
@@ -114,7 +114,7 @@ impl Host {
         if self.gated() {
             return Ok(());
         }
-        if !force && !self.shared.mempool.has_executable()? {
+        if !force && !self.mempool.has_executable()? {
             return Ok(());
         }
         self.waiting = None;
@@ -237,10 +237,10 @@ impl Host {
                 }
                 if let ConsensusMessage::Proposal(p) = &msg {
                     if let Some(b) = self.bodies.get(&p.block) {
-                        let _ = self.shared.outbound.send(Outbound::Block(b.clone()));
+                        let _ = self.outbound.send(Outbound::Block(b.clone()));
                     }
                 }
-                let _ = self.shared.outbound.send(Outbound::Consensus(msg));
+                let _ = self.outbound.send(Outbound::Consensus(msg));
                 Ok(None)
             }
             Action::ScheduleTimeout { timeout, after } => {
@@ -259,7 +259,7 @@ impl Host {
             Action::GetValue { height, round, .. } => self.build(height, round),
             Action::RestreamProposal { block, .. } => {
                 if let Some(b) = self.bodies.get(&block) {
-                    let _ = self.shared.outbound.send(Outbound::Block(b.clone()));
+                    let _ = self.outbound.send(Outbound::Block(b.clone()));
                 }
                 Ok(None)
             }
@@ -272,7 +272,7 @@ impl Host {
             } => {
                 let valid = match Block::from_bytes(&block_bytes, crate::chain::MAX_BLOCK_BYTES) {
                     Ok(b) if b.hash() == block => {
-                        let preverified = self.shared.preverified(&b.txs);
+                        let preverified = self.mempool.preverified(&b.txs);
                         let result = self.chain.execute(b.clone(), &preverified);
                         match result {
                             Ok(executed) => {
@@ -318,12 +318,12 @@ impl Host {
             } => {
                 tracing::debug!(%height, round, %proposer, "round started");
                 self.round.send_replace(Some((height, round)));
-                self.shared.metrics.round.set(i64::from(round));
+                self.metrics.round.set(i64::from(round));
                 Ok(None)
             }
             Action::SignRefused(e) => {
                 tracing::warn!("refused to sign: {e}");
-                self.shared.metrics.sign_refused.inc();
+                self.metrics.sign_refused.inc();
                 Ok(None)
             }
             Action::Decided {
@@ -332,7 +332,7 @@ impl Host {
             } => {
                 if !evidence.is_empty() {
                     self.chain.record_evidence(certificate.height, &evidence)?;
-                    self.shared.metrics.equivocations.inc_by(
+                    self.metrics.equivocations.inc_by(
                         (evidence.double_votes.len() + evidence.double_proposals.len()) as u64,
                     );
                     tracing::warn!(height = %certificate.height, double_votes = evidence.double_votes.len(), double_proposals = evidence.double_proposals.len(), "equivocation evidence");
@@ -347,7 +347,7 @@ impl Host {
     #[cfg(any(debug_assertions, feature = "fault-injection"))]
     pub(super) fn equivocate(&mut self, msg: &ConsensusMessage) -> Result<()> {
         let Some(key) = &self.key else { return Ok(()) };
-        let (shared, chain) = (&self.shared, &self.chain);
+        let (outbound, chain) = (&self.outbound, &self.chain);
         let twins =
             crate::faults::conflicting_twin(msg, key, &self.config.engine.chain_id, || {
                 let block = chain
@@ -361,7 +361,7 @@ impl Host {
                 Ok::<_, HostError>(block)
             })?;
         for m in twins {
-            let _ = shared.outbound.send(m);
+            let _ = outbound.send(m);
         }
         Ok(())
     }

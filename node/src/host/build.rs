@@ -38,7 +38,7 @@ impl Host {
             self.fed.push((p.round, p.block));
             let valid = self.validate(&p, block.clone());
             if let Err(e) = &valid {
-                self.shared.metrics.invalid_proposals.inc();
+                self.metrics.invalid_proposals.inc();
                 tracing::warn!(%height, round = p.round, block = %p.block, "invalid proposed block: {e}");
             }
             self.chain.persist_consensus(&[], None, &[block])?;
@@ -75,7 +75,7 @@ impl Host {
                 latest_timestamp: Timestamp::new(now_ms() + MAX_CLOCK_DRIFT_MS),
             };
             check_proposed_block(p, &block, &expected)?;
-            let preverified = self.shared.preverified(&block.txs);
+            let preverified = self.mempool.preverified(&block.txs);
             chain.execute(block, &preverified)?
         };
         self.executed.insert(p.block, executed);
@@ -131,7 +131,6 @@ impl Host {
             // set above it): otherwise the proposal could never reach the other validators.
             let max_bytes = (params.max_block_bytes as usize).min(MAX_PROPOSED_TX_BYTES);
             let txs = self
-                .shared
                 .mempool
                 .select(params.max_block_txs as usize, max_bytes)?;
             chain.build(

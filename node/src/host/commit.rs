@@ -17,7 +17,7 @@ impl Host {
                     .get(&certificate.block)
                     .cloned()
                     .ok_or(HostError::UnknownBody(certificate.block))?;
-                let preverified = self.shared.preverified(&block.txs);
+                let preverified = self.mempool.preverified(&block.txs);
                 self.chain.execute(block, &preverified)?
             }
         };
@@ -34,18 +34,15 @@ impl Host {
         self.chain.commit(executed, &certificate)?;
         // After the write (see `mempool::actor` on nonces), and before anything the
         // host asks the pool about the next height.
-        self.shared.mempool.committed(height, nonces, in_block)?;
-        let m = &self.shared.metrics;
+        self.mempool.committed(height, nonces, in_block)?;
+        let m = &self.metrics;
         m.height.set(height.get() as i64);
         m.blocks.inc();
         m.txs.inc_by(txs as u64);
         m.commit_seconds
             .observe(self.height_started.elapsed().as_secs_f64());
         tracing::info!(%height, block = %hash, txs, "committed");
-        let _ = self
-            .shared
-            .events
-            .send(NodeEvent::Committed { height, hash, txs });
+        let _ = self.events.send(NodeEvent::Committed { height, hash, txs });
         self.executed.clear();
         self.bodies.retain(|_, b| b.header.height > height);
         self.proposals.retain(|p| p.height > height);

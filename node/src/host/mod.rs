@@ -14,7 +14,9 @@ mod commit;
 mod resend;
 
 use crate::chain::{Chain, ChainError, ChainReader, Executed};
-use crate::shared::Shared;
+use crate::ingress::{NodeEvent, Outbound};
+use crate::mempool::Mailbox;
+use crate::metrics::Metrics;
 use atonomi_api::file::FileError;
 use atonomi_consensus::context::ValidatorSet as ConsensusSet;
 use atonomi_consensus::engine::{ConsensusTimeout, Engine, EngineConfig, Step};
@@ -24,6 +26,7 @@ use atonomi_primitives::{Hash, Height, Keypair};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::{broadcast, mpsc};
 use tokio::time::Instant;
 
 /// How far ahead of the local clock a proposed block's timestamp may be.
@@ -105,11 +108,27 @@ const MAX_PROPOSED_TX_BYTES: usize = atonomi_consensus::net::MAX_GOSSIP_BYTES - 
 /// Where the host publishes the height and round in progress (for `atonomi_status`).
 pub type RoundSender = tokio::sync::watch::Sender<Option<(Height, u32)>>;
 
+/// What the host talks to besides the chain it owns.
+#[derive(Debug, Clone)]
+pub struct Links {
+    /// The mempool actor: what to propose, what a block's transactions verified, and
+    /// each commit.
+    pub mempool: Mailbox,
+    /// Commits, to subscribers and the relayer.
+    pub events: broadcast::Sender<NodeEvent>,
+    /// Blocks and consensus messages, to the network.
+    pub outbound: mpsc::UnboundedSender<Outbound>,
+    pub metrics: Arc<Metrics>,
+}
+
 /// The consensus host: one task, the only writer of the chain.
 pub struct Host {
     /// The chain's one writer.
     chain: Chain,
-    shared: Arc<Shared>,
+    mempool: Mailbox,
+    events: broadcast::Sender<NodeEvent>,
+    outbound: mpsc::UnboundedSender<Outbound>,
+    metrics: Arc<Metrics>,
     /// Where the host publishes its height and round.
     round: RoundSender,
     engine: Engine,
@@ -159,7 +178,7 @@ impl Host {
     /// Restores the height in progress from disk: guard, block bodies and WAL replay.
     pub fn start(
         chain: Chain,
-        shared: Arc<Shared>,
+        links: Links,
         key: Option<Keypair>,
         config: HostConfig,
         round: RoundSender,
@@ -190,9 +209,18 @@ impl Host {
         } else {
             (Step::default(), Some((height, Instant::now())))
         };
+        let Links {
+            mempool,
+            events,
+            outbound,
+            metrics,
+        } = links;
         let host = Host {
             chain,
-            shared,
+            mempool,
+            events,
+            outbound,
+            metrics,
             round,
             engine,
             key,
@@ -228,7 +256,8 @@ mod tests {
     fn a_reader_sees_each_commit_the_host_writes() {
         fn handle<T: Clone + Send + Sync + 'static>(_: &T) {}
         let dir = tempfile::tempdir().unwrap();
-        let (shared, chain) = crate::shared::for_tests(dir.path());
+        let node = crate::testing::node(dir.path());
+        let (chain, links) = (node.chain, node.links);
         let reader = chain.reader();
         handle(&reader);
         assert_eq!(reader.height(), Height::new(0));
@@ -243,7 +272,7 @@ mod tests {
         let round = tokio::sync::watch::channel(None).0;
         let key = atonomi_genesis::dev::key("validator");
         let (mut host, first) =
-            Host::start(chain, shared.clone(), Some(key), config, round).unwrap();
+            Host::start(chain, links.clone(), Some(key), config, round).unwrap();
         host.perform(first).unwrap();
         host.maybe_start_height(true).unwrap();
         let (height, hash, time) = reader.head();
@@ -251,7 +280,7 @@ mod tests {
         let block = reader.block(height).unwrap().expect("the committed block");
         assert_eq!(hash, block.hash());
         assert_eq!(time, block.header.timestamp);
-        assert_eq!(shared.chain.height(), height, "the shared reader lags");
+        assert_eq!(node.reader.height(), height, "another reader lags");
         let (root, at) = reader
             .at_one_height(|h| reader.db().root_at(h.get()))
             .unwrap();
@@ -266,7 +295,8 @@ mod tests {
     #[test]
     fn proposals_of_a_decided_height_are_dropped_not_judged_again() {
         let dir = tempfile::tempdir().unwrap();
-        let (shared, chain) = crate::shared::for_tests(dir.path());
+        let node = crate::testing::node(dir.path());
+        let (chain, links) = (node.chain, node.links);
         let reader = chain.reader();
         let key = atonomi_genesis::dev::key("validator");
         let config = HostConfig {
@@ -278,7 +308,7 @@ mod tests {
         };
         let round = tokio::sync::watch::channel(None).0;
         let (mut host, first) =
-            Host::start(chain, shared.clone(), Some(key), config, round).unwrap();
+            Host::start(chain, links.clone(), Some(key), config, round).unwrap();
         host.perform(first).unwrap();
         // The single dev validator decides height 1 on its own.
         host.maybe_start_height(true).unwrap();
@@ -300,7 +330,7 @@ mod tests {
         host.on_block(block).unwrap();
         host.on_consensus(ConsensusMessage::Proposal(wire)).unwrap();
         assert_eq!(
-            shared.metrics.invalid_proposals.get(),
+            links.metrics.invalid_proposals.get(),
             0,
             "a proposal of the decided height was judged again"
         );

@@ -46,7 +46,6 @@ impl Host {
             if let atonomi_consensus::message::WalEntry::Vote(v) = r.entry {
                 if v.validator == me && v.height == height && v.round == round {
                     let _ = self
-                        .shared
                         .outbound
                         .send(Outbound::Consensus(ConsensusMessage::Vote(v)));
                 }
@@ -61,10 +60,9 @@ impl Host {
     /// again are suppressed as a duplicate, so only a restarted node sends it again).
     pub(super) fn send_own_proposal(&mut self, p: &WireProposal, with_body: bool) {
         if let (true, Some(b)) = (with_body, self.bodies.get(&p.block)) {
-            let _ = self.shared.outbound.send(Outbound::Block(b.clone()));
+            let _ = self.outbound.send(Outbound::Block(b.clone()));
         }
         let _ = self
-            .shared
             .outbound
             .send(Outbound::Consensus(ConsensusMessage::Proposal(p.clone())));
         self.own_proposal = Some((p.clone(), Instant::now()));

@@ -166,6 +166,16 @@ impl Mailbox {
         self.ask(|reply| Message::Contains { hashes, reply })
     }
 
+    /// Of a block's transactions, those this node verified on admission (the pool
+    /// holds only transactions whose signature verified, keyed by the hash of their
+    /// exact bytes): block execution need not verify them again. A pool that does
+    /// not answer vouches for none.
+    pub fn preverified(&self, txs: &[Vec<u8>]) -> Vec<bool> {
+        let hashes = txs.iter().map(|b| SignedTransaction::hash_of(b)).collect();
+        self.contains(hashes)
+            .unwrap_or_else(|_| vec![false; txs.len()])
+    }
+
     pub fn lookup(&self, hash: Hash) -> Result<Option<PoolLookup>, Stopped> {
         self.ask(|reply| Message::Lookup { hash, reply })
     }

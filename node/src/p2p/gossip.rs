@@ -103,7 +103,7 @@ impl Network {
     ) {
         let rejected = matches!(verdict, gossipsub::MessageAcceptance::Reject);
         if rejected {
-            self.shared.metrics.peer_penalties.inc();
+            self.metrics.peer_penalties.inc();
         }
         self.swarm
             .behaviour_mut()
@@ -131,10 +131,10 @@ impl Network {
             return;
         }
         self.validating += 1;
-        let shared = self.shared.clone();
+        let admission = self.admission.clone();
         let out = self.verdicts.0.clone();
         tokio::task::spawn_blocking(move || {
-            let verdict = if shared.admit_gossip(batch.txs) {
+            let verdict = if admission.admit_gossip(batch.txs) {
                 Reject
             } else {
                 Accept
@@ -188,7 +188,7 @@ impl Network {
     /// the engine drops or buffers them by height, and certificates are checked there).
     pub(super) fn signed_by_a_validator(&mut self, m: &ConsensusMessage) -> bool {
         {
-            let chain = &self.shared.chain;
+            let chain = &self.chain;
             let height = chain.height().next();
             if self.voting_set.as_ref().map(|c| c.height) != Some(height) {
                 // Read and decoded once per height, not once per vote; a failed read

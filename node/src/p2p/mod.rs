@@ -28,8 +28,8 @@ use gossip::{gossip_config, Verdict, VotingSet};
 use scoring::{score_params, SYNC_PENALTY};
 use sync::SYNC_POLL;
 
+use crate::chain::ChainReader;
 use crate::ingress::{Inbound, NodeEvent, Outbound};
-use crate::shared::Shared;
 use atonomi_consensus::net::{Gossip, SyncResponse, MAX_SYNC_BLOCKS};
 use atonomi_primitives::{Height, Keypair};
 use futures::StreamExt;
@@ -41,7 +41,7 @@ use libp2p::{
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::mpsc;
+use tokio::sync::{broadcast, mpsc};
 
 /// Inbound connections in their handshake at once from one address, and in total: a
 /// host that opens silent sockets holds at most its share, never every slot.
@@ -99,9 +99,24 @@ pub fn identity(key: &Keypair) -> Result<libp2p::identity::Keypair> {
     Ok(libp2p::identity::Keypair::ed25519_from_bytes(&mut seed)?)
 }
 
+/// What the network reads, hands on and counts.
+#[derive(Debug, Clone)]
+pub struct Links {
+    /// Blocks to serve and the validator set to allow.
+    pub chain: ChainReader,
+    /// Gossiped transactions go in here.
+    pub admission: crate::admit::Admission,
+    /// Commits, to tell peers our height.
+    pub events: broadcast::Sender<NodeEvent>,
+    pub metrics: Arc<crate::metrics::Metrics>,
+}
+
 pub struct Network {
     swarm: Swarm<Behaviour>,
-    shared: Arc<Shared>,
+    chain: ChainReader,
+    admission: crate::admit::Admission,
+    events: broadcast::Sender<NodeEvent>,
+    metrics: Arc<crate::metrics::Metrics>,
     consensus_topic: gossipsub::IdentTopic,
     tx_topic: gossipsub::IdentTopic,
     config: P2pConfig,
@@ -144,9 +159,15 @@ impl std::fmt::Debug for Network {
 }
 
 impl Network {
-    pub fn new(key: &Keypair, config: P2pConfig, shared: Arc<Shared>) -> Result<Network> {
+    pub fn new(key: &Keypair, config: P2pConfig, links: Links) -> Result<Network> {
         let id = identity(key)?;
-        let chain_id = shared.chain.chain_id.clone();
+        let Links {
+            chain,
+            admission,
+            events,
+            metrics,
+        } = links;
+        let chain_id = chain.chain_id.clone();
         let limits = connection_limits::ConnectionLimits::default()
             .with_max_established(Some(config.max_connections))
             .with_max_established_per_peer(Some(2))
@@ -207,7 +228,10 @@ impl Network {
             })?;
         let mut net = Network {
             swarm,
-            shared,
+            chain,
+            admission,
+            events,
+            metrics,
             consensus_topic,
             tx_topic,
             config,
@@ -246,7 +270,7 @@ impl Network {
         let mut status = tokio::time::interval(Duration::from_secs(2));
         let mut sync_poll = tokio::time::interval(SYNC_POLL);
         sync_poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut events = self.shared.events.subscribe();
+        let mut events = self.events.subscribe();
         // Gossip nonces start from the clock, so a restarted node's re-sends are new
         // messages to peers that cached its earlier ones (ids are content hashes).
         let mut seq = crate::clock::now_ns();
@@ -259,7 +283,7 @@ impl Network {
                 }
                 _ = sync_poll.tick() => self.poll_sync(),
                 _ = status.tick() => {
-                    let height = self.shared.chain.height();
+                    let height = self.chain.height();
                     seq += 1;
                     self.publish(true, atonomi_primitives::codec::encode(&Gossip::Status { height, seq }));
                     #[cfg(any(debug_assertions, feature = "fault-injection"))]
@@ -311,8 +335,7 @@ impl Network {
             }
             SwarmEvent::ConnectionEstablished { peer_id, .. } => {
                 tracing::info!(%peer_id, "peer connected");
-                self.shared
-                    .metrics
+                self.metrics
                     .peers
                     .set(self.swarm.connected_peers().count() as i64);
             }
@@ -321,8 +344,7 @@ impl Network {
                 if !self.swarm.is_connected(&peer_id) {
                     self.peer_heights.remove(&peer_id);
                 }
-                self.shared
-                    .metrics
+                self.metrics
                     .peers
                     .set(self.swarm.connected_peers().count() as i64);
             }

@@ -3,7 +3,7 @@
 //! scoring, application penalties and bans.
 
 use super::Network;
-use crate::shared::Shared;
+use crate::chain::ChainReader;
 use atonomi_primitives::codec;
 use atonomi_primitives::state::{StateKey, ValidatorSet};
 use libp2p::{gossipsub, PeerId};
@@ -12,8 +12,7 @@ use std::time::Duration;
 
 /// Peers allowed to connect: the validators of the next height and the registered
 /// full nodes.
-fn allowed_peers(shared: &Shared) -> BTreeSet<PeerId> {
-    let chain = &shared.chain;
+fn allowed_peers(chain: &ChainReader) -> BTreeSet<PeerId> {
     let mut out = BTreeSet::new();
     // The set of the next height, and the one that voted on the head (its members sign
     // the head's checkpoint, which the rotation's may be, even when they are leaving).
@@ -106,7 +105,7 @@ pub(super) fn score_params(
 
 impl Network {
     pub(super) fn refresh_allowed(&mut self) {
-        let mut now = allowed_peers(&self.shared);
+        let mut now = allowed_peers(&self.chain);
         for b in self.blocked.iter().chain(self.banned.keys()) {
             now.remove(b);
         }
@@ -148,11 +147,8 @@ impl Network {
         tracing::warn!(%peer, score, "peer banned for misbehaviour: disconnected and refused for {} s", BAN_FOR.as_secs());
         self.banned
             .insert(*peer, tokio::time::Instant::now() + BAN_FOR);
-        self.shared.metrics.peer_bans.inc();
-        self.shared
-            .metrics
-            .banned_peers
-            .set(self.banned.len() as i64);
+        self.metrics.peer_bans.inc();
+        self.metrics.banned_peers.set(self.banned.len() as i64);
         self.refresh_allowed();
         let _ = self.swarm.disconnect_peer_id(*peer);
     }
@@ -160,7 +156,7 @@ impl Network {
     /// An application-level penalty (e.g. a malformed sync frame).
     pub(super) fn penalise(&mut self, peer: &PeerId, points: f64, why: &str) {
         tracing::info!(%peer, points, "peer penalised: {why}");
-        self.shared.metrics.peer_penalties.inc();
+        self.metrics.peer_penalties.inc();
         let total = self.app_penalty.entry(*peer).or_default();
         *total += points;
         let total = *total;
@@ -177,10 +173,7 @@ impl Network {
         let before = self.banned.len();
         self.banned.retain(|_, until| *until > now);
         if self.banned.len() != before {
-            self.shared
-                .metrics
-                .banned_peers
-                .set(self.banned.len() as i64);
+            self.metrics.banned_peers.set(self.banned.len() as i64);
             self.refresh_allowed();
         }
     }

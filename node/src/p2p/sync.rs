@@ -15,7 +15,7 @@ pub(super) const SYNC_POLL: Duration = Duration::from_secs(1);
 
 impl Network {
     pub(super) fn committed_height(&self) -> Height {
-        self.shared.chain.height()
+        self.chain.height()
     }
 
     /// Asks `peer` for the blocks from `from` on, unless a request to it is in flight.
@@ -69,7 +69,7 @@ impl Network {
     }
 
     pub(super) fn serve_sync(&self, req: &SyncRequest) -> Vec<(Block, CommitCertificate)> {
-        let chain = &self.shared.chain;
+        let chain = &self.chain;
         let mut out = Vec::new();
         let mut size = 0usize;
         let mut h = req.from;

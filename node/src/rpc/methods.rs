@@ -4,10 +4,13 @@
 //! checked here, with -32602 naming the parameter.
 
 use super::{bad_params, err, internal};
+use crate::admit::Admission;
+use crate::chain::ChainReader;
 use crate::ingress::{NodeEvent, Outbound};
 use crate::lookups::LookupLog;
+use crate::mempool::Mailbox;
 use crate::mempool::{AdmitError, Dropped, PoolLookup};
-use crate::shared::{read_chain, Shared};
+use crate::metrics::Metrics;
 use atonomi_api::rpc::views::*;
 use atonomi_api::rpc::{
     code, page_limit, AdminApiServer, AtonomiApiServer, AtonomiBlocksServer, AtonomiEventsServer,
@@ -28,20 +31,29 @@ use jsonrpsee::core::{RpcResult, SubscriptionResult};
 use jsonrpsee::types::ErrorObjectOwned;
 use jsonrpsee::{PendingSubscriptionSink, SubscriptionMessage};
 use std::sync::{Arc, Mutex};
+use tokio::sync::{broadcast, mpsc};
 
 /// The RPC methods' view of the node.
 #[derive(Debug, Clone)]
 pub struct Rpc {
-    shared: Arc<Shared>,
+    chain: ChainReader,
+    admission: Admission,
+    mempool: Mailbox,
+    events: broadcast::Sender<NodeEvent>,
+    metrics: Arc<Metrics>,
     context: Arc<super::RpcContext>,
     /// validate-device calls per device (the auditor's input); this server's own.
     lookups: Arc<Mutex<LookupLog>>,
 }
 
 impl Rpc {
-    pub fn new(shared: Arc<Shared>, context: super::RpcContext) -> Self {
+    pub fn new(links: super::Links, context: super::RpcContext) -> Self {
         Rpc {
-            shared,
+            chain: links.chain,
+            admission: links.admission,
+            mempool: links.mempool,
+            events: links.events,
+            metrics: links.metrics,
             lookups: Arc::new(Mutex::new(LookupLog::new(context.run_id))),
             context: Arc::new(context),
         }
@@ -55,7 +67,7 @@ impl Rpc {
         limit: usize,
         height: Height,
     ) -> RpcResult<Vec<OfferView>> {
-        let chain = read_chain(&self.shared);
+        let chain = &self.chain;
         let prefix = StateKey::service_prefix(&query.service_type);
         let reader = |k: &[u8]| chain.db().get(k);
         let mut offers = Vec::new();
@@ -104,7 +116,7 @@ impl Rpc {
 
     /// A state record, decoded.
     fn state<T: borsh::BorshDeserialize>(&self, key: &StateKey) -> RpcResult<Option<T>> {
-        let chain = read_chain(&self.shared);
+        let chain = &self.chain;
         match chain.db().get(&key.to_bytes()).map_err(internal)? {
             Some(b) => codec::decode(&b, 16 << 20).map(Some).map_err(internal),
             None => Ok(None),
@@ -127,7 +139,7 @@ impl Rpc {
         id: impl Fn(&T) -> u64,
     ) -> RpcResult<Page<T>> {
         let limit = page_limit(limit);
-        let chain = read_chain(&self.shared);
+        let chain = &self.chain;
         let rows = chain
             .db()
             .scan(prefix, start, limit + 1)
@@ -206,8 +218,7 @@ fn overlaps(a: &GeoArea, b: &GeoArea) -> bool {
 
 impl AtonomiApiServer for Rpc {
     fn status(&self) -> RpcResult<Status> {
-        let s = &self.shared;
-        let chain = read_chain(s);
+        let chain = &self.chain;
         let (height, latest_block_hash, latest_block_time) = chain.head();
         let set = chain.voting_set_at(height.next()).map_err(internal)?;
         let round = *self.context.round.borrow();
@@ -227,16 +238,16 @@ impl AtonomiApiServer for Rpc {
                 })
                 .collect(),
             round: round.map(|(height, round)| RoundPosition { height, round }),
-            mempool: s.mempool.len().map_err(internal)?,
-            peers: s.metrics.peers.get(),
-            banned_peers: s.metrics.banned_peers.get(),
-            peer_penalties: s.metrics.peer_penalties.get(),
+            mempool: self.mempool.len().map_err(internal)?,
+            peers: self.metrics.peers.get(),
+            banned_peers: self.metrics.banned_peers.get(),
+            peer_penalties: self.metrics.peer_penalties.get(),
         })
     }
 
     fn send_transaction(&self, tx: String) -> RpcResult<Submitted> {
         let hash = self
-            .shared
+            .admission
             .submit_and_gossip(hex_bytes("tx", &tx)?)
             .map_err(admit_error)?;
         Ok(Submitted { hash })
@@ -254,7 +265,7 @@ impl AtonomiApiServer for Rpc {
             .iter()
             .filter_map(|d| d.as_ref().ok().cloned())
             .collect();
-        let mut results = self.shared.submit_batch(good).into_iter();
+        let mut results = self.admission.submit_batch(good).into_iter();
         Ok(decoded
             .into_iter()
             .map(|d| {
@@ -275,13 +286,13 @@ impl AtonomiApiServer for Rpc {
     }
 
     fn get_transaction(&self, hash: Hash) -> RpcResult<TxLookup> {
-        let chain = read_chain(&self.shared);
+        let chain = &self.chain;
         if let Some(receipt) = chain.receipt(&hash).map_err(internal)? {
             return Ok(TxLookup::Final { receipt });
         }
         // Asked with the chain held: the pool is pruned for this height or the one
         // before, so a committed transaction is found above or still pending here.
-        match self.shared.mempool.lookup(hash).map_err(internal)? {
+        match self.mempool.lookup(hash).map_err(internal)? {
             Some(PoolLookup::Pending) => return Ok(TxLookup::Pending),
             // Admitted, then dropped: say why, so a client need not wait for a timeout.
             Some(PoolLookup::Dropped(d)) => {
@@ -299,7 +310,7 @@ impl AtonomiApiServer for Rpc {
     }
 
     fn get_block(&self, id: BlockId) -> RpcResult<BlockView> {
-        let chain = read_chain(&self.shared);
+        let chain = &self.chain;
         let block = match id {
             BlockId::Height(h) => chain.block(Height::new(h)),
             BlockId::Hash(h) => chain.block_by_hash(&h),
@@ -321,7 +332,7 @@ impl AtonomiApiServer for Rpc {
 
     fn get_account(&self, account: AccountId) -> RpcResult<AccountView> {
         let record: Account = self.state(&StateKey::Account(account))?.unwrap_or_default();
-        // The committed nonce is the next one to sign with (as `shared::next_nonce`).
+        // The committed nonce is the next one to sign with (as `ChainReader::next_nonce`).
         Ok(AccountView {
             next_nonce: record.nonce,
             record,
@@ -389,7 +400,7 @@ impl AtonomiApiServer for Rpc {
             });
         };
         // As of the state after `height` (kept heights only).
-        let chain = read_chain(&self.shared);
+        let chain = &self.chain;
         if height > chain.height().get() {
             return Err(err(
                 code::NOT_FOUND,
@@ -448,7 +459,7 @@ impl AtonomiApiServer for Rpc {
     fn list_devices(&self, query: ListDevices) -> RpcResult<DevicePage> {
         let limit = page_limit(query.limit);
         let manufacturer = ManufacturerId::new(query.manufacturer);
-        let chain = read_chain(&self.shared);
+        let chain = &self.chain;
         let kv = chain.db().kv();
         let (ids, next) =
             crate::index::devices_of(kv, manufacturer, query.from, limit).map_err(internal)?;
@@ -469,7 +480,7 @@ impl AtonomiApiServer for Rpc {
         query: ReputationHistoryQuery,
     ) -> RpcResult<ReputationHistory> {
         let limit = page_limit(query.limit);
-        let chain = read_chain(&self.shared);
+        let chain = &self.chain;
         let kv = chain.db().kv();
         let (records, next) =
             crate::index::reputation_of(kv, &query.subject, query.from, limit).map_err(internal)?;
@@ -497,7 +508,7 @@ impl AtonomiApiServer for Rpc {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .record(query.device, query.requester);
-        let chain = read_chain(&self.shared);
+        let chain = &self.chain;
         let reader = |k: &[u8]| chain.db().get(k);
         let (validation, height) = chain
             .at_one_height(|_| {
@@ -513,7 +524,7 @@ impl AtonomiApiServer for Rpc {
     }
 
     fn get_proof(&self, key: StateKey, height: Option<u64>) -> RpcResult<ProofView> {
-        let chain = read_chain(&self.shared);
+        let chain = &self.chain;
         let height = height.unwrap_or(chain.height().get());
         if height > chain.height().get() {
             return Err(err(
@@ -553,13 +564,13 @@ impl AtonomiApiServer for Rpc {
             .check()
             .map_err(|e| bad_params(format!("query: {e}")))?;
         let limit = query.limit();
-        let chain = read_chain(&self.shared);
+        let chain = &self.chain;
         let (offers, height) = chain.at_one_height(|height| self.offers(&query, limit, height))?;
         Ok(Discovered { height, offers })
     }
 
     fn get_evidence(&self, from: Option<u64>) -> RpcResult<Vec<EvidenceView>> {
-        let chain = read_chain(&self.shared);
+        let chain = &self.chain;
         let list = chain
             .evidence(Height::new(from.unwrap_or(0)), 100)
             .map_err(internal)?;
@@ -615,7 +626,7 @@ impl AtonomiApiServer for Rpc {
     }
 
     fn get_events(&self, height: u64) -> RpcResult<BlockEvents> {
-        let chain = read_chain(&self.shared);
+        let chain = &self.chain;
         if height == 0 || height > chain.height().get() {
             return Err(err(
                 code::NOT_FOUND,
@@ -657,7 +668,7 @@ impl AtonomiApiServer for Rpc {
     }
 
     fn get_bridge_status(&self) -> RpcResult<BridgeStatus> {
-        let chain = read_chain(&self.shared);
+        let chain = &self.chain;
         let cfg = self.context.bridge.as_ref();
         Ok(BridgeStatus {
             chain_epoch: chain.last_checkpoint_epoch().map_err(internal)?,
@@ -680,7 +691,7 @@ impl AtonomiApiServer for Rpc {
     }
 
     fn get_checkpoint(&self, epoch: u64) -> RpcResult<Checkpoint> {
-        let chain = read_chain(&self.shared);
+        let chain = &self.chain;
         let height = chain
             .checkpoint_height(epoch)
             .map_err(internal)?
@@ -710,7 +721,7 @@ impl AtonomiApiServer for Rpc {
 #[jsonrpsee::core::async_trait]
 impl AtonomiBlocksServer for Rpc {
     async fn open(&self, pending: PendingSubscriptionSink) -> SubscriptionResult {
-        let mut rx = self.shared.events.subscribe();
+        let mut rx = self.events.subscribe();
         let sink = pending.accept().await?;
         loop {
             match rx.recv().await {
@@ -742,12 +753,12 @@ impl AtonomiEventsServer for Rpc {
     ) -> SubscriptionResult {
         // A malformed filter was refused before this ran, never widened to every event.
         let filter = filter.unwrap_or_default();
-        let mut rx = self.shared.events.subscribe();
+        let mut rx = self.events.subscribe();
         let sink = pending.accept().await?;
         loop {
             let notices = match rx.recv().await {
                 Ok(NodeEvent::Committed { height, .. }) => {
-                    matching_events(&self.shared, height, &filter)
+                    matching_events(&self.chain, height, &filter)
                 }
                 Ok(NodeEvent::Dropped(d)) => dropped_event(&d, &filter).into_iter().collect(),
                 Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
@@ -792,8 +803,8 @@ fn dropped_event(d: &Dropped, f: &EventFilter) -> Option<EventNotice> {
 }
 
 /// The events of the block at `height` that the filter wants.
-fn matching_events(s: &Shared, height: Height, f: &EventFilter) -> Vec<EventNotice> {
-    let receipts = read_chain(s).receipts(height).unwrap_or_default();
+fn matching_events(chain: &ChainReader, height: Height, f: &EventFilter) -> Vec<EventNotice> {
+    let receipts = chain.receipts(height).unwrap_or_default();
     let mut out = Vec::new();
     for r in receipts {
         for event in r.events {
@@ -830,12 +841,13 @@ impl DiscoverApiServer for Discover {
 /// Test-only fault injection (`[admin] enabled = true`).
 #[derive(Debug, Clone)]
 pub struct Admin {
-    shared: Arc<Shared>,
+    /// To the network.
+    outbound: mpsc::UnboundedSender<Outbound>,
 }
 
 impl Admin {
-    pub fn new(shared: Arc<Shared>) -> Self {
-        Admin { shared }
+    pub fn new(outbound: mpsc::UnboundedSender<Outbound>) -> Self {
+        Admin { outbound }
     }
 }
 
@@ -849,8 +861,7 @@ impl AdminApiServer for Admin {
             })
             .collect::<Result<Vec<_>, _>>()?;
         let blocked = ids.len();
-        self.shared
-            .outbound
+        self.outbound
             .send(Outbound::SetBlocked(ids))
             .map_err(internal)?;
         Ok(Blocked { blocked })

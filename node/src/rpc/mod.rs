@@ -9,7 +9,11 @@ mod envelope;
 mod methods;
 mod server;
 
-use crate::shared::Shared;
+use crate::admit::Admission;
+use crate::chain::ChainReader;
+use crate::ingress::{NodeEvent, Outbound};
+use crate::mempool::Mailbox;
+use crate::metrics::Metrics;
 use atonomi_api::rpc::{
     AdminApiServer, AtonomiApiServer, AtonomiBlocksServer, AtonomiEventsServer, DiscoverApiServer,
 };
@@ -17,6 +21,7 @@ use jsonrpsee::server::{RpcModule, ServerHandle};
 use jsonrpsee::types::ErrorObjectOwned;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use tokio::sync::{broadcast, mpsc};
 
 pub use atonomi_api::rpc::code;
 
@@ -83,21 +88,37 @@ impl RpcContext {
     }
 }
 
+/// What the RPC server reads, asks and sends.
+#[derive(Debug, Clone)]
+pub struct Links {
+    pub chain: ChainReader,
+    /// The way into the mempool for submitted transactions.
+    pub admission: Admission,
+    /// Pool lookups (`getTransaction`, `status`).
+    pub mempool: Mailbox,
+    /// Commits and drops, for the subscriptions.
+    pub events: broadcast::Sender<NodeEvent>,
+    pub metrics: Arc<Metrics>,
+    /// To the network: the admin methods only.
+    pub outbound: mpsc::UnboundedSender<Outbound>,
+}
+
 /// The method table: the ledger's methods, `rpc.discover`, and the admin methods when
 /// `with_admin`.
 pub fn module(
-    shared: Arc<Shared>,
+    links: Links,
     context: RpcContext,
     with_admin: bool,
 ) -> Result<RpcModule<()>, jsonrpsee::core::RegisterMethodError> {
     let mut m = RpcModule::new(());
-    let rpc = methods::Rpc::new(shared.clone(), context);
+    let outbound = links.outbound.clone();
+    let rpc = methods::Rpc::new(links, context);
     m.merge(AtonomiApiServer::into_rpc(rpc.clone()))?;
     m.merge(AtonomiBlocksServer::into_rpc(rpc.clone()))?;
     m.merge(AtonomiEventsServer::into_rpc(rpc))?;
     m.merge(methods::Discover.into_rpc())?;
     if with_admin {
-        m.merge(methods::Admin::new(shared).into_rpc())?;
+        m.merge(methods::Admin::new(outbound).into_rpc())?;
     }
     Ok(m)
 }
@@ -105,7 +126,7 @@ pub fn module(
 /// Starts the server on `addr`; returns the bound address and the handle that stops it.
 pub async fn serve(
     addr: SocketAddr,
-    shared: Arc<Shared>,
+    links: Links,
     context: RpcContext,
     with_admin: bool,
     limits: &atonomi_api::config::RpcConfig,
@@ -114,7 +135,7 @@ pub async fn serve(
     let listener = tokio::net::TcpListener::bind(addr).await.map_err(bind)?;
     let bound = listener.local_addr().map_err(bind)?;
     let (stop, handle) = jsonrpsee::server::stop_channel();
-    let methods = module(shared, context, with_admin)?;
+    let methods = module(links, context, with_admin)?;
     server::spawn(
         listener,
         methods.into(),
@@ -154,9 +175,9 @@ mod tests {
     #[test]
     fn the_served_methods_are_exactly_the_documented_ones() {
         let dir = tempfile::tempdir().unwrap();
-        let (shared, _chain) = crate::shared::for_tests(dir.path());
+        let node = crate::testing::node(dir.path());
         let served = |admin: bool| -> BTreeSet<String> {
-            super::module(shared.clone(), super::RpcContext::for_tests(), admin)
+            super::module(node.rpc_links(), super::RpcContext::for_tests(), admin)
                 .unwrap()
                 .method_names()
                 .map(str::to_string)

@@ -1,0 +1,152 @@
+//! The read-only face of the chain store: [`ChainReader`], which every task but the
+//! consensus host holds.
+
+use super::checkpoints::voting_set_in;
+use super::{corrupt, Result};
+use atonomi_primitives::block::BlockHeader;
+use atonomi_primitives::codec;
+use atonomi_primitives::state::{StateKey, ValidatorSet};
+use atonomi_primitives::{AccountId, ChainId, Hash, Height, Timestamp};
+use atonomi_storage::{RocksStore, StateDb};
+use std::sync::Arc;
+use tokio::sync::watch;
+
+/// How many times [`ChainReader::at_one_height`] reads while blocks land under it.
+pub const READ_ATTEMPTS: u32 = 4;
+
+/// What the writer publishes after each commit: the last committed height and its
+/// header (`None` before the first block).
+#[derive(Debug, Clone)]
+pub(super) struct Head {
+    height: Height,
+    header: Option<BlockHeader>,
+    hash: Hash,
+}
+
+impl Head {
+    pub(super) fn new(height: Height, header: Option<BlockHeader>) -> Head {
+        let hash = header.as_ref().map_or(Hash::ZERO, BlockHeader::hash);
+        Head {
+            height,
+            header,
+            hash,
+        }
+    }
+}
+
+/// The read-only face of the chain store, cheap to clone, for every task but the
+/// host: committed blocks, receipts, certificates, checkpoints and the state. It takes
+/// no lock the writer holds while writing: RocksDB serves concurrent reads, the state
+/// log guards its own memory, and the head arrives on a watch channel once the block
+/// that moved it is on disk. A height read from [`ChainReader::height`] stays readable
+/// afterwards (blocks are never removed, a retained version's state is read through
+/// the log's history), so a reply that names a height reads at it; reads of the
+/// latest state that must name theirs go through [`ChainReader::at_one_height`].
+#[derive(Clone)]
+pub struct ChainReader {
+    pub(super) store: Arc<StateDb<RocksStore>>,
+    pub(super) head: watch::Receiver<Head>,
+    pub chain_id: ChainId,
+    pub(super) genesis_time: Timestamp,
+}
+
+impl std::fmt::Debug for ChainReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChainReader")
+            .field("chain_id", &self.chain_id)
+            .field("height", &self.height())
+            .finish_non_exhaustive()
+    }
+}
+
+impl ChainReader {
+    pub fn db(&self) -> &StateDb<RocksStore> {
+        &self.store
+    }
+
+    /// The last committed height (0 before the first block).
+    pub fn height(&self) -> Height {
+        self.head.borrow().height
+    }
+
+    pub fn head_hash(&self) -> Hash {
+        self.head.borrow().hash
+    }
+
+    pub fn head_timestamp(&self) -> Timestamp {
+        self.head
+            .borrow()
+            .header
+            .as_ref()
+            .map_or(self.genesis_time, |h| h.timestamp)
+    }
+
+    /// The last committed height with its block's hash and time, read together.
+    pub fn head(&self) -> (Height, Hash, Timestamp) {
+        let head = self.head.borrow();
+        let time = head
+            .header
+            .as_ref()
+            .map_or(self.genesis_time, |h| h.timestamp);
+        (head.height, head.hash, time)
+    }
+
+    /// Runs `read` on the latest state and returns its answer with the height it was
+    /// read at, for a reply that names its height. The state's version (its height)
+    /// moves only when a block is written, under the lock those writes take; when it
+    /// is the same before and after `read`, every read in between saw that height.
+    /// When blocks land during [`READ_ATTEMPTS`] reads in a row, the last answer comes
+    /// with the height it started at (it read that height or newer).
+    pub fn at_one_height<T, E>(
+        &self,
+        mut read: impl FnMut(Height) -> Result<T, E>,
+    ) -> Result<(T, Height), E> {
+        let version = || Height::new(self.store.version().unwrap_or(0));
+        let mut attempt = 1;
+        loop {
+            let before = version();
+            let answer = read(before)?;
+            if version() == before || attempt == READ_ATTEMPTS {
+                return Ok((answer, before));
+            }
+            attempt += 1;
+        }
+    }
+
+    fn decode_state<T: borsh::BorshDeserialize>(&self, key: &StateKey) -> Result<Option<T>> {
+        match self.store.get(&key.to_bytes())? {
+            None => Ok(None),
+            Some(b) => {
+                let what = format!("state record {key:?}");
+                Ok(Some(codec::decode(&b, 16 << 20).map_err(corrupt(what))?))
+            }
+        }
+    }
+
+    /// An account's next nonce in the committed state (0 for an account that does not
+    /// exist or cannot be read).
+    pub fn next_nonce(&self, account: &AccountId) -> u64 {
+        match self.store.get(&StateKey::Account(*account).to_bytes()) {
+            Ok(Some(b)) => codec::decode::<atonomi_primitives::state::Account>(&b, 1 << 16)
+                .map_or(0, |a| a.nonce),
+            _ => 0,
+        }
+    }
+
+    /// The network parameters in the committed state (the defaults where genesis wrote
+    /// none): the one way the node reads them.
+    pub fn params(&self) -> Result<atonomi_primitives::Params> {
+        Ok(self.decode_state(&StateKey::Params)?.unwrap_or_default())
+    }
+
+    /// The validator set voting on the next height (from the committed state).
+    pub fn next_validator_set(&self) -> Result<ValidatorSet> {
+        voting_set_in(self.height().next(), |k| {
+            Ok(self.store.get(&k.to_bytes())?)
+        })
+    }
+
+    pub fn state_root(&self) -> Result<Hash> {
+        Ok(self.store.root_at(self.height().get())?)
+    }
+}
