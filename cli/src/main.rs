@@ -49,6 +49,13 @@ enum Command {
     /// The calls sent by hand (token, device, reputation, payment) also come as
     /// subcommands with named flags and amounts in ATMI, e.g. `atonomi tx transfer
     /// --key alice.json --to ACCOUNT --amount 1.5`; governance is under `atonomi gov`.
+    ///
+    /// Offline signing: `--out FILE` writes the transaction to a file instead of
+    /// sending it (signed with --key, or unsigned with --signer ACCOUNT), and
+    /// `--offline --chain-id ID --nonce N` prepares it without any node; `atonomi tx
+    /// show FILE` decodes a file for a person to check, `atonomi tx sign FILE --key K`
+    /// signs one, `atonomi tx broadcast FILE` sends one (refusing another chain, a
+    /// nonce other than the account's next, or a file changed after signing).
     #[command(after_long_help = cmd::tx::CALL_SHAPES)]
     Tx(cmd::tx::TxArgs),
     /// Read from a node over JSON-RPC and print JSON.

@@ -878,3 +878,215 @@ fn any_record_reads_with_its_proof_and_a_parameter_changes_alone() {
     let bridge = q(&["bridge"]);
     assert!(bridge["chain_epoch"].is_u64(), "{bridge}");
 }
+
+/// Offline signing (issue 37, item 3): a transfer prepared unsigned on a machine that
+/// talks to no node, checked with `tx show`, signed elsewhere with `tx sign`, and
+/// broadcast; a governance change prepared offline by the admin and broadcast from
+/// another place. A file changed after signing, one for another chain, one with a used
+/// nonce and one whose nonce is ahead are each refused, saying which, and none of
+/// them reaches the node.
+#[test]
+fn transactions_are_prepared_and_signed_offline_then_broadcast() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("dev");
+    let node = common::DevNode::start(&home, &[]);
+    let url = node.url();
+    let keys = home.join("keys");
+    let (alice, admin) = (keys.join("alice.json"), keys.join("admin.json"));
+    let account = |k: &std::path::Path| {
+        common::json_out(&common::run(&["keys", "show", k.to_str().unwrap()])).unwrap()["account"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let (alice_acct, admin_acct) = (account(&alice), account(&admin));
+    let (_, bob) = key(dir.path(), "bob");
+    let next = |acct: &str| {
+        node.rpc("atonomi_getAccount", json!([acct]))["next_nonce"]
+            .as_u64()
+            .unwrap()
+    };
+    let nonce = next(&alice_acct).to_string();
+    let file = |name: &str| dir.path().join(name).to_str().unwrap().to_string();
+    let (unsigned, signed) = (file("unsigned.json"), file("signed.json"));
+    let run = |args: &[&str]| common::run(args);
+    let refused = |args: &[&str], says: &str| {
+        let o = run(args);
+        let stderr = String::from_utf8_lossy(&o.stderr).into_owned();
+        assert!(!o.status.success(), "{args:?} was not refused");
+        assert!(stderr.contains(says), "{args:?}: {stderr}");
+    };
+
+    // Prepared without a node (the RPC port is one nobody listens on) and without a key.
+    let offline = [
+        "--rpc",
+        "http://127.0.0.1:1",
+        "--offline",
+        "--chain-id",
+        "atonomi-dev",
+    ];
+    let made = common::json_out(&run(&[
+        &["tx"][..],
+        &offline,
+        &[
+            "--nonce",
+            &nonce,
+            "--signer",
+            &alice_acct,
+            "--out",
+            &unsigned,
+        ],
+        &["transfer", "--to", &bob, "--amount", "2.5"],
+    ]
+    .concat()))
+    .unwrap();
+    assert_eq!(made["signed"], false, "{made}");
+    let shown = common::json_out(&run(&["tx", "show", &unsigned])).unwrap();
+    assert_eq!(shown["does"], "transfer", "{shown}");
+    assert_eq!(shown["signer"], alice_acct.as_str());
+    assert_eq!(shown["call"]["transfer"]["amount"], "2500000000000000000");
+    refused(
+        &["tx", "broadcast", &unsigned, "--rpc", &url],
+        "is not signed",
+    );
+    // Only the named signer's key signs it.
+    let (bob_key, _) = (dir.path().join("bob.json"), ());
+    refused(
+        &[
+            "tx",
+            "sign",
+            &unsigned,
+            "--key",
+            bob_key.to_str().unwrap(),
+            "--to",
+            &signed,
+        ],
+        "names signer",
+    );
+    let sign = common::json_out(&run(&[
+        "tx",
+        "sign",
+        &unsigned,
+        "--key",
+        alice.to_str().unwrap(),
+        "--to",
+        &signed,
+    ]))
+    .unwrap();
+    let hash = sign["hash"].as_str().unwrap().to_string();
+
+    // Changed after signing: refused before anything is sent.
+    let tampered = file("tampered.json");
+    let text = std::fs::read_to_string(&signed).unwrap();
+    std::fs::write(
+        &tampered,
+        text.replace("2500000000000000000", "9500000000000000000"),
+    )
+    .unwrap();
+    refused(
+        &["tx", "broadcast", &tampered, "--rpc", &url],
+        "changed after signing",
+    );
+    // ... and with the hash that gave it away removed, the signature does.
+    let unhashed: String = std::fs::read_to_string(&tampered)
+        .unwrap()
+        .lines()
+        .filter(|l| !l.contains("\"hash\""))
+        .collect::<Vec<_>>()
+        .join("\n")
+        .replace("\",\n}", "\"\n}");
+    std::fs::write(&tampered, unhashed).unwrap();
+    refused(
+        &["tx", "broadcast", &tampered, "--rpc", &url],
+        "signature that is not the signer's",
+    );
+    // Another chain, and a nonce ahead of the account's.
+    let other_chain = file("other-chain.json");
+    let alice_key = alice.to_str().unwrap();
+    common::json_out(&run(&[
+        "tx",
+        "--offline",
+        "--chain-id",
+        "other-1",
+        "--nonce",
+        &nonce,
+        "--key",
+        alice_key,
+        "--out",
+        &other_chain,
+        "burn",
+        "--amount",
+        "1",
+    ]))
+    .unwrap();
+    refused(
+        &["tx", "broadcast", &other_chain, "--rpc", &url],
+        "serves chain atonomi-dev",
+    );
+    let ahead = file("ahead.json");
+    let later = (next(&alice_acct) + 5).to_string();
+    common::json_out(&run(&[
+        "tx",
+        "--offline",
+        "--chain-id",
+        "atonomi-dev",
+        "--nonce",
+        &later,
+        "--key",
+        alice_key,
+        "--out",
+        &ahead,
+        "burn",
+        "--amount",
+        "1",
+    ]))
+    .unwrap();
+    refused(
+        &["tx", "broadcast", &ahead, "--rpc", &url],
+        "must be sent first",
+    );
+    assert_eq!(
+        next(&alice_acct).to_string(),
+        nonce,
+        "a refused file reached the node"
+    );
+
+    // The signed file goes through, once.
+    let receipt = common::json_out(&run(&["tx", "broadcast", &signed, "--rpc", &url])).unwrap();
+    assert_eq!(receipt["status"]["status"], "success", "{receipt}");
+    assert_eq!(receipt["tx_hash"], hash.as_str(), "{receipt}");
+    let balance = node.rpc("atonomi_getAccount", json!([bob]))["balance"].clone();
+    assert_eq!(balance, "2500000000000000000", "bob's balance");
+    refused(&["tx", "broadcast", &signed, "--rpc", &url], "used already");
+
+    // Governance from an offline machine: the admin prepares and signs a parameter
+    // change with no node, another machine broadcasts it.
+    let gov = file("gov.json");
+    let admin_nonce = next(&admin_acct).to_string();
+    common::json_out(&run(&[
+        "gov",
+        "set-params",
+        "registration_fee=3000000000000000000",
+        "--key",
+        admin.to_str().unwrap(),
+        "--rpc",
+        "http://127.0.0.1:1",
+        "--offline",
+        "--chain-id",
+        "atonomi-dev",
+        "--nonce",
+        &admin_nonce,
+        "--out",
+        &gov,
+    ]))
+    .unwrap();
+    let shown = common::json_out(&run(&["tx", "show", &gov])).unwrap();
+    assert_eq!(shown["does"], "propose", "{shown}");
+    let receipt = common::json_out(&run(&["tx", "broadcast", &gov, "--rpc", &url])).unwrap();
+    assert_eq!(receipt["status"]["status"], "success", "{receipt}");
+    let params = node.rpc("atonomi_getParams", json!([]));
+    assert_eq!(
+        params["registration_fee"], "3000000000000000000",
+        "{params}"
+    );
+}

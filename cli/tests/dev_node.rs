@@ -875,3 +875,27 @@ fn the_readme_device_walkthrough_runs_as_written() {
     let balance = &node.rpc("atonomi_getAccount", json!([meter]))["balance"];
     assert_eq!(balance, "1000000000000000000", "the meter was paid 1 ATMI");
 }
+
+/// README's "Governance from an offline machine" (issue 37, item 3), run as written:
+/// the admin's change is prepared and signed with no node, then broadcast; the fee
+/// changes.
+#[test]
+fn the_readme_offline_governance_runs_as_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = common::DevNode::start(&dir.path().join(".atonomi-dev"), &[]);
+    let stdout = common::run_readme_block(
+        "## Governance from an offline machine",
+        dir.path(),
+        &[("ATONOMI_RPC", format!("http://127.0.0.1:{}", node.rpc_port))],
+    );
+    assert!(
+        stdout.contains("\"does\": \"propose\""),
+        "tx show said what the file does: {stdout}"
+    );
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(
+        lines[lines.len() - 2..],
+        ["success", "3000000000000000000"],
+        "{stdout}"
+    );
+}

@@ -9,6 +9,9 @@
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
+pub mod signer;
+pub mod txfile;
+
 pub use atonomi_api::rpc::views;
 pub use atonomi_api::rpc::{
     AdminApiClient, AtonomiApiClient, AtonomiBlocksClient, AtonomiEventsClient, DiscoverApiClient,

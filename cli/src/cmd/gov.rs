@@ -32,6 +32,10 @@ pub struct AdminArgs {
     /// Seconds to wait for finality.
     #[arg(long, default_value_t = 60, global = true)]
     wait: u64,
+    /// To prepare it on a machine without a node: `--offline --chain-id ID --nonce N
+    /// --out FILE`, then `atonomi tx broadcast FILE` where a node is reachable.
+    #[command(flatten)]
+    file: super::tx::FileArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -349,16 +353,20 @@ impl Action {
 pub async fn run(g: GovCommand) -> Result<()> {
     use serde_json::json;
     let tx = |admin: &AdminArgs, call: Value| {
-        let (rpc, key, wait) = (admin.rpc.clone(), admin.key.clone(), admin.wait);
+        let (rpc, key, wait, file) = (
+            admin.rpc.clone(),
+            admin.key.clone(),
+            admin.wait,
+            admin.file.clone(),
+        );
         async move {
-            let key = key.context("--key FILE (or ATONOMI_KEY): the admin's key file")?;
             super::tx::send(
                 &rpc,
-                &key,
+                key.as_deref(),
                 &call.to_string(),
                 None,
                 std::time::Duration::from_secs(wait),
-                None,
+                &file,
             )
             .await
         }

@@ -1,13 +1,18 @@
 //! `atonomi tx`: sign a call with a key file, submit it, wait for finality and print
 //! the receipt. The call is JSON (its 23 shapes are in `--help`) or, for the token
-//! calls, a subcommand with named flags.
+//! calls, a subcommand with named flags. With `--out` the transaction goes to a file
+//! instead (signed, or unsigned for `atonomi tx sign` on another machine), with
+//! `--offline` without talking to any node; `tx show`, `tx sign` and `tx broadcast`
+//! take such files.
 
 use anyhow::{bail, Context, Result};
 use atonomi_api::keyfile as keys;
+use atonomi_client::signer::{KeyFileSigner, Signer};
+use atonomi_client::txfile::TxFile;
 use atonomi_client::{Error, Node};
 use atonomi_primitives::event::TxStatus;
 use atonomi_primitives::tx::{sign_activation, Call};
-use atonomi_primitives::{AccountId, DeviceId, Hash, Transaction};
+use atonomi_primitives::{AccountId, ChainId, DeviceId, Hash, SignedTransaction, Transaction};
 use clap::Subcommand;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -35,13 +40,65 @@ pub struct TxArgs {
     /// used by another one, or it was replaced) fails at once, saying why.
     #[arg(long, default_value_t = 60)]
     wait: u64,
-    /// Sign with this nonce instead of the account's next nonce read from the node.
-    #[arg(long, global = true)]
-    nonce: Option<u64>,
+    #[command(flatten)]
+    file: FileArgs,
     /// The call as JSON (`--help` lists all 23 shapes).
     call: Option<String>,
     #[command(subcommand)]
-    named: Option<NamedCall>,
+    command: Option<TxCommand>,
+}
+
+/// Where a prepared transaction goes instead of the node, and what it is prepared
+/// with when no node is asked (`atonomi tx` and `atonomi gov` take these).
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct FileArgs {
+    /// Sign with this nonce instead of the account's next nonce read from the node.
+    #[arg(long, global = true)]
+    nonce: Option<u64>,
+    /// Write the transaction to this file instead of submitting it: signed with
+    /// --key, or unsigned (with --signer) for `atonomi tx sign` on another machine.
+    /// `atonomi tx broadcast FILE` submits it.
+    #[arg(long, global = true, value_name = "FILE")]
+    out: Option<PathBuf>,
+    /// Talk to no node: the chain id and nonce come from --chain-id and --nonce, and
+    /// the transaction goes to --out.
+    #[arg(long, global = true)]
+    offline: bool,
+    /// The chain the transaction is for (by default the node's).
+    #[arg(long, global = true, value_name = "ID")]
+    chain_id: Option<String>,
+    /// For an unsigned file (no --key): the account that will sign it.
+    #[arg(long, global = true, value_name = "ACCOUNT")]
+    signer: Option<AccountId>,
+}
+
+/// A named call, or what is done with a transaction file.
+#[derive(Debug, Subcommand)]
+pub enum TxCommand {
+    #[command(flatten)]
+    Call(NamedCall),
+    /// Decode a transaction file for a person to check before signing or sending:
+    /// what it does, who signs, the fee, the nonce, the chain.
+    Show {
+        /// The transaction file.
+        file: PathBuf,
+    },
+    /// Sign a transaction file with --key (its signer must be the key's account);
+    /// needs no node.
+    Sign {
+        /// The transaction file (from `atonomi tx --out FILE`).
+        file: PathBuf,
+        /// Write the signed file here (default: replace FILE).
+        #[arg(long = "to", value_name = "FILE")]
+        to: Option<PathBuf>,
+    },
+    /// Submit a signed transaction file, wait until it is final and print the receipt.
+    /// A file for another chain, with a nonce other than the account's next, or
+    /// changed after signing is refused, saying which.
+    Broadcast {
+        /// The signed transaction file.
+        file: PathBuf,
+    },
 }
 
 /// The shape of every call, as `atonomi tx --help` prints it (a test parses each).
@@ -542,45 +599,92 @@ impl NamedCall {
     }
 }
 
-/// `atonomi tx`: the call from JSON or from a named subcommand.
+/// `atonomi tx`: the call from JSON or from a named subcommand, or a transaction file.
 pub fn run(args: TxArgs) -> Result<()> {
-    let key = args.key.ok_or_else(|| {
-        anyhow::anyhow!("--key FILE (or ATONOMI_KEY): the signer's key file is needed")
-    })?;
-    let call = match (args.call, args.named) {
+    let wait = Duration::from_secs(args.wait);
+    let named = match args.command {
+        Some(TxCommand::Show { file }) => return show(&file),
+        Some(TxCommand::Sign { file, to }) => {
+            let key = args.key.ok_or_else(|| {
+                anyhow::anyhow!("--key FILE (or ATONOMI_KEY): the signer's key file is needed")
+            })?;
+            return sign_file(&file, to.as_deref().unwrap_or(&file), &key);
+        }
+        Some(TxCommand::Broadcast { file }) => {
+            return super::runtime()?.block_on(broadcast(&args.rpc, &file, wait))
+        }
+        Some(TxCommand::Call(named)) => Some(named),
+        None => None,
+    };
+    let call = match (args.call, named) {
         (Some(json), None) => json,
         (None, Some(named)) => named.to_json().to_string(),
         _ => bail!("give the call as JSON or as a subcommand (see `atonomi tx --help`)"),
     };
     super::runtime()?.block_on(send(
         &args.rpc,
-        &key,
+        args.key.as_deref(),
         &call,
         args.device_key.as_deref(),
-        Duration::from_secs(args.wait),
-        args.nonce,
+        wait,
+        &args.file,
     ))
 }
 
 /// Signs `call` with the key file, submits it, waits until it is final and prints the
 /// receipt. Fails (non-zero exit) when the call failed or the transaction was invalid.
+/// With `file.out` the transaction is written there instead (unsigned without a key),
+/// and with `file.offline` no node is asked anything.
 pub async fn send(
     url: &str,
-    key_file: &Path,
+    key_file: Option<&Path>,
     call_json: &str,
     device_key: Option<&Path>,
     wait: Duration,
-    nonce: Option<u64>,
+    file: &FileArgs,
 ) -> Result<()> {
-    let key = keys::read(key_file)?;
-    let node = Node::connect(url)?;
+    let signer = key_file.map(KeyFileSigner::open).transpose()?;
+    let account = match (&signer, file.signer) {
+        (Some(s), None) => s.account(),
+        (Some(s), Some(a)) if a == s.account() => a,
+        (Some(s), Some(a)) => bail!(
+            "--signer {a} is not the account of --key ({}); give one of them",
+            s.account()
+        ),
+        (None, Some(a)) if file.out.is_some() => a,
+        (None, _) => bail!(
+            "--key FILE (or ATONOMI_KEY): the signer's key file is needed (or, to write an unsigned file, --signer ACCOUNT with --out FILE)"
+        ),
+    };
+    if file.offline && file.out.is_none() {
+        bail!("--offline writes the transaction to a file: give --out FILE (and send it later with `atonomi tx broadcast FILE`)");
+    }
+    let node = if file.offline {
+        None
+    } else {
+        Some(Node::connect(url)?)
+    };
     let mut json: Value = serde_json::from_str(call_json).context("the call is not valid JSON")?;
     if device_key.is_some() {
         leave_room_for_device_signature(&mut json);
     }
     let mut the_call: Call = serde_json::from_value(json)
         .context("the call is not valid JSON for any call (see `atonomi tx --help`)")?;
-    let chain_id = node.chain_id().await?;
+    let chain_id = match (&file.chain_id, &node) {
+        (Some(id), node) => {
+            let id =
+                ChainId::new(id.clone()).map_err(|e| anyhow::anyhow!("--chain-id {id}: {e}"))?;
+            if let Some(node) = node {
+                let served = node.chain_id().await?;
+                if served != id {
+                    bail!("--chain-id {id}, but the node at {url} serves chain {served}");
+                }
+            }
+            id
+        }
+        (None, Some(node)) => node.chain_id().await?,
+        (None, None) => bail!("--offline: give the chain's id with --chain-id ID"),
+    };
     if let Some(dk) = device_key {
         let dkey = keys::read(dk)?;
         // The device consents to its owner: the signer activating it, or the owner
@@ -589,7 +693,7 @@ pub async fn send(
             Call::ActivateDevice {
                 device,
                 device_signature,
-            } => *device_signature = sign_activation(&dkey, &chain_id, device, &key.account()),
+            } => *device_signature = sign_activation(&dkey, &chain_id, device, &account),
             Call::RegisterAndActivate {
                 device,
                 owner,
@@ -604,19 +708,45 @@ pub async fn send(
             ),
         }
     }
-    let nonce = match nonce {
-        Some(n) => n,
-        None => node.next_nonce(key.account()).await?,
+    let nonce = match (file.nonce, &node) {
+        (Some(n), _) => n,
+        (None, Some(node)) => node.next_nonce(account).await?,
+        (None, None) => bail!(
+            "--offline: give the signer's next nonce with --nonce N (`atonomi query account ACCOUNT` where a node is reachable)"
+        ),
     };
-    let stx = Transaction {
+    let tx = Transaction {
         chain_id,
-        signer: key.account(),
+        signer: account,
         nonce,
         max_fee: None,
         call: the_call,
+    };
+    if let Some(out) = &file.out {
+        let written = match &signer {
+            Some(s) => TxFile::signed(&s.sign(tx)?),
+            None => TxFile::unsigned(tx),
+        };
+        written.write(out)?;
+        return super::print(&serde_json::json!({
+            "file": out,
+            "signed": written.signature.is_some(),
+            "hash": written.hash,
+            "signer": account,
+            "nonce": nonce,
+            "chain_id": written.transaction.chain_id,
+        }));
     }
-    .sign(&key);
-    let hash = node.submit(&stx).await?;
+    let (Some(signer), Some(node)) = (signer, node) else {
+        bail!("nothing to send: no key or no node");
+    };
+    submit_and_wait(&node, &signer.sign(tx)?, wait).await
+}
+
+/// Submits a signed transaction, waits until it is final and prints the receipt.
+async fn submit_and_wait(node: &Node, stx: &SignedTransaction, wait: Duration) -> Result<()> {
+    let nonce = stx.tx.nonce;
+    let hash = node.submit(stx).await?;
     tracing::debug!(%hash, "submitted");
     let receipt = match node.wait_final(hash, wait).await {
         Ok(r) => r,
@@ -630,6 +760,52 @@ pub async fn send(
         TxStatus::Success => Ok(()),
         other => bail!("transaction {hash} is final but did not succeed: {other}"),
     }
+}
+
+/// `atonomi tx show FILE`.
+fn show(path: &Path) -> Result<()> {
+    let file = TxFile::read(path)?;
+    let tx = &file.transaction;
+    super::print(&serde_json::json!({
+        "does": tx.call.name(),
+        "call": tx.call,
+        "signer": tx.signer,
+        "nonce": tx.nonce,
+        "chain_id": tx.chain_id,
+        "max_fee": match &tx.max_fee {
+            Some(fee) => serde_json::to_value(fee)?,
+            None => Value::String("the network's tx_fee when it runs".into()),
+        },
+        "signed": file.signature.is_some(),
+        "hash": file.hash,
+    }))
+}
+
+/// `atonomi tx sign FILE --key K [--to OUT]`: needs no node.
+fn sign_file(path: &Path, out: &Path, key: &Path) -> Result<()> {
+    let file = TxFile::read(path)?;
+    let signed = TxFile::signed(&KeyFileSigner::open(key)?.sign(file.transaction)?);
+    signed.write(out)?;
+    super::print(&serde_json::json!({
+        "file": out,
+        "signed": true,
+        "hash": signed.hash,
+        "signer": signed.transaction.signer,
+        "nonce": signed.transaction.nonce,
+        "chain_id": signed.transaction.chain_id,
+    }))
+}
+
+/// `atonomi tx broadcast FILE`: the file's own checks, then the node's chain and the
+/// signer's next nonce, then submitted and waited for.
+async fn broadcast(url: &str, path: &Path, wait: Duration) -> Result<()> {
+    let file = TxFile::read(path)?;
+    let stx = file.require_signed(path)?;
+    let node = Node::connect(url)?;
+    let chain = node.chain_id().await?;
+    let next = node.next_nonce(stx.tx.signer).await?;
+    file.check_against(&chain, next)?;
+    submit_and_wait(&node, &stx, wait).await
 }
 
 /// With `--device-key` the device's signature comes from its key, so the JSON of a
