@@ -118,8 +118,19 @@ pub struct AdminSection {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MetricsSection {
-    /// Prometheus endpoint: GET http://ADDR/metrics.
+    /// Prometheus endpoint: GET http://ADDR/metrics (also /health and /ready).
     pub addr: SocketAddr,
+    /// `/ready` answers 200 while the committed height is within this many heights of
+    /// the best height a peer reported.
+    #[serde(default = "default_ready_max_lag")]
+    pub ready_max_lag: u64,
+}
+
+/// The default `[metrics] ready_max_lag`.
+pub const DEFAULT_READY_MAX_LAG: u64 = 2;
+
+fn default_ready_max_lag() -> u64 {
+    DEFAULT_READY_MAX_LAG
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -295,8 +306,12 @@ peers = []
 node_key = "keys/node.json"
 
 [metrics]
-# Prometheus text endpoint: GET http://127.0.0.1:9645/metrics
+# Prometheus text endpoint: GET http://127.0.0.1:9645/metrics; beside it GET /health
+# (200 while every part of the node runs) and GET /ready (200 while also synced and
+# the data directory is writable; 503 with the reasons otherwise).
 addr = "127.0.0.1:9645"
+# /ready holds while the committed height is within this many of the best peer's.
+ready_max_lag = 2
 
 [admin]
 # Admin JSON-RPC methods (fault injection for tests). Keep off in production.

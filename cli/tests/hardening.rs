@@ -1,7 +1,7 @@
 //! Hardening against cheap requests that degrade a node for everyone (issue 14): each
 //! test reproduces one finding of the outside probe against a real node process.
 
-use serde_json::json;
+use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 
 mod common;
@@ -200,6 +200,78 @@ fn oversized_chunked_bodies_get_413_and_metrics_paths_are_exact() {
     assert_eq!(get("/metrics"), 200);
     assert_eq!(get("/metricsXYZ"), 404);
     assert_eq!(get("/"), 404);
+}
+
+/// `/health` and `/ready` on the metrics port (issue 39, item 1): a running dev node is
+/// healthy, naming each part it checks, and ready at its height with no peer ahead;
+/// only GET is served; a malformed request line gets 400 and the port keeps serving;
+/// past the connection bound a connection is closed and the port still serves.
+#[test]
+fn health_and_readiness_are_served_beside_the_metrics() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = DevNode::start(&dir.path().join("home"), &[]);
+    let addr = ("127.0.0.1", node.metrics_port);
+    let get = |path: &str| {
+        let (status, head, body) = common::http_exchange(
+            addr,
+            format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes(),
+        );
+        (status, head, String::from_utf8_lossy(&body).into_owned())
+    };
+    let (status, head, body) = get("/health");
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        head.to_ascii_lowercase().contains("application/json"),
+        "{head}"
+    );
+    let health: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(health["healthy"], true, "{health}");
+    for part in ["mempool", "rpc", "consensus"] {
+        assert!(
+            health["parts"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|p| p == part),
+            "{part} is checked: {health}"
+        );
+    }
+    let (status, _, body) = get("/ready");
+    assert_eq!(status, 200, "{body}");
+    let ready: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(ready["ready"], true, "{ready}");
+    assert_eq!(ready["reasons"], json!([]), "{ready}");
+    assert_eq!(ready["best_peer_height"], 0, "{ready}");
+    assert!(ready["height"].as_u64().is_some(), "{ready}");
+    let (status, _, _) = common::http_exchange(
+        addr,
+        b"POST /health HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+    );
+    assert_eq!(status, 405);
+    let (status, _, _) = common::http_exchange(addr, b"NOT HTTP AT ALL\r\n\r\n");
+    assert_eq!(status, 400);
+    // Past the bound: the extra connections are closed, the port serves again after.
+    let held: Vec<_> = (0..80)
+        .filter_map(|_| std::net::TcpStream::connect(addr).ok())
+        .collect();
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let closed = held
+        .iter()
+        .filter(|s| {
+            use std::io::Read;
+            s.set_nonblocking(true).unwrap();
+            matches!((&**s).read(&mut [0u8; 1]), Ok(0))
+        })
+        .count();
+    assert!(
+        closed >= 80 - 64,
+        "{closed} of 80 held connections were closed"
+    );
+    drop(held);
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert_eq!(get("/ready").0, 200);
+    let metrics = get("/metrics").2;
+    assert!(metrics.contains("atonomi_best_peer_height 0"), "{metrics}");
 }
 
 fn dir_bytes(p: &std::path::Path) -> u64 {

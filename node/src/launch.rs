@@ -134,6 +134,9 @@ pub struct Launch {
     pub consensus: ConsensusConfig,
     pub p2p: Option<(Keypair, P2pConfig)>,
     pub metrics: Option<SocketAddr>,
+    /// `/ready` holds while the committed height is within this many of the best
+    /// peer's (`[metrics] ready_max_lag`).
+    pub ready_max_lag: u64,
     /// Fault modes for the fault tests (see [`crate::faults`]).
     pub faults: crate::faults::Faults,
     pub admin: bool,
@@ -219,7 +222,13 @@ impl Launch {
             state_retention: config.storage.state_retention,
             consensus: config.consensus,
             p2p,
-            metrics: config.metrics.map(|m| m.addr),
+            metrics: config.metrics.as_ref().map(|m| m.addr),
+            ready_max_lag: config
+                .metrics
+                .as_ref()
+                .map_or(atonomi_api::config::DEFAULT_READY_MAX_LAG, |m| {
+                    m.ready_max_lag
+                }),
             faults: Default::default(),
             admin: config.admin.enabled,
             bridge: match &config.bridge {
@@ -285,8 +294,19 @@ pub async fn run(launch: Launch, ready: impl FnOnce(SocketAddr)) -> Result<()> {
         outbound.clone(),
     );
     metrics.height.set(chain.height().get() as i64);
+    let health = Arc::new(crate::health::Health::new(
+        launch.data.clone(),
+        launch.ready_max_lag,
+        metrics.clone(),
+    ));
+    {
+        let mempool = mempool.clone();
+        health.add("mempool", move || {
+            mempool.len().map(|_| ()).map_err(|e| e.to_string())
+        });
+    }
     if let Some(addr) = launch.metrics {
-        let bound = crate::metrics::serve(addr, metrics.clone())
+        let bound = crate::endpoint::serve(addr, metrics.clone(), health.clone())
             .await
             .map_err(|error| LaunchError::Metrics { addr, error })?;
         tracing::info!(%bound, "Prometheus metrics on /metrics");
@@ -324,6 +344,13 @@ pub async fn run(launch: Launch, ready: impl FnOnce(SocketAddr)) -> Result<()> {
         addr: launch.rpc,
         error,
     })?;
+    {
+        let handle = rpc_handle.clone();
+        health.add("rpc", move || match handle.is_stopped() {
+            false => Ok(()),
+            true => Err("the JSON-RPC server has stopped".into()),
+        });
+    }
     let propose = Duration::from_millis(launch.consensus.propose_timeout_ms.max(100));
     let mut engine = EngineConfig::new(launch.genesis.chain_id.clone());
     engine.timeouts.propose = propose;
@@ -365,9 +392,14 @@ pub async fn run(launch: Launch, ready: impl FnOnce(SocketAddr)) -> Result<()> {
             let net = crate::p2p::Network::new(&node_key, p2p, links)?;
             tracing::info!(peer_id = %net.peer_id(), "p2p identity");
             let mut stop = stop_rx.clone();
-            Some(tokio::spawn(net.run(inbound_tx, outbound_rx, async move {
-                let _ = stop.wait_for(|s| *s).await;
-            })))
+            let alive = health.task("network");
+            Some(tokio::spawn(async move {
+                let _alive = alive;
+                net.run(inbound_tx, outbound_rx, async move {
+                    let _ = stop.wait_for(|s| *s).await;
+                })
+                .await
+            }))
         }
         None => {
             // No network (the dev chain's single validator decides alone); the inbound
@@ -407,11 +439,14 @@ pub async fn run(launch: Launch, ready: impl FnOnce(SocketAddr)) -> Result<()> {
             )));
         }
     }
+    let consensus = health.task("consensus");
+    health.set_started();
     ready(rpc_addr);
     let result = host
         .run(first, inbound_rx, shutdown_signal())
         .await
         .map_err(LaunchError::from);
+    drop(consensus);
     let _ = stop_tx.send(true);
     for t in bridge_tasks {
         t.abort();
@@ -479,6 +514,7 @@ pub fn dev_launch(
         },
         p2p: None,
         metrics,
+        ready_max_lag: atonomi_api::config::DEFAULT_READY_MAX_LAG,
         faults: Default::default(),
         admin: false,
         bridge: None,

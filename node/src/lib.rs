@@ -10,6 +10,8 @@
 //!   server, the network and the bridge signer hold): the checks a block would make, the
 //!   operator's [`admission`] policy, then the [`mempool`]'s own bounds.
 //! - [`mempool`]: an actor on its own thread owning the pool, reached by typed messages.
+//! - [`health`]: what `/health` and `/ready` on the metrics port answer;
+//!   [`endpoint`] serves them beside the [`metrics`].
 //! - [`ingress`]: the messages between the host, the network and the RPC server.
 //! - [`chain`]: the chain store on RocksDB (blocks, receipts, state).
 //! - [`index`]: the node's secondary indexes (devices by manufacturer, reputation history).
@@ -29,7 +31,9 @@ pub mod bridge;
 pub mod chain;
 pub mod clock;
 pub mod config;
+pub mod endpoint;
 pub mod faults;
+pub mod health;
 pub mod host;
 pub mod index;
 pub mod ingress;

@@ -1,12 +1,10 @@
-//! Prometheus metrics, served as text on `GET /metrics`.
+//! The node's Prometheus metrics (served by [`crate::endpoint`]).
 
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
-use std::net::SocketAddr;
-use std::sync::Arc;
 
 #[derive(Debug)]
 pub struct Metrics {
@@ -14,6 +12,8 @@ pub struct Metrics {
     pub height: Gauge,
     pub round: Gauge,
     pub peers: Gauge,
+    /// The highest committed height a connected peer reported.
+    pub best_peer_height: Gauge,
     pub mempool_txs: Gauge,
     pub blocks: Counter,
     pub txs: Counter,
@@ -41,6 +41,7 @@ impl Default for Metrics {
             height: Gauge::default(),
             round: Gauge::default(),
             peers: Gauge::default(),
+            best_peer_height: Gauge::default(),
             mempool_txs: Gauge::default(),
             blocks: Counter::default(),
             txs: Counter::default(),
@@ -58,6 +59,11 @@ impl Default for Metrics {
         registry.register("height", "Last committed height", m.height.clone());
         registry.register("round", "Consensus round in progress", m.round.clone());
         registry.register("peers", "Connected peers", m.peers.clone());
+        registry.register(
+            "best_peer_height",
+            "Highest committed height a connected peer reported",
+            m.best_peer_height.clone(),
+        );
         registry.register(
             "mempool_txs",
             "Transactions in the mempool",
@@ -118,55 +124,4 @@ impl Metrics {
         }
         out
     }
-}
-
-/// Serves `GET /metrics` (anything else: 404) until the task is dropped, over hyper.
-pub async fn serve(addr: SocketAddr, metrics: Arc<Metrics>) -> std::io::Result<SocketAddr> {
-    use hyper::{Method, Response, StatusCode};
-    let listener = tokio::net::TcpListener::bind(addr).await?;
-    let bound = listener.local_addr()?;
-    tokio::spawn(async move {
-        loop {
-            let sock = match listener.accept().await {
-                Ok((sock, _)) => sock,
-                Err(e) => {
-                    tracing::warn!(target: "metrics", "accept failed: {e}");
-                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                    continue;
-                }
-            };
-            let metrics = metrics.clone();
-            tokio::spawn(async move {
-                let svc = hyper::service::service_fn(
-                    move |req: hyper::Request<hyper::body::Incoming>| {
-                        let metrics = metrics.clone();
-                        async move {
-                            let (status, body) =
-                                if req.method() == Method::GET && req.uri().path() == "/metrics" {
-                                    (StatusCode::OK, metrics.render())
-                                } else {
-                                    (StatusCode::NOT_FOUND, "not found\n".to_string())
-                                };
-                            let mut r =
-                                Response::new(http_body_util::Full::new(bytes::Bytes::from(body)));
-                            *r.status_mut() = status;
-                            r.headers_mut().insert(
-                                hyper::header::CONTENT_TYPE,
-                                hyper::header::HeaderValue::from_static(
-                                    "text/plain; version=0.0.4",
-                                ),
-                            );
-                            Ok::<_, std::convert::Infallible>(r)
-                        }
-                    },
-                );
-                let conn = hyper::server::conn::http1::Builder::new()
-                    .timer(hyper_util::rt::TokioTimer::new())
-                    .header_read_timeout(std::time::Duration::from_secs(5))
-                    .serve_connection(hyper_util::rt::TokioIo::new(sock), svc);
-                let _ = tokio::time::timeout(std::time::Duration::from_secs(60), conn).await;
-            });
-        }
-    });
-    Ok(bound)
 }

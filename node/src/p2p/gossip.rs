@@ -157,6 +157,7 @@ impl Network {
             Gossip::Status { height: h, .. } => {
                 let _ = inbound.send(Inbound::PeerHeight(h)).await;
                 self.peer_heights.insert(*from, h);
+                self.note_peer_heights();
                 let mine = self.committed_height();
                 if h > mine {
                     self.request_sync(*from, mine.next());

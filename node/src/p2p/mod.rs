@@ -343,6 +343,7 @@ impl Network {
                 tracing::debug!(%peer_id, "peer disconnected");
                 if !self.swarm.is_connected(&peer_id) {
                     self.peer_heights.remove(&peer_id);
+                    self.note_peer_heights();
                 }
                 self.metrics
                     .peers
@@ -387,9 +388,11 @@ impl Network {
                         let last = last.header.height;
                         let known = self.peer_heights.entry(peer).or_default();
                         *known = (*known).max(last);
+                        let known = *known;
+                        self.note_peer_heights();
                         // A full batch, or a peer known to have more (a batch is also cut
                         // by bytes): ask for the next one right away.
-                        if response.blocks.len() == MAX_SYNC_BLOCKS as usize || *known > last {
+                        if response.blocks.len() == MAX_SYNC_BLOCKS as usize || known > last {
                             self.request_sync(peer, last.next());
                         }
                     }

@@ -14,6 +14,12 @@ use std::time::Duration;
 pub(super) const SYNC_POLL: Duration = Duration::from_secs(1);
 
 impl Network {
+    /// Publishes the best height a connected peer reported (for `/ready`).
+    pub(super) fn note_peer_heights(&self) {
+        let best = self.peer_heights.values().max().map_or(0, |h| h.get());
+        self.metrics.best_peer_height.set(best as i64);
+    }
+
     pub(super) fn committed_height(&self) -> Height {
         self.chain.height()
     }
