@@ -224,6 +224,17 @@ fn device_lifecycle_on_a_dev_node_survives_kill_9() {
         metrics.contains("atonomi_txs_committed_total 7"),
         "{metrics}"
     );
+    // Each admitted, every height decided in its first round, an interval between each
+    // two commits, and an empty pool.
+    for line in [
+        "atonomi_mempool_admissions_total{outcome=\"admitted\"} 7".to_string(),
+        format!("atonomi_rounds_per_height_count {h}"),
+        format!("atonomi_rounds_per_height_bucket{{le=\"1.0\"}} {h}"),
+        format!("atonomi_block_interval_seconds_count {}", h - 1),
+        "atonomi_mempool_bytes 0".to_string(),
+    ] {
+        assert!(metrics.contains(&line), "{line} in {metrics}");
+    }
 
     // Hostile input: garbage, wrong chain, replayed nonce — typed errors, nothing changes.
     let height = query(&node, &["status"]).unwrap()["height"]
@@ -233,6 +244,11 @@ fn device_lifecycle_on_a_dev_node_survives_kill_9() {
     assert_eq!(e["error"]["code"], -32602, "{e}");
     let e = rpc(&node, "atonomi_sendTransaction", json!(["00ff00"]));
     assert_eq!(e["error"]["code"], 4001, "{e}");
+    let metrics = http_get(&node.metrics, "/metrics");
+    assert!(
+        metrics.contains("atonomi_mempool_admissions_total{outcome=\"bad_signature\"} 1"),
+        "the refusal is counted by its reason: {metrics}"
+    );
     let e = rpc(&node, "atonomi_noSuchMethod", json!([]));
     assert_eq!(e["error"]["code"], -32601, "{e}");
     // Signed transactions that must not get in: each a typed error, nothing changes.

@@ -8,9 +8,11 @@ use crate::admission::Policy;
 use crate::chain::ChainReader;
 use crate::ingress::Outbound;
 use crate::mempool::{AdmitError, AdmitFailed, Checked, Mailbox};
+use crate::metrics::Metrics;
 use atonomi_primitives::state::StateKey;
 use atonomi_primitives::{Hash, InvalidTx, SignedTransaction};
 use atonomi_runtime::{Refusal, SigCheck};
+use std::sync::Arc;
 use tokio::sync::mpsc;
 
 /// How many times admission reads the nonces of a batch when blocks keep being
@@ -55,6 +57,8 @@ pub struct Admission {
     policy: Policy,
     /// To the peer-to-peer layer (nobody listens on a network-less dev node).
     outbound: mpsc::UnboundedSender<Outbound>,
+    /// Outcomes are counted here.
+    metrics: Arc<Metrics>,
 }
 
 impl Admission {
@@ -63,17 +67,39 @@ impl Admission {
         mempool: Mailbox,
         policy: Policy,
         outbound: mpsc::UnboundedSender<Outbound>,
+        metrics: Arc<Metrics>,
     ) -> Admission {
         Admission {
             chain,
             mempool,
             policy,
             outbound,
+            metrics,
+        }
+    }
+
+    /// Counts each answer by outcome (`atonomi_mempool_admissions_total`).
+    fn count(&self, results: &[Result<Hash, AdmitError>]) {
+        for r in results {
+            let outcome = match r {
+                Ok(_) => "admitted",
+                Err(e) => e.label(),
+            };
+            self.metrics
+                .admissions
+                .get_or_create(&crate::metrics::Outcome { outcome })
+                .inc();
         }
     }
 
     /// Mempool admission: the checks a block would make, then the pool's own bounds.
     pub fn submit(&self, bytes: Vec<u8>) -> Result<Hash, AdmitError> {
+        let result = self.submit_one(bytes);
+        self.count(std::slice::from_ref(&result));
+        result
+    }
+
+    fn submit_one(&self, bytes: Vec<u8>) -> Result<Hash, AdmitError> {
         let stx = {
             let chain = &self.chain;
             let stx = decode(&chain_params(chain)?, chain, &bytes)?;
@@ -112,6 +138,15 @@ impl Admission {
     /// policy, a full pool) come first so overload and floods cost no CPU, the rest are
     /// verified as batches on all cores, and those are admitted together.
     fn admit_batch(&self, txs: Vec<Vec<u8>>) -> (Vec<Result<Hash, AdmitError>>, Vec<Vec<u8>>) {
+        let (results, admitted) = self.admit_batch_uncounted(txs);
+        self.count(&results);
+        (results, admitted)
+    }
+
+    fn admit_batch_uncounted(
+        &self,
+        txs: Vec<Vec<u8>>,
+    ) -> (Vec<Result<Hash, AdmitError>>, Vec<Vec<u8>>) {
         let mut decoded: Vec<Result<SignedTransaction, AdmitError>> = {
             let chain = &self.chain;
             let params = match chain_params(chain) {

@@ -292,6 +292,7 @@ pub async fn run(launch: Launch, ready: impl FnOnce(SocketAddr)) -> Result<()> {
                 .map_err(LaunchError::Admission)?,
         },
         outbound.clone(),
+        metrics.clone(),
     );
     metrics.height.set(chain.height().get() as i64);
     let health = Arc::new(crate::health::Health::new(

@@ -1,10 +1,24 @@
 //! The node's Prometheus metrics (served by [`crate::endpoint`]).
 
 use prometheus_client::encoding::text::encode;
+use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
+
+/// The label of a per-outcome or per-reason counter.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct Outcome {
+    pub outcome: &'static str,
+}
+
+/// The label of the drop counter.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct Reason {
+    pub reason: &'static str,
+}
 
 #[derive(Debug)]
 pub struct Metrics {
@@ -15,6 +29,16 @@ pub struct Metrics {
     /// The highest committed height a connected peer reported.
     pub best_peer_height: Gauge,
     pub mempool_txs: Gauge,
+    /// Bytes of the transactions in the mempool.
+    pub mempool_bytes: Gauge,
+    /// Transactions offered to the mempool, by outcome (`admitted` or the refusal).
+    pub admissions: Family<Outcome, Counter>,
+    /// Transactions that left the pool uncommitted, by reason.
+    pub mempool_drops: Family<Reason, Counter>,
+    /// Seconds between consecutive commits.
+    pub block_interval_seconds: Histogram,
+    /// Rounds a height took (1: decided in its first round).
+    pub rounds_per_height: Histogram,
     pub blocks: Counter,
     pub txs: Counter,
     pub sign_refused: Counter,
@@ -43,6 +67,11 @@ impl Default for Metrics {
             peers: Gauge::default(),
             best_peer_height: Gauge::default(),
             mempool_txs: Gauge::default(),
+            mempool_bytes: Gauge::default(),
+            admissions: Family::default(),
+            mempool_drops: Family::default(),
+            block_interval_seconds: Histogram::new(exponential_buckets(0.05, 2.0, 12)),
+            rounds_per_height: Histogram::new([1.0, 2.0, 3.0, 4.0, 6.0, 8.0, 16.0]),
             blocks: Counter::default(),
             txs: Counter::default(),
             sign_refused: Counter::default(),
@@ -68,6 +97,31 @@ impl Default for Metrics {
             "mempool_txs",
             "Transactions in the mempool",
             m.mempool_txs.clone(),
+        );
+        registry.register(
+            "mempool_bytes",
+            "Bytes of the transactions in the mempool",
+            m.mempool_bytes.clone(),
+        );
+        registry.register(
+            "mempool_admissions",
+            "Transactions offered to the mempool, by outcome (admitted, or why refused)",
+            m.admissions.clone(),
+        );
+        registry.register(
+            "mempool_drops",
+            "Transactions that left the mempool uncommitted, by reason",
+            m.mempool_drops.clone(),
+        );
+        registry.register(
+            "block_interval_seconds",
+            "Time between consecutive commits",
+            m.block_interval_seconds.clone(),
+        );
+        registry.register(
+            "rounds_per_height",
+            "Rounds a height took to decide (1: its first round)",
+            m.rounds_per_height.clone(),
         );
         registry.register("blocks_committed", "Blocks committed", m.blocks.clone());
         registry.register("txs_committed", "Transactions committed", m.txs.clone());

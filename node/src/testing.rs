@@ -52,6 +52,7 @@ pub(crate) fn node(dir: &std::path::Path) -> TestNode {
         mempool.clone(),
         crate::admission::Policy::default(),
         outbound.clone(),
+        metrics.clone(),
     );
     TestNode {
         chain,

@@ -41,6 +41,13 @@ impl Host {
         m.txs.inc_by(txs as u64);
         m.commit_seconds
             .observe(self.height_started.elapsed().as_secs_f64());
+        m.rounds_per_height
+            .observe(f64::from(certificate.round.saturating_add(1)));
+        let now = Instant::now();
+        if let Some(last) = self.last_commit.replace(now) {
+            m.block_interval_seconds
+                .observe(now.duration_since(last).as_secs_f64());
+        }
         tracing::info!(%height, block = %hash, txs, "committed");
         let _ = self.events.send(NodeEvent::Committed { height, hash, txs });
         self.executed.clear();

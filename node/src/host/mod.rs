@@ -146,6 +146,8 @@ pub struct Host {
     waiting: Option<(Height, Instant)>,
     /// When the height in progress started.
     height_started: Instant,
+    /// When the last block was committed (for the block interval).
+    last_commit: Option<Instant>,
     booted: Instant,
     /// Whether a peer told us its height (see `HostConfig::wait_for_peers`).
     heard_peers: bool,
@@ -232,6 +234,7 @@ impl Host {
             fed: Vec::new(),
             waiting,
             height_started: Instant::now(),
+            last_commit: None,
             booted: Instant::now(),
             heard_peers: false,
             key_has_signed,

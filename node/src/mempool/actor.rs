@@ -88,6 +88,7 @@ impl Actor {
             }
         }
         self.metrics.mempool_txs.set(self.pool.len() as i64);
+        self.metrics.mempool_bytes.set(self.pool.bytes() as i64);
         self.announce_drops();
     }
 
@@ -113,6 +114,16 @@ impl Actor {
     fn announce_drops(&mut self) {
         for d in self.pool.take_drops() {
             tracing::debug!(tx = %d.hash, reason = d.reason.explain(), "dropped from the mempool");
+            let reason = match d.reason {
+                super::DropReason::Replaced { .. } => "replaced",
+                super::DropReason::NonceUsed { .. } => "nonce_used",
+                super::DropReason::Evicted => "evicted",
+                super::DropReason::Gapped { .. } => "gapped",
+            };
+            self.metrics
+                .mempool_drops
+                .get_or_create(&crate::metrics::Reason { reason })
+                .inc();
             let _ = self.events.send(NodeEvent::Dropped(d));
         }
     }

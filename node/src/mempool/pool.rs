@@ -75,6 +75,25 @@ pub enum AdmitError {
     TooManyPending(usize),
 }
 
+impl AdmitError {
+    /// A short name for metrics labels.
+    pub fn label(&self) -> &'static str {
+        match self {
+            AdmitError::Invalid(_) => "invalid",
+            AdmitError::WrongChain { .. } => "wrong_chain",
+            AdmitError::State(_) => "state_unreadable",
+            AdmitError::Stopped => "stopped",
+            AdmitError::Busy { .. } => "busy",
+            AdmitError::BadSignature => "bad_signature",
+            AdmitError::Duplicate => "duplicate",
+            AdmitError::Full { .. } => "full",
+            AdmitError::NonceGap { .. } => "nonce_gap",
+            AdmitError::NotAdmitted(_) => "not_admitted",
+            AdmitError::TooManyPending(_) => "too_many_pending",
+        }
+    }
+}
+
 #[derive(Debug)]
 struct Entry {
     bytes: Vec<u8>,
@@ -144,6 +163,11 @@ impl Mempool {
 
     pub fn len(&self) -> usize {
         self.by_sender.len()
+    }
+
+    /// Bytes of the pooled transactions.
+    pub fn bytes(&self) -> usize {
+        self.bytes
     }
 
     pub fn is_empty(&self) -> bool {
