@@ -54,6 +54,17 @@ pub struct Metrics {
     pub bridge_eth_epoch: Gauge,
     /// Checkpoint submissions broadcast by this relayer.
     pub bridge_submissions: Counter,
+    /// The chain's latest checkpoint epoch as the relayer last read it (the lag to
+    /// Ethereum is this minus `bridge_eth_epoch`).
+    pub bridge_chain_epoch: Gauge,
+    /// Relayer rounds that failed (each is retried a second later).
+    pub bridge_relay_failures: Counter,
+    /// This process: CPU seconds, resident memory, open file descriptors, threads
+    /// (read from /proc when the metrics are rendered; 0 where there is none).
+    pub process_cpu_seconds: Gauge<f64, std::sync::atomic::AtomicU64>,
+    pub process_resident_memory_bytes: Gauge,
+    pub process_open_fds: Gauge,
+    pub process_threads: Gauge,
     /// Seconds from the start of a height to its commit.
     pub commit_seconds: Histogram,
 }
@@ -82,6 +93,12 @@ impl Default for Metrics {
             banned_peers: Gauge::default(),
             bridge_eth_epoch: Gauge::default(),
             bridge_submissions: Counter::default(),
+            bridge_chain_epoch: Gauge::default(),
+            bridge_relay_failures: Counter::default(),
+            process_cpu_seconds: Gauge::default(),
+            process_resident_memory_bytes: Gauge::default(),
+            process_open_fds: Gauge::default(),
+            process_threads: Gauge::default(),
             commit_seconds: Histogram::new(exponential_buckets(0.005, 2.0, 14)),
             registry: Registry::default(),
         };
@@ -162,6 +179,36 @@ impl Default for Metrics {
             m.bridge_submissions.clone(),
         );
         registry.register(
+            "bridge_chain_epoch",
+            "Latest checkpoint epoch on this chain (relayer)",
+            m.bridge_chain_epoch.clone(),
+        );
+        registry.register(
+            "bridge_relay_failures",
+            "Relayer rounds that failed",
+            m.bridge_relay_failures.clone(),
+        );
+        registry.register(
+            "process_cpu_seconds",
+            "CPU time this process used (user and system)",
+            m.process_cpu_seconds.clone(),
+        );
+        registry.register(
+            "process_resident_memory_bytes",
+            "Resident memory of this process",
+            m.process_resident_memory_bytes.clone(),
+        );
+        registry.register(
+            "process_open_fds",
+            "Open file descriptors of this process",
+            m.process_open_fds.clone(),
+        );
+        registry.register(
+            "process_threads",
+            "Threads of this process",
+            m.process_threads.clone(),
+        );
+        registry.register(
             "commit_seconds",
             "Time from starting a height to committing it",
             m.commit_seconds.clone(),
@@ -172,10 +219,114 @@ impl Default for Metrics {
 
 impl Metrics {
     pub fn render(&self) -> String {
+        self.sample_process();
         let mut out = String::new();
         if encode(&mut out, &self.registry).is_err() {
             out.clear();
         }
         out
+    }
+
+    /// Reads this process's resources from /proc (Linux); elsewhere they stay 0.
+    fn sample_process(&self) {
+        let Ok(process) = process_sample() else {
+            return;
+        };
+        self.process_cpu_seconds.set(process.cpu_seconds);
+        self.process_resident_memory_bytes
+            .set(process.resident_bytes as i64);
+        self.process_open_fds.set(process.open_fds as i64);
+        self.process_threads.set(process.threads as i64);
+    }
+}
+
+/// What /proc says about this process.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct ProcessSample {
+    cpu_seconds: f64,
+    resident_bytes: u64,
+    open_fds: u64,
+    threads: u64,
+}
+
+/// Clock ticks per second in /proc/*/stat (USER_HZ, fixed at 100 on Linux).
+const USER_HZ: f64 = 100.0;
+
+fn process_sample() -> std::io::Result<ProcessSample> {
+    let stat = std::fs::read_to_string("/proc/self/stat")?;
+    let status = std::fs::read_to_string("/proc/self/status")?;
+    let open_fds = std::fs::read_dir("/proc/self/fd")?.count() as u64;
+    Ok(parse_process(&stat, &status, open_fds))
+}
+
+/// utime and stime are fields 14 and 15 of `stat`, counted after the command name
+/// (which may hold spaces, so from its closing parenthesis); VmRSS (kB) and Threads
+/// come from `status`.
+fn parse_process(stat: &str, status: &str, open_fds: u64) -> ProcessSample {
+    let after_name = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    // After the name, field 3 (state) is index 0: utime (14) is index 11.
+    let tick = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    ProcessSample {
+        cpu_seconds: (tick(11) + tick(12)) as f64 / USER_HZ,
+        resident_bytes: field("VmRSS:") * 1024,
+        open_fds,
+        threads: field("Threads:"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A command name with spaces and parentheses does not shift the fields.
+    #[test]
+    fn process_figures_are_read_from_proc_text() {
+        let stat =
+            "4242 (a (b) c) S 1 4242 4242 0 -1 4194560 100 0 0 0 250 50 0 0 20 0 9 0 12345 0 0";
+        let status = "Name:\tatonomi\nVmRSS:\t   2048 kB\nThreads:\t9\n";
+        let p = parse_process(stat, status, 17);
+        assert_eq!(
+            p,
+            ProcessSample {
+                cpu_seconds: 3.0,
+                resident_bytes: 2048 * 1024,
+                open_fds: 17,
+                threads: 9,
+            }
+        );
+    }
+
+    /// On this machine the figures are there and plausible.
+    #[test]
+    fn this_process_is_sampled() {
+        let m = Metrics::default();
+        let text = m.render();
+        let value = |name: &str| -> f64 {
+            text.lines()
+                .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+                .unwrap_or_else(|| panic!("{name} in {text}"))
+                .parse()
+                .unwrap()
+        };
+        assert!(
+            value("atonomi_process_resident_memory_bytes") > 1e6,
+            "{text}"
+        );
+        assert!(value("atonomi_process_open_fds") >= 3.0, "{text}");
+        assert!(value("atonomi_process_threads") >= 1.0, "{text}");
     }
 }

@@ -173,6 +173,7 @@ pub async fn run_relayer(links: RelayerLinks, cfg: BridgeConfig, status: Relayer
         .await
         {
             tracing::warn!("bridge relayer: {e}");
+            links.metrics.bridge_relay_failures.inc();
             status.send_replace(Some(RelayerView::Failed {
                 error: e.to_string(),
             }));
@@ -251,6 +252,7 @@ async fn relay_round(
 
     let next = on_eth + 1;
     let chain_epoch = chain.last_checkpoint_epoch()?;
+    metrics.bridge_chain_epoch.set(chain_epoch as i64);
     status.send_replace(Some(RelayerView::Running {
         contract: cfg.contract.to_string(),
         eth_epoch: on_eth,
