@@ -19,7 +19,7 @@ use atonomi_primitives::block::BlockHeader;
 use atonomi_primitives::event::ReputationRecord;
 use atonomi_primitives::state::{tag, Device, Subject};
 use atonomi_primitives::{codec, DeviceId, Event, Height, ManufacturerId, Receipt, Timestamp};
-use atonomi_storage::{Cf, KvStore, StateDb, WriteBatch};
+use atonomi_storage::{Cf, KvRead, KvStore, StateDb, WriteBatch};
 use atonomi_storage::{Result, StorageError};
 
 const DEVICE: u8 = b'd';
@@ -114,7 +114,7 @@ fn add_receipts(
 }
 
 /// The first height whose blocks the indexes hold (0 unless the home was imported).
-pub fn since<S: KvStore + ?Sized>(kv: &S) -> Result<u64> {
+pub fn since<S: KvRead + ?Sized>(kv: &S) -> Result<u64> {
     Ok(match kv.get(Cf::Index, SINCE)? {
         Some(b) => u64::from_be_bytes(
             b.as_slice()
@@ -127,7 +127,7 @@ pub fn since<S: KvStore + ?Sized>(kv: &S) -> Result<u64> {
 
 /// Up to `limit` device ids of `manufacturer` from `from` on, in id order, and the id
 /// to ask for next.
-pub fn devices_of<S: KvStore + ?Sized>(
+pub fn devices_of<S: KvRead + ?Sized>(
     kv: &S,
     manufacturer: ManufacturerId,
     from: Option<DeviceId>,
@@ -152,7 +152,7 @@ pub fn devices_of<S: KvStore + ?Sized>(
 
 /// Up to `limit` reputation records about `subject` from `from` on, oldest first, and
 /// where to ask for next.
-pub fn reputation_of<S: KvStore + ?Sized>(
+pub fn reputation_of<S: KvRead + ?Sized>(
     kv: &S,
     subject: &Subject,
     from: Option<Position>,

@@ -282,6 +282,7 @@ pub async fn run(launch: Launch, ready: impl FnOnce(SocketAddr)) -> Result<()> {
     )
     .map_err(LaunchError::Mempool)?;
     let reader = chain.reader();
+    let relay_log = chain.relay_log();
     let admission = crate::admit::Admission::new(
         reader.clone(),
         mempool.clone(),
@@ -431,6 +432,7 @@ pub async fn run(launch: Launch, ready: impl FnOnce(SocketAddr)) -> Result<()> {
         if b.relayer.is_some() {
             let links = crate::bridge::RelayerLinks {
                 chain: reader.clone(),
+                log: relay_log.clone(),
                 metrics: metrics.clone(),
             };
             bridge_tasks.push(tokio::spawn(crate::bridge::run_relayer(

@@ -6,7 +6,7 @@ use super::{
     bridge_set, collect_signatures, expected_checkpoint, takeover_delay, BridgeConfig, BridgeError,
     RelayerConfig, RelayerStatus, Result,
 };
-use crate::chain::ChainReader;
+use crate::chain::{ChainReader, RelayLog};
 use crate::clock::now_ms;
 use crate::metrics::Metrics;
 use alloy::eips::Encodable2718;
@@ -16,7 +16,7 @@ use alloy::providers::{DynProvider, Provider, ProviderBuilder};
 use atonomi_bridge::contract::IAtonomiCheckpoints;
 use atonomi_bridge::{BridgeSet, Checkpoint};
 use atonomi_primitives::state::ValidatorSet;
-use atonomi_storage::{Cf, KvStore, WriteBatch};
+use atonomi_storage::{Cf, KvRead};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use std::time::Duration;
@@ -97,16 +97,8 @@ const SHORT_WARN_AFTER: Duration = Duration::from_secs(30);
 /// A pending submission is replaced (same nonce, fees raised by a quarter) after this.
 const STUCK_AFTER: Duration = Duration::from_secs(8);
 
-const RELAY_PREFIX: &[u8] = b"relay/";
-
-fn relay_key(epoch: u64) -> Vec<u8> {
-    let mut k = RELAY_PREFIX.to_vec();
-    k.extend_from_slice(&epoch.to_be_bytes());
-    k
-}
-
-fn load_record(chain: &ChainReader, epoch: u64) -> Result<Option<RelayRecord>> {
-    match chain.db().kv().get(Cf::Meta, &relay_key(epoch))? {
+fn load_record(log: &RelayLog, epoch: u64) -> Result<Option<RelayRecord>> {
+    match log.load(epoch)? {
         Some(b) => Ok(Some(
             serde_json::from_slice(&b).map_err(|error| BridgeError::Record { epoch, error })?,
         )),
@@ -114,14 +106,12 @@ fn load_record(chain: &ChainReader, epoch: u64) -> Result<Option<RelayRecord>> {
     }
 }
 
-fn store_record(chain: &ChainReader, r: &RelayRecord) -> Result<()> {
-    let mut batch = WriteBatch::new();
+fn store_record(log: &RelayLog, r: &RelayRecord) -> Result<()> {
     let json = serde_json::to_vec(r).map_err(|error| BridgeError::Record {
         epoch: r.epoch,
         error,
     })?;
-    batch.put(Cf::Meta, relay_key(r.epoch), json);
-    Ok(chain.db().kv().write(batch)?)
+    Ok(log.store(r.epoch, json)?)
 }
 
 /// Recent relay records, newest first (for `atonomi_getBridgeStatus`).
@@ -129,7 +119,7 @@ pub fn recent_records(chain: &ChainReader, limit: usize) -> Vec<RelayRecord> {
     let rows = chain
         .db()
         .kv()
-        .scan(Cf::Meta, RELAY_PREFIX, &[], usize::MAX)
+        .scan(Cf::Meta, crate::chain::RELAY_PREFIX, &[], usize::MAX)
         .unwrap_or_default();
     rows.iter()
         .rev()
@@ -143,6 +133,8 @@ pub fn recent_records(chain: &ChainReader, limit: usize) -> Vec<RelayRecord> {
 #[derive(Debug, Clone)]
 pub struct RelayerLinks {
     pub chain: ChainReader,
+    /// Its own records of what it sent (the only thing it writes).
+    pub log: RelayLog,
     pub metrics: Arc<Metrics>,
 }
 
@@ -191,7 +183,11 @@ async fn relay_round(
     ready_since: &mut std::collections::BTreeMap<u64, tokio::time::Instant>,
     short: &mut Option<(u64, tokio::time::Instant)>,
 ) -> Result<()> {
-    let RelayerLinks { chain, metrics } = links;
+    let RelayerLinks {
+        chain,
+        log,
+        metrics,
+    } = links;
     let contract = IAtonomiCheckpoints::new(cfg.contract, provider.clone());
     let on_eth = contract
         .latestEpoch()
@@ -209,7 +205,7 @@ async fn relay_round(
 
     // Follow what this relayer sent: statuses, and a vanished transaction re-sent.
     for epoch in on_eth.saturating_sub(3).max(1)..=on_eth + 1 {
-        let Some(mut rec) = load_record(chain, epoch)? else {
+        let Some(mut rec) = load_record(log, epoch)? else {
             continue;
         };
         if rec.status == RelayStatus::Final {
@@ -228,7 +224,7 @@ async fn relay_round(
                 if rec.status != status {
                     tracing::info!(epoch, tx = %rec.tx_hash, status = status.as_str(), "checkpoint submission");
                     rec.status = status;
-                    store_record(chain, &rec)?;
+                    store_record(log, &rec)?;
                 }
             }
             None if epoch > on_eth => match provider.get_transaction_by_hash(rec.tx_hash).await? {
@@ -242,7 +238,7 @@ async fn relay_round(
                 Some(_)
                     if now_ms().saturating_sub(rec.sent_at_ms) > STUCK_AFTER.as_millis() as u64 =>
                 {
-                    replace_stuck(chain, cfg, r, provider, &mut rec).await?;
+                    replace_stuck(chain, log, cfg, r, provider, &mut rec).await?;
                 }
                 Some(_) => {}
             },
@@ -260,7 +256,7 @@ async fn relay_round(
         chain_epoch,
         relayer: r.key.address().to_string(),
     }));
-    if let Some(rec) = load_record(chain, next)? {
+    if let Some(rec) = load_record(log, next)? {
         // Sent already: wait for it (above), never send a second one for this epoch.
         tracing::debug!(epoch = next, tx = %rec.tx_hash, "waiting for the recorded submission");
         return Ok(());
@@ -330,7 +326,7 @@ async fn relay_round(
         None,
     )
     .await?;
-    store_record(chain, &rec)?; // durable before it leaves
+    store_record(log, &rec)?; // durable before it leaves
     metrics.bridge_submissions.inc();
     tracing::info!(epoch = next, height = sub.checkpoint.height, tx = %rec.tx_hash, nonce = rec.nonce, "submitting checkpoint");
     broadcast(provider, &rec).await;
@@ -398,6 +394,7 @@ async fn broadcast(provider: &DynProvider, rec: &RelayRecord) {
 /// quarter (nodes require ≥ 10 % to replace), recorded before it is broadcast.
 async fn replace_stuck(
     chain: &ChainReader,
+    log: &RelayLog,
     cfg: &BridgeConfig,
     r: &RelayerConfig,
     provider: &DynProvider,
@@ -426,7 +423,7 @@ async fn replace_stuck(
     new.replaced = rec.replaced.clone();
     new.replaced.push(rec.tx_hash);
     tracing::warn!(epoch = rec.epoch, old = %rec.tx_hash, new = %new.tx_hash, max_fee, tip, "submission stuck: replacing it with higher fees");
-    store_record(chain, &new)?;
+    store_record(log, &new)?;
     broadcast(provider, &new).await;
     *rec = new;
     Ok(())

@@ -8,7 +8,7 @@ use atonomi_primitives::codec;
 use atonomi_primitives::event::Receipt;
 use atonomi_primitives::{Hash, Height};
 use atonomi_storage::tables::{self, Table};
-use atonomi_storage::{Cf, KvStore};
+use atonomi_storage::{Cf, KvRead};
 
 pub(super) struct Blocks;
 impl Table for Blocks {

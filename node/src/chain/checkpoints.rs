@@ -7,7 +7,7 @@ use atonomi_consensus::validate::voting_set;
 use atonomi_primitives::codec;
 use atonomi_primitives::state::{PendingValidatorSet, StateKey, ValidatorSet};
 use atonomi_primitives::Height;
-use atonomi_storage::{tables, Cf, KvStore};
+use atonomi_storage::{tables, Cf, KvRead};
 
 /// Ethereum checkpoints: epoch → height (epochs count checkpoint heights from 1), and
 /// the last epoch. A height is a checkpoint when it is a multiple of the

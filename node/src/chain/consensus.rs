@@ -8,7 +8,7 @@ use atonomi_consensus::SignGuard;
 use atonomi_primitives::block::Block;
 use atonomi_primitives::codec;
 use atonomi_primitives::{Hash, Height};
-use atonomi_storage::{tables, Cf, KvStore, WriteBatch};
+use atonomi_storage::{tables, Cf, KvRead, KvStore, WriteBatch};
 use std::collections::BTreeMap;
 
 /// Consensus column family layout: the guard, WAL records by (height, sequence), and
@@ -64,7 +64,7 @@ impl Chain {
             batch.put(Cf::Consensus, body_key(&b.hash()), codec::encode(b));
         }
         if !batch.is_empty() {
-            self.db().kv().write(batch)?;
+            self.store().kv().write(batch)?;
         }
         Ok(())
     }
@@ -145,7 +145,7 @@ impl Chain {
         let mut key = EVIDENCE_PREFIX.to_vec();
         key.extend_from_slice(&height.get().to_be_bytes());
         batch.put(Cf::Meta, key, codec::encode(&record));
-        Ok(self.db().kv().write(batch)?)
+        Ok(self.store().kv().write(batch)?)
     }
 }
 

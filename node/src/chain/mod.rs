@@ -11,9 +11,11 @@ mod blocks;
 mod checkpoints;
 mod consensus;
 mod reader;
+mod relay_log;
 
 use reader::Head;
-pub use reader::{ChainReader, READ_ATTEMPTS};
+pub use reader::{ChainReader, StateView, READ_ATTEMPTS};
+pub use relay_log::{RelayLog, RELAY_PREFIX};
 
 use blocks::{
     BlockIndex, Blocks, Commits, MetaHash, MetaU64, Receipts, TxIndex, META_GENESIS_HASH,
@@ -34,7 +36,7 @@ use atonomi_primitives::{AccountId, Hash, Height, Timestamp};
 use atonomi_runtime::{execute_block_preverified, genesis_diff, BlockContext, SigCheck};
 use atonomi_storage::tables;
 use atonomi_storage::{
-    Cf, KvStore, LogConfig, RocksConfig, RocksStore, Staged, StateDb, WriteBatch,
+    Cf, KvRead, LogConfig, RocksConfig, RocksStore, Staged, StateDb, WriteBatch,
 };
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -294,6 +296,16 @@ impl Chain {
         self.reader.clone()
     }
 
+    /// The relayer's own records, beside the chain (see [`RelayLog`]).
+    pub fn relay_log(&self) -> RelayLog {
+        RelayLog::new(self.reader.store.clone())
+    }
+
+    /// The store, writes included: the writer's alone.
+    fn store(&self) -> &StateDb<RocksStore> {
+        &self.reader.store
+    }
+
     /// Executes `txs` as the next block and builds its header.
     pub fn build(
         &self,
@@ -400,7 +412,7 @@ impl Chain {
         };
         let next_set = voting_set_in(block.header.height.next(), after)?.hash();
         let (staged, batch) = self
-            .db()
+            .store()
             .prepare_commit(&out.diff, block.header.height.get())?;
         let nonces = changed_nonces(&out.diff)?;
         Ok(Ran {
@@ -467,7 +479,7 @@ impl Chain {
         {
             batch.delete(Cf::Consensus, k);
         }
-        self.db().write_and_apply(batch, staged)?;
+        self.store().write_and_apply(batch, staged)?;
         // Readers see the new height only once its block and state are on disk.
         self.publish
             .send_replace(Head::new(height, Some(block.header)));

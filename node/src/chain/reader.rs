@@ -7,7 +7,9 @@ use atonomi_primitives::block::BlockHeader;
 use atonomi_primitives::codec;
 use atonomi_primitives::state::{StateKey, ValidatorSet};
 use atonomi_primitives::{AccountId, ChainId, Hash, Height, Timestamp};
-use atonomi_storage::{RocksStore, StateDb};
+use atonomi_storage::{KvRead, RocksStore, StateDb};
+
+type StorageResult<T> = atonomi_storage::Result<T>;
 use std::sync::Arc;
 use tokio::sync::watch;
 
@@ -60,8 +62,9 @@ impl std::fmt::Debug for ChainReader {
 }
 
 impl ChainReader {
-    pub fn db(&self) -> &StateDb<RocksStore> {
-        &self.store
+    /// The state and the node's tables, read-only.
+    pub fn db(&self) -> StateView<'_> {
+        StateView(&self.store)
     }
 
     /// The last committed height (0 before the first block).
@@ -148,5 +151,67 @@ impl ChainReader {
 
     pub fn state_root(&self) -> Result<Hash> {
         Ok(self.store.root_at(self.height().get())?)
+    }
+}
+
+/// The state and the node's own tables (blocks, index, meta), read-only: what a
+/// [`ChainReader`] reads through. The store that writes stays with the host's
+/// [`super::Chain`].
+#[derive(Debug, Clone, Copy)]
+pub struct StateView<'a>(&'a StateDb<RocksStore>);
+
+impl<'a> StateView<'a> {
+    /// The latest value of a state key.
+    pub fn get(&self, key: &[u8]) -> StorageResult<Option<Vec<u8>>> {
+        self.0.get(key)
+    }
+
+    /// Up to `limit` latest state entries under `prefix`, from `start`.
+    pub fn scan(
+        &self,
+        prefix: &[u8],
+        start: &[u8],
+        limit: usize,
+    ) -> StorageResult<Vec<(Vec<u8>, Vec<u8>)>> {
+        self.0.scan(prefix, start, limit)
+    }
+
+    /// The value of a state key at a retained version.
+    pub fn get_at(&self, key: &[u8], version: u64) -> StorageResult<Option<Vec<u8>>> {
+        self.0.get_at(key, version)
+    }
+
+    /// A state key's value at a retained version with its proof.
+    pub fn prove(
+        &self,
+        key: &[u8],
+        version: u64,
+    ) -> StorageResult<(Option<Vec<u8>>, atonomi_primitives::statelog::LogProof)> {
+        self.0.prove(key, version)
+    }
+
+    /// The state root at a retained version.
+    pub fn root_at(&self, version: u64) -> StorageResult<Hash> {
+        self.0.root_at(version)
+    }
+
+    /// The latest state version (its height), `None` before genesis.
+    pub fn version(&self) -> Option<u64> {
+        self.0.version()
+    }
+
+    /// The state of a retained version in chunks (see [`StateDb::snapshot`]).
+    pub fn snapshot(
+        &self,
+        version: u64,
+        twigs_per_chunk: u64,
+        sink: impl FnMut(atonomi_storage::SnapshotChunk) -> StorageResult<()>,
+    ) -> StorageResult<atonomi_storage::SnapshotHead> {
+        self.0.snapshot(version, twigs_per_chunk, sink)
+    }
+
+    /// The node's tables, for reads only.
+    pub fn kv(&self) -> &'a impl KvRead {
+        self.0.kv()
     }
 }

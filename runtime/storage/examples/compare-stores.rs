@@ -24,7 +24,7 @@
 //! node's store (`StateDb`, its default retention of 2,048 versions).
 
 use atonomi_primitives::{codec, Hash};
-use atonomi_storage::{Cf, KvStore, RocksConfig, RocksStore, StateDb, WriteBatch};
+use atonomi_storage::{Cf, KvRead, KvStore, RocksConfig, RocksStore, StateDb, WriteBatch};
 use clap::{Parser, ValueEnum};
 use jmt::storage::{LeafNode, Node, NodeKey, TreeReader};
 use jmt::{JellyfishMerkleTree, KeyHash, OwnedValue, SimpleHasher, Version};

@@ -137,8 +137,8 @@ impl WriteBatch {
 /// One key and its value.
 pub type Entry = (Vec<u8>, Vec<u8>);
 
-/// What the node needs from a key-value store.
-pub trait KvStore: Send + Sync {
+/// The reads the node needs from a key-value store (what a read-only handle offers).
+pub trait KvRead: Send + Sync {
     fn get(&self, cf: Cf, key: &[u8]) -> Result<Option<Vec<u8>>>;
 
     /// The entry with the greatest key `<= key` among keys starting with `prefix`.
@@ -168,7 +168,10 @@ pub trait KvStore: Send + Sync {
         start: &[u8],
         limit: usize,
     ) -> Result<Vec<(Vec<u8>, Vec<u8>)>>;
+}
 
+/// What the node needs from a key-value store: its reads and atomic batch writes.
+pub trait KvStore: KvRead {
     /// Applies the batch atomically (and durably, for disk stores).
     fn write(&self, batch: WriteBatch) -> Result<()>;
 }

@@ -18,7 +18,7 @@ mod state_db;
 pub mod tables;
 
 pub use error::{Result, StorageError};
-pub use kv::{Cf, KvStore, WriteBatch};
+pub use kv::{Cf, KvRead, KvStore, WriteBatch};
 pub use memory::MemoryStore;
 pub use rocks::{RocksConfig, RocksStore};
 pub use state_db::{

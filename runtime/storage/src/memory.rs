@@ -1,6 +1,6 @@
 //! An in-memory store for unit tests of pure logic.
 
-use crate::kv::{Cf, KvStore, WriteBatch};
+use crate::kv::{Cf, KvRead, KvStore, WriteBatch};
 use crate::Result;
 use std::collections::BTreeMap;
 use std::sync::RwLock;
@@ -25,7 +25,7 @@ impl MemoryStore {
     }
 }
 
-impl KvStore for MemoryStore {
+impl KvRead for MemoryStore {
     fn get(&self, cf: Cf, key: &[u8]) -> Result<Option<Vec<u8>>> {
         Ok(self.read(|m| m.get(&cf).and_then(|t| t.get(key).cloned())))
     }
@@ -114,7 +114,9 @@ impl KvStore for MemoryStore {
                 .unwrap_or_default()
         }))
     }
+}
 
+impl KvStore for MemoryStore {
     fn write(&self, batch: WriteBatch) -> Result<()> {
         let mut guard = self.cfs.write().unwrap_or_else(|e| e.into_inner());
         let ranges = batch.ranges;

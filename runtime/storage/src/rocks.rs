@@ -1,6 +1,6 @@
 //! The RocksDB backend: one column family per [`Cf`], atomic write batches.
 
-use crate::kv::{Cf, KvStore, WriteBatch};
+use crate::kv::{Cf, KvRead, KvStore, WriteBatch};
 use crate::Result;
 use rocksdb::{
     BlockBasedOptions, Cache, ColumnFamilyDescriptor, DBCompressionType, Direction, IteratorMode,
@@ -92,7 +92,7 @@ impl RocksStore {
     }
 }
 
-impl KvStore for RocksStore {
+impl KvRead for RocksStore {
     fn get(&self, cf: Cf, key: &[u8]) -> Result<Option<Vec<u8>>> {
         Ok(self.db.get_cf(self.cf(cf)?, key)?)
     }
@@ -191,7 +191,9 @@ impl KvStore for RocksStore {
         }
         Ok(out)
     }
+}
 
+impl KvStore for RocksStore {
     fn write(&self, batch: WriteBatch) -> Result<()> {
         let mut wb = rocksdb::WriteBatch::default();
         for (cf, k, v) in &batch.ops {

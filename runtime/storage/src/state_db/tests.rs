@@ -1,7 +1,7 @@
 //! The state log's tests: every rule here fails its test when it is removed.
 
 use super::*;
-use crate::{MemoryStore, RocksConfig, RocksStore};
+use crate::{KvRead, MemoryStore, RocksConfig, RocksStore};
 use atonomi_primitives::statelog::{verify_log, LogProofError};
 use proptest::prelude::*;
 
