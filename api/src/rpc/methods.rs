@@ -8,12 +8,12 @@
 
 use super::declare::declare_rpc;
 // Results appear only in the traits (left out without the `jsonrpsee` feature).
-#[cfg_attr(not(feature = "jsonrpsee"), allow(unused_imports))]
-use super::views::*;
-use super::{
+use super::params::{
     BlockId, DiscoverParams, EventFilter, ListDevices, ListPage, ListProposals,
     ReputationHistoryQuery, ValidateParams,
 };
+#[cfg_attr(not(feature = "jsonrpsee"), allow(unused_imports))]
+use super::views::*;
 #[cfg_attr(not(feature = "jsonrpsee"), allow(unused_imports))]
 use atonomi_primitives::gov::{Governance, Proposal};
 #[cfg_attr(not(feature = "jsonrpsee"), allow(unused_imports))]

@@ -187,7 +187,7 @@ pub struct DevicePage {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReputationHistory {
     pub records: Vec<ReputationRecord>,
-    pub next: Option<super::HistoryPosition>,
+    pub next: Option<super::params::HistoryPosition>,
     pub since: Height,
 }
 
