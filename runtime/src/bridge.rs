@@ -3,7 +3,7 @@
 use crate::ctx::Ctx;
 use crate::error::ExecResult;
 use crate::overlay::Overlay;
-use crate::StateReader;
+use crate::state::StateReader;
 use atonomi_primitives::event::Event;
 use atonomi_primitives::state::{
     CheckpointSignature, RetiredValidator, StateKey, ValidatorSet, RETIRED_SIGNING_WINDOW,

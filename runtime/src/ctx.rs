@@ -2,7 +2,7 @@
 
 use crate::error::{ExecError, ExecResult};
 use crate::overlay::Overlay;
-use crate::StateReader;
+use crate::state::StateReader;
 use atonomi_primitives::event::Event;
 use atonomi_primitives::state::{
     Account, Auditor, Device, DeviceStatus, Manufacturer, MemberStatus, StateKey,

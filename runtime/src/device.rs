@@ -4,7 +4,7 @@
 use crate::ctx::{check_text, require_active, Ctx};
 use crate::error::ExecResult;
 use crate::query;
-use crate::StateReader;
+use crate::state::StateReader;
 use atonomi_primitives::event::Event;
 use atonomi_primitives::state::{limits, Device};
 use atonomi_primitives::tx::Outcome;

@@ -1,7 +1,8 @@
 //! The state diff of a genesis: what the chain holds at height 0.
 
+use crate::error::Fatal;
 use crate::governance::validate_set;
-use crate::{Fatal, StateDiff};
+use crate::state::StateDiff;
 use atonomi_primitives::codec;
 use atonomi_primitives::genesis::GenesisState;
 use atonomi_primitives::state::{Account, StateKey};

@@ -3,7 +3,7 @@
 
 use crate::ctx::Ctx;
 use crate::error::{ExecError, ExecResult, Fatal};
-use crate::StateReader;
+use crate::state::StateReader;
 use atonomi_primitives::event::Event;
 use atonomi_primitives::gov::{
     GovAction, Governance, MemberChange, NewAuditor, NewManufacturer, Proposal, ProposalStatus,

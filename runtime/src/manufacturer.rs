@@ -2,7 +2,7 @@
 
 use crate::ctx::Ctx;
 use crate::error::ExecResult;
-use crate::StateReader;
+use crate::state::StateReader;
 use atonomi_primitives::event::Event;
 use atonomi_primitives::state::{limits, Attributes, Device, DeviceStatus, Manufacturer, StateKey};
 use atonomi_primitives::tx::DeviceRegistration;

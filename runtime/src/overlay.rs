@@ -6,7 +6,7 @@
 //! key order, never in hash-map order.
 
 use crate::error::{ExecError, Fatal};
-use crate::StateReader;
+use crate::state::StateReader;
 use atonomi_primitives::codec;
 use atonomi_primitives::state::StateKey;
 use borsh::{BorshDeserialize, BorshSerialize};
@@ -102,7 +102,7 @@ impl<'r, R: StateReader + ?Sized> Overlay<'r, R> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::MemoryState;
+    use crate::state::MemoryState;
     use atonomi_primitives::state::Account;
     use atonomi_primitives::{AccountId, Amount};
 

@@ -3,7 +3,7 @@
 
 use crate::ctx::{check_text, require_active, Ctx};
 use crate::error::ExecResult;
-use crate::StateReader;
+use crate::state::StateReader;
 use atonomi_primitives::event::Event;
 use atonomi_primitives::hash::domain;
 use atonomi_primitives::state::{

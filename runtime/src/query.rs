@@ -2,9 +2,10 @@
 //! ask: a device's reputation and the validate-device answer a device checks before it
 //! trades with a peer.
 
+use crate::error::Fatal;
 use crate::error::{fatal, ExecError};
 use crate::overlay::Overlay;
-use crate::{Fatal, StateReader};
+use crate::state::StateReader;
 pub use atonomi_primitives::query::Validation;
 use atonomi_primitives::state::{
     DataPolicy, Device, DeviceStatus, Manufacturer, MemberStatus, ReputationAggregate, StateKey,

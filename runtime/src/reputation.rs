@@ -9,7 +9,7 @@
 
 use crate::ctx::{check_text, Ctx};
 use crate::error::ExecResult;
-use crate::StateReader;
+use crate::state::StateReader;
 use atonomi_primitives::event::Event;
 use atonomi_primitives::state::{
     limits, MemberStatus, ReputationAggregate, ReputationEntry, StateKey, Subject,

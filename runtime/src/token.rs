@@ -2,7 +2,7 @@
 
 use crate::ctx::Ctx;
 use crate::error::{ExecError, ExecResult, Fatal};
-use crate::StateReader;
+use crate::state::StateReader;
 use atonomi_primitives::event::Event;
 use atonomi_primitives::state::{MemberStatus, StateKey, TokenInfo};
 use atonomi_primitives::{AccountId, Amount, CallError, ManufacturerId};
