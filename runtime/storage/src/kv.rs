@@ -1,6 +1,6 @@
 //! The key-value interface both backends implement.
 
-use crate::Result;
+use crate::error::Result;
 
 /// Column families: one per concern, so each can be tuned and scanned on its own.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]

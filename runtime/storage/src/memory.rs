@@ -1,7 +1,7 @@
 //! An in-memory store for unit tests of pure logic.
 
+use crate::error::Result;
 use crate::kv::{Cf, KvRead, KvStore, WriteBatch};
-use crate::Result;
 use std::collections::BTreeMap;
 use std::sync::RwLock;
 

@@ -1,7 +1,7 @@
 //! The RocksDB backend: one column family per [`Cf`], atomic write batches.
 
+use crate::error::Result;
 use crate::kv::{Cf, KvRead, KvStore, WriteBatch};
-use crate::Result;
 use rocksdb::{
     BlockBasedOptions, Cache, ColumnFamilyDescriptor, DBCompressionType, Direction, IteratorMode,
     Options, ReadOptions, DB,

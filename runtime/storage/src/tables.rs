@@ -1,8 +1,8 @@
 //! Typed tables: each names its column family, key and value types. Keys are
 //! big-endian so RocksDB orders them numerically.
 
+use crate::error::{Result, StorageError};
 use crate::kv::{Cf, KvStore, WriteBatch};
-use crate::{Result, StorageError};
 use atonomi_primitives::codec;
 use borsh::{BorshDeserialize, BorshSerialize};
 
@@ -68,7 +68,7 @@ pub fn put<T: Table>(batch: &mut WriteBatch, key: &T::Key, value: &T::Value) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::MemoryStore;
+    use crate::memory::MemoryStore;
 
     struct Heights;
     impl Table for Heights {

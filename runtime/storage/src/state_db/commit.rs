@@ -8,8 +8,8 @@ use super::{
     corrupt, entries_root, level_len, root_key, serial_key, twig_mut, Head, History, Mem, Record,
     Run, Staged, StateDb, StateDiff, FLUSH_EVERY, META_HEAD,
 };
+use crate::error::{Result, StorageError};
 use crate::kv::{Cf, KvStore, WriteBatch};
-use crate::{Result, StorageError};
 use atonomi_primitives::statelog::{self as sl, TWIG_BITS, TWIG_SIZE, UPPER_DEPTH};
 use atonomi_primitives::{codec, Hash};
 use std::collections::{BTreeMap, BTreeSet};

@@ -25,8 +25,8 @@
 //! re-appends a bounded number of the oldest active entries so that whole twigs at the
 //! tail become inactive and can be pruned.
 
+use crate::error::{Result, StorageError};
 use crate::kv::{Cf, KvStore, WriteBatch};
-use crate::{Result, StorageError};
 use atonomi_primitives::statelog::{
     self as sl, LogProof, BITMAP_BYTES, TWIG_BITS, TWIG_SIZE, UPPER_DEPTH,
 };
