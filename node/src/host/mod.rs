@@ -252,6 +252,17 @@ mod tests {
     use atonomi_consensus::context::{Address, BlockValue, CHeight, ConsensusProposal};
     use atonomi_consensus::message::ConsensusMessage;
 
+    /// A dev validator's host settings that never start an empty height by themselves.
+    fn test_config(reader: &ChainReader) -> HostConfig {
+        HostConfig {
+            engine: EngineConfig::new(reader.chain_id.clone()),
+            heartbeat: Duration::from_secs(3600),
+            faults: Default::default(),
+            wait_for_peers: false,
+            signed_marker: None,
+        }
+    }
+
     /// A reader handed out before a commit sees it once the host has written it: the
     /// height, the head's hash and time, the block, and a read at one height naming
     /// it. The reader is a plain handle for other tasks (no lock to take).
@@ -265,13 +276,7 @@ mod tests {
         handle(&reader);
         assert_eq!(reader.height(), Height::new(0));
         assert_eq!(reader.head().1, Hash::ZERO);
-        let config = HostConfig {
-            engine: EngineConfig::new(reader.chain_id.clone()),
-            heartbeat: Duration::from_secs(3600),
-            faults: Default::default(),
-            wait_for_peers: false,
-            signed_marker: None,
-        };
+        let config = test_config(&reader);
         let round = tokio::sync::watch::channel(None).0;
         let key = atonomi_genesis::dev::key("validator");
         let (mut host, first) =
@@ -302,13 +307,7 @@ mod tests {
         let (chain, links) = (node.chain, node.links);
         let reader = chain.reader();
         let key = atonomi_genesis::dev::key("validator");
-        let config = HostConfig {
-            engine: EngineConfig::new(reader.chain_id.clone()),
-            heartbeat: Duration::from_secs(3600),
-            faults: Default::default(),
-            wait_for_peers: false,
-            signed_marker: None,
-        };
+        let config = test_config(&reader);
         let round = tokio::sync::watch::channel(None).0;
         let (mut host, first) =
             Host::start(chain, links.clone(), Some(key), config, round).unwrap();
