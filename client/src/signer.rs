@@ -44,11 +44,6 @@ impl KeyFileSigner {
             key: keyfile::read(path)?,
         })
     }
-
-    /// The key itself, for what signs more than transactions (a device's consent).
-    pub fn keypair(&self) -> &Keypair {
-        &self.key
-    }
 }
 
 impl Signer for KeyFileSigner {

@@ -271,21 +271,20 @@ impl Chain {
         }
         let height = Height::new(tables::get::<MetaU64, _>(db.kv(), &META_HEIGHT)?.unwrap_or(0));
         let head = if height.get() == 0 {
-            None
+            Head::genesis(Timestamp::new(genesis.genesis_time_ms))
         } else {
-            Some(
-                tables::get::<Blocks, _>(db.kv(), &height.get())?
+            Head::of(
+                &tables::get::<Blocks, _>(db.kv(), &height.get())?
                     .ok_or(ChainError::HeadMissing(height))?
                     .header,
             )
         };
-        let (publish, head) = watch::channel(Head::new(height, head));
+        let (publish, head) = watch::channel(head);
         Ok(Chain {
             reader: ChainReader {
                 store: Arc::new(db),
                 head,
                 chain_id: genesis.chain_id.clone(),
-                genesis_time: Timestamp::new(genesis.genesis_time_ms),
             },
             publish,
         })
@@ -481,8 +480,7 @@ impl Chain {
         }
         self.store().write_and_apply(batch, staged)?;
         // Readers see the new height only once its block and state are on disk.
-        self.publish
-            .send_replace(Head::new(height, Some(block.header)));
+        self.publish.send_replace(Head::of(&block.header));
         Ok(())
     }
 }

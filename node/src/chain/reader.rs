@@ -16,22 +16,29 @@ use tokio::sync::watch;
 /// How many times [`ChainReader::at_one_height`] reads while blocks land under it.
 pub const READ_ATTEMPTS: u32 = 4;
 
-/// What the writer publishes after each commit: the last committed height and its
-/// header (`None` before the first block).
-#[derive(Debug, Clone)]
+/// What the writer publishes after each commit: the last committed height with its
+/// block's hash and time (before the first block: height 0, no hash, genesis time).
+#[derive(Debug, Clone, Copy)]
 pub(super) struct Head {
     height: Height,
-    header: Option<BlockHeader>,
     hash: Hash,
+    time: Timestamp,
 }
 
 impl Head {
-    pub(super) fn new(height: Height, header: Option<BlockHeader>) -> Head {
-        let hash = header.as_ref().map_or(Hash::ZERO, BlockHeader::hash);
+    pub(super) fn genesis(time: Timestamp) -> Head {
         Head {
-            height,
-            header,
-            hash,
+            height: Height::new(0),
+            hash: Hash::ZERO,
+            time,
+        }
+    }
+
+    pub(super) fn of(header: &BlockHeader) -> Head {
+        Head {
+            height: header.height,
+            hash: header.hash(),
+            time: header.timestamp,
         }
     }
 }
@@ -49,7 +56,6 @@ pub struct ChainReader {
     pub(super) store: Arc<StateDb<RocksStore>>,
     pub(super) head: watch::Receiver<Head>,
     pub chain_id: ChainId,
-    pub(super) genesis_time: Timestamp,
 }
 
 impl std::fmt::Debug for ChainReader {
@@ -77,21 +83,13 @@ impl ChainReader {
     }
 
     pub fn head_timestamp(&self) -> Timestamp {
-        self.head
-            .borrow()
-            .header
-            .as_ref()
-            .map_or(self.genesis_time, |h| h.timestamp)
+        self.head.borrow().time
     }
 
     /// The last committed height with its block's hash and time, read together.
     pub fn head(&self) -> (Height, Hash, Timestamp) {
-        let head = self.head.borrow();
-        let time = head
-            .header
-            .as_ref()
-            .map_or(self.genesis_time, |h| h.timestamp);
-        (head.height, head.hash, time)
+        let head = *self.head.borrow();
+        (head.height, head.hash, head.time)
     }
 
     /// Runs `read` on the latest state and returns its answer with the height it was
@@ -148,10 +146,6 @@ impl ChainReader {
             Ok(self.store.get(&k.to_bytes())?)
         })
     }
-
-    pub fn state_root(&self) -> Result<Hash> {
-        Ok(self.store.root_at(self.height().get())?)
-    }
 }
 
 /// The state and the node's own tables (blocks, index, meta), read-only: what a
@@ -193,11 +187,6 @@ impl<'a> StateView<'a> {
     /// The state root at a retained version.
     pub fn root_at(&self, version: u64) -> StorageResult<Hash> {
         self.0.root_at(version)
-    }
-
-    /// The latest state version (its height), `None` before genesis.
-    pub fn version(&self) -> Option<u64> {
-        self.0.version()
     }
 
     /// The state of a retained version in chunks (see [`StateDb::snapshot`]).
