@@ -727,15 +727,7 @@ pub async fn send(
             Some(s) => TxFile::signed(&s.sign(tx)?),
             None => TxFile::unsigned(tx),
         };
-        written.write(out)?;
-        return super::print(&serde_json::json!({
-            "file": out,
-            "signed": written.signature.is_some(),
-            "hash": written.hash,
-            "signer": account,
-            "nonce": nonce,
-            "chain_id": written.transaction.chain_id,
-        }));
+        return write_file(&written, out);
     }
     let (Some(signer), Some(node)) = (signer, node) else {
         bail!("nothing to send: no key or no node");
@@ -785,14 +777,19 @@ fn show(path: &Path) -> Result<()> {
 fn sign_file(path: &Path, out: &Path, key: &Path) -> Result<()> {
     let file = TxFile::read(path)?;
     let signed = TxFile::signed(&KeyFileSigner::open(key)?.sign(file.transaction)?);
-    signed.write(out)?;
+    write_file(&signed, out)
+}
+
+/// Writes a transaction file and prints where, whether signed, and what it holds.
+fn write_file(file: &TxFile, out: &Path) -> Result<()> {
+    file.write(out)?;
     super::print(&serde_json::json!({
         "file": out,
-        "signed": true,
-        "hash": signed.hash,
-        "signer": signed.transaction.signer,
-        "nonce": signed.transaction.nonce,
-        "chain_id": signed.transaction.chain_id,
+        "signed": file.signature.is_some(),
+        "hash": file.hash,
+        "signer": file.transaction.signer,
+        "nonce": file.transaction.nonce,
+        "chain_id": file.transaction.chain_id,
     }))
 }
 
