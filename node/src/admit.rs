@@ -78,17 +78,22 @@ impl Admission {
         }
     }
 
-    /// Counts each answer by outcome (`atonomi_mempool_admissions_total`).
+    /// Counts each answer by outcome (`atonomi_mempool_admissions_total`): tallied here
+    /// first, so a batch touches the shared counters once per outcome, not per answer.
     fn count(&self, results: &[Result<Hash, AdmitError>]) {
+        let mut tally = std::collections::BTreeMap::<&'static str, u64>::new();
         for r in results {
             let outcome = match r {
                 Ok(_) => "admitted",
                 Err(e) => e.label(),
             };
+            *tally.entry(outcome).or_default() += 1;
+        }
+        for (outcome, n) in tally {
             self.metrics
                 .admissions
                 .get_or_create(&crate::metrics::Outcome { outcome })
-                .inc();
+                .inc_by(n);
         }
     }
 
