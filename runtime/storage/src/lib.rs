@@ -21,7 +21,8 @@ pub use error::{Result, StorageError};
 pub use kv::{Cf, KvRead, KvStore, WriteBatch};
 pub use memory::MemoryStore;
 pub use rocks::{RocksConfig, RocksStore};
+pub use state_db::snapshot::{SnapshotChunk, SnapshotEntry, SnapshotHead, SnapshotTwig, TwigBody};
 pub use state_db::{
-    LogConfig, SnapshotChunk, SnapshotEntry, SnapshotHead, SnapshotTwig, Staged, StateDb,
-    StateDiff, TwigBody, WriteStats, DEFAULT_RETENTION, FLUSH_EVERY, MIN_RETENTION,
+    LogConfig, Staged, StateDb, StateDiff, WriteStats, DEFAULT_RETENTION, FLUSH_EVERY,
+    MIN_RETENTION,
 };

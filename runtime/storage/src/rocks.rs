@@ -1,6 +1,6 @@
 //! The RocksDB backend: one column family per [`Cf`], atomic write batches.
 
-use crate::error::Result;
+use crate::error::{Result, StorageError};
 use crate::kv::{Cf, KvRead, KvStore, WriteBatch};
 use rocksdb::{
     BlockBasedOptions, Cache, ColumnFamilyDescriptor, DBCompressionType, Direction, IteratorMode,
@@ -66,9 +66,9 @@ impl RocksStore {
     }
 
     fn cf(&self, cf: Cf) -> Result<&rocksdb::ColumnFamily> {
-        self.db.cf_handle(cf.name()).ok_or_else(|| {
-            crate::StorageError::Invalid(format!("missing column family {}", cf.name()))
-        })
+        self.db
+            .cf_handle(cf.name())
+            .ok_or_else(|| StorageError::Invalid(format!("missing column family {}", cf.name())))
     }
 
     /// Approximate bytes on disk (live SST files plus memtables) of all column families.

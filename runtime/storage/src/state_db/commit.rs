@@ -3,7 +3,7 @@
 //! of its own. Nothing here changes the store; the caller writes the batch and applies
 //! the [`Staged`] change.
 
-use super::history::{undo_key, Undo};
+use super::records::{undo_key, Undo};
 use super::{
     corrupt, entries_root, level_len, root_key, serial_key, twig_mut, Head, History, Mem, Record,
     Run, Staged, StateDb, StateDiff, FLUSH_EVERY, META_HEAD,

@@ -38,10 +38,10 @@ use std::sync::{Mutex, RwLock, RwLockReadGuard};
 
 mod commit;
 mod history;
-mod snapshot;
+mod records;
+pub(crate) mod snapshot;
 
-use history::{undo_key, Undo, View};
-pub use snapshot::{SnapshotChunk, SnapshotEntry, SnapshotHead, SnapshotTwig, TwigBody};
+use records::{corrupt, undo_key, Record, Undo, View};
 
 /// A block's effect on state: raw key → new value (`None` deletes).
 pub type StateDiff = BTreeMap<Vec<u8>, Option<Vec<u8>>>;
@@ -212,43 +212,6 @@ impl Run {
     fn covers(&self, s: u64) -> bool {
         s >= self.first && s < self.first + self.slots.len() as u64
     }
-}
-
-/// A key's link record in `links`: where its active entry is and what it commits to.
-#[derive(Clone, Debug, PartialEq, Eq)]
-struct Record {
-    serial: u64,
-    value_hash: Hash,
-    next: Vec<u8>,
-}
-
-impl Record {
-    fn encode(serial: u64, value_hash: &Hash, next: &[u8]) -> Vec<u8> {
-        let mut v = Vec::with_capacity(40 + next.len());
-        v.extend_from_slice(&serial.to_be_bytes());
-        v.extend_from_slice(&value_hash.0);
-        v.extend_from_slice(next);
-        v
-    }
-
-    fn decode(b: &[u8]) -> Result<Record> {
-        if b.len() < 40 {
-            return Err(corrupt("links", "a record shorter than its header"));
-        }
-        let mut serial = [0u8; 8];
-        serial.copy_from_slice(&b[..8]);
-        let mut value_hash = Hash::ZERO;
-        value_hash.0.copy_from_slice(&b[8..40]);
-        Ok(Record {
-            serial: u64::from_be_bytes(serial),
-            value_hash,
-            next: b[40..].to_vec(),
-        })
-    }
-}
-
-fn corrupt(cf: &'static str, what: &str) -> StorageError {
-    StorageError::Invalid(format!("corrupt state log ({cf}): {what}"))
 }
 
 fn serial_key(s: u64) -> [u8; 8] {

@@ -1,5 +1,6 @@
 //! The state log's tests: every rule here fails its test when it is removed.
 
+use super::snapshot::SnapshotChunk;
 use super::*;
 use crate::{KvRead, MemoryStore, RocksConfig, RocksStore};
 use atonomi_primitives::statelog::{verify_log, LogProofError};
