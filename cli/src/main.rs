@@ -41,6 +41,12 @@ enum Command {
     /// genesis file when given.
     Init(cmd::node::InitArgs),
     /// Run a node from its home (config.toml, genesis.json, keys/).
+    ///
+    /// Exit status: 0 after SIGINT or SIGTERM (a graceful stop); 3 when the chain
+    /// reaches an upgrade governance scheduled that this binary does not implement, or
+    /// when started at that height (the log and stderr name the upgrade and what to
+    /// install: start the release that implements it on the same home, and it runs
+    /// the upgrade's migration and goes on); 1 on any other error.
     Run(cmd::node::RunArgs),
     /// Sign a transaction with a key file, submit it, wait until it is final and print
     /// its receipt (exit status 1 when it failed). CALL is one of the 23 calls as JSON;
@@ -132,7 +138,11 @@ fn main() -> std::process::ExitCode {
                 // One readable line with the chain of causes; no backtrace for operators.
                 eprintln!("error: {e:#}");
             }
-            std::process::ExitCode::FAILURE
+            // A node stopping at an upgrade it cannot run says so in its status.
+            let status = e
+                .downcast_ref::<atonomi_node::launch::LaunchError>()
+                .map_or(1, atonomi_node::launch::LaunchError::exit_status);
+            std::process::ExitCode::from(status)
         }
     }
 }

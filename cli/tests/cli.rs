@@ -451,6 +451,46 @@ fn the_readme_governance_walkthrough_runs_as_written() {
     );
 }
 
+/// docs/operators.md's *Upgrading the network* block, run as written: `$OLD` is this
+/// build narrowed to no upgrades (an older release), `$A` this build. The old release
+/// stops at the plan's height with exit status 3; the new one migrates and goes on.
+#[test]
+fn the_operators_upgrade_walkthrough_runs_as_written() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let old = dir.path().join("atonomi-old");
+    std::fs::write(
+        &old,
+        format!(
+            "#!/bin/sh\nexec {} \"$@\" --known-upgrades \"\"\n",
+            common::BIN
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&old, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let (rpc, p2p) = (common::free_port(), common::free_port());
+    let stdout = common::run_doc_block(
+        "docs/operators.md",
+        "## Upgrading the network",
+        dir.path(),
+        &[
+            ("OLD", old.to_str().unwrap().to_string()),
+            ("ATONOMI_RPC_ADDR", format!("127.0.0.1:{rpc}")),
+            ("ATONOMI_P2P_LISTEN", format!("/ip4/127.0.0.1/tcp/{p2p}")),
+            ("ATONOMI_RPC", format!("http://127.0.0.1:{rpc}")),
+        ],
+    );
+    assert_eq!(
+        stdout.lines().collect::<Vec<_>>(),
+        [
+            r#"{"name":"v2","status":"scheduled","known":false}"#,
+            "stopped with exit status 3",
+            r#"{"status":"applied","at":true,"protocol_version":2}"#,
+        ],
+        "{stdout}"
+    );
+}
+
 /// A device's life through the named subcommands alone (issue 18, writes): the
 /// manufacturer whitelists it, an owner activates it with the device's consent from
 /// its key file, the manufacturer suspends it, and a malformed id is refused before

@@ -676,3 +676,241 @@ fn a_validator_deaf_to_gossip_follows_the_chain_by_sync() {
         );
     }
 }
+
+/// Alice pays Bob 1 base unit per transaction, nonce after nonce, in batches of 20 sent
+/// to the validators in turn (a node that is down is skipped; a batch is sent again
+/// from the chain's next nonce, and the same nonce always makes the same bytes, so
+/// a transaction a stopped node's pool lost is simply sent again). Returns the hash of
+/// each nonce sent and the highest next nonce the chain reported: every nonce below it
+/// was acknowledged as committed.
+fn transfer_load(
+    ports: Vec<u16>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> std::thread::JoinHandle<(Vec<String>, u64)> {
+    use atonomi_primitives::tx::Call;
+    use atonomi_primitives::{Amount, ChainId, SignedTransaction, Transaction};
+    std::thread::spawn(move || {
+        let alice = atonomi_genesis::dev::key("alice");
+        let bob = atonomi_genesis::dev::key("bob").account();
+        let chain = ChainId::new("atonomi-testnet").unwrap();
+        let signed = |nonce: u64| -> Vec<u8> {
+            Transaction {
+                chain_id: chain.clone(),
+                signer: alice.account(),
+                nonce,
+                max_fee: None,
+                call: Call::Transfer {
+                    to: bob,
+                    amount: Amount::new(1),
+                },
+            }
+            .sign(&alice)
+            .to_bytes()
+        };
+        let mut hashes: Vec<String> = Vec::new();
+        let mut acknowledged = 0u64;
+        let mut turn = 0usize;
+        while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+            turn += 1;
+            let port = ports[turn % ports.len()];
+            let next = common::rpc_call(port, "atonomi_getAccount", json!([alice.account()]))
+                .ok()
+                .and_then(|v| v["result"]["next_nonce"].as_u64());
+            let Some(next) = next else {
+                std::thread::sleep(Duration::from_millis(200));
+                continue;
+            };
+            assert!(
+                next >= acknowledged,
+                "port {port} reports next nonce {next} after {acknowledged} was acknowledged"
+            );
+            acknowledged = next;
+            let batch: Vec<String> = (next..next + 20)
+                .map(|n| {
+                    let bytes = signed(n);
+                    if n as usize == hashes.len() {
+                        hashes.push(SignedTransaction::hash_of(&bytes).to_string());
+                    }
+                    hex::encode(bytes)
+                })
+                .collect();
+            let _ = common::rpc_call(port, "atonomi_sendTransactionBatch", json!([batch]));
+            std::thread::sleep(Duration::from_millis(300));
+        }
+        (hashes, acknowledged)
+    })
+}
+
+/// Waits for a process to exit; its status code.
+fn exit_code(p: &mut Proc, secs: u64) -> Option<i32> {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Some(status) = p.0.try_wait().unwrap() {
+            return status.code();
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn gov(n: &NodeDir, admin: &Path, args: &[&str]) -> Value {
+    let u = url(n);
+    let mut a = vec!["gov"];
+    a.extend_from_slice(args);
+    a.extend_from_slice(&["--rpc", &u, "--key", admin.to_str().unwrap()]);
+    let r = json_out(&run(&a)).unwrap_or_else(|e| panic!("{args:?}: {e}"));
+    assert_eq!(r["status"]["status"], "success", "{args:?}: {r}");
+    assert!(
+        r["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["event"] == "proposal_executed"),
+        "{args:?} did not execute: {r}"
+    );
+    r
+}
+
+/// The old binary (playing one that implements no upgrade) runs a 4-validator network
+/// under transfer load; governance schedules and cancels one plan (nobody stops), then
+/// schedules `v2`. Every validator stops after the block before its height with exit
+/// status 3; restarted as the old binary, one refuses to start, naming the plan; all
+/// four restarted as the new binary run the migration in the block of the height and
+/// go on: the same blocks everywhere, protocol version 2 on every node, and every
+/// transfer acknowledged before the stop still final after it.
+#[test]
+fn an_upgrade_at_a_height_stops_the_old_binary_and_the_new_one_migrates() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let vals = network(d, 4);
+    let all: Vec<&NodeDir> = vals.iter().collect();
+    let old = ["--known-upgrades", ""];
+    let mut procs: Vec<Proc> = vals.iter().map(|v| start_with(v, &old)).collect();
+    wait_height(&all, 2, 60);
+    let admin = d.join("admin.json");
+    atonomi_api::keyfile::write(&admin, &atonomi_genesis::dev::key("admin"), false).unwrap();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let load = transfer_load(vals.iter().map(|v| v.rpc).collect(), stop.clone());
+
+    gov(&vals[0], &admin, &["set-params", "upgrade_min_delay=6"]);
+    // A plan cancelled before its height stops nobody.
+    let h = height(&vals[1]);
+    let cancelled_at = (h + 10).to_string();
+    gov(
+        &vals[1],
+        &admin,
+        &[
+            "propose",
+            "schedule-upgrade",
+            "--name",
+            "v9",
+            "--height",
+            &cancelled_at,
+        ],
+    );
+    let shown = json_out(&run(&["query", "upgrade", "--rpc", &url(&vals[2])])).unwrap();
+    assert_eq!(shown["upgrade"]["plan"]["name"], "v9", "{shown}");
+    assert_eq!(shown["known"], false, "{shown}");
+    gov(
+        &vals[2],
+        &admin,
+        &["propose", "cancel-upgrade", "--name", "v9"],
+    );
+    wait_height(&all, h + 12, 60);
+    assert!(
+        procs.iter_mut().all(|p| p.0.try_wait().unwrap().is_none()),
+        "a node stopped for a cancelled plan"
+    );
+
+    let h = height(&vals[3]);
+    let at = h + 12;
+    let info = "atonomi with upgrade v2";
+    gov(
+        &vals[3],
+        &admin,
+        &[
+            "propose",
+            "schedule-upgrade",
+            "--name",
+            "v2",
+            "--height",
+            &at.to_string(),
+            "--info",
+            info,
+        ],
+    );
+    let shown = json_out(&run(&["query", "upgrade", "--rpc", &url(&vals[0])])).unwrap();
+    assert_eq!(shown["upgrade"]["status"], "scheduled", "{shown}");
+    assert_eq!(shown["protocol_version"], 1, "{shown}");
+    for (i, p) in procs.iter_mut().enumerate() {
+        let code = exit_code(p, 120);
+        let log = std::fs::read_to_string(vals[i].home.join("node.log")).unwrap_or_default();
+        assert_eq!(
+            code,
+            Some(3),
+            "v{i} did not stop for the upgrade:\n{}",
+            &log[log.len().saturating_sub(3000)..]
+        );
+        assert!(
+            log.contains("\"v2\"") && log.contains(info),
+            "v{i} does not say what to install:\n{}",
+            &log[log.len().saturating_sub(3000)..]
+        );
+    }
+    // Restarted as the old binary: refuses at once, naming the plan.
+    let mut again = start_with(&vals[0], &old);
+    assert_eq!(exit_code(&mut again, 30), Some(3));
+    let log = std::fs::read_to_string(vals[0].home.join("node.log")).unwrap();
+    assert!(
+        log.contains(&format!("upgrade \"v2\" is scheduled at height {at}")),
+        "{log}"
+    );
+
+    // The new binary on the same homes: the migration runs in block `at`, the chain goes on.
+    let _procs: Vec<Proc> = vals.iter().map(start).collect();
+    wait_height(&all, at + 4, 120);
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (hashes, acknowledged) = load.join().unwrap();
+    let top = all.iter().map(|n| height(n)).min().unwrap();
+    for h in 1..=top {
+        let hashes: Vec<String> = all.iter().map(|n| block_hash(n, h)).collect();
+        assert!(
+            hashes.windows(2).all(|w| w[0] == w[1]),
+            "height {h}: {hashes:?}"
+        );
+    }
+    for n in &all {
+        let u = json_out(&run(&["query", "upgrade", "--rpc", &url(n), "v2"])).unwrap();
+        assert_eq!(u["protocol_version"], 2, "{u}");
+        assert_eq!(u["upgrade"]["status"], "applied", "{u}");
+        assert_eq!(u["upgrade"]["at"], at, "{u}");
+        assert_eq!(u["known"], true, "{u}");
+    }
+    // Every acknowledged transfer is final on every node, and the load went on after
+    // the upgrade.
+    let mut after = 0;
+    for (nonce, hash) in hashes.iter().enumerate().take(acknowledged as usize) {
+        for n in &all {
+            let t = common::rpc_call(n.rpc, "atonomi_getTransaction", json!([hash])).unwrap();
+            assert_eq!(
+                t["result"]["status"],
+                "final",
+                "nonce {nonce} on {}: {t}",
+                url(n)
+            );
+            if t["result"]["receipt"]["height"].as_u64().unwrap() > at {
+                after += 1;
+            }
+        }
+    }
+    println!(
+        "upgrade at height {at}: {acknowledged} transfers acknowledged, all final on 4 nodes, {} of them after the upgrade",
+        after / all.len()
+    );
+    assert!(
+        acknowledged > 0 && after > 0,
+        "{acknowledged} acknowledged, {after} after the upgrade"
+    );
+}

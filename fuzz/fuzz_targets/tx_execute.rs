@@ -67,7 +67,7 @@ fn fixture() -> &'static Fixture {
 }
 
 fn block(chain: &ChainId, h: u64) -> BlockContext {
-    BlockContext { chain_id: chain.clone(), height: Height::new(h), timestamp: Timestamp::new(1_800_000_000_000 + h * 1000) }
+    BlockContext { chain_id: chain.clone(), height: Height::new(h), timestamp: Timestamp::new(1_800_000_000_000 + h * 1000), upgrades: Default::default() }
 }
 
 fn account(state: &MemoryState, a: &AccountId) -> Account {

@@ -47,7 +47,11 @@ pub enum LaunchError {
     #[error(transparent)]
     Chain(#[from] crate::chain::ChainError),
     #[error(transparent)]
-    Host(#[from] crate::host::HostError),
+    Host(crate::host::HostError),
+    /// See [`crate::host::HostError::UpgradeRequired`]; the process exits with
+    /// [`EXIT_UPGRADE_REQUIRED`].
+    #[error("{0}")]
+    UpgradeRequired(crate::host::HostError),
     #[error(transparent)]
     P2p(#[from] crate::p2p::P2pError),
     #[error("starting the metrics endpoint on {addr}: {error}")]
@@ -63,6 +67,37 @@ pub enum LaunchError {
 }
 
 type Result<T, E = LaunchError> = std::result::Result<T, E>;
+
+/// The exit status of a node that stopped at a scheduled upgrade its binary does not
+/// implement (or refused to start there): the cue for an operator or a supervisor to
+/// install the new release and start again on the same data directory.
+pub const EXIT_UPGRADE_REQUIRED: u8 = 3;
+
+impl From<crate::host::HostError> for LaunchError {
+    fn from(e: crate::host::HostError) -> Self {
+        match e {
+            e @ crate::host::HostError::UpgradeRequired(_) => LaunchError::UpgradeRequired(e),
+            e => LaunchError::Host(e),
+        }
+    }
+}
+
+impl LaunchError {
+    /// The process exit status this error calls for (1 unless said otherwise).
+    pub fn exit_status(&self) -> u8 {
+        match self {
+            LaunchError::UpgradeRequired(_) => EXIT_UPGRADE_REQUIRED,
+            _ => 1,
+        }
+    }
+
+    /// Logs an upgrade stop where operators' log pipelines see it.
+    fn log_upgrade(&self) {
+        if let LaunchError::UpgradeRequired(e) = self {
+            tracing::error!(exit_status = EXIT_UPGRADE_REQUIRED, "{e}");
+        }
+    }
+}
 
 /// A random id per process start (the lookup log's counts restart with it).
 fn run_id() -> u64 {
@@ -139,6 +174,9 @@ pub struct Launch {
     pub ready_max_lag: u64,
     /// Fault modes for the fault tests (see [`crate::faults`]).
     pub faults: crate::faults::Faults,
+    /// The upgrades this node executes: all this binary implements, unless a test
+    /// plays an older binary (`atonomi run --known-upgrades`, hidden).
+    pub upgrades: atonomi_runtime::upgrade::KnownUpgrades,
     pub admin: bool,
     pub bridge: Option<crate::bridge::BridgeConfig>,
 }
@@ -230,6 +268,7 @@ impl Launch {
                     m.ready_max_lag
                 }),
             faults: Default::default(),
+            upgrades: Default::default(),
             admin: config.admin.enabled,
             bridge: match &config.bridge {
                 Some(b) => {
@@ -260,7 +299,8 @@ pub async fn run(launch: Launch, ready: impl FnOnce(SocketAddr)) -> Result<()> {
         atonomi_storage::LogConfig {
             retention: launch.state_retention,
         },
-    )?;
+    )?
+    .with_upgrades(launch.upgrades);
     let validator = launch.key.as_ref().map(Keypair::account);
     if let Some(v) = validator {
         let set = chain.next_validator_set()?;
@@ -380,7 +420,9 @@ pub async fn run(launch: Launch, ready: impl FnOnce(SocketAddr)) -> Result<()> {
         launch.key,
         config,
         round_tx,
-    )?;
+    )
+    .map_err(LaunchError::from)
+    .inspect_err(LaunchError::log_upgrade)?;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let net_task = match launch.p2p {
         Some((node_key, mut p2p)) => {
@@ -448,7 +490,8 @@ pub async fn run(launch: Launch, ready: impl FnOnce(SocketAddr)) -> Result<()> {
     let result = host
         .run(first, inbound_rx, shutdown_signal())
         .await
-        .map_err(LaunchError::from);
+        .map_err(LaunchError::from)
+        .inspect_err(LaunchError::log_upgrade);
     drop(consensus);
     let _ = stop_tx.send(true);
     for t in bridge_tasks {
@@ -519,6 +562,7 @@ pub fn dev_launch(
         metrics,
         ready_max_lag: atonomi_api::config::DEFAULT_READY_MAX_LAG,
         faults: Default::default(),
+        upgrades: Default::default(),
         admin: false,
         bridge: None,
     })

@@ -51,6 +51,11 @@ call_errors! {
     InvalidValidatorSet = 208, "the validator set would be empty, too large or have zero power";
     InvalidMember = 209, "the new member is invalid (no keys, duplicate keys, name too long)";
     DuplicateBridgeAddress = 210, "another validator of the set has this bridge address";
+    InvalidUpgrade = 211, "upgrade name must be 1..=64 characters of a-z, 0-9, '.', '-', '_'";
+    UpgradeTooSoon = 212, "the upgrade height is fewer than upgrade_min_delay blocks ahead";
+    UpgradeNameUsed = 213, "an upgrade of this name was scheduled before (names are not reused)";
+    UpgradeScheduled = 214, "another upgrade is scheduled: cancel it first";
+    UpgradeNotScheduled = 215, "no scheduled upgrade has this name";
     // Membership
     ManufacturerExists = 300, "a manufacturer with this id exists";
     ManufacturerNotFound = 301, "no such manufacturer";

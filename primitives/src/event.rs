@@ -182,6 +182,13 @@ pub enum Event {
         validator: AccountId,
         height: Height,
     },
+    UpgradeScheduled {
+        name: String,
+        height: Height,
+    },
+    UpgradeCancelled {
+        name: String,
+    },
 }
 
 /// How a transaction in a block ended.

@@ -125,6 +125,64 @@ pub enum GovAction {
         #[borsh(deserialize_with = "bounded::vec::<_, ParamChange, { limits::PARAM_CHANGES }>")]
         Vec<ParamChange>,
     ),
+    /// Every node stops at `plan.height` unless its binary implements `plan.name`; one
+    /// that does runs the upgrade's state migration at the start of that block. The
+    /// height must be at least `upgrade_min_delay` blocks ahead when the proposal
+    /// executes; a name is used once, ever; one plan is scheduled at a time.
+    ScheduleUpgrade(UpgradePlan),
+    /// Withdraws the scheduled plan of this name (its name stays used).
+    CancelUpgrade {
+        #[borsh(deserialize_with = "bounded::string::<_, { limits::NAME }>")]
+        name: String,
+    },
+}
+
+/// A software upgrade at a height (see [`GovAction::ScheduleUpgrade`]).
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+pub struct UpgradePlan {
+    /// 1 to 64 characters of `a-z`, `0-9`, `.`, `-`, `_`; the binary that implements
+    /// the upgrade knows it by this name.
+    #[borsh(deserialize_with = "bounded::string::<_, { limits::NAME }>")]
+    pub name: String,
+    /// The first block the new binary executes (its migration runs at its start).
+    pub height: Height,
+    /// For operators: what to install (a release, a URL, checksums).
+    #[borsh(deserialize_with = "bounded::string::<_, { limits::METADATA }>")]
+    #[serde(default)]
+    pub info: String,
+}
+
+impl UpgradePlan {
+    /// Whether `name` is an acceptable upgrade name.
+    pub fn valid_name(name: &str) -> bool {
+        !name.is_empty()
+            && name.len() <= limits::NAME
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b))
+    }
+}
+
+/// Where an upgrade plan stands.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize,
+)]
+#[serde(rename_all = "snake_case", tag = "status")]
+pub enum UpgradeStatus {
+    /// Waiting for its height.
+    Scheduled,
+    /// Withdrawn by governance in the block at `at`.
+    Cancelled { at: Height },
+    /// Its migration ran at the start of the block at `at`.
+    Applied { at: Height },
+}
+
+/// A plan governance scheduled, kept for ever under its name (names are not reused).
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+pub struct UpgradeRecord {
+    pub plan: UpgradePlan,
+    #[serde(flatten)]
+    pub status: UpgradeStatus,
 }
 
 #[derive(
@@ -171,5 +229,15 @@ mod tests {
         assert_eq!(MemberChange::Remove.apply(Suspended), Some(Removed));
         assert_eq!(MemberChange::Resume.apply(Removed), None);
         assert_eq!(MemberChange::Remove.apply(Removed), None);
+    }
+
+    #[test]
+    fn upgrade_names() {
+        for ok in ["v2", "atonomi-1.4.0", "fix_reputation"] {
+            assert!(UpgradePlan::valid_name(ok), "{ok}");
+        }
+        for bad in ["", "V2", "v 2", "v2/", &"x".repeat(limits::NAME + 1)] {
+            assert!(!UpgradePlan::valid_name(bad), "{bad}");
+        }
     }
 }

@@ -88,6 +88,9 @@ network_params! {
     max_tx_bytes: u32,
     /// Largest batch in `RegisterDevices` and `WriteReputation`.
     max_batch: u32,
+    /// An upgrade is scheduled at least this many blocks after the block that
+    /// schedules it, so that operators have time to install the new binary.
+    upgrade_min_delay: u64,
 }
 
 impl Default for Params {
@@ -109,6 +112,7 @@ impl Default for Params {
             max_block_bytes: 16 * 1024 * 1024,
             max_tx_bytes: 512 * 1024,
             max_batch: 2_000,
+            upgrade_min_delay: 1_000,
         }
     }
 }
@@ -155,6 +159,7 @@ impl Params {
         nonzero("checkpoint_interval", self.checkpoint_interval)?;
         nonzero("max_block_txs", u64::from(self.max_block_txs))?;
         nonzero("max_batch", u64::from(self.max_batch))?;
+        nonzero("upgrade_min_delay", self.upgrade_min_delay)?;
         if (self.max_tx_bytes as usize) > MAX_TX_BYTES_CEILING || self.max_tx_bytes < 1024 {
             return Err(InvalidParams {
                 field: "max_tx_bytes",
@@ -218,6 +223,6 @@ mod tests {
             }
         );
         assert!(Params::NAMES.contains(&"max_batch"));
-        assert_eq!(Params::NAMES.len(), 16);
+        assert_eq!(Params::NAMES.len(), 17);
     }
 }

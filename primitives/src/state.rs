@@ -459,6 +459,12 @@ pub enum StateKey {
     },
     /// A validator removed from the set (see [`RetiredValidator`]).
     RetiredValidator(AccountId),
+    /// The upgrade plan waiting for its height (at most one).
+    ScheduledUpgrade,
+    /// Every upgrade plan ever scheduled, by name ([`crate::gov::UpgradeRecord`]).
+    Upgrade(String),
+    /// The protocol version the upgrades applied so far made (absent: 1).
+    ProtocolVersion,
 }
 
 /// Key tags, one byte each.
@@ -469,6 +475,8 @@ pub mod tag {
     pub const GOVERNANCE: u8 = 0x03;
     pub const VALIDATOR_SET: u8 = 0x04;
     pub const PENDING_VALIDATOR_SET: u8 = 0x05;
+    pub const SCHEDULED_UPGRADE: u8 = 0x06;
+    pub const PROTOCOL_VERSION: u8 = 0x07;
     pub const ACCOUNT: u8 = 0x10;
     pub const ALLOWANCE: u8 = 0x11;
     pub const MANUFACTURER: u8 = 0x20;
@@ -479,6 +487,7 @@ pub mod tag {
     pub const REPUTATION_LAST_WRITE: u8 = 0x42;
     pub const SERVICE: u8 = 0x50;
     pub const PROPOSAL: u8 = 0x60;
+    pub const UPGRADE: u8 = 0x61;
     pub const NODE_PEER: u8 = 0x70;
     pub const CHECKPOINT_SIGNATURE: u8 = 0x80;
     pub const RETIRED_VALIDATOR: u8 = 0x81;
@@ -565,6 +574,12 @@ impl StateKey {
                 out.push(tag::RETIRED_VALIDATOR);
                 out.extend_from_slice(&a.0);
             }
+            StateKey::ScheduledUpgrade => out.push(tag::SCHEDULED_UPGRADE),
+            StateKey::Upgrade(name) => {
+                out.push(tag::UPGRADE);
+                out.extend_from_slice(&type_hash(name).0);
+            }
+            StateKey::ProtocolVersion => out.push(tag::PROTOCOL_VERSION),
         }
         out
     }

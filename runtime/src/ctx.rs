@@ -19,6 +19,9 @@ pub struct BlockContext {
     pub chain_id: ChainId,
     pub height: Height,
     pub timestamp: Timestamp,
+    /// The upgrades this node's binary implements (see [`crate::upgrade`]): not
+    /// consensus data, but a node that lacks the scheduled one stops at its height.
+    pub upgrades: crate::upgrade::KnownUpgrades,
 }
 
 pub(crate) struct Ctx<'a, 'r, R: StateReader + ?Sized> {

@@ -10,6 +10,14 @@ pub enum Fatal {
     Corrupt { key: Vec<u8>, reason: String },
     #[error("invalid block: {0}")]
     InvalidBlock(String),
+    /// Governance scheduled an upgrade at this height that this binary does not
+    /// implement: the node must stop before the block and be replaced.
+    #[error("upgrade {name:?} is scheduled at height {height} and this binary does not implement it; install the release that does ({info}) and restart on the same data directory")]
+    UpgradeRequired {
+        name: String,
+        height: atonomi_primitives::Height,
+        info: String,
+    },
 }
 
 fn hex_key(k: &[u8]) -> String {

@@ -175,6 +175,8 @@ impl<R: StateReader + ?Sized> Ctx<'_, '_, R> {
                 self.emit(Event::AdminsChanged { threshold });
                 Ok(())
             }
+            GovAction::ScheduleUpgrade(plan) => self.schedule_upgrade(plan),
+            GovAction::CancelUpgrade { name } => self.cancel_upgrade(name),
             GovAction::SetNodePeer { peer_id, allowed } => {
                 if peer_id.is_empty() {
                     return Err(CallError::InvalidMember.into());

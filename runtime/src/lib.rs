@@ -25,6 +25,7 @@ pub mod query;
 mod reputation;
 mod state;
 mod token;
+pub mod upgrade;
 
 pub use ctx::BlockContext;
 pub use error::{ExecError, Fatal};
@@ -131,7 +132,8 @@ fn check_block_limits<R: StateReader + ?Sized>(
     Ok(())
 }
 
-/// Promotes a pending validator set whose effective height has come.
+/// Promotes a pending validator set whose effective height has come, then runs the
+/// scheduled upgrade whose height has come.
 fn begin_block<R: StateReader + ?Sized>(
     o: &mut Overlay<R>,
     block: &BlockContext,
@@ -166,7 +168,7 @@ fn begin_block<R: StateReader + ?Sized>(
             o.delete(&StateKey::PendingValidatorSet);
         }
     }
-    Ok(())
+    upgrade::begin(o, block)
 }
 
 /// Decodes and checks a transaction without executing it: the checks of the mempool

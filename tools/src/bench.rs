@@ -171,6 +171,7 @@ impl Bench {
             chain_id: self.genesis.chain_id.clone(),
             height: Height::new(h),
             timestamp: Timestamp::new(self.genesis.genesis_time_ms + h * 1_000),
+            upgrades: Default::default(),
         };
         let t0 = Instant::now();
         let reader = |k: &[u8]| self.db.get(k);

@@ -48,6 +48,7 @@ impl DemoChain {
             chain_id: self.genesis.chain_id.clone(),
             height: Height::new(height),
             timestamp: Timestamp::new(self.genesis.genesis_time_ms + height * 1_000),
+            upgrades: Default::default(),
         };
         let out = execute_block(&self.reader(), &ctx, &[tx.to_bytes()], SigCheck::Verify)?;
         let root = self.db.commit(&out.diff, height)?;

@@ -50,6 +50,9 @@ declare_rpc! {
         fn get_proposal = "getProposal"(id: u64) -> Proposal;
         /// Proposals by id, optionally by status, a page at a time.
         fn list_proposals = "listProposals"(filter: ListProposals) -> ProposalPage;
+        /// An upgrade plan by name, or the scheduled one, with its status; the protocol
+        /// version; the upgrades this node implements.
+        fn get_upgrade = "getUpgrade"(; name: String) -> UpgradeView;
         /// The validator set in force and the pending one.
         fn get_validators = "getValidators"(; height: u64) -> Validators;
         /// Manufacturers by id, a page at a time.

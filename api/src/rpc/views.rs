@@ -157,6 +157,23 @@ pub struct Allowance {
     pub amount: Amount,
 }
 
+/// `atonomi_getUpgrade`: an upgrade plan with its status, the protocol version in
+/// state and the upgrades this node's binary implements, read at one height.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UpgradeView {
+    /// The plan asked for by name, or else the scheduled one (`null`: none is).
+    pub upgrade: Option<atonomi_primitives::gov::UpgradeRecord>,
+    /// Whether this node's binary implements that upgrade: `false` means this node
+    /// stops at its height (`null` when there is no plan).
+    pub known: Option<bool>,
+    /// The protocol version the upgrades applied so far recorded (1: none yet).
+    pub protocol_version: u32,
+    /// The upgrades this node's binary implements, oldest first.
+    pub implemented: Vec<String>,
+    /// The height the answer was read at.
+    pub height: Height,
+}
+
 /// `atonomi_listProposals`: a page, the id to ask for next, and the approvals needed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProposalPage {

@@ -5,10 +5,12 @@ use super::tx::parse_amount;
 use super::{print, RpcArg};
 use anyhow::{bail, Context, Result};
 use atonomi_client::{Answered, AtonomiApiClient, Node};
-use atonomi_primitives::gov::{GovAction, MemberChange, NewAuditor, NewManufacturer, PoolAccount};
+use atonomi_primitives::gov::{
+    GovAction, MemberChange, NewAuditor, NewManufacturer, PoolAccount, UpgradePlan,
+};
 use atonomi_primitives::state::Validator;
 use atonomi_primitives::{
-    AccountId, Amount, AuditorId, ManufacturerId, ParamChange, Params, Score,
+    AccountId, Amount, AuditorId, Height, ManufacturerId, ParamChange, Params, Score,
 };
 use clap::Subcommand;
 use serde_json::Value;
@@ -228,6 +230,29 @@ pub enum Action {
         #[arg(required = true)]
         changes: Vec<String>,
     },
+    /// Every node stops at HEIGHT unless its binary implements the upgrade NAME; one
+    /// that does runs the upgrade's state migration there. HEIGHT must be at least the
+    /// parameter upgrade_min_delay blocks ahead when the proposal executes; a name is
+    /// used once; one plan at a time (`atonomi query upgrade` shows it).
+    /// Example: atonomi gov propose schedule-upgrade --key admin1.json --name v2 --height 150000 --info "atonomi 0.2.0, https://…"
+    ScheduleUpgrade {
+        /// The upgrade's name, as the new release knows it (a-z, 0-9, '.', '-', '_').
+        #[arg(long)]
+        name: String,
+        /// The first block the new release executes.
+        #[arg(long)]
+        height: u64,
+        /// For operators: what to install (release, URL, checksums); up to 1024 bytes.
+        #[arg(long, default_value = "")]
+        info: String,
+    },
+    /// Withdraw the scheduled upgrade of this name: no node stops for it.
+    /// Example: atonomi gov propose cancel-upgrade --key admin1.json --name v2
+    CancelUpgrade {
+        /// The scheduled upgrade's name (`atonomi query upgrade` shows it).
+        #[arg(long)]
+        name: String,
+    },
 }
 
 /// What a new manufacturer and a new auditor both have.
@@ -345,6 +370,14 @@ impl Action {
                 allowed: !disallow,
             },
             Action::UpdateParams { changes } => GovAction::UpdateParams(param_changes(&changes)?),
+            Action::ScheduleUpgrade { name, height, info } => {
+                GovAction::ScheduleUpgrade(UpgradePlan {
+                    name,
+                    height: Height::new(height),
+                    info,
+                })
+            }
+            Action::CancelUpgrade { name } => GovAction::CancelUpgrade { name },
         })
     }
 }
@@ -574,6 +607,18 @@ mod tests {
             action("propose update-params --key k.json payment_fee_bps=50"),
             GovAction::UpdateParams(vec![ParamChange::payment_fee_bps(50)])
         );
+        assert_eq!(
+            action("propose schedule-upgrade --key k.json --name v2 --height 900 --info release"),
+            GovAction::ScheduleUpgrade(UpgradePlan {
+                name: "v2".into(),
+                height: Height::new(900),
+                info: "release".into()
+            })
+        );
+        assert_eq!(
+            action("propose cancel-upgrade --key k.json --name v2"),
+            GovAction::CancelUpgrade { name: "v2".into() }
+        );
         // Every action has its subcommand (set_params, the whole set at once, is JSON
         // only): this match stops compiling when an action is added.
         match GovAction::UpdateParams(vec![]) {
@@ -588,7 +633,9 @@ mod tests {
             | GovAction::TreasuryPayout { .. }
             | GovAction::SetAdmins { .. }
             | GovAction::SetNodePeer { .. }
-            | GovAction::UpdateParams(_) => {}
+            | GovAction::UpdateParams(_)
+            | GovAction::ScheduleUpgrade(_)
+            | GovAction::CancelUpgrade { .. } => {}
         }
         // The JSON form stays, for scripts.
         let json = Gov::try_parse_from([

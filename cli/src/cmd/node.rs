@@ -63,6 +63,11 @@ pub struct RunArgs {
     /// chain only through block sync.
     #[arg(long, hide = true)]
     deaf_to_gossip: bool,
+    /// FOR UPGRADE TESTS ONLY: execute only these of the upgrades this binary
+    /// implements (comma-separated, "" for none), playing an older binary that stops
+    /// at the height of any other.
+    #[arg(long, hide = true, value_delimiter = ',')]
+    known_upgrades: Option<Vec<String>>,
 }
 
 /// Starts the dev chain and prints how to reach it.
@@ -115,6 +120,12 @@ pub fn run(args: RunArgs) -> Result<()> {
         crash_after_signing_proposal: args.crash_after_signing_proposal,
         deaf_to_gossip: args.deaf_to_gossip,
     };
+    if let Some(names) = &args.known_upgrades {
+        launch.upgrades = atonomi_runtime::upgrade::KnownUpgrades::only(
+            names.iter().map(String::as_str).filter(|n| !n.is_empty()),
+        )
+        .map_err(|e| anyhow::anyhow!("--known-upgrades: {e}"))?;
+    }
     let ready = |addr| tracing::info!(%addr, "JSON-RPC listening");
     Ok(super::runtime()?.block_on(node::run(launch, ready))?)
 }

@@ -54,6 +54,15 @@ pub enum QueryCommand {
         /// The proposal id (from its proposal_created event or `query proposals`).
         id: u64,
     },
+    /// The scheduled upgrade (or the one named) with its status, the protocol version
+    /// in state, and the upgrades the node's binary implements (`known: false`: that
+    /// node stops at the upgrade's height until its binary is replaced).
+    Upgrade {
+        #[command(flatten)]
+        rpc: RpcArg,
+        /// An upgrade's name (default: the scheduled one).
+        name: Option<String>,
+    },
     /// Governance proposals by id, a page at a time (`next` is the id to go on from).
     Proposals {
         #[command(flatten)]
@@ -314,6 +323,9 @@ fn decode_record(
         StateKey::Token => json::<TokenInfo>(&b),
         StateKey::ValidatorSet => json::<ValidatorSet>(&b),
         StateKey::NodePeer(_) => Ok(serde_json::json!("allowed")),
+        StateKey::ScheduledUpgrade => json::<atonomi_primitives::gov::UpgradePlan>(&b),
+        StateKey::Upgrade(_) => json::<atonomi_primitives::gov::UpgradeRecord>(&b),
+        StateKey::ProtocolVersion => json::<u32>(&b),
         _ => Ok(serde_json::Value::String(hex.to_string())),
     }
 }
@@ -484,6 +496,10 @@ pub async fn run(q: QueryCommand) -> Result<()> {
         QueryCommand::Governance(r) => {
             let n = node(&r.rpc)?;
             print(&n.rpc().get_governance().await.or_node(&n)?)
+        }
+        QueryCommand::Upgrade { rpc, name } => {
+            let n = node(&rpc.rpc)?;
+            print(&n.rpc().get_upgrade(name).await.or_node(&n)?)
         }
         QueryCommand::Proposal { rpc, id } => {
             let n = node(&rpc.rpc)?;

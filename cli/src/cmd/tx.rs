@@ -117,10 +117,12 @@ Governance (admins; the proposer's call counts as its approval)
   actions: add_manufacturer, change_manufacturer, add_auditor, change_auditor
   (change: suspend|resume|remove), add_validator, remove_validator,
   set_validator_power, set_params, treasury_payout, set_admins, set_node_peer,
-  update_params (`atonomi gov propose ACTION --help` gives each with named flags)
+  update_params, schedule_upgrade, cancel_upgrade (`atonomi gov propose ACTION
+  --help` gives each with named flags)
   {"propose":{"action":{"set_admins":{"admins":["ACCOUNT"],"threshold":1}}}}
   {"propose":{"action":{"update_params":[{"registration_fee":"2000000000000000000"},{"max_batch":500}]}}}
   {"propose":{"action":{"treasury_payout":{"from":"treasury","to":"ACCOUNT","amount":"1000"}}}}
+  {"propose":{"action":{"schedule_upgrade":{"name":"v2","height":150000,"info":"atonomi 0.2.0"}}}}
 Manufacturer (its key)
   {"register_devices":{"manufacturer":1,"devices":[{"device_id":"DEVICE","public_key":"ACCOUNT","protocols":["mqtt"],"metadata":[]}]}}
   {"register_and_activate":{"manufacturer":1,"device":{"device_id":"DEVICE","public_key":"ACCOUNT","protocols":["mqtt"],"metadata":[]},"owner":"ACCOUNT"}}   with --device-key

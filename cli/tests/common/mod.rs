@@ -47,14 +47,24 @@ pub fn free_port() -> u16 {
 /// started is killed when it ends. Panics with its output when a command fails;
 /// returns its stdout.
 pub fn run_readme_block(heading: &str, dir: &std::path::Path, env: &[(&str, String)]) -> String {
+    run_doc_block("README.md", heading, dir, env)
+}
+
+/// [`run_readme_block`] for another document of the repository (`docs/operators.md`).
+pub fn run_doc_block(
+    doc: &str,
+    heading: &str,
+    dir: &std::path::Path,
+    env: &[(&str, String)],
+) -> String {
     if Command::new("jq").arg("--version").output().is_err() {
-        panic!("jq is needed by README's walkthroughs: scripts/test.sh installs it (apt-get install jq)");
+        panic!("jq is needed by the docs' walkthroughs: scripts/test.sh installs it (apt-get install jq)");
     }
-    let readme =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
-    let section = &readme[readme
+    let path = format!("{}/../{doc}", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    let section = &text[text
         .find(heading)
-        .unwrap_or_else(|| panic!("README has no {heading}"))..];
+        .unwrap_or_else(|| panic!("{doc} has no {heading}"))..];
     let start = section.find("```sh\n").expect("its sh block") + "```sh\n".len();
     let block = &section[start..start + section[start..].find("```").unwrap()];
     let script = format!("trap 'kill $(jobs -p) 2>/dev/null || true' EXIT\n{block}");
@@ -69,7 +79,7 @@ pub fn run_readme_block(heading: &str, dir: &std::path::Path, env: &[(&str, Stri
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(
         out.status.success(),
-        "README's {heading} failed:\n{stdout}\n{}",
+        "{doc}'s {heading} failed:\n{stdout}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
     stdout

@@ -33,6 +33,7 @@ use atonomi_primitives::codec;
 use atonomi_primitives::event::Receipt;
 use atonomi_primitives::state::StateKey;
 use atonomi_primitives::{AccountId, Hash, Height, Timestamp};
+use atonomi_runtime::upgrade::KnownUpgrades;
 use atonomi_runtime::{execute_block_preverified, genesis_diff, BlockContext, SigCheck};
 use atonomi_storage::tables;
 use atonomi_storage::{
@@ -285,9 +286,17 @@ impl Chain {
                 store: Arc::new(db),
                 head,
                 chain_id: genesis.chain_id.clone(),
+                upgrades: KnownUpgrades::ALL,
             },
             publish,
         })
+    }
+
+    /// Executes only these of the upgrades this binary implements (tests that play
+    /// an older binary); before any reader is handed out.
+    pub fn with_upgrades(mut self, upgrades: KnownUpgrades) -> Chain {
+        self.reader.upgrades = upgrades;
+        self
     }
 
     /// A read-only handle on this chain, for another task.
@@ -392,6 +401,7 @@ impl Chain {
             chain_id: self.chain_id.clone(),
             height: block.header.height,
             timestamp: block.header.timestamp,
+            upgrades: self.upgrades,
         };
         let reader = |k: &[u8]| self.db().get(k);
         let out =

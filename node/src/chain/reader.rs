@@ -5,8 +5,10 @@ use super::checkpoints::voting_set_in;
 use super::{corrupt, Result};
 use atonomi_primitives::block::BlockHeader;
 use atonomi_primitives::codec;
+use atonomi_primitives::gov::UpgradePlan;
 use atonomi_primitives::state::{StateKey, ValidatorSet};
 use atonomi_primitives::{AccountId, ChainId, Hash, Height, Timestamp};
+use atonomi_runtime::upgrade::KnownUpgrades;
 use atonomi_storage::{KvRead, RocksStore, StateDb};
 
 type StorageResult<T> = atonomi_storage::Result<T>;
@@ -56,6 +58,9 @@ pub struct ChainReader {
     pub(super) store: Arc<StateDb<RocksStore>>,
     pub(super) head: watch::Receiver<Head>,
     pub chain_id: ChainId,
+    /// The upgrades this binary executes (all it implements, unless a test narrows
+    /// them).
+    pub upgrades: KnownUpgrades,
 }
 
 impl std::fmt::Debug for ChainReader {
@@ -145,6 +150,19 @@ impl ChainReader {
         voting_set_in(self.height().next(), |k| {
             Ok(self.store.get(&k.to_bytes())?)
         })
+    }
+
+    /// The upgrade scheduled at the next height when this binary does not execute it:
+    /// the next block cannot be run here, the node must be replaced.
+    pub fn missing_upgrade(&self) -> Result<Option<UpgradePlan>> {
+        let next = self.height().next();
+        let plan = atonomi_runtime::upgrade::scheduled(&|k: &[u8]| self.store.get(k)).map_err(
+            |error| super::ChainError::Execution {
+                height: next,
+                error,
+            },
+        )?;
+        Ok(plan.filter(|p| p.height <= next && !self.upgrades.knows(&p.name)))
     }
 }
 

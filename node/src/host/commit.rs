@@ -59,6 +59,8 @@ impl Host {
         // the decided height: a late CancelTimeout must not hit the new height's timers);
         // `perform` does it once its queue is empty.
         self.waiting = Some((height.next(), Instant::now()));
-        Ok(())
+        // A plan at the next height this binary does not execute: stop here, with
+        // this block on disk (the new binary starts from it).
+        super::check_upgrade(&self.chain)
     }
 }

@@ -67,6 +67,27 @@ pub enum HostError {
     UnknownBody(Hash),
     #[error(transparent)]
     Mempool(#[from] crate::mempool::Stopped),
+    /// The next height starts a scheduled upgrade this binary does not execute: the
+    /// host stops before it (committed blocks stay; the new binary continues).
+    #[error("upgrade {:?} is scheduled at height {}: this binary does not implement it; install the release that does{} and restart on the same data directory", .0.name, .0.height, info_suffix(&.0.info))]
+    UpgradeRequired(atonomi_primitives::gov::UpgradePlan),
+}
+
+fn info_suffix(info: &str) -> String {
+    if info.is_empty() {
+        String::new()
+    } else {
+        format!(" ({info})")
+    }
+}
+
+/// Stops with [`HostError::UpgradeRequired`] when the next height needs an upgrade
+/// this binary does not execute.
+fn check_upgrade(chain: &ChainReader) -> Result<()> {
+    match chain.missing_upgrade()? {
+        Some(plan) => Err(HostError::UpgradeRequired(plan)),
+        None => Ok(()),
+    }
 }
 
 type Result<T, E = HostError> = std::result::Result<T, E>;
@@ -185,6 +206,7 @@ impl Host {
         config: HostConfig,
         round: RoundSender,
     ) -> Result<(Host, Step)> {
+        check_upgrade(&chain)?;
         let (height, set, guard, wal, bodies) = (
             chain.height().next(),
             consensus_set(&chain)?,

@@ -43,6 +43,7 @@ impl Chain {
             chain_id: self.chain_id.clone(),
             height: Height::new(self.height + 1),
             timestamp: Timestamp::new(self.time_ms + 1_000),
+            upgrades: Default::default(),
         }
     }
 

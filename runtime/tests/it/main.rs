@@ -7,4 +7,5 @@ mod fixture;
 mod matrix;
 mod proofs;
 mod props;
+mod upgrades;
 mod weaknesses;

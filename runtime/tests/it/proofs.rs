@@ -63,6 +63,7 @@ fn device_and_reputation_proofs_on_rocksdb() {
             chain_id: g.chain_id.clone(),
             height: Height::new(h),
             timestamp: Timestamp::new(g.genesis_time_ms + h * 1_000),
+            upgrades: Default::default(),
         };
         let reader = |k: &[u8]| db.get(k);
         let out = execute_block(&reader, &ctx, &[tx.to_bytes()], SigCheck::Verify).unwrap();

@@ -224,6 +224,7 @@ fn run_on<S: KvStore>(db: &StateDb<S>, blocks: &[Vec<Vec<u8>>]) -> Vec<Hash> {
             chain_id: g.chain_id.clone(),
             height: Height::new(h),
             timestamp: Timestamp::new(g.genesis_time_ms + h * 1_000),
+            upgrades: Default::default(),
         };
         let reader = |k: &[u8]| db.get(k);
         let out = execute_block(&reader, &ctx, txs, SigCheck::Verify).unwrap();

@@ -171,6 +171,36 @@ impl AtonomiApiServer for Rpc {
         self.found("proposal", &StateKey::Proposal(ProposalId::new(id)))
     }
 
+    fn get_upgrade(&self, name: Option<String>) -> RpcResult<UpgradeView> {
+        use atonomi_primitives::gov::{UpgradePlan, UpgradeRecord, UpgradeStatus};
+        let upgrades = self.chain.upgrades;
+        let ((upgrade, protocol_version), height) = self.chain.at_one_height(|_| {
+            let upgrade = match &name {
+                Some(n) => Some(self.found::<UpgradeRecord>(
+                    &format!("upgrade {n:?}"),
+                    &StateKey::Upgrade(n.clone()),
+                )?),
+                None => self
+                    .state::<UpgradePlan>(&StateKey::ScheduledUpgrade)?
+                    .map(|plan| UpgradeRecord {
+                        plan,
+                        status: UpgradeStatus::Scheduled,
+                    }),
+            };
+            let version = self
+                .state::<u32>(&StateKey::ProtocolVersion)?
+                .unwrap_or(atonomi_runtime::upgrade::GENESIS_PROTOCOL_VERSION);
+            RpcResult::Ok((upgrade, version))
+        })?;
+        Ok(UpgradeView {
+            known: upgrade.as_ref().map(|u| upgrades.knows(&u.plan.name)),
+            upgrade,
+            protocol_version,
+            implemented: upgrades.names().into_iter().map(String::from).collect(),
+            height,
+        })
+    }
+
     fn list_proposals(&self, filter: ListProposals) -> RpcResult<ProposalPage> {
         let limit = page_limit(filter.limit);
         let gov: Governance = self
