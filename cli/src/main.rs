@@ -49,7 +49,7 @@ enum Command {
     /// the upgrade's migration and goes on); 1 on any other error.
     Run(cmd::node::RunArgs),
     /// Sign a transaction with a key file, submit it, wait until it is final and print
-    /// its receipt (exit status 1 when it failed). CALL is one of the 23 calls as JSON;
+    /// its receipt (exit status 1 when it failed). CALL is one of the 24 calls as JSON;
     /// `--help` lists each with its shape.
     ///
     /// The calls sent by hand (token, device, reputation, payment) also come as

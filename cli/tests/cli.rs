@@ -491,6 +491,29 @@ fn the_operators_upgrade_walkthrough_runs_as_written() {
     );
 }
 
+/// docs/operators.md's *Rotating a consensus key* block, run as written: a single
+/// validator rotates its key and its chain goes on, signed by the new key.
+#[test]
+fn the_operators_rotation_walkthrough_runs_as_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let (rpc, p2p) = (common::free_port(), common::free_port());
+    let stdout = common::run_doc_block(
+        "docs/operators.md",
+        "## Rotating a consensus key",
+        dir.path(),
+        &[
+            ("ATONOMI_RPC_ADDR", format!("127.0.0.1:{rpc}")),
+            ("ATONOMI_P2P_LISTEN", format!("/ip4/127.0.0.1/tcp/{p2p}")),
+            ("ATONOMI_RPC", format!("http://127.0.0.1:{rpc}")),
+        ],
+    );
+    assert_eq!(
+        stdout.lines().collect::<Vec<_>>(),
+        ["true", "true"],
+        "{stdout}"
+    );
+}
+
 /// A device's life through the named subcommands alone (issue 18, writes): the
 /// manufacturer whitelists it, an owner activates it with the device's consent from
 /// its key file, the manufacturer suspends it, and a malformed id is refused before

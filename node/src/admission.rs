@@ -11,11 +11,12 @@
 //! the call needs: a governance admin proposing or approving, a key of the manufacturer
 //! or auditor the call names, the owner of the device it names, or the device's own key
 //! for the calls a device signs (a device wallet may be its owner's account, so the
-//! device key itself often holds nothing). Validators' checkpoint signatures are
+//! device key itself often holds nothing), or a key of the manufacturer operating the
+//! validator whose consensus key it rotates. Validators' checkpoint signatures are
 //! checked by `runtime::precheck` already.
 
 use atonomi_primitives::gov::Governance;
-use atonomi_primitives::state::{Account, Auditor, Device, Manufacturer, StateKey};
+use atonomi_primitives::state::{Account, Auditor, Device, Manufacturer, StateKey, ValidatorSet};
 use atonomi_primitives::{codec, AccountId, Call, DeviceId, SignedTransaction};
 
 /// A state read: the committed value of a key, if any.
@@ -81,6 +82,11 @@ impl Policy {
             | Call::RegisterService { device: d, .. }
             | Call::WithdrawService { device: d, .. } => device_owner(d),
             Call::SignCheckpoint { .. } => true,
+            Call::RotateConsensusKey { validator, .. } => {
+                get::<ValidatorSet>(read, &StateKey::ValidatorSet)
+                    .and_then(|set| set.get(validator).map(|v| v.operator))
+                    .is_some_and(|m| is_manufacturer_key(read, m, who))
+            }
             _ => false,
         }
     }

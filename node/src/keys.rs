@@ -75,3 +75,58 @@ pub mod bridge {
         Ok(key)
     }
 }
+
+/// A validator's consensus keys: the configured one (`validator_key`) and, once
+/// `atonomi keys rotate-consensus` made it, the next one beside it
+/// ([`next_consensus_key_path`]). The host signs each height with the key of the set
+/// voting on it, so a rotation takes effect at its height without a restart.
+#[derive(Debug)]
+pub struct ConsensusKeys {
+    keys: Vec<atonomi_primitives::Keypair>,
+    next: Option<std::path::PathBuf>,
+}
+
+/// Where the key a rotation replaces `path` with lives: `validator.next.json` beside
+/// `validator.json`.
+pub fn next_consensus_key_path(path: &std::path::Path) -> std::path::PathBuf {
+    path.with_extension("next.json")
+}
+
+impl ConsensusKeys {
+    /// `key`, read from `path` (`None`: a key with no file, as on the dev chain, which
+    /// never rotates).
+    pub fn new(key: atonomi_primitives::Keypair, path: Option<&std::path::Path>) -> Self {
+        ConsensusKeys {
+            keys: vec![key],
+            next: path.map(next_consensus_key_path),
+        }
+    }
+
+    /// The key `is_member` accepts: a known one, else the next key file's when it
+    /// exists and is accepted (read then, so that a rotation prepared while the node
+    /// runs is found). A copy, as the engine owns its key.
+    pub fn find(
+        &mut self,
+        is_member: impl Fn(&atonomi_primitives::AccountId) -> bool,
+    ) -> Option<atonomi_primitives::Keypair> {
+        let copy =
+            |k: &atonomi_primitives::Keypair| atonomi_primitives::Keypair::from_seed(k.to_seed());
+        if let Some(k) = self.keys.iter().find(|k| is_member(&k.account())) {
+            return Some(copy(k));
+        }
+        let path = self.next.as_ref().filter(|p| p.exists())?;
+        match read(path) {
+            Ok(k) if is_member(&k.account()) => {
+                tracing::info!(key = %k.account(), file = %path.display(), "the rotated consensus key is in the validator set");
+                let found = copy(&k);
+                self.keys.push(k);
+                Some(found)
+            }
+            Ok(_) => None,
+            Err(e) => {
+                tracing::warn!("reading the next consensus key: {e}");
+                None
+            }
+        }
+    }
+}

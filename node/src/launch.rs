@@ -156,6 +156,9 @@ pub struct Launch {
     pub data: PathBuf,
     pub genesis: Genesis,
     pub key: Option<Keypair>,
+    /// The file `key` was read from (`None`: the dev chain's built-in key); the
+    /// rotated key is looked for beside it.
+    pub key_path: Option<PathBuf>,
     /// Beside the validator key: present once the key has signed (see
     /// `HostConfig::signed_marker`).
     pub signed_marker: Option<PathBuf>,
@@ -245,14 +248,13 @@ impl Launch {
             }
             None => None,
         };
-        let signed_marker = config
-            .validator_key
-            .as_ref()
-            .map(|p| home.join(p).with_extension("signed"));
+        let key_path = config.validator_key.as_ref().map(|p| home.join(p));
+        let signed_marker = key_path.as_ref().map(|p| p.with_extension("signed"));
         Ok(Launch {
             data: home.join("data"),
             genesis,
             key,
+            key_path,
             signed_marker,
             rpc: rpc_override.unwrap_or(config.rpc.addr),
             rpc_limits: config.rpc.clone(),
@@ -417,7 +419,9 @@ pub async fn run(launch: Launch, ready: impl FnOnce(SocketAddr)) -> Result<()> {
             outbound,
             metrics: metrics.clone(),
         },
-        launch.key,
+        launch
+            .key
+            .map(|k| crate::keys::ConsensusKeys::new(k, launch.key_path.as_deref())),
         config,
         round_tx,
     )
@@ -549,6 +553,7 @@ pub fn dev_launch(
         data: home.join("data"),
         genesis: dev::genesis(),
         key: Some(dev::key("validator")),
+        key_path: None,
         signed_marker: None,
         rpc,
         rpc_limits: atonomi_api::config::RpcConfig::on(rpc),

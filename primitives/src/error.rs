@@ -56,6 +56,11 @@ call_errors! {
     UpgradeNameUsed = 213, "an upgrade of this name was scheduled before (names are not reused)";
     UpgradeScheduled = 214, "another upgrade is scheduled: cancel it first";
     UpgradeNotScheduled = 215, "no scheduled upgrade has this name";
+    // Validator operators
+    RotationPending = 216, "this validator's key is not in both the current and the next set (a change is pending)";
+    InvalidNewKey = 217, "the new consensus key is not a valid ed25519 key, or a validator uses or used it";
+    BadKeyProof = 218, "the new key's proof of possession does not verify";
+    StaleKeyProof = 219, "the proof's height is ahead of the block or more than ROTATION_PROOF_WINDOW behind it";
     // Membership
     ManufacturerExists = 300, "a manufacturer with this id exists";
     ManufacturerNotFound = 301, "no such manufacturer";

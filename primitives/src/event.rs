@@ -189,6 +189,11 @@ pub enum Event {
     UpgradeCancelled {
         name: String,
     },
+    ConsensusKeyRotated {
+        validator: AccountId,
+        new_key: AccountId,
+        effective_height: Height,
+    },
 }
 
 /// How a transaction in a block ended.

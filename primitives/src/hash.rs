@@ -23,6 +23,7 @@ pub mod domain {
     pub const MODULE_ACCOUNT: &str = "atonomi 2026 module account v1";
     pub const VALIDATOR_SET: &str = "atonomi 2026 validator set v1";
     pub const RECEIPT: &str = "atonomi 2026 receipt v1";
+    pub const KEY_ROTATION: &str = "atonomi 2026 consensus key rotation v1";
 }
 
 impl Hash {

@@ -181,6 +181,9 @@ pub struct RetiredValidator {
 /// signatures (and its node stays an allowed peer, to follow the chain meanwhile).
 pub const RETIRED_SIGNING_WINDOW: u64 = 1_000;
 
+/// A key rotation's proof names a height at most this far below the including block.
+pub const ROTATION_PROOF_WINDOW: u64 = 1_000;
+
 /// Validator-set changes decided in block `h` take effect at `h + VALIDATOR_SET_DELAY`,
 /// so that the set voting on any block is fixed before that block is proposed.
 pub const VALIDATOR_SET_DELAY: u64 = 2;

@@ -253,6 +253,19 @@ pub enum Call {
         receipt: Hash,
     },
 
+    // ---- Validator operator (a key of the validator's operator manufacturer) ----
+    /// Operator: replace the consensus key of `validator` (its key now) by `new_key`,
+    /// from `VALIDATOR_SET_DELAY` blocks after this one, like any validator-set
+    /// change. `proof` is `new_key`'s signature of (chain id, validator, new_key,
+    /// height) ([`sign_rotation`]); `height` is at most the including block's and at
+    /// most `ROTATION_PROOF_WINDOW` below it.
+    RotateConsensusKey {
+        validator: AccountId,
+        new_key: AccountId,
+        height: crate::ids::Height,
+        proof: Signature,
+    },
+
     // ---- Validator (its consensus key; no fee) ----
     /// Validator: its bridge key's signature of the Ethereum checkpoint of `epoch`.
     SignCheckpoint {
@@ -292,6 +305,7 @@ impl Call {
             Call::AnchorLog { .. } => "anchor_log",
             Call::ReportInteraction { .. } => "report_interaction",
             Call::SignCheckpoint { .. } => "sign_checkpoint",
+            Call::RotateConsensusKey { .. } => "rotate_consensus_key",
         }
     }
 }
@@ -300,6 +314,31 @@ impl Call {
 /// (chain id, device id, owner), borsh-encoded, in the `ACTIVATION` domain.
 pub fn activation_message(chain_id: &ChainId, device: &DeviceId, owner: &AccountId) -> Vec<u8> {
     codec::encode(&(chain_id, device, owner))
+}
+
+/// What a new consensus key signs to prove it is held by whoever rotates to it:
+/// (chain id, validator's current key, new key, height), borsh-encoded, in the
+/// `KEY_ROTATION` domain.
+pub fn rotation_message(
+    chain_id: &ChainId,
+    validator: &AccountId,
+    new_key: &AccountId,
+    height: crate::ids::Height,
+) -> Vec<u8> {
+    codec::encode(&(chain_id, validator, new_key, height))
+}
+
+/// The proof of possession of `new_key` for [`Call::RotateConsensusKey`].
+pub fn sign_rotation(
+    new_key: &Keypair,
+    chain_id: &ChainId,
+    validator: &AccountId,
+    height: crate::ids::Height,
+) -> Signature {
+    new_key.sign(
+        domain::KEY_ROTATION,
+        &rotation_message(chain_id, validator, &new_key.account(), height),
+    )
 }
 
 /// Signs an activation consent with the device key.

@@ -101,6 +101,12 @@ impl<R: StateReader + ?Sized> Ctx<'_, '_, R> {
                 outcome,
                 receipt,
             } => self.report_interaction(device, peer, outcome, receipt),
+            Call::RotateConsensusKey {
+                validator,
+                new_key,
+                height,
+                proof,
+            } => self.rotate_consensus_key(validator, new_key, height, proof),
             Call::SignCheckpoint {
                 epoch,
                 height,

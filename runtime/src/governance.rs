@@ -285,7 +285,7 @@ impl<R: StateReader + ?Sized> Ctx<'_, '_, R> {
 
     /// Applies `f` to the next validator set (the pending one if a change is already
     /// scheduled) and schedules the result `VALIDATOR_SET_DELAY` blocks ahead.
-    fn change_validators(
+    pub(crate) fn change_validators(
         &mut self,
         f: impl FnOnce(&mut ValidatorSet) -> Result<(), CallError>,
     ) -> ExecResult {

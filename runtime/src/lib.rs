@@ -23,6 +23,7 @@ mod overlay;
 mod owner;
 pub mod query;
 mod reputation;
+mod rotation;
 mod state;
 mod token;
 pub mod upgrade;

@@ -1,5 +1,5 @@
 //! `atonomi tx`: sign a call with a key file, submit it, wait for finality and print
-//! the receipt. The call is JSON (its 23 shapes are in `--help`) or, for the token
+//! the receipt. The call is JSON (its 24 shapes are in `--help`) or, for the token
 //! calls, a subcommand with named flags. With `--out` the transaction goes to a file
 //! instead (signed, or unsigned for `atonomi tx sign` on another machine), with
 //! `--offline` without talking to any node; `tx show`, `tx sign` and `tx broadcast`
@@ -42,7 +42,7 @@ pub struct TxArgs {
     wait: u64,
     #[command(flatten)]
     file: FileArgs,
-    /// The call as JSON (`--help` lists all 23 shapes).
+    /// The call as JSON (`--help` lists all 24 shapes).
     call: Option<String>,
     #[command(subcommand)]
     command: Option<TxCommand>,
@@ -54,19 +54,19 @@ pub struct TxArgs {
 pub struct FileArgs {
     /// Sign with this nonce instead of the account's next nonce read from the node.
     #[arg(long, global = true)]
-    nonce: Option<u64>,
+    pub(super) nonce: Option<u64>,
     /// Write the transaction to this file instead of submitting it: signed with
     /// --key, or unsigned (with --signer) for `atonomi tx sign` on another machine.
     /// `atonomi tx broadcast FILE` submits it.
     #[arg(long, global = true, value_name = "FILE")]
-    out: Option<PathBuf>,
+    pub(super) out: Option<PathBuf>,
     /// Talk to no node: the chain id and nonce come from --chain-id and --nonce, and
     /// the transaction goes to --out.
     #[arg(long, global = true)]
-    offline: bool,
+    pub(super) offline: bool,
     /// The chain the transaction is for (by default the node's).
     #[arg(long, global = true, value_name = "ID")]
-    chain_id: Option<String>,
+    pub(super) chain_id: Option<String>,
     /// For an unsigned file (no --key): the account that will sign it.
     #[arg(long, global = true, value_name = "ACCOUNT")]
     signer: Option<AccountId>,
@@ -103,7 +103,7 @@ pub enum TxCommand {
 
 /// The shape of every call, as `atonomi tx --help` prints it (a test parses each).
 /// ACCOUNT, DEVICE and HASH stand for 64 hex digits, SIG for 128, ETH_SIG for 130.
-pub const CALL_SHAPES: &str = r#"The 23 calls (who signs; amounts are base units, 10^-18 ATMI, as decimal strings):
+pub const CALL_SHAPES: &str = r#"The 24 calls (who signs; amounts are base units, 10^-18 ATMI, as decimal strings):
 
 Token (anyone)
   {"transfer":{"to":"ACCOUNT","amount":"1000000000000000000"}}
@@ -142,6 +142,8 @@ Device (the device's own key)
   {"pay":{"from_device":"DEVICE","to_device":"DEVICE","amount":"2000000000000000000","memo":[]}}
   {"anchor_log":{"device":"DEVICE","hash":"HASH","kind":"batch","parties":[]}}
   {"report_interaction":{"device":"DEVICE","peer":"DEVICE","outcome":"success","receipt":"HASH"}}
+Validator operator (a key of its operator manufacturer; `atonomi keys rotate-consensus` makes it)
+  {"rotate_consensus_key":{"validator":"ACCOUNT","new_key":"ACCOUNT","height":120,"proof":"SIG"}}
 Validator (its consensus key; the node's relayer sends it)
   {"sign_checkpoint":{"epoch":1,"height":100,"block_hash":"HASH","state_root":"HASH","next_set_hash":"HASH","signature":"ETH_SIG"}}
 
@@ -1043,7 +1045,7 @@ mod tests {
     }
 
     /// Every shape `atonomi tx --help` prints parses as its call, and together they
-    /// cover all 23.
+    /// cover all 24.
     #[test]
     fn every_call_shape_in_the_help_parses() {
         let mut names = std::collections::BTreeSet::new();
@@ -1055,6 +1057,7 @@ mod tests {
             let shape = line.split("   ").next().unwrap_or(line);
             let text = shape
                 .replace("ETH_SIG", &"11".repeat(65))
+                .replace("\"SIG\"", &format!("\"{}\"", "22".repeat(64)))
                 .replace("ACCOUNT", &"ab".repeat(32))
                 .replace("DEVICE", &"cd".repeat(32))
                 .replace("HASH", &"ef".repeat(32));
@@ -1067,6 +1070,6 @@ mod tests {
                 serde_json::from_value(json).unwrap_or_else(|e| panic!("{shape}: {e}"));
             names.insert(call.name());
         }
-        assert_eq!(names.len(), 23, "{names:?}");
+        assert_eq!(names.len(), 24, "{names:?}");
     }
 }

@@ -43,8 +43,8 @@ pub fn free_port() -> u16 {
 }
 
 /// Runs the first sh block under README's `heading` as it stands: bash -euo pipefail
-/// in `dir`, with `A` set to this build's binary and `env` added; a background job it
-/// started is killed when it ends. Panics with its output when a command fails;
+/// in `dir`, with `A` set to this build's binary and `env` added, for at most 5
+/// minutes; a background job it started is killed when it ends. Panics with its output when a command fails;
 /// returns its stdout.
 pub fn run_readme_block(heading: &str, dir: &std::path::Path, env: &[(&str, String)]) -> String {
     run_doc_block("README.md", heading, dir, env)
@@ -67,9 +67,12 @@ pub fn run_doc_block(
         .unwrap_or_else(|| panic!("{doc} has no {heading}"))..];
     let start = section.find("```sh\n").expect("its sh block") + "```sh\n".len();
     let block = &section[start..start + section[start..].find("```").unwrap()];
-    let script = format!("trap 'kill $(jobs -p) 2>/dev/null || true' EXIT\n{block}");
-    let out = Command::new("bash")
-        .args(["-euo", "pipefail", "-c", &script])
+    // At most 5 minutes: a walkthrough that waits for a height that never comes fails
+    // instead of hanging the suite; its node goes with it (the EXIT trap).
+    let script =
+        format!("trap 'kill $(jobs -p) 2>/dev/null || true' EXIT\ntrap 'exit 124' TERM\n{block}");
+    let out = Command::new("timeout")
+        .args(["300", "bash", "-euo", "pipefail", "-c", &script])
         .current_dir(dir)
         .env("A", BIN)
         .env("ATONOMI_LOG", "warn")

@@ -4,7 +4,8 @@
 use super::{consensus_set, mark_signed, Host, HostError, Result, FRESH_WAIT};
 use crate::clock::now_ms;
 use crate::ingress::{Inbound, Outbound};
-use atonomi_consensus::engine::{timeout_key, Action, Step};
+use atonomi_consensus::context::ValidatorSet as ConsensusSet;
+use atonomi_consensus::engine::{timeout_key, Action, Engine, Step};
 use atonomi_consensus::message::{ConsensusMessage, ProposedBlock};
 use atonomi_consensus::CommitCertificate;
 use atonomi_primitives::block::Block;
@@ -120,9 +121,38 @@ impl Host {
         self.waiting = None;
         self.height_started = Instant::now();
         let set = consensus_set(&self.chain)?;
+        self.follow_key_rotation(height, &set)?;
         let step = self.engine.start_height(height, set, false);
         self.perform(step)?;
         self.feed_values()
+    }
+
+    /// When this validator's key left the set of `height` and another of its keys (a
+    /// rotation) is in it, the engine signs with that one from this height on. The
+    /// guard moves with it: the new key never signs a (height, round, step) at or
+    /// below one the old key signed.
+    fn follow_key_rotation(&mut self, height: Height, set: &ConsensusSet) -> Result<()> {
+        let Some(keys) = &mut self.keys else {
+            return Ok(());
+        };
+        let state_set = self.chain.next_validator_set()?;
+        let member = |a: &atonomi_primitives::AccountId| state_set.get(a).is_some();
+        if self.key.as_ref().is_some_and(|k| member(&k.account())) {
+            return Ok(());
+        }
+        let Some(new) = keys.find(member) else {
+            return Ok(());
+        };
+        tracing::info!(%height, old = ?self.key.as_ref().map(Keypair::account), new = %new.account(), "consensus key rotated: signing with the new key from this height");
+        self.engine = Engine::new(
+            self.config.engine.clone(),
+            Some(Keypair::from_seed(new.to_seed())),
+            self.engine.guard().clone(),
+            height,
+            set.clone(),
+        );
+        self.key = Some(new);
+        Ok(())
     }
 
     /// The height this node decides next: the one in progress, or the one waiting to

@@ -153,7 +153,9 @@ pub struct Host {
     /// Where the host publishes its height and round.
     round: RoundSender,
     engine: Engine,
+    /// The key the engine signs with: the one of `keys` in the set of the height.
     key: Option<Keypair>,
+    keys: Option<crate::keys::ConsensusKeys>,
     config: HostConfig,
     timers: BTreeMap<(i64, u8, u128), (Instant, ConsensusTimeout)>,
     /// Blocks executed at the height in progress, by hash.
@@ -202,7 +204,7 @@ impl Host {
     pub fn start(
         chain: Chain,
         links: Links,
-        key: Option<Keypair>,
+        mut keys: Option<crate::keys::ConsensusKeys>,
         config: HostConfig,
         round: RoundSender,
     ) -> Result<(Host, Step)> {
@@ -214,6 +216,13 @@ impl Host {
             chain.wal()?,
             chain.bodies()?,
         );
+        // The key of the set voting on the next height (a rotation may have taken
+        // effect while the node was down); none of ours there: the first, following.
+        let next_set = chain.next_validator_set()?;
+        let key = keys.as_mut().and_then(|k| {
+            k.find(|a| next_set.get(a).is_some())
+                .or_else(|| k.find(|_| true))
+        });
         let signer = key.as_ref().map(|k| Keypair::from_seed(k.to_seed()));
         // A guard that has signed implies the marker (nodes from before the marker
         // existed get it on their first start with their data intact).
@@ -248,6 +257,7 @@ impl Host {
             round,
             engine,
             key,
+            keys,
             config,
             timers: BTreeMap::new(),
             executed: BTreeMap::new(),
@@ -301,8 +311,14 @@ mod tests {
         let config = test_config(&reader);
         let round = tokio::sync::watch::channel(None).0;
         let key = atonomi_genesis::dev::key("validator");
-        let (mut host, first) =
-            Host::start(chain, links.clone(), Some(key), config, round).unwrap();
+        let (mut host, first) = Host::start(
+            chain,
+            links.clone(),
+            Some(crate::keys::ConsensusKeys::new(key, None)),
+            config,
+            round,
+        )
+        .unwrap();
         host.perform(first).unwrap();
         host.maybe_start_height(true).unwrap();
         let (height, hash, time) = reader.head();
@@ -331,8 +347,14 @@ mod tests {
         let key = atonomi_genesis::dev::key("validator");
         let config = test_config(&reader);
         let round = tokio::sync::watch::channel(None).0;
-        let (mut host, first) =
-            Host::start(chain, links.clone(), Some(key), config, round).unwrap();
+        let (mut host, first) = Host::start(
+            chain,
+            links.clone(),
+            Some(crate::keys::ConsensusKeys::new(key, None)),
+            config,
+            round,
+        )
+        .unwrap();
         host.perform(first).unwrap();
         // The single dev validator decides height 1 on its own.
         host.maybe_start_height(true).unwrap();

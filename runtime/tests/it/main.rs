@@ -7,5 +7,6 @@ mod fixture;
 mod matrix;
 mod proofs;
 mod props;
+mod rotation;
 mod upgrades;
 mod weaknesses;
