@@ -729,3 +729,53 @@ fn removing_two_of_four_validators_one_at_a_time_keeps_the_bridge_moving() {
 fn removing_two_of_four_validators_at_once_keeps_the_bridge_moving() {
     removals_keep_the_bridge_moving(4, &[&[2, 3]]);
 }
+
+/// Issue 37, item 2: after a validator rotates its consensus key, its checkpoint
+/// signer records signatures with the key of the set that voted on each epoch's
+/// height (the new one after the change). With three validators the contract needs
+/// all three, so a signer left on the retired key would stop the bridge: a device
+/// registered after the rotation is proven from Ethereum.
+#[test]
+fn a_rotated_consensus_key_keeps_the_bridge_moving() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (_anvil, eth) = spawn_anvil(&["--slots-in-an-epoch", "1"]);
+    let eth_key = d.join("eth.json");
+    std::fs::write(&eth_key, json!({ "secret_key": ANVIL_KEY }).to_string()).unwrap();
+    let (vals, deployed) = bridge_net(d, &eth, &eth_key, 3, |i| (i == 0).then_some((ANVIL_KEY, 0)));
+    let contract = deployed["contract"].as_str().unwrap().to_string();
+    let _procs: Vec<Proc> = vals.iter().map(start).collect();
+    wait_height(vals[0].rpc, 2, "the cluster did not start");
+    let maker = write_dev_key(d, "manufacturer");
+    let r = json_out(&run(&[
+        "keys",
+        "rotate-consensus",
+        "--home",
+        vals[1].home.to_str().unwrap(),
+        "--key",
+        maker.to_str().unwrap(),
+        "--rpc",
+        &format!("http://127.0.0.1:{}", vals[1].rpc),
+    ]))
+    .unwrap();
+    assert_eq!(r["status"]["status"], "success", "{r}");
+    let at = r["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find_map(|e| e["effective_height"].as_u64())
+        .unwrap();
+    // Past the change and two checkpoint intervals.
+    wait_height(vals[0].rpc, at + 12, "the chain stopped after the rotation");
+    let device = register_device(vals[0].rpc, &maker, "salt-rotation", "ROT-1");
+    let v = wait_verified(
+        &eth,
+        &contract,
+        &device,
+        vals[0].rpc,
+        120,
+        |v| v["registered"] == true,
+        d,
+    );
+    assert_eq!(v["verified"], true, "after the rotation at {at}: {v}");
+}

@@ -114,19 +114,33 @@ impl ConsensusKeys {
         if let Some(k) = self.keys.iter().find(|k| is_member(&k.account())) {
             return Some(copy(k));
         }
-        let path = self.next.as_ref().filter(|p| p.exists())?;
-        match read(path) {
-            Ok(k) if is_member(&k.account()) => {
-                tracing::info!(key = %k.account(), file = %path.display(), "the rotated consensus key is in the validator set");
-                let found = copy(&k);
+        let k = self.read_next()?;
+        if !is_member(&k.account()) {
+            return None;
+        }
+        tracing::info!(key = %k.account(), "the rotated consensus key is in the validator set");
+        let found = copy(&k);
+        self.keys.push(k);
+        Some(found)
+    }
+
+    /// Every key: the known ones, and the next key file's when it exists (copies).
+    pub fn all(&mut self) -> Vec<atonomi_primitives::Keypair> {
+        if let Some(k) = self.read_next() {
+            if self.keys.iter().all(|known| known.account() != k.account()) {
                 self.keys.push(k);
-                Some(found)
-            }
-            Ok(_) => None,
-            Err(e) => {
-                tracing::warn!("reading the next consensus key: {e}");
-                None
             }
         }
+        self.keys
+            .iter()
+            .map(|k| atonomi_primitives::Keypair::from_seed(k.to_seed()))
+            .collect()
+    }
+
+    fn read_next(&self) -> Option<atonomi_primitives::Keypair> {
+        let path = self.next.as_ref().filter(|p| p.exists())?;
+        read(path)
+            .inspect_err(|e| tracing::warn!("reading the next consensus key: {e}"))
+            .ok()
     }
 }

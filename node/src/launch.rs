@@ -410,7 +410,9 @@ pub async fn run(launch: Launch, ready: impl FnOnce(SocketAddr)) -> Result<()> {
         signed_marker: launch.signed_marker.clone(),
     };
     let (inbound_tx, inbound_rx) = mpsc::channel(4096);
-    let checkpoint_key = launch.key.as_ref().map(|k| Keypair::from_seed(k.to_seed()));
+    let checkpoint_keys = launch.key.as_ref().map(|k| {
+        crate::keys::ConsensusKeys::new(Keypair::from_seed(k.to_seed()), launch.key_path.as_deref())
+    });
     let (host, first) = Host::start(
         chain,
         crate::host::Links {
@@ -461,7 +463,7 @@ pub async fn run(launch: Launch, ready: impl FnOnce(SocketAddr)) -> Result<()> {
     };
     let mut bridge_tasks = Vec::new();
     if let Some(b) = &launch.bridge {
-        if let (Some(bkey), Some(ckey)) = (&b.signer, checkpoint_key) {
+        if let (Some(bkey), Some(ckeys)) = (&b.signer, checkpoint_keys) {
             let links = crate::bridge::SignerLinks {
                 chain: reader.clone(),
                 admission: admission.clone(),
@@ -470,7 +472,7 @@ pub async fn run(launch: Launch, ready: impl FnOnce(SocketAddr)) -> Result<()> {
             };
             bridge_tasks.push(tokio::spawn(crate::bridge::run_signer(
                 links,
-                ckey,
+                ckeys,
                 bkey.clone(),
                 b.clone(),
             )));

@@ -5,6 +5,7 @@ use super::{expected_checkpoint, BridgeConfig, BridgeError, Result};
 use crate::admit::Admission;
 use crate::chain::ChainReader;
 use crate::ingress::NodeEvent;
+use crate::keys::ConsensusKeys;
 use crate::mempool::Mailbox;
 use crate::mempool::PoolLookup;
 use alloy::signers::local::PrivateKeySigner;
@@ -29,14 +30,15 @@ pub struct SignerLinks {
     pub events: tokio::sync::broadcast::Sender<NodeEvent>,
 }
 
-/// The signer: signs each checkpoint epoch once, in order, recording it on chain.
+/// The signer: signs each checkpoint epoch once, in order, recording it on chain, with
+/// the validator's consensus key in the set that voted on the epoch's height (after a
+/// key rotation: the retired key for the heights before it, the new key after).
 pub async fn run_signer(
     links: SignerLinks,
-    consensus_key: Keypair,
+    mut consensus_keys: ConsensusKeys,
     key: PrivateKeySigner,
     cfg: BridgeConfig,
 ) {
-    let me = consensus_key.account();
     let SignerLinks {
         chain,
         admission,
@@ -65,13 +67,13 @@ pub async fn run_signer(
             }
             pending = None;
         }
-        match next_signature(&chain, &consensus_key, &key, &cfg) {
+        match next_signature(&chain, &consensus_keys.all(), &key, &cfg) {
             Ok(Some(bytes)) => match admission.submit_and_gossip(bytes.clone()) {
                 Ok(h) => pending = Some((h, bytes, std::time::Instant::now())),
                 Err(e) => tracing::warn!("checkpoint signature not admitted: {e}"),
             },
             Ok(None) => {}
-            Err(e) => tracing::warn!(validator = %me, "checkpoint signing: {e:#}"),
+            Err(e) => tracing::warn!("checkpoint signing: {e:#}"),
         }
     }
 }
@@ -79,14 +81,24 @@ pub async fn run_signer(
 /// The `SignCheckpoint` transaction for the lowest epoch this validator has not signed.
 fn next_signature(
     chain: &ChainReader,
-    consensus_key: &Keypair,
+    consensus_keys: &[Keypair],
     key: &PrivateKeySigner,
     cfg: &BridgeConfig,
 ) -> Result<Option<Vec<u8>>> {
-    let me = consensus_key.account();
     let last = chain.last_checkpoint_epoch()?;
     // Only recent epochs: a validator joining late does not sign history.
     for epoch in last.saturating_sub(16).max(1)..=last {
+        let Some((c, signing)) = expected_checkpoint(chain, epoch)? else {
+            continue;
+        };
+        // The key of ours the epoch's set holds (the validator signs once per epoch).
+        let Some((consensus_key, v)) = consensus_keys
+            .iter()
+            .find_map(|k| signing.get(&k.account()).map(|v| (k, v)))
+        else {
+            continue;
+        };
+        let me = consensus_key.account();
         let slot = StateKey::CheckpointSignature {
             epoch,
             validator: me,
@@ -94,10 +106,6 @@ fn next_signature(
         if chain.db().get(&slot.to_bytes())?.is_some() {
             continue;
         }
-        let Some((c, signing)) = expected_checkpoint(chain, epoch)? else {
-            continue;
-        };
-        let Some(v) = signing.get(&me) else { continue };
         if v.bridge_address != key.address().0 .0 {
             tracing::warn!(epoch, "this validator's bridge address on chain is not its configured bridge key: not signing");
             return Ok(None);
