@@ -251,6 +251,22 @@ fn device_lifecycle_on_a_dev_node_survives_kill_9() {
     );
     let e = rpc(&node, "atonomi_noSuchMethod", json!([]));
     assert_eq!(e["error"]["code"], -32601, "{e}");
+    // JSON-RPC requests counted by declared method and outcome, timed; a name no one
+    // declared is `unknown` (clients cannot grow the label set).
+    let metrics = http_get(&node.metrics, "/metrics");
+    for line in [
+        "atonomi_rpc_requests_total{method=\"atonomi_sendTransaction\",outcome=\"error\"} 2",
+        "atonomi_rpc_requests_total{method=\"unknown\",outcome=\"error\"} 1",
+        "atonomi_rpc_request_seconds_count{method=\"atonomi_status\"}",
+    ] {
+        assert!(metrics.contains(line), "{line} in {metrics}");
+    }
+    assert!(!metrics.contains("noSuchMethod"), "{metrics}");
+    assert!(
+        metrics.lines().any(|l| l
+            .starts_with("atonomi_rpc_requests_total{method=\"atonomi_status\",outcome=\"ok\"}")),
+        "{metrics}"
+    );
     // Signed transactions that must not get in: each a typed error, nothing changes.
     {
         use atonomi_primitives::tx::Call;

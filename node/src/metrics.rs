@@ -20,6 +20,23 @@ pub struct Reason {
     pub reason: &'static str,
 }
 
+/// The labels of a JSON-RPC request count.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RpcCall {
+    pub method: &'static str,
+    pub outcome: &'static str,
+}
+
+/// The label of a JSON-RPC latency histogram.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RpcMethod {
+    pub method: &'static str,
+}
+
+fn rpc_latency() -> Histogram {
+    Histogram::new(exponential_buckets(0.0005, 4.0, 10))
+}
+
 #[derive(Debug)]
 pub struct Metrics {
     registry: Registry,
@@ -67,6 +84,10 @@ pub struct Metrics {
     pub process_threads: Gauge,
     /// Seconds from the start of a height to its commit.
     pub commit_seconds: Histogram,
+    /// JSON-RPC requests by method and outcome (`ok`, `error`).
+    pub rpc_requests: Family<RpcCall, Counter>,
+    /// JSON-RPC request latency by method.
+    pub rpc_request_seconds: Family<RpcMethod, Histogram, fn() -> Histogram>,
 }
 
 impl Default for Metrics {
@@ -100,8 +121,20 @@ impl Default for Metrics {
             process_open_fds: Gauge::default(),
             process_threads: Gauge::default(),
             commit_seconds: Histogram::new(exponential_buckets(0.005, 2.0, 14)),
+            rpc_requests: Family::default(),
+            rpc_request_seconds: Family::new_with_constructor(rpc_latency),
             registry: Registry::default(),
         };
+        registry.register(
+            "rpc_requests",
+            "JSON-RPC requests by method and outcome (ok, error); a batch counts once as batch",
+            m.rpc_requests.clone(),
+        );
+        registry.register(
+            "rpc_request_seconds",
+            "JSON-RPC request latency by method",
+            m.rpc_request_seconds.clone(),
+        );
         registry.register("height", "Last committed height", m.height.clone());
         registry.register("round", "Consensus round in progress", m.round.clone());
         registry.register("peers", "Connected peers", m.peers.clone());

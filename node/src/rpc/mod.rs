@@ -135,6 +135,7 @@ pub async fn serve(
     let listener = tokio::net::TcpListener::bind(addr).await.map_err(bind)?;
     let bound = listener.local_addr().map_err(bind)?;
     let (stop, handle) = jsonrpsee::server::stop_channel();
+    let metrics = links.metrics.clone();
     let methods = module(links, context, with_admin)?;
     server::spawn(
         listener,
@@ -150,6 +151,7 @@ pub async fn serve(
             idle: std::time::Duration::from_secs(limits.idle_timeout_secs),
         },
         stop,
+        metrics,
     );
     Ok((bound, handle))
 }

@@ -9,6 +9,7 @@
 //! subscriptions keep jsonrpsee's semantics while the client only ever sees
 //! conforming answers.
 
+mod metrics;
 mod websocket;
 
 use super::envelope::{self, Prepared};
@@ -177,17 +178,14 @@ impl AsyncWrite for Counted {
 }
 
 type Body = Full<Bytes>;
-type JsonRpsee =
-    jsonrpsee::server::TowerService<tower::layer::util::Identity, tower::layer::util::Identity>;
+type RpcLayers = tower::layer::util::Stack<metrics::CountLayer, tower::layer::util::Identity>;
+type JsonRpsee = jsonrpsee::server::TowerService<RpcLayers, tower::layer::util::Identity>;
 
 /// What every connection shares.
 struct Ctx {
     limits: Limits,
     methods: Methods,
-    builder: jsonrpsee::server::TowerServiceBuilder<
-        tower::layer::util::Identity,
-        tower::layer::util::Identity,
-    >,
+    builder: jsonrpsee::server::TowerServiceBuilder<RpcLayers, tower::layer::util::Identity>,
     stop: StopHandle,
     budgets: Arc<Mutex<Budgets>>,
 }
@@ -234,6 +232,7 @@ pub fn spawn(
     methods: Methods,
     limits: Limits,
     stop: StopHandle,
+    metrics: Arc<crate::metrics::Metrics>,
 ) {
     let config = ServerConfig::builder()
         .max_request_body_size(limits.max_request_bytes)
@@ -248,6 +247,10 @@ pub fn spawn(
     let ctx = Arc::new(Ctx {
         builder: jsonrpsee::server::Server::builder()
             .set_config(config)
+            .set_rpc_middleware(
+                jsonrpsee::server::middleware::rpc::RpcServiceBuilder::new()
+                    .layer(metrics::CountLayer(metrics)),
+            )
             .to_service_builder(),
         limits,
         methods,
