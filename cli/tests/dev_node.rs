@@ -262,6 +262,20 @@ fn device_lifecycle_on_a_dev_node_survives_kill_9() {
         assert!(metrics.contains(line), "{line} in {metrics}");
     }
     assert!(!metrics.contains("noSuchMethod"), "{metrics}");
+    // Disk by column family, sampled when scraped: blocks and state hold bytes.
+    for cf in ["blocks", "state"] {
+        let bytes: u64 = metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("atonomi_storage_bytes{{cf=\"{cf}\"}} ")))
+            .unwrap_or_else(|| panic!("no size of {cf} in {metrics}"))
+            .parse()
+            .unwrap();
+        assert!(bytes > 0, "{cf}: {metrics}");
+    }
+    assert!(
+        metrics.contains("atonomi_state_oldest_height "),
+        "{metrics}"
+    );
     assert!(
         metrics.lines().any(|l| l
             .starts_with("atonomi_rpc_requests_total{method=\"atonomi_status\",outcome=\"ok\"}")),

@@ -338,6 +338,20 @@ pub async fn run(launch: Launch, ready: impl FnOnce(SocketAddr)) -> Result<()> {
         metrics.clone(),
     );
     metrics.height.set(chain.height().get() as i64);
+    {
+        let reader = reader.clone();
+        metrics.add_sampler(Box::new(move |m| {
+            if let Ok(sizes) = reader.storage_sizes() {
+                for (cf, bytes) in sizes.by_cf {
+                    m.storage_bytes
+                        .get_or_create(&crate::metrics::Column { cf })
+                        .set(bytes as i64);
+                }
+                m.state_oldest_height
+                    .set(sizes.oldest_height.unwrap_or(0) as i64);
+            }
+        }));
+    }
     let health = Arc::new(crate::health::Health::new(
         launch.data.clone(),
         launch.ready_max_lag,

@@ -33,11 +33,19 @@ pub struct RpcMethod {
     pub method: &'static str,
 }
 
+/// The label of a per-column-family gauge.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct Column {
+    pub cf: &'static str,
+}
+
+/// Reads what is sampled when the metrics are rendered (storage sizes).
+pub type Sampler = Box<dyn Fn(&Metrics) + Send + Sync>;
+
 fn rpc_latency() -> Histogram {
     Histogram::new(exponential_buckets(0.0005, 4.0, 10))
 }
 
-#[derive(Debug)]
 pub struct Metrics {
     registry: Registry,
     pub height: Gauge,
@@ -88,6 +96,17 @@ pub struct Metrics {
     pub rpc_requests: Family<RpcCall, Counter>,
     /// JSON-RPC request latency by method.
     pub rpc_request_seconds: Family<RpcMethod, Histogram, fn() -> Histogram>,
+    /// Approximate bytes on disk by RocksDB column family (sampled when rendered).
+    pub storage_bytes: Family<Column, Gauge>,
+    /// The oldest height whose state is kept (pruning moves it up).
+    pub state_oldest_height: Gauge,
+    samplers: std::sync::Mutex<Vec<Sampler>>,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Metrics").finish_non_exhaustive()
+    }
 }
 
 impl Default for Metrics {
@@ -123,8 +142,21 @@ impl Default for Metrics {
             commit_seconds: Histogram::new(exponential_buckets(0.005, 2.0, 14)),
             rpc_requests: Family::default(),
             rpc_request_seconds: Family::new_with_constructor(rpc_latency),
+            storage_bytes: Family::default(),
+            state_oldest_height: Gauge::default(),
+            samplers: std::sync::Mutex::default(),
             registry: Registry::default(),
         };
+        registry.register(
+            "storage_bytes",
+            "Approximate bytes on disk by RocksDB column family (live SST files and memtables)",
+            m.storage_bytes.clone(),
+        );
+        registry.register(
+            "state_oldest_height",
+            "Oldest height whose state is kept (state pruning moves it up)",
+            m.state_oldest_height.clone(),
+        );
         registry.register(
             "rpc_requests",
             "JSON-RPC requests by method and outcome (ok, error); a batch counts once as batch",
@@ -251,8 +283,20 @@ impl Default for Metrics {
 }
 
 impl Metrics {
+    /// Runs `sampler` each time the metrics are rendered.
+    pub fn add_sampler(&self, sampler: Sampler) {
+        if let Ok(mut s) = self.samplers.lock() {
+            s.push(sampler);
+        }
+    }
+
     pub fn render(&self) -> String {
         self.sample_process();
+        if let Ok(samplers) = self.samplers.lock() {
+            for sample in samplers.iter() {
+                sample(self);
+            }
+        }
         let mut out = String::new();
         if encode(&mut out, &self.registry).is_err() {
             out.clear();

@@ -14,7 +14,7 @@ mod reader;
 mod relay_log;
 
 use reader::Head;
-pub use reader::{ChainReader, StateView, READ_ATTEMPTS};
+pub use reader::{ChainReader, StateView, StorageSizes, READ_ATTEMPTS};
 pub use relay_log::{RelayLog, RELAY_PREFIX};
 
 use blocks::{

@@ -15,6 +15,15 @@ type StorageResult<T> = atonomi_storage::Result<T>;
 use std::sync::Arc;
 use tokio::sync::watch;
 
+/// Approximate bytes on disk of each column family (RocksDB's live SST files and
+/// memtables), by name, and the oldest height whose state is still kept (pruning
+/// removes the older ones).
+#[derive(Debug, Clone)]
+pub struct StorageSizes {
+    pub by_cf: Vec<(&'static str, u64)>,
+    pub oldest_height: Option<u64>,
+}
+
 /// How many times [`ChainReader::at_one_height`] reads while blocks land under it.
 pub const READ_ATTEMPTS: u32 = 4;
 
@@ -149,6 +158,15 @@ impl ChainReader {
     pub fn next_validator_set(&self) -> Result<ValidatorSet> {
         voting_set_in(self.height().next(), |k| {
             Ok(self.store.get(&k.to_bytes())?)
+        })
+    }
+
+    /// What the store holds on disk (see [`StorageSizes`]).
+    pub fn storage_sizes(&self) -> Result<StorageSizes> {
+        let sizes = self.store.kv().size_by_cf()?;
+        Ok(StorageSizes {
+            by_cf: sizes.into_iter().map(|(cf, b)| (cf.name(), b)).collect(),
+            oldest_height: self.store.oldest(),
         })
     }
 

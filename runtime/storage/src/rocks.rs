@@ -73,14 +73,21 @@ impl RocksStore {
 
     /// Approximate bytes on disk (live SST files plus memtables) of all column families.
     pub fn approximate_size(&self) -> Result<u64> {
-        let mut total = 0u64;
+        Ok(self.size_by_cf()?.iter().map(|(_, b)| b).sum())
+    }
+
+    /// Approximate bytes (live SST files plus memtables) of each column family.
+    pub fn size_by_cf(&self) -> Result<Vec<(Cf, u64)>> {
+        let mut out = Vec::with_capacity(Cf::ALL.len());
         for cf in Cf::ALL {
             let h = self.cf(cf)?;
+            let mut bytes = 0u64;
             for prop in ["rocksdb.live-sst-files-size", "rocksdb.size-all-mem-tables"] {
-                total += self.db.property_int_value_cf(h, prop)?.unwrap_or(0);
+                bytes += self.db.property_int_value_cf(h, prop)?.unwrap_or(0);
             }
+            out.push((cf, bytes));
         }
-        Ok(total)
+        Ok(out)
     }
 
     /// Flushes memtables to SST files (used before measuring size on disk).
