@@ -135,6 +135,19 @@ fn block_hash(n: &NodeDir, h: u64) -> String {
     b["hash"].as_str().unwrap().to_string()
 }
 
+/// Every node has the same block at every height up to the lowest head; that height.
+fn assert_same_blocks(nodes: &[&NodeDir]) -> u64 {
+    let top = nodes.iter().map(|n| height(n)).min().unwrap();
+    for h in 1..=top {
+        let hashes: Vec<String> = nodes.iter().map(|n| block_hash(n, h)).collect();
+        assert!(
+            hashes.windows(2).all(|w| w[0] == w[1]),
+            "fork at height {h}: {hashes:?}"
+        );
+    }
+    top
+}
+
 fn tx(n: &NodeDir, key: &Path, call: Value, extra: &[&str]) -> Value {
     let call = call.to_string();
     let u = url(n);
@@ -355,23 +368,8 @@ fn four_validators_and_a_full_node_agree_through_a_device_lifecycle_and_a_crash(
     wait_height(&[&vals[3]], now, 60);
 
     // Every node agrees on every block hash.
-    let top = all_vals
-        .iter()
-        .chain([&&full])
-        .map(|n| height(n))
-        .min()
-        .unwrap();
-    for h in 1..=top {
-        let hashes: Vec<String> = all_vals
-            .iter()
-            .chain([&&full])
-            .map(|n| block_hash(n, h))
-            .collect();
-        assert!(
-            hashes.windows(2).all(|w| w[0] == w[1]),
-            "height {h}: {hashes:?}"
-        );
-    }
+    let everyone: Vec<&NodeDir> = all_vals.iter().copied().chain([&full]).collect();
+    assert_same_blocks(&everyone);
 }
 
 /// Four validators' homes, a genesis naming them, and configs dialing each other.
@@ -411,14 +409,7 @@ fn a_byzantine_validator_cannot_fork_the_chain_and_is_reported() {
     let honest: Vec<&NodeDir> = vals[1..].iter().collect();
     let _procs: Vec<Proc> = start_all(&vals, 0, &["--byzantine-equivocate"]);
     wait_height(&honest, 12, 120);
-    let top = honest.iter().map(|n| height(n)).min().unwrap();
-    for h in 1..=top {
-        let hashes: Vec<String> = honest.iter().map(|n| block_hash(n, h)).collect();
-        assert!(
-            hashes.windows(2).all(|w| w[0] == w[1]),
-            "fork at height {h}: {hashes:?}"
-        );
-    }
+    assert_same_blocks(&honest);
     let byzantine = vals[0].account.clone();
     for n in &honest {
         let ev = json_out(&run(&["query", "evidence", "--rpc", &url(n)])).unwrap();
@@ -741,12 +732,12 @@ fn transfer_load(
     })
 }
 
-/// Waits for a process to exit; its status code.
-fn exit_code(p: &mut Proc, secs: u64) -> Option<i32> {
+/// Waits for a process to exit; how it ended.
+fn exit_status(p: &mut Proc, secs: u64) -> Option<std::process::ExitStatus> {
     let deadline = Instant::now() + Duration::from_secs(secs);
     loop {
         if let Some(status) = p.0.try_wait().unwrap() {
-            return status.code();
+            return Some(status);
         }
         if Instant::now() >= deadline {
             return None;
@@ -845,12 +836,12 @@ fn an_upgrade_at_a_height_stops_the_old_binary_and_the_new_one_migrates() {
     assert_eq!(shown["upgrade"]["status"], "scheduled", "{shown}");
     assert_eq!(shown["protocol_version"], 1, "{shown}");
     for (i, p) in procs.iter_mut().enumerate() {
-        let code = exit_code(p, 120);
+        let status = exit_status(p, 120);
         let log = std::fs::read_to_string(vals[i].home.join("node.log")).unwrap_or_default();
         assert_eq!(
-            code,
+            status.and_then(|s| s.code()),
             Some(3),
-            "v{i} did not stop for the upgrade:\n{}",
+            "v{i} did not stop for the upgrade ({status:?}):\n{}",
             &log[log.len().saturating_sub(3000)..]
         );
         assert!(
@@ -861,8 +852,14 @@ fn an_upgrade_at_a_height_stops_the_old_binary_and_the_new_one_migrates() {
     }
     // Restarted as the old binary: refuses at once, naming the plan.
     let mut again = start_with(&vals[0], &old);
-    assert_eq!(exit_code(&mut again, 30), Some(3));
+    let status = exit_status(&mut again, 30);
     let log = std::fs::read_to_string(vals[0].home.join("node.log")).unwrap();
+    assert_eq!(
+        status.and_then(|s| s.code()),
+        Some(3),
+        "restarted as the old binary ({status:?}):\n{}",
+        &log[log.len().saturating_sub(3000)..]
+    );
     assert!(
         log.contains(&format!("upgrade \"v2\" is scheduled at height {at}")),
         "{log}"
@@ -873,14 +870,7 @@ fn an_upgrade_at_a_height_stops_the_old_binary_and_the_new_one_migrates() {
     wait_height(&all, at + 4, 120);
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let (hashes, acknowledged) = load.join().unwrap();
-    let top = all.iter().map(|n| height(n)).min().unwrap();
-    for h in 1..=top {
-        let hashes: Vec<String> = all.iter().map(|n| block_hash(n, h)).collect();
-        assert!(
-            hashes.windows(2).all(|w| w[0] == w[1]),
-            "height {h}: {hashes:?}"
-        );
-    }
+    assert_same_blocks(&all);
     for n in &all {
         let u = json_out(&run(&["query", "upgrade", "--rpc", &url(n), "v2"])).unwrap();
         assert_eq!(u["protocol_version"], 2, "{u}");
@@ -1031,14 +1021,7 @@ fn consensus_keys_rotate_under_load_and_a_killed_validator_resumes_with_its_new_
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let (_, acknowledged) = load.join().unwrap();
 
-    let top = all.iter().map(|n| height(n)).min().unwrap();
-    for h in 1..=top {
-        let hashes: Vec<String> = all.iter().map(|n| block_hash(n, h)).collect();
-        assert!(
-            hashes.windows(2).all(|w| w[0] == w[1]),
-            "height {h}: {hashes:?}"
-        );
-    }
+    let top = assert_same_blocks(&all);
     for n in &all {
         let ev = json_out(&run(&["query", "evidence", "--rpc", &url(n)])).unwrap();
         assert_eq!(

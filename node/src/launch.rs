@@ -303,6 +303,13 @@ pub async fn run(launch: Launch, ready: impl FnOnce(SocketAddr)) -> Result<()> {
         },
     )?
     .with_upgrades(launch.upgrades);
+    // Before anything else holds the store: a node restarted at an upgrade it cannot
+    // run refuses here, and its RocksDB closes as this returns.
+    if let Some(plan) = chain.missing_upgrade()? {
+        let e = LaunchError::UpgradeRequired(crate::host::HostError::UpgradeRequired(plan));
+        e.log_upgrade();
+        return Err(e);
+    }
     let validator = launch.key.as_ref().map(Keypair::account);
     if let Some(v) = validator {
         let set = chain.next_validator_set()?;
@@ -523,6 +530,9 @@ pub async fn run(launch: Launch, ready: impl FnOnce(SocketAddr)) -> Result<()> {
     }
     let _ = rpc_handle.stop();
     rpc_handle.stopped().await;
+    // The metrics port outlives this function (it is dropped with the runtime); its
+    // samplers must not keep the store open until then.
+    metrics.clear_samplers();
     tracing::info!("stopped");
     result
 }

@@ -290,6 +290,13 @@ impl Metrics {
         }
     }
 
+    /// Drops every sampler (and what it holds), at shutdown.
+    pub fn clear_samplers(&self) {
+        if let Ok(mut s) = self.samplers.lock() {
+            s.clear();
+        }
+    }
+
     pub fn render(&self) -> String {
         self.sample_process();
         if let Ok(samplers) = self.samplers.lock() {

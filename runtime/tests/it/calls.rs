@@ -211,31 +211,17 @@ fn governance_k_of_n() {
     );
 }
 
-fn govern_fails(c: &mut Chain, action: GovAction, err: E) {
-    let a = Actors::new();
-    let r = c.ok(&a.admin, Call::Propose { action });
-    assert!(
-        r.events
-            .iter()
-            .any(|e| matches!(e, Event::ProposalFailed { error, .. } if *error == err)),
-        "expected {err:?}, got {:?}",
-        r.events
-    );
-}
-
 #[test]
 fn governance_actions() {
     let mut c = Chain::dev();
     let a = Actors::new();
     let mk = Keypair::from_label("mk");
     c.govern(GovAction::AddManufacturer(new_manufacturer(7, &mk)));
-    govern_fails(
-        &mut c,
+    c.govern_fails(
         GovAction::AddManufacturer(new_manufacturer(7, &mk)),
         E::ManufacturerExists,
     );
-    govern_fails(
-        &mut c,
+    c.govern_fails(
         GovAction::AddManufacturer(NewManufacturer {
             keys: vec![],
             ..new_manufacturer(8, &mk)
@@ -247,8 +233,7 @@ fn governance_actions() {
         id,
         change: MemberChange::Suspend,
     });
-    govern_fails(
-        &mut c,
+    c.govern_fails(
         GovAction::ChangeManufacturer {
             id,
             change: MemberChange::Suspend,
@@ -263,16 +248,14 @@ fn governance_actions() {
         id,
         change: MemberChange::Remove,
     });
-    govern_fails(
-        &mut c,
+    c.govern_fails(
         GovAction::ChangeManufacturer {
             id,
             change: MemberChange::Resume,
         },
         E::InvalidStatusChange,
     );
-    govern_fails(
-        &mut c,
+    c.govern_fails(
         GovAction::ChangeManufacturer {
             id: ManufacturerId::new(70),
             change: MemberChange::Remove,
@@ -282,17 +265,12 @@ fn governance_actions() {
 
     let au = Keypair::from_label("au");
     c.govern(GovAction::AddAuditor(new_auditor(5, &au)));
-    govern_fails(
-        &mut c,
-        GovAction::AddAuditor(new_auditor(5, &au)),
-        E::AuditorExists,
-    );
+    c.govern_fails(GovAction::AddAuditor(new_auditor(5, &au)), E::AuditorExists);
     c.govern(GovAction::ChangeAuditor {
         id: atonomi_primitives::AuditorId::new(5),
         change: MemberChange::Suspend,
     });
-    govern_fails(
-        &mut c,
+    c.govern_fails(
         GovAction::ChangeAuditor {
             id: atonomi_primitives::AuditorId::new(6),
             change: MemberChange::Suspend,
@@ -304,11 +282,7 @@ fn governance_actions() {
     let (vkey, v) = second_validator();
     let decided_at = c.height + 1;
     c.govern(GovAction::AddValidator(v.clone()));
-    govern_fails(
-        &mut c,
-        GovAction::AddValidator(v.clone()),
-        E::ValidatorExists,
-    );
+    c.govern_fails(GovAction::AddValidator(v.clone()), E::ValidatorExists);
     let pending: PendingValidatorSet = c.get(StateKey::PendingValidatorSet).unwrap();
     assert_eq!(
         pending.effective_height,
@@ -333,8 +307,7 @@ fn governance_actions() {
     let set: ValidatorSet = c.get(StateKey::ValidatorSet).unwrap();
     assert_eq!(set.validators.len(), 2);
     // Another key with the same bridge address (issue 24, item 4).
-    govern_fails(
-        &mut c,
+    c.govern_fails(
         GovAction::AddValidator(Validator {
             consensus_key: Keypair::from_label("validator3").account(),
             ..v.clone()
@@ -345,16 +318,14 @@ fn governance_actions() {
         consensus_key: vkey.account(),
         power: 9,
     });
-    govern_fails(
-        &mut c,
+    c.govern_fails(
         GovAction::SetValidatorPower {
             consensus_key: a.stranger.account(),
             power: 9,
         },
         E::ValidatorNotFound,
     );
-    govern_fails(
-        &mut c,
+    c.govern_fails(
         GovAction::SetValidatorPower {
             consensus_key: vkey.account(),
             power: 0,
@@ -364,8 +335,7 @@ fn governance_actions() {
     c.govern(GovAction::RemoveValidator {
         consensus_key: vkey.account(),
     });
-    govern_fails(
-        &mut c,
+    c.govern_fails(
         GovAction::RemoveValidator {
             consensus_key: vkey.account(),
         },
@@ -379,7 +349,7 @@ fn governance_actions() {
     c.govern(GovAction::SetParams(p.clone()));
     assert_eq!(c.get::<Params>(StateKey::Params).unwrap(), p);
     p.payment_fee_bps = 20_000;
-    govern_fails(&mut c, GovAction::SetParams(p), E::InvalidParams);
+    c.govern_fails(GovAction::SetParams(p), E::InvalidParams);
 
     // UpdateParams changes only what it names, on top of the values in force.
     c.govern(GovAction::UpdateParams(vec![
@@ -397,14 +367,12 @@ fn governance_actions() {
         }
     );
     // Nothing, a parameter twice, or a result that does not validate: refused, unchanged.
-    govern_fails(&mut c, GovAction::UpdateParams(vec![]), E::InvalidParams);
-    govern_fails(
-        &mut c,
+    c.govern_fails(GovAction::UpdateParams(vec![]), E::InvalidParams);
+    c.govern_fails(
         GovAction::UpdateParams(vec![ParamChange::max_batch(1), ParamChange::max_batch(2)]),
         E::InvalidParams,
     );
-    govern_fails(
-        &mut c,
+    c.govern_fails(
         GovAction::UpdateParams(vec![ParamChange::payment_fee_bps(10_001)]),
         E::InvalidParams,
     );
@@ -427,8 +395,7 @@ fn governance_actions() {
         to: a.bob.account(),
         amount: atmi(2),
     });
-    govern_fails(
-        &mut c,
+    c.govern_fails(
         GovAction::TreasuryPayout {
             from: PoolAccount::Treasury,
             to: a.bob.account(),
@@ -436,8 +403,7 @@ fn governance_actions() {
         },
         E::InsufficientBalance,
     );
-    govern_fails(
-        &mut c,
+    c.govern_fails(
         GovAction::SetNodePeer {
             peer_id: vec![],
             allowed: true,

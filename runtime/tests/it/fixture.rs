@@ -180,6 +180,18 @@ impl Chain {
         );
         r
     }
+
+    /// An admin's proposal whose action fails with `err` (the proposal stays, failed).
+    pub fn govern_fails(&mut self, action: GovAction, err: CallError) {
+        let r = self.ok(&dev::key("admin"), Call::Propose { action });
+        assert!(
+            r.events
+                .iter()
+                .any(|e| matches!(e, Event::ProposalFailed { error, .. } if *error == err)),
+            "expected {err:?}, got {:?}",
+            r.events
+        );
+    }
 }
 
 /// Named actors on top of the dev genesis.

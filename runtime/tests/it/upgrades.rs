@@ -17,20 +17,6 @@ fn plan(name: &str, height: u64) -> UpgradePlan {
     }
 }
 
-fn govern_fails(c: &mut Chain, action: GovAction, err: E) {
-    let r = c.ok(
-        &atonomi_genesis::dev::key("admin"),
-        atonomi_primitives::tx::Call::Propose { action },
-    );
-    assert!(
-        r.events
-            .iter()
-            .any(|e| matches!(e, Event::ProposalFailed { error, .. } if *error == err)),
-        "expected {err:?}, got {:?}",
-        r.events
-    );
-}
-
 /// A chain where upgrades may be scheduled 5 blocks ahead.
 fn chain() -> Chain {
     let mut c = Chain::dev();
@@ -49,14 +35,12 @@ fn scheduling_is_refused_too_soon_twice_or_under_a_bad_name() {
     let mut c = chain();
     // The proposal executes in block h = c.height + 1: h + 5 is the earliest.
     let earliest = c.height + 1 + 5;
-    govern_fails(
-        &mut c,
+    c.govern_fails(
         GovAction::ScheduleUpgrade(plan("v2", earliest - 1)),
         E::UpgradeTooSoon,
     );
     for bad in ["", "V2", "v2 beta"] {
-        govern_fails(
-            &mut c,
+        c.govern_fails(
             GovAction::ScheduleUpgrade(plan(bad, 1_000)),
             E::InvalidUpgrade,
         );
@@ -70,13 +54,11 @@ fn scheduling_is_refused_too_soon_twice_or_under_a_bad_name() {
         c.get::<UpgradePlan>(StateKey::ScheduledUpgrade),
         Some(plan("v2", earliest))
     );
-    govern_fails(
-        &mut c,
+    c.govern_fails(
         GovAction::ScheduleUpgrade(plan("v3", 1_000)),
         E::UpgradeScheduled,
     );
-    govern_fails(
-        &mut c,
+    c.govern_fails(
         GovAction::CancelUpgrade { name: "v3".into() },
         E::UpgradeNotScheduled,
     );
@@ -85,8 +67,7 @@ fn scheduling_is_refused_too_soon_twice_or_under_a_bad_name() {
     assert_eq!(c.get::<UpgradePlan>(StateKey::ScheduledUpgrade), None);
     let record: UpgradeRecord = c.get(StateKey::Upgrade("v2".into())).unwrap();
     assert!(matches!(record.status, UpgradeStatus::Cancelled { .. }));
-    govern_fails(
-        &mut c,
+    c.govern_fails(
         GovAction::ScheduleUpgrade(plan("v2", 1_000)),
         E::UpgradeNameUsed,
     );
