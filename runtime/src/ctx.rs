@@ -21,7 +21,7 @@ pub struct BlockContext {
     pub timestamp: Timestamp,
     /// The upgrades this node's binary implements (see [`crate::upgrade`]): not
     /// consensus data, but a node that lacks the scheduled one stops at its height.
-    pub upgrades: crate::upgrade::KnownUpgrades,
+    pub upgrades: crate::known_upgrades::KnownUpgrades,
 }
 
 pub(crate) struct Ctx<'a, 'r, R: StateReader + ?Sized> {

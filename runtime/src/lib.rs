@@ -18,6 +18,7 @@ mod device;
 mod error;
 mod genesis;
 mod governance;
+mod known_upgrades;
 mod manufacturer;
 mod overlay;
 mod owner;
