@@ -678,26 +678,11 @@ fn transfer_load(
     ports: Vec<u16>,
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
 ) -> std::thread::JoinHandle<(Vec<String>, u64)> {
-    use atonomi_primitives::tx::Call;
-    use atonomi_primitives::{Amount, ChainId, SignedTransaction, Transaction};
+    use atonomi_primitives::SignedTransaction;
     std::thread::spawn(move || {
         let alice = atonomi_genesis::dev::key("alice");
         let bob = atonomi_genesis::dev::key("bob").account();
-        let chain = ChainId::new("atonomi-testnet").unwrap();
-        let signed = |nonce: u64| -> Vec<u8> {
-            Transaction {
-                chain_id: chain.clone(),
-                signer: alice.account(),
-                nonce,
-                max_fee: None,
-                call: Call::Transfer {
-                    to: bob,
-                    amount: Amount::new(1),
-                },
-            }
-            .sign(&alice)
-            .to_bytes()
-        };
+        let signed = |nonce| common::signed_transfer_on("atonomi-testnet", &alice, nonce, bob, 1);
         let mut hashes: Vec<String> = Vec::new();
         let mut acknowledged = 0u64;
         let mut turn = 0usize;
@@ -733,6 +718,35 @@ fn transfer_load(
         }
         (hashes, acknowledged)
     })
+}
+
+/// Each transaction of `hashes` is final on every node of `nodes`, at the same
+/// height; how many of them landed above height `above`.
+fn assert_final_everywhere(nodes: &[&NodeDir], hashes: &[String], above: u64) -> usize {
+    let mut after = 0;
+    for (i, hash) in hashes.iter().enumerate() {
+        let heights: Vec<u64> = nodes
+            .iter()
+            .map(|n| {
+                let t = common::rpc_call(n.rpc, "atonomi_getTransaction", json!([hash])).unwrap();
+                assert_eq!(
+                    t["result"]["status"],
+                    "final",
+                    "transaction {i} on {}: {t}",
+                    url(n)
+                );
+                t["result"]["receipt"]["height"].as_u64().unwrap()
+            })
+            .collect();
+        assert!(
+            heights.windows(2).all(|w| w[0] == w[1]),
+            "transaction {i}: {heights:?}"
+        );
+        if heights[0] > above {
+            after += 1;
+        }
+    }
+    after
 }
 
 /// Waits for a process to exit; how it ended.
@@ -883,24 +897,9 @@ fn an_upgrade_at_a_height_stops_the_old_binary_and_the_new_one_migrates() {
     }
     // Every acknowledged transfer is final on every node, and the load went on after
     // the upgrade.
-    let mut after = 0;
-    for (nonce, hash) in hashes.iter().enumerate().take(acknowledged as usize) {
-        for n in &all {
-            let t = common::rpc_call(n.rpc, "atonomi_getTransaction", json!([hash])).unwrap();
-            assert_eq!(
-                t["result"]["status"],
-                "final",
-                "nonce {nonce} on {}: {t}",
-                url(n)
-            );
-            if t["result"]["receipt"]["height"].as_u64().unwrap() > at {
-                after += 1;
-            }
-        }
-    }
+    let after = assert_final_everywhere(&all, &hashes[..acknowledged as usize], at);
     println!(
-        "upgrade at height {at}: {acknowledged} transfers acknowledged, all final on 4 nodes, {} of them after the upgrade",
-        after / all.len()
+        "upgrade at height {at}: {acknowledged} transfers acknowledged, all final on 4 nodes, {after} of them after the upgrade"
     );
     assert!(
         acknowledged > 0 && after > 0,
@@ -1023,12 +1022,7 @@ fn consensus_keys_rotate_under_load_and_a_killed_validator_resumes_with_its_new_
     );
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let (hashes, acknowledged) = load.join().unwrap();
-    for hash in hashes.iter().take(acknowledged as usize) {
-        for n in &all {
-            let t = common::rpc_call(n.rpc, "atonomi_getTransaction", json!([hash])).unwrap();
-            assert_eq!(t["result"]["status"], "final", "{hash} on {}: {t}", url(n));
-        }
-    }
+    assert_final_everywhere(&all, &hashes[..acknowledged as usize], 0);
 
     let top = assert_same_blocks(&all);
     for n in &all {

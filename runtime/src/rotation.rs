@@ -32,8 +32,11 @@ impl<R: StateReader + ?Sized> Ctx<'_, '_, R> {
         self.manufacturer_as_signer(v.operator, true)?;
         // One change of this validator's key at a time: its key must be the same in
         // the set voting now and in the next one.
-        let pending: Option<PendingValidatorSet> = self.o.get(&StateKey::PendingValidatorSet)?;
-        if pending.is_some_and(|p| p.set.get(&validator).is_none()) {
+        let next: ValidatorSet = self
+            .o
+            .get::<PendingValidatorSet>(&StateKey::PendingValidatorSet)?
+            .map_or_else(|| current.clone(), |p| p.set);
+        if next.get(&validator).is_none() {
             return Err(CallError::RotationPending.into());
         }
         if height > self.block.height
@@ -43,10 +46,6 @@ impl<R: StateReader + ?Sized> Ctx<'_, '_, R> {
         }
         // A key in either set, or one a validator used before (still remembered as
         // retired), would make two validators' votes indistinguishable.
-        let next: ValidatorSet = self
-            .o
-            .get::<PendingValidatorSet>(&StateKey::PendingValidatorSet)?
-            .map_or(current.clone(), |p| p.set);
         if current.get(&new_key).is_some()
             || next.get(&new_key).is_some()
             || self

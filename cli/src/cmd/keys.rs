@@ -1,6 +1,6 @@
 //! `atonomi keys` (ed25519 key files: new, show, the dev keys) and `atonomi device-id`.
 
-use anyhow::{anyhow, bail, Result};
+use anyhow::{bail, Result};
 use atonomi_api::keyfile as keys;
 use atonomi_primitives::DeviceId;
 use clap::Subcommand;
@@ -129,7 +129,7 @@ async fn rotate_consensus(
     file: &super::tx::FileArgs,
 ) -> Result<()> {
     use atonomi_client::{Answered, AtonomiApiClient, Node};
-    use atonomi_primitives::{tx::sign_rotation, ChainId, Height, Keypair};
+    use atonomi_primitives::{tx::sign_rotation, Height, Keypair};
     let config = atonomi_node::config::load_config(home)?;
     let Some(rel) = config.validator_key else {
         bail!(
@@ -168,11 +168,7 @@ async fn rotate_consensus(
         keys::write(&next_path, &k, false)?;
         k
     };
-    let chain_id = match (&file.chain_id, &node) {
-        (Some(id), _) => ChainId::new(id.clone()).map_err(|e| anyhow!("--chain-id {id}: {e}"))?,
-        (None, Some(node)) => node.chain_id().await?,
-        (None, None) => bail!("--offline: give the chain's id with --chain-id ID"),
-    };
+    let chain_id = super::tx::chain_id_of(file, node.as_ref(), url).await?;
     let height = match (height, &node) {
         (Some(h), _) => h,
         (None, Some(node)) => node.rpc().status().await.or_node(node)?.height.get(),

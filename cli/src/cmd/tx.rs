@@ -635,6 +635,30 @@ pub fn run(args: TxArgs) -> Result<()> {
     ))
 }
 
+/// The chain a prepared transaction is for: `--chain-id` (checked against the node's
+/// when one is asked), or the node's.
+pub(super) async fn chain_id_of(
+    file: &FileArgs,
+    node: Option<&Node>,
+    url: &str,
+) -> Result<ChainId> {
+    match (&file.chain_id, node) {
+        (Some(id), node) => {
+            let id =
+                ChainId::new(id.clone()).map_err(|e| anyhow::anyhow!("--chain-id {id}: {e}"))?;
+            if let Some(node) = node {
+                let served = node.chain_id().await?;
+                if served != id {
+                    bail!("--chain-id {id}, but the node at {url} serves chain {served}");
+                }
+            }
+            Ok(id)
+        }
+        (None, Some(node)) => Ok(node.chain_id().await?),
+        (None, None) => bail!("--offline: give the chain's id with --chain-id ID"),
+    }
+}
+
 /// Signs `call` with the key file, submits it, waits until it is final and prints the
 /// receipt. Fails (non-zero exit) when the call failed or the transaction was invalid.
 /// With `file.out` the transaction is written there instead (unsigned without a key),
@@ -674,21 +698,7 @@ pub async fn send(
     }
     let mut the_call: Call = serde_json::from_value(json)
         .context("the call is not valid JSON for any call (see `atonomi tx --help`)")?;
-    let chain_id = match (&file.chain_id, &node) {
-        (Some(id), node) => {
-            let id =
-                ChainId::new(id.clone()).map_err(|e| anyhow::anyhow!("--chain-id {id}: {e}"))?;
-            if let Some(node) = node {
-                let served = node.chain_id().await?;
-                if served != id {
-                    bail!("--chain-id {id}, but the node at {url} serves chain {served}");
-                }
-            }
-            id
-        }
-        (None, Some(node)) => node.chain_id().await?,
-        (None, None) => bail!("--offline: give the chain's id with --chain-id ID"),
-    };
+    let chain_id = chain_id_of(file, node.as_ref(), url).await?;
     if let Some(dk) = device_key {
         let dkey = keys::read(dk)?;
         // The device consents to its owner: the signer activating it, or the owner

@@ -231,17 +231,28 @@ pub fn http_post(addr: impl std::net::ToSocketAddrs, body: &[u8]) -> (u16, Strin
     http_exchange(addr, &req)
 }
 
-/// A signed transfer's bytes as hex, for `atonomi_sendTransaction`.
+/// A signed transfer's bytes as hex, for `atonomi_sendTransaction` on the dev chain.
 pub fn signed_transfer(
     key: &atonomi_primitives::Keypair,
     nonce: u64,
     to: atonomi_primitives::AccountId,
     amount: u128,
 ) -> String {
+    hex::encode(signed_transfer_on("atonomi-dev", key, nonce, to, amount))
+}
+
+/// A signed transfer's bytes on chain `chain`.
+pub fn signed_transfer_on(
+    chain: &str,
+    key: &atonomi_primitives::Keypair,
+    nonce: u64,
+    to: atonomi_primitives::AccountId,
+    amount: u128,
+) -> Vec<u8> {
     use atonomi_primitives::tx::Call;
     use atonomi_primitives::{Amount, ChainId, Transaction};
-    let stx = Transaction {
-        chain_id: ChainId::new("atonomi-dev").unwrap(),
+    Transaction {
+        chain_id: ChainId::new(chain).unwrap(),
         signer: key.account(),
         nonce,
         max_fee: None,
@@ -250,8 +261,8 @@ pub fn signed_transfer(
             amount: Amount::new(amount),
         },
     }
-    .sign(key);
-    hex::encode(stx.to_bytes())
+    .sign(key)
+    .to_bytes()
 }
 
 /// A WebSocket client (soketto over tokio) for the process tests.
