@@ -25,7 +25,7 @@ ensure_deb() {
   [ "$(id -u)" -ne 0 ] && sudo="sudo"
   $sudo dpkg --configure -a >/dev/null 2>&1 || true
   $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "$2" >/dev/null
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "$2" >/dev/null
 }
 
 # One target directory for tests, binaries and benchmarks, outside the clone so that

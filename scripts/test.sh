@@ -11,6 +11,8 @@ source scripts/env.sh
 scripts/eth-tools.sh > /dev/null
 # README's walkthrough, which a test runs as written, uses jq.
 ensure_deb jq jq "README's walkthrough uses it"
+# The monitoring test runs a real Prometheus against the dashboard and alerting rules.
+ensure_deb promtool prometheus "the dashboard and alerts are checked against a real Prometheus"
 
 if command -v cargo-nextest >/dev/null 2>&1; then
   cargo nextest run --workspace --no-fail-fast --status-level fail --final-status-level slow

@@ -359,6 +359,18 @@ pub async fn run(launch: Launch, ready: impl FnOnce(SocketAddr)) -> Result<()> {
             }
         }));
     }
+    {
+        let data = launch.data.clone();
+        metrics.add_sampler(Box::new(move |m| {
+            // Blocks available to an unprivileged user, as `df` shows them.
+            if let Ok(fs) = rustix::fs::statvfs(&data) {
+                m.disk_free_bytes
+                    .set(fs.f_bavail.saturating_mul(fs.f_frsize) as i64);
+                m.disk_size_bytes
+                    .set(fs.f_blocks.saturating_mul(fs.f_frsize) as i64);
+            }
+        }));
+    }
     let health = Arc::new(crate::health::Health::new(
         launch.data.clone(),
         launch.ready_max_lag,

@@ -39,6 +39,17 @@ pub struct Column {
     pub cf: &'static str,
 }
 
+/// The label of the peer count by kind.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PeerKind {
+    /// `validator` (in the set of the next height) or `full_node`.
+    pub kind: &'static str,
+}
+
+/// Why a transaction left the pool uncommitted: every reason
+/// `atonomi_mempool_drops_total` counts (each exported from the start, at 0).
+pub const DROP_REASONS: [&str; 4] = ["replaced", "nonce_used", "evicted", "gapped"];
+
 /// Reads what is sampled when the metrics are rendered (storage sizes).
 pub type Sampler = Box<dyn Fn(&Metrics) + Send + Sync>;
 
@@ -51,6 +62,10 @@ pub struct Metrics {
     pub height: Gauge,
     pub round: Gauge,
     pub peers: Gauge,
+    /// Connected peers by kind (see [`PeerKind`]).
+    pub peers_by_kind: Family<PeerKind, Gauge>,
+    /// Heights this node is behind the best height a peer reported (set when rendered).
+    pub sync_lag: Gauge,
     /// The highest committed height a connected peer reported.
     pub best_peer_height: Gauge,
     pub mempool_txs: Gauge,
@@ -84,9 +99,12 @@ pub struct Metrics {
     pub bridge_chain_epoch: Gauge,
     /// Relayer rounds that failed (each is retried a second later).
     pub bridge_relay_failures: Counter,
+    /// Seconds since the oldest checkpoint not yet on Ethereum was ready on this chain
+    /// (0 when Ethereum has every checkpoint), as the relayer last saw it.
+    pub bridge_lag_seconds: Gauge<f64, std::sync::atomic::AtomicU64>,
     /// This process: CPU seconds, resident memory, open file descriptors, threads
     /// (read from /proc when the metrics are rendered; 0 where there is none).
-    pub process_cpu_seconds: Gauge<f64, std::sync::atomic::AtomicU64>,
+    pub process_cpu_seconds: Counter<f64, std::sync::atomic::AtomicU64>,
     pub process_resident_memory_bytes: Gauge,
     pub process_open_fds: Gauge,
     pub process_threads: Gauge,
@@ -100,6 +118,9 @@ pub struct Metrics {
     pub storage_bytes: Family<Column, Gauge>,
     /// The oldest height whose state is kept (pruning moves it up).
     pub state_oldest_height: Gauge,
+    /// Bytes free for this node on the data directory's filesystem, and its size.
+    pub disk_free_bytes: Gauge,
+    pub disk_size_bytes: Gauge,
     samplers: std::sync::Mutex<Vec<Sampler>>,
 }
 
@@ -116,6 +137,8 @@ impl Default for Metrics {
             height: Gauge::default(),
             round: Gauge::default(),
             peers: Gauge::default(),
+            peers_by_kind: Family::default(),
+            sync_lag: Gauge::default(),
             best_peer_height: Gauge::default(),
             mempool_txs: Gauge::default(),
             mempool_bytes: Gauge::default(),
@@ -135,7 +158,8 @@ impl Default for Metrics {
             bridge_submissions: Counter::default(),
             bridge_chain_epoch: Gauge::default(),
             bridge_relay_failures: Counter::default(),
-            process_cpu_seconds: Gauge::default(),
+            bridge_lag_seconds: Gauge::default(),
+            process_cpu_seconds: Counter::default(),
             process_resident_memory_bytes: Gauge::default(),
             process_open_fds: Gauge::default(),
             process_threads: Gauge::default(),
@@ -144,6 +168,8 @@ impl Default for Metrics {
             rpc_request_seconds: Family::new_with_constructor(rpc_latency),
             storage_bytes: Family::default(),
             state_oldest_height: Gauge::default(),
+            disk_free_bytes: Gauge::default(),
+            disk_size_bytes: Gauge::default(),
             samplers: std::sync::Mutex::default(),
             registry: Registry::default(),
         };
@@ -158,6 +184,16 @@ impl Default for Metrics {
             m.state_oldest_height.clone(),
         );
         registry.register(
+            "disk_free_bytes",
+            "Bytes free for this node on the data directory's filesystem",
+            m.disk_free_bytes.clone(),
+        );
+        registry.register(
+            "disk_size_bytes",
+            "Size of the data directory's filesystem",
+            m.disk_size_bytes.clone(),
+        );
+        registry.register(
             "rpc_requests",
             "JSON-RPC requests by method and outcome (ok, error); a batch counts once as batch",
             m.rpc_requests.clone(),
@@ -170,6 +206,19 @@ impl Default for Metrics {
         registry.register("height", "Last committed height", m.height.clone());
         registry.register("round", "Consensus round in progress", m.round.clone());
         registry.register("peers", "Connected peers", m.peers.clone());
+        registry.register(
+            "peers_by_kind",
+            "Connected peers by kind (validator of the next height, or full_node)",
+            m.peers_by_kind.clone(),
+        );
+        for kind in ["validator", "full_node"] {
+            m.peers_by_kind.get_or_create(&PeerKind { kind }).set(0);
+        }
+        registry.register(
+            "sync_lag_heights",
+            "Heights this node is behind the best height a connected peer reported",
+            m.sync_lag.clone(),
+        );
         registry.register(
             "best_peer_height",
             "Highest committed height a connected peer reported",
@@ -195,6 +244,14 @@ impl Default for Metrics {
             "Transactions that left the mempool uncommitted, by reason",
             m.mempool_drops.clone(),
         );
+        for reason in DROP_REASONS {
+            m.mempool_drops.get_or_create(&Reason { reason }).inc_by(0);
+        }
+        m.admissions
+            .get_or_create(&Outcome {
+                outcome: "admitted",
+            })
+            .inc_by(0);
         registry.register(
             "block_interval_seconds",
             "Time between consecutive commits",
@@ -254,6 +311,11 @@ impl Default for Metrics {
             m.bridge_relay_failures.clone(),
         );
         registry.register(
+            "bridge_lag_seconds",
+            "Seconds since the oldest checkpoint not yet on Ethereum was ready on this chain (relayer)",
+            m.bridge_lag_seconds.clone(),
+        );
+        registry.register(
             "process_cpu_seconds",
             "CPU time this process used (user and system)",
             m.process_cpu_seconds.clone(),
@@ -299,6 +361,8 @@ impl Metrics {
 
     pub fn render(&self) -> String {
         self.sample_process();
+        self.sync_lag
+            .set((self.best_peer_height.get() - self.height.get()).max(0));
         if let Ok(samplers) = self.samplers.lock() {
             for sample in samplers.iter() {
                 sample(self);
@@ -316,7 +380,11 @@ impl Metrics {
         let Ok(process) = process_sample() else {
             return;
         };
-        self.process_cpu_seconds.set(process.cpu_seconds);
+        // A counter: moved up by what /proc adds (it never goes back).
+        let more = process.cpu_seconds - self.process_cpu_seconds.get();
+        if more > 0.0 {
+            self.process_cpu_seconds.inc_by(more);
+        }
         self.process_resident_memory_bytes
             .set(process.resident_bytes as i64);
         self.process_open_fds.set(process.open_fds as i64);
@@ -392,6 +460,29 @@ mod tests {
                 threads: 9,
             }
         );
+    }
+
+    /// Families with labels are exported from the start (a dashboard's query finds a
+    /// series before the first drop), and the lag is derived when rendered.
+    #[test]
+    fn labelled_families_start_at_zero_and_the_lag_is_derived() {
+        let m = Metrics::default();
+        m.height.set(5);
+        m.best_peer_height.set(9);
+        let text = m.render();
+        for line in [
+            "atonomi_sync_lag_heights 4",
+            "atonomi_mempool_drops_total{reason=\"evicted\"} 0",
+            "atonomi_mempool_admissions_total{outcome=\"admitted\"} 0",
+            "atonomi_peers_by_kind{kind=\"validator\"} 0",
+            "atonomi_peers_by_kind{kind=\"full_node\"} 0",
+            "# TYPE atonomi_process_cpu_seconds counter",
+        ] {
+            assert!(text.lines().any(|l| l == line), "{line} in {text}");
+        }
+        // Ahead of every peer is no lag.
+        m.best_peer_height.set(2);
+        assert!(m.render().lines().any(|l| l == "atonomi_sync_lag_heights 0"));
     }
 
     /// On this machine the figures are there and plausible.

@@ -2,6 +2,8 @@
 //! JSON output.
 #![allow(dead_code)]
 
+pub mod testnet;
+
 use serde_json::Value;
 use std::net::TcpListener;
 use std::process::{Command, Output};

@@ -249,6 +249,9 @@ async fn relay_round(
     let next = on_eth + 1;
     let chain_epoch = chain.last_checkpoint_epoch()?;
     metrics.bridge_chain_epoch.set(chain_epoch as i64);
+    metrics
+        .bridge_lag_seconds
+        .set(lag_seconds(chain, on_eth, chain_epoch)?);
     status.send_replace(Some(RelayerView::Running {
         contract: cfg.contract.to_string(),
         eth_epoch: on_eth,
@@ -427,4 +430,20 @@ async fn replace_stuck(
     broadcast(provider, &new).await;
     *rec = new;
     Ok(())
+}
+
+/// Seconds since the block of the oldest checkpoint Ethereum does not have yet (0 when
+/// it has all of them).
+fn lag_seconds(chain: &ChainReader, on_eth: u64, chain_epoch: u64) -> Result<f64> {
+    if chain_epoch <= on_eth {
+        return Ok(0.0);
+    }
+    let Some(height) = chain.checkpoint_height(on_eth + 1)? else {
+        return Ok(0.0);
+    };
+    let Some(block) = chain.block(height)? else {
+        return Ok(0.0);
+    };
+    let behind_ms = now_ms().saturating_sub(block.header.timestamp.get());
+    Ok(behind_ms as f64 / 1000.0)
 }

@@ -114,11 +114,12 @@ impl Actor {
     fn announce_drops(&mut self) {
         for d in self.pool.take_drops() {
             tracing::debug!(tx = %d.hash, reason = d.reason.explain(), "dropped from the mempool");
+            let [replaced, nonce_used, evicted, gapped] = crate::metrics::DROP_REASONS;
             let reason = match d.reason {
-                super::DropReason::Replaced { .. } => "replaced",
-                super::DropReason::NonceUsed { .. } => "nonce_used",
-                super::DropReason::Evicted => "evicted",
-                super::DropReason::Gapped { .. } => "gapped",
+                super::DropReason::Replaced { .. } => replaced,
+                super::DropReason::NonceUsed { .. } => nonce_used,
+                super::DropReason::Evicted => evicted,
+                super::DropReason::Gapped { .. } => gapped,
             };
             self.metrics
                 .mempool_drops

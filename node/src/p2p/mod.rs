@@ -335,9 +335,7 @@ impl Network {
             }
             SwarmEvent::ConnectionEstablished { peer_id, .. } => {
                 tracing::info!(%peer_id, "peer connected");
-                self.metrics
-                    .peers
-                    .set(self.swarm.connected_peers().count() as i64);
+                self.note_peers();
             }
             SwarmEvent::ConnectionClosed { peer_id, .. } => {
                 tracing::debug!(%peer_id, "peer disconnected");
@@ -345,9 +343,7 @@ impl Network {
                     self.peer_heights.remove(&peer_id);
                     self.note_peer_heights();
                 }
-                self.metrics
-                    .peers
-                    .set(self.swarm.connected_peers().count() as i64);
+                self.note_peers();
             }
             SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(gossipsub::Event::Message {
                 propagation_source,

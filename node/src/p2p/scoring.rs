@@ -104,6 +104,31 @@ pub(super) fn score_params(
 }
 
 impl Network {
+    /// Publishes the connected peers, in all and by kind: validators of the next
+    /// height, and the others (full nodes, lately retired validators).
+    pub(super) fn note_peers(&self) {
+        let next: ValidatorSet = self.chain.next_validator_set().unwrap_or_default();
+        let validators: BTreeSet<PeerId> = next
+            .validators
+            .iter()
+            .filter_map(|v| PeerId::from_bytes(&v.peer_id).ok())
+            .collect();
+        let (mut all, mut voting) = (0i64, 0i64);
+        for p in self.swarm.connected_peers() {
+            all += 1;
+            voting += i64::from(validators.contains(p));
+        }
+        let m = &self.metrics;
+        m.peers.set(all);
+        let kind = |kind| crate::metrics::PeerKind { kind };
+        m.peers_by_kind
+            .get_or_create(&kind("validator"))
+            .set(voting);
+        m.peers_by_kind
+            .get_or_create(&kind("full_node"))
+            .set(all - voting);
+    }
+
     pub(super) fn refresh_allowed(&mut self) {
         let mut now = allowed_peers(&self.chain);
         for b in self.blocked.iter().chain(self.banned.keys()) {
@@ -116,6 +141,8 @@ impl Network {
             self.swarm.behaviour_mut().allow.disallow_peer(*p);
         }
         self.allowed = now;
+        // The set may have changed: a peer's kind with it.
+        self.note_peers();
     }
 
     pub(super) fn dial_missing(&mut self) {
