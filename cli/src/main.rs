@@ -109,6 +109,21 @@ enum Command {
     /// restore a new node home from one.
     #[command(subcommand)]
     Snapshot(cmd::snapshot::SnapshotCommand),
+    /// Back up a node's home without stopping it: a RocksDB checkpoint of its data (the
+    /// running node takes it), config.toml, genesis.json and the key files (never the
+    /// consensus key unless --include-consensus-key), and backup.json with the height,
+    /// block hash, state root and every file's blake3 hash.
+    ///
+    /// Example: atonomi backup --home /var/lib/atonomi --out /backups/atonomi-2026-12-08
+    Backup(cmd::backup::BackupArgs),
+    /// Restore a home from `atonomi backup` (the node stopped). Every file is checked
+    /// against backup.json first; data ahead of the backup is refused. The restored
+    /// double-sign guard starts empty: a validator waits to hear the network's height and
+    /// refuses to sign up to it, so it never signs again what it signed after the
+    /// backup.
+    ///
+    /// Example: atonomi restore --from /backups/atonomi-2026-12-08 --home /var/lib/atonomi
+    Restore(cmd::backup::RestoreArgs),
     /// Run the reference auditor: read events and the node's lookup log, score devices
     /// (anomalies divide a score by 4, steady activity adds 250) and write reputation
     /// once per epoch. Keeps its own state file; safe to kill and restart.
@@ -185,6 +200,8 @@ fn run(cli: Cli) -> Result<()> {
         Command::Keys(c) => cmd::keys::run(c),
         Command::Devices(c) => cmd::devices::run(c),
         Command::Snapshot(c) => cmd::snapshot::run(c),
+        Command::Backup(args) => cmd::backup::backup(args),
+        Command::Restore(args) => cmd::backup::restore(args),
         Command::Genesis(c) => cmd::genesis::run(c),
     }
 }

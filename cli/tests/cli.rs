@@ -437,6 +437,11 @@ fn the_readme_governance_walkthrough_runs_as_written() {
         &[
             ("ATONOMI_RPC_ADDR", format!("127.0.0.1:{rpc}")),
             ("ATONOMI_P2P_LISTEN", format!("/ip4/127.0.0.1/tcp/{p2p}")),
+            // `init` writes the default metrics port: walkthroughs run side by side.
+            (
+                "ATONOMI_METRICS_ADDR",
+                format!("127.0.0.1:{}", common::free_port()),
+            ),
             ("ATONOMI_METRICS_ADDR", format!("127.0.0.1:{metrics}")),
             ("ATONOMI_RPC", format!("http://127.0.0.1:{rpc}")),
         ],
@@ -477,6 +482,11 @@ fn the_operators_upgrade_walkthrough_runs_as_written() {
             ("OLD", old.to_str().unwrap().to_string()),
             ("ATONOMI_RPC_ADDR", format!("127.0.0.1:{rpc}")),
             ("ATONOMI_P2P_LISTEN", format!("/ip4/127.0.0.1/tcp/{p2p}")),
+            // `init` writes the default metrics port: walkthroughs run side by side.
+            (
+                "ATONOMI_METRICS_ADDR",
+                format!("127.0.0.1:{}", common::free_port()),
+            ),
             ("ATONOMI_RPC", format!("http://127.0.0.1:{rpc}")),
         ],
     );
@@ -504,12 +514,43 @@ fn the_operators_rotation_walkthrough_runs_as_written() {
         &[
             ("ATONOMI_RPC_ADDR", format!("127.0.0.1:{rpc}")),
             ("ATONOMI_P2P_LISTEN", format!("/ip4/127.0.0.1/tcp/{p2p}")),
+            // `init` writes the default metrics port: walkthroughs run side by side.
+            (
+                "ATONOMI_METRICS_ADDR",
+                format!("127.0.0.1:{}", common::free_port()),
+            ),
             ("ATONOMI_RPC", format!("http://127.0.0.1:{rpc}")),
         ],
     );
     assert_eq!(
         stdout.lines().collect::<Vec<_>>(),
         ["true", "true"],
+        "{stdout}"
+    );
+}
+
+#[test]
+fn the_operators_backup_walkthrough_runs_as_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let (rpc, p2p) = (common::free_port(), common::free_port());
+    let stdout = common::run_doc_block(
+        "docs/operators.md",
+        "## Backups",
+        dir.path(),
+        &[
+            ("ATONOMI_RPC_ADDR", format!("127.0.0.1:{rpc}")),
+            ("ATONOMI_P2P_LISTEN", format!("/ip4/127.0.0.1/tcp/{p2p}")),
+            // `init` writes the default metrics port: walkthroughs run side by side.
+            (
+                "ATONOMI_METRICS_ADDR",
+                format!("127.0.0.1:{}", common::free_port()),
+            ),
+            ("ATONOMI_RPC", format!("http://127.0.0.1:{rpc}")),
+        ],
+    );
+    assert_eq!(
+        stdout.lines().collect::<Vec<_>>(),
+        ["true", "refused", "true"],
         "{stdout}"
     );
 }

@@ -628,17 +628,6 @@ fn an_upgrade_at_a_height_stops_the_old_binary_and_the_new_one_migrates() {
     );
 }
 
-/// The validators whose signatures a block's commit certificate holds.
-fn signers(n: &NodeDir, h: u64) -> Vec<String> {
-    let b = json_out(&run(&["query", "block", "--rpc", &url(n), &h.to_string()])).unwrap();
-    b["commit"]["signatures"]
-        .as_array()
-        .unwrap_or_else(|| panic!("block {h} has no certificate: {b}"))
-        .iter()
-        .map(|s| s[0].as_str().unwrap().to_string())
-        .collect()
-}
-
 /// `atonomi keys rotate-consensus` for `v`, signed by the operator: the old key, the
 /// new one and the height the change takes effect at.
 fn rotate_key(v: &NodeDir, operator: &Path) -> (String, String, u64) {

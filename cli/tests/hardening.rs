@@ -434,3 +434,26 @@ fn silent_sockets_do_not_shut_out_inbound_peers() {
         &buf[..n]
     );
 }
+
+/// A port in use is a clear error and exit status 1: the node closes its store before
+/// it exits (it used to abort in RocksDB, "pthread lock: Invalid argument", while the
+/// metrics' samplers held the store open from the mempool's thread). Twice, for the
+/// metrics port and for the RPC port, both bound after the store is open.
+#[test]
+fn a_port_in_use_is_a_clean_refusal() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = common::RunNode::create(dir.path(), 500, "");
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    for flag in ["--metrics-addr", "--rpc-addr"] {
+        let out = std::process::Command::new(common::BIN)
+            .args(["run", "--home", node.home.to_str().unwrap(), flag, &addr])
+            .env("ATONOMI_LOG", "warn")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{flag}: {stderr}");
+        assert!(stderr.contains(&addr), "{flag}: {stderr}");
+        assert!(!stderr.contains("pthread"), "{flag}: {stderr}");
+    }
+}

@@ -76,6 +76,12 @@ impl SignGuard {
         self.last
     }
 
+    /// The highest height this guard knows the validator may have signed at: its last
+    /// signature, or the floor it refuses up to, whichever is higher.
+    pub fn highest(&self) -> Option<Height> {
+        self.last.map(|l| l.height).max(self.floor)
+    }
+
     /// Whether this guard never authorized a signature and has no floor: a new node, or
     /// one whose data directory was wiped.
     pub fn is_fresh(&self) -> bool {
@@ -178,6 +184,22 @@ mod tests {
             let r = base.authorize(h(height), round, step, value);
             assert_eq!(r.is_ok(), ok, "case {i}: {r:?}");
         }
+    }
+
+    #[test]
+    fn highest_is_the_last_signature_or_the_floor() {
+        assert_eq!(SignGuard::new().highest(), None);
+        let lost = SignGuard::after_data_loss(h(10));
+        let floor = lost.highest().unwrap();
+        assert!(floor >= h(10), "{floor}");
+        let signed = SignGuard::new()
+            .authorize(h(4), 0, Step::Prevote, None)
+            .unwrap();
+        assert_eq!(signed.highest(), Some(h(4)));
+        let above = lost
+            .authorize(floor.next(), 0, Step::Prevote, None)
+            .unwrap();
+        assert_eq!(above.highest(), Some(floor.next()));
     }
 
     #[test]

@@ -162,6 +162,8 @@ pub struct Launch {
     /// Beside the validator key: present once the key has signed (see
     /// `HostConfig::signed_marker`).
     pub signed_marker: Option<PathBuf>,
+    /// The local control socket (`atonomi backup`; see [`crate::control`]).
+    pub control_socket: Option<PathBuf>,
     pub rpc: SocketAddr,
     /// Connection limits of the RPC listener (`[rpc]`).
     pub rpc_limits: atonomi_api::config::RpcConfig,
@@ -256,6 +258,7 @@ impl Launch {
             key,
             key_path,
             signed_marker,
+            control_socket: Some(home.join(crate::control::SOCKET_NAME)),
             rpc: rpc_override.unwrap_or(config.rpc.addr),
             rpc_limits: config.rpc.clone(),
             admission: config.admission.clone(),
@@ -371,6 +374,8 @@ pub async fn run(launch: Launch, ready: impl FnOnce(SocketAddr)) -> Result<()> {
             }
         }));
     }
+    // However this function returns (a port in use, say), the samplers go with it.
+    let _samplers = crate::metrics::SamplersGuard(metrics.clone());
     let health = Arc::new(crate::health::Health::new(
         launch.data.clone(),
         launch.ready_max_lag,
@@ -523,6 +528,13 @@ pub async fn run(launch: Launch, ready: impl FnOnce(SocketAddr)) -> Result<()> {
             )));
         }
     }
+    let control = launch.control_socket.as_ref().and_then(|path| {
+        crate::control::serve(path, reader.clone())
+            .inspect_err(|e| {
+                tracing::warn!(path = %path.display(), "no control socket, so no `atonomi backup` of the running node: {e}")
+            })
+            .ok()
+    });
     let consensus = health.task("consensus");
     health.set_started();
     ready(rpc_addr);
@@ -542,9 +554,11 @@ pub async fn run(launch: Launch, ready: impl FnOnce(SocketAddr)) -> Result<()> {
     }
     let _ = rpc_handle.stop();
     rpc_handle.stopped().await;
+    if let Some(c) = control {
+        c.stop().await;
+    }
     // The metrics port outlives this function (it is dropped with the runtime); its
-    // samplers must not keep the store open until then.
-    metrics.clear_samplers();
+    // samplers (dropped with `_samplers`) must not keep the store open until then.
     tracing::info!("stopped");
     result
 }
@@ -593,6 +607,7 @@ pub fn dev_launch(
         key: Some(dev::key("validator")),
         key_path: None,
         signed_marker: None,
+        control_socket: Some(home.join(crate::control::SOCKET_NAME)),
         rpc,
         rpc_limits: atonomi_api::config::RpcConfig::on(rpc),
         admission: atonomi_api::config::AdmissionSection::default(),

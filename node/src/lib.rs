@@ -19,6 +19,9 @@
 //! - [`rpc`]: the JSON-RPC server.
 //! - [`bridge`]: the Ethereum checkpoint signer and relayer.
 //! - [`snapshot`]: state snapshots for export and import.
+//! - [`backup`]: hot backup and restore of a node's home.
+//! - [`control`]: the local control socket (`<home>/node.sock`) through which
+//!   `atonomi backup` takes a checkpoint of a running node.
 //! - [`faults`]: the fault modes of the fault tests (not in release builds).
 #![cfg_attr(
     not(test),
@@ -27,10 +30,12 @@
 
 pub mod admission;
 pub mod admit;
+pub mod backup;
 pub mod bridge;
 pub mod chain;
 pub mod clock;
 pub mod config;
+pub mod control;
 pub mod endpoint;
 pub mod faults;
 pub mod health;

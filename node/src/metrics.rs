@@ -344,6 +344,19 @@ impl Default for Metrics {
     }
 }
 
+/// Drops the samplers of a [`Metrics`] (and the chain readers they hold) when it
+/// goes: the mempool's thread and the metrics port hold the metrics for as long as the
+/// process lives, and a store still open there when the process exits aborts in
+/// RocksDB ("pthread lock: Invalid argument").
+#[derive(Debug)]
+pub struct SamplersGuard(pub std::sync::Arc<Metrics>);
+
+impl Drop for SamplersGuard {
+    fn drop(&mut self) {
+        self.0.clear_samplers();
+    }
+}
+
 impl Metrics {
     /// Runs `sampler` each time the metrics are rendered.
     pub fn add_sampler(&self, sampler: Sampler) {
@@ -482,7 +495,10 @@ mod tests {
         }
         // Ahead of every peer is no lag.
         m.best_peer_height.set(2);
-        assert!(m.render().lines().any(|l| l == "atonomi_sync_lag_heights 0"));
+        assert!(m
+            .render()
+            .lines()
+            .any(|l| l == "atonomi_sync_lag_heights 0"));
     }
 
     /// On this machine the figures are there and plausible.

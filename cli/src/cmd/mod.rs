@@ -2,6 +2,7 @@
 //! hands each subcommand to its module's `run`.
 
 pub mod auditor;
+pub mod backup;
 pub mod bench;
 pub mod bridge;
 pub mod devices;

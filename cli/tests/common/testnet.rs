@@ -287,3 +287,14 @@ pub fn exit_status(p: &mut Proc, secs: u64) -> Option<std::process::ExitStatus> 
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+/// The validators whose signatures a block's commit certificate holds.
+pub fn signers(n: &NodeDir, h: u64) -> Vec<String> {
+    let b = json_out(&run(&["query", "block", "--rpc", &url(n), &h.to_string()])).unwrap();
+    b["commit"]["signatures"]
+        .as_array()
+        .unwrap_or_else(|| panic!("block {h} has no certificate: {b}"))
+        .iter()
+        .map(|s| s[0].as_str().unwrap().to_string())
+        .collect()
+}

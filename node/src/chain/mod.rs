@@ -7,12 +7,14 @@
 //! (`reader.rs`) is what every other task holds; `blocks.rs` is the block store,
 //! `consensus.rs` the consensus store, `checkpoints.rs` the checkpoint epochs.
 
+mod backup;
 mod blocks;
 mod checkpoints;
 mod consensus;
 mod reader;
 mod relay_log;
 
+pub use backup::{checkpoint_closed, forget_signing, read_point, DataPoint};
 use reader::Head;
 pub use reader::{ChainReader, StateView, StorageSizes, READ_ATTEMPTS};
 pub use relay_log::{RelayLog, RELAY_PREFIX};
@@ -69,6 +71,8 @@ pub enum ChainError {
     },
     #[error("building the genesis state: {0}")]
     GenesisState(atonomi_runtime::Fatal),
+    #[error("{} is not a node's data directory (no RocksDB there)", .0.display())]
+    NotData(PathBuf),
     #[error("the last committed block (height {0}) is missing")]
     HeadMissing(Height),
     #[error("{what} is corrupt: {error}")]

@@ -76,6 +76,15 @@ impl RocksStore {
         Ok(self.size_by_cf()?.iter().map(|(_, b)| b).sum())
     }
 
+    /// A consistent copy of the whole database at `dir` (which must not exist yet),
+    /// taken while it is in use: RocksDB's checkpoint flushes the memtables, then
+    /// hard-links the immutable SST files (copies them across filesystems) and copies
+    /// the manifest. Every write batch is in it whole or not at all.
+    pub fn checkpoint(&self, dir: &Path) -> Result<()> {
+        rocksdb::checkpoint::Checkpoint::new(&self.db)?.create_checkpoint(dir)?;
+        Ok(())
+    }
+
     /// Approximate bytes (live SST files plus memtables) of each column family.
     pub fn size_by_cf(&self) -> Result<Vec<(Cf, u64)>> {
         let mut out = Vec::with_capacity(Cf::ALL.len());
