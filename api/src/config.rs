@@ -304,6 +304,8 @@ listen = "/ip4/0.0.0.0/tcp/26656"
 peers = []
 # The network identity; its peer id goes into genesis (validators[].peer_id, hex).
 node_key = "keys/node.json"
+# Connections open at once (inbound and outbound).
+max_connections = 64
 
 [metrics]
 # Prometheus text endpoint: GET http://127.0.0.1:9645/metrics; beside it GET /health

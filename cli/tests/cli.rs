@@ -420,31 +420,42 @@ fn completions_load_in_bash_and_name_the_subcommands() {
     assert!(String::from_utf8_lossy(&registered.stdout).contains("atonomi"));
 }
 
+/// Runs a walkthrough (the first sh block under `heading` of `doc`) on listeners of its
+/// own: `init` writes the default ports and walkthroughs run side by side, so the
+/// node's RPC, p2p and metrics addresses move by environment; `extra` is added. Its
+/// stdout.
+fn walkthrough(
+    doc: &str,
+    heading: &str,
+    dir: &std::path::Path,
+    extra: &[(&str, String)],
+) -> String {
+    let (rpc, p2p, metrics) = (
+        common::free_port(),
+        common::free_port(),
+        common::free_port(),
+    );
+    let mut env = vec![
+        ("ATONOMI_RPC_ADDR", format!("127.0.0.1:{rpc}")),
+        ("ATONOMI_P2P_LISTEN", format!("/ip4/127.0.0.1/tcp/{p2p}")),
+        ("ATONOMI_METRICS_ADDR", format!("127.0.0.1:{metrics}")),
+        ("ATONOMI_RPC", format!("http://127.0.0.1:{rpc}")),
+    ];
+    env.extend_from_slice(extra);
+    common::run_doc_block(doc, heading, dir, &env)
+}
+
 /// README's *Governance on a 2-of-3 chain* block, run as it stands by bash with `A`
 /// set to this build's binary and the node's ports moved by environment variables:
 /// every command must succeed, the proposed auditor exists, and the fee changed.
 #[test]
 fn the_readme_governance_walkthrough_runs_as_written() {
     let dir = tempfile::tempdir().unwrap();
-    let (rpc, p2p, metrics) = (
-        common::free_port(),
-        common::free_port(),
-        common::free_port(),
-    );
-    let stdout = common::run_readme_block(
+    let stdout = walkthrough(
+        "README.md",
         "## Governance on a 2-of-3 chain",
         dir.path(),
-        &[
-            ("ATONOMI_RPC_ADDR", format!("127.0.0.1:{rpc}")),
-            ("ATONOMI_P2P_LISTEN", format!("/ip4/127.0.0.1/tcp/{p2p}")),
-            // `init` writes the default metrics port: walkthroughs run side by side.
-            (
-                "ATONOMI_METRICS_ADDR",
-                format!("127.0.0.1:{}", common::free_port()),
-            ),
-            ("ATONOMI_METRICS_ADDR", format!("127.0.0.1:{metrics}")),
-            ("ATONOMI_RPC", format!("http://127.0.0.1:{rpc}")),
-        ],
+        &[],
     );
     assert!(
         stdout.contains("\"Acme Audit\""),
@@ -473,22 +484,11 @@ fn the_operators_upgrade_walkthrough_runs_as_written() {
     )
     .unwrap();
     std::fs::set_permissions(&old, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let (rpc, p2p) = (common::free_port(), common::free_port());
-    let stdout = common::run_doc_block(
+    let stdout = walkthrough(
         "docs/operators.md",
         "## Upgrading the network",
         dir.path(),
-        &[
-            ("OLD", old.to_str().unwrap().to_string()),
-            ("ATONOMI_RPC_ADDR", format!("127.0.0.1:{rpc}")),
-            ("ATONOMI_P2P_LISTEN", format!("/ip4/127.0.0.1/tcp/{p2p}")),
-            // `init` writes the default metrics port: walkthroughs run side by side.
-            (
-                "ATONOMI_METRICS_ADDR",
-                format!("127.0.0.1:{}", common::free_port()),
-            ),
-            ("ATONOMI_RPC", format!("http://127.0.0.1:{rpc}")),
-        ],
+        &[("OLD", old.to_str().unwrap().to_string())],
     );
     assert_eq!(
         stdout.lines().collect::<Vec<_>>(),
@@ -506,21 +506,11 @@ fn the_operators_upgrade_walkthrough_runs_as_written() {
 #[test]
 fn the_operators_rotation_walkthrough_runs_as_written() {
     let dir = tempfile::tempdir().unwrap();
-    let (rpc, p2p) = (common::free_port(), common::free_port());
-    let stdout = common::run_doc_block(
+    let stdout = walkthrough(
         "docs/operators.md",
         "## Rotating a consensus key",
         dir.path(),
-        &[
-            ("ATONOMI_RPC_ADDR", format!("127.0.0.1:{rpc}")),
-            ("ATONOMI_P2P_LISTEN", format!("/ip4/127.0.0.1/tcp/{p2p}")),
-            // `init` writes the default metrics port: walkthroughs run side by side.
-            (
-                "ATONOMI_METRICS_ADDR",
-                format!("127.0.0.1:{}", common::free_port()),
-            ),
-            ("ATONOMI_RPC", format!("http://127.0.0.1:{rpc}")),
-        ],
+        &[],
     );
     assert_eq!(
         stdout.lines().collect::<Vec<_>>(),
@@ -529,25 +519,36 @@ fn the_operators_rotation_walkthrough_runs_as_written() {
     );
 }
 
+/// docs/operators.md's *Joining a network* block, run as written: a full node joins a
+/// validator once governance allows its peer id, and has the validator's blocks.
+#[test]
+fn the_operators_joining_walkthrough_runs_as_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = || common::free_port().to_string();
+    let stdout = walkthrough(
+        "docs/operators.md",
+        "## Joining a network",
+        dir.path(),
+        &[
+            ("VAL_P2P", port()),
+            ("FULL_RPC", port()),
+            ("FULL_P2P", port()),
+            ("FULL_METRICS", port()),
+        ],
+    );
+    assert_eq!(
+        stdout.lines().collect::<Vec<_>>(),
+        ["success", "same block"],
+        "{stdout}"
+    );
+}
+
+/// docs/operators.md's *Backups* block, run as written: a backup of a running
+/// validator, a restore refused over newer data, and a restore after the data is lost.
 #[test]
 fn the_operators_backup_walkthrough_runs_as_written() {
     let dir = tempfile::tempdir().unwrap();
-    let (rpc, p2p) = (common::free_port(), common::free_port());
-    let stdout = common::run_doc_block(
-        "docs/operators.md",
-        "## Backups",
-        dir.path(),
-        &[
-            ("ATONOMI_RPC_ADDR", format!("127.0.0.1:{rpc}")),
-            ("ATONOMI_P2P_LISTEN", format!("/ip4/127.0.0.1/tcp/{p2p}")),
-            // `init` writes the default metrics port: walkthroughs run side by side.
-            (
-                "ATONOMI_METRICS_ADDR",
-                format!("127.0.0.1:{}", common::free_port()),
-            ),
-            ("ATONOMI_RPC", format!("http://127.0.0.1:{rpc}")),
-        ],
-    );
+    let stdout = walkthrough("docs/operators.md", "## Backups", dir.path(), &[]);
     assert_eq!(
         stdout.lines().collect::<Vec<_>>(),
         ["true", "refused", "true"],
