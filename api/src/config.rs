@@ -54,12 +54,26 @@ pub struct StorageSection {
     /// Older state is pruned in the background. At least 128.
     #[serde(default = "default_state_retention")]
     pub state_retention: u64,
+    /// Take a snapshot of the state every this many heights, in the background, into
+    /// `HOME/snapshots/` (the format of `atonomi snapshot export`); 0: never. Below
+    /// `state_retention`, so that the height is still kept when its turn comes.
+    #[serde(default)]
+    pub snapshot_interval: u64,
+    /// Snapshots kept; older ones are deleted.
+    #[serde(default = "default_snapshot_keep")]
+    pub snapshot_keep: usize,
+}
+
+fn default_snapshot_keep() -> usize {
+    2
 }
 
 impl Default for StorageSection {
     fn default() -> Self {
         StorageSection {
             state_retention: default_state_retention(),
+            snapshot_interval: 0,
+            snapshot_keep: default_snapshot_keep(),
         }
     }
 }
@@ -335,6 +349,11 @@ enabled = false
 # checkpoint); older state is pruned. At least 128; keep it above twice the chain's
 # checkpoint_interval so that every checkpoint on Ethereum stays provable for a while.
 state_retention = 2048
+# A snapshot of the state every this many heights, taken in the background into
+# snapshots/ (`atonomi snapshot import` restores a new home from one); 0: never.
+# Below state_retention. The last snapshot_keep of them are kept.
+snapshot_interval = 0
+snapshot_keep = 2
 
 [consensus]
 # No empty-block spin: a height without transactions starts after this long.
@@ -366,6 +385,18 @@ impl Config {
             return Err(ConfigError::Invalid(format!(
                 "storage.state_retention must be at least {MIN_STATE_RETENTION} heights"
             )));
+        }
+        let st = &config.storage;
+        if st.snapshot_interval >= st.state_retention {
+            return Err(ConfigError::Invalid(format!(
+                "storage.snapshot_interval ({}) must be below storage.state_retention ({}): a snapshot's height must still be kept when it is taken",
+                st.snapshot_interval, st.state_retention
+            )));
+        }
+        if st.snapshot_interval > 0 && st.snapshot_keep == 0 {
+            return Err(ConfigError::Invalid(
+                "storage.snapshot_keep must be at least 1 when snapshots are taken".into(),
+            ));
         }
         if config.admission.max_pending_per_account == 0 {
             return Err(ConfigError::Invalid(

@@ -242,3 +242,79 @@ fn a_snapshot_restores_a_home_that_goes_on_and_a_tampered_or_cut_chunk_is_refuse
     check_proof(&restored, past_height);
     check_proof(&restored, later);
 }
+
+/// `[storage] snapshot_interval = 5, snapshot_keep = 2` on a running node: it takes a
+/// snapshot at every multiple of 5 in the background and keeps the newest two, its
+/// metrics say which, and the newest restores a new home.
+#[test]
+fn a_running_node_snapshots_every_interval_and_keeps_the_newest() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut node = RunNode::create(
+        dir.path(),
+        100,
+        "[storage]\nsnapshot_interval = 5\nsnapshot_keep = 2\n",
+    );
+    let metrics_port = common::free_port();
+    node.start_with(&["--metrics-addr", &format!("127.0.0.1:{metrics_port}")]);
+    let snapshots = node.home.join("snapshots");
+    let finished = || -> Vec<u64> {
+        let mut heights: Vec<u64> = std::fs::read_dir(&snapshots)
+            .map(|d| {
+                d.filter_map(Result::ok)
+                    .filter_map(|e| {
+                        e.file_name()
+                            .to_str()?
+                            .strip_prefix("snapshot-")?
+                            .parse()
+                            .ok()
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        heights.sort();
+        heights
+    };
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let heights = loop {
+        let h = finished();
+        if h.len() == 2 && h[1] >= 20 {
+            break h;
+        }
+        assert!(Instant::now() < deadline, "snapshots: {h:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(
+        heights.iter().all(|h| h.is_multiple_of(5)) && heights[1] - heights[0] == 5,
+        "{heights:?}"
+    );
+    let (_, _, text) = common::http_exchange(
+        ("127.0.0.1", metrics_port),
+        b"GET /metrics HTTP/1.0\r\nHost: x\r\n\r\n",
+    );
+    let text = String::from_utf8_lossy(&text);
+    let shown: u64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("atonomi_snapshot_height "))
+        .unwrap_or_else(|| panic!("{text}"))
+        .parse()
+        .unwrap();
+    assert!(shown >= heights[1] && shown.is_multiple_of(5), "{shown} {heights:?}");
+    node.kill();
+
+    let newest = *finished().last().unwrap();
+    let target = dir.path().join("restored");
+    fresh_home_like(&node, &target);
+    let imported = common::json_out(&common::run(&[
+        "snapshot",
+        "import",
+        "--home",
+        target.to_str().unwrap(),
+        "--from",
+        snapshots
+            .join(format!("snapshot-{newest:012}"))
+            .to_str()
+            .unwrap(),
+    ]))
+    .unwrap();
+    assert_eq!(imported["height"], newest, "{imported}");
+}

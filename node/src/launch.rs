@@ -171,6 +171,8 @@ pub struct Launch {
     pub admission: atonomi_api::config::AdmissionSection,
     /// Heights of state kept provable (`[storage] state_retention`).
     pub state_retention: u64,
+    /// Snapshots every N heights (`[storage] snapshot_interval`; `None`: never).
+    pub snapshots: Option<crate::snapshot_schedule::Schedule>,
     pub consensus: ConsensusConfig,
     pub p2p: Option<(Keypair, P2pConfig)>,
     pub metrics: Option<SocketAddr>,
@@ -263,6 +265,13 @@ impl Launch {
             rpc_limits: config.rpc.clone(),
             admission: config.admission.clone(),
             state_retention: config.storage.state_retention,
+            snapshots: (config.storage.snapshot_interval > 0).then(|| {
+                crate::snapshot_schedule::Schedule {
+                    interval: config.storage.snapshot_interval,
+                    keep: config.storage.snapshot_keep,
+                    dir: home.join("snapshots"),
+                }
+            }),
             consensus: config.consensus,
             p2p,
             metrics: config.metrics.as_ref().map(|m| m.addr),
@@ -499,7 +508,7 @@ pub async fn run(launch: Launch, ready: impl FnOnce(SocketAddr)) -> Result<()> {
             }))
         }
     };
-    let mut bridge_tasks = Vec::new();
+    let mut background = Vec::new();
     if let Some(b) = &launch.bridge {
         if let (Some(bkey), Some(ckeys)) = (&b.signer, checkpoint_keys) {
             let links = crate::bridge::SignerLinks {
@@ -508,7 +517,7 @@ pub async fn run(launch: Launch, ready: impl FnOnce(SocketAddr)) -> Result<()> {
                 mempool: mempool.clone(),
                 events: events.clone(),
             };
-            bridge_tasks.push(tokio::spawn(crate::bridge::run_signer(
+            background.push(tokio::spawn(crate::bridge::run_signer(
                 links,
                 ckeys,
                 bkey.clone(),
@@ -521,7 +530,7 @@ pub async fn run(launch: Launch, ready: impl FnOnce(SocketAddr)) -> Result<()> {
                 log: relay_log.clone(),
                 metrics: metrics.clone(),
             };
-            bridge_tasks.push(tokio::spawn(crate::bridge::run_relayer(
+            background.push(tokio::spawn(crate::bridge::run_relayer(
                 links,
                 b.clone(),
                 relayer_tx,
@@ -535,6 +544,15 @@ pub async fn run(launch: Launch, ready: impl FnOnce(SocketAddr)) -> Result<()> {
             })
             .ok()
     });
+    if let Some(schedule) = launch.snapshots.clone() {
+        background.push(tokio::spawn(crate::snapshot_schedule::run(
+            schedule,
+            reader.clone(),
+            Arc::new(launch.genesis.clone()),
+            events.clone(),
+            metrics.clone(),
+        )));
+    }
     let consensus = health.task("consensus");
     health.set_started();
     ready(rpc_addr);
@@ -545,7 +563,7 @@ pub async fn run(launch: Launch, ready: impl FnOnce(SocketAddr)) -> Result<()> {
         .inspect_err(LaunchError::log_upgrade);
     drop(consensus);
     let _ = stop_tx.send(true);
-    for t in bridge_tasks {
+    for t in background {
         t.abort();
     }
     if let Some(t) = net_task {
@@ -612,6 +630,7 @@ pub fn dev_launch(
         rpc_limits: atonomi_api::config::RpcConfig::on(rpc),
         admission: atonomi_api::config::AdmissionSection::default(),
         state_retention: atonomi_storage::DEFAULT_RETENTION,
+        snapshots: None,
         consensus: ConsensusConfig {
             heartbeat_ms: 10_000,
             propose_timeout_ms: 1_000,

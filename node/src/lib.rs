@@ -18,7 +18,8 @@
 //! - [`p2p`]: libp2p gossip, block sync and peer scoring.
 //! - [`rpc`]: the JSON-RPC server.
 //! - [`bridge`]: the Ethereum checkpoint signer and relayer.
-//! - [`snapshot`]: state snapshots for export and import.
+//! - [`snapshot`]: state snapshots for export and import; [`snapshot_schedule`]
+//!   takes them every `[storage] snapshot_interval` heights.
 //! - [`backup`]: hot backup and restore of a node's home.
 //! - [`control`]: the local control socket (`<home>/node.sock`) through which
 //!   `atonomi backup` takes a checkpoint of a running node.
@@ -50,5 +51,6 @@ pub mod metrics;
 pub mod p2p;
 pub mod rpc;
 pub mod snapshot;
+pub mod snapshot_schedule;
 #[cfg(test)]
 mod testing;

@@ -118,6 +118,10 @@ pub struct Metrics {
     pub storage_bytes: Family<Column, Gauge>,
     /// The oldest height whose state is kept (pruning moves it up).
     pub state_oldest_height: Gauge,
+    /// The newest snapshot's height and when it was written (Unix seconds); 0 until
+    /// one is (`[storage] snapshot_interval`).
+    pub snapshot_height: Gauge,
+    pub snapshot_timestamp_seconds: Gauge<f64, std::sync::atomic::AtomicU64>,
     /// Bytes free for this node on the data directory's filesystem, and its size.
     pub disk_free_bytes: Gauge,
     pub disk_size_bytes: Gauge,
@@ -168,6 +172,8 @@ impl Default for Metrics {
             rpc_request_seconds: Family::new_with_constructor(rpc_latency),
             storage_bytes: Family::default(),
             state_oldest_height: Gauge::default(),
+            snapshot_height: Gauge::default(),
+            snapshot_timestamp_seconds: Gauge::default(),
             disk_free_bytes: Gauge::default(),
             disk_size_bytes: Gauge::default(),
             samplers: std::sync::Mutex::default(),
@@ -182,6 +188,16 @@ impl Default for Metrics {
             "state_oldest_height",
             "Oldest height whose state is kept (state pruning moves it up)",
             m.state_oldest_height.clone(),
+        );
+        registry.register(
+            "snapshot_height",
+            "Height of the newest snapshot taken ([storage] snapshot_interval; 0: none)",
+            m.snapshot_height.clone(),
+        );
+        registry.register(
+            "snapshot_timestamp_seconds",
+            "When the newest snapshot was written, in Unix seconds (0: none)",
+            m.snapshot_timestamp_seconds.clone(),
         );
         registry.register(
             "disk_free_bytes",

@@ -7,10 +7,11 @@
 //! validator set in the imported state (whose hash the header names). The import
 //! builds `data.importing` and renames it to `data` only when all of that holds.
 
-use crate::chain::{snapshot_records, voting_set_in, Chain};
+use crate::chain::{snapshot_records, voting_set_in, Chain, ChainReader};
 use crate::config::{load_config, load_genesis};
 use atonomi_api::file::FileError;
 use atonomi_consensus::CommitCertificate;
+use atonomi_genesis::Genesis;
 use atonomi_primitives::block::Block;
 use atonomi_primitives::{codec, Hash, Height};
 use atonomi_storage::{
@@ -179,6 +180,17 @@ pub fn export(home: &Path, height: Option<u64>, out: &Path) -> Result<serde_json
     })?
     .reader();
     let height = height.unwrap_or(chain.height().get());
+    export_at(&chain, &genesis, height, out)
+}
+
+/// Writes the state of the kept `height` of `chain` (a running node's reader will do:
+/// the state of a kept height does not change) into `out` (new or empty).
+pub fn export_at(
+    chain: &ChainReader,
+    genesis: &Genesis,
+    height: u64,
+    out: &Path,
+) -> Result<serde_json::Value> {
     if height == 0 {
         return Err(SnapshotError::Genesis);
     }
