@@ -44,36 +44,8 @@ fn four_validators_and_a_full_node_agree_through_a_device_lifecycle_and_a_crash(
     let vals: Vec<NodeDir> = (0..4).map(|i| init(d, &format!("v{i}"))).collect();
     let full = init(d, "full");
     let stranger = init(d, "stranger");
-    let genesis = d.join("genesis.json");
-    let mut args = vec![
-        "genesis".to_string(),
-        "new".into(),
-        "--out".into(),
-        genesis.to_str().unwrap().into(),
-    ];
-    for v in &vals {
-        args.push("--validator".into());
-        args.push(format!("{},{}", v.account, v.peer_hex));
-    }
-    args.push("--node-peer".into());
-    args.push(full.peer_hex.clone());
-    let a: Vec<&str> = args.iter().map(String::as_str).collect();
-    let out = run(&a);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-
-    for (i, v) in vals.iter().enumerate() {
-        let peers: Vec<&NodeDir> = vals
-            .iter()
-            .enumerate()
-            .filter(|(j, _)| *j != i)
-            .map(|(_, p)| p)
-            .collect();
-        configure(v, &genesis, &peers, true);
-    }
+    let genesis = write_genesis(d, &vals, &["--node-peer", &full.peer_hex]);
+    configure_mesh(&vals, &genesis);
     let all_vals: Vec<&NodeDir> = vals.iter().collect();
     configure(&full, &genesis, &all_vals, false);
     configure(&stranger, &genesis, &all_vals, false);

@@ -298,7 +298,10 @@ fn a_running_node_snapshots_every_interval_and_keeps_the_newest() {
         .unwrap_or_else(|| panic!("{text}"))
         .parse()
         .unwrap();
-    assert!(shown >= heights[1] && shown.is_multiple_of(5), "{shown} {heights:?}");
+    assert!(
+        shown >= heights[1] && shown.is_multiple_of(5),
+        "{shown} {heights:?}"
+    );
     node.kill();
 
     let newest = *finished().last().unwrap();

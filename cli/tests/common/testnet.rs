@@ -165,9 +165,9 @@ pub fn write_dev_key(dir: &Path, name: &str) -> PathBuf {
     p
 }
 
-/// Four validators' homes, a genesis naming them, and configs dialing each other.
-pub fn network(d: &Path, n: usize) -> Vec<NodeDir> {
-    let vals: Vec<NodeDir> = (0..n).map(|i| init(d, &format!("v{i}"))).collect();
+/// `atonomi genesis new` naming `vals` as the validators (with `extra` flags) at
+/// `d/genesis.json`; its path.
+pub fn write_genesis(d: &Path, vals: &[NodeDir], extra: &[&str]) -> PathBuf {
     let genesis = d.join("genesis.json");
     let mut args = vec![
         "genesis".to_string(),
@@ -175,12 +175,23 @@ pub fn network(d: &Path, n: usize) -> Vec<NodeDir> {
         "--out".into(),
         genesis.to_str().unwrap().into(),
     ];
-    for v in &vals {
+    for v in vals {
         args.push("--validator".into());
         args.push(format!("{},{}", v.account, v.peer_hex));
     }
+    args.extend(extra.iter().map(|a| a.to_string()));
     let a: Vec<&str> = args.iter().map(String::as_str).collect();
-    assert!(run(&a).status.success());
+    let out = run(&a);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    genesis
+}
+
+/// Configures each validator of `vals` to dial all the others.
+pub fn configure_mesh(vals: &[NodeDir], genesis: &Path) {
     for (i, v) in vals.iter().enumerate() {
         let peers: Vec<&NodeDir> = vals
             .iter()
@@ -188,8 +199,15 @@ pub fn network(d: &Path, n: usize) -> Vec<NodeDir> {
             .filter(|(j, _)| *j != i)
             .map(|(_, p)| p)
             .collect();
-        configure(v, &genesis, &peers, true);
+        configure(v, genesis, &peers, true);
     }
+}
+
+/// `n` validators' homes, a genesis naming them, and configs dialing each other.
+pub fn network(d: &Path, n: usize) -> Vec<NodeDir> {
+    let vals: Vec<NodeDir> = (0..n).map(|i| init(d, &format!("v{i}"))).collect();
+    let genesis = write_genesis(d, &vals, &[]);
+    configure_mesh(&vals, &genesis);
     vals
 }
 
