@@ -79,18 +79,7 @@ fn start(v: &Val) -> Proc {
         .append(true)
         .open(v.home.join("node.log"))
         .unwrap();
-    Proc(
-        Command::new(BIN)
-            .args(["run", "--home", v.home.to_str().unwrap()])
-            .env(
-                "ATONOMI_LOG",
-                "info,arc_malachitebft_core_consensus=warn,libp2p_gossipsub=error",
-            )
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .unwrap(),
-    )
+    common::testnet::spawn_run(&v.home, &[], log)
 }
 
 fn tx(rpc: u16, key: &Path, call: Value) -> Value {

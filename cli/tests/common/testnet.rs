@@ -58,8 +58,14 @@ pub fn start(n: &NodeDir) -> Proc {
 
 pub fn start_with(n: &NodeDir, extra: &[&str]) -> Proc {
     let log = std::fs::File::create(n.home.join("node.log")).unwrap();
+    spawn_run(&n.home, extra, log)
+}
+
+/// `atonomi run --home HOME EXTRA…` logging at info (consensus and gossip internals at
+/// warn and error) into `log`.
+pub fn spawn_run(home: &Path, extra: &[&str], log: std::fs::File) -> Proc {
     let child = Command::new(BIN)
-        .args(["run", "--home", n.home.to_str().unwrap()])
+        .args(["run", "--home", home.to_str().unwrap()])
         .args(extra)
         .env(
             "ATONOMI_LOG",
