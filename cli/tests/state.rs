@@ -83,6 +83,13 @@ fn retained_heights_prove_pruned_ones_are_refused_and_kill_9_restarts_clean() {
         "{v}"
     );
 
+    // Status says what is kept: every block, state from `oldest` (or later: blocks land
+    // between the two calls) on.
+    let status = node.try_rpc("atonomi_status", json!([])).unwrap()["result"].clone();
+    assert_eq!(status["lowest_block_height"], 1, "{status}");
+    let lowest_state = status["lowest_state_height"].as_u64().unwrap();
+    assert!(lowest_state >= oldest && lowest_state > 1, "{status}");
+
     // The oldest kept height and a few after it prove against their own headers.
     for h in [oldest, oldest + 1, oldest + 60, kept_latest] {
         check_proof(&node, h);
@@ -239,6 +246,10 @@ fn a_snapshot_restores_a_home_that_goes_on_and_a_tampered_or_cut_chunk_is_refuse
         "restored at {h0}, snapshot at {past_height}"
     );
     let later = wait_height(&restored, h0 + 5);
+    // It has blocks and state from the snapshot's height on, none before.
+    let status = restored.try_rpc("atonomi_status", json!([])).unwrap()["result"].clone();
+    assert_eq!(status["lowest_block_height"], past_height, "{status}");
+    assert_eq!(status["lowest_state_height"], past_height, "{status}");
     check_proof(&restored, past_height);
     check_proof(&restored, later);
 }

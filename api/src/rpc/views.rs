@@ -34,6 +34,12 @@ pub struct Status {
     pub peers: i64,
     pub banned_peers: i64,
     pub peer_penalties: u64,
+    /// The lowest height whose block this node has (a node restored from a snapshot
+    /// has blocks from the snapshot's height on; absent before the first block).
+    pub lowest_block_height: Option<Height>,
+    /// The lowest height whose state this node can still prove (`[storage]
+    /// state_retention` moves it up).
+    pub lowest_state_height: Option<Height>,
 }
 
 /// A validator's key and voting power (a decimal string).

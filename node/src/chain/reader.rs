@@ -162,6 +162,23 @@ impl ChainReader {
     }
 
     /// What the store holds on disk (see [`StorageSizes`]).
+    /// The lowest height whose block is stored (`None`: no block yet).
+    pub fn lowest_block_height(&self) -> Result<Option<Height>> {
+        let first = self
+            .store
+            .kv()
+            .scan(atonomi_storage::Cf::Blocks, &[], &[], 1)?;
+        Ok(first.first().and_then(|(k, _)| {
+            let bytes: [u8; 8] = k.as_slice().try_into().ok()?;
+            Some(Height::new(u64::from_be_bytes(bytes)))
+        }))
+    }
+
+    /// The lowest height whose state can still be proven.
+    pub fn lowest_state_height(&self) -> Option<Height> {
+        self.store.oldest().map(Height::new)
+    }
+
     pub fn storage_sizes(&self) -> Result<StorageSizes> {
         let sizes = self.store.kv().size_by_cf()?;
         Ok(StorageSizes {

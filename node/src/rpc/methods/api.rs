@@ -46,6 +46,8 @@ impl AtonomiApiServer for Rpc {
             peers: self.metrics.peers.get(),
             banned_peers: self.metrics.banned_peers.get(),
             peer_penalties: self.metrics.peer_penalties.get(),
+            lowest_block_height: chain.lowest_block_height().map_err(internal)?,
+            lowest_state_height: chain.lowest_state_height(),
         })
     }
 
