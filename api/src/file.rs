@@ -22,3 +22,13 @@ impl FileError {
         }
     }
 }
+
+/// Whether `dir` is missing or empty: a place a command may write a new directory's
+/// contents into (backups, snapshots) without mixing them with other files.
+pub fn is_vacant(dir: &Path) -> Result<bool, FileError> {
+    if !dir.exists() {
+        return Ok(true);
+    }
+    let mut entries = std::fs::read_dir(dir).map_err(FileError::at("reading", dir))?;
+    Ok(entries.next().is_none())
+}

@@ -168,6 +168,31 @@ fn wait_verified(
     }
 }
 
+/// Registers a device through `rpc` and waits until `atonomi verify device` proves it
+/// registered from Ethereum (through the same node); the proof must verify. `after`
+/// names what happened before, for the failure message.
+fn a_new_device_is_proven(
+    (eth, contract): (&str, &str),
+    rpc: u16,
+    maker: &Path,
+    hardware_id: &str,
+    dir: &Path,
+    after: &str,
+) {
+    let salt = format!("salt-{hardware_id}");
+    let device = register_device(rpc, maker, &salt, hardware_id);
+    let v = wait_verified(
+        eth,
+        contract,
+        &device,
+        rpc,
+        120,
+        |v| v["registered"] == true,
+        dir,
+    );
+    assert_eq!(v["verified"], true, "{after}: {v}");
+}
+
 /// `n` validators with bridge keys on one genesis (chain `atonomi-bridge-test`,
 /// checkpoints every 5 blocks), the contract deployed on `eth` with `eth_key`, and each
 /// home configured; `relayer(i)` gives validator i's Ethereum key and takeover seconds
@@ -690,17 +715,14 @@ fn removals_keep_the_bridge_moving(n: usize, batches: &[&[usize]]) {
                 String::from_utf8_lossy(&out.stderr)
             );
         }
-        let device = register_device(vals[0].rpc, &maker, "salt-removal", &format!("RM-{k}"));
-        let v = wait_verified(
-            &eth,
-            &contract,
-            &device,
+        a_new_device_is_proven(
+            (&eth, &contract),
             vals[0].rpc,
-            120,
-            |v| v["registered"] == true,
+            &maker,
+            &format!("RM-{k}"),
             d,
+            &format!("after removing {batch:?}"),
         );
-        assert_eq!(v["verified"], true, "after removing {batch:?}: {v}");
     }
 }
 
@@ -756,15 +778,12 @@ fn a_rotated_consensus_key_keeps_the_bridge_moving() {
         .unwrap();
     // Past the change and two checkpoint intervals.
     wait_height(vals[0].rpc, at + 12, "the chain stopped after the rotation");
-    let device = register_device(vals[0].rpc, &maker, "salt-rotation", "ROT-1");
-    let v = wait_verified(
-        &eth,
-        &contract,
-        &device,
+    a_new_device_is_proven(
+        (&eth, &contract),
         vals[0].rpc,
-        120,
-        |v| v["registered"] == true,
+        &maker,
+        "ROT-1",
         d,
+        &format!("after the rotation at {at}"),
     );
-    assert_eq!(v["verified"], true, "after the rotation at {at}: {v}");
 }

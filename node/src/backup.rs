@@ -90,16 +90,16 @@ pub struct Restored {
 
 /// The consensus key files of a home: the key, its rotated successor and the marker
 /// of its first signature.
-fn consensus_key_files(home: &Path) -> Vec<PathBuf> {
+fn consensus_key_files(home: &Path) -> (PathBuf, PathBuf, PathBuf) {
     let key = crate::config::load_config(home)
         .ok()
         .and_then(|c| c.validator_key)
         .map_or_else(|| home.join("keys/validator.json"), |k| home.join(k));
-    vec![
+    (
+        key.clone(),
         crate::keys::next_consensus_key_path(&key),
         key.with_extension("signed"),
-        key,
-    ]
+    )
 }
 
 /// Backs up the node at `home` into `out` (new or empty): through the running node's
@@ -109,12 +109,7 @@ pub fn backup(home: &Path, out: &Path, include_consensus_key: bool) -> Result<Ma
     if !data.is_dir() {
         return Err(BackupError::NoData(home.to_path_buf()));
     }
-    if out.exists()
-        && std::fs::read_dir(out)
-            .map_err(FileError::at("reading", out))?
-            .next()
-            .is_some()
-    {
+    if !atonomi_api::file::is_vacant(out)? {
         return Err(BackupError::OutNotEmpty(out.to_path_buf()));
     }
     std::fs::create_dir_all(out).map_err(FileError::at("creating", out))?;
@@ -131,9 +126,20 @@ pub fn backup(home: &Path, out: &Path, include_consensus_key: bool) -> Result<Ma
     let skip = if include_consensus_key {
         Vec::new()
     } else {
-        consensus_key_files(home)
+        let (key, next, marker) = consensus_key_files(home);
+        vec![key, next, marker]
     };
-    copy_home(home, home, &out.join("home"), &skip)?;
+    // The data directory is the checkpoint's; sockets and logs are not the node's state.
+    copy_tree(home, &out.join("home"), &|path| {
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy())
+            .unwrap_or_default();
+        path != data
+            && !name.ends_with(".sock")
+            && !name.ends_with(".log")
+            && !skip.iter().any(|s| s == path)
+    })?;
     let mut files = BTreeMap::new();
     hash_tree(&out, &out, &mut files)?;
     let manifest = Manifest {
@@ -151,32 +157,6 @@ pub fn backup(home: &Path, out: &Path, include_consensus_key: bool) -> Result<Ma
     std::fs::write(&tmp, text).map_err(FileError::at("writing", &tmp))?;
     std::fs::rename(&tmp, out.join(MANIFEST)).map_err(FileError::at("renaming", &tmp))?;
     Ok(manifest)
-}
-
-/// Copies the files of `dir` (under `home`) to `to`, but the data directory, sockets,
-/// logs and the files in `skip`.
-fn copy_home(home: &Path, dir: &Path, to: &Path, skip: &[PathBuf]) -> Result<()> {
-    std::fs::create_dir_all(to).map_err(FileError::at("creating", to))?;
-    for entry in std::fs::read_dir(dir).map_err(FileError::at("reading", dir))? {
-        let entry = entry.map_err(FileError::at("reading", dir))?;
-        let path = entry.path();
-        let name = entry.file_name();
-        let name = name.to_string_lossy();
-        let kind = entry.file_type().map_err(FileError::at("reading", &path))?;
-        if (dir == home && name == "data")
-            || name.ends_with(".sock")
-            || name.ends_with(".log")
-            || skip.contains(&path)
-        {
-            continue;
-        }
-        if kind.is_dir() {
-            copy_home(home, &path, &to.join(&*name), skip)?;
-        } else if kind.is_file() {
-            std::fs::copy(&path, to.join(&*name)).map_err(FileError::at("copying", &path))?;
-        }
-    }
-    Ok(())
 }
 
 fn hash_file(path: &Path) -> Result<FileEntry> {
@@ -321,7 +301,7 @@ pub fn restore(from: &Path, home: &Path) -> Result<Restored> {
         // Left by a restore that was interrupted: never used, safe to remove.
         std::fs::remove_dir_all(&staging).map_err(FileError::at("removing", &staging))?;
     }
-    copy_dir(&from.join("data"), &staging)?;
+    copy_tree(&from.join("data"), &staging, &|_| true)?;
     crate::chain::forget_signing(&staging)?;
     let previous_data = match previous {
         Some(p) => {
@@ -334,12 +314,10 @@ pub fn restore(from: &Path, home: &Path) -> Result<Restored> {
     std::fs::rename(&staging, &data).map_err(FileError::at("moving", &staging))?;
     // The key may have signed after the backup: the node must treat its empty guard
     // as a wiped validator's (wait for the network's height), never as a new one's.
-    let key_files = consensus_key_files(home);
-    if let [_, marker, key] = &key_files[..] {
-        if key.exists() && !marker.exists() {
-            std::fs::write(marker, b"restored from a backup\n")
-                .map_err(FileError::at("writing", marker))?;
-        }
+    let (key, _, marker) = consensus_key_files(home);
+    if key.exists() && !marker.exists() {
+        std::fs::write(&marker, b"restored from a backup\n")
+            .map_err(FileError::at("writing", &marker))?;
     }
     Ok(Restored {
         home: home.to_path_buf(),
@@ -350,18 +328,23 @@ pub fn restore(from: &Path, home: &Path) -> Result<Restored> {
     })
 }
 
-fn copy_dir(from: &Path, to: &Path) -> Result<()> {
+/// Copies the files under `from` that `keep` accepts to `to`, each synced to disk (a
+/// restored directory is renamed into place only once all of it is there; a backup
+/// is durable when it is reported).
+fn copy_tree(from: &Path, to: &Path, keep: &dyn Fn(&Path) -> bool) -> Result<()> {
     std::fs::create_dir_all(to).map_err(FileError::at("creating", to))?;
     for entry in std::fs::read_dir(from).map_err(FileError::at("reading", from))? {
         let entry = entry.map_err(FileError::at("reading", from))?;
         let path = entry.path();
+        if !keep(&path) {
+            continue;
+        }
         let kind = entry.file_type().map_err(FileError::at("reading", &path))?;
         let target = to.join(entry.file_name());
         if kind.is_dir() {
-            copy_dir(&path, &target)?;
-        } else {
+            copy_tree(&path, &target, keep)?;
+        } else if kind.is_file() {
             std::fs::copy(&path, &target).map_err(FileError::at("copying", &path))?;
-            // On disk before the directory is renamed into place.
             std::fs::File::open(&target)
                 .and_then(|f| f.sync_all())
                 .map_err(FileError::at("syncing", &target))?;

@@ -360,15 +360,16 @@ pub async fn run(launch: Launch, ready: impl FnOnce(SocketAddr)) -> Result<()> {
     {
         let reader = reader.clone();
         metrics.add_sampler(Box::new(move |m| {
-            if let Ok(sizes) = reader.storage_sizes() {
-                for (cf, bytes) in sizes.by_cf {
-                    m.storage_bytes
-                        .get_or_create(&crate::metrics::Column { cf })
-                        .set(bytes as i64);
-                }
-                m.state_oldest_height
-                    .set(sizes.oldest_height.unwrap_or(0) as i64);
+            for (cf, bytes) in reader.storage_sizes().unwrap_or_default() {
+                m.storage_bytes
+                    .get_or_create(&crate::metrics::Column { cf })
+                    .set(bytes as i64);
             }
+            m.state_oldest_height.set(
+                reader
+                    .lowest_state_height()
+                    .map_or(0, atonomi_primitives::Height::get) as i64,
+            );
         }));
     }
     {

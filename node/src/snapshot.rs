@@ -202,12 +202,7 @@ pub fn export_at(
         .certificate(Height::new(height))?
         .ok_or_else(|| missing("commit certificate"))?;
     let epoch = chain.checkpoint_epoch_at(Height::new(height))?;
-    if out.exists()
-        && std::fs::read_dir(out)
-            .map_err(FileError::at("reading", out))?
-            .next()
-            .is_some()
-    {
+    if !atonomi_api::file::is_vacant(out)? {
         return Err(SnapshotError::OutNotEmpty(out.to_path_buf()));
     }
     std::fs::create_dir_all(out).map_err(FileError::at("creating", out))?;

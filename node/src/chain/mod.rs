@@ -16,7 +16,7 @@ mod relay_log;
 
 pub use backup::{checkpoint_closed, forget_signing, read_point, DataPoint};
 use reader::Head;
-pub use reader::{ChainReader, StateView, StorageSizes, READ_ATTEMPTS};
+pub use reader::{ChainReader, StateView, READ_ATTEMPTS};
 pub use relay_log::{RelayLog, RELAY_PREFIX};
 
 use blocks::{

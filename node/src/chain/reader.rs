@@ -15,15 +15,6 @@ type StorageResult<T> = atonomi_storage::Result<T>;
 use std::sync::Arc;
 use tokio::sync::watch;
 
-/// Approximate bytes on disk of each column family (RocksDB's live SST files and
-/// memtables), by name, and the oldest height whose state is still kept (pruning
-/// removes the older ones).
-#[derive(Debug, Clone)]
-pub struct StorageSizes {
-    pub by_cf: Vec<(&'static str, u64)>,
-    pub oldest_height: Option<u64>,
-}
-
 /// How many times [`ChainReader::at_one_height`] reads while blocks land under it.
 pub const READ_ATTEMPTS: u32 = 4;
 
@@ -161,7 +152,6 @@ impl ChainReader {
         })
     }
 
-    /// What the store holds on disk (see [`StorageSizes`]).
     /// The lowest height whose block is stored (`None`: no block yet).
     pub fn lowest_block_height(&self) -> Result<Option<Height>> {
         let first = self
@@ -179,12 +169,11 @@ impl ChainReader {
         self.store.oldest().map(Height::new)
     }
 
-    pub fn storage_sizes(&self) -> Result<StorageSizes> {
+    /// Approximate bytes on disk of each column family (RocksDB's live SST files and
+    /// memtables), by name.
+    pub fn storage_sizes(&self) -> Result<Vec<(&'static str, u64)>> {
         let sizes = self.store.kv().size_by_cf()?;
-        Ok(StorageSizes {
-            by_cf: sizes.into_iter().map(|(cf, b)| (cf.name(), b)).collect(),
-            oldest_height: self.store.oldest(),
-        })
+        Ok(sizes.into_iter().map(|(cf, b)| (cf.name(), b)).collect())
     }
 
     /// The upgrade scheduled at the next height when this binary does not execute it:

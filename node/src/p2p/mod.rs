@@ -121,6 +121,8 @@ pub struct Network {
     tx_topic: gossipsub::IdentTopic,
     config: P2pConfig,
     allowed: BTreeSet<PeerId>,
+    /// Of `allowed`, the validators of the next height (for the peers-by-kind count).
+    next_validators: BTreeSet<PeerId>,
     /// Peers cut off by admin fault injection.
     blocked: BTreeSet<PeerId>,
     /// Outstanding sync request per peer, to ask each at most once at a time.
@@ -236,6 +238,7 @@ impl Network {
             tx_topic,
             config,
             allowed: BTreeSet::new(),
+            next_validators: BTreeSet::new(),
             blocked: BTreeSet::new(),
             syncing: BTreeMap::new(),
             peer_heights: BTreeMap::new(),

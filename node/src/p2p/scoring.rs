@@ -10,19 +10,22 @@ use libp2p::{gossipsub, PeerId};
 use std::collections::BTreeSet;
 use std::time::Duration;
 
+fn peers_of(set: &ValidatorSet) -> BTreeSet<PeerId> {
+    set.validators
+        .iter()
+        .filter_map(|v| PeerId::from_bytes(&v.peer_id).ok())
+        .collect()
+}
+
 /// Peers allowed to connect: the validators of the next height and the registered
-/// full nodes.
-fn allowed_peers(chain: &ChainReader) -> BTreeSet<PeerId> {
-    let mut out = BTreeSet::new();
+/// full nodes; and, of those, the validators of the next height.
+fn allowed_peers(chain: &ChainReader) -> (BTreeSet<PeerId>, BTreeSet<PeerId>) {
     // The set of the next height, and the one that voted on the head (its members sign
     // the head's checkpoint, which the rotation's may be, even when they are leaving).
-    let next: ValidatorSet = chain.next_validator_set().unwrap_or_default();
+    let next = peers_of(&chain.next_validator_set().unwrap_or_default());
     let head: ValidatorSet = chain.voting_set_at(chain.height()).unwrap_or_default();
-    for v in next.validators.iter().chain(&head.validators) {
-        if let Ok(p) = PeerId::from_bytes(&v.peer_id) {
-            out.insert(p);
-        }
-    }
+    let mut out = next.clone();
+    out.extend(peers_of(&head));
     let prefix = StateKey::NodePeer(Vec::new()).to_bytes();
     if let Ok(entries) = chain.db().scan(&prefix[..1], &[], 10_000) {
         for (k, _) in entries {
@@ -52,7 +55,7 @@ fn allowed_peers(chain: &ChainReader) -> BTreeSet<PeerId> {
             }
         }
     }
-    out
+    (out, next)
 }
 
 /// A peer whose gossipsub score falls below this is disconnected and refused for
@@ -105,18 +108,13 @@ pub(super) fn score_params(
 
 impl Network {
     /// Publishes the connected peers, in all and by kind: validators of the next
-    /// height, and the others (full nodes, lately retired validators).
+    /// height (as of the last [`Network::refresh_allowed`]), and the others (full
+    /// nodes, lately retired validators).
     pub(super) fn note_peers(&self) {
-        let next: ValidatorSet = self.chain.next_validator_set().unwrap_or_default();
-        let validators: BTreeSet<PeerId> = next
-            .validators
-            .iter()
-            .filter_map(|v| PeerId::from_bytes(&v.peer_id).ok())
-            .collect();
         let (mut all, mut voting) = (0i64, 0i64);
         for p in self.swarm.connected_peers() {
             all += 1;
-            voting += i64::from(validators.contains(p));
+            voting += i64::from(self.next_validators.contains(p));
         }
         let m = &self.metrics;
         m.peers.set(all);
@@ -130,7 +128,8 @@ impl Network {
     }
 
     pub(super) fn refresh_allowed(&mut self) {
-        let mut now = allowed_peers(&self.chain);
+        let (mut now, next_validators) = allowed_peers(&self.chain);
+        self.next_validators = next_validators;
         for b in self.blocked.iter().chain(self.banned.keys()) {
             now.remove(b);
         }
